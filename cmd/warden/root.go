@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes shared by every command.
+const (
+	exitOK       = 0
+	exitRejected = 1 // something was rejected or a check failed
+	exitUsage    = 2 // the input itself is unusable
+)
+
+// exitError carries an exit code out of a command. A nil Err means the
+// command already printed what the user needs.
+type exitError struct {
+	Code int
+	Err  error
+}
+
+func (e *exitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit %d", e.Code)
+	}
+	return e.Err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.Err }
+
+// usageErr wraps err so the command exits 2.
+func usageErr(err error) error { return &exitError{Code: exitUsage, Err: err} }
+
+// app holds what every command shares: the standard streams. Commands take
+// what they need from it; nothing is global.
+type app struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// Main runs the CLI with args (without the program name) and returns the
+// process exit code. It is what main calls and what end-to-end tests call.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := newRootCmd(a)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.Err != nil {
+			fmt.Fprintln(stderr, "warden:", ee.Err)
+		}
+		return ee.Code
+	}
+	fmt.Fprintln(stderr, "warden:", err)
+	return exitUsage
+}
+
+func newRootCmd(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "warden",
+		Short: "A crypto trading agent in which the model only advises and deterministic code decides",
+		Long: `Warden asks a language model (or an offline baseline) for a rationale and a JSON
+recommendation, then decides in deterministic code: a strict JSON-schema check,
+CEL policy rules, and hard limits in Go. Only an approved order reaches the
+exchange (paper by default). Every prompt, response, verdict and order is
+stored in SQLite.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	for _, add := range commands {
+		root.AddCommand(add(a))
+	}
+	return root
+}
+
+// commands lists the constructors of the top-level subcommands, one per
+// file of this package; adding a command group adds one line here.
+var commands = []func(*app) *cobra.Command{}

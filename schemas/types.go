@@ -1,0 +1,158 @@
+package schemas
+
+import (
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Action is what the model recommends for one symbol.
+type Action string
+
+const (
+	ActionBuy  Action = "buy"
+	ActionSell Action = "sell"
+	ActionHold Action = "hold"
+)
+
+// OrderType is the kind of order the model asks for.
+type OrderType string
+
+const (
+	OrderLimit  OrderType = "limit"
+	OrderMarket OrderType = "market"
+)
+
+// Response is one parsed and schema-checked model response.
+type Response struct {
+	Rationale       string           `json:"rationale"`
+	Recommendations []Recommendation `json:"recommendations"`
+}
+
+// Recommendation is one entry of Response.Recommendations. Optional prices
+// are nil when the model sent null.
+type Recommendation struct {
+	Symbol     string           `json:"symbol"`
+	Action     Action           `json:"action"`
+	Confidence decimal.Decimal  `json:"confidence"`
+	SizePct    decimal.Decimal  `json:"size_pct"`
+	OrderType  OrderType        `json:"order_type"`
+	LimitPrice *decimal.Decimal `json:"limit_price"`
+	StopLoss   *decimal.Decimal `json:"stop_loss"`
+	TakeProfit *decimal.Decimal `json:"take_profit"`
+	Reason     string           `json:"reason"`
+}
+
+// State is the world a decision is judged against; its JSON shape is
+// shared/contracts/state.example.json.
+type State struct {
+	Now        time.Time         `json:"now"`
+	Mode       string            `json:"mode"`
+	KillSwitch bool              `json:"kill_switch"`
+	SafeMode   bool              `json:"safe_mode"`
+	Account    Account           `json:"account"`
+	Markets    map[string]Market `json:"markets"`
+}
+
+// Account is the trading account at decision time, in the quote currency.
+type Account struct {
+	Quote            string              `json:"quote"`
+	Equity           decimal.Decimal     `json:"equity"`
+	Cash             decimal.Decimal     `json:"cash"`
+	PeakEquity       decimal.Decimal     `json:"peak_equity"`
+	DayStartEquity   decimal.Decimal     `json:"day_start_equity"`
+	OrdersLastMinute int                 `json:"orders_last_minute"`
+	OpenOrders       int                 `json:"open_orders"`
+	Positions        map[string]Position `json:"positions"`
+}
+
+// Position is a held spot quantity.
+type Position struct {
+	Qty      decimal.Decimal `json:"qty"`
+	AvgPrice decimal.Decimal `json:"avg_price"`
+}
+
+// Market is the top of book, recent volume, data age and the exchange's
+// precision and minimums for one symbol.
+type Market struct {
+	Bid            decimal.Decimal `json:"bid"`
+	Ask            decimal.Decimal `json:"ask"`
+	Last           decimal.Decimal `json:"last"`
+	QuoteVolume24h decimal.Decimal `json:"quote_volume_24h"`
+	DataAgeS       decimal.Decimal `json:"data_age_s"`
+	AmountStep     decimal.Decimal `json:"amount_step"`
+	PriceStep      decimal.Decimal `json:"price_step"`
+	MinAmount      decimal.Decimal `json:"min_amount"`
+	MinNotional    decimal.Decimal `json:"min_notional"`
+}
+
+// Side is the direction of an order.
+type Side string
+
+const (
+	SideBuy  Side = "buy"
+	SideSell Side = "sell"
+)
+
+// Order is a recommendation after sizing: rounded quantity and price, the
+// values every check runs on and the executor places.
+type Order struct {
+	Symbol     string           `json:"symbol"`
+	Side       Side             `json:"side"`
+	Type       OrderType        `json:"type"`
+	Quantity   decimal.Decimal  `json:"quantity"`
+	Price      decimal.Decimal  `json:"price"`
+	Notional   decimal.Decimal  `json:"notional"`
+	StopLoss   *decimal.Decimal `json:"stop_loss"`
+	TakeProfit *decimal.Decimal `json:"take_profit"`
+}
+
+// Decision is the outcome for one recommendation.
+type Decision string
+
+const (
+	DecisionApproved Decision = "approved"
+	DecisionRejected Decision = "rejected"
+	DecisionNoAction Decision = "no_action"
+)
+
+// Violation sources.
+const (
+	SourceSchema = "schema" // the response failed strict parsing or the JSON schema
+	SourceSizing = "sizing" // the recommendation could not be sized
+	SourcePolicy = "policy" // a CEL rule failed or errored
+	SourceLimit  = "limit"  // a hard limit in Go
+)
+
+// Violation is one failed check, named so an operator can find the rule.
+type Violation struct {
+	Rule    string `json:"rule"`
+	Message string `json:"message"`
+	Source  string `json:"source"`
+	// Pointer is a JSON pointer into the response, for schema errors.
+	Pointer string `json:"pointer,omitempty"`
+}
+
+// Verdict is the validator's decision for one recommendation.
+type Verdict struct {
+	Index      int         `json:"index"`
+	Symbol     string      `json:"symbol"`
+	Action     Action      `json:"action"`
+	Decision   Decision    `json:"decision"`
+	Order      *Order      `json:"order"`
+	Violations []Violation `json:"violations"`
+	// Warnings are rules in warn mode that failed; they never reject.
+	Warnings []Violation `json:"warnings"`
+	// Rules is every policy rule's result for this recommendation, for the
+	// audit log. Empty when the recommendation never reached the policy.
+	Rules []RuleResult `json:"rules,omitempty"`
+}
+
+// RuleResult is one policy rule evaluated against one recommendation.
+type RuleResult struct {
+	Name    string `json:"name"`
+	Mode    string `json:"mode"` // "enforce" or "warn"
+	Passed  bool   `json:"passed"`
+	Message string `json:"message,omitempty"` // set when the rule failed
+	Error   string `json:"error,omitempty"`   // evaluation error: the rule counts as failed
+}
