@@ -1,0 +1,350 @@
+// Package audit owns Warden's audit store: one SQLite file (WAL, embedded
+// migrations) that keeps every run, every LLM request and raw response, every
+// parsed recommendation and verdict with its per-rule results and policy
+// hash, every order event and fill, every operator and breaker event, and the
+// notification outbox.
+//
+// History is append-only: a change of state is a new row, and triggers
+// refuse UPDATE and DELETE. All records form one hash chain (see Verify), so
+// an edit or deletion made behind Warden's back is found and named. Secrets
+// are redacted before anything is written.
+//
+// It is the only package of Warden that imports github.com/mattn/go-sqlite3.
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // the SQLite driver; this package is its only importer
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Options configure a Store. The zero value is usable.
+type Options struct {
+	// Clock stamps records that carry no time of their own; time.Now when nil.
+	Clock func() time.Time
+	// Logger receives operational messages; discarded when nil.
+	Logger *slog.Logger
+	// Secrets are values that must never be written: every occurrence in any
+	// text or JSON body (raw, or as it appears JSON-escaped) is replaced by
+	// "[REDACTED]". Empty strings are ignored.
+	Secrets []string
+	// Redact, when set, is applied to every text and JSON body after
+	// Secrets, for redaction rules of the caller's own.
+	Redact func(string) string
+	// ReadOnly opens an existing database without writing to it: no
+	// migrations, no file created. Used by the read commands of the CLI.
+	ReadOnly bool
+	// FullSync makes every commit fsync (synchronous=FULL). By default only
+	// order events, fills and the kill-switch and safe-mode switches do;
+	// other records use synchronous=NORMAL, which in WAL mode survives a
+	// process crash (kill -9) and may lose the last commits only on power
+	// loss or an OS crash.
+	FullSync bool
+}
+
+// Store is the audit store. It is safe for concurrent use; writes are
+// serialised (one global hash chain), and several processes may share the
+// file (writes take SQLite's write lock before reading the chain head).
+type Store struct {
+	path   string
+	clock  func() time.Time
+	log    *slog.Logger
+	redact func(string) string
+	ro     bool
+
+	// db serves reads. wdb writes ordinary records, ddb writes records that
+	// must reach the disk before the call returns (orders, switches). Both
+	// writers hold one connection and are used under wmu.
+	db  *sql.DB
+	wdb *sql.DB
+	ddb *sql.DB
+	wmu sync.Mutex
+
+	ins  *sql.Stmt // insert into records, prepared on wdb
+	dins *sql.Stmt // the same, prepared on ddb
+}
+
+// ErrNotFound is returned by lookups of an id the store has never seen.
+var ErrNotFound = errors.New("audit: not found")
+
+// Open opens (and, unless opts.ReadOnly, creates and migrates) the audit
+// database at path.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("audit: open: empty database path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("audit: open %q: %w", path, err)
+	}
+	if opts.ReadOnly {
+		if _, err := os.Stat(abs); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("audit: open %q: no such database file", path)
+			}
+			return nil, fmt.Errorf("audit: open %q: %w", path, err)
+		}
+	} else if fi, err := os.Stat(filepath.Dir(abs)); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("audit: open %q: directory %q does not exist", path, filepath.Dir(abs))
+	}
+
+	s := &Store{
+		path:   path,
+		clock:  opts.Clock,
+		log:    opts.Logger,
+		redact: newRedactor(opts.Secrets, opts.Redact),
+		ro:     opts.ReadOnly,
+	}
+	if s.clock == nil {
+		s.clock = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+
+	fail := func(err error) (*Store, error) {
+		s.Close()
+		return nil, fmt.Errorf("audit: open %q: %w", path, err)
+	}
+	if opts.ReadOnly {
+		if s.db, err = sql.Open("sqlite3", dsn(abs, "ro", "")); err != nil {
+			return fail(err)
+		}
+		if err := s.db.PingContext(ctx); err != nil {
+			return fail(err)
+		}
+		if err := s.checkSchema(ctx); err != nil {
+			return fail(err)
+		}
+		return s, nil
+	}
+
+	normal := "NORMAL"
+	if opts.FullSync {
+		normal = "FULL"
+	}
+	// The durable writer connects first: it sets WAL on a new file.
+	if s.ddb, err = openWriter(ctx, abs, "FULL"); err != nil {
+		return fail(err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		return fail(err)
+	}
+	if s.wdb, err = openWriter(ctx, abs, normal); err != nil {
+		return fail(err)
+	}
+	if s.db, err = sql.Open("sqlite3", dsn(abs, "rw", normal)); err != nil {
+		return fail(err)
+	}
+	if err := s.db.PingContext(ctx); err != nil {
+		return fail(err)
+	}
+	if s.ins, err = s.wdb.PrepareContext(ctx, insertRecordSQL); err != nil {
+		return fail(err)
+	}
+	if s.dins, err = s.ddb.PrepareContext(ctx, insertRecordSQL); err != nil {
+		return fail(err)
+	}
+	return s, nil
+}
+
+func openWriter(ctx context.Context, abs, sync string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite3", dsn(abs, "writer", sync))
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	var mode string
+	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if !strings.EqualFold(mode, "wal") {
+		db.Close()
+		return nil, fmt.Errorf("journal_mode is %q, want wal", mode)
+	}
+	return db, nil
+}
+
+// dsn builds a go-sqlite3 data source name. role is "ro" (read-only, no
+// file created), "rw" (reads of a writable store) or "writer" (BEGIN
+// IMMEDIATE, so a write transaction holds the write lock before it reads
+// the chain head).
+func dsn(abs, role, sync string) string {
+	q := url.Values{}
+	q.Set("_fk", "1")
+	q.Set("_busy_timeout", "10000")
+	switch role {
+	case "ro":
+		q.Set("mode", "ro")
+	default:
+		q.Set("_journal_mode", "WAL")
+		q.Set("_sync", sync)
+		if role == "writer" {
+			q.Set("_txlock", "immediate")
+		}
+	}
+	u := url.URL{Scheme: "file", Path: abs, RawQuery: q.Encode()}
+	return u.String()
+}
+
+// Close closes the database. The Store must not be used afterwards.
+func (s *Store) Close() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{s.ins, s.dins} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	for _, db := range []*sql.DB{s.db, s.wdb, s.ddb} {
+		if db != nil {
+			errs = append(errs, db.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Path is the database file the store was opened on.
+func (s *Store) Path() string { return s.path }
+
+// migrate applies the embedded migrations not yet recorded in the
+// migrations table, each in its own transaction, in file-name order.
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.ddb.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("create migrations table: %w", err)
+	}
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := s.migrateFile(ctx, name); err != nil {
+			return fmt.Errorf("migration %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) migrateFile(ctx context.Context, name string) error {
+	tx, err := s.ddb.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM migrations WHERE name = ?`, name).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	buf, err := fs.ReadFile(migrationFS, name)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, string(buf)); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO migrations (name, applied_at) VALUES (?, ?)`, name, s.clock().UnixNano()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// checkSchema makes sure a read-only store is a fully migrated audit
+// database, so a wrong file gives a clear error rather than a query error.
+func (s *Store) checkSchema(ctx context.Context) error {
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'migrations'`).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return errors.New("not a Warden audit database (no migrations table)")
+	}
+	for _, name := range names {
+		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM migrations WHERE name = ?`, name).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("audit database is not migrated (missing %s); open it once with a writable warden to migrate", name)
+		}
+	}
+	return nil
+}
+
+// Redacted is what a redacted secret is replaced with.
+const Redacted = "[REDACTED]"
+
+// newRedactor returns a func that replaces every secret, raw and in its
+// JSON-escaped form, then applies extra.
+func newRedactor(secrets []string, extra func(string) string) func(string) string {
+	var pairs []string
+	seen := map[string]bool{}
+	add := func(v string) {
+		if v != "" && !seen[v] {
+			seen[v] = true
+			pairs = append(pairs, v, Redacted)
+		}
+	}
+	for _, sec := range secrets {
+		add(sec)
+		if b, err := json.Marshal(sec); err == nil {
+			add(string(b[1 : len(b)-1]))
+		}
+		// encoding/json escapes HTML characters; a plain escaper might not.
+		add(strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(sec))
+	}
+	var r *strings.Replacer
+	if len(pairs) > 0 {
+		// Longer secrets first, so one that contains another is replaced whole.
+		type pair struct{ old, new string }
+		ps := make([]pair, 0, len(pairs)/2)
+		for i := 0; i < len(pairs); i += 2 {
+			ps = append(ps, pair{pairs[i], pairs[i+1]})
+		}
+		sort.SliceStable(ps, func(i, j int) bool { return len(ps[i].old) > len(ps[j].old) })
+		pairs = pairs[:0]
+		for _, p := range ps {
+			pairs = append(pairs, p.old, p.new)
+		}
+		r = strings.NewReplacer(pairs...)
+	}
+	switch {
+	case r == nil && extra == nil:
+		return nil
+	case extra == nil:
+		return r.Replace
+	case r == nil:
+		return extra
+	}
+	return func(v string) string { return extra(r.Replace(v)) }
+}

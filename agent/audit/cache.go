@@ -1,0 +1,44 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// CachedResponse returns the model response cached under key (a hash of
+// model and prompt, computed by the caller); ok is false on a miss.
+func (s *Store) CachedResponse(ctx context.Context, key string) (body []byte, ok bool, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT body FROM llm_cache WHERE key = ?`, key).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("audit: cached response %s: %w", key, err)
+	}
+	return body, true, nil
+}
+
+// PutCachedResponse caches body under key. The first body stored for a key
+// stays: a second put of the same key is a no-op. The body is redacted like
+// every other record.
+func (s *Store) PutCachedResponse(ctx context.Context, key, model string, body []byte) error {
+	if key == "" {
+		return errors.New("audit: cache put with empty key")
+	}
+	if s.ro {
+		return errReadOnly
+	}
+	if s.redact != nil {
+		body = []byte(s.redact(string(body)))
+		model = s.redact(model)
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	_, err := s.wdb.ExecContext(ctx, `INSERT INTO llm_cache (key, model, body, created_at) VALUES (?, ?, ?, ?) `, key, model, body, s.now())
+	if err != nil {
+		return fmt.Errorf("audit: cache put %s: %w", key, err)
+	}
+	return nil
+}

@@ -1,0 +1,317 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Record kinds: the value of the kind column.
+const (
+	KindRun          = "run"
+	KindRunEnd       = "run_end"
+	KindLLMCall      = "llm_call"
+	KindResponse     = "response"
+	KindState        = "state"
+	KindVerdict      = "verdict"
+	KindOrderEvent   = "order_event"
+	KindFill         = "fill"
+	KindEvent        = "event"
+	KindNotification = "notification"
+	KindDelivery     = "delivery"
+	KindPaperState   = "paper_state"
+	KindEquity       = "equity"
+)
+
+// record is one row of the records table before it is chained.
+type record struct {
+	kind       string
+	at         int64 // Unix nanoseconds
+	runID      string
+	decisionID string
+	ref        string
+	symbol     string
+	state      string
+	dedup      string
+	parent     int64
+	due        int64
+	tokens     int64
+	body       []byte // JSON
+
+	// parentIndex, when > 0, sets parent to the seq of the (parentIndex-1)th
+	// record of the same append call.
+	parentIndex int
+}
+
+const insertRecordSQL = `INSERT INTO records
+	(seq, kind, at, run_id, decision_id, ref, symbol, state, dedup, parent, due, tokens, body, prev_hash, hash)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+var genesis = make([]byte, sha256.Size)
+
+// hashRecord is the chain: sha256(prev_hash || canonical bytes of every
+// other column). Strings are length-prefixed, integers 8 bytes big-endian.
+func hashRecord(buf []byte, prev []byte, seq int64, r *record) ([]byte, []byte) {
+	buf = buf[:0]
+	buf = append(buf, prev...)
+	buf = append(buf, "warden.audit.v1"...)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(seq))
+	for _, s := range [...]string{r.kind, r.runID, r.decisionID, r.ref, r.symbol, r.state, r.dedup} {
+		buf = binary.AppendUvarint(buf, uint64(len(s)))
+		buf = append(buf, s...)
+	}
+	for _, n := range [...]int64{r.at, r.parent, r.due, r.tokens} {
+		buf = binary.BigEndian.AppendUint64(buf, uint64(n))
+	}
+	buf = binary.AppendUvarint(buf, uint64(len(r.body)))
+	buf = append(buf, r.body...)
+	sum := sha256.Sum256(buf)
+	return sum[:], buf
+}
+
+// now is the store's clock in Unix nanoseconds.
+func (s *Store) now() int64 { return s.clock().UnixNano() }
+
+// stamp returns t in Unix nanoseconds, or the clock's time when t is zero.
+func (s *Store) stamp(t time.Time) int64 {
+	if t.IsZero() {
+		return s.now()
+	}
+	return t.UnixNano()
+}
+
+// marshal encodes v as a JSON body.
+func marshal(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("audit: encode record: %w", err)
+	}
+	return b, nil
+}
+
+// scrub redacts every text field of r. A body that redaction turned into
+// invalid JSON is kept as a JSON string so nothing is lost or half-written.
+func (s *Store) scrub(r *record) {
+	if s.redact == nil {
+		return
+	}
+	for _, f := range [...]*string{&r.runID, &r.decisionID, &r.ref, &r.symbol, &r.state, &r.dedup} {
+		*f = s.redact(*f)
+	}
+	body := s.redact(string(r.body))
+	if body == string(r.body) {
+		return
+	}
+	if json.Valid([]byte(body)) {
+		r.body = []byte(body)
+		return
+	}
+	wrapped, _ := json.Marshal(map[string]string{"redacted_body": body})
+	r.body = wrapped
+}
+
+// errReadOnly is returned by writes on a store opened read-only.
+var errReadOnly = errors.New("audit: store is read-only")
+
+// txFunc runs inside a write transaction after the chain head is read; it
+// may query (to deduplicate) and append.
+type writeTx struct {
+	s    *Store
+	tx   *sql.Tx
+	ins  *sql.Stmt
+	seq  int64
+	prev []byte
+	buf  []byte
+	ctx  context.Context
+	seqs []int64
+}
+
+// append chains and inserts one record and returns its seq.
+func (w *writeTx) append(r *record) (int64, error) {
+	w.s.scrub(r)
+	if r.parentIndex > 0 {
+		r.parent = w.seqs[r.parentIndex-1]
+	}
+	seq := w.seq + 1
+	var hash []byte
+	hash, w.buf = hashRecord(w.buf, w.prev, seq, r)
+	if _, err := w.ins.ExecContext(w.ctx, seq, r.kind, r.at, r.runID, r.decisionID, r.ref, r.symbol, r.state, r.dedup, r.parent, r.due, r.tokens, r.body, w.prev, hash); err != nil {
+		return 0, fmt.Errorf("audit: append %s record: %w", r.kind, err)
+	}
+	w.seq, w.prev = seq, hash
+	w.seqs = append(w.seqs, seq)
+	return seq, nil
+}
+
+// write runs fn in one write transaction holding SQLite's write lock, with
+// the chain head loaded. durable selects the synchronous=FULL connection.
+func (s *Store) write(ctx context.Context, durable bool, fn func(w *writeTx) error) error {
+	if s.ro {
+		return errReadOnly
+	}
+	db, ins := s.wdb, s.ins
+	if durable {
+		db, ins = s.ddb, s.dins
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("audit: begin: %w", err)
+	}
+	defer tx.Rollback()
+	w := &writeTx{s: s, tx: tx, ins: tx.StmtContext(ctx, ins), ctx: ctx}
+	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1`).Scan(&w.seq, &w.prev)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		w.seq, w.prev = 0, genesis
+	case err != nil:
+		return fmt.Errorf("audit: read chain head: %w", err)
+	}
+	if err := fn(w); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("audit: commit: %w", err)
+	}
+	return nil
+}
+
+// appendRecords appends records in one transaction and returns their seqs.
+func (s *Store) appendRecords(ctx context.Context, durable bool, recs ...*record) ([]int64, error) {
+	var seqs []int64
+	err := s.write(ctx, durable, func(w *writeTx) error {
+		for _, r := range recs {
+			if _, err := w.append(r); err != nil {
+				return err
+			}
+		}
+		seqs = w.seqs
+		return nil
+	})
+	return seqs, err
+}
+
+// VerifyReport is the result of Verify.
+type VerifyReport struct {
+	OK       bool   `json:"ok"`
+	Records  int64  `json:"records"`   // records checked
+	HeadSeq  int64  `json:"head_seq"`  // seq of the last record
+	HeadHash string `json:"head_hash"` // hex hash of the last record: note it to detect a truncated tail later
+	Broken   *Break `json:"broken,omitempty"`
+}
+
+// Break names the first record at which the chain is broken.
+type Break struct {
+	Table   string `json:"table"`
+	Seq     int64  `json:"seq"`
+	Kind    string `json:"kind,omitempty"`
+	Ref     string `json:"ref,omitempty"` // decision id, client order id, run id... of the record, when it has one
+	Problem string `json:"problem"`       // "edited", "deleted", "relinked"
+	Detail  string `json:"detail"`
+}
+
+func (b *Break) String() string {
+	name := fmt.Sprintf("%s seq %d", b.Table, b.Seq)
+	if b.Kind != "" {
+		name += " (" + b.Kind
+		if b.Ref != "" {
+			name += " " + b.Ref
+		}
+		name += ")"
+	}
+	return fmt.Sprintf("%s: %s: %s", name, b.Problem, b.Detail)
+}
+
+// Verify recomputes the whole hash chain and reports the first broken
+// record: content that no longer matches its hash (edited), a gap in the
+// sequence (deleted), or a record whose link to the one before it is wrong
+// (moved, inserted, or its predecessor rewritten with a recomputed hash).
+// Removing records from the very end leaves a valid shorter chain; compare
+// HeadSeq/HeadHash with a value noted earlier to detect that. A broken
+// chain is reported in the VerifyReport, not as an error.
+func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
+	var rep VerifyReport
+	rows, err := s.db.QueryContext(ctx, `SELECT seq, kind, at, run_id, decision_id, ref, symbol, state, dedup, parent, due, tokens, body, prev_hash, hash FROM records ORDER BY seq`)
+	if err != nil {
+		return rep, fmt.Errorf("audit: verify: %w", err)
+	}
+	defer rows.Close()
+	var (
+		lastSeq  int64
+		lastHash = genesis
+		buf      []byte
+	)
+	for rows.Next() {
+		var (
+			r          record
+			seq        int64
+			prev, hash []byte
+		)
+		if err := rows.Scan(&seq, &r.kind, &r.at, &r.runID, &r.decisionID, &r.ref, &r.symbol, &r.state, &r.dedup, &r.parent, &r.due, &r.tokens, &r.body, &prev, &hash); err != nil {
+			return rep, fmt.Errorf("audit: verify: read seq after %d: %w", lastSeq, err)
+		}
+		rep.Records++
+		brk := func(problem, detail string) {
+			rep.Broken = &Break{Table: "records", Seq: seq, Kind: r.kind, Ref: recordRef(&r), Problem: problem, Detail: detail}
+		}
+		var want []byte
+		want, buf = hashRecord(buf, prev, seq, &r)
+		switch {
+		case seq != lastSeq+1:
+			missing := fmt.Sprintf("seq %d", lastSeq+1)
+			if seq-lastSeq > 2 {
+				missing = fmt.Sprintf("seqs %d..%d", lastSeq+1, seq-1)
+			}
+			brk("deleted", fmt.Sprintf("%s missing before this record (%d record(s) deleted)", missing, seq-lastSeq-1))
+			rep.Broken.Seq = lastSeq + 1
+			rep.Broken.Kind, rep.Broken.Ref = "", ""
+			rep.Broken.Detail += fmt.Sprintf("; the next surviving record is seq %d (%s)", seq, r.kind)
+		case !bytes.Equal(want, hash):
+			brk("edited", fmt.Sprintf("content does not match its hash (stored %s…, recomputed %s…)", short(hash), short(want)))
+		case !bytes.Equal(prev, lastHash):
+			brk("relinked", fmt.Sprintf("prev_hash %s… does not match the hash %s… of seq %d: a record was moved or inserted here, or seq %d was rewritten with a recomputed hash", short(prev), short(lastHash), lastSeq, lastSeq))
+		}
+		if rep.Broken != nil {
+			return rep, nil
+		}
+		lastSeq, lastHash = seq, hash
+	}
+	if err := rows.Err(); err != nil {
+		return rep, fmt.Errorf("audit: verify: %w", err)
+	}
+	rep.OK = true
+	rep.HeadSeq = lastSeq
+	if lastSeq > 0 {
+		rep.HeadHash = hex.EncodeToString(lastHash)
+	}
+	return rep, nil
+}
+
+func short(h []byte) string {
+	s := hex.EncodeToString(h)
+	if len(s) > 12 {
+		s = s[:12]
+	}
+	return s
+}
+
+// recordRef is the id an operator knows a record by.
+func recordRef(r *record) string {
+	switch {
+	case r.decisionID != "":
+		return r.decisionID
+	case r.kind == KindOrderEvent || r.kind == KindFill:
+		return r.ref
+	case r.runID != "":
+		return r.runID
+	}
+	return r.ref
+}
