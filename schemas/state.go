@@ -1,0 +1,337 @@
+package schemas
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// MaxStateBytes caps the size of a state document.
+const MaxStateBytes = 4 << 20
+
+// maxCount bounds the integer counters of a state (orders, open orders).
+const maxCount = 1_000_000_000
+
+var (
+	stateFields    = []string{"now", "mode", "kill_switch", "safe_mode", "account", "markets"}
+	accountFields  = []string{"quote", "equity", "cash", "peak_equity", "day_start_equity", "orders_last_minute", "open_orders", "positions"}
+	positionFields = []string{"qty", "avg_price"}
+	marketFields   = []string{"bid", "ask", "last", "quote_volume_24h", "data_age_s", "amount_step", "price_step", "min_amount", "min_notional"}
+)
+
+// ParseState reads a state document (the shape of
+// shared/contracts/state.example.json) with the same strict JSON rules as
+// ParseResponse (size cap MaxStateBytes), then decodes it field by field:
+// every field is required and none may be null, unknown fields are refused
+// (names match exactly, not case-insensitively), and the values must make
+// sense: mode paper or live; now in RFC 3339; money and counters
+// non-negative; symbols BASE/QUOTE in the account's quote currency; market
+// prices positive with bid <= ask; steps positive; data age non-negative.
+// A refusal is a *ParseError naming every offending field by JSON pointer.
+func ParseState(raw []byte) (State, error) {
+	doc, p := decodeStrict(raw, MaxStateBytes, "state")
+	if p != nil {
+		return State{}, &ParseError{What: "state", Problems: []Problem{*p}}
+	}
+	var r stateReader
+	st := r.state(doc)
+	if len(r.problems) > 0 {
+		sortProblems(r.problems)
+		return State{}, &ParseError{What: "state", Problems: r.problems}
+	}
+	return st, nil
+}
+
+type stateReader struct {
+	problems []Problem
+}
+
+func (r *stateReader) add(ptr, keyword, format string, args ...any) {
+	r.problems = append(r.problems, Problem{Pointer: ptr, Keyword: keyword, Message: fmt.Sprintf(format, args...)})
+}
+
+func (r *stateReader) state(doc any) State {
+	m := r.object(doc, "", stateFields)
+	if m == nil {
+		return State{}
+	}
+	st := State{
+		Now:        r.time(m, "", "now"),
+		Mode:       r.enum(m, "", "mode", "paper", "live"),
+		KillSwitch: r.boolean(m, "", "kill_switch"),
+		SafeMode:   r.boolean(m, "", "safe_mode"),
+	}
+	if v, ok := m["account"]; ok {
+		st.Account = r.account(v, "/account")
+	}
+	if v, ok := m["markets"]; ok {
+		st.Markets = r.markets(v, "/markets", st.Account.Quote)
+	}
+	return st
+}
+
+func (r *stateReader) account(v any, ptr string) Account {
+	m := r.object(v, ptr, accountFields)
+	if m == nil {
+		return Account{}
+	}
+	a := Account{
+		Quote:            r.quote(m, ptr, "quote"),
+		Equity:           r.num(m, ptr, "equity", atLeastZero),
+		Cash:             r.num(m, ptr, "cash", atLeastZero),
+		PeakEquity:       r.num(m, ptr, "peak_equity", atLeastZero),
+		DayStartEquity:   r.num(m, ptr, "day_start_equity", atLeastZero),
+		OrdersLastMinute: r.count(m, ptr, "orders_last_minute"),
+		OpenOrders:       r.count(m, ptr, "open_orders"),
+	}
+	pptr := joinPointer(ptr, "positions")
+	if pv, ok := m["positions"]; ok {
+		pm := r.object(pv, pptr, nil)
+		if pm != nil {
+			a.Positions = make(map[string]Position, len(pm))
+		}
+		for _, sym := range sortedKeys(pm) {
+			sp := joinPointer(pptr, sym)
+			r.symbol(sym, sp, a.Quote)
+			om := r.object(pm[sym], sp, positionFields)
+			if om == nil {
+				continue
+			}
+			a.Positions[sym] = Position{
+				Qty:      r.num(om, sp, "qty", atLeastZero),
+				AvgPrice: r.num(om, sp, "avg_price", atLeastZero),
+			}
+		}
+	}
+	return a
+}
+
+func (r *stateReader) markets(v any, ptr, quote string) map[string]Market {
+	m := r.object(v, ptr, nil)
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]Market, len(m))
+	for _, sym := range sortedKeys(m) {
+		sp := joinPointer(ptr, sym)
+		r.symbol(sym, sp, quote)
+		om := r.object(m[sym], sp, marketFields)
+		if om == nil {
+			continue
+		}
+		mk := Market{
+			Bid:            r.num(om, sp, "bid", aboveZero),
+			Ask:            r.num(om, sp, "ask", aboveZero),
+			Last:           r.num(om, sp, "last", aboveZero),
+			QuoteVolume24h: r.num(om, sp, "quote_volume_24h", atLeastZero),
+			DataAgeS:       r.num(om, sp, "data_age_s", atLeastZero),
+			AmountStep:     r.num(om, sp, "amount_step", aboveZero),
+			PriceStep:      r.num(om, sp, "price_step", aboveZero),
+			MinAmount:      r.num(om, sp, "min_amount", atLeastZero),
+			MinNotional:    r.num(om, sp, "min_notional", atLeastZero),
+		}
+		if mk.Bid.IsPositive() && mk.Ask.IsPositive() && mk.Bid.GreaterThan(mk.Ask) {
+			r.add(joinPointer(sp, "bid"), "consistency", "%s/bid %s is above %s/ask %s: a crossed book is not valid market data", sp, mk.Bid, sp, mk.Ask)
+		}
+		out[sym] = mk
+	}
+	return out
+}
+
+// object checks that v is an object with exactly the given fields (when
+// fields is nil, any keys) and returns it, or nil after reporting why not.
+func (r *stateReader) object(v any, ptr string, fields []string) map[string]any {
+	m, ok := v.(map[string]any)
+	if !ok {
+		r.add(ptr, "type", "%s must be an object, not %s", where(ptr), describeValue(v))
+		return nil
+	}
+	if fields == nil {
+		return m
+	}
+	for _, f := range fields {
+		if _, ok := m[f]; !ok {
+			r.add(joinPointer(ptr, f), "required", "missing required field %q at %s", f, where(ptr))
+		}
+	}
+	for _, k := range sortedKeys(m) {
+		if !slices.Contains(fields, k) {
+			r.add(joinPointer(ptr, k), "additionalProperties", "unknown field %q at %s (allowed: %s)", k, where(ptr), strings.Join(fields, ", "))
+		}
+	}
+	return m
+}
+
+// get returns m[key], or false when it is missing (already reported by
+// object).
+func get(m map[string]any, key string) (any, bool) {
+	v, ok := m[key]
+	return v, ok
+}
+
+type bound int
+
+const (
+	atLeastZero bound = iota
+	aboveZero
+)
+
+func (r *stateReader) num(m map[string]any, obj, key string, b bound) decimal.Decimal {
+	v, ok := get(m, key)
+	if !ok {
+		return decimal.Decimal{}
+	}
+	ptr := joinPointer(obj, key)
+	n, ok := v.(json.Number)
+	if !ok {
+		r.add(ptr, "type", "%s must be a number, not %s", ptr, describeValue(v))
+		return decimal.Decimal{}
+	}
+	d, err := decimal.NewFromString(string(n))
+	if err != nil {
+		r.add(ptr, KeywordNumber, "%s: %s is not a decimal number: %v", ptr, n, err)
+		return decimal.Decimal{}
+	}
+	switch b {
+	case atLeastZero:
+		if d.IsNegative() {
+			r.add(ptr, "minimum", "%s is %s; it must not be negative", ptr, n)
+		}
+	case aboveZero:
+		if !d.IsPositive() {
+			r.add(ptr, "exclusiveMinimum", "%s is %s; it must be greater than 0", ptr, n)
+		}
+	}
+	return d
+}
+
+func (r *stateReader) count(m map[string]any, obj, key string) int {
+	v, ok := get(m, key)
+	if !ok {
+		return 0
+	}
+	ptr := joinPointer(obj, key)
+	n, ok := v.(json.Number)
+	if !ok {
+		r.add(ptr, "type", "%s must be an integer, not %s", ptr, describeValue(v))
+		return 0
+	}
+	d, err := decimal.NewFromString(string(n))
+	switch {
+	case err != nil || !d.IsInteger():
+		r.add(ptr, "type", "%s must be an integer, not %s", ptr, n)
+	case d.IsNegative():
+		r.add(ptr, "minimum", "%s is %s; it must not be negative", ptr, n)
+	case d.GreaterThan(decimal.NewFromInt(maxCount)):
+		r.add(ptr, "maximum", "%s is %s; it must be at most %d", ptr, n, maxCount)
+	default:
+		return int(d.IntPart())
+	}
+	return 0
+}
+
+func (r *stateReader) str(m map[string]any, obj, key string) (string, bool) {
+	v, ok := get(m, key)
+	if !ok {
+		return "", false
+	}
+	s, ok := v.(string)
+	if !ok {
+		ptr := joinPointer(obj, key)
+		r.add(ptr, "type", "%s must be a string, not %s", ptr, describeValue(v))
+	}
+	return s, ok
+}
+
+func (r *stateReader) boolean(m map[string]any, obj, key string) bool {
+	v, ok := get(m, key)
+	if !ok {
+		return false
+	}
+	b, ok := v.(bool)
+	if !ok {
+		ptr := joinPointer(obj, key)
+		r.add(ptr, "type", "%s must be true or false, not %s", ptr, describeValue(v))
+	}
+	return b
+}
+
+func (r *stateReader) enum(m map[string]any, obj, key string, allowed ...string) string {
+	s, ok := r.str(m, obj, key)
+	if !ok {
+		return ""
+	}
+	if !slices.Contains(allowed, s) {
+		ptr := joinPointer(obj, key)
+		r.add(ptr, "enum", "%s is %q; it must be one of %s", ptr, s, strings.Join(allowed, ", "))
+		return ""
+	}
+	return s
+}
+
+func (r *stateReader) time(m map[string]any, obj, key string) time.Time {
+	s, ok := r.str(m, obj, key)
+	if !ok {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		ptr := joinPointer(obj, key)
+		r.add(ptr, "format", "%s is %q; it must be an RFC 3339 time such as \"2024-01-10T12:00:00Z\"", ptr, s)
+		return time.Time{}
+	}
+	return t
+}
+
+func (r *stateReader) quote(m map[string]any, obj, key string) string {
+	s, ok := r.str(m, obj, key)
+	if !ok {
+		return ""
+	}
+	if !isAsset(s) {
+		ptr := joinPointer(obj, key)
+		r.add(ptr, "pattern", "%s is %q; it must be a currency code of 2 to 20 upper-case ASCII letters and digits, e.g. \"USDT\"", ptr, s)
+		return ""
+	}
+	return s
+}
+
+// symbol checks a market or position key: BASE/QUOTE in upper-case ASCII,
+// quoted in the account's currency (when that is known).
+func (r *stateReader) symbol(sym, ptr, quote string) {
+	base, q, ok := strings.Cut(sym, "/")
+	if !ok || !isAsset(base) || !isAsset(q) {
+		r.add(ptr, "pattern", "%s", symbolMessage(ptr, sym))
+		return
+	}
+	if quote != "" && q != quote {
+		r.add(ptr, "consistency", "%s: symbol %q is quoted in %s, but the account's quote currency is %s", ptr, sym, q, quote)
+	}
+}
+
+// isAsset reports whether s is 2 to 20 upper-case ASCII letters and digits.
+func isAsset(s string) bool {
+	if len(s) < 2 || len(s) > 20 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
