@@ -1,0 +1,321 @@
+// Package prompts owns the prompt templates (embedded files), their
+// rendering from a run's data, and a content hash per template recorded
+// with every model call. Static content comes first (system prompt: role,
+// rules, policy limits, response schema) and the run's data last (user
+// prompt), so providers' prompt caching applies. Rendering is
+// deterministic: the same data give byte-identical prompts. The package
+// never calls the network, and its Data has no place for a secret.
+package prompts
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"text/template"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/warden-trading/warden/agent/market"
+	"github.com/warden-trading/warden/executor"
+	"github.com/warden-trading/warden/schemas"
+)
+
+// Version names the template set; the hashes identify the exact bytes.
+const Version = "v1"
+
+// DefaultCandleRows is how many recent candles the user prompt lists.
+const DefaultCandleRows = 12
+
+//go:embed templates/system.tmpl templates/user.tmpl
+var templateFS embed.FS
+
+// Data is everything a prompt may show. It has no field for credentials:
+// nothing secret can reach a prompt through it.
+type Data struct {
+	Now      time.Time // the decision time
+	Mode     string    // "paper" or "live"
+	SafeMode bool
+	Account  schemas.Account
+	// Markets holds the exchange's precision and minimums per symbol
+	// (optional per symbol).
+	Markets map[string]schemas.Market
+	// Snapshots are the validated market snapshots, one per symbol.
+	Snapshots map[string]market.Snapshot
+	// Policy is the policy's rules in plain words (policy.Describe()).
+	Policy []string
+	// CandleRows is how many recent candles to list per symbol (default
+	// DefaultCandleRows).
+	CandleRows int
+}
+
+// Rendered is one rendered prompt with the hashes of the templates that
+// made it.
+type Rendered struct {
+	System     string `json:"system"`
+	User       string `json:"user"`
+	SystemHash string `json:"system_hash"`
+	UserHash   string `json:"user_hash"`
+	Version    string `json:"version"`
+}
+
+type templates struct {
+	system, user         *template.Template
+	systemHash, userHash string
+	schema               string
+}
+
+var loadTemplates = sync.OnceValues(func() (*templates, error) {
+	t := &templates{}
+	var err error
+	if t.system, t.systemHash, err = parse("templates/system.tmpl"); err != nil {
+		return nil, err
+	}
+	if t.user, t.userHash, err = parse("templates/user.tmpl"); err != nil {
+		return nil, err
+	}
+	schema := schemas.ResponseSchema()
+	if len(schema) == 0 {
+		return nil, errors.New("prompts: the response schema is empty")
+	}
+	t.schema = strings.TrimSpace(string(schema))
+	return t, nil
+})
+
+func parse(name string) (*template.Template, string, error) {
+	src, err := templateFS.ReadFile(name)
+	if err != nil {
+		return nil, "", fmt.Errorf("prompts: %w", err)
+	}
+	tm, err := template.New(name).Option("missingkey=error").Parse(string(src))
+	if err != nil {
+		return nil, "", fmt.Errorf("prompts: parse %s: %w", name, err)
+	}
+	return tm, Hash(src), nil
+}
+
+// Hash is the short content hash used for templates: the first 12 hex
+// digits of the SHA-256 of b.
+func Hash(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:6])
+}
+
+// TemplateHashes returns the content hashes of the system and user
+// templates.
+func TemplateHashes() (system, user string, err error) {
+	t, err := loadTemplates()
+	if err != nil {
+		return "", "", err
+	}
+	return t.systemHash, t.userHash, nil
+}
+
+// Render fills the templates with d. It refuses incomplete data (no
+// decision time, no snapshot, no policy) rather than render a prompt that
+// misleads the model.
+func Render(d Data) (Rendered, error) {
+	t, err := loadTemplates()
+	if err != nil {
+		return Rendered{}, err
+	}
+	if d.Now.IsZero() {
+		return Rendered{}, errors.New("prompts: no decision time")
+	}
+	if len(d.Snapshots) == 0 {
+		return Rendered{}, errors.New("prompts: no market snapshot")
+	}
+	if len(d.Policy) == 0 {
+		return Rendered{}, errors.New("prompts: no policy limits to state")
+	}
+	for sym, s := range d.Snapshots {
+		if s.Symbol != sym {
+			return Rendered{}, fmt.Errorf("prompts: snapshot under %q is for %q", sym, s.Symbol)
+		}
+	}
+	var sys, usr bytes.Buffer
+	sys.Grow(8 << 10)
+	if err := t.system.Execute(&sys, systemView{Policy: d.Policy, Schema: t.schema}); err != nil {
+		return Rendered{}, fmt.Errorf("prompts: system: %w", err)
+	}
+	usr.Grow(4 << 10)
+	if err := t.user.Execute(&usr, newUserView(d)); err != nil {
+		return Rendered{}, fmt.Errorf("prompts: user: %w", err)
+	}
+	return Rendered{
+		System:     sys.String(),
+		User:       usr.String(),
+		SystemHash: t.systemHash,
+		UserHash:   t.userHash,
+		Version:    Version,
+	}, nil
+}
+
+type systemView struct {
+	Policy []string
+	Schema string
+}
+
+type positionView struct {
+	Symbol, Qty, AvgPrice, Value, PctOfEquity string
+}
+
+type marketView struct {
+	Symbol, Timeframe, LastOpen                          string
+	Bid, Ask, Last, QuoteVolume, TickerTime              string
+	HasExchange                                          bool
+	PriceStep, AmountStep, MinAmount, MinNotional        string
+	Bars                                                 int
+	Close, Return1, Return24, SMA20, SMA50, EMA12, EMA26 string
+	RSI14, ATR14, ATRPct, Volatility, VolumeRatio        string
+	Rows                                                 []string
+}
+
+type userView struct {
+	Now, Mode                                       string
+	SafeMode                                        bool
+	Quote, Equity, Cash, PeakEquity, DayStartEquity string
+	OpenOrders, OrdersLastMinute                    int
+	Positions                                       []positionView
+	Markets                                         []marketView
+	SymbolList                                      string
+}
+
+func newUserView(d Data) userView {
+	a := d.Account
+	mode := d.Mode
+	if mode == "" {
+		mode = "paper"
+	}
+	v := userView{
+		Now: fmtTime(d.Now), Mode: mode, SafeMode: d.SafeMode,
+		Quote: a.Quote, Equity: a.Equity.String(), Cash: a.Cash.String(),
+		PeakEquity: a.PeakEquity.String(), DayStartEquity: a.DayStartEquity.String(),
+		OpenOrders: a.OpenOrders, OrdersLastMinute: a.OrdersLastMinute,
+	}
+	if v.Quote == "" {
+		v.Quote = "?"
+	}
+	for _, sym := range sortedKeys(a.Positions) {
+		p := a.Positions[sym]
+		pv := positionView{Symbol: sym, Qty: p.Qty.String(), AvgPrice: p.AvgPrice.String()}
+		if s, ok := d.Snapshots[sym]; ok && s.Ticker.Last.IsPositive() {
+			val := p.Qty.Mul(s.Ticker.Last)
+			pv.Value = val.StringFixed(2)
+			if a.Equity.IsPositive() {
+				pv.PctOfEquity = val.Mul(decimal.NewFromInt(100)).Div(a.Equity).StringFixed(2) + "%"
+			} else {
+				pv.PctOfEquity = "n/a"
+			}
+		}
+		v.Positions = append(v.Positions, pv)
+	}
+	rows := d.CandleRows
+	if rows <= 0 {
+		rows = DefaultCandleRows
+	}
+	syms := sortedKeys(d.Snapshots)
+	v.SymbolList = strings.Join(syms, ", ")
+	for _, sym := range syms {
+		s := d.Snapshots[sym]
+		in := s.Indicators
+		mv := marketView{
+			Symbol: sym, Timeframe: s.Timeframe, LastOpen: fmtTime(in.LastOpen),
+			Bid: s.Ticker.Bid.String(), Ask: s.Ticker.Ask.String(), Last: s.Ticker.Last.String(),
+			QuoteVolume: s.Ticker.QuoteVolume24h.StringFixed(0), TickerTime: fmtTime(s.Ticker.Time),
+			Bars:  in.Bars,
+			Close: num(in.Close), Return1: pct(in.Return1, true), Return24: pct(in.Return24, true),
+			SMA20: num(in.SMA20), SMA50: num(in.SMA50), EMA12: num(in.EMA12), EMA26: num(in.EMA26),
+			RSI14: fixed(in.RSI14, 1), ATR14: num(in.ATR14), ATRPct: pct(in.ATR14/in.Close, false),
+			Volatility: pct(in.Volatility, false), VolumeRatio: ratio(in.VolumeRatio),
+		}
+		if m, ok := d.Markets[sym]; ok {
+			mv.HasExchange = true
+			mv.PriceStep, mv.AmountStep = m.PriceStep.String(), m.AmountStep.String()
+			mv.MinAmount, mv.MinNotional = m.MinAmount.String(), m.MinNotional.String()
+		}
+		cs := s.Candles[max(0, len(s.Candles)-rows):]
+		mv.Rows = make([]string, len(cs))
+		for i, c := range cs {
+			mv.Rows[i] = candleRow(c)
+		}
+		v.Markets = append(v.Markets, mv)
+	}
+	return v
+}
+
+func candleRow(c executor.Candle) string {
+	return c.Time.UTC().Format("2006-01-02 15:04") + " | " + num(c.Open) + " | " + num(c.High) + " | " +
+		num(c.Low) + " | " + num(c.Close) + " | " + num(c.Volume)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "unknown"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func bad(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) }
+
+// num formats a price-like value with a fixed number of decimals chosen by
+// its magnitude, so output is stable and readable across assets.
+func num(x float64) string {
+	if bad(x) {
+		return "n/a"
+	}
+	a := math.Abs(x)
+	prec := 8
+	switch {
+	case a >= 1000:
+		prec = 2
+	case a >= 1:
+		prec = 4
+	case a >= 0.01:
+		prec = 6
+	}
+	return strconv.FormatFloat(x, 'f', prec, 64)
+}
+
+func fixed(x float64, prec int) string {
+	if bad(x) {
+		return "n/a"
+	}
+	return strconv.FormatFloat(x, 'f', prec, 64)
+}
+
+// pct formats a fraction as a percentage with two decimals.
+func pct(x float64, signed bool) string {
+	if bad(x) {
+		return "n/a"
+	}
+	s := strconv.FormatFloat(100*x, 'f', 2, 64)
+	if signed && x >= 0 {
+		s = "+" + s
+	}
+	return s + "%"
+}
+
+func ratio(x float64) string {
+	if bad(x) {
+		return "n/a"
+	}
+	return strconv.FormatFloat(x, 'f', 2, 64) + "x"
+}
