@@ -81,7 +81,7 @@ func TestMonthlyWindows(t *testing.T) {
 }
 
 func TestByRegime(t *testing.T) {
-	w1, _ := NewWindow(logCurve(t0, 0.1, 0.1), logCurve(t0, 0.2, 0.1), 0)        // bull: +e^0.2−1 vs e^0.3−1
+	w1, _ := NewWindow(logCurve(t0, 0.1, 0.1), logCurve(t0, 0.2, 0.1), 0)       // bull: +e^0.2−1 vs e^0.3−1
 	w2, _ := NewWindow(logCurve(t0, -0.1, 0.1, -0.1), logCurve(t0, 0, 0, 0), 0) // chop (flat benchmark)
 	w3, _ := NewWindow(logCurve(t0, 0.2, -0.1), logCurve(t0, 0.2, 0.2), 0)      // bull
 	res := ByRegime([]Window{w1, w2, w3}, 4)
