@@ -175,3 +175,17 @@ func fixture(t *testing.T, name string) []byte {
 	}
 	return b
 }
+
+// readFileAndWAL returns a SQLite file's bytes and its WAL's, as text.
+func readFileAndWAL(t *testing.T, path string) string {
+	t.Helper()
+	var all []byte
+	for _, p := range []string{path, path + "-wal"} {
+		b, err := os.ReadFile(p)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		all = append(all, b...)
+	}
+	return string(all)
+}

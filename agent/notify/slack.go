@@ -113,7 +113,11 @@ func (s *SlackSender) Channel() string { return ChannelSlack }
 
 // Send posts n. Its title is bold and all text is escaped for mrkdwn.
 func (s *SlackSender) Send(ctx context.Context, n schemas.Notification) error {
-	text := formatSlack(n.Title, n.Text)
+	return s.sendRaw(ctx, formatSlack(n.Title, n.Text))
+}
+
+// sendRaw posts text, already escaped, as is.
+func (s *SlackSender) sendRaw(ctx context.Context, text string) error {
 	if s.webhookURL != "" {
 		no := false
 		var body []byte
@@ -159,7 +163,7 @@ func (s *SlackSender) classify(method string, err error, body []byte) *SendError
 	var rl *slack.RateLimitedError
 	if errors.As(err, &rl) {
 		return &SendError{RetryAfter: rl.RetryAfter, Code: "ratelimited",
-			Msg: fmt.Sprintf("slack %s: rate limited (HTTP 429), retry after %s", method, rl.RetryAfter)}
+			Msg: fmt.Sprintf("slack %s: ratelimited (HTTP 429), retry after %s", method, rl.RetryAfter)}
 	}
 	var sc slack.StatusCodeError
 	if errors.As(err, &sc) {
