@@ -185,10 +185,10 @@ func (b *book) fill(a *activation, rec *schemas.Recommendation, o *schemas.Order
 	// Undefined percentages stay NaN: every comparison with NaN is false, so
 	// a rule reading them fails closed.
 	if acc.DayStartEquity.IsPositive() {
-		a.account.dayPnlPct = acc.Equity.Sub(acc.DayStartEquity).InexactFloat64() / a.account.dayStartEquity * 100
+		a.account.dayPnlPct = acc.Equity.Sub(acc.DayStartEquity).Mul(hundred).InexactFloat64() / a.account.dayStartEquity
 	}
 	if acc.PeakEquity.IsPositive() {
-		a.account.drawdownPct = acc.PeakEquity.Sub(acc.Equity).InexactFloat64() / a.account.peakEquity * 100
+		a.account.drawdownPct = acc.PeakEquity.Sub(acc.Equity).Mul(hundred).InexactFloat64() / a.account.peakEquity
 	}
 	a.system = systemObj{mode: st.Mode, killSwitch: st.KillSwitch, safeMode: st.SafeMode}
 }

@@ -24,7 +24,7 @@ var DefaultMaxOrderNotional = decimal.NewFromInt(1000)
 
 // KnownModes are the system modes the validator accepts; any other mode
 // denies every order.
-var KnownModes = []string{"paper", "live", "backtest"}
+var KnownModes = []string{"paper", "live"}
 
 // Limits configures the hard limits. The zero value is safe: a zero or
 // negative MaxOrderNotional means DefaultMaxOrderNotional (there is no way to

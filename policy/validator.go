@@ -85,6 +85,12 @@ func (v *Validator) ValidateRaw(raw []byte, st schemas.State) Result {
 // sell are sized, checked by every policy rule and by the hard limits, and
 // approved only when nothing failed.
 func (v *Validator) Validate(resp schemas.Response, st schemas.State) []schemas.Verdict {
+	return v.validate(resp, st, nil)
+}
+
+// validate is Validate; applied, when not nil, gets per recommendation and
+// rule whether the rule applied.
+func (v *Validator) validate(resp schemas.Response, st schemas.State, applied [][]bool) []schemas.Verdict {
 	b := newBook(&st)
 	a := &activation{now: celTimestamp(st.Now)}
 	if v.p != nil {
@@ -92,12 +98,29 @@ func (v *Validator) Validate(resp schemas.Response, st schemas.State) []schemas.
 	}
 	out := make([]schemas.Verdict, len(resp.Recommendations))
 	for i := range resp.Recommendations {
-		out[i] = v.judge(i, &resp.Recommendations[i], b, a, nil)
+		var ap []bool
+		if applied != nil && v.p != nil {
+			ap = make([]bool, len(v.p.rules))
+			applied[i] = ap
+		}
+		out[i] = v.judge(i, &resp.Recommendations[i], b, a, ap)
 		if out[i].Decision == schemas.DecisionApproved {
 			b.apply(out[i].Order)
 		}
 	}
 	return out
+}
+
+// validateRawCoverage is ValidateRaw for the test runner, with which rules
+// applied to each recommendation.
+func (v *Validator) validateRawCoverage(raw []byte, st schemas.State) (Result, [][]bool) {
+	res := v.ValidateRaw(raw, st)
+	if res.Response == nil {
+		return res, nil
+	}
+	applied := make([][]bool, len(res.Response.Recommendations))
+	res.Verdicts = v.validate(*res.Response, st, applied)
+	return res, applied
 }
 
 // judge decides one recommendation. applied, when not nil, receives per
