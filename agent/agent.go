@@ -1,0 +1,667 @@
+// Package agent owns one analysis run end to end — market snapshots,
+// prompt, advisor, validation, execution, audit and notifications — and
+// the scheduler and circuit breakers around it.
+//
+// The agent never imports ccxt: it talks to exchanges through the small
+// interfaces declared here, which the paper exchange and the ccxt adapter
+// satisfy.
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/warden-trading/warden/agent/advisor"
+	"github.com/warden-trading/warden/agent/audit"
+	"github.com/warden-trading/warden/agent/market"
+	"github.com/warden-trading/warden/agent/notify"
+	"github.com/warden-trading/warden/executor"
+	"github.com/warden-trading/warden/policy"
+	"github.com/warden-trading/warden/prompts"
+	"github.com/warden-trading/warden/schemas"
+)
+
+// MarketData is what a cycle reads from the exchange.
+type MarketData interface {
+	Markets(ctx context.Context) (map[string]executor.Market, error)
+	Ticker(ctx context.Context, symbol string) (executor.Ticker, error)
+	OHLCV(ctx context.Context, symbol, timeframe string, since time.Time, limit int) ([]executor.Candle, error)
+	Balances(ctx context.Context) (map[string]executor.Balance, error)
+	OpenOrders(ctx context.Context, symbol string) ([]executor.OrderReport, error)
+	MyTrades(ctx context.Context, symbol string, since time.Time) ([]executor.Trade, error)
+}
+
+// Orders places approved orders exactly once (executor.Executor).
+type Orders interface {
+	Place(ctx context.Context, decisionID string, o schemas.Order) (schemas.OrderEvent, error)
+}
+
+// Store is the audit store (agent/audit). Nil in a Deps means audit off,
+// which only backtests use.
+type Store interface {
+	BeginRun(ctx context.Context, r audit.Run) error
+	EndRun(ctx context.Context, runID, status string, summary any) error
+	RecordLLMCall(ctx context.Context, c audit.LLMCall) error
+	RecordResponse(ctx context.Context, runID string, raw []byte, parsed *schemas.Response, schemaErrors []schemas.Violation) error
+	RecordVerdicts(ctx context.Context, runID, policyHash string, state schemas.State, verdicts []schemas.Verdict) ([]string, error)
+	RecordEvent(ctx context.Context, e audit.Event) error
+	KillSwitch(ctx context.Context) (bool, error)
+	SafeMode(ctx context.Context, now time.Time) (on bool, reason string, err error)
+	SetSafeMode(ctx context.Context, on bool, until time.Time, reason string) error
+	OrdersSince(ctx context.Context, t time.Time) (int, error)
+	PeakEquity(ctx context.Context) (decimal.Decimal, bool, error)
+	EquityAt(ctx context.Context, t time.Time) (decimal.Decimal, bool, error)
+	RecordEquity(ctx context.Context, at time.Time, equity decimal.Decimal) error
+}
+
+// Publisher sends operator notifications (agent/notify.Notifier). It only
+// enqueues; it never blocks on the network.
+type Publisher interface {
+	Publish(ctx context.Context, e notify.Event) error
+}
+
+// Observer receives metrics (agent/metrics.Metrics).
+type Observer interface {
+	ObserveDecision(v schemas.Verdict)
+	ObserveLLMCall(latency time.Duration, tokens int64, err error)
+	SetAccount(equity, dayPnLPct, exposure, drawdownPct float64)
+	SetBreakers(killSwitch, safeMode bool)
+	OrderError(kind string)
+}
+
+// Deps are the parts a cycle is made of.
+type Deps struct {
+	Market    MarketData
+	Orders    Orders // nil: verdicts only, nothing is placed
+	Advisor   advisor.Advisor
+	Validator *policy.Validator
+	Store     Store     // nil: no audit records (backtests only)
+	Publisher Publisher // nil: no notifications
+	Observer  Observer  // nil: no metrics
+	Clock     func() time.Time
+	Logger    *slog.Logger
+}
+
+// Options configure the cycle.
+type Options struct {
+	Mode      string   // "paper" or "live"
+	Symbols   []string // all with the same quote currency
+	Timeframe string
+	Lookback  int // closed candles per snapshot (default 200)
+	Breakers  BreakerConfig
+	// Cooldown is how long a tripped breaker keeps safe mode on.
+	Cooldown time.Duration
+	// MaxConsecutiveErrors trips the error-spike breaker.
+	MaxConsecutiveErrors int
+	// MaxDataAge is how old the last closed candle may be.
+	MaxDataAge time.Duration
+	// RunIDPrefix prefixes run ids ("r" by default; backtests use "bt").
+	RunIDPrefix string
+	// DeterministicRunIDs derives run ids from the clock alone (backtests,
+	// where the simulated clock never repeats); otherwise a random suffix
+	// is added.
+	DeterministicRunIDs bool
+	// Output, when set, receives a human summary of each cycle: the
+	// rationale, the verdicts and any order.
+	Output io.Writer
+}
+
+// Agent runs analysis cycles. It is not safe for concurrent cycles; the
+// scheduler never overlaps them.
+type Agent struct {
+	d          Deps
+	o          Options
+	step       time.Duration
+	quote      string
+	consecErrs int
+}
+
+// CycleResult is what one cycle did.
+type CycleResult struct {
+	RunID       string              `json:"run_id"`
+	At          time.Time           `json:"at"`
+	Status      string              `json:"status"` // ok, skipped, advisor_error, failed
+	Reason      string              `json:"reason,omitempty"`
+	KillSwitch  bool                `json:"kill_switch"`
+	SafeMode    bool                `json:"safe_mode"`
+	Trips       []Trip              `json:"trips,omitempty"`
+	Rationale   string              `json:"rationale,omitempty"`
+	Raw         []byte              `json:"-"`
+	PolicyHash  string              `json:"policy_hash"`
+	SchemaError []schemas.Violation `json:"schema_errors,omitempty"`
+	Verdicts    []schemas.Verdict   `json:"verdicts,omitempty"`
+	DecisionIDs []string            `json:"decision_ids,omitempty"`
+	Orders      []schemas.OrderEvent `json:"orders,omitempty"`
+	OrderErrors []string            `json:"order_errors,omitempty"`
+	Equity      decimal.Decimal     `json:"equity"`
+}
+
+// New checks the dependencies and options.
+func New(d Deps, o Options) (*Agent, error) {
+	if d.Market == nil || d.Advisor == nil || d.Validator == nil {
+		return nil, errors.New("agent: market data, advisor and validator are required")
+	}
+	if d.Clock == nil {
+		d.Clock = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Mode != "paper" && o.Mode != "live" && o.Mode != "backtest" {
+		return nil, fmt.Errorf("agent: mode %q is not paper, live or backtest", o.Mode)
+	}
+	step, err := market.Step(o.Timeframe)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	if len(o.Symbols) == 0 {
+		return nil, errors.New("agent: no symbols")
+	}
+	quote := ""
+	for _, s := range o.Symbols {
+		_, q, ok := strings.Cut(s, "/")
+		if !ok {
+			return nil, fmt.Errorf("agent: symbol %q is not BASE/QUOTE", s)
+		}
+		if quote != "" && q != quote {
+			return nil, fmt.Errorf("agent: symbols must share one quote currency (%s and %s)", quote, q)
+		}
+		quote = q
+	}
+	if o.Lookback <= 0 {
+		o.Lookback = market.DefaultLookback
+	}
+	if o.MaxConsecutiveErrors <= 0 {
+		o.MaxConsecutiveErrors = 3
+	}
+	if o.Cooldown <= 0 {
+		o.Cooldown = 4 * time.Hour
+	}
+	if o.RunIDPrefix == "" {
+		o.RunIDPrefix = "r"
+	}
+	return &Agent{d: d, o: o, step: step, quote: quote}, nil
+}
+
+func (a *Agent) runID(now time.Time) string {
+	id := a.o.RunIDPrefix + "-" + now.UTC().Format("20060102T150405Z")
+	if a.o.DeterministicRunIDs {
+		return id
+	}
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return id + "-" + hex.EncodeToString(b[:])
+}
+
+// Cycle runs one analysis cycle. It returns an error only when the cycle
+// could not be carried out or recorded; a skipped run, an advisor failure
+// and rejected recommendations are results, not errors. Whatever happens,
+// nothing is placed that the validator did not approve.
+func (a *Agent) Cycle(ctx context.Context) (CycleResult, error) {
+	now := a.d.Clock().UTC()
+	res := CycleResult{RunID: a.runID(now), At: now, PolicyHash: a.d.Validator.Policy().Hash()}
+	if err := a.begin(ctx, res.RunID, now); err != nil {
+		return res, err
+	}
+	err := a.cycle(ctx, &res)
+	if err != nil && res.Status == "" {
+		res.Status, res.Reason = "failed", err.Error()
+	}
+	if res.Status == "" {
+		res.Status = "ok"
+	}
+	if a.d.Store != nil {
+		if endErr := a.d.Store.EndRun(ctx, res.RunID, res.Status, runSummary(res)); endErr != nil && err == nil {
+			err = fmt.Errorf("audit: end run: %w", endErr)
+		}
+	}
+	a.print(res)
+	return res, err
+}
+
+func (a *Agent) begin(ctx context.Context, runID string, now time.Time) error {
+	if a.d.Store == nil {
+		return nil
+	}
+	sysHash, userHash, err := prompts.TemplateHashes()
+	if err != nil {
+		return fmt.Errorf("prompts: %w", err)
+	}
+	cfg, _ := json.Marshal(map[string]any{"symbols": a.o.Symbols, "timeframe": a.o.Timeframe, "lookback": a.o.Lookback})
+	model := ""
+	if m, ok := a.d.Advisor.(interface{ Model() string }); ok {
+		model = m.Model()
+	}
+	if err := a.d.Store.BeginRun(ctx, audit.Run{
+		ID: runID, StartedAt: now, Mode: a.o.Mode, Advisor: a.d.Advisor.Name(), Model: model,
+		PolicyHash:   a.d.Validator.Policy().Hash(),
+		PromptHashes: map[string]string{"system": sysHash, "user": userHash},
+		Config:       cfg,
+	}); err != nil {
+		return fmt.Errorf("audit: begin run: %w", err)
+	}
+	return nil
+}
+
+func (a *Agent) cycle(ctx context.Context, res *CycleResult) error {
+	now := res.At
+	// The switches are read from the store at every cycle, so a kill
+	// switch set by another process (warden kill) is honoured.
+	if a.d.Store != nil {
+		kill, err := a.d.Store.KillSwitch(ctx)
+		if err != nil {
+			return fmt.Errorf("audit: read kill switch (failing closed): %w", err)
+		}
+		safe, _, err := a.d.Store.SafeMode(ctx, now)
+		if err != nil {
+			return fmt.Errorf("audit: read safe mode (failing closed): %w", err)
+		}
+		res.KillSwitch, res.SafeMode = kill, safe
+	}
+
+	snaps, candles, err := a.snapshots(ctx, now)
+	if err != nil {
+		res.Status, res.Reason = "skipped", err.Error()
+		a.event(ctx, audit.Event{Kind: "snapshot_rejected", RunID: res.RunID, At: now, State: "skipped", Detail: jsonDetail(map[string]string{"error": err.Error()})})
+		a.errorSeen(ctx, res, "market", err)
+		return nil
+	}
+	for _, sym := range a.o.Symbols {
+		res.Trips = append(res.Trips, MarketTrips(sym, candles[sym], a.step, a.o.Breakers)...)
+	}
+	if len(res.Trips) > 0 {
+		a.trip(ctx, res, res.Trips)
+	}
+
+	st, err := a.state(ctx, now, snaps, res)
+	if err != nil {
+		res.Status, res.Reason = "skipped", err.Error()
+		a.errorSeen(ctx, res, "exchange", err)
+		return nil
+	}
+	if a.d.Observer != nil {
+		a.d.Observer.SetBreakers(st.KillSwitch, st.SafeMode)
+	}
+
+	rendered, err := prompts.Render(prompts.Data{
+		Now: now, Mode: st.Mode, SafeMode: st.SafeMode, Account: st.Account,
+		Markets: st.Markets, Snapshots: snaps, Policy: a.d.Validator.Policy().Describe(),
+	})
+	if err != nil {
+		return fmt.Errorf("prompts: %w", err)
+	}
+	reply, advErr := a.d.Advisor.Advise(ctx, advisor.Request{RunID: res.RunID, Now: now, Prompt: rendered, Snapshots: snaps, State: st})
+	if err := a.recordCalls(ctx, res.RunID, rendered, reply, advErr); err != nil {
+		return err
+	}
+	if advErr != nil {
+		res.Status, res.Reason = "advisor_error", advErr.Error()
+		if a.d.Store != nil {
+			if err := a.d.Store.RecordResponse(ctx, res.RunID, reply.Raw, nil, []schemas.Violation{{Rule: "advisor", Source: "advisor", Message: advErr.Error()}}); err != nil {
+				return fmt.Errorf("audit: record response: %w", err)
+			}
+		}
+		a.errorSeen(ctx, res, "advisor", advErr)
+		return nil
+	}
+	res.Raw = reply.Raw
+
+	out := a.d.Validator.ValidateRaw(reply.Raw, st)
+	res.SchemaError, res.Verdicts = out.SchemaErrors, out.Verdicts
+	if out.Response != nil {
+		res.Rationale = out.Response.Rationale
+	}
+	if a.d.Store != nil {
+		if err := a.d.Store.RecordResponse(ctx, res.RunID, reply.Raw, out.Response, out.SchemaErrors); err != nil {
+			return fmt.Errorf("audit: record response: %w", err)
+		}
+		ids, err := a.d.Store.RecordVerdicts(ctx, res.RunID, out.PolicyHash, st, out.Verdicts)
+		if err != nil {
+			// Without the verdict on record nothing may be placed.
+			return fmt.Errorf("audit: record verdicts: %w", err)
+		}
+		res.DecisionIDs = ids
+	} else {
+		for _, v := range out.Verdicts {
+			res.DecisionIDs = append(res.DecisionIDs, audit.DecisionID(res.RunID, v.Index))
+		}
+	}
+	if len(out.SchemaErrors) > 0 {
+		a.consecErrs++
+		a.publish(ctx, notify.Error{Component: "schema", Err: violationsText(out.SchemaErrors), RunID: res.RunID, At: now})
+		a.checkErrorSpike(ctx, res)
+		return nil
+	}
+	a.consecErrs = 0
+
+	for i, v := range out.Verdicts {
+		if a.d.Observer != nil {
+			a.d.Observer.ObserveDecision(v)
+		}
+		a.publish(ctx, notify.Decision{ID: res.DecisionIDs[i], RunID: res.RunID, Verdict: v, Rationale: res.Rationale})
+		if v.Decision != schemas.DecisionApproved || v.Order == nil || a.d.Orders == nil {
+			continue
+		}
+		ev, err := a.d.Orders.Place(ctx, res.DecisionIDs[i], *v.Order)
+		if err != nil {
+			res.OrderErrors = append(res.OrderErrors, fmt.Sprintf("%s: %v", res.DecisionIDs[i], err))
+			if a.d.Observer != nil {
+				a.d.Observer.OrderError(executor.KindOf(err).String())
+			}
+			a.publish(ctx, notify.Error{Component: "executor", Err: err.Error(), Key: res.DecisionIDs[i], RunID: res.RunID, At: now})
+		}
+		if ev.ClientOrderID != "" {
+			res.Orders = append(res.Orders, ev)
+			if ev.State == schemas.OrderFilled || ev.State == schemas.OrderPartiallyFilled {
+				a.publish(ctx, notify.Fill{RunID: res.RunID, Event: ev})
+			}
+		}
+	}
+	return nil
+}
+
+// snapshots builds a validated snapshot per symbol. Any bad snapshot skips
+// the whole run: a prompt never sees unchecked data.
+func (a *Agent) snapshots(ctx context.Context, now time.Time) (map[string]market.Snapshot, map[string][]executor.Candle, error) {
+	snaps := make(map[string]market.Snapshot, len(a.o.Symbols))
+	closed := make(map[string][]executor.Candle, len(a.o.Symbols))
+	need := a.o.Lookback
+	if n := a.o.Breakers.DriftReference + a.o.Breakers.DriftRecent + 1; n > need {
+		need = n
+	}
+	since := now.Add(-time.Duration(need+1) * a.step)
+	for _, sym := range a.o.Symbols {
+		cs, err := a.d.Market.OHLCV(ctx, sym, a.o.Timeframe, since, need+2)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s candles: %w", sym, err)
+		}
+		tk, err := a.d.Market.Ticker(ctx, sym)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s ticker: %w", sym, err)
+		}
+		c := market.Closed(cs, a.step, now)
+		snap, err := market.Build(sym, a.o.Timeframe, c, tk, now, market.BuildOptions{
+			Lookback: a.o.Lookback,
+			Check:    market.CheckOptions{MaxAge: a.o.MaxDataAge},
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s snapshot: %w", sym, err)
+		}
+		snaps[sym], closed[sym] = snap, c
+	}
+	return snaps, closed, nil
+}
+
+// state builds the world the decision is judged against from the
+// exchange and the audit store.
+func (a *Agent) state(ctx context.Context, now time.Time, snaps map[string]market.Snapshot, res *CycleResult) (schemas.State, error) {
+	mkts, err := a.d.Market.Markets(ctx)
+	if err != nil {
+		return schemas.State{}, fmt.Errorf("markets: %w", err)
+	}
+	bals, err := a.d.Market.Balances(ctx)
+	if err != nil {
+		return schemas.State{}, fmt.Errorf("balances: %w", err)
+	}
+	open, err := a.d.Market.OpenOrders(ctx, "")
+	if err != nil {
+		return schemas.State{}, fmt.Errorf("open orders: %w", err)
+	}
+	st := schemas.State{
+		Now: now, Mode: a.o.Mode, KillSwitch: res.KillSwitch, SafeMode: res.SafeMode,
+		Markets: make(map[string]schemas.Market, len(a.o.Symbols)),
+	}
+	if st.Mode == "backtest" {
+		st.Mode = "paper"
+	}
+	cash := bals[a.quote].Total()
+	equity := cash
+	positions := map[string]schemas.Position{}
+	for _, sym := range a.o.Symbols {
+		m, ok := mkts[sym]
+		snap := snaps[sym]
+		tk := snap.Ticker
+		if !ok {
+			// No market, no order: the policy and the hard limits reject
+			// any recommendation for a symbol missing from Markets.
+			continue
+		}
+		mid := tk.Bid.Add(tk.Ask).Div(decimal.NewFromInt(2))
+		age := now.Sub(tk.Time).Seconds()
+		if age < 0 {
+			age = 0
+		}
+		st.Markets[sym] = schemas.Market{
+			Bid: tk.Bid, Ask: tk.Ask, Last: tk.Last, QuoteVolume24h: tk.QuoteVolume24h,
+			DataAgeS:   decimal.NewFromFloat(age).Round(3),
+			AmountStep: m.AmountStep, PriceStep: m.PriceStep, MinAmount: m.MinAmount, MinNotional: m.MinNotional,
+		}
+		base, _, _ := strings.Cut(sym, "/")
+		qty := bals[base].Total()
+		if qty.IsPositive() {
+			equity = equity.Add(qty.Mul(mid))
+			avg, err := a.avgEntry(ctx, sym, qty, now)
+			if err != nil {
+				return schemas.State{}, err
+			}
+			positions[sym] = schemas.Position{Qty: qty, AvgPrice: avg}
+		}
+	}
+	st.Account = schemas.Account{
+		Quote: a.quote, Equity: equity.Round(8), Cash: bals[a.quote].Free,
+		PeakEquity: equity, DayStartEquity: equity,
+		OpenOrders: len(open), Positions: positions,
+	}
+	res.Equity = st.Account.Equity
+	if a.d.Store != nil {
+		if err := a.d.Store.RecordEquity(ctx, now, st.Account.Equity); err != nil {
+			return schemas.State{}, fmt.Errorf("audit: record equity: %w", err)
+		}
+		if peak, ok, err := a.d.Store.PeakEquity(ctx); err != nil {
+			return schemas.State{}, fmt.Errorf("audit: peak equity: %w", err)
+		} else if ok && peak.GreaterThan(st.Account.PeakEquity) {
+			st.Account.PeakEquity = peak
+		}
+		dayStart := now.Truncate(24 * time.Hour)
+		if eq, ok, err := a.d.Store.EquityAt(ctx, dayStart); err != nil {
+			return schemas.State{}, fmt.Errorf("audit: day-start equity: %w", err)
+		} else if ok {
+			st.Account.DayStartEquity = eq
+		}
+		n, err := a.d.Store.OrdersSince(ctx, now.Add(-time.Minute))
+		if err != nil {
+			return schemas.State{}, fmt.Errorf("audit: orders in the last minute: %w", err)
+		}
+		st.Account.OrdersLastMinute = n
+	}
+	if a.d.Observer != nil {
+		eq, _ := st.Account.Equity.Float64()
+		exposure, _ := equity.Sub(cash).Float64()
+		dayPnL, dd := 0.0, 0.0
+		if st.Account.DayStartEquity.IsPositive() {
+			dayPnL, _ = st.Account.Equity.Sub(st.Account.DayStartEquity).Div(st.Account.DayStartEquity).Mul(decimal.NewFromInt(100)).Float64()
+		}
+		if st.Account.PeakEquity.IsPositive() {
+			dd, _ = st.Account.PeakEquity.Sub(st.Account.Equity).Div(st.Account.PeakEquity).Mul(decimal.NewFromInt(100)).Float64()
+		}
+		a.d.Observer.SetAccount(eq, dayPnL, exposure, dd)
+	}
+	return st, nil
+}
+
+// avgEntry is the average price of the buys that built the current
+// position: walking our trades backwards until they account for qty.
+func (a *Agent) avgEntry(ctx context.Context, sym string, qty decimal.Decimal, now time.Time) (decimal.Decimal, error) {
+	trades, err := a.d.Market.MyTrades(ctx, sym, now.Add(-90*24*time.Hour))
+	if err != nil {
+		return decimal.Zero, fmt.Errorf("%s trades: %w", sym, err)
+	}
+	sort.SliceStable(trades, func(i, j int) bool { return trades[i].Time.Before(trades[j].Time) })
+	remaining, cost, got := qty, decimal.Zero, decimal.Zero
+	for i := len(trades) - 1; i >= 0 && remaining.IsPositive(); i-- {
+		t := trades[i]
+		if t.Side != schemas.SideBuy {
+			continue
+		}
+		take := decimal.Min(t.Quantity, remaining)
+		cost = cost.Add(take.Mul(t.Price))
+		got = got.Add(take)
+		remaining = remaining.Sub(take)
+	}
+	if got.IsZero() {
+		// Held before Warden traded it: the cost is not known to us.
+		return decimal.Zero, nil
+	}
+	return cost.Div(got).Round(8), nil
+}
+
+func (a *Agent) recordCalls(ctx context.Context, runID string, p prompts.Rendered, reply advisor.Reply, advErr error) error {
+	for _, c := range reply.Calls {
+		var callErr error
+		if c.Err != "" {
+			callErr = errors.New(c.Err)
+		}
+		if a.d.Observer != nil {
+			a.d.Observer.ObserveLLMCall(c.Latency, int64(c.TotalTokens), callErr)
+		}
+		if a.d.Store == nil {
+			continue
+		}
+		status := "ok"
+		switch {
+		case c.Err != "" && c.HTTPStatus == 0:
+			status = "transport_error"
+		case c.HTTPStatus >= 400:
+			status = "http_error"
+		case c.FinishReason == "length":
+			status = "truncated"
+		case c.Err != "":
+			status = "error"
+		}
+		if err := a.d.Store.RecordLLMCall(ctx, audit.LLMCall{
+			RunID: runID, Attempt: c.Attempt, At: c.Started, Advisor: reply.Advisor, Model: reply.Model,
+			PromptHash: p.SystemHash + ":" + p.UserHash, Request: string(c.RequestJSON), Response: string(c.ResponseBody),
+			HTTPStatus: c.HTTPStatus, Status: status, Latency: c.Latency,
+			PromptTokens: int64(c.PromptTokens), CompletionTokens: int64(c.CompletionTokens), TotalTokens: int64(c.TotalTokens),
+			FinishReason: c.FinishReason, Error: c.Err,
+		}); err != nil {
+			return fmt.Errorf("audit: record llm call: %w", err)
+		}
+	}
+	if a.d.Store != nil && len(reply.Calls) == 0 {
+		// Offline advisors make no HTTP call; the prompt they were given is
+		// still recorded so the run can be read and replayed.
+		req, _ := json.Marshal(map[string]string{"system": p.System, "user": p.User})
+		status := "ok"
+		errText := ""
+		if advErr != nil {
+			status, errText = "error", advErr.Error()
+		}
+		if err := a.d.Store.RecordLLMCall(ctx, audit.LLMCall{
+			RunID: runID, Attempt: 1, At: a.d.Clock().UTC(), Advisor: a.d.Advisor.Name(), Model: reply.Model,
+			PromptHash: p.SystemHash + ":" + p.UserHash, Request: string(req), Response: string(reply.Raw),
+			Status: status, Error: errText,
+		}); err != nil {
+			return fmt.Errorf("audit: record advisor call: %w", err)
+		}
+	}
+	return nil
+}
+
+// errorSeen counts a failed cycle towards the error-spike breaker and
+// tells the operators.
+func (a *Agent) errorSeen(ctx context.Context, res *CycleResult, component string, err error) {
+	a.consecErrs++
+	if a.d.Observer != nil && component == "advisor" {
+		a.d.Observer.ObserveLLMCall(0, 0, err)
+	}
+	a.publish(ctx, notify.Error{Component: component, Err: err.Error(), RunID: res.RunID, At: res.At})
+	a.checkErrorSpike(ctx, res)
+}
+
+func (a *Agent) checkErrorSpike(ctx context.Context, res *CycleResult) {
+	if a.consecErrs >= a.o.MaxConsecutiveErrors {
+		tr := Trip{Breaker: "error_spike", Reason: fmt.Sprintf("%d failed cycles in a row", a.consecErrs)}
+		res.Trips = append(res.Trips, tr)
+		a.trip(ctx, res, []Trip{tr})
+	}
+}
+
+// trip switches to safe mode for the cool-down and records and announces
+// every breaker that fired.
+func (a *Agent) trip(ctx context.Context, res *CycleResult, trips []Trip) {
+	until := res.At.Add(a.o.Cooldown)
+	res.SafeMode = true
+	var reasons []string
+	for _, t := range trips {
+		reasons = append(reasons, t.Breaker+": "+t.Reason)
+		a.event(ctx, audit.Event{Kind: audit.EventBreaker, RunID: res.RunID, At: res.At, Symbol: t.Symbol, State: "tripped", Detail: jsonDetail(t)})
+		a.publish(ctx, notify.Breaker{Name: t.Breaker, Tripped: true, Reason: t.Symbol + " " + t.Reason, Until: until, At: res.At, RunID: res.RunID})
+	}
+	if a.d.Store != nil {
+		if err := a.d.Store.SetSafeMode(ctx, true, until, strings.Join(reasons, "; ")); err != nil {
+			a.d.Logger.Error("could not persist safe mode; it holds for this cycle", "err", err)
+		}
+	}
+}
+
+func (a *Agent) event(ctx context.Context, e audit.Event) {
+	if a.d.Store == nil {
+		return
+	}
+	if err := a.d.Store.RecordEvent(ctx, e); err != nil {
+		a.d.Logger.Error("audit: record event", "kind", e.Kind, "err", err)
+	}
+}
+
+func (a *Agent) publish(ctx context.Context, e notify.Event) {
+	if a.d.Publisher == nil {
+		return
+	}
+	if err := a.d.Publisher.Publish(ctx, e); err != nil {
+		a.d.Logger.Error("notify: publish", "err", err)
+	}
+}
+
+func jsonDetail(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return json.RawMessage(`{}`)
+	}
+	return b
+}
+
+func violationsText(vs []schemas.Violation) string {
+	parts := make([]string, 0, len(vs))
+	for _, v := range vs {
+		if v.Pointer != "" {
+			parts = append(parts, v.Pointer+": "+v.Message)
+		} else {
+			parts = append(parts, v.Message)
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+func runSummary(res CycleResult) map[string]any {
+	counts := map[schemas.Decision]int{}
+	for _, v := range res.Verdicts {
+		counts[v.Decision]++
+	}
+	return map[string]any{
+		"reason": res.Reason, "equity": res.Equity, "decisions": counts,
+		"orders": len(res.Orders), "order_errors": res.OrderErrors, "trips": res.Trips,
+		"kill_switch": res.KillSwitch, "safe_mode": res.SafeMode,
+	}
+}

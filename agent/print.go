@@ -1,0 +1,78 @@
+package agent
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/warden-trading/warden/schemas"
+)
+
+// print writes the human summary of a cycle: the rationale, the verdicts
+// with every violated rule, and any order.
+func (a *Agent) print(res CycleResult) {
+	w := a.o.Output
+	if w == nil {
+		return
+	}
+	fmt.Fprintf(w, "run %s at %s — %s", res.RunID, res.At.Format("2006-01-02 15:04 MST"), res.Status)
+	if res.Reason != "" {
+		fmt.Fprintf(w, ": %s", res.Reason)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "policy %s, equity %s", short(res.PolicyHash), res.Equity.StringFixed(2))
+	if res.KillSwitch {
+		fmt.Fprint(w, ", KILL SWITCH ON")
+	}
+	if res.SafeMode {
+		fmt.Fprint(w, ", safe mode on")
+	}
+	fmt.Fprintln(w)
+	for _, t := range res.Trips {
+		fmt.Fprintf(w, "breaker %s %s: %s\n", t.Breaker, t.Symbol, t.Reason)
+	}
+	if res.Rationale != "" {
+		fmt.Fprintf(w, "\nrationale:\n  %s\n", strings.ReplaceAll(res.Rationale, "\n", "\n  "))
+	}
+	for _, v := range res.SchemaError {
+		fmt.Fprintf(w, "schema error %s: %s\n", v.Pointer, v.Message)
+	}
+	if len(res.Verdicts) > 0 {
+		fmt.Fprintln(w, "\nverdicts:")
+	}
+	for i, v := range res.Verdicts {
+		id := ""
+		if i < len(res.DecisionIDs) {
+			id = res.DecisionIDs[i]
+		}
+		fmt.Fprintf(w, "  %-9s %-4s %-10s %s\n", v.Decision, v.Action, v.Symbol, id)
+		if v.Order != nil && v.Decision == schemas.DecisionApproved {
+			fmt.Fprintf(w, "            %s %s %s @ %s = %s\n", v.Order.Type, v.Order.Side, v.Order.Quantity, v.Order.Price, v.Order.Notional.StringFixed(2))
+		}
+		for _, vi := range v.Violations {
+			fmt.Fprintf(w, "            ✗ %s (%s): %s\n", vi.Rule, vi.Source, vi.Message)
+		}
+		for _, vi := range v.Warnings {
+			fmt.Fprintf(w, "            ! %s (warn): %s\n", vi.Rule, vi.Message)
+		}
+	}
+	if len(res.Orders) > 0 {
+		fmt.Fprintln(w, "\norders:")
+	}
+	for _, o := range res.Orders {
+		fmt.Fprintf(w, "  %s %s %s %s @ %s: %s filled %s", o.ClientOrderID, o.Side, o.Symbol, o.Quantity, o.Price, o.State, o.FilledQty)
+		if o.Reason != "" {
+			fmt.Fprintf(w, " (%s)", o.Reason)
+		}
+		fmt.Fprintln(w)
+	}
+	for _, e := range res.OrderErrors {
+		fmt.Fprintf(w, "  order error: %s\n", e)
+	}
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
