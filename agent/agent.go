@@ -129,22 +129,22 @@ type Agent struct {
 
 // CycleResult is what one cycle did.
 type CycleResult struct {
-	RunID       string              `json:"run_id"`
-	At          time.Time           `json:"at"`
-	Status      string              `json:"status"` // ok, skipped, advisor_error, failed
-	Reason      string              `json:"reason,omitempty"`
-	KillSwitch  bool                `json:"kill_switch"`
-	SafeMode    bool                `json:"safe_mode"`
-	Trips       []Trip              `json:"trips,omitempty"`
-	Rationale   string              `json:"rationale,omitempty"`
-	Raw         []byte              `json:"-"`
-	PolicyHash  string              `json:"policy_hash"`
-	SchemaError []schemas.Violation `json:"schema_errors,omitempty"`
-	Verdicts    []schemas.Verdict   `json:"verdicts,omitempty"`
-	DecisionIDs []string            `json:"decision_ids,omitempty"`
+	RunID       string               `json:"run_id"`
+	At          time.Time            `json:"at"`
+	Status      string               `json:"status"` // ok, skipped, advisor_error, failed
+	Reason      string               `json:"reason,omitempty"`
+	KillSwitch  bool                 `json:"kill_switch"`
+	SafeMode    bool                 `json:"safe_mode"`
+	Trips       []Trip               `json:"trips,omitempty"`
+	Rationale   string               `json:"rationale,omitempty"`
+	Raw         []byte               `json:"-"`
+	PolicyHash  string               `json:"policy_hash"`
+	SchemaError []schemas.Violation  `json:"schema_errors,omitempty"`
+	Verdicts    []schemas.Verdict    `json:"verdicts,omitempty"`
+	DecisionIDs []string             `json:"decision_ids,omitempty"`
 	Orders      []schemas.OrderEvent `json:"orders,omitempty"`
-	OrderErrors []string            `json:"order_errors,omitempty"`
-	Equity      decimal.Decimal     `json:"equity"`
+	OrderErrors []string             `json:"order_errors,omitempty"`
+	Equity      decimal.Decimal      `json:"equity"`
 }
 
 // New checks the dependencies and options.

@@ -29,18 +29,18 @@ const (
 
 // recObj is the recommendation as CEL sees it.
 type recObj struct {
-	symbol, action, orderType, reason   string
-	confidence, sizePct                 float64
-	limitPrice, stopLoss, takeProfit    float64
-	hasLimit, hasStop, hasTakeProfit    bool
+	symbol, action, orderType, reason string
+	confidence, sizePct               float64
+	limitPrice, stopLoss, takeProfit  float64
+	hasLimit, hasStop, hasTakeProfit  bool
 }
 
 // orderObj is the sized order as CEL sees it.
 type orderObj struct {
-	symbol, side, typ            string
-	quantity, price, notional    float64
-	stopLoss, takeProfit         float64
-	hasStop, hasTakeProfit       bool
+	symbol, side, typ         string
+	quantity, price, notional float64
+	stopLoss, takeProfit      float64
+	hasStop, hasTakeProfit    bool
 }
 
 // marketObj is the symbol's market as CEL sees it.
@@ -52,17 +52,17 @@ type marketObj struct {
 
 // accountObj is the account as CEL sees it, before and after the order.
 type accountObj struct {
-	equity, cash, peakEquity, dayStartEquity          float64
-	positionQty, positionNotional                     float64
-	positionQtyAfter, positionNotionalAfter           float64
-	exposure, exposureAfter                           float64
-	openPositions, openPositionsAfter, openOrders     float64
-	dayPnlPct, drawdownPct, ordersLastMinute          float64
+	equity, cash, peakEquity, dayStartEquity      float64
+	positionQty, positionNotional                 float64
+	positionQtyAfter, positionNotionalAfter       float64
+	exposure, exposureAfter                       float64
+	openPositions, openPositionsAfter, openOrders float64
+	dayPnlPct, drawdownPct, ordersLastMinute      float64
 }
 
 // systemObj is the operating mode as CEL sees it.
 type systemObj struct {
-	mode                string
+	mode                 string
 	killSwitch, safeMode bool
 }
 
@@ -408,7 +408,6 @@ func (sizeEstimator) EstimateCallCost(function, overload string, _ *checker.AstN
 
 // celTimestamp boxes t once per validation.
 func celTimestamp(t time.Time) ref.Val { return types.Timestamp{Time: t} }
-
 
 // celAbs is abs(double) -> double.
 func celAbs(v ref.Val) ref.Val {

@@ -3,6 +3,7 @@ package schemas
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -35,7 +36,14 @@ func decodeStrict(data []byte, limit int, what string) (any, *Problem) {
 	if len(data) > limit {
 		return nil, &Problem{Keyword: KeywordSize, Message: fmt.Sprintf("%s is %d bytes; at most %d bytes are allowed", what, len(data), limit)}
 	}
-	r := reader{data: data}
+	// Scratch space sized for the contracts, on the stack unless a document
+	// outgrows it.
+	var (
+		pathBuf    [8]pathElem
+		membersBuf [24]member
+		elemsBuf   [24]any
+	)
+	r := reader{data: data, path: pathBuf[:0], members: membersBuf[:0], elems: elemsBuf[:0]}
 	if len(data) >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF {
 		return nil, r.fail(KeywordSyntax, "byte-order mark at byte 0: the %s must start with a JSON value", what)
 	}
@@ -66,10 +74,17 @@ type pathElem struct {
 }
 
 type reader struct {
-	data []byte
-	pos  int
-	path []pathElem
-	buf  []byte // scratch for strings with escapes
+	data    []byte
+	pos     int
+	path    []pathElem
+	buf     []byte   // scratch for strings with escapes
+	members []member // scratch stack of the open objects' members
+	elems   []any    // scratch stack of the open arrays' elements
+}
+
+type member struct {
+	key string
+	val any
 }
 
 // pointer is the JSON pointer of the value being read.
@@ -122,6 +137,9 @@ func (r *reader) value(depth int) (any, *Problem) {
 	case '[':
 		return r.array(depth + 1)
 	case '"':
+		if v, ok := r.enumValue(); ok {
+			return v, nil
+		}
 		s, p := r.str(false)
 		if p != nil {
 			return nil, p
@@ -185,17 +203,25 @@ func (r *reader) literal(word string) *Problem {
 	return r.failAt(KeywordSyntax, "invalid literal at byte %d: expected %s", r.pos, word)
 }
 
+// object reads an object. Members collect on the reader's scratch stack and
+// the map is made once at its final size; duplicates are found by a scan of
+// the object's keys so far (a set takes over for large objects).
 func (r *reader) object(depth int) (any, *Problem) {
 	if depth > MaxDepth {
 		return nil, r.failAt(KeywordDepth, "nesting deeper than %d levels (byte %d)", MaxDepth, r.pos)
 	}
 	r.pos++ // '{'
-	m := make(map[string]any)
 	r.skipWS()
 	if r.pos < len(r.data) && r.data[r.pos] == '}' {
 		r.pos++
-		return m, nil
+		return map[string]any{}, nil
 	}
+	base := len(r.members)
+	defer func() {
+		clear(r.members[base:])
+		r.members = r.members[:base]
+	}()
+	var seen map[string]struct{}
 	for {
 		r.skipWS()
 		if r.pos >= len(r.data) {
@@ -220,7 +246,7 @@ func (r *reader) object(depth int) (any, *Problem) {
 			return nil, r.failAt(KeywordSyntax, "unexpected %s at byte %d: expected ':' after key %q", describeByte(r.data[r.pos:]), r.pos, k)
 		}
 		r.pos++
-		if _, dup := m[k]; dup {
+		if r.isDuplicate(base, &seen, k) {
 			at := where(r.pointer())
 			r.path = append(r.path, pathElem{key: k, idx: -1})
 			pr := r.fail(KeywordDuplicate, "duplicate key %q at %s (second occurrence at byte %d)", k, at, keyAt)
@@ -233,7 +259,7 @@ func (r *reader) object(depth int) (any, *Problem) {
 			return nil, p
 		}
 		r.path = r.path[:len(r.path)-1]
-		m[k] = v
+		r.members = append(r.members, member{k, v})
 		r.skipWS()
 		if r.pos >= len(r.data) {
 			return nil, r.failAt(KeywordSyntax, "unexpected end of input at byte %d: object not closed", r.pos)
@@ -243,6 +269,10 @@ func (r *reader) object(depth int) (any, *Problem) {
 			r.pos++
 		case '}':
 			r.pos++
+			m := make(map[string]any, len(r.members)-base)
+			for _, kv := range r.members[base:] {
+				m[kv.key] = kv.val
+			}
 			return m, nil
 		default:
 			return nil, r.failAt(KeywordSyntax, "unexpected %s at byte %d: expected ',' or '}' after the value of %q", describeByte(r.data[r.pos:]), r.pos, k)
@@ -250,17 +280,52 @@ func (r *reader) object(depth int) (any, *Problem) {
 	}
 }
 
+// linearDupLimit is the object size up to which duplicates are found by a
+// linear scan; beyond it a set is built, so a huge object stays O(n).
+const linearDupLimit = 16
+
+// isDuplicate reports whether k is already a key of the object whose
+// members start at base, and records k.
+func (r *reader) isDuplicate(base int, seen *map[string]struct{}, k string) bool {
+	keys := r.members[base:]
+	if *seen == nil {
+		for _, kv := range keys {
+			if kv.key == k {
+				return true
+			}
+		}
+		if len(keys) < linearDupLimit {
+			return false
+		}
+		*seen = make(map[string]struct{}, 2*len(keys))
+		for _, kv := range keys {
+			(*seen)[kv.key] = struct{}{}
+		}
+	}
+	if _, dup := (*seen)[k]; dup {
+		return true
+	}
+	(*seen)[k] = struct{}{}
+	return false
+}
+
+// array reads an array; elements collect on the scratch stack and the slice
+// is made once at its final size.
 func (r *reader) array(depth int) (any, *Problem) {
 	if depth > MaxDepth {
 		return nil, r.failAt(KeywordDepth, "nesting deeper than %d levels (byte %d)", MaxDepth, r.pos)
 	}
 	r.pos++ // '['
-	a := []any{}
 	r.skipWS()
 	if r.pos < len(r.data) && r.data[r.pos] == ']' {
 		r.pos++
-		return a, nil
+		return []any{}, nil
 	}
+	base := len(r.elems)
+	defer func() {
+		clear(r.elems[base:])
+		r.elems = r.elems[:base]
+	}()
 	for i := 0; ; i++ {
 		r.skipWS()
 		if r.pos < len(r.data) && r.data[r.pos] == ']' {
@@ -272,7 +337,7 @@ func (r *reader) array(depth int) (any, *Problem) {
 			return nil, p
 		}
 		r.path = r.path[:len(r.path)-1]
-		a = append(a, v)
+		r.elems = append(r.elems, v)
 		r.skipWS()
 		if r.pos >= len(r.data) {
 			return nil, r.failAt(KeywordSyntax, "unexpected end of input at byte %d: array not closed", r.pos)
@@ -282,7 +347,7 @@ func (r *reader) array(depth int) (any, *Problem) {
 			r.pos++
 		case ']':
 			r.pos++
-			return a, nil
+			return slices.Clone(r.elems[base:]), nil
 		default:
 			return nil, r.failAt(KeywordSyntax, "unexpected %s at byte %d: expected ',' or ']' after an array element", describeByte(r.data[r.pos:]), r.pos)
 		}
@@ -508,6 +573,40 @@ func (r *reader) number() (any, *Problem) {
 	}
 	r.pos = i
 	return json.Number(s), nil
+}
+
+// enumValue reads a string that is one of the contracts' enum values
+// without allocating; false leaves the reader where it was.
+func (r *reader) enumValue() (any, bool) {
+	d := r.data[r.pos+1:]
+	end := 0
+	for end < len(d) && end < 8 && d[end] >= 'a' && d[end] <= 'z' {
+		end++
+	}
+	if end == len(d) || d[end] != '"' {
+		return nil, false
+	}
+	var v any
+	switch string(d[:end]) {
+	case "buy":
+		v = "buy"
+	case "sell":
+		v = "sell"
+	case "hold":
+		v = "hold"
+	case "limit":
+		v = "limit"
+	case "market":
+		v = "market"
+	case "paper":
+		v = "paper"
+	case "live":
+		v = "live"
+	default:
+		return nil, false
+	}
+	r.pos += end + 2
+	return v, true
 }
 
 // internKey returns the field names of the contracts without allocating.
