@@ -1,0 +1,210 @@
+package schemas
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// stateWith returns the state example with the first occurrence of old
+// replaced by new.
+func stateWith(t testing.TB, old, new string) string {
+	t.Helper()
+	s := string(readTestdata(t, "state.example.json"))
+	if !strings.Contains(s, old) {
+		t.Fatalf("state example has no %q", old)
+	}
+	return strings.Replace(s, old, new, 1)
+}
+
+func TestParseStateExample(t *testing.T) {
+	st, err := ParseState(readTestdata(t, "state.example.json"))
+	if err != nil {
+		t.Fatalf("ParseState(example) error: %v", err)
+	}
+	if want := time.Date(2024, 1, 10, 12, 0, 0, 0, time.UTC); !st.Now.Equal(want) {
+		t.Errorf("Now = %v; want %v", st.Now, want)
+	}
+	if st.Mode != "paper" || st.KillSwitch || st.SafeMode {
+		t.Errorf("Mode, KillSwitch, SafeMode = %q, %v, %v; want paper, false, false", st.Mode, st.KillSwitch, st.SafeMode)
+	}
+	a := st.Account
+	checks := []struct {
+		name string
+		got  string
+		want string
+	}{
+		{"account.quote", a.Quote, "USDT"},
+		{"account.equity", a.Equity.String(), "10000"},
+		{"account.cash", a.Cash.String(), "9200"},
+		{"account.peak_equity", a.PeakEquity.String(), "10400"},
+		{"account.day_start_equity", a.DayStartEquity.String(), "10100"},
+		{"positions[ETH/USDT].qty", a.Positions["ETH/USDT"].Qty.String(), "0.35"},
+		{"positions[ETH/USDT].avg_price", a.Positions["ETH/USDT"].AvgPrice.String(), "2300"},
+		{"markets[BTC/USDT].bid", st.Markets["BTC/USDT"].Bid.String(), "42000"},
+		{"markets[BTC/USDT].ask", st.Markets["BTC/USDT"].Ask.String(), "42010"},
+		{"markets[BTC/USDT].last", st.Markets["BTC/USDT"].Last.String(), "42005"},
+		{"markets[BTC/USDT].quote_volume_24h", st.Markets["BTC/USDT"].QuoteVolume24h.String(), "1250000000"},
+		{"markets[BTC/USDT].data_age_s", st.Markets["BTC/USDT"].DataAgeS.String(), "20"},
+		{"markets[BTC/USDT].amount_step", st.Markets["BTC/USDT"].AmountStep.String(), "0.00001"},
+		{"markets[BTC/USDT].price_step", st.Markets["BTC/USDT"].PriceStep.String(), "0.01"},
+		{"markets[BTC/USDT].min_amount", st.Markets["BTC/USDT"].MinAmount.String(), "0.00001"},
+		{"markets[BTC/USDT].min_notional", st.Markets["BTC/USDT"].MinNotional.String(), "5"},
+		{"markets[ETH/USDT].bid", st.Markets["ETH/USDT"].Bid.String(), "2285.1"},
+		{"markets[ETH/USDT].amount_step", st.Markets["ETH/USDT"].AmountStep.String(), "0.0001"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %s; want %s", c.name, c.got, c.want)
+		}
+	}
+	if a.OrdersLastMinute != 0 || a.OpenOrders != 0 {
+		t.Errorf("OrdersLastMinute, OpenOrders = %d, %d; want 0, 0", a.OrdersLastMinute, a.OpenOrders)
+	}
+	if len(st.Markets) != 2 || len(a.Positions) != 1 {
+		t.Errorf("len(Markets), len(Positions) = %d, %d; want 2, 1", len(st.Markets), len(a.Positions))
+	}
+}
+
+func TestParseStateAccepts(t *testing.T) {
+	tests := []struct {
+		name  string
+		in    string
+		check func(State) bool
+	}{
+		{"live mode with switches", stateWith(t, `"mode": "paper",
+  "kill_switch": false,
+  "safe_mode": false,`, `"mode": "live", "kill_switch": true, "safe_mode": true,`), func(s State) bool {
+			return s.Mode == "live" && s.KillSwitch && s.SafeMode
+		}},
+		{"no positions", stateWith(t, `"ETH/USDT": {"qty": 0.35, "avg_price": 2300.0}`, ``), func(s State) bool {
+			return s.Account.Positions != nil && len(s.Account.Positions) == 0
+		}},
+		{"no markets", `{"now": "2024-01-10T12:00:00.5+01:00", "mode": "paper", "kill_switch": false, "safe_mode": false,
+			"account": {"quote": "USDT", "equity": 0, "cash": 0, "peak_equity": 0, "day_start_equity": 0, "orders_last_minute": 3, "open_orders": 2.0, "positions": {}},
+			"markets": {}}`, func(s State) bool {
+			return len(s.Markets) == 0 && s.Account.OrdersLastMinute == 3 && s.Account.OpenOrders == 2 &&
+				s.Now.Equal(time.Date(2024, 1, 10, 11, 0, 0, 500_000_000, time.UTC))
+		}},
+		{"bid equals ask", stateWith(t, `"ask": 42010.0`, `"ask": 42000.0`), func(s State) bool {
+			return s.Markets["BTC/USDT"].Ask.Equal(s.Markets["BTC/USDT"].Bid)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseState([]byte(tt.in))
+			if err != nil {
+				t.Fatalf("ParseState(%.60q) error: %v", tt.in, err)
+			}
+			if !tt.check(got) {
+				t.Errorf("ParseState(%.60q) = %+v; check failed", tt.in, got)
+			}
+		})
+	}
+}
+
+func TestParseStateRejects(t *testing.T) {
+	tests := []struct {
+		name        string
+		in          string
+		wantPointer string
+		wantKeyword string
+		wantMsg     string
+	}{
+		{"empty", ``, "", KeywordSyntax, "state is empty"},
+		{"invalid JSON", `{"now": }`, "/now", KeywordSyntax, "unexpected character '}'"},
+		{"trailing text", stateWith(t, "\n}\n", "\n}\nEOF\n"), "", KeywordTrailing, "trailing data after the JSON value"},
+		{"two values", string(readTestdata(t, "state.example.json")) + "{}", "", KeywordTrailing, "a second JSON value"},
+		{"duplicate key", stateWith(t, `"equity": 10000.0,`, `"equity": 10000.0, "equity": 99999999.0,`), "/account/equity", KeywordDuplicate, `duplicate key "equity" at /account`},
+		{"duplicate market", stateWith(t, `"markets": {`, `"markets": {"ETH/USDT": {},`), "/markets/ETH~1USDT", KeywordDuplicate, `duplicate key "ETH/USDT" at /markets`},
+		{"NaN", stateWith(t, `"cash": 9200.0`, `"cash": NaN`), "/account/cash", KeywordNumber, "NaN is not a JSON number"},
+		{"overflow", stateWith(t, `"cash": 9200.0`, `"cash": 1e999`), "/account/cash", KeywordNumber, "overflows float64"},
+		{"deep nesting", `{"now": ` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`, "/now" + strings.Repeat("/0", MaxDepth-1), KeywordDepth, "nesting deeper than 32"},
+		{"oversize", `{"now": "` + strings.Repeat("x", MaxStateBytes) + `"}`, "", KeywordSize, "at most 4194304 bytes"},
+		{"invalid UTF-8", stateWith(t, `"quote": "USDT"`, "\"quote\": \"US\xfe\""), "/account/quote", KeywordUTF8, "invalid UTF-8"},
+		{"not an object", `[]`, "", "type", "the top level must be an object, not an array"},
+		{"unknown top-level field", stateWith(t, `"mode": "paper",`, `"mode": "paper", "leverage": 5,`), "/leverage", "additionalProperties", `unknown field "leverage" at the top level`},
+		{"field name in another case", stateWith(t, `"mode": "paper",`, `"Mode": "paper",`), "/Mode", "additionalProperties", `unknown field "Mode"`},
+		{"unknown market field", stateWith(t, `"bid": 42000.0,`, `"bid": 42000.0, "funding": 0.01,`), "/markets/BTC~1USDT/funding", "additionalProperties", `unknown field "funding" at /markets/BTC~1USDT`},
+		{"missing now", stateWith(t, `"now": "2024-01-10T12:00:00Z",`, ``), "/now", "required", `missing required field "now" at the top level`},
+		{"missing kill_switch", stateWith(t, `"kill_switch": false,`, ``), "/kill_switch", "required", `missing required field "kill_switch"`},
+		{"missing equity", stateWith(t, `"equity": 10000.0,`, ``), "/account/equity", "required", `missing required field "equity" at /account`},
+		{"missing account", `{"now": "2024-01-10T12:00:00Z", "mode": "paper", "kill_switch": false, "safe_mode": false, "markets": {}}`, "/account", "required", `missing required field "account"`},
+		{"missing markets", stateWith(t, `"markets": {`, `"marketz": {`), "/markets", "required", `missing required field "markets"`},
+		{"missing price step", stateWith(t, `"amount_step": 0.00001, "price_step": 0.01,`, `"amount_step": 0.00001,`), "/markets/BTC~1USDT/price_step", "required", `missing required field "price_step" at /markets/BTC~1USDT`},
+		{"null equity", stateWith(t, `"equity": 10000.0`, `"equity": null`), "/account/equity", "type", "/account/equity must be a number, not null"},
+		{"string equity", stateWith(t, `"equity": 10000.0`, `"equity": "10000"`), "/account/equity", "type", `must be a number, not the string "10000"`},
+		{"string kill switch", stateWith(t, `"kill_switch": false`, `"kill_switch": "false"`), "/kill_switch", "type", "/kill_switch must be true or false"},
+		{"fractional counter", stateWith(t, `"orders_last_minute": 0`, `"orders_last_minute": 1.5`), "/account/orders_last_minute", "type", "must be an integer, not 1.5"},
+		{"negative counter", stateWith(t, `"open_orders": 0`, `"open_orders": -1`), "/account/open_orders", "minimum", "must not be negative"},
+		{"huge counter", stateWith(t, `"open_orders": 0`, `"open_orders": 1e20`), "/account/open_orders", "maximum", "at most 1000000000"},
+		{"bad mode", stateWith(t, `"mode": "paper"`, `"mode": "Live"`), "/mode", "enum", `/mode is "Live"; it must be one of paper, live`},
+		{"bad time", stateWith(t, `"2024-01-10T12:00:00Z"`, `"2024-01-10 12:00"`), "/now", "format", "RFC 3339"},
+		{"time without zone", stateWith(t, `"2024-01-10T12:00:00Z"`, `"2024-01-10T12:00:00"`), "/now", "format", "RFC 3339"},
+		{"negative equity", stateWith(t, `"equity": 10000.0`, `"equity": -1`), "/account/equity", "minimum", "/account/equity is -1; it must not be negative"},
+		{"negative cash", stateWith(t, `"cash": 9200.0`, `"cash": -0.01`), "/account/cash", "minimum", "must not be negative"},
+		{"negative position", stateWith(t, `"qty": 0.35`, `"qty": -0.35`), "/account/positions/ETH~1USDT/qty", "minimum", "must not be negative"},
+		{"bad quote", stateWith(t, `"quote": "USDT"`, `"quote": "usdt"`), "/account/quote", "pattern", "currency code"},
+		{"zero bid", stateWith(t, `"bid": 42000.0`, `"bid": 0`), "/markets/BTC~1USDT/bid", "exclusiveMinimum", "/markets/BTC~1USDT/bid is 0; it must be greater than 0"},
+		{"negative last", stateWith(t, `"last": 42005.0`, `"last": -1`), "/markets/BTC~1USDT/last", "exclusiveMinimum", "greater than 0"},
+		{"crossed book", stateWith(t, `"bid": 42000.0`, `"bid": 42020.0`), "/markets/BTC~1USDT/bid", "consistency", "bid 42020 is above /markets/BTC~1USDT/ask 42010"},
+		{"zero amount step", stateWith(t, `"amount_step": 0.00001`, `"amount_step": 0`), "/markets/BTC~1USDT/amount_step", "exclusiveMinimum", "greater than 0"},
+		{"zero price step", stateWith(t, `"price_step": 0.01`, `"price_step": 0.0`), "/markets/BTC~1USDT/price_step", "exclusiveMinimum", "greater than 0"},
+		{"negative data age", stateWith(t, `"data_age_s": 20`, `"data_age_s": -1`), "/markets/BTC~1USDT/data_age_s", "minimum", "must not be negative"},
+		{"negative min notional", stateWith(t, `"min_notional": 5.0`, `"min_notional": -5`), "/markets/BTC~1USDT/min_notional", "minimum", "must not be negative"},
+		{"market not an object", stateWith(t, `"markets": {`, `"markets": {"SOL/USDT": null,`), "/markets/SOL~1USDT", "type", "must be an object, not null"},
+		{"lowercase market symbol", stateWith(t, `"BTC/USDT": {
+      "bid"`, `"btc/usdt": {
+      "bid"`), "/markets/btc~1usdt", "pattern", "lower-case"},
+		{"lookalike market symbol", stateWith(t, `"BTC/USDT": {
+      "bid"`, `"BTC/USDТ": {
+      "bid"`), "/markets/BTC~1USDТ", "pattern", "U+0422"},
+		{"market in another quote", stateWith(t, `"BTC/USDT": {
+      "bid"`, `"BTC/EUR": {
+      "bid"`), "/markets/BTC~1EUR", "consistency", "quoted in EUR, but the account's quote currency is USDT"},
+		{"position symbol without slash", stateWith(t, `"ETH/USDT": {"qty"`, `"ETHUSDT": {"qty"`), "/account/positions/ETHUSDT", "pattern", "'/' between base and quote is missing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseState([]byte(tt.in))
+			if err == nil {
+				t.Fatalf("ParseState(%.60q) = %+v, nil; want an error", tt.in, got)
+			}
+			var pe *ParseError
+			if !errors.As(err, &pe) {
+				t.Fatalf("ParseState(%.60q) error %T %v; want *ParseError", tt.in, err, err)
+			}
+			if pe.What != "state" || !strings.HasPrefix(err.Error(), "invalid state") {
+				t.Errorf("error = %q; want it to name the state", err)
+			}
+			for _, p := range pe.Problems {
+				if p.Pointer == tt.wantPointer && p.Keyword == tt.wantKeyword && strings.Contains(p.Message, tt.wantMsg) {
+					return
+				}
+			}
+			t.Errorf("ParseState(%.60q) problems = %+v; want one with pointer %q, keyword %q, message containing %q", tt.in, pe.Problems, tt.wantPointer, tt.wantKeyword, tt.wantMsg)
+		})
+	}
+}
+
+func TestParseStateReportsEveryProblem(t *testing.T) {
+	in := `{"now": "yesterday", "mode": "demo", "kill_switch": false, "safe_mode": 0,
+	  "account": {"quote": "USDT", "equity": -1, "cash": 1, "peak_equity": 1, "day_start_equity": 1,
+	              "orders_last_minute": 0, "open_orders": 0, "positions": {}},
+	  "markets": {"BTC/USDT": {"bid": 2, "ask": 1, "last": 1, "quote_volume_24h": 0, "data_age_s": 0,
+	              "amount_step": 0, "price_step": 0.01, "min_amount": 0, "min_notional": 0}}}`
+	_, err := ParseState([]byte(in))
+	var pe *ParseError
+	if !errors.As(err, &pe) {
+		t.Fatalf("ParseState error = %v; want *ParseError", err)
+	}
+	want := []string{"/account/equity", "/markets/BTC~1USDT/amount_step", "/markets/BTC~1USDT/bid", "/mode", "/now", "/safe_mode"}
+	var got []string
+	for _, p := range pe.Problems {
+		got = append(got, p.Pointer)
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("problem pointers = %v; want %v (problems %+v)", got, want, pe.Problems)
+	}
+}
