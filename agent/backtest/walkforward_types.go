@@ -26,7 +26,10 @@ type WalkForwardWindow struct {
 	TestFrom  time.Time `json:"test_from"`
 	TestTo    time.Time `json:"test_to"`
 	// Params are the baseline parameters chosen on the train window.
-	Params      any     `json:"params"`
+	Params any `json:"params"`
+	// Calibrated is false when no parameter set reached MinTrades on the
+	// train window and the defaults were kept.
+	Calibrated  bool    `json:"calibrated"`
 	TrainScore  float64 `json:"train_score"`
 	TrainTrips  int     `json:"train_round_trips"`
 	Regime      Regime  `json:"regime"`
