@@ -1,0 +1,435 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/warden-trading/warden/schemas"
+)
+
+// Protection event kinds.
+const (
+	// ProtStopPlaced: a protective stop now covers the entry's fill.
+	ProtStopPlaced = "stop_placed"
+	// ProtStopResized: more of the entry filled; the stop was replaced by
+	// one covering the new filled quantity.
+	ProtStopResized = "stop_resized"
+	// ProtClosed: the stop could not be placed, so the rest of the entry
+	// was cancelled and an exit order sells the filled quantity.
+	ProtClosed = "stop_failed_closed"
+	// ProtExitFailed: neither a stop nor an exit could be placed: the
+	// filled quantity is unprotected and needs an operator.
+	ProtExitFailed = "exit_failed"
+	// ProtDeferred: the fill so far is below the market's minimum order;
+	// the stop waits for more fills while the entry is open.
+	ProtDeferred = "protection_deferred"
+	// ProtDust: the entry is final and what is left unprotected is below
+	// the minimum order: it can be neither protected nor sold.
+	ProtDust = "unprotected_dust"
+)
+
+// ProtectionEvent is something the executor did (or could not do) to
+// protect a filled entry, for the audit log and notifications. The orders
+// themselves are in the journal.
+type ProtectionEvent struct {
+	Kind               string          `json:"kind"`
+	DecisionID         string          `json:"decision_id"`
+	Symbol             string          `json:"symbol"`
+	EntryClientOrderID string          `json:"entry_client_order_id"`
+	ClientOrderID      string          `json:"client_order_id,omitempty"` // the stop or exit order
+	Quantity           decimal.Decimal `json:"quantity"`
+	StopPrice          decimal.Decimal `json:"stop_price"`
+	Reason             string          `json:"reason,omitempty"`
+	At                 time.Time       `json:"at"`
+}
+
+// needsProtection: a buy entry with a stop loss.
+func needsProtection(ev schemas.OrderEvent) bool {
+	return ev.Role == RoleEntry && ev.Side == schemas.SideBuy && ev.StopPrice.Sign() > 0
+}
+
+// seqRole is the role string that derives the client id of the n-th stop
+// or exit of a decision: "stop", "stop.2", "stop.3"...
+func seqRole(kind string, n int) string {
+	if n == 1 {
+		return kind
+	}
+	return kind + "." + strconv.Itoa(n)
+}
+
+type protState struct {
+	entry        schemas.OrderEvent
+	stops, exits []schemas.OrderEvent // newest event of each, in sequence
+}
+
+func (e *Executor) loadProt(ctx context.Context, decisionID string) (protState, bool, error) {
+	var ps protState
+	entry, ok, err := e.j.LastOrderEvent(ctx, ClientOrderID(decisionID, RoleEntry))
+	if err != nil || !ok {
+		return ps, false, err
+	}
+	ps.entry = entry
+	for _, kind := range []string{RoleStop, RoleExit} {
+		for n := 1; ; n++ {
+			ev, ok, err := e.j.LastOrderEvent(ctx, ClientOrderID(decisionID, seqRole(kind, n)))
+			if err != nil {
+				return ps, false, err
+			}
+			if !ok {
+				break
+			}
+			if kind == RoleStop {
+				ps.stops = append(ps.stops, ev)
+			} else {
+				ps.exits = append(ps.exits, ev)
+			}
+		}
+	}
+	return ps, true, nil
+}
+
+// netQty is what the entry put in the account: the filled quantity less a
+// fee paid in the base asset, rounded down to the amount step.
+func netQty(entry schemas.OrderEvent, m Market) decimal.Decimal {
+	q := entry.FilledQty
+	if entry.FeeCurrency != "" && entry.FeeCurrency == m.Base {
+		q = q.Sub(entry.Fee)
+	}
+	return FloorToStep(q, m.AmountStep)
+}
+
+func sold(evs ...[]schemas.OrderEvent) decimal.Decimal {
+	s := decimal.Zero
+	for _, l := range evs {
+		for _, ev := range l {
+			s = s.Add(ev.FilledQty)
+		}
+	}
+	return s
+}
+
+func isLive(s schemas.OrderState) bool {
+	return s == schemas.OrderAcknowledged || s == schemas.OrderPartiallyFilled
+}
+
+func isUnresolved(s schemas.OrderState) bool {
+	return s == schemas.OrderSubmitted || s == schemas.OrderUnknown
+}
+
+func belowMin(m Market, qty, price decimal.Decimal) bool {
+	return qty.LessThan(m.AmountStep) || qty.LessThan(m.MinAmount) || qty.Mul(price).LessThan(m.MinNotional)
+}
+
+func (e *Executor) stopPrices(entry schemas.OrderEvent, m Market) (stop, limit decimal.Decimal) {
+	stop = FloorToStep(entry.StopPrice, m.PriceStep)
+	limit = FloorToStep(stop.Mul(decimal.NewFromInt(1).Sub(e.opt.StopLimitOffset)), m.PriceStep)
+	return stop, limit
+}
+
+// ensureIntent returns the pending (journaled, never sent) order of kind
+// for qty, journaling a new intent, and superseding a pending one of
+// another quantity, as needed.
+func (e *Executor) ensureIntent(ctx context.Context, entry schemas.OrderEvent, list []schemas.OrderEvent, kind string, qty decimal.Decimal, m Market) (schemas.OrderEvent, error) {
+	n := len(list)
+	if n > 0 && list[n-1].State == schemas.OrderIntent {
+		if list[n-1].Quantity.Equal(qty) {
+			return list[n-1], nil
+		}
+		sup := e.next(list[n-1], schemas.OrderRejected, "never sent: superseded by a stop for the changed fill")
+		if err := e.append(ctx, sup); err != nil {
+			return schemas.OrderEvent{}, err
+		}
+	}
+	role := seqRole(kind, n+1)
+	ev := schemas.OrderEvent{
+		ClientOrderID: ClientOrderID(entry.DecisionID, role), DecisionID: entry.DecisionID, Role: kind,
+		State: schemas.OrderIntent, Symbol: entry.Symbol, Side: schemas.SideSell, Quantity: qty, At: e.now().UTC(),
+	}
+	if kind == RoleStop {
+		ev.Type = TypeStopLossLimit
+		ev.StopPrice, ev.Price = e.stopPrices(entry, m)
+		ev.Reason = "protects " + entry.ClientOrderID
+	} else {
+		ev.Type = TypeMarket
+		ev.Reason = "closes " + entry.ClientOrderID
+	}
+	if err := e.append(ctx, ev); err != nil {
+		return schemas.OrderEvent{}, err
+	}
+	return ev, nil
+}
+
+// planStop journals the stop a grown fill needs before the fill itself is
+// journaled (see record).
+func (e *Executor) planStop(ctx context.Context, entry schemas.OrderEvent) error {
+	m, err := e.market(ctx, entry.Symbol)
+	if err != nil {
+		return err
+	}
+	ps, ok, err := e.loadProt(ctx, entry.DecisionID)
+	if err != nil || !ok || len(ps.exits) > 0 {
+		return err
+	}
+	need := FloorToStep(netQty(entry, m).Sub(sold(ps.stops)), m.AmountStep)
+	live := decimal.Zero
+	for _, s := range ps.stops {
+		if isLive(s.State) || isUnresolved(s.State) {
+			live = live.Add(s.Quantity.Sub(s.FilledQty))
+		}
+	}
+	_, limit := e.stopPrices(entry, m)
+	if need.Sign() <= 0 || live.Equal(need) || belowMin(m, need, limit) {
+		return nil
+	}
+	_, err = e.ensureIntent(ctx, entry, ps.stops, RoleStop, need, m)
+	return err
+}
+
+func (e *Executor) emit(p ProtectionEvent) {
+	p.At = e.now().UTC()
+	switch p.Kind {
+	case ProtExitFailed, ProtDust, ProtClosed:
+		e.log.Error("executor: protection", "kind", p.Kind, "decision_id", p.DecisionID, "symbol", p.Symbol, "qty", p.Quantity, "reason", p.Reason)
+	default:
+		e.log.Info("executor: protection", "kind", p.Kind, "decision_id", p.DecisionID, "symbol", p.Symbol, "qty", p.Quantity)
+	}
+	if e.prots != nil {
+		*e.prots = append(*e.prots, p)
+	}
+	if e.opt.OnProtection != nil {
+		e.opt.OnProtection(p)
+	}
+}
+
+// warnOnce emits a warning-type event once per decision and quantity.
+func (e *Executor) warnOnce(p ProtectionEvent) {
+	key := p.Kind + " " + p.Quantity.String()
+	if e.warned[p.DecisionID] == key {
+		return
+	}
+	e.warned[p.DecisionID] = key
+	e.emit(p)
+}
+
+func (e *Executor) protectDecision(ctx context.Context, decisionID string) {
+	if err := e.protect(ctx, decisionID); err != nil {
+		e.log.Error("executor: protecting a fill failed; retried on the next poll", "decision_id", decisionID, "err", err)
+	}
+}
+
+// cancel cancels one of our open orders and journals what the exchange
+// says. An order that is no longer open is fetched instead.
+func (e *Executor) cancel(ctx context.Context, ev schemas.OrderEvent) (schemas.OrderEvent, error) {
+	rep, err := read(ctx, e, "cancel "+ev.ClientOrderID, func(c context.Context) (OrderReport, error) {
+		return e.ex.CancelOrder(c, ev.Symbol, ev.ClientOrderID)
+	})
+	if KindOf(err) == KindNotFound {
+		rep, err = e.fetch(ctx, ev.Symbol, ev.ClientOrderID)
+	}
+	if err != nil {
+		return ev, err
+	}
+	return e.record(ctx, ev, rep)
+}
+
+// protect makes the protection of one decision's entry match its fill:
+// one live stop covering the filled quantity not yet sold, or, when the
+// stop cannot be placed, an exit selling it. Safe to call any time; it only
+// acts on a difference.
+func (e *Executor) protect(ctx context.Context, decisionID string) error {
+	for round := 0; round < 4; round++ {
+		ps, ok, err := e.loadProt(ctx, decisionID)
+		if err != nil || !ok || !needsProtection(ps.entry) {
+			return err
+		}
+		entry := ps.entry
+		if entry.FilledQty.Sign() == 0 {
+			return nil
+		}
+		m, err := e.market(ctx, entry.Symbol)
+		if err != nil {
+			return err
+		}
+		want := netQty(entry, m)
+		if len(ps.exits) > 0 {
+			return e.closeRest(ctx, ps, m, want)
+		}
+		unresolved := false
+		for _, s := range ps.stops {
+			if isUnresolved(s.State) {
+				r, err := e.resolve(ctx, s)
+				if err != nil || isUnresolved(r.State) {
+					unresolved = true
+				}
+			}
+		}
+		if unresolved {
+			return nil // the stop may exist: wait until it is resolved
+		}
+		var live []schemas.OrderEvent
+		liveRem := decimal.Zero
+		var pending *schemas.OrderEvent
+		placedBefore := false
+		for i, s := range ps.stops {
+			if s.ExchangeOrderID != "" {
+				placedBefore = true
+			}
+			switch {
+			case isLive(s.State):
+				live = append(live, s)
+				liveRem = liveRem.Add(s.Quantity.Sub(s.FilledQty))
+			case s.State == schemas.OrderIntent && i == len(ps.stops)-1:
+				pending = &ps.stops[i]
+			}
+		}
+		stopPx, limitPx := e.stopPrices(entry, m)
+		need := FloorToStep(want.Sub(sold(ps.stops)), m.AmountStep)
+		base := ProtectionEvent{DecisionID: decisionID, Symbol: entry.Symbol, EntryClientOrderID: entry.ClientOrderID, StopPrice: stopPx}
+		if need.Sign() <= 0 {
+			if pending != nil {
+				if err := e.append(ctx, e.next(*pending, schemas.OrderRejected, "never sent: nothing left to protect")); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if pending == nil && len(live) > 0 && liveRem.Equal(need) {
+			return nil // protected
+		}
+		if belowMin(m, need, limitPx) {
+			p := base
+			p.Quantity = need.Sub(liveRem)
+			if !entry.State.Final() {
+				p.Kind, p.Reason = ProtDeferred, fmt.Sprintf("filled %s is below the minimum order (amount %s, notional %s); waiting for more fills", need, m.MinAmount, m.MinNotional)
+			} else {
+				p.Kind, p.Reason = ProtDust, fmt.Sprintf("%s %s below the minimum order can be neither protected nor sold", p.Quantity, m.Base)
+			}
+			e.warnOnce(p)
+			return nil
+		}
+		if len(live) > 0 {
+			// Replace: cancel, then place one stop for the whole fill.
+			for _, s := range live {
+				if _, err := e.cancel(ctx, s); err != nil {
+					return fmt.Errorf("cancel stop %s to resize it: %w", s.ClientOrderID, err)
+				}
+			}
+			continue // reload: the cancelled stops may have filled meanwhile
+		}
+		intent, err := e.ensureIntent(ctx, entry, ps.stops, RoleStop, need, m)
+		if err != nil {
+			return err
+		}
+		e.limiter.Record()
+		ev, err := e.submit(ctx, intent)
+		p := base
+		p.ClientOrderID, p.Quantity = ev.ClientOrderID, ev.Quantity
+		switch ev.State {
+		case schemas.OrderAcknowledged, schemas.OrderPartiallyFilled, schemas.OrderFilled:
+			p.Kind = ProtStopPlaced
+			if placedBefore {
+				p.Kind = ProtStopResized
+			}
+			e.emit(p)
+			return nil
+		case schemas.OrderRejected:
+			return e.failStop(ctx, decisionID, ev.Reason)
+		}
+		return err // unknown: resolved on a later poll
+	}
+	return errors.New("protection did not settle; retried on the next poll")
+}
+
+// failStop handles a stop the exchange refused: cancel what is left of the
+// entry, then sell what filled.
+func (e *Executor) failStop(ctx context.Context, decisionID, reason string) error {
+	e.log.Error("executor: protective stop refused; closing the filled entry", "decision_id", decisionID, "reason", reason)
+	ps, ok, err := e.loadProt(ctx, decisionID)
+	if err != nil || !ok {
+		return err
+	}
+	if isLive(ps.entry.State) {
+		if _, err := e.cancel(ctx, ps.entry); err != nil {
+			e.log.Error("executor: cannot cancel the rest of an unprotected entry", "client_order_id", ps.entry.ClientOrderID, "err", err)
+		}
+		if ps, ok, err = e.loadProt(ctx, decisionID); err != nil || !ok {
+			return err
+		}
+	}
+	m, err := e.market(ctx, ps.entry.Symbol)
+	if err != nil {
+		return err
+	}
+	return e.closeRest(ctx, ps, m, netQty(ps.entry, m))
+}
+
+// closeRest sells, with a market exit, what the entry filled and no stop or
+// exit has sold yet.
+func (e *Executor) closeRest(ctx context.Context, ps protState, m Market, want decimal.Decimal) error {
+	entry := ps.entry
+	why := "protective stop could not be placed"
+	for _, s := range ps.stops {
+		if s.State == schemas.OrderRejected && s.Reason != "" {
+			why = "protective stop refused: " + s.Reason
+		}
+	}
+	base := ProtectionEvent{DecisionID: entry.DecisionID, Symbol: entry.Symbol, EntryClientOrderID: entry.ClientOrderID, StopPrice: entry.StopPrice}
+	if isLive(entry.State) {
+		if _, err := e.cancel(ctx, entry); err != nil {
+			e.log.Error("executor: cannot cancel the rest of an unprotected entry", "client_order_id", entry.ClientOrderID, "err", err)
+		}
+	}
+	for _, x := range ps.exits {
+		if isUnresolved(x.State) {
+			if r, err := e.resolve(ctx, x); err != nil || isUnresolved(r.State) {
+				return err
+			}
+			return nil // resolved: the next poll continues from the new state
+		}
+		if isLive(x.State) {
+			return nil // still executing; Poll refreshes it
+		}
+	}
+	need := FloorToStep(want.Sub(sold(ps.stops, ps.exits)), m.AmountStep)
+	if need.Sign() <= 0 {
+		return nil
+	}
+	n := len(ps.exits)
+	if n > 0 && ps.exits[n-1].State == schemas.OrderRejected {
+		p := base
+		p.Kind, p.ClientOrderID, p.Quantity = ProtExitFailed, ps.exits[n-1].ClientOrderID, need
+		p.Reason = why + "; exit refused: " + ps.exits[n-1].Reason
+		e.warnOnce(p)
+		return nil // not retried automatically: an operator decides
+	}
+	if belowMin(m, need, entry.AvgPrice) {
+		p := base
+		p.Kind, p.Quantity, p.Reason = ProtDust, need, why+"; the rest is below the minimum order"
+		e.warnOnce(p)
+		return nil
+	}
+	intent, err := e.ensureIntent(ctx, entry, ps.exits, RoleExit, need, m)
+	if err != nil {
+		return err
+	}
+	e.limiter.Record()
+	ev, err := e.submit(ctx, intent)
+	p := base
+	p.ClientOrderID, p.Quantity = ev.ClientOrderID, need
+	switch ev.State {
+	case schemas.OrderAcknowledged, schemas.OrderPartiallyFilled, schemas.OrderFilled:
+		p.Kind, p.Reason = ProtClosed, why
+		e.emit(p)
+		return nil
+	case schemas.OrderRejected:
+		p.Kind, p.Reason = ProtExitFailed, why+"; exit refused: "+ev.Reason
+		e.warnOnce(p)
+		return nil
+	}
+	return err
+}
