@@ -131,6 +131,10 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	return d, nil
 }
 
+// farFuture is "any time": PendingNotifications with now+farFuture lists
+// every pending notification, due or not.
+const farFuture = 100 * 365 * 24 * time.Hour
+
 // maxSentKeys bounds the memory of delivered dedup keys.
 const maxSentKeys = 10000
 
@@ -198,9 +202,20 @@ func (d *Dispatcher) Flush(ctx context.Context) error {
 	if d.now().Before(d.blockedUntil) {
 		return nil
 	}
-	pending, err := d.outbox.PendingNotifications(ctx, d.channel, d.now(), d.cfg.BatchSize)
+	now := d.now()
+	pending, err := d.outbox.PendingNotifications(ctx, d.channel, now, d.cfg.BatchSize)
 	if err != nil {
 		return fmt.Errorf("notify: pending %s notifications: %w", d.channel, err)
+	}
+	// Keep order across restarts: if the oldest pending notification is
+	// waiting for its next attempt (a pause recorded before this process
+	// started), the channel is still paused.
+	head, err := d.outbox.PendingNotifications(ctx, d.channel, now.Add(farFuture), 1)
+	if err != nil {
+		return fmt.Errorf("notify: pending %s notifications: %w", d.channel, err)
+	}
+	if len(head) > 0 && (len(pending) == 0 || pending[0].ID != head[0].ID) {
+		return nil
 	}
 	for _, n := range pending {
 		if err := ctx.Err(); err != nil {

@@ -309,3 +309,26 @@ func TestNewDispatcherErrors(t *testing.T) {
 		t.Error("NewDispatcher without sender = nil error")
 	}
 }
+
+func TestFlushKeepsOrderAfterRestart(t *testing.T) {
+	ob, clk := newMemOutbox(), newFakeClock()
+	enqueueN(t, ob, ChannelSlack, 3)
+	// A previous process failed notification 1 and paused until +1h.
+	ob.RecordDelivery(context.Background(), schemas.DeliveryAttempt{NotificationID: 1, At: clk.Now(),
+		Error: "HTTP 429", NextAttempt: clk.Now().Add(time.Hour)})
+	s := &scriptedSender{}
+	d := newTestDispatcher(t, ob, s, clk, nil)
+	if err := d.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Tries(); len(got) != 0 {
+		t.Fatalf("tried %v while the oldest notification waits; want nothing (order kept)", got)
+	}
+	clk.Advance(time.Hour)
+	if err := d.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Sent(); !equalIDs(got, []int64{1, 2, 3}) {
+		t.Errorf("sent %v; want [1 2 3]", got)
+	}
+}
