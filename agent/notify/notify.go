@@ -93,6 +93,10 @@ type NotifierConfig struct {
 	// Wake, if set, is called after a notification is enqueued, for example
 	// to wake the dispatchers (Dispatcher.Wake). It must not block.
 	Wake func()
+	// Secrets (API keys, tokens, webhook URLs) are replaced by [REDACTED]
+	// wherever they appear in a notification's title or text, for example
+	// inside an error message. Values shorter than 6 bytes are ignored.
+	Secrets []string
 }
 
 // Notifier formats events and enqueues them in the outbox, one notification
@@ -103,6 +107,7 @@ type Notifier struct {
 	now      func() time.Time
 	log      *slog.Logger
 	wake     func()
+	redact   redactor
 }
 
 // NewNotifier checks cfg and returns a Notifier.
@@ -126,6 +131,7 @@ func NewNotifier(cfg NotifierConfig) (*Notifier, error) {
 		now:      cfg.Now,
 		log:      cfg.Logger,
 		wake:     cfg.Wake,
+		redact:   newRedactor(cfg.Secrets...),
 	}
 	if n.now == nil {
 		n.now = time.Now
@@ -159,8 +165,8 @@ func (n *Notifier) Publish(ctx context.Context, e Event) error {
 		id, err := n.outbox.Enqueue(ctx, schemas.Notification{
 			Channel:   ch,
 			Kind:      m.Kind,
-			Title:     truncateRunes(m.Title, maxTitleRunes),
-			Text:      truncateRunes(m.Text, maxTextRunes),
+			Title:     truncateRunes(n.redact.String(m.Title), maxTitleRunes),
+			Text:      truncateRunes(n.redact.String(m.Text), maxTextRunes),
 			DedupKey:  m.DedupKey,
 			RunID:     m.RunID,
 			CreatedAt: now,

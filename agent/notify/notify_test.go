@@ -316,3 +316,20 @@ func ExampleEscapeTelegramHTML() {
 	fmt.Println(EscapeTelegramHTML("BTC < 60k & falling <b>fast</b>"))
 	// Output: BTC &lt; 60k &amp; falling &lt;b&gt;fast&lt;/b&gt;
 }
+
+func TestPublishRedactsSecrets(t *testing.T) {
+	ob := newMemOutbox()
+	secret := "sk-live-0123456789abcdef"
+	n, err := NewNotifier(NotifierConfig{Outbox: ob, Channels: []string{ChannelSlack}, Secrets: []string{secret, ""}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := Error{Component: "executor", Err: "binance: signature for key " + secret + " rejected", RunID: "r", Key: "k"}
+	if err := n.Publish(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	got := ob.all("")[0]
+	if strings.Contains(got.Text+got.Title, secret) || !strings.Contains(got.Text, "key [REDACTED] rejected") {
+		t.Errorf("stored text %q; want the secret replaced by [REDACTED]", got.Text)
+	}
+}
