@@ -87,4 +87,7 @@ stored in SQLite.`,
 
 // commands lists the constructors of the top-level subcommands, one per
 // file of this package; adding a command group adds one line here.
-var commands = []func(*app) *cobra.Command{}
+var commands = []func(*app) *cobra.Command{
+	newValidateCmd,
+	newPolicyCmd,
+}
