@@ -532,7 +532,10 @@ func TestBudget(t *testing.T) {
 	})
 	t.Run("unreadable usage fails closed", func(t *testing.T) {
 		srv := newServer(t, ok(t, "good.json"))
-		a, _ := newAdvisor(t, srv, func(c *Config, d *Deps) { c.DailyTokenBudget = 100; d.Budget = &fixedBudget{err: errors.New("db locked")} })
+		a, _ := newAdvisor(t, srv, func(c *Config, d *Deps) {
+			c.DailyTokenBudget = 100
+			d.Budget = &fixedBudget{err: errors.New("db locked")}
+		})
 		if _, err := a.Advise(context.Background(), request()); advisor.KindOf(err) != advisor.KindBudgetExhausted || srv.count() != 0 {
 			t.Errorf("Advise = %v after %d calls; want budget_exhausted and no call", err, srv.count())
 		}
