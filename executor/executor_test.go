@@ -1,9 +1,11 @@
 package executor_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"strings"
 	"sync"
@@ -199,10 +201,22 @@ func TestTimeoutAfterAcceptResolvedByClientID(t *testing.T) {
 		<-release         // ...but the reply hangs past SubmitTimeout
 		return r, err
 	})
-	x := e.executor(e.store, func(o *executor.Options) { o.SubmitTimeout = 30 * time.Millisecond })
+	logs := &syncBuffer{}
+	x := e.executor(e.store, func(o *executor.Options) {
+		o.SubmitTimeout = 30 * time.Millisecond
+		o.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	})
 	ev, err := x.Place(bg, "dec-1", buyOrder("0.01", "49000", nil))
 	close(release)
 	wg.Wait()
+	// The late reply is not lost: it is logged when it arrives.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "late reply") && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), "late reply") || !strings.Contains(logs.String(), ev.ClientOrderID) {
+		t.Errorf("log = %q; want the late reply of %s recorded", logs.String(), ev.ClientOrderID)
+	}
 	if err != nil || ev.State != schemas.OrderAcknowledged {
 		t.Fatalf("Place() = %q, %v; want acknowledged after resolving the timeout by client id", ev.State, err)
 	}
@@ -494,5 +508,58 @@ func TestNewValidates(t *testing.T) {
 	e := newEnv(t, nil)
 	if _, err := executor.New(px, e.store, executor.Options{StopLimitOffset: d("1.5")}); err == nil {
 		t.Errorf("New(StopLimitOffset 1.5) error = nil; want error")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestConcurrentPlaceAndPoll(t *testing.T) {
+	e := newEnv(t, func(c *paper.Config) { c.Balances["USDT"] = d("100000") })
+	x := e.executor(e.store, func(o *executor.Options) { o.MaxOrdersPerMinute = 1000 })
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 5; i++ {
+				dec := fmt.Sprintf("dec-%d-%d", g, i%3) // repeats: idempotent
+				if _, err := x.Place(bg, dec, buyOrder("0.001", "49000", dp("47000"))); err != nil {
+					t.Errorf("Place(%s) error = %v", dec, err)
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 5; i++ {
+			if _, err := x.Poll(bg); err != nil {
+				t.Errorf("Poll() error = %v", err)
+			}
+		}
+	}()
+	wg.Wait()
+	if id, n := e.ex.maxSends(); n != 1 {
+		t.Errorf("max sends = %d (%s); want every client id sent once", n, id)
+	}
+	open, _ := e.paper.OpenOrders(bg, btc)
+	if len(open) != 12 {
+		t.Errorf("open orders = %d; want 12 (4 goroutines × 3 decisions)", len(open))
 	}
 }
