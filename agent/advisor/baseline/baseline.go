@@ -212,9 +212,7 @@ func (a *Advisor) decide(sym string, s market.Snapshot, st schemas.State) (rec, 
 	}
 	up := sg.fast > sg.slow && sg.close > sg.sma
 	strength := (sg.fast - sg.slow) / sg.atr // trend in ATRs
-	trend := fmt.Sprintf("EMA%d %s %s EMA%d %s, close %s %s SMA%d %s, RSI%d %s",
-		p.FastEMA, fnum(sg.fast), cmp(sg.fast, sg.slow), p.SlowEMA, fnum(sg.slow),
-		fnum(sg.close), above(sg.close, sg.sma), p.TrendSMA, fnum(sg.sma), p.RSI, strconv.FormatFloat(sg.rsi, 'f', 1, 64))
+	trend := a.trendText(sg)
 
 	if held {
 		if up {
@@ -298,6 +296,54 @@ func above(a, b float64) string {
 		return "above"
 	}
 	return "not above"
+}
+
+// trendText describes the signals, e.g. "EMA12 100.5 > EMA26 99.1, close
+// 101.2 above SMA50 98.0, RSI14 55.0". Built by appending: it runs at every
+// decision of a backtest.
+func (a *Advisor) trendText(sg signals) string {
+	p := &a.p
+	b := make([]byte, 0, 128)
+	b = append(b, "EMA"...)
+	b = strconv.AppendInt(b, int64(p.FastEMA), 10)
+	b = append(b, ' ')
+	b = appendNum(b, sg.fast)
+	b = append(b, ' ')
+	b = append(b, cmp(sg.fast, sg.slow)...)
+	b = append(b, " EMA"...)
+	b = strconv.AppendInt(b, int64(p.SlowEMA), 10)
+	b = append(b, ' ')
+	b = appendNum(b, sg.slow)
+	b = append(b, ", close "...)
+	b = appendNum(b, sg.close)
+	b = append(b, ' ')
+	b = append(b, above(sg.close, sg.sma)...)
+	b = append(b, " SMA"...)
+	b = strconv.AppendInt(b, int64(p.TrendSMA), 10)
+	b = append(b, ' ')
+	b = appendNum(b, sg.sma)
+	b = append(b, ", RSI"...)
+	b = strconv.AppendInt(b, int64(p.RSI), 10)
+	b = append(b, ' ')
+	b = strconv.AppendFloat(b, sg.rsi, 'f', 1, 64)
+	return string(b)
+}
+
+func appendNum(b []byte, x float64) []byte {
+	return strconv.AppendFloat(b, x, 'f', numPrec(x), 64)
+}
+
+func numPrec(x float64) int {
+	a := math.Abs(x)
+	switch {
+	case a >= 1000:
+		return 2
+	case a >= 1:
+		return 4
+	case a >= 0.01:
+		return 6
+	}
+	return 8
 }
 
 // fnum formats an indicator value with decimals by magnitude.

@@ -615,3 +615,33 @@ func TestRetryAfterParse(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestConcurrentAdvise: one advisor serves concurrent runs; each reply
+// records only its own calls (run with -race).
+func TestConcurrentAdvise(t *testing.T) {
+	srv := newServer(t, ok(t, "good.json"))
+	a, _ := newAdvisor(t, srv, nil)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			req := request()
+			req.Prompt.User = fmt.Sprintf("run %d", i)
+			rep, err := a.Advise(context.Background(), req)
+			if err != nil {
+				errs <- err
+				return
+			}
+			if len(rep.Calls) != 1 || !strings.Contains(string(rep.Calls[0].RequestJSON), fmt.Sprintf("run %d", i)) {
+				errs <- fmt.Errorf("run %d recorded %d calls: %s", i, len(rep.Calls), rep.Calls[0].RequestJSON)
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
