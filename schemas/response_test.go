@@ -341,3 +341,31 @@ func TestMarshalResponseRoundTrip(t *testing.T) {
 		t.Errorf("round trip: %s", diff)
 	}
 }
+
+// TestParseResponseConcurrent shares the compiled schema across goroutines;
+// run with -race.
+func TestParseResponseConcurrent(t *testing.T) {
+	good := readTestdata(t, "recommendation.example.json")
+	bad := []byte(exampleWith(t, `"BTC/USDT"`, `"btc/usdt"`))
+	done := make(chan error)
+	for i := 0; i < 8; i++ {
+		go func() {
+			for j := 0; j < 50; j++ {
+				if _, err := ParseResponse(good); err != nil {
+					done <- err
+					return
+				}
+				if _, err := ParseResponse(bad); err == nil {
+					done <- errors.New("accepted btc/usdt")
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for i := 0; i < 8; i++ {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -43,7 +43,9 @@ func decodeStrict(data []byte, limit int, what string) (any, *Problem) {
 		membersBuf [24]member
 		elemsBuf   [24]any
 	)
-	r := reader{data: data, path: pathBuf[:0], members: membersBuf[:0], elems: elemsBuf[:0]}
+	// text is the one copy of the input that strings without escapes and
+	// number literals are sliced from.
+	r := reader{data: data, text: string(data), path: pathBuf[:0], members: membersBuf[:0], elems: elemsBuf[:0]}
 	if len(data) >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF {
 		return nil, r.fail(KeywordSyntax, "byte-order mark at byte 0: the %s must start with a JSON value", what)
 	}
@@ -57,7 +59,7 @@ func decodeStrict(data []byte, limit int, what string) (any, *Problem) {
 	}
 	r.skipWS()
 	if r.pos < len(data) {
-		second := reader{data: data, pos: r.pos}
+		second := reader{data: data, text: r.text, pos: r.pos}
 		if _, p := second.value(0); p == nil {
 			return nil, r.fail(KeywordTrailing, "a second JSON value starts at byte %d: exactly one value is allowed", r.pos)
 		}
@@ -75,6 +77,7 @@ type pathElem struct {
 
 type reader struct {
 	data    []byte
+	text    string // string(data), shared by the strings read
 	pos     int
 	path    []pathElem
 	buf     []byte   // scratch for strings with escapes
@@ -366,9 +369,11 @@ func (r *reader) str(key bool) (string, *Problem) {
 		case c == '"':
 			r.pos = i + 1
 			if key {
-				return internKey(d[start:i]), nil
+				if k := internKey(d[start:i]); k != "" {
+					return k, nil
+				}
 			}
-			return string(d[start:i]), nil
+			return r.text[start:i], nil
 		case c == '\\':
 			return r.strSlow(start, i, key)
 		case c < 0x20:
@@ -399,7 +404,9 @@ func (r *reader) strSlow(start, i int, key bool) (string, *Problem) {
 		case c == '"':
 			r.pos = i + 1
 			if key {
-				return internKey(b), nil
+				if k := internKey(b); k != "" {
+					return k, nil
+				}
 			}
 			return string(b), nil
 		case c == '\\':
@@ -506,7 +513,6 @@ func (r *reader) number() (any, *Problem) {
 		return nil, r.failAt(KeywordSyntax, "unexpected end of input at byte %d: incomplete number", i)
 	}
 	nonZero := false
-	intDigits := 0
 	switch c := d[i]; {
 	case c == '0':
 		i++
@@ -517,7 +523,6 @@ func (r *reader) number() (any, *Problem) {
 		nonZero = true
 		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
 			i++
-			intDigits++
 		}
 	default:
 		return nil, r.failAt(KeywordSyntax, "invalid number at byte %d: expected a digit after '-'", start)
@@ -552,14 +557,13 @@ func (r *reader) number() (any, *Problem) {
 			i++
 		}
 	}
-	lit := d[start:i]
-	if len(lit) > maxNumberLen {
-		return nil, r.failAt(KeywordNumber, "number literal at byte %d is %d characters long; at most %d are allowed", start, len(lit), maxNumberLen)
+	if i-start > maxNumberLen {
+		return nil, r.failAt(KeywordNumber, "number literal at byte %d is %d characters long; at most %d are allowed", start, i-start, maxNumberLen)
 	}
-	s := string(lit)
-	// Without an exponent, a literal of at most maxNumberLen characters with
-	// at most 300 integer digits is a finite, non-underflowing float64.
-	if nonZero && (hasExp || intDigits > 300) {
+	s := r.text[start:i]
+	// Without an exponent, a literal of at most maxNumberLen characters is a
+	// finite float64 and, when not zero, does not underflow.
+	if nonZero && hasExp {
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil {
 			return nil, r.failAt(KeywordNumber, "number %s overflows float64", s)
@@ -609,7 +613,8 @@ func (r *reader) enumValue() (any, bool) {
 	return v, true
 }
 
-// internKey returns the field names of the contracts without allocating.
+// internKey returns the field names of the contracts without allocating, or
+// "" for any other key.
 func internKey(b []byte) string {
 	switch string(b) {
 	case "rationale":
@@ -657,5 +662,5 @@ func internKey(b []byte) string {
 	case "avg_price":
 		return "avg_price"
 	}
-	return string(b)
+	return ""
 }
