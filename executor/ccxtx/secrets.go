@@ -171,11 +171,11 @@ var redactPatterns = []struct {
 	repl string
 }{
 	// a signed query string: signature=<hex or base64>
-	{regexp.MustCompile(`(?i)(signature=)[^&\s"'\]}]+`), "${1}" + Redacted},
+	{regexp.MustCompile(`(?i)(signature=)[^&\s"'\[\]}]+`), "${1}" + Redacted},
 	// the key header in any printed form: X-MBX-APIKEY: k, "X-MBX-APIKEY":"k", map[X-Mbx-Apikey:[k]]
-	{regexp.MustCompile(`(?i)(x-mbx-apikey["']?\s*[:=]\s*\[?["']?)[^\s"'\],}]+`), "${1}" + Redacted},
+	{regexp.MustCompile(`(?i)(x-mbx-apikey["']?\s*[:=]\s*\[?["']?)[^\s"'\[\],}]+`), "${1}" + Redacted},
 	// apiKey / api_key / secret / password / token = value
-	{regexp.MustCompile(`(?i)((?:api[-_]?key|api[-_]?secret|secret[-_]?key|secret|password|passphrase|token)["']?\s*[:=]\s*\[?["']?)[^\s"'&\],}]+`), "${1}" + Redacted},
+	{regexp.MustCompile(`(?i)((?:api[-_]?key|api[-_]?secret|secret[-_]?key|secret|password|passphrase|token)["']?\s*[:=]\s*\[?["']?)[^\s"'&\[\],}]+`), "${1}" + Redacted},
 }
 
 // Redact removes secrets from s: every occurrence of each given secret (raw
