@@ -326,3 +326,23 @@ func BenchmarkAdvise(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAdviseHold is the common backtest case: nothing to do.
+func BenchmarkAdviseHold(b *testing.B) {
+	f := newFeed(b)
+	a := mustNew(b, DefaultParams())
+	req, ok := f.request(b, time.Date(2022, 6, 13, 3, 0, 0, 0, time.UTC), nil)
+	if !ok {
+		b.Fatal("no snapshot")
+	}
+	rep, err := a.Advise(context.Background(), req)
+	if err != nil || bytes.Contains(rep.Raw, []byte(`"buy"`)) || bytes.Contains(rep.Raw, []byte(`"sell"`)) {
+		b.Fatalf("not a hold-only request: %s %v", rep.Raw, err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.Advise(context.Background(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
