@@ -60,7 +60,7 @@ func toResponse(doc any) (Response, []Problem) {
 		c.bad("", "an object", doc)
 		return Response{}, c.problems
 	}
-	resp := Response{Rationale: c.str(root, "", "rationale")}
+	resp := Response{Rationale: c.str(root, "rationale")}
 	recs, ok := root["recommendations"].([]any)
 	if !ok {
 		c.bad("/recommendations", "an array", root["recommendations"])
@@ -75,15 +75,15 @@ func toResponse(doc any) (Response, []Problem) {
 		}
 		c.base = i
 		resp.Recommendations[i] = Recommendation{
-			Symbol:     c.str(m, "", "symbol"),
-			Action:     Action(c.str(m, "", "action")),
-			Confidence: c.dec(m, "", "confidence"),
-			SizePct:    c.dec(m, "", "size_pct"),
-			OrderType:  OrderType(c.str(m, "", "order_type")),
-			LimitPrice: c.optDec(m, "", "limit_price"),
-			StopLoss:   c.optDec(m, "", "stop_loss"),
-			TakeProfit: c.optDec(m, "", "take_profit"),
-			Reason:     c.str(m, "", "reason"),
+			Symbol:     c.str(m, "symbol"),
+			Action:     Action(c.str(m, "action")),
+			Confidence: c.dec(m, "confidence"),
+			SizePct:    c.dec(m, "size_pct"),
+			OrderType:  OrderType(c.str(m, "order_type")),
+			LimitPrice: c.optDec(m, "limit_price"),
+			StopLoss:   c.optDec(m, "stop_loss"),
+			TakeProfit: c.optDec(m, "take_profit"),
+			Reason:     c.str(m, "reason"),
 		}
 	}
 	if len(c.problems) > 0 {
@@ -92,56 +92,55 @@ func toResponse(doc any) (Response, []Problem) {
 	return resp, nil
 }
 
-// converter reads typed fields out of generic objects. base >= 0 prefixes
-// pointers with /recommendations/<base>; pointers are built only on failure.
+// converter reads typed fields out of generic objects: the top level when
+// base < 0, else /recommendations/<base>. Pointers are built only on failure.
 type converter struct {
 	base     int
 	problems []Problem
 }
 
-func (c *converter) ptr(obj, key string) string {
-	p := obj
-	if c.base >= 0 && obj == "" {
-		p = "/recommendations/" + strconv.Itoa(c.base)
+func (c *converter) ptr(key string) string {
+	if c.base < 0 {
+		return joinPointer("", key)
 	}
-	return joinPointer(p, key)
+	return joinPointer("/recommendations/"+strconv.Itoa(c.base), key)
 }
 
 func (c *converter) bad(ptr, want string, v any) {
 	c.problems = append(c.problems, Problem{Pointer: ptr, Keyword: "type", Message: fmt.Sprintf("%s must be %s, not %s", where(ptr), want, describeValue(v))})
 }
 
-func (c *converter) str(m map[string]any, obj, key string) string {
+func (c *converter) str(m map[string]any, key string) string {
 	s, ok := m[key].(string)
 	if !ok {
-		c.bad(c.ptr(obj, key), "a string", m[key])
+		c.bad(c.ptr(key), "a string", m[key])
 	}
 	return s
 }
 
-func (c *converter) dec(m map[string]any, obj, key string) decimal.Decimal {
+func (c *converter) dec(m map[string]any, key string) decimal.Decimal {
 	n, ok := m[key].(json.Number)
 	if !ok {
-		c.bad(c.ptr(obj, key), "a number", m[key])
+		c.bad(c.ptr(key), "a number", m[key])
 		return decimal.Decimal{}
 	}
 	d, err := decimal.NewFromString(string(n))
 	if err != nil {
-		ptr := c.ptr(obj, key)
+		ptr := c.ptr(key)
 		c.problems = append(c.problems, Problem{Pointer: ptr, Keyword: KeywordNumber, Message: fmt.Sprintf("number %s at %s is not a decimal: %v", n, ptr, err)})
 	}
 	return d
 }
 
-func (c *converter) optDec(m map[string]any, obj, key string) *decimal.Decimal {
+func (c *converter) optDec(m map[string]any, key string) *decimal.Decimal {
 	if v, ok := m[key]; ok && v == nil {
 		return nil
 	}
 	if _, ok := m[key].(json.Number); !ok {
-		c.bad(c.ptr(obj, key), "a number or null", m[key])
+		c.bad(c.ptr(key), "a number or null", m[key])
 		return nil
 	}
-	d := c.dec(m, obj, key)
+	d := c.dec(m, key)
 	return &d
 }
 

@@ -1,6 +1,7 @@
 package schemas
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"strings"
@@ -367,5 +368,34 @@ func TestParseResponseConcurrent(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestToResponseReportsTypeMismatch covers the conversion's own checks,
+// which the schema makes unreachable from ParseResponse: a mismatch is an
+// error, never a zero value passed on.
+func TestToResponseReportsTypeMismatch(t *testing.T) {
+	doc := map[string]any{
+		"rationale": json.Number("1"),
+		"recommendations": []any{
+			"not an object",
+			map[string]any{"symbol": "BTC/USDT", "action": "buy", "confidence": "high", "size_pct": json.Number("1"),
+				"order_type": "limit", "limit_price": true, "stop_loss": nil, "take_profit": nil, "reason": "r"},
+		},
+	}
+	got, problems := toResponse(doc)
+	var pointers []string
+	for _, p := range problems {
+		pointers = append(pointers, p.Pointer)
+	}
+	want := []string{"/rationale", "/recommendations/0", "/recommendations/1/confidence", "/recommendations/1/limit_price"}
+	if strings.Join(pointers, " ") != strings.Join(want, " ") {
+		t.Errorf("toResponse problems at %v; want %v (%+v)", pointers, want, problems)
+	}
+	if got.Rationale != "" || got.Recommendations != nil {
+		t.Errorf("toResponse returned %+v alongside problems; want the zero Response", got)
+	}
+	if _, problems := toResponse([]any{}); len(problems) != 1 || problems[0].Pointer != "" {
+		t.Errorf("toResponse([]) problems = %+v; want one at the top level", problems)
 	}
 }
