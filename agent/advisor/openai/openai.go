@@ -291,10 +291,14 @@ func repairPrompt(vs []schemas.Violation) string {
 
 func (a *Advisor) request(msgs []goopenai.ChatCompletionMessage) goopenai.ChatCompletionRequest {
 	r := goopenai.ChatCompletionRequest{
-		Model:     a.cfg.Model,
-		Messages:  msgs,
-		MaxTokens: a.cfg.MaxTokens,
-		Seed:      a.cfg.Seed,
+		Model:    a.cfg.Model,
+		Messages: msgs,
+		Seed:     a.cfg.Seed,
+	}
+	if usesMaxCompletionTokens(a.cfg.Model) {
+		r.MaxCompletionTokens = a.cfg.MaxTokens
+	} else {
+		r.MaxTokens = a.cfg.MaxTokens
 	}
 	if t := a.cfg.Temperature; t != nil {
 		r.Temperature = float32(*t) // 0 is dropped by omitempty; the recorder puts it back
@@ -312,6 +316,17 @@ func (a *Advisor) request(msgs []goopenai.ChatCompletionMessage) goopenai.ChatCo
 		r.ResponseFormat = &goopenai.ChatCompletionResponseFormat{Type: goopenai.ChatCompletionResponseFormatTypeJSONObject}
 	}
 	return r
+}
+
+// usesMaxCompletionTokens reports the OpenAI reasoning models that refuse
+// max_tokens (go-openai checks the same prefixes).
+func usesMaxCompletionTokens(model string) bool {
+	for _, p := range [...]string{"o1", "o3", "o4", "gpt-5"} {
+		if strings.HasPrefix(model, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // complete makes one chat completion, retrying what may be retried, and
@@ -357,6 +372,11 @@ func (a *Advisor) complete(ctx context.Context, msgs []goopenai.ChatCompletionMe
 			return "", a.fail(kind, msg, nil)
 		}
 		kind, retryable = a.classify(ctx, err, w.status)
+		if w.request == nil && kind != advisor.KindCanceled {
+			// The request never left: go-openai refused it (e.g. a
+			// parameter the model does not take). Retrying cannot help.
+			kind, retryable = advisor.KindBadRequest, false
+		}
 		call.Err = a.redact(err.Error())
 		rep.Calls = append(rep.Calls, call)
 		a.deps.Logger.WarnContext(ctx, "model call failed", "attempt", call.Attempt, "status", call.HTTPStatus, "kind", string(kind), "err", call.Err)

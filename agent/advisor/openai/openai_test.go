@@ -645,3 +645,26 @@ func TestConcurrentAdvise(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestRefusedBeforeSending: go-openai refuses some requests itself; that
+// is a bad request, not retried, and never reaches the server.
+func TestRefusedBeforeSending(t *testing.T) {
+	srv := newServer(t, ok(t, "good.json"))
+	a, sl := newAdvisor(t, srv, func(c *Config, _ *Deps) { c.Model = "o1-mini"; c.Temperature = ptr(0.5) })
+	rep, err := a.Advise(context.Background(), request())
+	if advisor.KindOf(err) != advisor.KindBadRequest || srv.count() != 0 || len(sl.delays) != 0 || len(rep.Calls) != 1 {
+		t.Errorf("Advise = %v, %d requests, %d waits, %d calls; want bad_request, nothing sent, no retry", err, srv.count(), len(sl.delays), len(rep.Calls))
+	}
+}
+
+func TestMaxCompletionTokensForReasoningModels(t *testing.T) {
+	srv := newServer(t, ok(t, "good.json"))
+	a, _ := newAdvisor(t, srv, func(c *Config, _ *Deps) { c.Model = "gpt-5-mini"; c.MaxTokens = 500 })
+	if _, err := a.Advise(context.Background(), request()); err != nil {
+		t.Fatal(err)
+	}
+	body := srv.request(t, 0)
+	if body["max_completion_tokens"] != float64(500) || body["max_tokens"] != nil {
+		t.Errorf("max tokens on the wire: max_completion_tokens=%v max_tokens=%v", body["max_completion_tokens"], body["max_tokens"])
+	}
+}
