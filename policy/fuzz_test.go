@@ -1,0 +1,242 @@
+package policy
+
+import (
+	"fmt"
+	"math/big"
+	"os"
+	"testing"
+
+	"github.com/warden-trading/warden/schemas"
+)
+
+// The oracle below restates the default policy's invariants in plain Go
+// with exact rational arithmetic. It shares no code with the validator
+// (no sizing, no book, no CEL): if the validator approves something the
+// oracle rejects, one of them is wrong.
+
+func rat(s fmt.Stringer) *big.Rat {
+	r, ok := new(big.Rat).SetString(s.String())
+	if !ok {
+		panic("oracle: not a number: " + s.String())
+	}
+	return r
+}
+
+func ratStr(s string) *big.Rat {
+	r, _ := new(big.Rat).SetString(s)
+	return r
+}
+
+func isMultiple(v, step *big.Rat) bool {
+	q := new(big.Rat).Quo(v, step)
+	return q.IsInt()
+}
+
+// oracleMark values a position: the mid when the market has prices, else
+// the average price.
+func oracleMark(st schemas.State, sym string) *big.Rat {
+	if m, ok := st.Markets[sym]; ok {
+		bid, ask := rat(m.Bid), rat(m.Ask)
+		if bid.Sign() > 0 && ask.Sign() > 0 && ask.Cmp(bid) >= 0 {
+			mid := new(big.Rat).Add(bid, ask)
+			return mid.Quo(mid, big.NewRat(2, 1))
+		}
+	}
+	if p, ok := st.Account.Positions[sym]; ok {
+		return rat(p.AvgPrice)
+	}
+	return new(big.Rat)
+}
+
+// within reports a <= b, allowing a relative 1e-9 for the policy's double
+// arithmetic at the boundary.
+func within(a, b *big.Rat) bool {
+	slack := new(big.Rat).Mul(new(big.Rat).Abs(b), big.NewRat(1, 1_000_000_000))
+	return a.Cmp(new(big.Rat).Add(b, slack)) <= 0
+}
+
+// oracleCheck checks every approved verdict of one response against st,
+// applying approved orders in turn. It returns the first broken invariant.
+func oracleCheck(resp schemas.Response, st schemas.State, verdicts []schemas.Verdict) error {
+	held := map[string]*big.Rat{}
+	for s, p := range st.Account.Positions {
+		held[s] = rat(p.Qty)
+	}
+	equity := rat(st.Account.Equity)
+	approved := 0
+	for i, v := range verdicts {
+		rec := resp.Recommendations[i]
+		if rec.Action == schemas.ActionHold {
+			if v.Decision != schemas.DecisionNoAction || v.Order != nil {
+				return fmt.Errorf("rec %d: hold gave %s", i, v.Decision)
+			}
+			continue
+		}
+		if v.Decision != schemas.DecisionApproved {
+			continue
+		}
+		o := v.Order
+		if o == nil {
+			return fmt.Errorf("rec %d: approved without an order", i)
+		}
+		if o.Symbol != rec.Symbol || (o.Symbol != "BTC/USDT" && o.Symbol != "ETH/USDT") {
+			return fmt.Errorf("rec %d: approved symbol %q", i, o.Symbol)
+		}
+		m, ok := st.Markets[o.Symbol]
+		if !ok {
+			return fmt.Errorf("rec %d: approved without market data", i)
+		}
+		if o.Type != schemas.OrderLimit || rec.OrderType != schemas.OrderLimit || rec.LimitPrice == nil {
+			return fmt.Errorf("rec %d: approved a %s order", i, o.Type)
+		}
+		if string(o.Side) != string(rec.Action) {
+			return fmt.Errorf("rec %d: side %s for action %s", i, o.Side, rec.Action)
+		}
+		qty, price := rat(o.Quantity), rat(o.Price)
+		notional := new(big.Rat).Mul(qty, price)
+		if notional.Cmp(rat(o.Notional)) != 0 {
+			return fmt.Errorf("rec %d: notional %s is not quantity × price", i, o.Notional)
+		}
+		if qty.Sign() <= 0 || !isMultiple(qty, rat(m.AmountStep)) || !isMultiple(price, rat(m.PriceStep)) {
+			return fmt.Errorf("rec %d: quantity %s or price %s off the exchange steps", i, o.Quantity, o.Price)
+		}
+		if qty.Cmp(rat(m.MinAmount)) < 0 || notional.Cmp(rat(m.MinNotional)) < 0 {
+			return fmt.Errorf("rec %d: under the exchange minimums", i)
+		}
+		if notional.Cmp(ratStr("1000")) > 0 {
+			return fmt.Errorf("rec %d: notional %s over the hard cap", i, o.Notional)
+		}
+		target := new(big.Rat).Mul(equity, rat(rec.SizePct))
+		target.Quo(target, big.NewRat(100, 1))
+		if notional.Cmp(target) > 0 {
+			return fmt.Errorf("rec %d: notional %s over size_pct of equity %s", i, o.Notional, target.FloatString(8))
+		}
+		// The price moved only by rounding to one step, in the safe direction.
+		lp := rat(*rec.LimitPrice)
+		diff := new(big.Rat).Sub(lp, price)
+		if rec.Action == schemas.ActionSell {
+			diff.Neg(diff)
+		}
+		if diff.Sign() < 0 || diff.Cmp(rat(m.PriceStep)) >= 0 {
+			return fmt.Errorf("rec %d: price %s is not %s rounded to one step", i, o.Price, rec.LimitPrice)
+		}
+		if st.KillSwitch {
+			return fmt.Errorf("rec %d: approved with the kill switch on", i)
+		}
+		h := held[o.Symbol]
+		if h == nil {
+			h = new(big.Rat)
+		}
+		if rec.Action == schemas.ActionBuy {
+			if st.SafeMode {
+				return fmt.Errorf("rec %d: buy approved in safe mode", i)
+			}
+			if o.StopLoss == nil || rat(*o.StopLoss).Sign() <= 0 || rat(*o.StopLoss).Cmp(price) >= 0 {
+				return fmt.Errorf("rec %d: buy without a stop below the price", i)
+			}
+			if rec.Confidence.LessThan(d("0.55")) {
+				return fmt.Errorf("rec %d: buy with confidence %s", i, rec.Confidence)
+			}
+			after := new(big.Rat).Add(h, qty)
+			posValue := new(big.Rat).Mul(after, oracleMark(st, o.Symbol))
+			if !within(posValue, new(big.Rat).Mul(equity, big.NewRat(2, 100))) {
+				return fmt.Errorf("rec %d: position after %s over 2%% of equity", i, posValue.FloatString(4))
+			}
+			held[o.Symbol] = after
+			exposure := new(big.Rat)
+			open := 0
+			for s, q := range held {
+				if q.Sign() != 0 {
+					open++
+				}
+				exposure.Add(exposure, new(big.Rat).Mul(new(big.Rat).Abs(q), oracleMark(st, s)))
+			}
+			if !within(exposure, new(big.Rat).Mul(equity, big.NewRat(30, 100))) {
+				return fmt.Errorf("rec %d: exposure after %s over 30%% of equity", i, exposure.FloatString(4))
+			}
+			if open > 3 {
+				return fmt.Errorf("rec %d: %d open positions after a buy", i, open)
+			}
+		} else {
+			if qty.Cmp(h) > 0 {
+				return fmt.Errorf("rec %d: sold %s with %s held", i, o.Quantity, h.FloatString(8))
+			}
+			held[o.Symbol] = new(big.Rat).Sub(h, qty)
+		}
+		approved++
+		if st.Account.OrdersLastMinute+approved > 6 {
+			return fmt.Errorf("rec %d: more than 6 orders a minute", i)
+		}
+	}
+	return nil
+}
+
+// FuzzValidate feeds raw response bytes through the whole path: it must
+// never panic, and every approval must satisfy the oracle.
+func FuzzValidate(f *testing.F) {
+	raw, err := os.ReadFile("testdata/recommendation.example.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(raw)
+	rec := `{"symbol":"%s","action":"%s","confidence":%s,"size_pct":%s,"order_type":"limit","limit_price":%s,"stop_loss":%s,"take_profit":null,"reason":"r"}`
+	for _, seed := range [][]string{
+		{"BTC/USDT", "buy", "0.9", "1.9", "42005.017", "40000"},
+		{"BTC/USDT", "buy", "0.55", "2", "42009.99", "41999"},
+		{"ETH/USDT", "sell", "0.1", "8", "2285.213", "null"},
+		{"ETH/USDT", "buy", "0.6", "1.99", "2290", "2100"},
+		{"BTC/USDT", "sell", "0.6", "1", "42000", "null"},
+	} {
+		one := fmt.Sprintf(rec, seed[0], seed[1], seed[2], seed[3], seed[4], seed[5])
+		f.Add([]byte(`{"rationale":"r","recommendations":[` + one + `]}`))
+		f.Add([]byte(`{"rationale":"r","recommendations":[` + one + "," + one + "," + one + `]}`))
+	}
+	f.Add([]byte(`{"rationale":"r","recommendations":[]}`))
+	f.Add([]byte(`[`))
+	_, st := loadExamples(f)
+	v := NewValidator(mustDefault(f), Limits{})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		res := v.ValidateRaw(raw, st)
+		if res.Response == nil {
+			if len(res.SchemaErrors) == 0 || len(res.Verdicts) != 0 || res.AllApproved() {
+				t.Fatalf("unparsed response: %+v", res)
+			}
+			return
+		}
+		if len(res.Verdicts) != len(res.Response.Recommendations) {
+			t.Fatalf("%d verdicts for %d recommendations", len(res.Verdicts), len(res.Response.Recommendations))
+		}
+		if err := oracleCheck(*res.Response, st, res.Verdicts); err != nil {
+			t.Fatalf("oracle: %v\nresponse: %s\nverdicts: %+v", err, raw, res.Verdicts)
+		}
+	})
+}
+
+// TestOracle shows the oracle accepts the contract approval and catches
+// verdicts that break an invariant, so FuzzValidate is not vacuous.
+func TestOracle(t *testing.T) {
+	raw, st := loadExamples(t)
+	res := NewValidator(mustDefault(t), Limits{}).ValidateRaw(raw, st)
+	if err := oracleCheck(*res.Response, st, res.Verdicts); err != nil {
+		t.Fatalf("oracle rejects the contract approval: %v", err)
+	}
+	tamper := []struct {
+		name string
+		f    func(o *schemas.Order)
+	}{
+		{"quantity off step", func(o *schemas.Order) { o.Quantity = d("0.002385"); o.Notional = o.Quantity.Mul(o.Price) }},
+		{"position over 2%", func(o *schemas.Order) { o.Quantity = d("0.005"); o.Notional = o.Quantity.Mul(o.Price) }},
+		{"no stop", func(o *schemas.Order) { o.StopLoss = nil }},
+		{"notional mismatch", func(o *schemas.Order) { o.Notional = d("1") }},
+		{"symbol", func(o *schemas.Order) { o.Symbol = "SOL/USDT" }},
+	}
+	for _, tc := range tamper {
+		vs := append([]schemas.Verdict(nil), res.Verdicts...)
+		o := *vs[0].Order
+		tc.f(&o)
+		vs[0].Order = &o
+		if err := oracleCheck(*res.Response, st, vs); err == nil {
+			t.Errorf("oracle accepts a verdict with %s", tc.name)
+		}
+	}
+}

@@ -1,0 +1,263 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/warden-trading/warden/schemas"
+)
+
+// TestLoadErrors checks that a policy that does not compile is refused with
+// file, line and rule name.
+func TestLoadErrors(t *testing.T) {
+	const head = "params:\n  cap: 2\n  syms: [BTC/USDT]\nrules:\n"
+	tests := []struct {
+		name string
+		src  string
+		want []string // each must appear in one problem, as "file:line: rule NAME: msg"
+	}{
+		{"bad CEL syntax", head + "  - name: broken\n    description: d\n    expr: order.price >\n",
+			[]string{"p.yaml:7: rule broken: expr: "}},
+		{"expr not bool", head + "  - name: notbool\n    description: d\n    expr: order.price * 2.0\n",
+			[]string{"p.yaml:7: rule notbool: expr: must evaluate to bool but got double"}},
+		{"when not bool", head + "  - name: w\n    description: d\n    when: order.side\n    expr: true\n",
+			[]string{"p.yaml:7: rule w: when: must evaluate to bool but got string"}},
+		{"message not string", head + "  - name: msg\n    description: d\n    expr: true\n    message: order.price\n",
+			[]string{"p.yaml:8: rule msg: message: must evaluate to string but got double"}},
+		{"unknown variable", head + "  - name: unk\n    description: d\n    expr: wallet.balance > 0.0\n",
+			[]string{"p.yaml:7: rule unk: expr: ", "undeclared reference to 'wallet'"}},
+		{"unknown field", head + "  - name: fld\n    description: d\n    expr: order.leverage > 0.0\n",
+			[]string{"p.yaml:7: rule fld: expr: ", "undefined field 'leverage'"}},
+		{"unknown param", head + "  - name: prm\n    description: d\n    expr: order.price < params.nope\n",
+			[]string{"p.yaml:7: rule prm: expr: ", "undefined field 'nope'"}},
+		{"unknown key in a rule", head + "  - name: key\n    description: d\n    expr: true\n    severity: high\n",
+			[]string{"p.yaml:8: rule key: field severity not found"}},
+		{"unknown top-level key", "version: 2\n" + head + "  - name: ok\n    description: d\n    expr: true\n",
+			[]string{"p.yaml:1: field version not found"}},
+		{"duplicate rule", head + "  - name: twice\n    description: d\n    expr: true\n  - name: twice\n    description: d\n    expr: true\n",
+			[]string{"p.yaml:8: rule twice: duplicate rule name (first defined on line 5)"}},
+		{"bad mode", head + "  - name: m\n    description: d\n    expr: true\n    mode: audit\n",
+			[]string{"p.yaml:8: rule m: mode must be enforce or warn"}},
+		{"no description", head + "  - name: nodesc\n    expr: true\n",
+			[]string{"p.yaml:5: rule nodesc: description is required"}},
+		{"no expr", head + "  - name: noexpr\n    description: d\n",
+			[]string{"p.yaml:5: rule noexpr: expr is required"}},
+		{"bad name", head + "  - name: Bad-Name\n    description: d\n    expr: true\n",
+			[]string{"p.yaml:5: rule Bad-Name: name must be lower_snake_case"}},
+		{"unknown placeholder", head + "  - name: ph\n    description: at most {nope}\n    expr: true\n",
+			[]string{"p.yaml:6: rule ph: description refers to unknown param {nope}"}},
+		{"mixed list param", "params:\n  l: [1, a]\nrules:\n  - name: x\n    description: d\n    expr: true\n",
+			[]string{"p.yaml:2: param l: a list must hold only strings"}},
+		{"string param", "params:\n  s: hello\nrules:\n  - name: x\n    description: d\n    expr: true\n",
+			[]string{"p.yaml:2: param s: \"hello\" is not a finite number"}},
+		{"infinite param", "params:\n  s: .inf\nrules:\n  - name: x\n    description: d\n    expr: true\n",
+			[]string{"p.yaml:2: param s: \".inf\" is not a finite number"}},
+		{"no rules", "params:\n  a: 1\n", []string{"p.yaml: policy has no rules"}},
+		{"empty file", "", []string{"p.yaml: empty policy file"}},
+		{"not YAML", "rules: [\n", []string{"p.yaml"}},
+		{"duplicate YAML key", "rules:\n  - name: a\n    name: b\n    description: d\n    expr: true\n", []string{"already defined"}},
+		{"two documents", head + "  - name: ok\n    description: d\n    expr: true\n---\nrules: []\n", []string{"more than one YAML document"}},
+		{"cost over the limit", head + "  - name: costly\n    description: d\n    expr: >-\n      [1,2,3,4,5,6,7,8,9,10].all(a, [1,2,3,4,5,6,7,8,9,10].all(b, [1,2,3,4,5,6,7,8,9,10].all(c,\n      [1,2,3,4,5,6,7,8,9,10].all(e, rec.reason.contains(rec.symbol)))))\n",
+			[]string{"p.yaml:7: rule costly: expr: estimated cost", "over the limit of 10000"}},
+		{"all problems reported", head +
+			"  - name: one\n    description: d\n    expr: 1\n  - name: two\n    description: d\n    expr: order.price\n",
+			[]string{"rule one: expr: must evaluate to bool but got int", "rule two: expr: must evaluate to bool but got double"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Load("p.yaml", []byte(tc.src))
+			if err == nil {
+				t.Fatalf("Load(%q) = %v, nil; want an error", tc.src, p.Name())
+			}
+			if p != nil {
+				t.Errorf("Load returned a policy with an error")
+			}
+			var le *LoadError
+			if !errors.As(err, &le) {
+				t.Fatalf("Load error = %T %v; want *LoadError", err, err)
+			}
+			msg := err.Error()
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("Load(%s) error =\n%s\nwant it to contain %q", tc.name, msg, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadHashAndDescribe(t *testing.T) {
+	src := "name: tiny\nparams:\n  cap: 2.5\n  syms: [BTC/USDT, ETH/USDT]\nrules:\n" +
+		"  - name: cap\n    description: Position at most {cap}% in {syms}.\n    expr: rec.size_pct <= params.cap\n" +
+		"  - name: advisory\n    description: Prefer high confidence.\n    expr: rec.confidence > 0.9\n    mode: warn\n"
+	p, err := Load("tiny.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Name() != "tiny" || len(p.Hash()) != 64 {
+		t.Errorf("Name, Hash = %q, %q; want tiny and a sha256", p.Name(), p.Hash())
+	}
+	p2, _ := Load("other.yaml", []byte(src+"\n"))
+	if p2.Hash() == p.Hash() {
+		t.Errorf("a changed file has the same hash %s", p.Hash())
+	}
+	want := []string{"Position at most 2.5% in BTC/USDT, ETH/USDT.", "Prefer high confidence. (advisory: reported, not enforced)"}
+	if got := p.Describe(); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("Describe() = %q; want %q", got, want)
+	}
+}
+
+func tinyValidator(t *testing.T, rules string) *Validator {
+	t.Helper()
+	p, err := Load("t.yaml", []byte("params:\n  x: 1\nrules:\n"+rules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewValidator(p, Limits{})
+}
+
+func validateOne(t *testing.T, v *Validator, change func(*schemas.State, *schemas.Recommendation)) schemas.Verdict {
+	t.Helper()
+	st, rec := baseCase(t)
+	st = cloneState(st)
+	if change != nil {
+		change(&st, &rec)
+	}
+	vs := v.Validate(schemas.Response{Rationale: "r", Recommendations: []schemas.Recommendation{rec}}, st)
+	return vs[0]
+}
+
+// TestEvalErrorDenies: a rule that errors at evaluation fails closed.
+func TestEvalErrorDenies(t *testing.T) {
+	v := tinyValidator(t, "  - name: tp\n    description: d\n    expr: order.take_profit > order.price\n    message_fallback: no take profit\n")
+	vd := validateOne(t, v, func(_ *schemas.State, r *schemas.Recommendation) { r.TakeProfit = nil })
+	if vd.Decision != schemas.DecisionRejected || len(vd.Violations) != 1 || vd.Violations[0].Rule != "tp" {
+		t.Fatalf("verdict = %+v; want rejected by tp", vd)
+	}
+	if !strings.Contains(vd.Violations[0].Message, "no take profit") || !strings.Contains(vd.Violations[0].Message, "order.take_profit is null") {
+		t.Errorf("message = %q; want the fallback and the evaluation error", vd.Violations[0].Message)
+	}
+	if r := vd.Rules[0]; r.Passed || r.Error == "" {
+		t.Errorf("RuleResult = %+v; want failed with an error", r)
+	}
+	// The same rule passes when the value is there.
+	if vd := validateOne(t, v, nil); vd.Decision != schemas.DecisionApproved {
+		t.Errorf("with a take profit: verdict = %+v; want approved", vd)
+	}
+	// An error in when fails closed too, and a NaN percentage fails comparisons.
+	v = tinyValidator(t, "  - name: w\n    description: d\n    when: rec.stop_loss > 0.0\n    expr: true\n"+
+		"  - name: dd\n    description: d\n    expr: account.drawdown_pct < 10.0\n")
+	vd = validateOne(t, v, func(st *schemas.State, r *schemas.Recommendation) {
+		r.StopLoss = nil
+		st.Account.PeakEquity = d("0")
+	})
+	if got := violationNames(vd); strings.Join(got, ",") != "dd,w" {
+		t.Errorf("violations = %v; want dd and w", got)
+	}
+}
+
+// TestMessageFallback: a message expression that errors yields the fallback.
+func TestMessageFallback(t *testing.T) {
+	v := tinyValidator(t, "  - name: m\n    description: d\n    expr: false\n    message: '\"stop \" + string(rec.stop_loss)'\n    message_fallback: static text\n"+
+		"  - name: n\n    description: d\n    expr: false\n    message: '\"size \" + string(rec.size_pct)'\n")
+	vd := validateOne(t, v, func(_ *schemas.State, r *schemas.Recommendation) { r.StopLoss = nil })
+	if len(vd.Violations) != 2 || vd.Violations[0].Message != "static text" || vd.Violations[1].Message != "size 1" {
+		t.Errorf("violations = %+v; want the fallback for m and the expression for n", vd.Violations)
+	}
+}
+
+// TestRuntimeCostLimit: strings longer than the estimate assumed switch to
+// the cost-limited plan, which stops the evaluation and denies.
+func TestRuntimeCostLimit(t *testing.T) {
+	v := tinyValidator(t, "  - name: heavy\n    description: d\n    expr: '[1,2,3,4,5,6,7,8].all(i, [1,2,3,4,5,6,7,8].all(j, !rec.reason.contains(\"zzz\")))'\n")
+	if vd := validateOne(t, v, nil); vd.Decision != schemas.DecisionApproved {
+		t.Fatalf("short reason: verdict = %+v; want approved", vd)
+	}
+	vd := validateOne(t, v, func(_ *schemas.State, r *schemas.Recommendation) { r.Reason = strings.Repeat("a", 200_000) })
+	if vd.Decision != schemas.DecisionRejected || len(vd.Rules) != 1 || !strings.Contains(vd.Rules[0].Error, "cost limit") {
+		t.Errorf("huge reason: verdict = %+v; want rejected with a cost limit error", vd)
+	}
+}
+
+func TestWarnMode(t *testing.T) {
+	v := tinyValidator(t, "  - name: soft\n    description: d\n    expr: rec.confidence > 0.9\n    mode: warn\n    message: '\"confidence only \" + fixed(rec.confidence, 2)'\n")
+	vd := validateOne(t, v, nil)
+	if vd.Decision != schemas.DecisionApproved || len(vd.Warnings) != 1 || vd.Warnings[0].Message != "confidence only 0.62" {
+		t.Errorf("verdict = %+v; want approved with one warning", vd)
+	}
+}
+
+func TestNilPolicyDenies(t *testing.T) {
+	vd := validateOne(t, NewValidator(nil, Limits{}), nil)
+	if vd.Decision != schemas.DecisionRejected || violationNames(vd)[0] != RuleNoPolicy {
+		t.Errorf("verdict = %+v; want rejected with %s", vd, RuleNoPolicy)
+	}
+}
+
+// TestSequentialState: each recommendation is judged against the state as
+// changed by the orders approved before it.
+func TestSequentialState(t *testing.T) {
+	v := NewValidator(mustDefault(t), Limits{})
+	st, rec := baseCase(t)
+	hold := schemas.Recommendation{Symbol: "ETH/USDT", Action: schemas.ActionHold, OrderType: schemas.OrderLimit}
+	resp := schemas.Response{Rationale: "r", Recommendations: []schemas.Recommendation{rec, hold, rec, rec}}
+	got := v.Validate(resp, st)
+	want := []schemas.Decision{schemas.DecisionApproved, schemas.DecisionNoAction, schemas.DecisionApproved, schemas.DecisionRejected}
+	for i, w := range want {
+		if got[i].Decision != w {
+			t.Errorf("verdict %d = %s (%v); want %s", i, got[i].Decision, violationNames(got[i]), w)
+		}
+	}
+	if names := violationNames(got[3]); strings.Join(names, ",") != "max_position" {
+		t.Errorf("third buy violations = %v; want max_position", names)
+	}
+	// A rejected order does not change the state: the same buy after a
+	// rejected one is approved.
+	big := rec
+	big.SizePct = d("5")
+	got = v.Validate(schemas.Response{Rationale: "r", Recommendations: []schemas.Recommendation{big, rec}}, st)
+	if got[0].Decision != schemas.DecisionRejected || got[1].Decision != schemas.DecisionApproved {
+		t.Errorf("decisions = %s, %s; want rejected, approved", got[0].Decision, got[1].Decision)
+	}
+}
+
+// TestConcurrentValidate runs one validator from many goroutines (go test
+// -race checks the sharing) and checks every result.
+func TestConcurrentValidate(t *testing.T) {
+	raw, st := loadExamples(t)
+	v := NewValidator(mustDefault(t), Limits{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				res := v.ValidateRaw(raw, st)
+				if !res.AllApproved() || res.Verdicts[0].Order.Quantity.String() != "0.00238" {
+					errs <- fmt.Errorf("ValidateRaw = %+v; want the BTC buy approved at 0.00238", res.Verdicts)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestValidateRawSchemaErrors(t *testing.T) {
+	_, st := loadExamples(t)
+	v := NewValidator(mustDefault(t), Limits{})
+	for _, raw := range []string{"", "{}", `{"rationale":"x","recommendations":[]} x`, "\x00"} {
+		res := v.ValidateRaw([]byte(raw), st)
+		if res.AllApproved() || len(res.SchemaErrors) == 0 || res.Response != nil || res.PolicyHash == "" {
+			t.Errorf("ValidateRaw(%q) = %+v; want schema errors, not approved", raw, res)
+		}
+	}
+}
