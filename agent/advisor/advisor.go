@@ -8,6 +8,7 @@ package advisor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -77,6 +78,17 @@ type Call struct {
 	FinishReason     string        `json:"finish_reason"`
 	RetryAfter       time.Duration `json:"retry_after,omitempty"`
 	Err              string        `json:"err,omitempty"`
+}
+
+// MarshalJSON writes the bodies as JSON strings (readable in an audit
+// record) rather than base64.
+func (c Call) MarshalJSON() ([]byte, error) {
+	type plain Call
+	return json.Marshal(struct {
+		plain
+		RequestJSON  string `json:"request_json"`
+		ResponseBody string `json:"response_body"`
+	}{plain(c), string(c.RequestJSON), string(c.ResponseBody)})
 }
 
 // Kind classifies why an advisor gave no recommendation.

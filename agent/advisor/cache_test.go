@@ -2,6 +2,7 @@ package advisor_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 
@@ -115,5 +116,20 @@ func TestKindOf(t *testing.T) {
 	wrapped := errors.Join(errors.New("ctx"), err)
 	if advisor.KindOf(wrapped) != advisor.KindTruncated || advisor.KindOf(errors.New("x")) != "" {
 		t.Errorf("KindOf: %q %q", advisor.KindOf(wrapped), advisor.KindOf(errors.New("x")))
+	}
+}
+
+func TestCallJSON(t *testing.T) {
+	c := advisor.Call{Attempt: 2, Purpose: "retry", RequestJSON: []byte(`{"model":"m"}`), ResponseBody: []byte("<html>"), HTTPStatus: 502}
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["request_json"] != `{"model":"m"}` || m["response_body"] != "<html>" || m["attempt"] != float64(2) || m["http_status"] != float64(502) {
+		t.Errorf("json.Marshal(Call) = %s", b)
 	}
 }
