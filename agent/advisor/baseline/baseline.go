@@ -24,7 +24,10 @@ import (
 // Model is the name the baseline reports as its model.
 const Model = "baseline-trend-v1"
 
-// Params are the rules' knobs; walk-forward calibrates them.
+// Params are the rules' knobs; walk-forward calibrates them. With the
+// default periods the advisor reads the snapshot's precomputed indicators;
+// other periods are computed from the snapshot's candles, so they must fit
+// in market.BuildOptions.Keep candles (default 100).
 type Params struct {
 	FastEMA  int // fast EMA period (12)
 	SlowEMA  int // slow EMA period (26)
