@@ -27,6 +27,11 @@ type Decision struct {
 	// Rules are the names of the rules that rejected it (every violation,
 	// whatever its source).
 	Rules []string `json:"rules,omitempty"`
+	// Reason says why a cycle was skipped or failed.
+	Reason string `json:"reason,omitempty"`
+	// OrderError is set when an approved order was not placed (the
+	// exchange refused it, or the order-rate limit did).
+	OrderError string `json:"order_error,omitempty"`
 }
 
 // DecisionStats count decisions by outcome and rejections by rule.
@@ -42,6 +47,8 @@ type DecisionStats struct {
 	// RejectionsByRule counts each rule once per rejected decision it
 	// failed; a decision failing two rules counts for both.
 	RejectionsByRule map[string]int `json:"rejections_by_rule"`
+	// OrderErrors counts approved decisions whose order was not placed.
+	OrderErrors int `json:"order_errors"`
 }
 
 // CountDecisions tallies ds.
@@ -52,6 +59,9 @@ func CountDecisions(cycles int, ds []Decision) DecisionStats {
 	}
 	for _, d := range ds {
 		st.ByOutcome[d.Outcome]++
+		if d.OrderError != "" {
+			st.OrderErrors++
+		}
 		if d.Action != "" {
 			st.ByAction[string(d.Action)]++
 		}

@@ -1,0 +1,73 @@
+package backtest
+
+import (
+	"context"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/warden-trading/warden/agent"
+	"github.com/warden-trading/warden/agent/audit"
+)
+
+// BenchmarkBacktest runs the full bundled BTC/USDT 1h history (2017-08 to
+// 2022-10, about 45k candles) through the whole pipeline: a decision at
+// every candle or once a day, with per-decision audit records off or on
+// (a fresh SQLite file per run).
+//
+//	go test ./agent/backtest/ -run '^$' -bench Backtest -benchtime 1x
+func BenchmarkBacktest(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		every time.Duration
+		audit bool
+	}{
+		{"every_candle/audit_off", 0, false},
+		{"every_candle/audit_on", 0, true},
+		{"daily/audit_off", 24 * time.Hour, false},
+		{"daily/audit_on", 24 * time.Hour, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var candles, decisions int
+			var peak uint64
+			var ms runtime.MemStats
+			sample := func() {
+				runtime.ReadMemStats(&ms)
+				peak = max(peak, ms.HeapAlloc)
+			}
+			for i := 0; i < b.N; i++ {
+				cfg := Config{Symbols: []string{"BTC/USDT"}, Timeframe: "1h", Every: bc.every}
+				if bc.audit {
+					b.StopTimer()
+					st, err := audit.Open(context.Background(), filepath.Join(b.TempDir(), "bt.db"), audit.Options{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.Cleanup(func() { st.Close() })
+					cfg.Audit = st
+					b.StartTimer()
+				}
+				n := 0
+				cfg.OnCycle = func(agent.CycleResult) {
+					if n++; n%2000 == 0 {
+						sample()
+					}
+				}
+				res, err := Run(context.Background(), cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				sample()
+				candles += res.Summary.Run.Candles
+				decisions += res.Summary.Decisions.Cycles
+			}
+			sec := b.Elapsed().Seconds()
+			b.ReportMetric(float64(candles)/sec, "candles/s")
+			b.ReportMetric(float64(decisions)/sec, "decisions/s")
+			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+			b.ReportMetric(float64(candles)/float64(b.N), "candles/op")
+		})
+	}
+}
