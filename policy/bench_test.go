@@ -73,3 +73,30 @@ func BenchmarkPolicyEval(b *testing.B) {
 		p.eval(a, nil)
 	}
 }
+
+// BenchmarkValidateParsed is Validate on an already parsed response:
+// sizing, the book, every rule and the hard limits, without the parser.
+func BenchmarkValidateParsed(b *testing.B) {
+	raw, st := loadExamples(b)
+	resp, err := schemas.ParseResponse(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	v := NewValidator(mustDefault(b), Limits{})
+	b.ReportAllocs()
+	for b.Loop() {
+		v.Validate(resp, st)
+	}
+}
+
+// BenchmarkParseResponse is the strict parser and schema alone (package
+// schemas), for the split of the whole path.
+func BenchmarkParseResponse(b *testing.B) {
+	raw, _ := loadExamples(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := schemas.ParseResponse(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

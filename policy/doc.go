@@ -39,6 +39,33 @@
 // order fills completely at its price, and include orders approved earlier in
 // the same response.
 //
+// # Policy files
+//
+//	name: my-policy
+//	params:                      # numbers (CEL double) and lists of strings or numbers
+//	  allowed_symbols: [BTC/USDT]
+//	  max_position_pct: 2
+//	rules:
+//	  - name: max_position       # lower_snake_case, unique
+//	    description: After a buy, a position is at most {max_position_pct}% of equity.
+//	    when: order.side == "buy"                      # optional guard; false = rule does not apply
+//	    expr: account.position_notional_after <= account.equity * params.max_position_pct / 100.0
+//	    message: '"position would be " + fixed(account.position_notional_after, 2)'  # CEL string
+//	    message_fallback: position over the cap       # static text if message is absent or fails
+//	    mode: enforce                                  # or warn: reported, never rejects
+//
+// Unknown keys anywhere are errors. Description placeholders {param} are
+// replaced by the param's value in Describe, which renders the rules for the
+// model's prompt. Besides CEL's standard library, two functions are
+// declared: abs(double) double and fixed(double, int) string (a number with
+// that many decimals, for messages).
+//
+// Every expression is type-checked against the variables above (a typo in a
+// field or param name is a load error) and its cost is estimated against
+// RuleCostLimit, with strings bounded by the schema's 1000-character cap and
+// param lists by their size; an input with longer strings is evaluated under
+// cel.CostLimit instead (see program).
+//
 // # Fail closed
 //
 // A policy that does not load is refused as a whole, with file, line and rule
