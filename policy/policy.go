@@ -101,15 +101,26 @@ func (e *LoadError) Error() string {
 	return "policy refused:\n" + strings.Join(lines, "\n")
 }
 
-// Name is the policy's name (its "name" key, else the file name).
-func (p *Policy) Name() string { return p.name }
+// Name is the policy's name (its "name" key, else the file name). Name,
+// Hash and Describe return zero values on a nil *Policy.
+func (p *Policy) Name() string {
+	if p == nil {
+		return ""
+	}
+	return p.name
+}
 
 // File is the file name the policy was loaded from.
 func (p *Policy) File() string { return p.file }
 
 // Hash is the hex sha256 of the policy file's bytes: the policy revision
 // every verdict records.
-func (p *Policy) Hash() string { return p.hash }
+func (p *Policy) Hash() string {
+	if p == nil {
+		return ""
+	}
+	return p.hash
+}
 
 // Source returns a copy of the policy file's bytes.
 func (p *Policy) Source() []byte { return bytes.Clone(p.src) }
@@ -127,6 +138,9 @@ func (p *Policy) RuleNames() []string {
 // with {param} placeholders replaced by the param values, for the model's
 // prompt. Warn-mode rules are marked as advisory.
 func (p *Policy) Describe() []string {
+	if p == nil {
+		return nil
+	}
 	out := make([]string, 0, len(p.rules))
 	for _, r := range p.rules {
 		d := r.description
