@@ -164,6 +164,9 @@ func TestDefaultRules(t *testing.T) {
 			if len(got) != 1 {
 				t.Fatalf("Validate returned %d verdicts; want 1", len(got))
 			}
+			for _, x := range got[0].Violations {
+				t.Logf("%s (%s): %s", x.Rule, x.Source, x.Message)
+			}
 			want := slices.Clone(tc.want)
 			sort.Strings(want)
 			if want == nil {
