@@ -8,13 +8,13 @@
 package prompts
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -71,6 +71,65 @@ type templates struct {
 	system, user         *template.Template
 	systemHash, userHash string
 	schema               string
+
+	// The system prompt depends only on the policy lines: the last one
+	// rendered is kept, since it is the same at every cycle.
+	mu         sync.Mutex
+	lastPolicy []string
+	lastSystem string
+
+	// rows memoises formatted candle rows: consecutive cycles share all
+	// but one of their rows. Bounded; reset when full.
+	rowMu sync.Mutex
+	rows  map[executor.Candle]string
+}
+
+const maxMemoRows = 4096
+
+// candleTable writes one indented line per candle (open time UTC | open |
+// high | low | close | volume).
+func (t *templates) candleTable(cs []executor.Candle) string {
+	t.rowMu.Lock()
+	defer t.rowMu.Unlock()
+	if t.rows == nil || len(t.rows) > maxMemoRows {
+		t.rows = make(map[executor.Candle]string, 64)
+	}
+	var arr [32]string
+	lines := arr[:0]
+	n := 0
+	for _, c := range cs {
+		r, ok := t.rows[c]
+		if !ok {
+			r = candleRow(c)
+			t.rows[c] = r
+		}
+		lines = append(lines, r)
+		n += 3 + len(r)
+	}
+	b := make([]byte, 0, n)
+	for i, r := range lines {
+		if i > 0 {
+			b = append(b, '\n')
+		}
+		b = append(b, "  "...)
+		b = append(b, r...)
+	}
+	return string(b)
+}
+
+func (t *templates) renderSystem(policy []string) (string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.lastPolicy != nil && slices.Equal(t.lastPolicy, policy) {
+		return t.lastSystem, nil
+	}
+	var b strings.Builder
+	b.Grow(8 << 10)
+	if err := t.system.Execute(&b, systemView{Policy: policy, Schema: t.schema}); err != nil {
+		return "", err
+	}
+	t.lastPolicy, t.lastSystem = slices.Clone(policy), b.String()
+	return t.lastSystem, nil
 }
 
 var loadTemplates = sync.OnceValues(func() (*templates, error) {
@@ -141,17 +200,17 @@ func Render(d Data) (Rendered, error) {
 			return Rendered{}, fmt.Errorf("prompts: snapshot under %q is for %q", sym, s.Symbol)
 		}
 	}
-	var sys, usr bytes.Buffer
-	sys.Grow(8 << 10)
-	if err := t.system.Execute(&sys, systemView{Policy: d.Policy, Schema: t.schema}); err != nil {
+	sys, err := t.renderSystem(d.Policy)
+	if err != nil {
 		return Rendered{}, fmt.Errorf("prompts: system: %w", err)
 	}
+	var usr strings.Builder
 	usr.Grow(4 << 10)
-	if err := t.user.Execute(&usr, newUserView(d)); err != nil {
+	if err := t.user.Execute(&usr, newUserView(t, d)); err != nil {
 		return Rendered{}, fmt.Errorf("prompts: user: %w", err)
 	}
 	return Rendered{
-		System:     sys.String(),
+		System:     sys,
 		User:       usr.String(),
 		SystemHash: t.systemHash,
 		UserHash:   t.userHash,
@@ -173,10 +232,10 @@ type marketView struct {
 	Bid, Ask, Last, QuoteVolume, TickerTime              string
 	HasExchange                                          bool
 	PriceStep, AmountStep, MinAmount, MinNotional        string
-	Bars                                                 int
+	Bars, Rows                                           int
+	Table                                                string
 	Close, Return1, Return24, SMA20, SMA50, EMA12, EMA26 string
 	RSI14, ATR14, ATRPct, Volatility, VolumeRatio        string
-	Rows                                                 []string
 }
 
 type userView struct {
@@ -189,7 +248,7 @@ type userView struct {
 	SymbolList                                      string
 }
 
-func newUserView(d Data) userView {
+func newUserView(t *templates, d Data) userView {
 	a := d.Account
 	mode := d.Mode
 	if mode == "" {
@@ -243,18 +302,22 @@ func newUserView(d Data) userView {
 			mv.MinAmount, mv.MinNotional = m.MinAmount.String(), m.MinNotional.String()
 		}
 		cs := s.Candles[max(0, len(s.Candles)-rows):]
-		mv.Rows = make([]string, len(cs))
-		for i, c := range cs {
-			mv.Rows[i] = candleRow(c)
-		}
+		mv.Rows = len(cs)
+		mv.Table = t.candleTable(cs)
 		v.Markets = append(v.Markets, mv)
 	}
 	return v
 }
 
-func candleRow(c executor.Candle) string {
-	return c.Time.UTC().Format("2006-01-02 15:04") + " | " + num(c.Open) + " | " + num(c.High) + " | " +
-		num(c.Low) + " | " + num(c.Close) + " | " + num(c.Volume)
+func candleRow(c executor.Candle) string { return string(appendRow(nil, c)) }
+
+func appendRow(b []byte, c executor.Candle) []byte {
+	b = c.Time.UTC().AppendFormat(b, "2006-01-02 15:04")
+	for _, x := range [...]float64{c.Open, c.High, c.Low, c.Close, c.Volume} {
+		b = append(b, " | "...)
+		b = appendNum(b, x)
+	}
+	return b
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -277,9 +340,11 @@ func bad(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) }
 
 // num formats a price-like value with a fixed number of decimals chosen by
 // its magnitude, so output is stable and readable across assets.
-func num(x float64) string {
+func num(x float64) string { return string(appendNum(nil, x)) }
+
+func appendNum(b []byte, x float64) []byte {
 	if bad(x) {
-		return "n/a"
+		return append(b, "n/a"...)
 	}
 	a := math.Abs(x)
 	prec := 8
@@ -291,7 +356,7 @@ func num(x float64) string {
 	case a >= 0.01:
 		prec = 6
 	}
-	return strconv.FormatFloat(x, 'f', prec, 64)
+	return strconv.AppendFloat(b, x, 'f', prec, 64)
 }
 
 func fixed(x float64, prec int) string {

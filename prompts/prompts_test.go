@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"reflect"
@@ -297,6 +298,49 @@ func BenchmarkRender(b *testing.B) {
 	for b.Loop() {
 		if _, err := Render(d); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestRenderConcurrent: Render is safe for concurrent use (run with -race)
+// and the memoised parts never mix data between calls.
+func TestRenderConcurrent(t *testing.T) {
+	d := testData(t)
+	want, err := Render(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := d
+	other.Policy = []string{"A different policy line."}
+	other.CandleRows = 5
+	wantOther, err := Render(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 16)
+	for i := 0; i < 16; i++ {
+		go func(i int) {
+			dd, w := d, want
+			if i%2 == 1 {
+				dd, w = other, wantOther
+			}
+			for j := 0; j < 20; j++ {
+				got, err := Render(dd)
+				if err != nil {
+					done <- err
+					return
+				}
+				if got != w {
+					done <- fmt.Errorf("goroutine %d: concurrent Render differs", i)
+					return
+				}
+			}
+			done <- nil
+		}(i)
+	}
+	for i := 0; i < 16; i++ {
+		if err := <-done; err != nil {
+			t.Error(err)
 		}
 	}
 }
