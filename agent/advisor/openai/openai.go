@@ -158,7 +158,11 @@ func New(cfg Config, deps Deps) (*Advisor, error) {
 		deps.Jitter = rand.Float64
 	}
 	if deps.Base == nil {
-		deps.Base = http.DefaultTransport.(*http.Transport).Clone()
+		if t, ok := http.DefaultTransport.(*http.Transport); ok {
+			deps.Base = t.Clone()
+		} else {
+			deps.Base = http.DefaultTransport
+		}
 	}
 	a := &Advisor{cfg: cfg, deps: deps}
 	if cfg.APIKeyEnv != "" {
