@@ -83,7 +83,9 @@ func (v *Validator) ValidateRaw(raw []byte, st schemas.State) Result {
 // Validate judges each recommendation in order, each against the state as
 // updated by the orders approved before it. hold gives no_action; buy and
 // sell are sized, checked by every policy rule and by the hard limits, and
-// approved only when nothing failed.
+// approved only when nothing failed. A verdict's Order is set whenever
+// sizing succeeded, approved or not (the audit log shows what was refused):
+// only Decision == approved means the order may be placed.
 func (v *Validator) Validate(resp schemas.Response, st schemas.State) []schemas.Verdict {
 	return v.validate(resp, st, nil)
 }
