@@ -32,13 +32,6 @@ and its tests, edit the params or rules, then run 'warden policy check' and
 	return cmd
 }
 
-// testsFileFor is the tests file that goes with a policy file:
-// policy.yaml → policy_test.yaml.
-func testsFileFor(policyFile string) string {
-	ext := filepath.Ext(policyFile)
-	return strings.TrimSuffix(policyFile, ext) + "_test" + ext
-}
-
 func newPolicyInitCmd(a *app) *cobra.Command {
 	var out string
 	var force bool
@@ -53,7 +46,7 @@ unless --force is given.`,
 			if filepath.Ext(out) == "" {
 				return usageErr(fmt.Errorf("--out %q: give a file name ending in .yaml", out))
 			}
-			tests := testsFileFor(out)
+			tests := policy.TestsFileFor(out)
 			if !force {
 				for _, f := range []string{out, tests} {
 					if _, err := os.Stat(f); err == nil {
