@@ -42,7 +42,7 @@ var templateFS embed.FS
 // nothing secret can reach a prompt through it.
 type Data struct {
 	Now      time.Time // the decision time
-	Mode     string    // "paper" or "live"
+	Mode     string    // "paper" or "live" ("unknown" when empty)
 	SafeMode bool
 	Account  schemas.Account
 	// Markets holds the exchange's precision and minimums per symbol
@@ -252,7 +252,7 @@ func newUserView(t *templates, d Data) userView {
 	a := d.Account
 	mode := d.Mode
 	if mode == "" {
-		mode = "paper"
+		mode = "unknown"
 	}
 	v := userView{
 		Now: fmtTime(d.Now), Mode: mode, SafeMode: d.SafeMode,
