@@ -36,12 +36,12 @@ func decodeStrict(data []byte, limit int, what string) (any, *Problem) {
 	if len(data) > limit {
 		return nil, &Problem{Keyword: KeywordSize, Message: fmt.Sprintf("%s is %d bytes; at most %d bytes are allowed", what, len(data), limit)}
 	}
-	// Scratch space sized for the contracts, on the stack unless a document
-	// outgrows it.
+	// Scratch stacks sized for the contracts; append grows them for larger
+	// documents.
 	var (
 		pathBuf    [8]pathElem
-		membersBuf [24]member
-		elemsBuf   [24]any
+		membersBuf [12]member
+		elemsBuf   [8]any
 	)
 	// text is the one copy of the input that strings without escapes and
 	// number literals are sliced from.
