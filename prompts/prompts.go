@@ -69,6 +69,7 @@ type Rendered struct {
 
 type templates struct {
 	system, user         *template.Template
+	systemFast, userFast *fastExec // nil: run through text/template
 	systemHash, userHash string
 	schema               string
 
@@ -125,7 +126,7 @@ func (t *templates) renderSystem(policy []string) (string, error) {
 	}
 	var b strings.Builder
 	b.Grow(8 << 10)
-	if err := t.system.Execute(&b, systemView{Policy: policy, Schema: t.schema}); err != nil {
+	if err := t.execute(&b, t.system, t.systemFast, systemView{Policy: policy, Schema: t.schema}); err != nil {
 		return "", err
 	}
 	t.lastPolicy, t.lastSystem = slices.Clone(policy), b.String()
@@ -135,12 +136,13 @@ func (t *templates) renderSystem(policy []string) (string, error) {
 var loadTemplates = sync.OnceValues(func() (*templates, error) {
 	t := &templates{}
 	var err error
-	if t.system, t.systemHash, err = parse("templates/system.tmpl"); err != nil {
+	if t.system, t.systemHash, err = parseTemplate("templates/system.tmpl"); err != nil {
 		return nil, err
 	}
-	if t.user, t.userHash, err = parse("templates/user.tmpl"); err != nil {
+	if t.user, t.userHash, err = parseTemplate("templates/user.tmpl"); err != nil {
 		return nil, err
 	}
+	t.systemFast, t.userFast = newFastExec(t.system), newFastExec(t.user)
 	schema := schemas.ResponseSchema()
 	if len(schema) == 0 {
 		return nil, errors.New("prompts: the response schema is empty")
@@ -149,7 +151,15 @@ var loadTemplates = sync.OnceValues(func() (*templates, error) {
 	return t, nil
 })
 
-func parse(name string) (*template.Template, string, error) {
+// execute renders with the fast executor when the template allows it.
+func (t *templates) execute(b *strings.Builder, tm *template.Template, fast *fastExec, data any) error {
+	if fast == nil {
+		return tm.Execute(b, data)
+	}
+	return fast.execute(b, data)
+}
+
+func parseTemplate(name string) (*template.Template, string, error) {
 	src, err := templateFS.ReadFile(name)
 	if err != nil {
 		return nil, "", fmt.Errorf("prompts: %w", err)
@@ -206,7 +216,7 @@ func Render(d Data) (Rendered, error) {
 	}
 	var usr strings.Builder
 	usr.Grow(4 << 10)
-	if err := t.user.Execute(&usr, newUserView(t, d)); err != nil {
+	if err := t.execute(&usr, t.user, t.userFast, newUserView(t, d)); err != nil {
 		return Rendered{}, fmt.Errorf("prompts: user: %w", err)
 	}
 	return Rendered{
