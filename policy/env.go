@@ -179,9 +179,41 @@ func strField[T any](get func(*T) string) *types.FieldType {
 			if !ok {
 				return nil, errWrongObject
 			}
-			return types.String(get(v)), nil
+			return internString(get(v)), nil
 		},
 	}
+}
+
+// Common string values, boxed once: reading order.side in a dozen guards
+// allocates nothing.
+var (
+	strBuy    ref.Val = types.String("buy")
+	strSell   ref.Val = types.String("sell")
+	strHold   ref.Val = types.String("hold")
+	strLimit  ref.Val = types.String("limit")
+	strMarket ref.Val = types.String("market")
+	strPaper  ref.Val = types.String("paper")
+	strLive   ref.Val = types.String("live")
+)
+
+func internString(s string) ref.Val {
+	switch s {
+	case "buy":
+		return strBuy
+	case "sell":
+		return strSell
+	case "hold":
+		return strHold
+	case "limit":
+		return strLimit
+	case "market":
+		return strMarket
+	case "paper":
+		return strPaper
+	case "live":
+		return strLive
+	}
+	return types.String(s)
 }
 
 func boolField[T any](get func(*T) bool) *types.FieldType {

@@ -63,6 +63,7 @@ type rule struct {
 	when        *program // nil: the rule always applies
 	expr        *program
 	message     *program // nil: the fallback is the message
+	combined    *program // when ? expr : true; nil when there is no when
 	fallback    string
 }
 
@@ -540,6 +541,14 @@ func (l *loader) rule(env *cel.Env, est sizeEstimator, p *Policy, d *ruleDoc, id
 	r.expr = compile(&d.Expr, "expr", types.BoolType)
 	r.when = compile(&d.When, "when", types.BoolType)
 	r.message = compile(&d.Message, "message", types.StringType)
+	if r.when != nil && r.expr != nil {
+		// One program for the common path: the guard and the expression in a
+		// single evaluation, with the same meaning as evaluating them in turn
+		// (an error in when is an error, a false when passes).
+		if prg, _, err := compileExpr(env, est, "("+d.When.Value+") ? ("+d.Expr.Value+") : true", types.BoolType); err == nil {
+			r.combined = prg
+		}
+	}
 	if len(l.problems) > before {
 		return nil, cost
 	}

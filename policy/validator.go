@@ -181,7 +181,7 @@ func (p *Policy) eval(a *activation, applied []bool) []schemas.RuleResult {
 	out := make([]schemas.RuleResult, len(p.rules))
 	for i, r := range p.rules {
 		res := schemas.RuleResult{Name: r.name, Mode: r.mode}
-		ok, applies, err := r.check(a)
+		ok, applies, err := r.check(a, applied != nil)
 		if applied != nil {
 			applied[i] = applies
 		}
@@ -200,7 +200,15 @@ func (p *Policy) eval(a *activation, applied []bool) []schemas.RuleResult {
 }
 
 // check evaluates the rule: passed, whether it applied, and any error.
-func (r *rule) check(a *activation) (passed, applies bool, err error) {
+// When the caller does not need to know whether the rule applied, a passing
+// rule takes one evaluation of the combined program; a failure or an error
+// is evaluated again step by step for the exact report.
+func (r *rule) check(a *activation, needApplies bool) (passed, applies bool, err error) {
+	if r.combined != nil && !needApplies {
+		if ok, err := evalBool(r.combined, a); err == nil && ok {
+			return true, true, nil
+		}
+	}
 	if r.when != nil {
 		w, err := evalBool(r.when, a)
 		if err != nil {
