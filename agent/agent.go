@@ -74,8 +74,8 @@ type Publisher interface {
 // Observer receives metrics (agent/metrics.Metrics).
 type Observer interface {
 	ObserveDecision(v schemas.Verdict)
-	ObserveLLMCall(latency time.Duration, tokens int64, err error)
-	SetAccount(equity, dayPnLPct, exposure, drawdownPct float64)
+	ObserveLLMCall(latency time.Duration, tokens int, err error)
+	SetAccount(equity, dayPnLPct, exposure, drawdownPct decimal.Decimal)
 	SetBreakers(killSwitch, safeMode bool)
 	OrderError(kind string)
 }
@@ -486,16 +486,15 @@ func (a *Agent) state(ctx context.Context, now time.Time, snaps map[string]marke
 		st.Account.OrdersLastMinute = n
 	}
 	if a.d.Observer != nil {
-		eq, _ := st.Account.Equity.Float64()
-		exposure, _ := equity.Sub(cash).Float64()
-		dayPnL, dd := 0.0, 0.0
+		hundred := decimal.NewFromInt(100)
+		dayPnL, dd := decimal.Zero, decimal.Zero
 		if st.Account.DayStartEquity.IsPositive() {
-			dayPnL, _ = st.Account.Equity.Sub(st.Account.DayStartEquity).Div(st.Account.DayStartEquity).Mul(decimal.NewFromInt(100)).Float64()
+			dayPnL = st.Account.Equity.Sub(st.Account.DayStartEquity).Div(st.Account.DayStartEquity).Mul(hundred)
 		}
 		if st.Account.PeakEquity.IsPositive() {
-			dd, _ = st.Account.PeakEquity.Sub(st.Account.Equity).Div(st.Account.PeakEquity).Mul(decimal.NewFromInt(100)).Float64()
+			dd = st.Account.PeakEquity.Sub(st.Account.Equity).Div(st.Account.PeakEquity).Mul(hundred)
 		}
-		a.d.Observer.SetAccount(eq, dayPnL, exposure, dd)
+		a.d.Observer.SetAccount(st.Account.Equity, dayPnL, equity.Sub(cash), dd)
 	}
 	return st, nil
 }
@@ -533,7 +532,7 @@ func (a *Agent) recordCalls(ctx context.Context, runID string, p prompts.Rendere
 			callErr = errors.New(c.Err)
 		}
 		if a.d.Observer != nil {
-			a.d.Observer.ObserveLLMCall(c.Latency, int64(c.TotalTokens), callErr)
+			a.d.Observer.ObserveLLMCall(c.Latency, c.TotalTokens, callErr)
 		}
 		if a.d.Store == nil {
 			continue

@@ -90,4 +90,8 @@ stored in SQLite.`,
 var commands = []func(*app) *cobra.Command{
 	newValidateCmd,
 	newPolicyCmd,
+	newRunCmd,
+	newKillCmd,
+	newResumeCmd,
+	newConfigCmd,
 }

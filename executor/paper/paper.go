@@ -246,13 +246,19 @@ func (x *Exchange) Ticker(ctx context.Context, symbol string) (executor.Ticker, 
 		return executor.Ticker{}, &executor.Error{Kind: executor.KindUnavailable, Msg: "no market data for " + symbol + " yet"}
 	}
 	bid, ask := x.touch(b, c)
+	// The quote is the last candle's close, so it dates from the candle's
+	// close time (its open time plus the feed's interval), not its open.
+	at := x.now
+	if b.interval > 0 && c.Time.Add(b.interval).After(at) {
+		at = c.Time.Add(b.interval)
+	}
 	return executor.Ticker{
 		Symbol:         symbol,
 		Bid:            bid,
 		Ask:            ask,
 		Last:           decimal.NewFromFloat(c.Close),
 		QuoteVolume24h: decimal.NewFromFloat(math.Max(b.winQuote, 0)).Round(2),
-		Time:           x.now,
+		Time:           at,
 	}, nil
 }
 

@@ -1,0 +1,321 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/warden-trading/warden/agent"
+	"github.com/warden-trading/warden/agent/advisor"
+	"github.com/warden-trading/warden/agent/advisor/baseline"
+	"github.com/warden-trading/warden/agent/audit"
+	"github.com/warden-trading/warden/agent/config"
+	"github.com/warden-trading/warden/agent/metrics"
+	"github.com/warden-trading/warden/agent/notify"
+	"github.com/warden-trading/warden/executor"
+	"github.com/warden-trading/warden/executor/ccxtx"
+	"github.com/warden-trading/warden/executor/paper"
+	"github.com/warden-trading/warden/policy"
+)
+
+// loadConfig reads the config file, or returns the built-in defaults when
+// path is empty: a fresh clone runs offline with no file at all.
+func loadConfig(path string) (config.Config, error) {
+	if path == "" {
+		return config.Default(), nil
+	}
+	return config.Load(path)
+}
+
+// secretValues returns the values of every secret the configuration names,
+// so the audit store and the logs can redact them wherever they appear.
+func secretValues(cfg config.Config) []string {
+	var out []string
+	for _, name := range []string{
+		cfg.Advisor.OpenAI.APIKeyEnv, cfg.Exchange.APIKeyEnv, cfg.Exchange.APISecretEnv,
+		cfg.Notify.Slack.WebhookURLEnv, cfg.Notify.Slack.TokenEnv, cfg.Notify.Telegram.TokenEnv,
+	} {
+		if v, ok := config.Env(name); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// runtime is everything a running Warden holds; Close releases it.
+type runtime struct {
+	cfg      config.Config
+	logger   *slog.Logger
+	store    *audit.Store
+	policy   *policy.Policy
+	exchange executor.Exchange
+	paper    *paper.Exchange     // nil in live mode
+	replay   *agent.PaperReplay  // nil unless paper over bundled candles
+	exec     *executor.Executor
+	agent    *agent.Agent
+	clock    *simClock
+	metrics  *metrics.Metrics
+	dispatch []*notify.Dispatcher
+	live     bool
+}
+
+// simClock is the decision clock: wall time live, the replay's time when
+// paper trading over bundled candles.
+type simClock struct{ t time.Time }
+
+func (c *simClock) Now() time.Time {
+	if c.t.IsZero() {
+		return time.Now().UTC()
+	}
+	return c.t
+}
+
+type runtimeOptions struct {
+	live   bool // --live was given
+	output io.Writer
+	logger *slog.Logger
+}
+
+func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *runtime, err error) {
+	rt := &runtime{cfg: cfg, logger: o.logger, clock: &simClock{}}
+	defer func() {
+		if err != nil {
+			rt.Close()
+		}
+	}()
+	rt.live = ccxtx.LiveAllowed(cfg.Mode, o.live)
+	if o.live && !rt.live {
+		return nil, errors.New("--live given but the config says mode: " + cfg.Mode + "; live trading needs both mode: live and --live")
+	}
+	if cfg.Mode == "live" && !o.live {
+		rt.logger.Warn("config says mode: live but --live was not given: paper trading")
+	}
+
+	if dir := filepath.Dir(cfg.DB); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("db directory: %w", err)
+		}
+	}
+	rt.store, err = audit.Open(ctx, cfg.DB, audit.Options{Logger: rt.logger, Secrets: secretValues(cfg), Redact: func(s string) string { return ccxtx.Redact(s) }})
+	if err != nil {
+		return nil, err
+	}
+	if rt.policy, err = loadPolicy(cfg.Policy); err != nil {
+		return nil, err
+	}
+	validator := policy.NewValidator(rt.policy, policy.Limits{MaxOrderNotional: cfg.Limits.MaxOrderNotional})
+
+	if err := rt.openExchange(ctx, o); err != nil {
+		return nil, err
+	}
+	rt.exec, err = executor.New(rt.exchange, rt.store, executor.Options{
+		Logger: rt.logger, Clock: rt.clock.Now,
+		SubmitTimeout: cfg.Executor.SubmitTimeout, MaxOrdersPerMinute: cfg.Executor.MaxOrdersPerMinute,
+	})
+	if err != nil {
+		return nil, err
+	}
+	adv, err := newAdvisor(cfg, rt.store, rt.logger)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := rt.openNotify()
+	if err != nil {
+		return nil, err
+	}
+	var obs agent.Observer
+	if cfg.Metrics.Listen != "" {
+		rt.metrics = metrics.New()
+		obs = rt.metrics
+	}
+	mode := "paper"
+	if rt.live {
+		mode = "live"
+	}
+	rt.agent, err = agent.New(agent.Deps{
+		Market: rt.exchange, Orders: rt.exec, Advisor: adv, Validator: validator,
+		Store: rt.store, Publisher: pub, Observer: obs, Clock: rt.clock.Now, Logger: rt.logger,
+	}, agent.Options{
+		Mode: mode, Symbols: cfg.Symbols, Timeframe: cfg.Timeframe, Lookback: cfg.Candles,
+		Breakers: agent.BreakerConfig{
+			ShockATRMultiple: cfg.Breakers.ShockATRMultiple, DriftPSI: cfg.Breakers.DriftPSI,
+			DriftReference: cfg.Breakers.DriftReference, DriftRecent: cfg.Breakers.DriftRecent,
+			MaxGapBars: cfg.Breakers.MaxGapBars,
+		},
+		Cooldown: cfg.Breakers.Cooldown, MaxConsecutiveErrors: cfg.Breakers.MaxConsecutiveErr,
+		MaxDataAge: cfg.Breakers.MaxDataAge, Output: o.output,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rt, nil
+}
+
+func (rt *runtime) openExchange(ctx context.Context, o runtimeOptions) error {
+	cfg := rt.cfg
+	if rt.live {
+		creds, err := ccxtx.LoadCredentials(ccxtx.CredentialSource{APIKeyEnv: cfg.Exchange.APIKeyEnv, SecretEnv: cfg.Exchange.APISecretEnv, File: cfg.Exchange.CredentialsFile})
+		if err != nil {
+			return err
+		}
+		var created time.Time
+		if cfg.Exchange.KeyCreated != "" {
+			created, _ = time.Parse("2006-01-02", cfg.Exchange.KeyCreated)
+		}
+		ex, err := ccxtx.New(ccxtx.Config{
+			Exchange: cfg.Exchange.ID, Credentials: creds, Sandbox: cfg.Exchange.Sandbox,
+			AllowWithdrawalKeys: cfg.Exchange.AllowWithdrawalKeys, KeyCreated: created,
+			KeyRotation: time.Duration(cfg.Exchange.KeyRotationDays) * 24 * time.Hour,
+		}, rt.logger)
+		if err != nil {
+			return err
+		}
+		rep, err := ex.CheckKey(ctx, time.Now())
+		if err != nil {
+			return fmt.Errorf("refusing to trade live: %w", err)
+		}
+		for _, w := range rep.Warnings {
+			rt.logger.Warn("api key", "warning", w)
+		}
+		rt.exchange = ex
+		return nil
+	}
+	pc := paper.DefaultConfig()
+	pc.Balances = map[string]decimal.Decimal{"USDT": cfg.Paper.StartCash}
+	bps := decimal.NewFromInt(10000)
+	pc.MakerFee = cfg.Paper.MakerFeeBps.Div(bps)
+	pc.TakerFee = cfg.Paper.TakerFeeBps.Div(bps)
+	pc.SlippageBps, _ = cfg.Paper.SlippageBps.Float64()
+	pc.SpreadBps, _ = cfg.Paper.SpreadBps.Float64()
+	pc.ParticipationRate, _ = cfg.Paper.Participation.Float64()
+	pc.Latency = cfg.Paper.Latency
+	pc.Logger = rt.logger
+	for _, s := range cfg.Symbols {
+		if _, ok := pc.Markets[s]; !ok {
+			return fmt.Errorf("paper exchange: no market definition for %s (it knows BTC/USDT and ETH/USDT)", s)
+		}
+	}
+	px, err := paper.New(pc)
+	if err != nil {
+		return err
+	}
+	if blob, ok, err := rt.store.LatestPaperState(ctx); err != nil {
+		return fmt.Errorf("paper state: %w", err)
+	} else if ok {
+		if err := px.RestoreState(blob); err != nil {
+			return fmt.Errorf("paper state in %s does not restore (move the file aside to start a fresh paper account): %w", cfg.DB, err)
+		}
+	}
+	rt.paper, rt.exchange = px, px
+	if cfg.Paper.Data != "bundled" {
+		return errors.New(`paper.data: "live" needs a public market-data feed; use "bundled" for the offline replay`)
+	}
+	warmup := cfg.Candles + cfg.Breakers.DriftReference + cfg.Breakers.DriftRecent + 2
+	rt.replay, err = agent.NewPaperReplay(px, cfg.Symbols, cfg.Timeframe, warmup)
+	return err
+}
+
+func newAdvisor(cfg config.Config, store *audit.Store, logger *slog.Logger) (advisor.Advisor, error) {
+	switch cfg.Advisor.Kind {
+	case "baseline":
+		return baseline.New(baseline.DefaultParams())
+	}
+	return nil, fmt.Errorf("advisor %q is not available in this build", cfg.Advisor.Kind)
+}
+
+func (rt *runtime) openNotify() (agent.Publisher, error) {
+	var senders []notify.Sender
+	s := rt.cfg.Notify.Slack
+	if hook, ok := config.Env(s.WebhookURLEnv); ok {
+		snd, err := notify.NewSlackSender(notify.SlackConfig{WebhookURL: hook, APIURL: s.APIURL})
+		if err != nil {
+			return nil, err
+		}
+		senders = append(senders, snd)
+	} else if tok, ok := config.Env(s.TokenEnv); ok {
+		snd, err := notify.NewSlackSender(notify.SlackConfig{Token: tok, Channel: s.Channel, APIURL: s.APIURL})
+		if err != nil {
+			return nil, err
+		}
+		senders = append(senders, snd)
+	}
+	t := rt.cfg.Notify.Telegram
+	if tok, ok := config.Env(t.TokenEnv); ok {
+		snd, err := notify.NewTelegramSender(notify.TelegramConfig{Token: tok, ChatID: t.ChatID, ServerURL: t.ServerURL, Logger: rt.logger})
+		if err != nil {
+			return nil, err
+		}
+		senders = append(senders, snd)
+	}
+	if len(senders) == 0 {
+		return nil, nil
+	}
+	for _, snd := range senders {
+		d, err := notify.NewDispatcher(notify.DispatcherConfig{Outbox: rt.store, Sender: snd, Logger: rt.logger})
+		if err != nil {
+			return nil, err
+		}
+		rt.dispatch = append(rt.dispatch, d)
+	}
+	n, err := notify.NewNotifier(notify.NotifierConfig{Outbox: rt.store, Channels: notify.Channels(senders), Logger: rt.logger, Wake: func() {
+		for _, d := range rt.dispatch {
+			d.Wake()
+		}
+	}})
+	if err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// cycle runs one cycle: it advances the offline replay when there is one,
+// resolves orders left open, decides, and saves the paper account.
+func (rt *runtime) cycle(ctx context.Context) (agent.CycleResult, error) {
+	if rt.replay != nil {
+		start, _ := time.Parse(time.RFC3339, rt.cfg.Paper.ReplayStart)
+		now, err := rt.replay.Advance(start)
+		if err != nil {
+			return agent.CycleResult{}, err
+		}
+		rt.clock.t = now
+	}
+	if _, err := rt.exec.Reconcile(ctx); err != nil {
+		rt.logger.Error("reconcile", "err", err)
+	}
+	res, err := rt.agent.Cycle(ctx)
+	if rt.paper != nil {
+		blob, merr := rt.paper.MarshalState()
+		if merr == nil {
+			merr = rt.store.SavePaperState(ctx, blob)
+		}
+		if merr != nil && err == nil {
+			err = fmt.Errorf("save paper state: %w", merr)
+		}
+	}
+	return res, err
+}
+
+// flushNotifications makes one delivery pass on every channel, bounded,
+// so a single `run --once` delivers what it produced when it can.
+func (rt *runtime) flushNotifications(ctx context.Context) {
+	for _, d := range rt.dispatch {
+		fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		if err := d.Flush(fctx); err != nil {
+			rt.logger.Warn("notifications left in the outbox for a later run", "channel", d.Channel(), "err", err)
+		}
+		cancel()
+	}
+}
+
+func (rt *runtime) Close() {
+	if rt.store != nil {
+		_ = rt.store.Close()
+	}
+}
