@@ -56,8 +56,8 @@ type runtime struct {
 	store    *audit.Store
 	policy   *policy.Policy
 	exchange executor.Exchange
-	paper    *paper.Exchange     // nil in live mode
-	replay   *agent.PaperReplay  // nil unless paper over bundled candles
+	paper    *paper.Exchange    // nil in live mode
+	replay   *agent.PaperReplay // nil unless paper over bundled candles
 	exec     *executor.Executor
 	agent    *agent.Agent
 	clock    *simClock
