@@ -35,8 +35,9 @@ import (
 //	        violations: [max_position]
 //
 // A case gives either recommendations (patches) or a whole response (an
-// object, or a string sent to the parser as it is); state replaces the base
-// state, state_patch patches it. expect lists, per recommendation, the
+// object, or a string sent to the parser as it is); state (inline) or
+// state_file (a JSON file, relative to the test file) replaces the base
+// state, and state_patch patches the case's state. expect lists, per recommendation, the
 // decision and the exact set of violated rule names (policy, sizing and
 // limit rules alike) and, optionally, warnings. schema_error: true expects
 // the response to fail the schema. lenient_state: true decodes the state
@@ -58,6 +59,7 @@ type testLimits struct {
 type testCase struct {
 	Name            string       `yaml:"name"`
 	State           any          `yaml:"state"`
+	StateFile       string       `yaml:"state_file"`
 	StatePatch      any          `yaml:"state_patch"`
 	Response        any          `yaml:"response"`
 	Recommendations []any        `yaml:"recommendations"`
@@ -130,16 +132,8 @@ func RunTests(ctx context.Context, w io.Writer, p *Policy, testsSrc []byte, name
 		if base != nil {
 			return sum, fmt.Errorf("%s: give state or state_file, not both", name)
 		}
-		path := tf.StateFile
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(filepath.Dir(name), path)
-		}
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			return sum, fmt.Errorf("%s: state_file: %w", name, err)
-		}
-		if err := json.Unmarshal(raw, &base); err != nil {
-			return sum, fmt.Errorf("%s: state_file %s: %w", name, path, err)
+		if base, err = readStateFile(name, tf.StateFile); err != nil {
+			return sum, fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	if len(tf.Cases) == 0 {
@@ -156,7 +150,13 @@ func RunTests(ctx context.Context, w io.Writer, p *Policy, testsSrc []byte, name
 		}
 		seen[c.Name] = true
 		start := time.Now()
-		problems := runCase(v, base, tf.Recommendation, c, sum.Coverage)
+		caseBase := base
+		if c.StateFile != "" {
+			if caseBase, err = readStateFile(name, c.StateFile); err != nil {
+				return sum, fmt.Errorf("%s: case %q: %w", name, c.Name, err)
+			}
+		}
+		problems := runCase(v, caseBase, tf.Recommendation, c, sum.Coverage)
 		took := time.Since(start).Round(time.Microsecond)
 		if len(problems) == 0 {
 			sum.Passed++
@@ -177,6 +177,23 @@ func RunTests(ctx context.Context, w io.Writer, p *Policy, testsSrc []byte, name
 		fmt.Fprintf(w, "FAIL: %d/%d\n", sum.Failed, total)
 	}
 	return sum, nil
+}
+
+// readStateFile reads a state JSON file named in a test file; a relative
+// path is relative to the test file.
+func readStateFile(testsName, path string) (any, error) {
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(filepath.Dir(testsName), path)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("state_file: %w", err)
+	}
+	var doc any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("state_file %s: %w", path, err)
+	}
+	return doc, nil
 }
 
 func parseTestFile(src []byte) (*testFile, error) {
@@ -200,8 +217,8 @@ func parseTestFile(src []byte) (*testFile, error) {
 		if (c.Response == nil) == (c.Recommendations == nil) {
 			return nil, fmt.Errorf("case %q (line %d): give exactly one of response and recommendations", c.Name, c.line)
 		}
-		if c.State != nil && c.StatePatch != nil {
-			return nil, fmt.Errorf("case %q (line %d): give state or state_patch, not both", c.Name, c.line)
+		if c.State != nil && c.StateFile != "" {
+			return nil, fmt.Errorf("case %q (line %d): give state or state_file, not both", c.Name, c.line)
 		}
 		if len(c.Expect) == 0 && !c.SchemaError {
 			return nil, fmt.Errorf("case %q (line %d): expect is empty", c.Name, c.line)
@@ -242,8 +259,9 @@ func runCase(v *Validator, baseState, baseRec any, c testCase, cov map[string]*R
 	stDoc := baseState
 	if c.State != nil {
 		stDoc = c.State
-	} else if c.StatePatch != nil {
-		stDoc = mergePatch(baseState, c.StatePatch)
+	}
+	if c.StatePatch != nil {
+		stDoc = mergePatch(stDoc, c.StatePatch)
 	}
 	if stDoc == nil {
 		return []string{"no state: give state in the file or the case"}
