@@ -219,7 +219,7 @@ func Default() Config {
 			Cooldown:          4 * time.Hour,
 			MaxConsecutiveErr: 3,
 			ShockATRMultiple:  6,
-			DriftPSI:          0.5,
+			DriftPSI:          1.0,
 			DriftReference:    500,
 			DriftRecent:       48,
 			MaxGapBars:        3,
