@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -125,7 +126,21 @@ type Agent struct {
 	step       time.Duration
 	quote      string
 	consecErrs int
+	// validator is the validator in force; SetValidator swaps it between
+	// cycles (policy hot reload). Each cycle uses one validator throughout.
+	validator atomic.Pointer[policy.Validator]
 }
+
+// SetValidator replaces the validator from the next cycle on. A cycle in
+// progress keeps the one it started with.
+func (a *Agent) SetValidator(v *policy.Validator) {
+	if v != nil {
+		a.validator.Store(v)
+	}
+}
+
+// Validator returns the validator in force.
+func (a *Agent) Validator() *policy.Validator { return a.validator.Load() }
 
 // CycleResult is what one cycle did.
 type CycleResult struct {
@@ -191,7 +206,9 @@ func New(d Deps, o Options) (*Agent, error) {
 	if o.RunIDPrefix == "" {
 		o.RunIDPrefix = "r"
 	}
-	return &Agent{d: d, o: o, step: step, quote: quote}, nil
+	a := &Agent{d: d, o: o, step: step, quote: quote}
+	a.validator.Store(d.Validator)
+	return a, nil
 }
 
 func (a *Agent) runID(now time.Time) string {
@@ -210,11 +227,12 @@ func (a *Agent) runID(now time.Time) string {
 // nothing is placed that the validator did not approve.
 func (a *Agent) Cycle(ctx context.Context) (CycleResult, error) {
 	now := a.d.Clock().UTC()
-	res := CycleResult{RunID: a.runID(now), At: now, PolicyHash: a.d.Validator.Policy().Hash()}
-	if err := a.begin(ctx, res.RunID, now); err != nil {
+	val := a.validator.Load()
+	res := CycleResult{RunID: a.runID(now), At: now, PolicyHash: val.Policy().Hash()}
+	if err := a.begin(ctx, res.RunID, now, val); err != nil {
 		return res, err
 	}
-	err := a.cycle(ctx, &res)
+	err := a.cycle(ctx, &res, val)
 	if err != nil && res.Status == "" {
 		res.Status, res.Reason = "failed", err.Error()
 	}
@@ -230,7 +248,7 @@ func (a *Agent) Cycle(ctx context.Context) (CycleResult, error) {
 	return res, err
 }
 
-func (a *Agent) begin(ctx context.Context, runID string, now time.Time) error {
+func (a *Agent) begin(ctx context.Context, runID string, now time.Time, val *policy.Validator) error {
 	if a.d.Store == nil {
 		return nil
 	}
@@ -245,7 +263,7 @@ func (a *Agent) begin(ctx context.Context, runID string, now time.Time) error {
 	}
 	if err := a.d.Store.BeginRun(ctx, audit.Run{
 		ID: runID, StartedAt: now, Mode: a.o.Mode, Advisor: a.d.Advisor.Name(), Model: model,
-		PolicyHash:   a.d.Validator.Policy().Hash(),
+		PolicyHash:   val.Policy().Hash(),
 		PromptHashes: map[string]string{"system": sysHash, "user": userHash},
 		Config:       cfg,
 	}); err != nil {
@@ -254,7 +272,7 @@ func (a *Agent) begin(ctx context.Context, runID string, now time.Time) error {
 	return nil
 }
 
-func (a *Agent) cycle(ctx context.Context, res *CycleResult) error {
+func (a *Agent) cycle(ctx context.Context, res *CycleResult, val *policy.Validator) error {
 	now := res.At
 	// The switches are read from the store at every cycle, so a kill
 	// switch set by another process (warden kill) is honoured.
@@ -296,7 +314,7 @@ func (a *Agent) cycle(ctx context.Context, res *CycleResult) error {
 
 	rendered, err := prompts.Render(prompts.Data{
 		Now: now, Mode: st.Mode, SafeMode: st.SafeMode, Account: st.Account,
-		Markets: st.Markets, Snapshots: snaps, Policy: a.d.Validator.Policy().Describe(),
+		Markets: st.Markets, Snapshots: snaps, Policy: val.Policy().Describe(),
 	})
 	if err != nil {
 		return fmt.Errorf("prompts: %w", err)
@@ -317,7 +335,7 @@ func (a *Agent) cycle(ctx context.Context, res *CycleResult) error {
 	}
 	res.Raw = reply.Raw
 
-	out := a.d.Validator.ValidateRaw(reply.Raw, st)
+	out := val.ValidateRaw(reply.Raw, st)
 	res.SchemaError, res.Verdicts = out.SchemaErrors, out.Verdicts
 	if out.Response != nil {
 		res.Rationale = out.Response.Rationale
