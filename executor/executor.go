@@ -235,7 +235,9 @@ func validate(decisionID string, o schemas.Order) error {
 // Otherwise it journals intent, then submitted, then sends with a wait
 // bounded by SubmitTimeout and journals the outcome. A buy with a StopLoss
 // is protected as soon as it fills (see Poll); the stop price is kept in the
-// entry's events as StopPrice (never sent with the entry itself).
+// entry's events as StopPrice (never sent with the entry itself). A sell
+// first releases our stops on the symbol (they lock what it sells); they
+// are placed again, for what is still held, if the sell does not sell it.
 //
 // The returned event is the order's newest state. err is nil when the order
 // is acknowledged, (partially) filled or cancelled; otherwise it wraps
@@ -282,6 +284,14 @@ func (e *Executor) Place(ctx context.Context, decisionID string, o schemas.Order
 	if err := e.append(ctx, intent); err != nil {
 		return schemas.OrderEvent{}, err
 	}
+	var released []string
+	if o.Side == schemas.SideSell {
+		// Our stops lock the base asset a sell needs: release them first.
+		if err := e.releaseStops(ctx, intent); err != nil {
+			e.log.Error("executor: releasing stops before a sell failed; sending the sell anyway", "decision_id", decisionID, "err", err)
+		}
+		released = e.pendingStopDecisions(ctx, o.Symbol)
+	}
 	ev, err := e.submit(ctx, intent)
 	if err == nil && ev.FilledQty.Sign() > 0 {
 		e.protectDecision(ctx, decisionID)
@@ -289,7 +299,26 @@ func (e *Executor) Place(ctx context.Context, decisionID string, o schemas.Order
 			ev = ev2
 		}
 	}
+	for _, d := range released {
+		e.protectDecision(ctx, d) // back if the sell did not sell
+	}
 	return ev, err
+}
+
+// pendingStopDecisions lists decisions with a journaled, unsent stop on
+// symbol.
+func (e *Executor) pendingStopDecisions(ctx context.Context, symbol string) []string {
+	open, err := e.j.OpenOrderEvents(ctx)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, ev := range open {
+		if ev.Role == RoleStop && ev.Symbol == symbol && ev.State == schemas.OrderIntent {
+			out = append(out, ev.DecisionID)
+		}
+	}
+	return out
 }
 
 // placeErr maps a replayed order's state to Place's error contract.

@@ -28,6 +28,10 @@ const (
 	// ProtDeferred: the fill so far is below the market's minimum order;
 	// the stop waits for more fills while the entry is open.
 	ProtDeferred = "protection_deferred"
+	// ProtReleased: a sell decision on the symbol cancelled the stops so
+	// the position can be sold; they come back (resized to what is still
+	// held) if the sell does not sell it.
+	ProtReleased = "protection_released"
 	// ProtDust: the entry is final and what is left unprotected is below
 	// the minimum order: it can be neither protected nor sold.
 	ProtDust = "unprotected_dust"
@@ -289,9 +293,13 @@ func (e *Executor) protect(ctx context.Context, decisionID string) error {
 		}
 		stopPx, limitPx := e.stopPrices(entry, m)
 		need := FloorToStep(want.Sub(sold(ps.stops)), m.AmountStep)
+		avail, sellsOpen := e.protectable(ctx, decisionID, entry.Symbol, m)
+		if avail.LessThan(need) {
+			need = FloorToStep(avail, m.AmountStep)
+		}
 		base := ProtectionEvent{DecisionID: decisionID, Symbol: entry.Symbol, EntryClientOrderID: entry.ClientOrderID, StopPrice: stopPx}
 		if need.Sign() <= 0 {
-			if pending != nil {
+			if pending != nil && !sellsOpen {
 				if err := e.append(ctx, e.next(*pending, schemas.OrderRejected, "never sent: nothing left to protect")); err != nil {
 					return err
 				}
@@ -396,6 +404,9 @@ func (e *Executor) closeRest(ctx context.Context, ps protState, m Market, want d
 		}
 	}
 	need := FloorToStep(want.Sub(sold(ps.stops, ps.exits)), m.AmountStep)
+	if avail, _ := e.protectable(ctx, entry.DecisionID, entry.Symbol, m); avail.LessThan(need) {
+		need = FloorToStep(avail, m.AmountStep)
+	}
 	if need.Sign() <= 0 {
 		return nil
 	}
@@ -432,4 +443,88 @@ func (e *Executor) closeRest(ctx context.Context, ps protState, m Market, want d
 		return nil
 	}
 	return err
+}
+
+// protectable is how much of the base asset one decision's protection may
+// cover: the account's holdings less what our open sell entries and the
+// other decisions' stops and exits already hold. sellsOpen says a sell
+// entry on the symbol is still open (its protection comes back if it does
+// not sell). When the balances cannot be read, nothing is clamped.
+func (e *Executor) protectable(ctx context.Context, decisionID, symbol string, m Market) (avail decimal.Decimal, sellsOpen bool) {
+	unlimited := decimal.New(1, 30)
+	bals, err := read(ctx, e, "balances", e.ex.Balances)
+	if err != nil {
+		e.log.Warn("executor: balances unreadable; protection not clamped to holdings", "err", err)
+		return unlimited, false
+	}
+	open, err := e.j.OpenOrderEvents(ctx)
+	if err != nil {
+		e.log.Warn("executor: journal unreadable; protection not clamped to holdings", "err", err)
+		return unlimited, false
+	}
+	avail = bals[m.Base].Total()
+	for _, ev := range open {
+		if ev.Symbol != symbol || ev.Side != schemas.SideSell || ev.State == schemas.OrderIntent && ev.Role != RoleEntry {
+			continue
+		}
+		rem := ev.Quantity.Sub(ev.FilledQty)
+		switch {
+		case ev.Role == RoleEntry:
+			avail = avail.Sub(rem)
+			sellsOpen = true
+		case ev.DecisionID != decisionID:
+			avail = avail.Sub(rem)
+		}
+	}
+	return avail, sellsOpen
+}
+
+// releaseStops cancels our live stops on a symbol before a sell entry is
+// sent, so the position they lock can be sold. Each protected decision
+// first gets a pending stop (journaled, not sent): if the sell does not
+// sell the position, the next protection pass places it again, resized to
+// what is still held; if it does, the pending stop is dropped.
+func (e *Executor) releaseStops(ctx context.Context, sell schemas.OrderEvent) error {
+	open, err := e.j.OpenOrderEvents(ctx)
+	if err != nil {
+		return err
+	}
+	var decisions []string
+	live := map[string][]schemas.OrderEvent{}
+	for _, ev := range open {
+		if ev.Role == RoleStop && ev.Symbol == sell.Symbol && isLive(ev.State) {
+			if live[ev.DecisionID] == nil {
+				decisions = append(decisions, ev.DecisionID)
+			}
+			live[ev.DecisionID] = append(live[ev.DecisionID], ev)
+		}
+	}
+	m, err := e.market(ctx, sell.Symbol)
+	if err != nil && len(decisions) > 0 {
+		return err
+	}
+	var errs []error
+	for _, dec := range decisions {
+		ps, ok, err := e.loadProt(ctx, dec)
+		if err != nil || !ok {
+			errs = append(errs, err)
+			continue
+		}
+		qty := decimal.Zero
+		for _, s := range live[dec] {
+			qty = qty.Add(s.Quantity.Sub(s.FilledQty))
+		}
+		if _, err := e.ensureIntent(ctx, ps.entry, ps.stops, RoleStop, qty, m); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, s := range live[dec] {
+			if _, err := e.cancel(ctx, s); err != nil {
+				errs = append(errs, fmt.Errorf("release stop %s: %w", s.ClientOrderID, err))
+			}
+		}
+		e.emit(ProtectionEvent{Kind: ProtReleased, DecisionID: dec, Symbol: sell.Symbol, EntryClientOrderID: ps.entry.ClientOrderID,
+			Quantity: qty, StopPrice: ps.entry.StopPrice, Reason: "sell decision " + sell.DecisionID + " (" + sell.ClientOrderID + ")"})
+	}
+	return errors.Join(errs...)
 }

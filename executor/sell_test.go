@@ -1,0 +1,106 @@
+package executor_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/warden-trading/warden/executor"
+	"github.com/warden-trading/warden/schemas"
+)
+
+func sellOrder(qty, price string) schemas.Order {
+	return schemas.Order{Symbol: btc, Side: schemas.SideSell, Type: schemas.OrderLimit, Quantity: d(qty), Price: d(price)}
+}
+
+// protectedPosition places a protected buy that fills at once: 0.00999 BTC
+// held under one live stop.
+func protectedPosition(t *testing.T, e *env, prots *[]executor.ProtectionEvent) *executor.Executor {
+	t.Helper()
+	x := e.executor(e.store, func(o *executor.Options) {
+		o.OnProtection = func(p executor.ProtectionEvent) { *prots = append(*prots, p) }
+	})
+	if _, err := x.Place(bg, "buy-1", buyOrder("0.01", "51000", dp("47000"))); err != nil {
+		t.Fatal(err)
+	}
+	if s := e.liveStops(); len(s) != 1 || !s[0].Quantity.Equal(d("0.00999")) {
+		t.Fatalf("live stops = %+v; want one of 0.00999", s)
+	}
+	return x
+}
+
+func kinds(ps []executor.ProtectionEvent) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.Kind)
+	}
+	return out
+}
+
+func TestSellReleasesStops(t *testing.T) {
+	e := newEnv(t, nil)
+	var prots []executor.ProtectionEvent
+	x := protectedPosition(t, e, &prots)
+	ev, err := x.Place(bg, "sell-1", sellOrder("0.00999", "49000")) // marketable
+	if err != nil || ev.State != schemas.OrderFilled {
+		t.Fatalf("Place(sell) = %q, %v; want filled", ev.State, err)
+	}
+	if b := e.balance("BTC"); !b.Total().IsZero() {
+		t.Errorf("BTC after the sell = %s; want 0", b.Total())
+	}
+	if s := e.liveStops(); len(s) != 0 {
+		t.Errorf("live stops after selling the position = %+v; want none", s)
+	}
+	if _, err := x.Poll(bg); err != nil {
+		t.Fatal(err)
+	}
+	if open, _ := e.store.OpenOrderEvents(bg); len(open) != 0 {
+		t.Errorf("journal open orders after the sell = %+v; want none", open)
+	}
+	if got := kinds(prots); len(got) != 2 || got[1] != executor.ProtReleased {
+		t.Errorf("protection events = %v; want stop_placed, protection_released", got)
+	}
+}
+
+func TestRefusedSellRestoresStop(t *testing.T) {
+	e := newEnv(t, nil)
+	var prots []executor.ProtectionEvent
+	x := protectedPosition(t, e, &prots)
+	_, err := x.Place(bg, "sell-1", sellOrder("0.02", "49000")) // more than held
+	if !errors.Is(err, executor.ErrRejected) {
+		t.Fatalf("Place(sell more than held) error = %v; want ErrRejected", err)
+	}
+	if s := e.liveStops(); len(s) != 1 || !s[0].Quantity.Equal(d("0.00999")) {
+		t.Errorf("live stops after a refused sell = %+v; want the stop back for 0.00999", s)
+	}
+	if got := kinds(prots); len(got) != 3 || got[2] != executor.ProtStopResized {
+		t.Errorf("protection events = %v; want placed, released, resized", got)
+	}
+}
+
+func TestRestingSellKeepsProtectionPending(t *testing.T) {
+	e := newEnv(t, nil)
+	var prots []executor.ProtectionEvent
+	x := protectedPosition(t, e, &prots)
+	sell, err := x.Place(bg, "sell-1", sellOrder("0.005", "60000")) // rests
+	if err != nil || sell.State != schemas.OrderAcknowledged {
+		t.Fatalf("Place(resting sell) = %q, %v; want acknowledged", sell.State, err)
+	}
+	// The rest of the position (0.00499) is protected again; the part
+	// being sold is not double-locked.
+	if s := e.liveStops(); len(s) != 1 || !s[0].Quantity.Equal(d("0.00499")) {
+		t.Fatalf("live stops while selling 0.005 = %+v; want one for the other 0.00499", s)
+	}
+	x.Poll(bg)
+	if s := e.liveStops(); len(s) != 1 || !s[0].Quantity.Equal(d("0.00499")) {
+		t.Fatalf("after Poll live stops = %+v; want unchanged", s)
+	}
+	// The sell is cancelled (by an operator): the whole position is
+	// protected again on the next poll.
+	if _, err := e.paper.CancelOrder(bg, btc, sell.ClientOrderID); err != nil {
+		t.Fatal(err)
+	}
+	x.Poll(bg)
+	if s := e.liveStops(); len(s) != 1 || !s[0].Quantity.Equal(d("0.00999")) {
+		t.Errorf("after the sell was cancelled live stops = %+v; want one for 0.00999", s)
+	}
+}
