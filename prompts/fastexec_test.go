@@ -100,3 +100,26 @@ func TestFastExecSubset(t *testing.T) {
 		}
 	}
 }
+
+type stringerValue struct{}
+
+func (stringerValue) String() string { return "via Stringer" }
+
+// A value outside the fast subset at run time falls back to text/template
+// with the same result.
+func TestFastExecFallback(t *testing.T) {
+	tm := template.Must(template.New("t").Parse("a {{.S}} b"))
+	fast := newFastExec(tm)
+	if fast == nil {
+		t.Fatal("simple template not in the fast subset")
+	}
+	tp := &templates{}
+	var b strings.Builder
+	b.WriteString("prefix|")
+	if err := tp.execute(&b, tm, fast, struct{ S stringerValue }{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); got != "prefix|a via Stringer b" {
+		t.Errorf("fallback render = %q", got)
+	}
+}

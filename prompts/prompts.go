@@ -153,10 +153,18 @@ var loadTemplates = sync.OnceValues(func() (*templates, error) {
 
 // execute renders with the fast executor when the template allows it.
 func (t *templates) execute(b *strings.Builder, tm *template.Template, fast *fastExec, data any) error {
-	if fast == nil {
-		return tm.Execute(b, data)
+	if fast != nil {
+		start := b.Len()
+		err := fast.execute(b, data)
+		if !errors.Is(err, errUnsupported) {
+			return err
+		}
+		// A value the fast path does not print: redo it all the slow way.
+		s := b.String()[:start]
+		b.Reset()
+		b.WriteString(s)
 	}
-	return fast.execute(b, data)
+	return tm.Execute(b, data)
 }
 
 func parseTemplate(name string) (*template.Template, string, error) {
