@@ -214,10 +214,23 @@ func truth(v reflect.Value) bool {
 	return !v.IsZero()
 }
 
+var (
+	stringType = reflect.TypeFor[string]()
+	intType    = reflect.TypeFor[int]()
+)
+
 func printValue(b *strings.Builder, v reflect.Value) error {
 	v = indirect(v)
 	if !v.IsValid() {
 		b.WriteString("<no value>")
+		return nil
+	}
+	switch v.Type() {
+	case stringType:
+		b.WriteString(v.String())
+		return nil
+	case intType:
+		b.WriteString(strconv.FormatInt(v.Int(), 10))
 		return nil
 	}
 	if v.Type().Implements(reflect.TypeFor[fmt.Stringer]()) || v.Type().Implements(reflect.TypeFor[error]()) {
