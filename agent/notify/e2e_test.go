@@ -133,6 +133,17 @@ func runOutageScenario(t *testing.T, open func(t *testing.T) (Outbox, func() Out
 	if got := fs.Texts(); len(got) != 0 {
 		t.Fatalf("slack got %d messages while down", len(got))
 	}
+	// One more Slack failure just before the restart: the restarted
+	// dispatcher finds the oldest Slack notification not yet due while newer
+	// ones are, and must still keep the order.
+	for _, d := range ds {
+		if d.Channel() == ChannelSlack {
+			d.Flush(ctx)
+		}
+	}
+	if p, _ := ob.PendingNotifications(ctx, ChannelSlack, clk.Now(), 100); len(p) != 4 {
+		t.Fatalf("%d Slack notifications due at restart; want 4 (the oldest waiting)", len(p))
+	}
 
 	// Restart: the old dispatchers are dropped, new ones read the outbox.
 	ob = reopen()
