@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/warden-trading/warden/agent/audit"
+)
+
+func runMain(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = Main(context.Background(), args, strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// TestRunOnceOfflineOnAFreshMachine is README's first command: no config,
+// no network, no key. It must leave a warden.db holding the run's full
+// prompt and response.
+func TestRunOnceOfflineOnAFreshMachine(t *testing.T) {
+	t.Chdir(t.TempDir())
+	var runIDs []string
+	for i := 0; i < 2; i++ {
+		code, out, errOut := runMain(t, "run", "--once")
+		if code != 0 {
+			t.Fatalf("warden run --once = exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+		}
+		for _, want := range []string{"rationale:", "verdicts:", "audit: ./warden.db"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("run --once output lacks %q:\n%s", want, out)
+			}
+		}
+		m := regexp.MustCompile(`warden audit show (\S+)\)`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no run id in output:\n%s", out)
+		}
+		runIDs = append(runIDs, m[1])
+	}
+	if runIDs[0] == runIDs[1] {
+		t.Fatalf("two runs share the id %s", runIDs[0])
+	}
+	if _, err := os.Stat("warden.db"); err != nil {
+		t.Fatalf("warden.db not written: %v", err)
+	}
+	st, err := audit.Open(context.Background(), "warden.db", audit.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	story, err := st.Show(context.Background(), runIDs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(story.LLMCalls) == 0 || len(story.Responses) == 0 {
+		t.Fatalf("story of %s has %d calls and %d responses; want the prompt and the response", runIDs[1], len(story.LLMCalls), len(story.Responses))
+	}
+	var req map[string]string
+	if err := json.Unmarshal([]byte(story.LLMCalls[0].Request), &req); err != nil {
+		t.Fatalf("stored request is not the prompt JSON: %v", err)
+	}
+	if !strings.Contains(req["user"], "BTC/USDT") || !strings.Contains(req["system"], "recommendations") {
+		t.Errorf("stored prompt lacks the market data or the response schema:\n%.600s", req["user"])
+	}
+	if !strings.Contains(story.Responses[0].Raw, `"recommendations"`) {
+		t.Errorf("stored raw response = %.300s", story.Responses[0].Raw)
+	}
+	// The second run advanced the replay by one candle.
+	if !strings.Contains(runIDs[0], "T000000Z") || !strings.Contains(runIDs[1], "T010000Z") {
+		t.Errorf("run ids %v; want consecutive hours of the replay", runIDs)
+	}
+}
+
+func TestKillAndResume(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if code, _, errOut := runMain(t, "kill"); code != exitUsage || !strings.Contains(errOut, "--reason") {
+		t.Fatalf("kill without --reason = %d %q; want a usage error", code, errOut)
+	}
+	if code, out, errOut := runMain(t, "kill", "--reason", "drill"); code != 0 || !strings.Contains(out, "kill switch ON") {
+		t.Fatalf("kill = %d %q %q", code, out, errOut)
+	}
+	code, out, _ := runMain(t, "run", "--once")
+	if code != 0 || !strings.Contains(out, "KILL SWITCH ON") {
+		t.Fatalf("run after kill = %d:\n%s", code, out)
+	}
+	if strings.Contains(out, "\norders:") || strings.Contains(out, "approved ") {
+		t.Fatalf("run with the kill switch on approved or placed something:\n%s", out)
+	}
+	if code, out, _ := runMain(t, "resume", "--reason", "drill over"); code != 0 || !strings.Contains(out, "OFF") {
+		t.Fatalf("resume = %d %q", code, out)
+	}
+	if code, out, _ := runMain(t, "run", "--once"); code != 0 || strings.Contains(out, "KILL SWITCH ON") {
+		t.Fatalf("run after resume = %d:\n%s", code, out)
+	}
+}
+
+func TestRunRefusesLiveWithoutBothSwitches(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if code, _, errOut := runMain(t, "run", "--once", "--live"); code != exitUsage || !strings.Contains(errOut, "mode: live") {
+		t.Fatalf("run --live with paper config = %d %q; want a refusal naming mode: live", code, errOut)
+	}
+	// The refusal happens before anything is opened or written.
+	if _, err := os.Stat(filepath.Join(dir, "warden.db")); !os.IsNotExist(err) {
+		t.Fatalf("warden.db after the refusal: stat err = %v; want not created", err)
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(good, []byte("mode: paper\nsymbols: [BTC/USDT]\n"), 0o600)
+	os.WriteFile(bad, []byte("mode: paper\nsymbolz: [BTC/USDT]\n"), 0o600)
+	if code, out, errOut := runMain(t, "config", "check", good); code != 0 || !strings.Contains(out, "ok") {
+		t.Fatalf("config check good = %d %q %q", code, out, errOut)
+	}
+	if code, _, errOut := runMain(t, "config", "check", bad); code != exitRejected || !strings.Contains(errOut, "symbolz") {
+		t.Fatalf("config check bad = %d %q; want exit 1 naming the unknown key", code, errOut)
+	}
+	if code, _, _ := runMain(t, "config", "check", filepath.Join(dir, "missing.yaml")); code != exitRejected {
+		t.Fatalf("config check missing = %d; want 1", code)
+	}
+	if code, _, errOut := runMain(t, "run", "--once", "--config", bad); code != exitUsage || !strings.Contains(errOut, "symbolz") {
+		t.Fatalf("run with a bad config = %d %q; want exit 2", code, errOut)
+	}
+}
