@@ -226,12 +226,13 @@ func (e *Executor) protectDecision(ctx context.Context, decisionID string) {
 	}
 }
 
-// cancel cancels one of our open orders and journals what the exchange
-// says. An order that is no longer open is fetched instead.
+// cancel cancels one of our open orders (one attempt: writes are not
+// retried; the next poll tries again) and journals what the exchange says.
+// An order that is no longer open is fetched instead.
 func (e *Executor) cancel(ctx context.Context, ev schemas.OrderEvent) (schemas.OrderEvent, error) {
-	rep, err := read(ctx, e, "cancel "+ev.ClientOrderID, func(c context.Context) (OrderReport, error) {
-		return e.ex.CancelOrder(c, ev.Symbol, ev.ClientOrderID)
-	})
+	c, stop := context.WithTimeout(ctx, e.opt.ReadTimeout)
+	rep, err := e.ex.CancelOrder(c, ev.Symbol, ev.ClientOrderID)
+	stop()
 	if KindOf(err) == KindNotFound {
 		rep, err = e.fetch(ctx, ev.Symbol, ev.ClientOrderID)
 	}
