@@ -427,7 +427,7 @@ func BenchmarkPaperOnCandle(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	span := cs[len(cs)-1].Time.Sub(cs[0].Time) + time.Hour
+	at := cs[0].Time
 	x.OnCandle(btc, cs[0])
 	x.PlaceOrder(ctx, limit("rest-buy", schemas.SideBuy, "0.001", "1000"))
 	x.PlaceOrder(ctx, executor.OrderRequest{ClientOrderID: "rest-stop", Symbol: btc, Side: schemas.SideSell,
@@ -436,9 +436,35 @@ func BenchmarkPaperOnCandle(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		c := cs[1+i%(len(cs)-1)]
-		c.Time = c.Time.Add(time.Duration(i/(len(cs)-1)) * span)
+		at = at.Add(time.Hour)
+		c.Time = at
 		if err := x.OnCandle(btc, c); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkPaperPlaceAndFill places a resting limit buy and feeds the
+// candle that fills it: the cost of one traded bar.
+func BenchmarkPaperPlaceAndFill(b *testing.B) {
+	cfg := paper.DefaultConfig()
+	cfg.Balances["USDT"] = d("1000000000000")
+	x, err := paper.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	at := t0
+	x.OnCandle(btc, executor.Candle{Time: at, Open: 50000, High: 50000, Low: 50000, Close: 50000, Volume: 100})
+	req := limit("", schemas.SideBuy, "0.001", "49000")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		req.ClientOrderID = "b" + strconv.Itoa(i)
+		if _, err := x.PlaceOrder(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+		at = at.Add(time.Minute)
+		x.OnCandle(btc, executor.Candle{Time: at, Open: 50000, High: 50000, Low: 48000, Close: 50000, Volume: 100})
 	}
 }
