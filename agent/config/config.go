@@ -86,9 +86,11 @@ type OpenAI struct {
 
 // ReplayConfig answers from recorded responses.
 type ReplayConfig struct {
-	// File is a JSONL file of recorded responses; empty means the audit
-	// store's recorded responses.
+	// File is a JSONL file of recorded responses keyed by run id or index.
 	File string `yaml:"file"`
+	// DB is a recorded warden.db: each run is answered with the response
+	// recorded by the run that decided at the same time.
+	DB string `yaml:"db"`
 }
 
 // Exchange configures the live exchange (ccxt).
@@ -295,7 +297,14 @@ func (c Config) Validate() error {
 		bad("limits.max_order_notional: must be > 0")
 	}
 	switch c.Advisor.Kind {
-	case "baseline", "replay":
+	case "baseline":
+	case "replay":
+		if (c.Advisor.Replay.File == "") == (c.Advisor.Replay.DB == "") {
+			bad("advisor.replay: set exactly one of file and db")
+		}
+		if c.Advisor.Replay.DB != "" && c.Advisor.Replay.DB == c.DB {
+			bad("advisor.replay.db: must not be the database this run writes to")
+		}
 	case "openai":
 		o := c.Advisor.OpenAI
 		if o.Model == "" {

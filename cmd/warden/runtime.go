@@ -15,6 +15,8 @@ import (
 	"github.com/warden-trading/warden/agent"
 	"github.com/warden-trading/warden/agent/advisor"
 	"github.com/warden-trading/warden/agent/advisor/baseline"
+	"github.com/warden-trading/warden/agent/advisor/openai"
+	"github.com/warden-trading/warden/agent/advisor/replay"
 	"github.com/warden-trading/warden/agent/audit"
 	"github.com/warden-trading/warden/agent/config"
 	"github.com/warden-trading/warden/agent/metrics"
@@ -122,7 +124,7 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 	if err != nil {
 		return nil, err
 	}
-	adv, err := newAdvisor(cfg, rt.store, rt.logger)
+	adv, err := newAdvisor(ctx, cfg, rt.store, rt.logger)
 	if err != nil {
 		return nil, err
 	}
@@ -222,12 +224,40 @@ func (rt *runtime) openExchange(ctx context.Context, o runtimeOptions) error {
 	return err
 }
 
-func newAdvisor(cfg config.Config, store *audit.Store, logger *slog.Logger) (advisor.Advisor, error) {
+func newAdvisor(ctx context.Context, cfg config.Config, store *audit.Store, logger *slog.Logger) (advisor.Advisor, error) {
 	switch cfg.Advisor.Kind {
 	case "baseline":
 		return baseline.New(baseline.DefaultParams())
+	case "openai":
+		o := cfg.Advisor.OpenAI
+		return openai.New(openai.Config{
+			BaseURL: o.BaseURL, Model: o.Model, APIKeyEnv: o.APIKeyEnv, Temperature: o.Temperature,
+			MaxTokens: o.MaxTokens, Timeout: o.Timeout, MaxRetries: o.MaxRetries,
+			StructuredOutputs: o.StructuredOutputs, RepairAttempts: o.RepairAttempts, DailyTokenBudget: o.DailyTokenBudget,
+		}, openai.Deps{Logger: logger, Budget: store})
+	case "replay":
+		if f := cfg.Advisor.Replay.File; f != "" {
+			src, err := replay.LoadFile(f)
+			if err != nil {
+				return nil, err
+			}
+			return replay.New(src, "replay"), nil
+		}
+		if f := cfg.Advisor.Replay.DB; f != "" {
+			rec, err := audit.Open(ctx, f, audit.Options{ReadOnly: true})
+			if err != nil {
+				return nil, fmt.Errorf("advisor.replay.db: %w", err)
+			}
+			defer rec.Close()
+			src, err := agent.LoadRecordings(ctx, rec, time.Time{})
+			if err != nil {
+				return nil, err
+			}
+			return replay.New(src, "replay"), nil
+		}
+		return nil, errors.New("advisor.replay: set file (JSONL recordings) or db (a recorded warden.db)")
 	}
-	return nil, fmt.Errorf("advisor %q is not available in this build", cfg.Advisor.Kind)
+	return nil, fmt.Errorf("advisor %q is not baseline, openai or replay", cfg.Advisor.Kind)
 }
 
 func (rt *runtime) openNotify() (agent.Publisher, error) {
