@@ -57,6 +57,15 @@ type Options struct {
 	// process crash (kill -9) and may lose the last commits only on power
 	// loss or an OS crash.
 	FullSync bool
+	// BatchSize, when > 1, queues ordinary records (runs, model calls,
+	// responses, verdicts, events, equity, paper state, deliveries) and
+	// commits them BatchSize at a time in one transaction: for backtests
+	// that record tens of thousands of decisions. Order events, fills,
+	// switches and Enqueue still commit at once (with the queue before
+	// them); every read, Flush and Close commit the queue first. A queued
+	// record is lost if the process dies before it is committed, and an
+	// error of a queued write is returned by the call that commits it.
+	BatchSize int
 }
 
 // Store is the audit store. It is safe for concurrent use; writes are
@@ -79,6 +88,13 @@ type Store struct {
 
 	ins  *sql.Stmt // insert into records, prepared on wdb
 	dins *sql.Stmt // the same, prepared on ddb
+
+	// Guarded by wmu:
+	stmts   map[*sql.DB]map[string]*sql.Stmt // statements used inside write transactions
+	batch   int
+	queue   []writeFunc
+	hashBuf []byte
+	closed  bool
 }
 
 // ErrNotFound is returned by lookups of an id the store has never seen.
@@ -111,6 +127,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		log:    opts.Logger,
 		redact: newRedactor(opts.Secrets, opts.Redact),
 		ro:     opts.ReadOnly,
+		stmts:  map[*sql.DB]map[string]*sql.Stmt{},
+		batch:  opts.BatchSize,
 	}
 	if s.clock == nil {
 		s.clock = time.Now
@@ -162,6 +180,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if s.dins, err = s.ddb.PrepareContext(ctx, insertRecordSQL); err != nil {
 		return fail(err)
 	}
+	for _, db := range []*sql.DB{s.wdb, s.ddb} {
+		if err := s.prepare(ctx, db); err != nil {
+			return fail(err)
+		}
+	}
 	return s, nil
 }
 
@@ -212,9 +235,24 @@ func dsn(abs, role, sync string) string {
 	return u.String()
 }
 
-// Close closes the database. The Store must not be used afterwards.
+// Close commits queued records (batch mode) and closes the database. The
+// Store must not be used afterwards.
 func (s *Store) Close() error {
 	var errs []error
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.closed {
+		return nil
+	}
+	if !s.ro && s.wdb != nil {
+		errs = append(errs, s.flushLocked(context.Background()))
+	}
+	s.closed = true
+	for _, m := range s.stmts {
+		for _, st := range m {
+			errs = append(errs, st.Close())
+		}
+	}
 	for _, st := range []*sql.Stmt{s.ins, s.dins} {
 		if st != nil {
 			errs = append(errs, st.Close())

@@ -10,7 +10,7 @@ import (
 // CachedResponse returns the model response cached under key (a hash of
 // model and prompt, computed by the caller); ok is false on a miss.
 func (s *Store) CachedResponse(ctx context.Context, key string) (body []byte, ok bool, err error) {
-	err = s.db.QueryRowContext(ctx, `SELECT body FROM llm_cache WHERE key = ?`, key).Scan(&body)
+	err = s.queryRow(ctx, `SELECT body FROM llm_cache WHERE key = ?`, key).Scan(&body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}

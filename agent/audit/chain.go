@@ -54,6 +54,23 @@ const insertRecordSQL = `INSERT INTO records
 	(seq, kind, at, run_id, decision_id, ref, symbol, state, dedup, parent, due, tokens, body, prev_hash, hash)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
+// Queries run inside write transactions, prepared once per writer
+// connection when the store opens.
+const (
+	qHead              = `SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1`
+	qLastPeak          = `SELECT json_extract(body, '$.peak') FROM records WHERE kind = 'equity' ORDER BY seq DESC LIMIT 1`
+	qRunOfDecision     = `SELECT run_id FROM records WHERE decision_id = ? AND kind = 'verdict'`
+	qFillSeen          = `SELECT COUNT(*) FROM records WHERE kind = 'fill' AND symbol = ? AND dedup = ?`
+	qDecisionOfOrder   = `SELECT decision_id FROM records WHERE kind = 'order_event' AND ref = ? ORDER BY seq LIMIT 1`
+	qNotificationByKey = `SELECT seq FROM records WHERE kind = 'notification' AND ref = ? AND dedup = ? AND dedup <> ''`
+	qNotification      = `SELECT ref, run_id FROM records WHERE seq = ? AND kind = 'notification'`
+	qRunAdvisor        = `SELECT json_extract(body, '$.advisor'), COALESCE(json_extract(body, '$.model'), '') FROM records WHERE run_id = ? AND kind = 'run' ORDER BY seq DESC LIMIT 1`
+	qRunResponse       = `SELECT seq FROM records WHERE run_id = ? AND kind = 'response' AND state = 'valid' ORDER BY seq DESC LIMIT 1`
+	qRecommendation    = `SELECT json_extract(body, '$.parsed.recommendations[' || ? || ']') FROM records WHERE seq = ?`
+)
+
+var txQueries = []string{qHead, qLastPeak, qRunOfDecision, qFillSeen, qDecisionOfOrder, qNotificationByKey, qNotification, qRunAdvisor, qRunResponse, qRecommendation}
+
 var genesis = make([]byte, sha256.Size)
 
 // hashRecord is the chain: sha256(prev_hash || canonical bytes of every
@@ -120,17 +137,44 @@ func (s *Store) scrub(r *record) {
 // errReadOnly is returned by writes on a store opened read-only.
 var errReadOnly = errors.New("audit: store is read-only")
 
-// txFunc runs inside a write transaction after the chain head is read; it
-// may query (to deduplicate) and append.
+// writeTx is one write transaction with the chain head loaded. Everything
+// a write function does goes through it (and its context), so a function
+// may run later, batched with others (see Options.BatchSize).
 type writeTx struct {
 	s    *Store
+	db   *sql.DB
 	tx   *sql.Tx
 	ins  *sql.Stmt
 	seq  int64
 	prev []byte
 	buf  []byte
 	ctx  context.Context
-	seqs []int64
+	seqs []int64 // seqs appended by the current write function
+}
+
+// queryRow runs a query inside the transaction, through the statement
+// prepared when the store opened if q is one of txQueries. It must not
+// prepare one now: that would wait for the writer's only connection, which
+// this transaction holds.
+func (w *writeTx) queryRow(q string, args ...any) *sql.Row {
+	if st, ok := w.s.stmts[w.db][q]; ok {
+		return w.tx.StmtContext(w.ctx, st).QueryRowContext(w.ctx, args...)
+	}
+	return w.tx.QueryRowContext(w.ctx, q, args...)
+}
+
+// prepare prepares txQueries on a writer, before any transaction.
+func (s *Store) prepare(ctx context.Context, db *sql.DB) error {
+	m := map[string]*sql.Stmt{}
+	s.stmts[db] = m
+	for _, q := range txQueries {
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", q, err)
+		}
+		m[q] = st
+	}
+	return nil
 }
 
 // append chains and inserts one record and returns its seq.
@@ -150,53 +194,118 @@ func (w *writeTx) append(r *record) (int64, error) {
 	return seq, nil
 }
 
-// write runs fn in one write transaction holding SQLite's write lock, with
+// writeFunc records something inside a write transaction.
+type writeFunc func(w *writeTx) error
+
+// write runs fn in a write transaction holding SQLite's write lock, with
 // the chain head loaded. durable selects the synchronous=FULL connection.
-func (s *Store) write(ctx context.Context, durable bool, fn func(w *writeTx) error) error {
+// When deferrable and the store batches (Options.BatchSize), fn is queued
+// and runs with the next flush; otherwise queued functions run first, in
+// the same transaction.
+func (s *Store) write(ctx context.Context, durable, deferrable bool, fn writeFunc) error {
 	if s.ro {
 		return errReadOnly
 	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.closed {
+		return errors.New("audit: store is closed")
+	}
+	if deferrable && s.batch > 1 {
+		s.queue = append(s.queue, fn)
+		if len(s.queue) < s.batch {
+			return nil
+		}
+		fn = nil
+	}
+	fns := s.queue
+	if fn != nil {
+		fns = append(fns, fn)
+	}
+	s.queue = nil
+	return s.runBatch(ctx, durable, fns)
+}
+
+// runBatch runs fns in one transaction. If one fails it takes the batch
+// down: then each runs on its own, so only the failing ones are lost, and
+// their errors are returned.
+func (s *Store) runBatch(ctx context.Context, durable bool, fns []writeFunc) error {
+	err := s.runTx(ctx, durable, fns)
+	if err == nil || len(fns) == 1 {
+		return err
+	}
+	var errs []error
+	for _, f := range fns {
+		if err := s.runTx(ctx, durable, []writeFunc{f}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// runTx runs fns in one transaction.
+func (s *Store) runTx(ctx context.Context, durable bool, fns []writeFunc) error {
 	db, ins := s.wdb, s.ins
 	if durable {
 		db, ins = s.ddb, s.dins
 	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("audit: begin: %w", err)
 	}
 	defer tx.Rollback()
-	w := &writeTx{s: s, tx: tx, ins: tx.StmtContext(ctx, ins), ctx: ctx}
-	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1`).Scan(&w.seq, &w.prev)
+	w := &writeTx{s: s, db: db, tx: tx, ins: tx.StmtContext(ctx, ins), ctx: ctx, buf: s.hashBuf}
+	err = w.queryRow(qHead).Scan(&w.seq, &w.prev)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		w.seq, w.prev = 0, genesis
 	case err != nil:
 		return fmt.Errorf("audit: read chain head: %w", err)
 	}
-	if err := fn(w); err != nil {
-		return err
+	for _, fn := range fns {
+		w.seqs = w.seqs[:0]
+		if err := fn(w); err != nil {
+			return err
+		}
 	}
+	s.hashBuf = w.buf
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("audit: commit: %w", err)
 	}
 	return nil
 }
 
-// appendRecords appends records in one transaction and returns their seqs.
-func (s *Store) appendRecords(ctx context.Context, durable bool, recs ...*record) ([]int64, error) {
-	var seqs []int64
-	err := s.write(ctx, durable, func(w *writeTx) error {
+// Flush commits the records queued in batch mode (Options.BatchSize). It
+// is a no-op otherwise. Reads flush first, so they see every write.
+func (s *Store) Flush(ctx context.Context) error {
+	if s.batch <= 1 || s.ro {
+		return nil
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.flushLocked(ctx)
+}
+
+func (s *Store) flushLocked(ctx context.Context) error {
+	if len(s.queue) == 0 {
+		return nil
+	}
+	fns := s.queue
+	s.queue = nil
+	return s.runBatch(ctx, false, fns)
+}
+
+// appendRecords appends records in one write (deferrable) and returns
+// nothing: seqs are known only inside the transaction.
+func (s *Store) appendRecords(ctx context.Context, durable bool, recs ...*record) error {
+	return s.write(ctx, durable, !durable, func(w *writeTx) error {
 		for _, r := range recs {
 			if _, err := w.append(r); err != nil {
 				return err
 			}
 		}
-		seqs = w.seqs
 		return nil
 	})
-	return seqs, err
 }
 
 // VerifyReport is the result of Verify.
@@ -239,7 +348,7 @@ func (b *Break) String() string {
 // chain is reported in the VerifyReport, not as an error.
 func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 	var rep VerifyReport
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, kind, at, run_id, decision_id, ref, symbol, state, dedup, parent, due, tokens, body, prev_hash, hash FROM records ORDER BY seq`)
+	rows, err := s.query(ctx, `SELECT seq, kind, at, run_id, decision_id, ref, symbol, state, dedup, parent, due, tokens, body, prev_hash, hash FROM records ORDER BY seq`)
 	if err != nil {
 		return rep, fmt.Errorf("audit: verify: %w", err)
 	}
@@ -314,4 +423,28 @@ func recordRef(r *record) string {
 		return r.runID
 	}
 	return r.ref
+}
+
+// scanner is a row to scan: *sql.Row, or errRow when the read could not
+// start.
+type scanner interface{ Scan(dest ...any) error }
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+// queryRow reads one row, after committing queued writes.
+func (s *Store) queryRow(ctx context.Context, q string, args ...any) scanner {
+	if err := s.Flush(ctx); err != nil {
+		return errRow{err}
+	}
+	return s.db.QueryRowContext(ctx, q, args...)
+}
+
+// query reads rows, after committing queued writes.
+func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if err := s.Flush(ctx); err != nil {
+		return nil, err
+	}
+	return s.db.QueryContext(ctx, q, args...)
 }

@@ -37,7 +37,7 @@ func (s *Store) AppendOrderEvent(ctx context.Context, ev schemas.OrderEvent) err
 		state:      string(ev.State),
 		body:       body,
 	}
-	return s.write(ctx, true, func(w *writeTx) error {
+	return s.write(ctx, true, false, func(w *writeTx) error {
 		if ev.DecisionID != "" {
 			r.runID, err = w.runOfDecision(ev.DecisionID)
 			if err != nil {
@@ -52,7 +52,7 @@ func (s *Store) AppendOrderEvent(ctx context.Context, ev schemas.OrderEvent) err
 // runOfDecision finds the run a decision id belongs to, "" if unknown.
 func (w *writeTx) runOfDecision(decisionID string) (string, error) {
 	var run string
-	err := w.tx.QueryRowContext(w.ctx, `SELECT run_id FROM records WHERE decision_id = ? AND kind = 'verdict'`, decisionID).Scan(&run)
+	err := w.queryRow(qRunOfDecision, decisionID).Scan(&run)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -66,7 +66,7 @@ func (w *writeTx) runOfDecision(decisionID string) (string, error) {
 // state is not final (intent, submitted, acknowledged, partially_filled,
 // unknown), oldest order first (by when its first event was recorded).
 func (s *Store) OpenOrderEvents(ctx context.Context) ([]schemas.OrderEvent, error) {
-	rows, err := s.db.QueryContext(ctx, `
+	rows, err := s.query(ctx, `
 		SELECT r.body
 		FROM records r
 		JOIN (SELECT ref, MAX(seq) AS last, MIN(seq) AS first
@@ -83,7 +83,7 @@ func (s *Store) OpenOrderEvents(ctx context.Context) ([]schemas.OrderEvent, erro
 // false when the journal has never seen it.
 func (s *Store) LastOrderEvent(ctx context.Context, clientOrderID string) (schemas.OrderEvent, bool, error) {
 	var body []byte
-	err := s.db.QueryRowContext(ctx, `SELECT body FROM records WHERE kind = 'order_event' AND ref = ? ORDER BY seq DESC LIMIT 1`, clientOrderID).Scan(&body)
+	err := s.queryRow(ctx, `SELECT body FROM records WHERE kind = 'order_event' AND ref = ? ORDER BY seq DESC LIMIT 1`, clientOrderID).Scan(&body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return schemas.OrderEvent{}, false, nil
 	}
@@ -99,7 +99,7 @@ func (s *Store) LastOrderEvent(ctx context.Context, clientOrderID string) (schem
 
 // OrderHistory returns every event of one client order id, oldest first.
 func (s *Store) OrderHistory(ctx context.Context, clientOrderID string) ([]schemas.OrderEvent, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT body FROM records WHERE kind = 'order_event' AND ref = ? ORDER BY seq`, clientOrderID)
+	rows, err := s.query(ctx, `SELECT body FROM records WHERE kind = 'order_event' AND ref = ? ORDER BY seq`, clientOrderID)
 	if err != nil {
 		return nil, fmt.Errorf("audit: order history %s: %w", clientOrderID, err)
 	}
@@ -130,7 +130,7 @@ func scanOrderEvents(rows *sql.Rows) ([]schemas.OrderEvent, error) {
 // t, for the orders-per-minute limit.
 func (s *Store) OrdersSince(ctx context.Context, t time.Time) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `
+	err := s.queryRow(ctx, `
 		SELECT COUNT(DISTINCT ref) FROM records
 		WHERE kind = 'order_event' AND at >= ? AND state = 'intent'`, t.UnixNano()).Scan(&n)
 	if err != nil {
@@ -159,10 +159,10 @@ func (s *Store) RecordFill(ctx context.Context, t executor.Trade) (recorded bool
 		dedup:  t.ID,
 		body:   body,
 	}
-	err = s.write(ctx, true, func(w *writeTx) error {
+	err = s.write(ctx, true, false, func(w *writeTx) error {
 		if t.ID != "" {
 			var n int
-			if err := w.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM records WHERE kind = 'fill' AND symbol = ? AND dedup = ?`, t.Symbol, t.ID).Scan(&n); err != nil {
+			if err := w.queryRow(qFillSeen, t.Symbol, t.ID).Scan(&n); err != nil {
 				return fmt.Errorf("audit: look up fill %s: %w", t.ID, err)
 			}
 			if n > 0 {
@@ -171,7 +171,7 @@ func (s *Store) RecordFill(ctx context.Context, t executor.Trade) (recorded bool
 		}
 		if t.ClientOrderID != "" {
 			var dec string
-			err := w.tx.QueryRowContext(ctx, `SELECT decision_id FROM records WHERE kind = 'order_event' AND ref = ? ORDER BY seq LIMIT 1`, t.ClientOrderID).Scan(&dec)
+			err := w.queryRow(qDecisionOfOrder, t.ClientOrderID).Scan(&dec)
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return fmt.Errorf("audit: look up order %s: %w", t.ClientOrderID, err)
 			}
@@ -193,7 +193,7 @@ func (s *Store) RecordFill(ctx context.Context, t executor.Trade) (recorded bool
 
 // Fills returns the recorded trades of one client order id, oldest first.
 func (s *Store) Fills(ctx context.Context, clientOrderID string) ([]executor.Trade, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT body FROM records WHERE kind = 'fill' AND ref = ? ORDER BY seq`, clientOrderID)
+	rows, err := s.query(ctx, `SELECT body FROM records WHERE kind = 'fill' AND ref = ? ORDER BY seq`, clientOrderID)
 	if err != nil {
 		return nil, fmt.Errorf("audit: fills of %s: %w", clientOrderID, err)
 	}

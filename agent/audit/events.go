@@ -1,0 +1,268 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+
+// Event kinds recorded with RecordEvent. Others are allowed.
+const (
+	EventKillSwitch       = "kill_switch"
+	EventResume           = "resume"
+	EventSafeMode         = "safe_mode"
+	EventBreaker          = "breaker"
+	EventSnapshotRejected = "snapshot_rejected"
+	EventPolicyReload     = "policy_reload"
+	EventError            = "error"
+	EventPaperState       = "paper_state"
+	EventReconcile        = "reconcile"
+	EventProtection       = "protection" // a filled entry whose stop could not be placed
+)
+
+// Event is an operator, breaker or system event.
+type Event struct {
+	Kind   string          `json:"kind"`
+	RunID  string          `json:"run_id,omitempty"`
+	At     time.Time       `json:"at"`
+	Symbol string          `json:"symbol,omitempty"`
+	State  string          `json:"state,omitempty"` // on/off for switches, tripped/cleared for breakers...
+	Detail json.RawMessage `json:"detail,omitempty"`
+}
+
+// RecordEvent records e. Detail, when set, must be JSON.
+func (s *Store) RecordEvent(ctx context.Context, e Event) error {
+	return s.recordEvent(ctx, false, e, 0)
+}
+
+func (s *Store) recordEvent(ctx context.Context, durable bool, e Event, due int64) error {
+	if e.Kind == "" {
+		return errors.New("audit: event without kind")
+	}
+	if e.At.IsZero() {
+		e.At = s.clock()
+	}
+	if len(e.Detail) > 0 && !json.Valid(e.Detail) {
+		return fmt.Errorf("audit: event %s: detail is not JSON", e.Kind)
+	}
+	body, err := marshal(e)
+	if err != nil {
+		return err
+	}
+	err = s.appendRecords(ctx, durable, &record{kind: KindEvent, at: e.At.UnixNano(), runID: e.RunID, ref: e.Kind, symbol: e.Symbol, state: e.State, due: due, body: body})
+	return err
+}
+
+// switchDetail is the detail of a kill-switch or safe-mode event.
+type switchDetail struct {
+	Actor  string    `json:"actor,omitempty"`
+	Reason string    `json:"reason"`
+	Until  time.Time `json:"until,omitzero"`
+}
+
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
+}
+
+// SetKillSwitch turns the kill switch on or off. The change is a new
+// event, written with synchronous=FULL, and survives restarts.
+func (s *Store) SetKillSwitch(ctx context.Context, on bool, actor, reason string) error {
+	d, err := marshal(switchDetail{Actor: actor, Reason: reason})
+	if err != nil {
+		return err
+	}
+	return s.recordEvent(ctx, true, Event{Kind: EventKillSwitch, State: onOff(on), Detail: d}, 0)
+}
+
+// KillSwitch reports whether the kill switch is on: the state of its
+// latest event; off when it was never set.
+func (s *Store) KillSwitch(ctx context.Context) (bool, error) {
+	var state string
+	err := s.queryRow(ctx, `SELECT state FROM records WHERE kind = 'event' AND ref = 'kill_switch' ORDER BY seq DESC LIMIT 1`).Scan(&state)
+	if isNoRows(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("audit: read kill switch: %w", err)
+	}
+	return state == "on", nil
+}
+
+// SetSafeMode turns safe mode on (until a time, or until turned off when
+// until is zero) or off. Written with synchronous=FULL.
+func (s *Store) SetSafeMode(ctx context.Context, on bool, until time.Time, reason string) error {
+	var due int64
+	if on && !until.IsZero() {
+		due = until.UnixNano()
+	}
+	if !on {
+		until = time.Time{}
+	}
+	d, err := marshal(switchDetail{Reason: reason, Until: until})
+	if err != nil {
+		return err
+	}
+	return s.recordEvent(ctx, true, Event{Kind: EventSafeMode, State: onOff(on), Detail: d}, due)
+}
+
+// SafeMode reports whether safe mode is on at now: its latest event turned
+// it on, and its cool-down (if any) has not passed. reason is that event's
+// reason.
+func (s *Store) SafeMode(ctx context.Context, now time.Time) (on bool, reason string, err error) {
+	var (
+		state string
+		due   int64
+		body  []byte
+	)
+	err = s.queryRow(ctx, `SELECT state, due, body FROM records WHERE kind = 'event' AND ref = 'safe_mode' ORDER BY seq DESC LIMIT 1`).Scan(&state, &due, &body)
+	if isNoRows(err) {
+		return false, "", nil
+	}
+	if err != nil {
+		return false, "", fmt.Errorf("audit: read safe mode: %w", err)
+	}
+	if state != "on" || (due != 0 && now.UnixNano() >= due) {
+		return false, "", nil
+	}
+	var e struct {
+		Detail switchDetail `json:"detail"`
+	}
+	if err := json.Unmarshal(body, &e); err != nil {
+		return false, "", fmt.Errorf("audit: decode safe mode event: %w", err)
+	}
+	return true, e.Detail.Reason, nil
+}
+
+// paperState is the body of a paper_state record: the blob as JSON when
+// it is JSON, as bytes (base64) otherwise.
+type paperState struct {
+	JSON  json.RawMessage `json:"json,omitempty"`
+	Bytes []byte          `json:"bytes,omitempty"`
+}
+
+// SavePaperState appends a snapshot of the paper exchange's state.
+func (s *Store) SavePaperState(ctx context.Context, blob []byte) error {
+	var ps paperState
+	if json.Valid(blob) {
+		ps.JSON = blob
+	} else {
+		ps.Bytes = blob
+	}
+	body, err := marshal(ps)
+	if err != nil {
+		return err
+	}
+	err = s.appendRecords(ctx, false, &record{kind: KindPaperState, at: s.now(), body: body})
+	return err
+}
+
+// LatestPaperState returns the newest saved paper state; ok is false when
+// none was saved.
+func (s *Store) LatestPaperState(ctx context.Context) (blob []byte, ok bool, err error) {
+	var body []byte
+	err = s.queryRow(ctx, `SELECT body FROM records WHERE kind = 'paper_state' ORDER BY seq DESC LIMIT 1`).Scan(&body)
+	if isNoRows(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("audit: read paper state: %w", err)
+	}
+	var ps paperState
+	if err := json.Unmarshal(body, &ps); err != nil {
+		return nil, false, fmt.Errorf("audit: decode paper state: %w", err)
+	}
+	if ps.JSON != nil {
+		return []byte(ps.JSON), true, nil
+	}
+	if ps.Bytes == nil {
+		ps.Bytes = []byte{}
+	}
+	return ps.Bytes, true, nil
+}
+
+// equityBody is the body of an equity record; Peak is the highest equity
+// recorded up to and including this one.
+type equityBody struct {
+	At     time.Time       `json:"at"`
+	Equity decimal.Decimal `json:"equity"`
+	Peak   decimal.Decimal `json:"peak"`
+}
+
+// RecordEquity records the account's equity at a time, and the running
+// peak.
+func (s *Store) RecordEquity(ctx context.Context, at time.Time, equity decimal.Decimal) error {
+	if at.IsZero() {
+		at = s.clock()
+	}
+	return s.write(ctx, false, true, func(w *writeTx) error {
+		peak := equity
+		var prev string
+		err := w.queryRow(qLastPeak).Scan(&prev)
+		switch {
+		case isNoRows(err):
+		case err != nil:
+			return fmt.Errorf("audit: read peak equity: %w", err)
+		default:
+			p, err := decimal.NewFromString(prev)
+			if err != nil {
+				return fmt.Errorf("audit: stored peak equity %q: %w", prev, err)
+			}
+			if p.GreaterThan(peak) {
+				peak = p
+			}
+		}
+		body, err := marshal(equityBody{At: at, Equity: equity, Peak: peak})
+		if err != nil {
+			return err
+		}
+		_, err = w.append(&record{kind: KindEquity, at: at.UnixNano(), body: body})
+		return err
+	})
+}
+
+// PeakEquity returns the highest equity ever recorded; ok is false when
+// none was.
+func (s *Store) PeakEquity(ctx context.Context) (decimal.Decimal, bool, error) {
+	return s.equityQuery(ctx, "peak", `SELECT body FROM records WHERE kind = 'equity' ORDER BY seq DESC LIMIT 1`)
+}
+
+// EquityAt returns the equity recorded last at or before t (e.g. the start
+// of the day), or, when none was, the first recorded after t; ok is false
+// when no equity was ever recorded.
+func (s *Store) EquityAt(ctx context.Context, t time.Time) (decimal.Decimal, bool, error) {
+	ns := t.UnixNano()
+	return s.equityQuery(ctx, "equity", `SELECT body FROM (
+		SELECT body, 0 AS pref, -at AS o, seq FROM (SELECT body, at, seq FROM records WHERE kind = 'equity' AND at <= ? ORDER BY at DESC, seq DESC LIMIT 1)
+		UNION ALL
+		SELECT body, 1 AS pref, at AS o, seq FROM (SELECT body, at, seq FROM records WHERE kind = 'equity' AND at > ? ORDER BY at, seq LIMIT 1)
+	) ORDER BY pref LIMIT 1`, ns, ns)
+}
+
+func (s *Store) equityQuery(ctx context.Context, field, q string, args ...any) (decimal.Decimal, bool, error) {
+	var body []byte
+	err := s.queryRow(ctx, q, args...).Scan(&body)
+	if isNoRows(err) {
+		return decimal.Decimal{}, false, nil
+	}
+	if err != nil {
+		return decimal.Decimal{}, false, fmt.Errorf("audit: read equity: %w", err)
+	}
+	var e equityBody
+	if err := json.Unmarshal(body, &e); err != nil {
+		return decimal.Decimal{}, false, fmt.Errorf("audit: decode equity: %w", err)
+	}
+	if field == "peak" {
+		return e.Peak, true, nil
+	}
+	return e.Equity, true, nil
+}
