@@ -100,3 +100,23 @@ func BenchmarkParseResponse(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPolicyEvalPerRule is the compiled rules evaluated one by one,
+// the path taken when a rule fails or errors (and by the test runner).
+func BenchmarkPolicyEvalPerRule(b *testing.B) {
+	raw, st := loadExamples(b)
+	p := mustDefault(b)
+	resp, err := schemas.ParseResponse(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := &resp.Recommendations[0]
+	o, _ := SizeOrder(*rec, st)
+	a := &activation{params: p.params, now: celTimestamp(st.Now)}
+	newBook(&st).fill(a, rec, o)
+	applied := make([]bool, len(p.rules))
+	b.ReportAllocs()
+	for b.Loop() {
+		p.eval(a, applied)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/big"
 	"os"
+	"reflect"
 	"testing"
 
 	"github.com/warden-trading/warden/schemas"
@@ -205,6 +206,11 @@ func FuzzValidate(f *testing.F) {
 		}
 		if len(res.Verdicts) != len(res.Response.Recommendations) {
 			t.Fatalf("%d verdicts for %d recommendations", len(res.Verdicts), len(res.Response.Recommendations))
+		}
+		// The one-program fast path and the rule-by-rule path agree.
+		slow := v.validate(*res.Response, st, make([][]bool, len(res.Response.Recommendations)))
+		if !reflect.DeepEqual(slow, res.Verdicts) {
+			t.Fatalf("fast and rule-by-rule verdicts differ:\n%+v\n%+v", res.Verdicts, slow)
 		}
 		if err := oracleCheck(*res.Response, st, res.Verdicts); err != nil {
 			t.Fatalf("oracle: %v\nresponse: %s\nverdicts: %+v", err, raw, res.Verdicts)

@@ -52,6 +52,9 @@ type Policy struct {
 	params      *paramsObj
 	paramText   map[string]string
 	rules       []*rule
+	// all is every rule in one program (see compileAll); nil if it did not
+	// compile.
+	all cel.Program
 }
 
 // rule is one compiled rule.
@@ -63,7 +66,6 @@ type rule struct {
 	when        *program // nil: the rule always applies
 	expr        *program
 	message     *program // nil: the fallback is the message
-	combined    *program // when ? expr : true; nil when there is no when
 	fallback    string
 }
 
@@ -271,7 +273,37 @@ func (l *loader) load(src []byte) *Policy {
 	if total > PolicyCostLimit {
 		l.fail(0, "", "estimated cost of all rules together is %d, over the limit of %d", total, PolicyCostLimit)
 	}
+	if len(l.problems) == 0 {
+		p.all = compileAll(env, doc.Rules)
+	}
 	return p
+}
+
+// compileAll plans every rule as one conjunction, (when ? expr : true) &&
+// ..., for the common case in which every rule passes. The conjunction is
+// true exactly when every rule evaluates to true without an error (CEL's
+// && is false if any side is false and an error if any side errors
+// otherwise), so a true result is the same verdict as evaluating the rules
+// one by one; anything else is evaluated rule by rule. It returns nil if the
+// conjunction does not compile, which only costs speed.
+func compileAll(env *cel.Env, rules []ruleDoc) cel.Program {
+	parts := make([]string, 0, len(rules))
+	for i := range rules {
+		e := "(" + rules[i].Expr.Value + ")"
+		if rules[i].When.Kind != 0 {
+			e = "((" + rules[i].When.Value + ") ? " + e + " : true)"
+		}
+		parts = append(parts, e)
+	}
+	ast, iss := env.Compile(strings.Join(parts, " && "))
+	if iss != nil && iss.Err() != nil || !ast.OutputType().IsExactType(types.BoolType) {
+		return nil
+	}
+	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
+	if err != nil {
+		return nil
+	}
+	return prg
 }
 
 // yamlError turns a YAML error into problems with lines and, where the line
@@ -541,14 +573,6 @@ func (l *loader) rule(env *cel.Env, est sizeEstimator, p *Policy, d *ruleDoc, id
 	r.expr = compile(&d.Expr, "expr", types.BoolType)
 	r.when = compile(&d.When, "when", types.BoolType)
 	r.message = compile(&d.Message, "message", types.StringType)
-	if r.when != nil && r.expr != nil {
-		// One program for the common path: the guard and the expression in a
-		// single evaluation, with the same meaning as evaluating them in turn
-		// (an error in when is an error, a false when passes).
-		if prg, _, err := compileExpr(env, est, "("+d.When.Value+") ? ("+d.Expr.Value+") : true", types.BoolType); err == nil {
-			r.combined = prg
-		}
-	}
 	if len(l.problems) > before {
 		return nil, cost
 	}

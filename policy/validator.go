@@ -179,9 +179,20 @@ func (v *Validator) judge(i int, rec *schemas.Recommendation, b *book, a *activa
 // the rule it happened in (fail closed).
 func (p *Policy) eval(a *activation, applied []bool) []schemas.RuleResult {
 	out := make([]schemas.RuleResult, len(p.rules))
+	// Fast path: one evaluation when every rule passes. It runs without
+	// cost tracking, so only on inputs within the static estimate, whose
+	// total is bounded by PolicyCostLimit.
+	if p.all != nil && applied == nil && a.withinEstimate() {
+		if v, _, err := p.all.Eval(a); err == nil && v == types.True {
+			for i, r := range p.rules {
+				out[i] = schemas.RuleResult{Name: r.name, Mode: r.mode, Passed: true}
+			}
+			return out
+		}
+	}
 	for i, r := range p.rules {
 		res := schemas.RuleResult{Name: r.name, Mode: r.mode}
-		ok, applies, err := r.check(a, applied != nil)
+		ok, applies, err := r.check(a)
 		if applied != nil {
 			applied[i] = applies
 		}
@@ -200,15 +211,7 @@ func (p *Policy) eval(a *activation, applied []bool) []schemas.RuleResult {
 }
 
 // check evaluates the rule: passed, whether it applied, and any error.
-// When the caller does not need to know whether the rule applied, a passing
-// rule takes one evaluation of the combined program; a failure or an error
-// is evaluated again step by step for the exact report.
-func (r *rule) check(a *activation, needApplies bool) (passed, applies bool, err error) {
-	if r.combined != nil && !needApplies {
-		if ok, err := evalBool(r.combined, a); err == nil && ok {
-			return true, true, nil
-		}
-	}
+func (r *rule) check(a *activation) (passed, applies bool, err error) {
 	if r.when != nil {
 		w, err := evalBool(r.when, a)
 		if err != nil {
