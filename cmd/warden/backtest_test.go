@@ -1,0 +1,83 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestBacktestWritesReports(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "report")
+	code, out, errOut := run(t, "", "backtest", "--from", "2022-01-01", "--to", "2022-01-20", "--symbols", "BTC/USDT",
+		"--every", "candle", "--out", dir, "--audit")
+	if code != 0 {
+		t.Fatalf("backtest exit = %d; want 0\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	for _, want := range []string{"backtest baseline on BTC/USDT 1h", "buy and hold", "report.html", "audit.db"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("backtest output lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(errOut, "100.0%") {
+		t.Errorf("no finished progress bar on stderr: %q", errOut)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		Schema string `json:"schema"`
+		Run    struct {
+			Advisor string `json:"advisor"`
+			Candles int    `json:"candles"`
+			Audit   bool   `json:"audit"`
+		} `json:"run"`
+		Decisions struct {
+			Cycles int `json:"cycles"`
+		} `json:"decisions"`
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatalf("summary.json: %v", err)
+	}
+	if s.Schema != "warden.backtest.summary/v1" || s.Run.Advisor != "baseline" || !s.Run.Audit || s.Run.Candles < 19*24-5 || s.Decisions.Cycles != s.Run.Candles {
+		t.Errorf("summary = %+v", s)
+	}
+	page, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	if err != nil || !strings.Contains(string(page), "<svg") {
+		t.Errorf("report.html missing or without its SVG charts (err %v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "audit.db")); err != nil {
+		t.Errorf("audit.db: %v", err)
+	}
+	// A second run into the same audit database is refused.
+	code, _, errOut = run(t, "", "backtest", "--from", "2022-01-01", "--to", "2022-01-03", "--out", dir, "--audit", "--quiet")
+	if code != exitUsage || !strings.Contains(errOut, "exists") {
+		t.Errorf("backtest --audit into an existing database: exit %d, stderr %q; want %d and 'exists'", code, errOut, exitUsage)
+	}
+}
+
+func TestBacktestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"bad date", []string{"--from", "01/02/2022"}, "--from"},
+		{"bad cadence", []string{"--every", "week"}, "--every"},
+		{"bad advisor", []string{"--advisor", "oracle"}, "--advisor"},
+		{"openai without a model", []string{"--advisor", "openai"}, "advisor.openai.model"},
+		{"replay without a recording", []string{"--advisor", "replay"}, "--replay-from"},
+		{"missing policy", []string{"--policy", "/nonexistent/policy.yaml"}, "policy"},
+		{"bad cutoff", []string{"--training-cutoff", "soon"}, "training cutoff"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"backtest", "--quiet", "--out", t.TempDir()}, tc.args...)
+			code, _, errOut := run(t, "", args...)
+			if code != exitUsage || !strings.Contains(errOut, tc.want) {
+				t.Errorf("backtest %v: exit %d, stderr %q; want %d mentioning %q", tc.args, code, errOut, exitUsage, tc.want)
+			}
+		})
+	}
+}
