@@ -94,6 +94,5 @@ var commands = []func(*app) *cobra.Command{
 	newKillCmd,
 	newResumeCmd,
 	newConfigCmd,
-	newAuditCmd,
 	newBacktestCmd,
 }
