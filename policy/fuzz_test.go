@@ -246,3 +246,26 @@ func TestOracle(t *testing.T) {
 		}
 	}
 }
+
+// FuzzLoad: loading any bytes as a policy never panics, and a policy that
+// loads evaluates the contract example without panicking.
+func FuzzLoad(f *testing.F) {
+	f.Add(DefaultSource())
+	f.Add([]byte("rules:\n  - name: a\n    description: d\n    when: order.side == 'buy'\n    expr: rec.size_pct < params.x\n    message: string(rec.size_pct)\nparams: {x: 1, l: [a, b]}\n"))
+	f.Add([]byte("rules: 5\n"))
+	f.Add([]byte("params: [1]\nrules: [{name: [a], expr: {b: 1}}]\n"))
+	raw, st := loadExamples(f)
+	f.Fuzz(func(t *testing.T, src []byte) {
+		p, err := Load("fuzz.yaml", src)
+		if err != nil {
+			if p != nil {
+				t.Fatal("Load returned a policy and an error")
+			}
+			return
+		}
+		res := NewValidator(p, Limits{}).ValidateRaw(raw, st)
+		if len(res.Verdicts) != 2 || res.Verdicts[1].Decision != "no_action" {
+			t.Fatalf("verdicts = %+v", res.Verdicts)
+		}
+	})
+}
