@@ -90,11 +90,13 @@ type Store struct {
 	dins *sql.Stmt // the same, prepared on ddb
 
 	// Guarded by wmu:
-	stmts   map[*sql.DB]map[string]*sql.Stmt // statements used inside write transactions
-	batch   int
-	queue   []writeFunc
-	hashBuf []byte
-	closed  bool
+	stmts    map[*sql.DB]map[string]*sql.Stmt // statements used inside write transactions
+	batch    int
+	queue    []writeFunc
+	hashBuf  []byte
+	headSeq  int64  // seq and hash of the last record this store committed
+	headHash []byte //
+	closed   bool
 }
 
 // ErrNotFound is returned by lookups of an id the store has never seen.

@@ -14,11 +14,20 @@ import (
 // does: the state it was judged against and one verdict, in one
 // transaction.
 func BenchmarkRecordDecision(b *testing.B) {
-	for _, full := range []bool{false, true} {
-		b.Run(fmt.Sprintf("fullsync=%v", full), func(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		opts Options
+	}{
+		{"normal", Options{}},
+		{"fullsync", Options{FullSync: true}},
+		{"batch256", Options{BatchSize: 256}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
 			ctx := context.Background()
 			clk := newClock()
-			s, _ := openTest(b, Options{Clock: clk.Now, FullSync: full, Secrets: []string{"sk-secret-value"}})
+			opts := bc.opts
+			opts.Clock, opts.Secrets = clk.Now, []string{"sk-secret-value"}
+			s, _ := openTest(b, opts)
 			st := testState(clk.Now())
 			v := testVerdicts()[:1]
 			b.ReportAllocs()

@@ -58,18 +58,19 @@ const insertRecordSQL = `INSERT INTO records
 // connection when the store opens.
 const (
 	qHead              = `SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1`
+	qHeadSeq           = `SELECT COALESCE(MAX(seq), 0) FROM records`
 	qLastPeak          = `SELECT json_extract(body, '$.peak') FROM records WHERE kind = 'equity' ORDER BY seq DESC LIMIT 1`
 	qRunOfDecision     = `SELECT run_id FROM records WHERE decision_id = ? AND kind = 'verdict'`
 	qFillSeen          = `SELECT COUNT(*) FROM records WHERE kind = 'fill' AND symbol = ? AND dedup = ?`
 	qDecisionOfOrder   = `SELECT decision_id FROM records WHERE kind = 'order_event' AND ref = ? ORDER BY seq LIMIT 1`
 	qNotificationByKey = `SELECT seq FROM records WHERE kind = 'notification' AND ref = ? AND dedup = ? AND dedup <> ''`
 	qNotification      = `SELECT ref, run_id FROM records WHERE seq = ? AND kind = 'notification'`
-	qRunAdvisor        = `SELECT json_extract(body, '$.advisor'), COALESCE(json_extract(body, '$.model'), '') FROM records WHERE run_id = ? AND kind = 'run' ORDER BY seq DESC LIMIT 1`
-	qRunResponse       = `SELECT seq FROM records WHERE run_id = ? AND kind = 'response' AND state = 'valid' ORDER BY seq DESC LIMIT 1`
+	qRunAdvisor        = `SELECT json_extract(body, '$.advisor'), COALESCE(json_extract(body, '$.model'), '') FROM records WHERE run_id = ? AND run_id <> '' AND kind = 'run' ORDER BY seq DESC LIMIT 1`
+	qRunResponse       = `SELECT seq FROM records WHERE run_id = ? AND run_id <> '' AND kind = 'response' AND state = 'valid' ORDER BY seq DESC LIMIT 1`
 	qRecommendation    = `SELECT json_extract(body, '$.parsed.recommendations[' || ? || ']') FROM records WHERE seq = ?`
 )
 
-var txQueries = []string{qHead, qLastPeak, qRunOfDecision, qFillSeen, qDecisionOfOrder, qNotificationByKey, qNotification, qRunAdvisor, qRunResponse, qRecommendation}
+var txQueries = []string{qHead, qHeadSeq, qLastPeak, qRunOfDecision, qFillSeen, qDecisionOfOrder, qNotificationByKey, qNotification, qRunAdvisor, qRunResponse, qRecommendation}
 
 var genesis = make([]byte, sha256.Size)
 
@@ -255,12 +256,21 @@ func (s *Store) runTx(ctx context.Context, durable bool, fns []writeFunc) error 
 	}
 	defer tx.Rollback()
 	w := &writeTx{s: s, db: db, tx: tx, ins: tx.StmtContext(ctx, ins), ctx: ctx, buf: s.hashBuf}
-	err = w.queryRow(qHead).Scan(&w.seq, &w.prev)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		w.seq, w.prev = 0, genesis
-	case err != nil:
+	// The head is read under the write lock, so another process's writes
+	// are seen. When nobody else wrote since our last commit, the hash we
+	// remember saves reading the last record.
+	if err := w.queryRow(qHeadSeq).Scan(&w.seq); err != nil {
 		return fmt.Errorf("audit: read chain head: %w", err)
+	}
+	switch {
+	case w.seq == 0:
+		w.prev = genesis
+	case w.seq == s.headSeq && s.headHash != nil:
+		w.prev = s.headHash
+	default:
+		if err := w.queryRow(qHead).Scan(&w.seq, &w.prev); err != nil {
+			return fmt.Errorf("audit: read chain head: %w", err)
+		}
 	}
 	for _, fn := range fns {
 		w.seqs = w.seqs[:0]
@@ -270,8 +280,10 @@ func (s *Store) runTx(ctx context.Context, durable bool, fns []writeFunc) error 
 	}
 	s.hashBuf = w.buf
 	if err := tx.Commit(); err != nil {
+		s.headHash = nil
 		return fmt.Errorf("audit: commit: %w", err)
 	}
+	s.headSeq, s.headHash = w.seq, w.prev
 	return nil
 }
 

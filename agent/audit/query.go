@@ -67,7 +67,7 @@ func (f Filter) where() (string, []any) {
 		add("r.at < ?", f.To.UnixNano())
 	}
 	if f.RunID != "" {
-		add("r.run_id = ?", f.RunID)
+		add("r.run_id = ? AND r.run_id <> ''", f.RunID)
 	}
 	if f.Symbol != "" {
 		add("r.symbol = ?", f.Symbol)
@@ -307,7 +307,7 @@ func (s *Store) Show(ctx context.Context, id string) (Story, error) {
 			return st, fmt.Errorf("audit: show %s: %w", id, err)
 		}
 	} else {
-		if err := s.queryRow(ctx, `SELECT COUNT(*) FROM records WHERE run_id = ? AND kind IN ('run', 'verdict', 'llm_call', 'response')`, id).Scan(&n); err != nil {
+		if err := s.queryRow(ctx, `SELECT COUNT(*) FROM records WHERE run_id = ? AND run_id <> '' AND kind IN ('run', 'verdict', 'llm_call', 'response')`, id).Scan(&n); err != nil {
 			return st, fmt.Errorf("audit: show %s: %w", id, err)
 		}
 		if n == 0 || id == "" {
@@ -316,7 +316,7 @@ func (s *Store) Show(ctx context.Context, id string) (Story, error) {
 		st.Kind = "run"
 	}
 
-	rows, err := s.query(ctx, `SELECT seq, kind, parent, body FROM records WHERE run_id = ? ORDER BY seq`, runID)
+	rows, err := s.query(ctx, `SELECT seq, kind, parent, body FROM records WHERE run_id = ? AND run_id <> '' ORDER BY seq`, runID)
 	if err != nil {
 		return st, fmt.Errorf("audit: show %s: %w", id, err)
 	}
@@ -400,7 +400,7 @@ func (s *Store) Show(ctx context.Context, id string) (Story, error) {
 // ordersOfDecision returns the orders a decision led to, with their events
 // and fills, in the order they were first recorded.
 func (s *Store) ordersOfDecision(ctx context.Context, decisionID string) ([]OrderStory, error) {
-	rows, err := s.query(ctx, `SELECT kind, ref, body FROM records WHERE decision_id = ? AND kind IN ('order_event', 'fill') ORDER BY seq`, decisionID)
+	rows, err := s.query(ctx, `SELECT kind, ref, body FROM records WHERE decision_id = ? AND decision_id <> '' AND kind IN ('order_event', 'fill') ORDER BY seq`, decisionID)
 	if err != nil {
 		return nil, fmt.Errorf("audit: orders of %s: %w", decisionID, err)
 	}

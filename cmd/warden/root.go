@@ -94,5 +94,6 @@ var commands = []func(*app) *cobra.Command{
 	newKillCmd,
 	newResumeCmd,
 	newConfigCmd,
+	newAuditCmd,
 	newBacktestCmd,
 }

@@ -1,0 +1,55 @@
+package audit
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestQueriesUseIndexes guards the write path and the agent's per-cycle
+// reads against full scans of records, which grow with every decision.
+func TestQueriesUseIndexes(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t, Options{})
+	// qHead is a backward rowid scan that stops at the first row.
+	queries := map[string]string{
+		"last peak": qLastPeak, "run of decision": qRunOfDecision, "fill seen": qFillSeen,
+		"decision of order": qDecisionOfOrder, "notification by key": qNotificationByKey, "notification": qNotification,
+		"run advisor": qRunAdvisor, "run response": qRunResponse, "recommendation": qRecommendation,
+		"last order event":   `SELECT body FROM records WHERE kind = 'order_event' AND ref = ? ORDER BY seq DESC LIMIT 1`,
+		"kill switch":        `SELECT state FROM records WHERE kind = 'event' AND ref = 'kill_switch' ORDER BY seq DESC LIMIT 1`,
+		"tokens":             `SELECT COALESCE(SUM(tokens), 0) FROM records WHERE kind = 'llm_call' AND at >= ?`,
+		"orders since":       `SELECT COUNT(DISTINCT ref) FROM records WHERE kind = 'order_event' AND at >= ? AND state = 'intent'`,
+		"show run":           `SELECT seq, kind, parent, body FROM records WHERE run_id = ? AND run_id <> '' ORDER BY seq`,
+		"orders of decision": `SELECT kind, ref, body FROM records WHERE decision_id = ? AND decision_id <> '' AND kind IN ('order_event', 'fill') ORDER BY seq`,
+	}
+	where, _ := Filter{RunID: "r", Symbol: "s"}.where()
+	queries["list by run"] = "SELECT r.seq, r.body FROM records r WHERE " + where + " ORDER BY r.seq DESC"
+	for name, q := range queries {
+		n := strings.Count(q, "?")
+		args := make([]any, n)
+		for i := range args {
+			args[i] = time.Now().UnixNano()
+		}
+		rows, err := s.db.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		for _, step := range plan {
+			if strings.HasPrefix(step, "SCAN records") || strings.HasPrefix(step, "SCAN r ") || step == "SCAN r" {
+				t.Errorf("query %s scans the table: %v", name, plan)
+			}
+		}
+	}
+}

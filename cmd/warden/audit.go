@@ -1,0 +1,461 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/warden-trading/warden/agent/audit"
+	"github.com/warden-trading/warden/schemas"
+)
+
+const defaultAuditDB = "warden.db"
+
+func newAuditCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Read the audit log: list, show, export and verify recorded decisions",
+		Long: `The audit log is the SQLite database every run writes (./warden.db unless
+--db says otherwise): every prompt and raw model response, every verdict with
+each rule's result, every order event and fill, every event and notification.
+These commands open it read-only and never create it.`,
+	}
+	cmd.AddCommand(newAuditListCmd(a), newAuditShowCmd(a), newAuditExportCmd(a), newAuditVerifyCmd(a))
+	return cmd
+}
+
+// auditFilterFlags are the decision filters shared by list and export.
+type auditFilterFlags struct {
+	since, until, symbol, decision, rule, advisor, model, run string
+	limit                                                     int
+}
+
+func (f *auditFilterFlags) register(cmd *cobra.Command, limit int) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.since, "since", "", "decisions at or after this RFC 3339 time, or this long ago (24h, 7d)")
+	fl.StringVar(&f.until, "until", "", "decisions before this RFC 3339 time, or this long ago")
+	fl.StringVar(&f.symbol, "symbol", "", "only this symbol (BTC/USDT)")
+	fl.StringVar(&f.decision, "decision", "", "only this decision: approved, rejected or no_action")
+	fl.StringVar(&f.rule, "rule", "", "only decisions in which this rule failed or warned")
+	fl.StringVar(&f.advisor, "advisor", "", "only this advisor (openai, baseline, replay)")
+	fl.StringVar(&f.model, "model", "", "only this model")
+	fl.StringVar(&f.run, "run", "", "only this run id")
+	fl.IntVar(&f.limit, "limit", limit, "at most this many decisions (0: all)")
+}
+
+func (f *auditFilterFlags) filter(now time.Time) (audit.Filter, error) {
+	from, err := parseAuditTime("--since", f.since, now)
+	if err != nil {
+		return audit.Filter{}, err
+	}
+	to, err := parseAuditTime("--until", f.until, now)
+	if err != nil {
+		return audit.Filter{}, err
+	}
+	switch d := schemas.Decision(f.decision); d {
+	case "", schemas.DecisionApproved, schemas.DecisionRejected, schemas.DecisionNoAction:
+	default:
+		return audit.Filter{}, fmt.Errorf("--decision %q: want approved, rejected or no_action", f.decision)
+	}
+	if f.limit < 0 {
+		return audit.Filter{}, fmt.Errorf("--limit %d: want 0 or more", f.limit)
+	}
+	return audit.Filter{From: from, To: to, RunID: f.run, Symbol: f.symbol, Decision: schemas.Decision(f.decision),
+		Rule: f.rule, Advisor: f.advisor, Model: f.model, Limit: f.limit}, nil
+}
+
+// parseAuditTime reads a time flag: "" (no bound), an RFC 3339 time, a
+// date (2024-01-10, UTC), or a duration back from now (90m, 24h, 7d).
+func parseAuditTime(flag, s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	bad := fmt.Errorf("%s %q: want an RFC 3339 time, a date (2024-01-10) or a duration like 24h or 7d", flag, s)
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return time.Time{}, bad
+		}
+		return now.Add(-time.Duration(n) * 24 * time.Hour), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return time.Time{}, bad
+	}
+	return now.Add(-d), nil
+}
+
+// openAudit opens the audit database read-only; a missing file is an
+// unusable input (exit 2), never created.
+func openAudit(cmd *cobra.Command, db string) (*audit.Store, error) {
+	st, err := audit.Open(cmd.Context(), db, audit.Options{ReadOnly: true})
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	return st, nil
+}
+
+func newAuditListCmd(a *app) *cobra.Command {
+	var (
+		db     string
+		asJSON bool
+		ff     auditFilterFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "list [--since T] [--until T] [--symbol S] [--decision D] [--rule R] [--advisor A] [--model M] [--limit N] [--json]",
+		Short: "List recorded decisions, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := ff.filter(time.Now())
+			if err != nil {
+				return usageErr(err)
+			}
+			st, err := openAudit(cmd, db)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			rows, err := st.List(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if rows == nil {
+					rows = []audit.DecisionRow{}
+				}
+				return writeJSON(a.stdout, rows)
+			}
+			return writeDecisionTable(a.stdout, rows)
+		},
+	}
+	cmd.Flags().StringVar(&db, "db", defaultAuditDB, "audit database")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	ff.register(cmd, 50)
+	return cmd
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+func writeDecisionTable(w io.Writer, rows []audit.DecisionRow) error {
+	if len(rows) == 0 {
+		_, err := fmt.Fprintln(w, "no decisions recorded")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tDECISION ID\tSYMBOL\tACTION\tDECISION\tADVISOR\tMODEL\tORDER\tFAILED RULES")
+	for _, d := range rows {
+		order := "-"
+		if o := d.Verdict.Order; o != nil {
+			order = fmt.Sprintf("%s %s @ %s", o.Side, o.Quantity, o.Price)
+		}
+		rules := strings.Join(d.FailedRules(), ", ")
+		if rules == "" {
+			rules = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.At.UTC().Format(time.RFC3339), d.DecisionID, d.Symbol,
+			d.Action, d.Decision, dash(d.Advisor), dash(d.Model), order, rules)
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func newAuditShowCmd(a *app) *cobra.Command {
+	var (
+		db     string
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "show ID [--json]",
+		Short: "Show the whole story of a run or a decision (RUN or RUN:INDEX)",
+		Long: `show prints everything recorded about one run (give its id) or one decision
+(give RUN:INDEX, as 'audit list' prints it): the run's configuration, each
+prompt sent and raw response received (every retry), the rationale, each
+rule's result, the order with its lifecycle and fills, events, and the
+notifications with their delivery attempts.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := openAudit(cmd, db)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			story, err := st.Show(cmd.Context(), args[0])
+			if errors.Is(err, audit.ErrNotFound) {
+				return usageErr(err)
+			}
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(a.stdout, story)
+			}
+			return writeStory(a.stdout, story)
+		},
+	}
+	cmd.Flags().StringVar(&db, "db", defaultAuditDB, "audit database")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// storyWriter prints a Story for a reader; write errors are kept and
+// returned once.
+type storyWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (p *storyWriter) f(format string, args ...any) {
+	if p.err == nil {
+		_, p.err = fmt.Fprintf(p.w, format, args...)
+	}
+}
+
+// block prints text indented, so multi-line prompts stay readable.
+func (p *storyWriter) block(text string) {
+	for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
+		p.f("    %s\n", line)
+	}
+}
+
+func writeStory(w io.Writer, s audit.Story) error {
+	p := &storyWriter{w: w}
+	p.f("%s %s\n", s.Kind, s.ID)
+	if r := s.Run; r != nil {
+		p.f("\n== run %s\n", r.ID)
+		p.f("started   %s\nmode      %s\nadvisor   %s\nmodel     %s\npolicy    %s\n", r.StartedAt.UTC().Format(time.RFC3339), r.Mode, r.Advisor, dash(r.Model), r.PolicyHash)
+		for name, h := range r.PromptHashes {
+			p.f("prompt    %s %s\n", name, h)
+		}
+		if len(r.Config) > 0 {
+			p.f("config    %s\n", r.Config)
+		}
+	}
+	if e := s.End; e != nil {
+		p.f("ended     %s status %s", e.EndedAt.UTC().Format(time.RFC3339), e.Status)
+		if len(e.Summary) > 0 {
+			p.f(" %s", e.Summary)
+		}
+		p.f("\n")
+	}
+	for _, c := range s.LLMCalls {
+		p.f("\n== model call %d: %s %s at %s: %s (HTTP %d, %s, %d tokens)\n", c.Attempt, c.Advisor, c.Model, c.BaseURL, dash(c.Status), c.HTTPStatus, c.Latency.Round(time.Millisecond), c.TotalTokens)
+		if c.Error != "" {
+			p.f("error: %s\n", c.Error)
+		}
+		p.f("-- prompt (hash %s)\n", dash(c.PromptHash))
+		writePrompt(p, c.Request)
+		p.f("-- raw response\n")
+		p.block(c.Response)
+	}
+	for i, r := range s.Responses {
+		p.f("\n== response %d: valid %v\n", i+1, r.Valid)
+		for _, v := range r.SchemaErrors {
+			p.f("schema error %s at %s: %s\n", v.Rule, dash(v.Pointer), v.Message)
+		}
+		if r.Parsed != nil {
+			p.f("-- rationale\n")
+			p.block(r.Parsed.Rationale)
+		} else {
+			p.f("-- raw\n")
+			p.block(r.Raw)
+		}
+	}
+	for _, d := range s.Decisions {
+		p.f("\n== decision %s: %s %s -> %s (policy %s)\n", d.DecisionID, d.Action, d.Symbol, strings.ToUpper(string(d.Decision)), d.PolicyHash)
+		if len(d.Recommendation) > 0 && string(d.Recommendation) != "null" {
+			p.f("recommendation %s\n", d.Recommendation)
+		}
+		if o := d.Verdict.Order; o != nil {
+			p.f("order     %s %s %s %s @ %s (notional %s)\n", o.Type, o.Side, o.Quantity, o.Symbol, o.Price, o.Notional)
+		}
+		for _, v := range d.Verdict.Violations {
+			p.f("VIOLATED  %s [%s]: %s\n", v.Rule, v.Source, v.Message)
+		}
+		for _, v := range d.Verdict.Warnings {
+			p.f("warning   %s [%s]: %s\n", v.Rule, v.Source, v.Message)
+		}
+		for _, r := range d.Verdict.Rules {
+			status := "pass"
+			if !r.Passed {
+				status = "FAIL"
+			}
+			p.f("rule      %-4s %s (%s)", status, r.Name, r.Mode)
+			if r.Message != "" {
+				p.f(": %s", r.Message)
+			}
+			if r.Error != "" {
+				p.f(" error: %s", r.Error)
+			}
+			p.f("\n")
+		}
+		for _, o := range d.Orders {
+			p.f("-- order %s\n", o.ClientOrderID)
+			for _, ev := range o.Events {
+				p.f("   %s %-16s %s %s %s @ %s filled %s", ev.At.UTC().Format(time.RFC3339), ev.State, ev.Role, ev.Side, ev.Quantity, ev.Price, ev.FilledQty)
+				if ev.Reason != "" {
+					p.f(" (%s)", ev.Reason)
+				}
+				p.f("\n")
+			}
+			for _, f := range o.Fills {
+				p.f("   fill %s %s %s @ %s fee %s %s\n", f.Time.UTC().Format(time.RFC3339), f.Side, f.Quantity, f.Price, f.Fee, f.FeeCurrency)
+			}
+		}
+	}
+	for _, e := range s.Events {
+		p.f("\n== event %s %s at %s", e.Kind, e.State, e.At.UTC().Format(time.RFC3339))
+		if len(e.Detail) > 0 {
+			p.f(": %s", e.Detail)
+		}
+		p.f("\n")
+	}
+	for _, n := range s.Notifications {
+		p.f("\n== notification %d to %s (%s): %s\n", n.ID, n.Channel, n.Kind, n.Title)
+		for _, at := range n.Attempts {
+			outcome := "failed: " + at.Error
+			switch {
+			case at.Delivered:
+				outcome = "delivered"
+			case at.GaveUp:
+				outcome = "gave up: " + at.Error
+			}
+			p.f("   %s %s\n", at.At.UTC().Format(time.RFC3339), outcome)
+		}
+		if len(n.Attempts) == 0 {
+			p.f("   pending\n")
+		}
+	}
+	return p.err
+}
+
+// writePrompt prints the messages of a chat request, or the request as it
+// is when it is not one.
+func writePrompt(p *storyWriter, request string) {
+	var req struct {
+		Messages []struct {
+			Role    string `json:"role"`
+			Content string `json:"content"`
+		} `json:"messages"`
+	}
+	if err := json.Unmarshal([]byte(request), &req); err != nil || len(req.Messages) == 0 {
+		p.block(request)
+		return
+	}
+	for _, m := range req.Messages {
+		p.f("  [%s]\n", m.Role)
+		p.block(m.Content)
+	}
+}
+
+func newAuditExportCmd(a *app) *cobra.Command {
+	var (
+		db, format, out string
+		ff              auditFilterFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "export --format jsonl|csv [--out FILE] [filters]",
+		Short: "Export recorded decisions as JSON lines or CSV, oldest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
+			if format != audit.FormatJSONL && format != audit.FormatCSV {
+				return usageErr(fmt.Errorf("--format %q: want jsonl or csv", format))
+			}
+			f, err := ff.filter(time.Now())
+			if err != nil {
+				return usageErr(err)
+			}
+			st, err := openAudit(cmd, db)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			w := a.stdout
+			if out != "" && out != "-" {
+				file, err := os.Create(out)
+				if err != nil {
+					return usageErr(err)
+				}
+				defer func() {
+					if cerr := file.Close(); err == nil {
+						err = cerr
+					}
+				}()
+				w = file
+			}
+			return st.Export(cmd.Context(), w, format, f)
+		},
+	}
+	cmd.Flags().StringVar(&db, "db", defaultAuditDB, "audit database")
+	cmd.Flags().StringVar(&format, "format", audit.FormatJSONL, "jsonl or csv")
+	cmd.Flags().StringVar(&out, "out", "", "write to this file instead of stdout")
+	ff.register(cmd, 0)
+	return cmd
+}
+
+func newAuditVerifyCmd(a *app) *cobra.Command {
+	var (
+		db     string
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "verify [--json]",
+		Short: "Check the hash chain over every record; exit 1 naming the first broken record",
+		Long: `verify recomputes the hash chain that links every audit record to the one
+before it. An edited record, a deleted record (a gap in the sequence) or a
+record moved or rewritten is reported by its sequence number, kind and id,
+and the command exits 1. It prints the head (last seq and hash) when the
+chain is whole: note it, since removing records from the very end leaves a
+shorter chain that is still whole.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := openAudit(cmd, db)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			rep, err := st.Verify(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if err := writeJSON(a.stdout, rep); err != nil {
+					return err
+				}
+			} else if rep.OK {
+				fmt.Fprintf(a.stdout, "ok: %d records, chain whole; head seq %d hash %s\n", rep.Records, rep.HeadSeq, dash(rep.HeadHash))
+			}
+			if !rep.OK {
+				return &exitError{Code: exitRejected, Err: fmt.Errorf("audit chain broken at %s", rep.Broken)}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&db, "db", defaultAuditDB, "audit database")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return cmd
+}
