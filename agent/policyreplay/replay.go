@@ -39,7 +39,7 @@ const (
 type Report struct {
 	Policy PolicyInfo `json:"policy"`
 	// Since is the earliest decision time replayed (zero: all).
-	Since time.Time `json:"since"`
+	Since time.Time `json:"since,omitzero"`
 	// RecordedPolicies are the content hashes of the policies the replayed
 	// decisions were originally judged under, sorted.
 	RecordedPolicies []string `json:"recorded_policies"`

@@ -72,7 +72,7 @@ func history() [][]schemas.Recommendation {
 	}
 }
 
-func baseState(t *testing.T) schemas.State {
+func baseState(t testing.TB) schemas.State {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("testdata", "state.example.json"))
 	if err != nil {
@@ -86,7 +86,7 @@ func baseState(t *testing.T) schemas.State {
 }
 
 // editedPolicy is the default policy with one textual edit.
-func editedPolicy(t *testing.T, old, new string) *policy.Policy {
+func editedPolicy(t testing.TB, old, new string) *policy.Policy {
 	t.Helper()
 	src := string(policy.DefaultSource())
 	if !strings.Contains(src, old) {

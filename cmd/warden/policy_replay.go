@@ -35,7 +35,8 @@ together and in order, as they were live.
 
 The audit database is opened read-only and never created; nothing is placed
 or written. --since takes an RFC 3339 time or a duration back from now
-(72h, 30m, 7d). The hard limits apply as in 'warden run': give --max-notional
+(72h, 30m, 7d), compared with the decisions' recorded times (for the
+offline paper replay, the candle times). The hard limits apply as in 'warden run': give --max-notional
 (or --config) to match the limit the decisions were made under.
 
 Exit 0 when the replay ran, whether or not decisions change; 2 when the

@@ -193,3 +193,53 @@ func TestParseSince(t *testing.T) {
 		}
 	}
 }
+
+// Replay over decisions recorded by real `warden run --once` cycles (paper
+// exchange, baseline advisor, default policy): the same policy changes
+// nothing, and a tighter per-symbol cap only ever flips approved buys by
+// max_position.
+func TestPolicyReplayAfterRealCycles(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for i := 0; i < 4; i++ {
+		if code, out, errOut := runMain(t, "run", "--once"); code != 0 {
+			t.Fatalf("run --once = %d\n%s\n%s", code, out, errOut)
+		}
+	}
+	if code, _, errOut := runMain(t, "policy", "init"); code != 0 {
+		t.Fatalf("policy init = %d: %s", code, errOut)
+	}
+	code, out, errOut := runMain(t, "policy", "replay", "--policy", "policy.yaml")
+	if code != 0 || !strings.Contains(out, "no decision would change") || strings.Contains(out, " 0 decisions") {
+		t.Fatalf("policy replay (same policy) = %d:\n%s\n%s", code, out, errOut)
+	}
+
+	src, err := os.ReadFile("policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile("tight.yaml", []byte(strings.Replace(string(src), "max_position_pct: 2 ", "max_position_pct: 0.5 ", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = runMain(t, "policy", "replay", "--policy", "tight.yaml", "--json")
+	var rep struct {
+		Totals  struct{ Decisions, ApprovedToRejected int } `json:"totals"`
+		Changes []struct {
+			DecisionID      string                  `json:"decision_id"`
+			Action          string                  `json:"action"`
+			Kind            string                  `json:"kind"`
+			NewlyFailing    []struct{ Rule string } `json:"newly_failing"`
+			NoLongerFailing []struct{ Rule string } `json:"no_longer_failing"`
+		} `json:"changes"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); code != 0 || err != nil {
+		t.Fatalf("policy replay --json = %d, %v\n%s\n%s", code, err, out, errOut)
+	}
+	if len(rep.Changes) == 0 {
+		t.Fatalf("no change under a 0.5%% cap; the baseline's 1.5%% buys should flip:\n%s", out)
+	}
+	for _, c := range rep.Changes {
+		if c.Kind != "approved_to_rejected" || c.Action != "buy" || len(c.NewlyFailing) != 1 || c.NewlyFailing[0].Rule != "max_position" || len(c.NoLongerFailing) != 0 {
+			t.Errorf("change %+v; want an approved buy rejected by max_position only", c)
+		}
+	}
+}
