@@ -86,6 +86,7 @@ Live trading needs mode: live in the config AND --live here.`,
 			for _, d := range rt.dispatch {
 				go func() { _ = d.Run(ctx) }()
 			}
+			go rt.watchPolicy(ctx, rt.pub)
 			return agent.Schedule(ctx, cfg.Schedule, 10*time.Minute, logger, func(cctx context.Context) error {
 				_, err := rt.cycle(cctx)
 				if errors.Is(err, agent.ErrReplayEnd) {

@@ -65,6 +65,7 @@ type runtime struct {
 	clock    *simClock
 	metrics  *metrics.Metrics
 	dispatch []*notify.Dispatcher
+	pub      agent.Publisher // nil when no channel is configured
 	live     bool
 }
 
@@ -132,6 +133,7 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 	if err != nil {
 		return nil, err
 	}
+	rt.pub = pub
 	var obs agent.Observer
 	if cfg.Metrics.Listen != "" {
 		rt.metrics = metrics.New()
