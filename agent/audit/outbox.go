@@ -57,15 +57,10 @@ func (s *Store) Enqueue(ctx context.Context, n schemas.Notification) (int64, err
 	return id, nil
 }
 
-// PendingNotifications returns up to limit notifications of channel that
-// are neither delivered nor given up and whose latest attempt's
-// NextAttempt is not after now, oldest first.
-func (s *Store) PendingNotifications(ctx context.Context, channel string, now time.Time, limit int) ([]schemas.Notification, error) {
-	if limit <= 0 {
-		limit = 100
-	}
-	rows, err := s.query(ctx, `
-		SELECT n.body FROM records n
+// pendingSQL selects a channel's pending notifications (see
+// PendingNotifications); "parent <> 0" lets SQLite use the partial index on
+// parent.
+const pendingSQL = `		SELECT n.body FROM records n
 		WHERE n.kind = 'notification' AND n.ref = ?
 		  AND NOT EXISTS (SELECT 1 FROM records d
 		                  WHERE d.parent = n.seq AND d.parent <> 0 AND d.kind = 'delivery' AND d.state IN ('delivered', 'gave_up'))
@@ -73,7 +68,16 @@ func (s *Store) PendingNotifications(ctx context.Context, channel string, now ti
 		                WHERE d.parent = n.seq AND d.parent <> 0 AND d.kind = 'delivery'
 		                ORDER BY d.seq DESC LIMIT 1), 0) <= ?
 		ORDER BY n.seq
-		LIMIT ?`, channel, now.UnixNano(), limit)
+		LIMIT ?`
+
+// PendingNotifications returns up to limit notifications of channel that
+// are neither delivered nor given up and whose latest attempt's
+// NextAttempt is not after now, oldest first.
+func (s *Store) PendingNotifications(ctx context.Context, channel string, now time.Time, limit int) ([]schemas.Notification, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := s.query(ctx, pendingSQL, channel, now.UnixNano(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("audit: pending notifications: %w", err)
 	}
