@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/warden-trading/warden/agent/audit"
 )
@@ -128,5 +129,55 @@ func TestConfigCheck(t *testing.T) {
 	}
 	if code, _, errOut := runMain(t, "run", "--once", "--config", bad); code != exitUsage || !strings.Contains(errOut, "symbolz") {
 		t.Fatalf("run with a bad config = %d %q; want exit 2", code, errOut)
+	}
+}
+
+// TestRunScheduledStopsGracefully runs `warden run` on a one-second
+// schedule and cancels it the way SIGINT does: it must exit 0 after the
+// running cycle finished, with every cycle recorded as ended.
+func TestRunScheduledStopsGracefully(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	os.WriteFile("warden.yaml", []byte("schedule: \"@every 1s\"\n"), 0o600)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var out, errb bytes.Buffer
+	go func() {
+		done <- Main(ctx, []string{"run", "--config", "warden.yaml"}, strings.NewReader(""), &out, &errb)
+	}()
+	time.Sleep(3500 * time.Millisecond)
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("warden run = exit %d; stderr:\n%s", code, errb.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("warden run did not stop within 30s of cancellation")
+	}
+	st, err := audit.Open(context.Background(), "warden.db", audit.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rows, err := st.List(context.Background(), audit.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := map[string]bool{}
+	for _, r := range rows {
+		runs[r.RunID] = true
+	}
+	if len(runs) < 2 {
+		t.Fatalf("%d runs recorded in 3.5 s on a 1 s schedule; want at least 2", len(runs))
+	}
+	for id := range runs {
+		story, err := st.Show(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if story.End == nil {
+			t.Errorf("run %s has no end record: a cycle was cut off by the shutdown", id)
+		}
 	}
 }
