@@ -77,9 +77,12 @@ type Exchange struct {
 	clock   func() time.Time
 	secrets []string
 
-	mu        sync.Mutex
-	markets   map[string]executor.Market
-	clientIDs map[string]string // exchange order id -> our client order id
+	mu      sync.Mutex
+	markets map[string]executor.Market
+	// marketsFailed: the last load failed, so the next one must force
+	// ccxt to reload (ccxt keeps a failed load as "loaded").
+	marketsFailed bool
+	clientIDs     map[string]string // exchange order id -> our client order id
 }
 
 var _ executor.Exchange = (*Exchange)(nil)

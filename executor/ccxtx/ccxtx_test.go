@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -84,7 +85,7 @@ func newRig(t *testing.T, fopts fakebinance.Options, mutate func(*Config)) *rig 
 	if err != nil {
 		t.Fatalf("New() = %v", err)
 	}
-	t.Cleanup(func() { assertNoCanary(t, "logs", logs.String()) })
+	t.Cleanup(func() { assertNoCanary(t, "logs", logs.String()); assertNoSignature(t, "logs", logs.String()) })
 	return &rig{ex: ex, fake: fake, srv: srv, logs: logs}
 }
 
@@ -94,6 +95,16 @@ func assertNoCanary(t *testing.T, where, s string) {
 		if strings.Contains(s, c) {
 			t.Errorf("%s contain a secret canary (%.12s…)", where, c)
 		}
+	}
+}
+
+var signedRe = regexp.MustCompile(`signature=[0-9a-fA-F]{8,}`)
+
+// assertNoSignature: a request signature must never be printed either.
+func assertNoSignature(t *testing.T, where, s string) {
+	t.Helper()
+	if m := signedRe.FindString(s); m != "" {
+		t.Errorf("%s contain a request signature (%.20s…)", where, m)
 	}
 }
 
@@ -403,6 +414,11 @@ func TestReadFaults(t *testing.T) {
 			if k := executor.KindOf(err); k != tc.kind {
 				t.Errorf("Balances() = %v (kind %v); want %v", err, k, tc.kind)
 			}
+			assertNoSignature(t, "error text", err.Error())
+			assertNoCanary(t, "error text", err.Error())
+			if tc.fault == fakebinance.FaultDrop && !strings.Contains(err.Error(), "signature="+Redacted) {
+				t.Errorf("Balances() = %v; want the signed URL ccxt prints, redacted", err)
+			}
 		})
 	}
 }
@@ -549,5 +565,24 @@ func TestBaseURLRewritesEveryAPIURL(t *testing.T) {
 	}
 	if api["public"] != "http://127.0.0.1:9/prefix/api/v3" || api["sapi"] != "http://127.0.0.1:9/prefix/sapi/v1" {
 		t.Errorf("public, sapi = %v, %v; want paths kept", api["public"], api["sapi"])
+	}
+}
+
+// ccxt marks its markets loaded even when the load failed; the adapter
+// must reload rather than serve the empty cache.
+func TestMarketsRecoverAfterFailedLoad(t *testing.T) {
+	r := newRig(t, fakebinance.Options{}, nil)
+	if err := r.fake.Inject(fakebinance.Fault{Path: "/api/v3/exchangeInfo", Kind: fakebinance.FaultUnavailable}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ex.Markets(tctx(t)); executor.KindOf(err) != executor.KindUnavailable {
+		t.Fatalf("Markets() during a 503 = %v; want unavailable", err)
+	}
+	ms, err := r.ex.Markets(tctx(t))
+	if err != nil || len(ms) != 2 {
+		t.Fatalf("Markets() after the 503 = %d markets, %v; want 2", len(ms), err)
+	}
+	if _, err := r.ex.Ticker(tctx(t), btcusdt); err != nil {
+		t.Errorf("Ticker() after the reload = %v", err)
 	}
 }

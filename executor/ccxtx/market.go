@@ -100,9 +100,21 @@ func msTime(p *int64) time.Time {
 // ("BTC/USDT") with their steps and minimums. ccxt caches the markets after
 // the first load.
 func (e *Exchange) Markets(ctx context.Context) (map[string]executor.Market, error) {
+	e.mu.Lock()
+	reload := e.marketsFailed
+	e.mu.Unlock()
 	raw, err := call(ctx, e, "load markets", func() (map[string]ccxt.MarketInterface, error) {
-		return e.ex.LoadMarkets()
+		// ccxt marks its markets loaded even when loading failed, and then
+		// serves the empty cache: after a failure, force a reload.
+		ms, err := e.ex.LoadMarkets(reload)
+		if err == nil && len(ms) == 0 {
+			err = &executor.Error{Kind: executor.KindUnknown, Msg: "load markets: the exchange returned no markets"}
+		}
+		return ms, err
 	})
+	e.mu.Lock()
+	e.marketsFailed = err != nil
+	e.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
