@@ -135,6 +135,9 @@ func (w *watcher) testsFile() string {
 
 // check reads the policy and its tests and takes or refuses the policy.
 func (w *watcher) check(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
 	src, err := readPolicyFile(w.path)
 	if err != nil {
 		key := "unreadable:" + err.Error()

@@ -77,6 +77,37 @@ func (f *fakePublisher) list() []notify.Event {
 	return append([]notify.Event(nil), f.events...)
 }
 
+// readyHandler is a slog handler that closes ready when policy.Watch logs
+// that it is watching.
+type readyHandler struct {
+	once  *sync.Once
+	ready chan struct{}
+}
+
+func newReadyLogger() (*slog.Logger, <-chan struct{}) {
+	h := readyHandler{once: new(sync.Once), ready: make(chan struct{})}
+	return slog.New(h), h.ready
+}
+
+func (h readyHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h readyHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h readyHandler) WithGroup(string) slog.Handler            { return h }
+func (h readyHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "watching the policy file" {
+		h.once.Do(func() { close(h.ready) })
+	}
+	return nil
+}
+
+func waitReady(t *testing.T, ready <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-ready:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the policy watcher did not start")
+	}
+}
+
 // eventually polls cond until it holds or 5 s pass.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -108,12 +139,13 @@ func TestPolicyWatchRecordsAndNotifies(t *testing.T) {
 	sw := &fakeSwapper{v: policy.NewValidator(p0, policy.Limits{})}
 	rec, pub := &fakeRecorder{}, &fakePublisher{}
 	at := time.Date(2024, 1, 10, 12, 0, 0, 0, time.UTC)
-	w := &policyWatch{file: file, limits: policy.Limits{}, agent: sw, store: rec, pub: pub, logger: slog.New(slog.DiscardHandler), now: func() time.Time { return at }}
+	logger, ready := newReadyLogger()
+	w := &policyWatch{file: file, limits: policy.Limits{}, agent: sw, store: rec, pub: pub, logger: logger, now: func() time.Time { return at }}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { w.run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
-	time.Sleep(100 * time.Millisecond)
+	waitReady(t, ready)
 
 	// A good edit is taken and recorded.
 	edited := strings.Replace(src, "name: warden-default", "name: warden-edited", 1)
@@ -129,6 +161,11 @@ func TestPolicyWatchRecordsAndNotifies(t *testing.T) {
 	}
 	if len(pub.list()) != 0 {
 		t.Errorf("an accepted reload published %v; want nothing", pub.list())
+	}
+	// The policy in force offered again changes and records nothing.
+	w.accepted(ctx, p1)
+	if sw.Validator().Policy() != p1 || len(rec.list()) != 1 {
+		t.Errorf("re-accepting the policy in force swapped or recorded (%d events)", len(rec.list()))
 	}
 
 	// A policy with a non-bool rule is refused: recorded, published, and
@@ -168,7 +205,8 @@ func TestRuntimeWatchPolicy(t *testing.T) {
 	cfg.Policy, cfg.DB = file, filepath.Join(dir, "warden.db")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	rt, err := newRuntime(ctx, cfg, runtimeOptions{output: new(strings.Builder), logger: slog.New(slog.DiscardHandler)})
+	logger, ready := newReadyLogger()
+	rt, err := newRuntime(ctx, cfg, runtimeOptions{output: new(strings.Builder), logger: logger})
 	if err != nil {
 		t.Fatalf("newRuntime: %v", err)
 	}
@@ -179,7 +217,7 @@ func TestRuntimeWatchPolicy(t *testing.T) {
 	}
 	done := make(chan struct{})
 	go func() { rt.watchPolicy(ctx, nil); close(done) }()
-	time.Sleep(100 * time.Millisecond)
+	waitReady(t, ready)
 	if err := os.WriteFile(file, []byte(strings.Replace(src, "name: warden-default", "name: warden-live-edit", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
