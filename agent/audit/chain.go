@@ -272,6 +272,17 @@ func (s *Store) runTx(ctx context.Context, durable bool, fns []writeFunc) error 
 			return fmt.Errorf("audit: read chain head: %w", err)
 		}
 	}
+	if w.seq < s.headSeq {
+		// Records this store committed are gone: the tail of the chain was
+		// deleted, which the chain alone cannot show once new records
+		// follow. Say so in the chain itself.
+		s.log.Error("audit: chain head went back: records were deleted", "had_seq", s.headSeq, "now_seq", w.seq)
+		detail, _ := json.Marshal(map[string]any{"problem": "chain head went back: records were deleted", "had_seq": s.headSeq, "now_seq": w.seq})
+		body, _ := json.Marshal(Event{Kind: EventError, At: s.clock(), State: "tamper", Detail: detail})
+		if _, err := w.append(&record{kind: KindEvent, at: s.now(), ref: EventError, state: "tamper", body: body}); err != nil {
+			return err
+		}
+	}
 	for _, fn := range fns {
 		w.seqs = w.seqs[:0]
 		if err := fn(w); err != nil {
@@ -335,7 +346,7 @@ type Break struct {
 	Seq     int64  `json:"seq"`
 	Kind    string `json:"kind,omitempty"`
 	Ref     string `json:"ref,omitempty"` // decision id, client order id, run id... of the record, when it has one
-	Problem string `json:"problem"`       // "edited", "deleted", "relinked"
+	Problem string `json:"problem"`       // "edited", "deleted", "reordered"
 	Detail  string `json:"detail"`
 }
 
@@ -391,14 +402,24 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 			if seq-lastSeq > 2 {
 				missing = fmt.Sprintf("seqs %d..%d", lastSeq+1, seq-1)
 			}
-			brk("deleted", fmt.Sprintf("%s missing before this record (%d record(s) deleted)", missing, seq-lastSeq-1))
+			brk("deleted", fmt.Sprintf("%s missing (%d record(s) deleted)", missing, seq-lastSeq-1))
 			rep.Broken.Seq = lastSeq + 1
 			rep.Broken.Kind, rep.Broken.Ref = "", ""
 			rep.Broken.Detail += fmt.Sprintf("; the next surviving record is seq %d (%s)", seq, r.kind)
 		case !bytes.Equal(want, hash):
 			brk("edited", fmt.Sprintf("content does not match its hash (stored %s…, recomputed %s…)", short(hash), short(want)))
 		case !bytes.Equal(prev, lastHash):
-			brk("relinked", fmt.Sprintf("prev_hash %s… does not match the hash %s… of seq %d: a record was moved or inserted here, or seq %d was rewritten with a recomputed hash", short(prev), short(lastHash), lastSeq, lastSeq))
+			brk("reordered", fmt.Sprintf("prev_hash %s… does not match the hash %s… of seq %d: a record was moved or inserted here, or seq %d was rewritten with a recomputed hash", short(prev), short(lastHash), lastSeq, lastSeq))
+		}
+		if rep.Broken == nil && r.kind == KindEvent && r.ref == EventError && r.state == "tamper" {
+			var e struct {
+				Detail struct {
+					Had int64 `json:"had_seq"`
+					Now int64 `json:"now_seq"`
+				} `json:"detail"`
+			}
+			_ = json.Unmarshal(r.body, &e)
+			brk("deleted", fmt.Sprintf("records after seq %d (up to seq %d) were deleted from the end of the chain; a writer noticed and recorded it here", e.Detail.Now, e.Detail.Had))
 		}
 		if rep.Broken != nil {
 			return rep, nil

@@ -166,7 +166,7 @@ func TestVerifyFindsTampering(t *testing.T) {
 			`UPDATE records SET seq = 3 WHERE seq = 4`,
 			`UPDATE records SET seq = 4 WHERE seq = -1`,
 		}, "edited", 3, "does not match"},
-		{"rewrite with recomputed hash", nil, "relinked", 5, "seq 4 was rewritten"},
+		{"rewrite with recomputed hash", nil, "reordered", 5, "seq 4 was rewritten"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -218,5 +218,30 @@ func forgeRecord(t *testing.T, db *sql.DB, seq int64) {
 	h, _ := hashRecord(nil, prev, seq, &r)
 	if _, err := db.Exec(`UPDATE records SET body = ?, hash = ? WHERE seq = ?`, r.body, h, seq); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestTailDeletionIsRecorded(t *testing.T) {
+	ctx := context.Background()
+	s, path := writeSome(t, 5)
+	db := rawDB(t, path)
+	for _, q := range []string{`DROP TRIGGER records_no_delete`, `DELETE FROM records WHERE seq >= 4`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.AppendOrderEvent(ctx, orderEvent("o6", schemas.OrderIntent, time.Time{})); err != nil {
+		t.Fatal(err)
+	}
+	var state, body string
+	if err := db.QueryRow(`SELECT state, body FROM records WHERE seq = 4`).Scan(&state, &body); err != nil {
+		t.Fatal(err)
+	}
+	if state != "tamper" || !strings.Contains(body, `"had_seq":5`) || !strings.Contains(body, `"now_seq":3`) {
+		t.Errorf("record after a tail deletion = %s %s; want a tamper event naming seqs 5 and 3", state, body)
+	}
+	rep, err := s.Verify(ctx)
+	if err != nil || rep.OK || rep.Broken == nil || rep.Broken.Seq != 4 || rep.Broken.Problem != "deleted" || !strings.Contains(rep.Broken.Detail, "after seq 3 (up to seq 5)") {
+		t.Errorf("Verify() after a tail deletion = %+v, %v; want deleted at seq 4", rep.Broken, err)
 	}
 }

@@ -295,7 +295,7 @@ type OrderStory struct {
 // Show returns the story of a run (id is a run id) or of one decision (id
 // is a decision id, "<run>:<index>"). ErrNotFound when neither is known.
 func (s *Store) Show(ctx context.Context, id string) (Story, error) {
-	st := Story{ID: id}
+	st := Story{ID: id, LLMCalls: []LLMCall{}, Responses: []ResponseRecord{}, Decisions: []DecisionStory{}, Events: []Event{}, Notifications: []NotificationRecord{}}
 	var n int
 	if err := s.queryRow(ctx, `SELECT COUNT(*) FROM records WHERE decision_id = ? AND kind = 'verdict'`, id).Scan(&n); err != nil {
 		return st, fmt.Errorf("audit: show %s: %w", id, err)
