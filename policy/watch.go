@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -64,7 +63,7 @@ func watch(ctx context.Context, path, testsPath string, logger *slog.Logger, deb
 		return errors.New("policy: Watch needs both onReload and onReject")
 	}
 	if logger == nil {
-		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		logger = slog.New(slog.DiscardHandler)
 	}
 	w := &watcher{path: filepath.Clean(path), logger: logger, onReload: onReload, onReject: onReject}
 	if testsPath != "" {
