@@ -259,6 +259,19 @@ func TestExport(t *testing.T) {
 	if !strings.HasPrefix(buf.String(), want) || !strings.Contains(buf.String(), ",run-1:1,run-1,2024-01-10T12:00:00Z,ETH/USDT,sell,rejected,openai,gpt-4o-mini,pol-1,max_size,,,,,,0.6,50,overbought\n") {
 		t.Errorf("Export(csv) =\n%s", buf.String())
 	}
+	buf.Reset()
+	if err := s.ExportRecords(ctx, &buf); err != nil {
+		t.Fatal(err)
+	}
+	recs := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	var first, last RawRecord
+	if err := json.Unmarshal([]byte(recs[0]), &first); err != nil || first.Seq != 1 || first.Kind != KindRun || first.PrevHash != strings.Repeat("0", 64) {
+		t.Errorf("ExportRecords first = %+v, %v", first, err)
+	}
+	rep, _ := s.Verify(ctx)
+	if err := json.Unmarshal([]byte(recs[len(recs)-1]), &last); err != nil || last.Seq != rep.HeadSeq || last.Hash != rep.HeadHash {
+		t.Errorf("ExportRecords last = seq %d hash %s; want the head %d %s", last.Seq, last.Hash, rep.HeadSeq, rep.HeadHash)
+	}
 	if err := s.Export(ctx, &buf, "xml", Filter{}); err == nil {
 		t.Errorf("Export(xml) = nil; want an error")
 	}

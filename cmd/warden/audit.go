@@ -375,13 +375,23 @@ func writePrompt(p *storyWriter, request string) {
 func newAuditExportCmd(a *app) *cobra.Command {
 	var (
 		db, format, out string
+		records         bool
 		ff              auditFilterFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "export --format jsonl|csv [--out FILE] [filters]",
 		Short: "Export recorded decisions as JSON lines or CSV, oldest first",
-		Args:  cobra.NoArgs,
+		Long: `export writes the recorded decisions matching the filters, oldest first: JSON
+lines (one decision with its verdict, rule results and recommendation per
+line) or CSV (one row per decision, failed rules joined by ";").
+
+--records writes instead every record of the audit log as JSON lines, with
+its hash chain (seq, prev_hash, hash), for archiving or checking elsewhere.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
+			if records && format != audit.FormatJSONL {
+				return usageErr(errors.New("--records writes JSON lines only"))
+			}
 			if format != audit.FormatJSONL && format != audit.FormatCSV {
 				return usageErr(fmt.Errorf("--format %q: want jsonl or csv", format))
 			}
@@ -407,12 +417,16 @@ func newAuditExportCmd(a *app) *cobra.Command {
 				}()
 				w = file
 			}
+			if records {
+				return st.ExportRecords(cmd.Context(), w)
+			}
 			return st.Export(cmd.Context(), w, format, f)
 		},
 	}
 	cmd.Flags().StringVar(&db, "db", defaultAuditDB, "audit database")
 	cmd.Flags().StringVar(&format, "format", audit.FormatJSONL, "jsonl or csv")
 	cmd.Flags().StringVar(&out, "out", "", "write to this file instead of stdout")
+	cmd.Flags().BoolVar(&records, "records", false, "export every raw record with its hash chain (JSON lines) instead of decisions")
 	ff.register(cmd, 0)
 	return cmd
 }

@@ -201,6 +201,10 @@ func TestAuditExport(t *testing.T) {
 	if code != 0 || len(jl) != 1 || json.Unmarshal([]byte(jl[0]), &row) != nil || row.DecisionID != "run-1:0" {
 		t.Errorf("audit export jsonl --decision approved = exit %d:\n%s", code, stdout)
 	}
+	code, stdout, _ = runWarden(t, "audit", "export", "--db", db, "--records")
+	if n := strings.Count(stdout, "\n"); code != 0 || n != 12 || !strings.Contains(stdout, `"prev_hash":"`) {
+		t.Errorf("audit export --records = exit %d, %d lines:\n%s", code, n, stdout)
+	}
 	if code, _, _ := runWarden(t, "audit", "export", "--db", db, "--format", "xml"); code != 2 {
 		t.Errorf("audit export --format xml = exit %d; want 2", code)
 	}
