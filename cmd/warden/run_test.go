@@ -181,3 +181,26 @@ func TestRunScheduledStopsGracefully(t *testing.T) {
 		}
 	}
 }
+
+// TestRunRefusesAPolicyThatFailsItsTests: a policy file is started on only
+// if it passes the tests beside it, the bar a hot reload must clear too.
+func TestRunRefusesAPolicyThatFailsItsTests(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if code, _, errOut := runMain(t, "policy", "init", "--out", "p.yaml"); code != 0 {
+		t.Fatalf("policy init = %d %s", code, errOut)
+	}
+	os.WriteFile("warden.yaml", []byte("policy: p.yaml\n"), 0o600)
+	if code, out, errOut := runMain(t, "run", "--once", "--config", "warden.yaml"); code != 0 {
+		t.Fatalf("run with the untouched policy = %d\n%s\n%s", code, out, errOut)
+	}
+	src, _ := os.ReadFile("p.yaml")
+	loose := strings.Replace(string(src), "max_position_pct: 2 ", "max_position_pct: 50 ", 1)
+	if loose == string(src) {
+		t.Fatal("could not loosen max_position_pct in the written policy")
+	}
+	os.WriteFile("p.yaml", []byte(loose), 0o600)
+	code, _, errOut := runMain(t, "run", "--once", "--config", "warden.yaml")
+	if code != exitUsage || !strings.Contains(errOut, "fails") || !strings.Contains(errOut, "p_test.yaml") {
+		t.Fatalf("run with a policy failing its tests = %d %q; want exit 2 naming the tests", code, errOut)
+	}
+}

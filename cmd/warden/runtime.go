@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -49,6 +50,40 @@ func secretValues(cfg config.Config) []string {
 		}
 	}
 	return out
+}
+
+// checkPolicyTests runs the tests of a configured policy file before
+// Warden starts on it: the same bar a hot reload must clear. The tests file
+// is policy_tests from the config, or FILE_test.yaml beside the policy when
+// it exists. The embedded default policy's tests run in CI.
+func checkPolicyTests(ctx context.Context, cfg config.Config) error {
+	if cfg.Policy == "" {
+		return nil
+	}
+	tests := cfg.PolicyTests
+	if tests == "" {
+		tests = policy.TestsFileFor(cfg.Policy)
+		if _, err := os.Stat(tests); errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+	}
+	src, err := os.ReadFile(tests)
+	if err != nil {
+		return fmt.Errorf("policy tests: %w", err)
+	}
+	p, err := policy.LoadFile(cfg.Policy)
+	if err != nil {
+		return err
+	}
+	var out strings.Builder
+	sum, err := policy.RunTests(ctx, &out, p, src, tests)
+	if err != nil {
+		return fmt.Errorf("policy tests %s: %w", tests, err)
+	}
+	if sum.Failed > 0 {
+		return fmt.Errorf("policy %s fails %d of its tests in %s (%s); refusing to start on it:\n%s", cfg.Policy, sum.Failed, tests, strings.Join(sum.Failures, ", "), out.String())
+	}
+	return nil
 }
 
 // runtime is everything a running Warden holds; Close releases it.
@@ -111,6 +146,9 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 		return nil, err
 	}
 	if rt.policy, err = loadPolicy(cfg.Policy); err != nil {
+		return nil, err
+	}
+	if err := checkPolicyTests(ctx, cfg); err != nil {
 		return nil, err
 	}
 	validator := policy.NewValidator(rt.policy, policy.Limits{MaxOrderNotional: cfg.Limits.MaxOrderNotional})
@@ -296,7 +334,7 @@ func (rt *runtime) openNotify() (agent.Publisher, error) {
 		}
 		rt.dispatch = append(rt.dispatch, d)
 	}
-	n, err := notify.NewNotifier(notify.NotifierConfig{Outbox: rt.store, Channels: notify.Channels(senders), Logger: rt.logger, Wake: func() {
+	n, err := notify.NewNotifier(notify.NotifierConfig{Outbox: rt.store, Channels: notify.Channels(senders), Logger: rt.logger, Secrets: secretValues(rt.cfg), Wake: func() {
 		for _, d := range rt.dispatch {
 			d.Wake()
 		}
