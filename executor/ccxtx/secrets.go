@@ -57,6 +57,11 @@ func (c Credentials) redactedFields() (key, secret string) {
 	return key, secret
 }
 
+// Redact removes these credentials (and anything Redact recognises) from
+// s, without handing the secrets out: give it to other stores and senders
+// as their redaction hook (agent/audit's Options.Redact, notifiers).
+func (c Credentials) Redact(s string) string { return Redact(s, c.secretValues()...) }
+
 // String redacts.
 func (c Credentials) String() string {
 	k, s := c.redactedFields()

@@ -38,6 +38,18 @@ func TestCredentialsNeverPrint(t *testing.T) {
 			t.Errorf("printed credentials %q do not say %s", s, Redacted)
 		}
 	}
+	// a whole Config, as someone might log it at start
+	cfg := Config{Exchange: "binance", Credentials: c}
+	var cfgLogs bytes.Buffer
+	slog.New(slog.NewJSONHandler(&cfgLogs, nil)).Info("config", "cfg", cfg)
+	slog.New(slog.NewTextHandler(&cfgLogs, nil)).Info("config", "cfg", cfg, "ptr", &cfg)
+	cfgJSON, _ := json.Marshal(cfg)
+	for _, s := range []string{cfgLogs.String(), string(cfgJSON), fmt.Sprintf("%v %+v %#v", cfg, cfg, cfg)} {
+		assertNoCanary(t, "printed config", s)
+	}
+	if got := c.Redact("k=" + canaryKey + " s=" + canarySecret); got != "k=[REDACTED] s=[REDACTED]" {
+		t.Errorf("Credentials.Redact() = %q; want both redacted", got)
+	}
 	if (Credentials{}).String() != "Credentials{api_key: secret:}" {
 		t.Errorf("empty Credentials print %q", Credentials{}.String())
 	}
