@@ -586,3 +586,20 @@ func TestMarketsRecoverAfterFailedLoad(t *testing.T) {
 		t.Errorf("Ticker() after the reload = %v", err)
 	}
 }
+
+// An order that cannot even be prepared (no markets) is refused unsent,
+// not left with an unknown outcome.
+func TestPlaceOrderWithoutMarketsIsNotSent(t *testing.T) {
+	r := newRig(t, fakebinance.Options{}, nil)
+	if err := r.fake.Inject(fakebinance.Fault{Path: "/api/v3/exchangeInfo", Kind: fakebinance.FaultUnavailable}); err != nil {
+		t.Fatal(err)
+	}
+	req := executor.OrderRequest{ClientOrderID: "wd-nomarkets", Symbol: btcusdt, Side: schemas.SideBuy, Type: executor.TypeLimit, Quantity: d("0.001"), Price: d("60000")}
+	_, err := r.ex.PlaceOrder(tctx(t), req)
+	if k := executor.KindOf(err); k != executor.KindRejected || !strings.Contains(err.Error(), "not sent") {
+		t.Errorf("PlaceOrder() without markets = %v (kind %v); want rejected, not sent", err, k)
+	}
+	if n := r.fake.Submits(req.ClientOrderID); n != 0 {
+		t.Errorf("order sent %d times; want 0", n)
+	}
+}

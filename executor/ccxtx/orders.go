@@ -49,7 +49,11 @@ func (e *Exchange) PlaceOrder(ctx context.Context, req executor.OrderRequest) (e
 	}
 	m, err := e.market(ctx, req.Symbol)
 	if err != nil {
-		return executor.OrderReport{}, err
+		if executor.KindOf(err) == executor.KindRejected {
+			return executor.OrderReport{}, err
+		}
+		// nothing was sent: say so, rather than leave an unknown outcome
+		return executor.OrderReport{}, rejected(op, "cannot load the markets: %v", err)
 	}
 	if !executor.IsStepMultiple(req.Quantity, m.AmountStep) {
 		return executor.OrderReport{}, rejected(op, "quantity %s is not a multiple of %s's step %s", req.Quantity, req.Symbol, m.AmountStep)
@@ -82,6 +86,9 @@ func (e *Exchange) PlaceOrder(ctx context.Context, req executor.OrderRequest) (e
 	opts = append(opts, ccxt.WithCreateOrderParams(params))
 	e.log.Info("placing order", "client_order_id", req.ClientOrderID, "symbol", req.Symbol, "side", req.Side,
 		"type", req.Type, "quantity", req.Quantity, "price", req.Price, "stop_price", req.StopPrice)
+	if err := ctx.Err(); err != nil {
+		return executor.OrderReport{}, rejected(op, "%v", err)
+	}
 	o, err := call(ctx, e, op, func() (ccxt.Order, error) {
 		return e.ex.CreateOrder(req.Symbol, typ, string(req.Side), amount, opts...)
 	})
