@@ -389,6 +389,10 @@ func (a *Agent) cycle(ctx context.Context, res *CycleResult, val *policy.Validat
 	return nil
 }
 
+// maxFetchSkew is how much newer than the decision time a live quote may
+// be: the time it takes to fetch it.
+const maxFetchSkew = 30 * time.Second
+
 // snapshots builds a validated snapshot per symbol. Any bad snapshot skips
 // the whole run: a prompt never sees unchecked data.
 func (a *Agent) snapshots(ctx context.Context, now time.Time) (map[string]market.Snapshot, map[string][]executor.Candle, error) {
@@ -407,6 +411,12 @@ func (a *Agent) snapshots(ctx context.Context, now time.Time) (map[string]market
 		tk, err := a.d.Market.Ticker(ctx, sym)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s ticker: %w", sym, err)
+		}
+		if d := tk.Time.Sub(now); d > 0 && d <= maxFetchSkew {
+			// A live ticker fetched after the cycle began is a moment newer
+			// than the decision time: that is fetch latency, not data from
+			// the future. Anything later is refused by the snapshot check.
+			tk.Time = now
 		}
 		c := market.Closed(cs, a.step, now)
 		snap, err := market.Build(sym, a.o.Timeframe, c, tk, now, market.BuildOptions{

@@ -105,6 +105,9 @@ type Exchange struct {
 	KeyCreated      string `yaml:"key_created"`
 	KeyRotationDays int    `yaml:"key_rotation_days"`
 	Sandbox         bool   `yaml:"sandbox"`
+	// BaseURL sends every request to this scheme://host instead of the
+	// exchange's own hosts (a proxy, or a local fake in tests).
+	BaseURL string `yaml:"base_url"`
 }
 
 // Paper configures the paper exchange.

@@ -95,6 +95,7 @@ type runtime struct {
 	exchange executor.Exchange
 	paper    *paper.Exchange    // nil in live mode
 	replay   *agent.PaperReplay // nil unless paper over bundled candles
+	liveFeed *agent.LiveFeed    // nil unless paper over live public data
 	exec     *executor.Executor
 	agent    *agent.Agent
 	clock    *simClock
@@ -212,7 +213,7 @@ func (rt *runtime) openExchange(ctx context.Context, o runtimeOptions) error {
 			created, _ = time.Parse("2006-01-02", cfg.Exchange.KeyCreated)
 		}
 		ex, err := ccxtx.New(ccxtx.Config{
-			Exchange: cfg.Exchange.ID, Credentials: creds, Sandbox: cfg.Exchange.Sandbox,
+			Exchange: cfg.Exchange.ID, Credentials: creds, Sandbox: cfg.Exchange.Sandbox, BaseURL: cfg.Exchange.BaseURL,
 			AllowWithdrawalKeys: cfg.Exchange.AllowWithdrawalKeys, KeyCreated: created,
 			KeyRotation: time.Duration(cfg.Exchange.KeyRotationDays) * 24 * time.Hour,
 		}, rt.logger)
@@ -256,10 +257,17 @@ func (rt *runtime) openExchange(ctx context.Context, o runtimeOptions) error {
 		}
 	}
 	rt.paper, rt.exchange = px, px
-	if cfg.Paper.Data != "bundled" {
-		return errors.New(`paper.data: "live" needs a public market-data feed; use "bundled" for the offline replay`)
-	}
 	warmup := cfg.Candles + cfg.Breakers.DriftReference + cfg.Breakers.DriftRecent + 2
+	if cfg.Paper.Data == "live" {
+		// Public market data from the configured exchange, no keys: the
+		// paper account trades on today's market.
+		pub, err := ccxtx.New(ccxtx.Config{Exchange: cfg.Exchange.ID, Sandbox: cfg.Exchange.Sandbox, BaseURL: cfg.Exchange.BaseURL}, rt.logger)
+		if err != nil {
+			return err
+		}
+		rt.liveFeed, err = agent.NewLiveFeed(pub, px, cfg.Symbols, cfg.Timeframe, warmup)
+		return err
+	}
 	rt.replay, err = agent.NewPaperReplay(px, cfg.Symbols, cfg.Timeframe, warmup)
 	return err
 }
@@ -355,6 +363,11 @@ func (rt *runtime) cycle(ctx context.Context) (agent.CycleResult, error) {
 			return agent.CycleResult{}, err
 		}
 		rt.clock.t = now
+	}
+	if rt.liveFeed != nil {
+		if err := rt.liveFeed.Advance(ctx, rt.clock.Now()); err != nil {
+			return agent.CycleResult{}, err
+		}
 	}
 	if _, err := rt.exec.Reconcile(ctx); err != nil {
 		rt.logger.Error("reconcile", "err", err)
