@@ -242,9 +242,9 @@ func (s *Store) PeakEquity(ctx context.Context) (decimal.Decimal, bool, error) {
 func (s *Store) EquityAt(ctx context.Context, t time.Time) (decimal.Decimal, bool, error) {
 	ns := t.UnixNano()
 	return s.equityQuery(ctx, "equity", `SELECT body FROM (
-		SELECT body, 0 AS pref, -at AS o, seq FROM (SELECT body, at, seq FROM records WHERE kind = 'equity' AND at <= ? ORDER BY at DESC, seq DESC LIMIT 1)
+		SELECT body, 0 AS pref, -at AS o, seq FROM (SELECT body, at, seq FROM records WHERE kind = 'equity' AND at <= CAST(? AS INTEGER) ORDER BY at DESC, seq DESC LIMIT 1)
 		UNION ALL
-		SELECT body, 1 AS pref, at AS o, seq FROM (SELECT body, at, seq FROM records WHERE kind = 'equity' AND at > ? ORDER BY at, seq LIMIT 1)
+		SELECT body, 1 AS pref, at AS o, seq FROM (SELECT body, at, seq FROM records WHERE kind = 'equity' AND at > CAST(? AS INTEGER) ORDER BY at, seq LIMIT 1)
 	) ORDER BY pref LIMIT 1`, ns, ns)
 }
 

@@ -83,7 +83,7 @@ func (s *Store) OpenOrderEvents(ctx context.Context) ([]schemas.OrderEvent, erro
 // false when the journal has never seen it.
 func (s *Store) LastOrderEvent(ctx context.Context, clientOrderID string) (schemas.OrderEvent, bool, error) {
 	var body []byte
-	err := s.queryRow(ctx, `SELECT body FROM records WHERE kind = 'order_event' AND ref = ? ORDER BY seq DESC LIMIT 1`, clientOrderID).Scan(&body)
+	err := s.queryRow(ctx, `SELECT body FROM records WHERE kind = 'order_event' AND ref = CAST(? AS TEXT) ORDER BY seq DESC LIMIT 1`, clientOrderID).Scan(&body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return schemas.OrderEvent{}, false, nil
 	}
@@ -99,7 +99,7 @@ func (s *Store) LastOrderEvent(ctx context.Context, clientOrderID string) (schem
 
 // OrderHistory returns every event of one client order id, oldest first.
 func (s *Store) OrderHistory(ctx context.Context, clientOrderID string) ([]schemas.OrderEvent, error) {
-	rows, err := s.query(ctx, `SELECT body FROM records WHERE kind = 'order_event' AND ref = ? ORDER BY seq`, clientOrderID)
+	rows, err := s.query(ctx, `SELECT body FROM records WHERE kind = 'order_event' AND ref = CAST(? AS TEXT) ORDER BY seq`, clientOrderID)
 	if err != nil {
 		return nil, fmt.Errorf("audit: order history %s: %w", clientOrderID, err)
 	}
@@ -132,7 +132,7 @@ func (s *Store) OrdersSince(ctx context.Context, t time.Time) (int, error) {
 	var n int
 	err := s.queryRow(ctx, `
 		SELECT COUNT(DISTINCT ref) FROM records
-		WHERE kind = 'order_event' AND at >= ? AND state = 'intent'`, t.UnixNano()).Scan(&n)
+		WHERE kind = 'order_event' AND at >= CAST(? AS INTEGER) AND state = 'intent'`, t.UnixNano()).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("audit: orders since %s: %w", t.Format(time.RFC3339), err)
 	}
@@ -193,7 +193,7 @@ func (s *Store) RecordFill(ctx context.Context, t executor.Trade) (recorded bool
 
 // Fills returns the recorded trades of one client order id, oldest first.
 func (s *Store) Fills(ctx context.Context, clientOrderID string) ([]executor.Trade, error) {
-	rows, err := s.query(ctx, `SELECT body FROM records WHERE kind = 'fill' AND ref = ? ORDER BY seq`, clientOrderID)
+	rows, err := s.query(ctx, `SELECT body FROM records WHERE kind = 'fill' AND ref = CAST(? AS TEXT) ORDER BY seq`, clientOrderID)
 	if err != nil {
 		return nil, fmt.Errorf("audit: fills of %s: %w", clientOrderID, err)
 	}

@@ -61,12 +61,12 @@ func (s *Store) Enqueue(ctx context.Context, n schemas.Notification) (int64, err
 // PendingNotifications); "parent <> 0" lets SQLite use the partial index on
 // parent.
 const pendingSQL = `		SELECT n.body FROM records n
-		WHERE n.kind = 'notification' AND n.ref = ?
+		WHERE n.kind = 'notification' AND n.ref = CAST(? AS TEXT)
 		  AND NOT EXISTS (SELECT 1 FROM records d
 		                  WHERE d.parent = n.seq AND d.parent <> 0 AND d.kind = 'delivery' AND d.state IN ('delivered', 'gave_up'))
 		  AND COALESCE((SELECT d.due FROM records d
 		                WHERE d.parent = n.seq AND d.parent <> 0 AND d.kind = 'delivery'
-		                ORDER BY d.seq DESC LIMIT 1), 0) <= ?
+		                ORDER BY d.seq DESC LIMIT 1), 0) <= CAST(? AS INTEGER)
 		ORDER BY n.seq
 		LIMIT ?`
 

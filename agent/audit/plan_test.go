@@ -16,13 +16,13 @@ func TestQueriesUseIndexes(t *testing.T) {
 	queries := map[string]string{
 		"last peak": qLastPeak, "run of decision": qRunOfDecision, "fill seen": qFillSeen,
 		"decision of order": qDecisionOfOrder, "notification by key": qNotificationByKey, "notification": qNotification,
-		"run advisor": qRunAdvisor, "run response": qRunResponse, "recommendation": qRecommendation,
+		"run context":        qRunContext,
 		"last order event":   `SELECT body FROM records WHERE kind = 'order_event' AND ref = ? ORDER BY seq DESC LIMIT 1`,
 		"kill switch":        `SELECT state FROM records WHERE kind = 'event' AND ref = 'kill_switch' ORDER BY seq DESC LIMIT 1`,
-		"tokens":             `SELECT COALESCE(SUM(tokens), 0) FROM records WHERE kind = 'llm_call' AND at >= ?`,
-		"orders since":       `SELECT COUNT(DISTINCT ref) FROM records WHERE kind = 'order_event' AND at >= ? AND state = 'intent'`,
-		"show run":           `SELECT seq, kind, parent, body FROM records WHERE run_id = ? AND run_id <> '' ORDER BY seq`,
-		"orders of decision": `SELECT kind, ref, body FROM records WHERE decision_id = ? AND decision_id <> '' AND kind IN ('order_event', 'fill') ORDER BY seq`,
+		"tokens":             `SELECT COALESCE(SUM(tokens), 0) FROM records WHERE kind = 'llm_call' AND at >= CAST(? AS INTEGER)`,
+		"orders since":       `SELECT COUNT(DISTINCT ref) FROM records WHERE kind = 'order_event' AND at >= CAST(? AS INTEGER) AND state = 'intent'`,
+		"show run":           `SELECT seq, kind, parent, body FROM records WHERE run_id = CAST(? AS TEXT) AND run_id <> '' ORDER BY seq`,
+		"orders of decision": `SELECT kind, ref, body FROM records WHERE decision_id = CAST(? AS TEXT) AND decision_id <> '' AND kind IN ('order_event', 'fill') ORDER BY seq`,
 	}
 	queries["pending notifications"] = pendingSQL
 	where, _ := Filter{RunID: "r", Symbol: "s"}.where()

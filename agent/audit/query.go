@@ -62,19 +62,19 @@ func (f Filter) where() (string, []any) {
 	var args []any
 	add := func(c string, a ...any) { conds = append(conds, c); args = append(args, a...) }
 	if !f.From.IsZero() {
-		add("r.at >= ?", f.From.UnixNano())
+		add("r.at >= CAST(? AS INTEGER)", f.From.UnixNano())
 	}
 	if !f.To.IsZero() {
-		add("r.at < ?", f.To.UnixNano())
+		add("r.at < CAST(? AS INTEGER)", f.To.UnixNano())
 	}
 	if f.RunID != "" {
-		add("r.run_id = ? AND r.run_id <> ''", f.RunID)
+		add("r.run_id = CAST(? AS TEXT) AND r.run_id <> ''", f.RunID)
 	}
 	if f.Symbol != "" {
-		add("r.symbol = ?", f.Symbol)
+		add("r.symbol = CAST(? AS TEXT)", f.Symbol)
 	}
 	if f.Decision != "" {
-		add("r.state = ?", string(f.Decision))
+		add("r.state = CAST(? AS TEXT)", string(f.Decision))
 	}
 	if f.Rule != "" {
 		add(`(EXISTS (SELECT 1 FROM json_each(r.body, '$.verdict.violations') v WHERE json_extract(v.value, '$.rule') = ?)
@@ -225,7 +225,7 @@ func (s *Store) RecordedDecisions(ctx context.Context, since time.Time) ([]Recor
 	rows, err := s.query(ctx, `
 		SELECT r.seq, r.body, COALESCE(st.body, 'null') FROM records r
 		LEFT JOIN records st ON st.seq = r.parent AND st.kind = 'state'
-		WHERE r.kind = 'verdict' AND r.at >= ?
+		WHERE r.kind = 'verdict' AND r.at >= CAST(? AS INTEGER)
 		ORDER BY r.seq`, since.UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("audit: recorded decisions: %w", err)
@@ -298,17 +298,17 @@ type OrderStory struct {
 func (s *Store) Show(ctx context.Context, id string) (Story, error) {
 	st := Story{ID: id, LLMCalls: []LLMCall{}, Responses: []ResponseRecord{}, Decisions: []DecisionStory{}, Events: []Event{}, Notifications: []NotificationRecord{}}
 	var n int
-	if err := s.queryRow(ctx, `SELECT COUNT(*) FROM records WHERE decision_id = ? AND kind = 'verdict'`, id).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, `SELECT COUNT(*) FROM records WHERE decision_id = CAST(? AS TEXT) AND kind = 'verdict'`, id).Scan(&n); err != nil {
 		return st, fmt.Errorf("audit: show %s: %w", id, err)
 	}
 	runID := id
 	if n > 0 {
 		st.Kind = "decision"
-		if err := s.queryRow(ctx, `SELECT run_id FROM records WHERE decision_id = ? AND kind = 'verdict'`, id).Scan(&runID); err != nil {
+		if err := s.queryRow(ctx, `SELECT run_id FROM records WHERE decision_id = CAST(? AS TEXT) AND kind = 'verdict'`, id).Scan(&runID); err != nil {
 			return st, fmt.Errorf("audit: show %s: %w", id, err)
 		}
 	} else {
-		if err := s.queryRow(ctx, `SELECT COUNT(*) FROM records WHERE run_id = ? AND run_id <> '' AND kind IN ('run', 'verdict', 'llm_call', 'response')`, id).Scan(&n); err != nil {
+		if err := s.queryRow(ctx, `SELECT COUNT(*) FROM records WHERE run_id = CAST(? AS TEXT) AND run_id <> '' AND kind IN ('run', 'verdict', 'llm_call', 'response')`, id).Scan(&n); err != nil {
 			return st, fmt.Errorf("audit: show %s: %w", id, err)
 		}
 		if n == 0 || id == "" {
@@ -317,7 +317,7 @@ func (s *Store) Show(ctx context.Context, id string) (Story, error) {
 		st.Kind = "run"
 	}
 
-	rows, err := s.query(ctx, `SELECT seq, kind, parent, body FROM records WHERE run_id = ? AND run_id <> '' ORDER BY seq`, runID)
+	rows, err := s.query(ctx, `SELECT seq, kind, parent, body FROM records WHERE run_id = CAST(? AS TEXT) AND run_id <> '' ORDER BY seq`, runID)
 	if err != nil {
 		return st, fmt.Errorf("audit: show %s: %w", id, err)
 	}
@@ -401,7 +401,7 @@ func (s *Store) Show(ctx context.Context, id string) (Story, error) {
 // ordersOfDecision returns the orders a decision led to, with their events
 // and fills, in the order they were first recorded.
 func (s *Store) ordersOfDecision(ctx context.Context, decisionID string) ([]OrderStory, error) {
-	rows, err := s.query(ctx, `SELECT kind, ref, body FROM records WHERE decision_id = ? AND decision_id <> '' AND kind IN ('order_event', 'fill') ORDER BY seq`, decisionID)
+	rows, err := s.query(ctx, `SELECT kind, ref, body FROM records WHERE decision_id = CAST(? AS TEXT) AND decision_id <> '' AND kind IN ('order_event', 'fill') ORDER BY seq`, decisionID)
 	if err != nil {
 		return nil, fmt.Errorf("audit: orders of %s: %w", decisionID, err)
 	}

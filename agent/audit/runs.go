@@ -118,7 +118,7 @@ func (s *Store) RecordLLMCall(ctx context.Context, c LLMCall) error {
 // for the daily token budget.
 func (s *Store) TokensUsedSince(ctx context.Context, t time.Time) (int64, error) {
 	var n int64
-	err := s.queryRow(ctx, `SELECT COALESCE(SUM(tokens), 0) FROM records WHERE kind = 'llm_call' AND at >= ?`, t.UnixNano()).Scan(&n)
+	err := s.queryRow(ctx, `SELECT COALESCE(SUM(tokens), 0) FROM records WHERE kind = 'llm_call' AND at >= CAST(? AS INTEGER)`, t.UnixNano()).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("audit: tokens used since %s: %w", t.Format(time.RFC3339), err)
 	}
@@ -196,28 +196,26 @@ func (s *Store) RecordVerdicts(ctx context.Context, runID, policyHash string, st
 		seen[ids[i]] = true
 	}
 	err = s.write(ctx, false, true, func(w *writeTx) error {
-		var advisor, model string
-		err := w.queryRow(qRunAdvisor, runID).Scan(&advisor, &model)
-		if err != nil && !isNoRows(err) {
+		var (
+			advisor, model string
+			recsJSON       []byte
+			recs           []json.RawMessage
+		)
+		if err := w.queryRow(qRunContext, runID).Scan(&advisor, &model, &recsJSON); err != nil {
 			return fmt.Errorf("audit: look up run %s: %w", runID, err)
 		}
-		var respSeq int64
-		err = w.queryRow(qRunResponse, runID).Scan(&respSeq)
-		if err != nil && !isNoRows(err) {
-			return fmt.Errorf("audit: look up response of run %s: %w", runID, err)
+		if len(recsJSON) > 0 {
+			if err := json.Unmarshal(recsJSON, &recs); err != nil {
+				return fmt.Errorf("audit: recorded recommendations of run %s: %w", runID, err)
+			}
 		}
 		if _, err := w.append(&record{kind: KindState, at: at.UnixNano(), runID: runID, body: stateBody}); err != nil {
 			return err
 		}
 		for i, v := range verdicts {
 			vb := verdictBody{DecisionID: ids[i], RunID: runID, At: at, PolicyHash: policyHash, Advisor: advisor, Model: model, Verdict: v}
-			if respSeq != 0 && v.Index >= 0 {
-				var rec []byte
-				err := w.queryRow(qRecommendation, v.Index, respSeq).Scan(&rec)
-				if err != nil {
-					return fmt.Errorf("audit: look up recommendation %d of run %s: %w", v.Index, runID, err)
-				}
-				vb.Recommendation = rec
+			if v.Index >= 0 && v.Index < len(recs) {
+				vb.Recommendation = recs[v.Index]
 			}
 			body, err := marshal(vb)
 			if err != nil {
