@@ -117,13 +117,16 @@ func (s *Store) stamp(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-// marshal encodes v as a JSON body.
+// marshal encodes v as a JSON body, leaving <, > and & as they are so the
+// stored text reads as it was written.
 func marshal(v any) ([]byte, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		return nil, fmt.Errorf("audit: encode record: %w", err)
 	}
-	return b, nil
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // scrub redacts every text field of r. A body that redaction turned into

@@ -300,7 +300,7 @@ func TestSecretsNeverReachTheFile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, secret := range []string{apiSecret, quoted, jsonQuoted[1 : len(jsonQuoted)-1], custom, "CANARY"} {
+		for _, secret := range []string{apiSecret, quoted, jsonQuoted[1 : len(jsonQuoted)-1], `pa\"ss<wo>rd&canary`, "rd&canary", `rd\u0026canary`, custom, "CANARY"} {
 			if bytes.Contains(b, []byte(secret)) {
 				t.Errorf("file %s contains secret %q", filepath.Base(f), secret)
 			}

@@ -169,6 +169,18 @@ type verdictBody struct {
 	Verdict        schemas.Verdict `json:"verdict"`
 }
 
+// verdictRecord is verdictBody as written, the verdict already encoded.
+type verdictRecord struct {
+	DecisionID     string          `json:"decision_id"`
+	RunID          string          `json:"run_id"`
+	At             time.Time       `json:"at"`
+	PolicyHash     string          `json:"policy_hash"`
+	Advisor        string          `json:"advisor,omitempty"`
+	Model          string          `json:"model,omitempty"`
+	Recommendation json.RawMessage `json:"recommendation,omitempty"`
+	Verdict        json.RawMessage `json:"verdict"`
+}
+
 // RecordVerdicts records, in one transaction, the state the verdicts were
 // judged against (for policy replay) and one record per verdict with its
 // per-rule results, the policy's content hash, and the recommendation it
@@ -188,12 +200,26 @@ func (s *Store) RecordVerdicts(ctx context.Context, runID, policyHash string, st
 	}
 	ids := make([]string, len(verdicts))
 	seen := make(map[string]bool, len(verdicts))
+	// Encoded now: in batch mode the write runs later, and the caller may
+	// reuse what it passed.
+	encoded := make([]json.RawMessage, len(verdicts))
 	for i, v := range verdicts {
 		ids[i] = DecisionID(runID, v.Index)
 		if seen[ids[i]] {
 			return nil, fmt.Errorf("audit: two verdicts with index %d in run %s", v.Index, runID)
 		}
 		seen[ids[i]] = true
+		if encoded[i], err = marshal(v); err != nil {
+			return nil, err
+		}
+	}
+	type verdictOut struct {
+		Index                    int
+		Action, Symbol, Decision string
+	}
+	outs := make([]verdictOut, len(verdicts))
+	for i, v := range verdicts {
+		outs[i] = verdictOut{v.Index, string(v.Action), v.Symbol, string(v.Decision)}
 	}
 	err = s.write(ctx, false, true, func(w *writeTx) error {
 		var (
@@ -212,8 +238,8 @@ func (s *Store) RecordVerdicts(ctx context.Context, runID, policyHash string, st
 		if _, err := w.append(&record{kind: KindState, at: at.UnixNano(), runID: runID, body: stateBody}); err != nil {
 			return err
 		}
-		for i, v := range verdicts {
-			vb := verdictBody{DecisionID: ids[i], RunID: runID, At: at, PolicyHash: policyHash, Advisor: advisor, Model: model, Verdict: v}
+		for i, v := range outs {
+			vb := verdictRecord{DecisionID: ids[i], RunID: runID, At: at, PolicyHash: policyHash, Advisor: advisor, Model: model, Verdict: encoded[i]}
 			if v.Index >= 0 && v.Index < len(recs) {
 				vb.Recommendation = recs[v.Index]
 			}
@@ -221,7 +247,7 @@ func (s *Store) RecordVerdicts(ctx context.Context, runID, policyHash string, st
 			if err != nil {
 				return err
 			}
-			r := &record{kind: KindVerdict, at: at.UnixNano(), runID: runID, decisionID: ids[i], ref: string(v.Action), symbol: v.Symbol, state: string(v.Decision), body: body, parentIndex: 1}
+			r := &record{kind: KindVerdict, at: at.UnixNano(), runID: runID, decisionID: ids[i], ref: v.Action, symbol: v.Symbol, state: v.Decision, body: body, parentIndex: 1}
 			if _, err := w.append(r); err != nil {
 				return err
 			}

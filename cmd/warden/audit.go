@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -263,7 +264,19 @@ func writeStory(w io.Writer, s audit.Story) error {
 		p.f("\n")
 	}
 	for _, c := range s.LLMCalls {
-		p.f("\n== model call %d: %s %s at %s: %s (HTTP %d, %s, %d tokens)\n", c.Attempt, c.Advisor, c.Model, c.BaseURL, dash(c.Status), c.HTTPStatus, c.Latency.Round(time.Millisecond), c.TotalTokens)
+		p.f("\n== model call %d: %s %s", c.Attempt, c.Advisor, c.Model)
+		if c.BaseURL != "" {
+			p.f(" at %s", c.BaseURL)
+		}
+		p.f(": %s", dash(c.Status))
+		if c.HTTPStatus != 0 {
+			p.f(", HTTP %d", c.HTTPStatus)
+		}
+		p.f(", %s, %d tokens", c.Latency.Round(time.Millisecond), c.TotalTokens)
+		if c.FinishReason != "" {
+			p.f(", finish %s", c.FinishReason)
+		}
+		p.f("\n")
 		if c.Error != "" {
 			p.f("error: %s\n", c.Error)
 		}
@@ -353,23 +366,37 @@ func writeStory(w io.Writer, s audit.Story) error {
 	return p.err
 }
 
-// writePrompt prints the messages of a chat request, or the request as it
-// is when it is not one.
+// writePrompt prints the messages of a chat request ({"messages": [...]}),
+// or each text of a {"name": "text", ...} object, or the request as it is.
 func writePrompt(p *storyWriter, request string) {
-	var req struct {
+	var chat struct {
 		Messages []struct {
 			Role    string `json:"role"`
 			Content string `json:"content"`
 		} `json:"messages"`
 	}
-	if err := json.Unmarshal([]byte(request), &req); err != nil || len(req.Messages) == 0 {
-		p.block(request)
+	if err := json.Unmarshal([]byte(request), &chat); err == nil && len(chat.Messages) > 0 {
+		for _, m := range chat.Messages {
+			p.f("  [%s]\n", m.Role)
+			p.block(m.Content)
+		}
 		return
 	}
-	for _, m := range req.Messages {
-		p.f("  [%s]\n", m.Role)
-		p.block(m.Content)
+	var texts map[string]string
+	if err := json.Unmarshal([]byte(request), &texts); err == nil && len(texts) > 0 {
+		names := make([]string, 0, len(texts))
+		for name := range texts {
+			names = append(names, name)
+		}
+		// system before user, as they are sent.
+		sort.Strings(names)
+		for _, name := range names {
+			p.f("  [%s]\n", name)
+			p.block(texts[name])
+		}
+		return
 	}
+	p.block(request)
 }
 
 func newAuditExportCmd(a *app) *cobra.Command {
