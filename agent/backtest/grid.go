@@ -2,6 +2,7 @@ package backtest
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/warden-trading/warden/agent/advisor/baseline"
@@ -54,7 +55,18 @@ func (c *normalised) walkForward(ctx context.Context) (*WalkForwardReport, error
 	if first := c.firstBar(); first.After(from) {
 		from = first
 	}
-	return WalkForward(ctx, from, c.To, *c.WalkForward, anyGrid, c.ppy, run)
+	wcfg := *c.WalkForward
+	if c.Progress != nil && wcfg.OnWindow == nil {
+		start := c.Wall()
+		wcfg.OnWindow = func(i, n int, w WalkForwardWindow) {
+			fmt.Fprintf(c.Progress, "\rwalk-forward: %d/%d test windows (%s to %s, %s), %s elapsed", i, n,
+				w.TestFrom.Format("2006-01-02"), w.TestTo.Format("2006-01-02"), w.Regime, c.Wall().Sub(start).Round(time.Second))
+			if i == n {
+				fmt.Fprintln(c.Progress)
+			}
+		}
+	}
+	return WalkForward(ctx, from, c.To, wcfg, anyGrid, c.ppy, run)
 }
 
 // firstBar is the earliest open time with warm-up history for every

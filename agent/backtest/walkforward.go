@@ -24,6 +24,9 @@ type WalkForwardConfig struct {
 	// TrendThreshold classifies the test windows (default
 	// DefaultTrendThreshold).
 	TrendThreshold float64
+	// OnWindow, when set, is called after each test window (i of n,
+	// 1-based), for progress reports.
+	OnWindow func(i, n int, w WalkForwardWindow)
 }
 
 func (c WalkForwardConfig) withDefaults() WalkForwardConfig {
@@ -132,6 +135,9 @@ func WalkForward(ctx context.Context, from, to time.Time, cfg WalkForwardConfig,
 			TestSharpe: res.Summary.Advisor.Sharpe, TestMaxDD: res.Summary.Advisor.MaxDrawdown,
 			TestTrips: res.Summary.Advisor.RoundTrips,
 		})
+		if cfg.OnWindow != nil {
+			cfg.OnWindow(len(rep.Windows), len(spans), rep.Windows[len(rep.Windows)-1])
+		}
 	}
 	var allFills = fills[0].Fills[:0:0]
 	for _, r := range fills {

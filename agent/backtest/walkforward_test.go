@@ -111,12 +111,17 @@ func TestWalkForward(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeRunner{sharpe: tc.sharpe, trips: tc.trips, growth: []float64{0.001, 0.002, 0.003, 0.004}, bh: 0.001}
-			rep, err := WalkForward(context.Background(), from, to, WalkForwardConfig{Workers: 3}, grid, 365, f.run)
+			var seen []int
+			onWindow := func(i, n int, _ WalkForwardWindow) { seen = append(seen, i*10+n) }
+			rep, err := WalkForward(context.Background(), from, to, WalkForwardConfig{Workers: 3, OnWindow: onWindow}, grid, 365, f.run)
 			if err != nil {
 				t.Fatalf("WalkForward: %v", err)
 			}
 			if len(rep.Windows) != 2 {
 				t.Fatalf("WalkForward gave %d windows; want 2", len(rep.Windows))
+			}
+			if len(seen) != 2 || seen[0] != 12 || seen[1] != 22 {
+				t.Errorf("OnWindow calls (i*10+n) = %v; want [12 22]", seen)
 			}
 			for i, w := range rep.Windows {
 				if w.Params != tc.wantParams || w.Calibrated != tc.wantCalibrated {
