@@ -303,6 +303,11 @@ func writeStory(w io.Writer, s audit.Story) error {
 		if len(d.Recommendation) > 0 && string(d.Recommendation) != "null" {
 			p.f("recommendation %s\n", d.Recommendation)
 		}
+		var state schemas.State
+		if len(d.State) > 0 && json.Unmarshal(d.State, &state) == nil {
+			p.f("state     at %s, %s, equity %s, cash %s, %d position(s), kill switch %v, safe mode %v\n", state.Now.UTC().Format(time.RFC3339), dash(state.Mode),
+				state.Account.Equity, state.Account.Cash, len(state.Account.Positions), state.KillSwitch, state.SafeMode)
+		}
 		if o := d.Verdict.Order; o != nil {
 			p.f("order     %s %s %s %s @ %s (notional %s)\n", o.Type, o.Side, o.Quantity, o.Symbol, o.Price, o.Notional)
 		}
