@@ -121,6 +121,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		}
 	} else if fi, err := os.Stat(filepath.Dir(abs)); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("audit: open %q: directory %q does not exist", path, filepath.Dir(abs))
+	} else if err := createPrivate(abs); err != nil {
+		return nil, fmt.Errorf("audit: open %q: %w", path, err)
 	}
 
 	s := &Store{
@@ -188,6 +190,21 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+// createPrivate creates an empty database file readable by its owner only
+// (prompts, positions and orders are private even with secrets redacted);
+// SQLite gives its -wal and -shm files the same mode. An existing file is
+// left as it is.
+func createPrivate(abs string) error {
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 func openWriter(ctx context.Context, abs, sync string) (*sql.DB, error) {

@@ -45,6 +45,27 @@ func TestOpenMigratesOnce(t *testing.T) {
 	}
 }
 
+func TestNewFilesArePrivate(t *testing.T) {
+	ctx := context.Background()
+	s, path := openTest(t, Options{})
+	if err := s.AppendOrderEvent(ctx, orderEvent("a", schemas.OrderIntent, time.Time{})); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(path + "*")
+	if len(files) < 2 {
+		t.Fatalf("files = %v; want the database and its WAL", files)
+	}
+	for _, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("%s mode = %v; want no access for group and others", filepath.Base(f), perm)
+		}
+	}
+}
+
 func TestOpenErrors(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
