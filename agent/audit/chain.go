@@ -401,13 +401,24 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 			r          record
 			seq        int64
 			prev, hash []byte
+			vals       [15]any
+			ptrs       [15]any
 		)
-		if err := rows.Scan(&seq, &r.kind, &r.at, &r.runID, &r.decisionID, &r.ref, &r.symbol, &r.state, &r.dedup, &r.parent, &r.due, &r.tokens, &r.body, &prev, &hash); err != nil {
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs[:]...); err != nil {
 			return rep, fmt.Errorf("audit: verify: read seq after %d: %w", lastSeq, err)
 		}
 		rep.Records++
+		// A tampered row may hold values of the wrong type; that is an edit.
+		badCol := decodeRow(vals, &seq, &r, &prev, &hash)
 		brk := func(problem, detail string) {
 			rep.Broken = &Break{Table: "records", Seq: seq, Kind: r.kind, Ref: recordRef(&r), Problem: problem, Detail: detail}
+		}
+		if badCol != "" && seq == lastSeq+1 {
+			brk("edited", fmt.Sprintf("column %s holds a value of the wrong type", badCol))
+			return rep, nil
 		}
 		var want []byte
 		want, buf = hashRecord(buf, prev, seq, &r)
@@ -450,6 +461,47 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 		rep.HeadHash = hex.EncodeToString(lastHash)
 	}
 	return rep, nil
+}
+
+// recordColumns are the columns Verify reads, in order.
+var recordColumns = [15]string{"seq", "kind", "at", "run_id", "decision_id", "ref", "symbol", "state", "dedup", "parent", "due", "tokens", "body", "prev_hash", "hash"}
+
+// decodeRow fills a record from scanned values and names the first column
+// whose value has the wrong type ("" when all are right).
+func decodeRow(vals [15]any, seq *int64, r *record, prev, hash *[]byte) string {
+	ints := [15]*int64{0: seq, 2: &r.at, 9: &r.parent, 10: &r.due, 11: &r.tokens}
+	texts := [15]*string{1: &r.kind, 3: &r.runID, 4: &r.decisionID, 5: &r.ref, 6: &r.symbol, 7: &r.state, 8: &r.dedup}
+	blobs := [15]*[]byte{12: &r.body, 13: prev, 14: hash}
+	bad := ""
+	for i, v := range vals {
+		ok := true
+		switch {
+		case ints[i] != nil:
+			*ints[i], ok = v.(int64)
+		case texts[i] != nil:
+			switch t := v.(type) {
+			case string:
+				*texts[i] = t
+			case []byte:
+				*texts[i] = string(t)
+			default:
+				ok = false
+			}
+		default:
+			switch t := v.(type) {
+			case []byte:
+				*blobs[i] = t
+			case string:
+				*blobs[i] = []byte(t)
+			default:
+				ok = false
+			}
+		}
+		if !ok && bad == "" {
+			bad = recordColumns[i]
+		}
+	}
+	return bad
 }
 
 func short(h []byte) string {

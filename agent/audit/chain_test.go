@@ -178,6 +178,8 @@ func TestVerifyFindsTampering(t *testing.T) {
 		{"edit body", []string{`UPDATE records SET body = replace(body, '42000.5', '1') WHERE seq = 4`}, "edited", 4, "does not match its hash"},
 		{"edit column", []string{`UPDATE records SET state = 'filled' WHERE seq = 3`}, "edited", 3, "does not match its hash"},
 		{"edit time", []string{`UPDATE records SET at = at + 1 WHERE seq = 5`}, "edited", 5, "does not match its hash"},
+		{"wrong type", []string{`UPDATE records SET at = 'yesterday' WHERE seq = 2`}, "edited", 2, "column at holds a value of the wrong type"},
+		{"real number", []string{`UPDATE records SET tokens = 1.5 WHERE seq = 7`}, "edited", 7, "column tokens"},
 		{"delete middle", []string{`DELETE FROM records WHERE seq = 6`}, "deleted", 6, "seq 6 missing"},
 		{"delete first", []string{`DELETE FROM records WHERE seq = 1`}, "deleted", 1, "seq 1 missing"},
 		{"delete range", []string{`DELETE FROM records WHERE seq BETWEEN 3 AND 5`}, "deleted", 3, "seqs 3..5 missing"},
