@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shopspring/decimal"
-
 	"github.com/warden-trading/warden/agent/audit"
 	"github.com/warden-trading/warden/executor"
 	"github.com/warden-trading/warden/executor/ccxtx/fakebinance"
@@ -129,7 +127,13 @@ func TestFaultCampaign(t *testing.T) {
 		if j != nil {
 			journal = j(store)
 		}
-		x, err = executor.New(r.ex, journal, executor.Options{
+		// a new process has a new ccxt instance too (no cached markets,
+		// no cached order ids)
+		ex, err := New(Config{Exchange: "binance", Credentials: NewCredentials(canaryKey, canarySecret), BaseURL: r.srv.URL, RateLimit: time.Millisecond}, logger)
+		if err != nil {
+			t.Fatalf("New() = %v", err)
+		}
+		x, err = executor.New(ex, journal, executor.Options{
 			Logger: logger, Clock: clk.Now,
 			SubmitTimeout: 200 * time.Millisecond, ReadTimeout: 500 * time.Millisecond,
 			ReadAttempts: 3, ReadBackoff: 10 * time.Millisecond,
@@ -159,6 +163,9 @@ func TestFaultCampaign(t *testing.T) {
 		{Kind: fakebinance.FaultLateVisible, Polls: 2}, {Kind: fakebinance.FaultLateVisible, Polls: 1},
 	}
 	getFaults := []fakebinance.Fault{{Kind: fakebinance.FaultUnavailable}, {Kind: fakebinance.FaultDrop}, {Kind: fakebinance.FaultHang}}
+	cancelFaults := []fakebinance.Fault{{Kind: fakebinance.FaultUnavailable}, {Kind: fakebinance.FaultAcceptUnavailable},
+		{Kind: fakebinance.FaultDrop}, {Kind: fakebinance.FaultAcceptDrop}, {Kind: fakebinance.FaultAcceptHang}, {Kind: fakebinance.FaultRateLimit}}
+	readPaths := []string{"/api/v3/openOrders", "/api/v3/account", "/api/v3/myTrades", "/api/v3/exchangeInfo"}
 
 	type placed struct {
 		decision string
@@ -180,6 +187,21 @@ func TestFaultCampaign(t *testing.T) {
 		if rng.Float64() < 0.15 {
 			f := getFaults[rng.IntN(len(getFaults))]
 			f.Method, f.Path = http.MethodGet, "/api/v3/order"
+			if err := r.fake.Inject(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		if rng.Float64() < 0.1 {
+			f := cancelFaults[rng.IntN(len(cancelFaults))]
+			f.Method, f.Path = http.MethodDelete, "/api/v3/order"
+			if err := r.fake.Inject(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if rng.Float64() < 0.05 {
+			f := getFaults[rng.IntN(len(getFaults))]
+			f.Method, f.Path = http.MethodGet, readPaths[rng.IntN(len(readPaths))]
 			if err := r.fake.Inject(f); err != nil {
 				t.Fatal(err)
 			}
@@ -366,11 +388,11 @@ func TestFaultCampaign(t *testing.T) {
 		kinds = append(kinds, fmt.Sprintf("%s=%d", k, n))
 	}
 	sort.Strings(kinds)
-	var fills decimal.Decimal
+	byType := map[string]int{}
 	for _, o := range exOrders {
-		fills = fills.Add(o.ExecutedQty)
+		byType[o.Type+"/"+o.Status]++
 	}
 	t.Logf("fault campaign: %d decisions, %d exchange orders, 0 duplicates; %d injected faults survived (%s), "+
-		"%d process deaths, %d restarts, %d caller aborts = %d faults in all; entry states %v; %d errors seen, %d log bytes, %d db bytes scanned",
-		orders, len(exOrders), total, strings.Join(kinds, " "), deaths, restarts, aborts, total+deaths+restarts+aborts, states, errs.n, len(logs.String()), dbBytes)
+		"%d process deaths, %d restarts, %d caller aborts = %d faults in all; entry states %v; exchange orders %v; %d errors seen, %d log bytes, %d db bytes scanned",
+		orders, len(exOrders), total, strings.Join(kinds, " "), deaths, restarts, aborts, total+deaths+restarts+aborts, states, byType, errs.n, len(logs.String()), dbBytes)
 }

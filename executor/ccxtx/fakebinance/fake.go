@@ -127,7 +127,8 @@ type order struct {
 	// fault-driven behaviour
 	pollsLeft  int // partial fills: each GET advances the fill
 	pollsTotal int
-	hidden     int // GET answers -2013 this many more times
+	hidden     int             // GET answers -2013 this many more times
+	fillPx     decimal.Decimal // where a market order fills
 }
 
 type trade struct {
@@ -972,8 +973,9 @@ func (s *Server) createOrder(p url.Values, f *Fault, now time.Time) (int, any) {
 			o.hidden = max(f.Polls, 1)
 		}
 	}
+	o.fillPx = ref
 	var fills []any
-	if o.pollsLeft == 0 && o.hidden == 0 {
+	if o.pollsLeft == 0 { // a hidden (late-visible) order executes all the same
 		switch {
 		case typ == "MARKET":
 			fills = append(fills, s.fill(o, qty, ref, false, now))
@@ -1121,7 +1123,11 @@ func (s *Server) queryOrder(p url.Values, now time.Time) (int, any) {
 			q = rem
 		}
 		if q.IsPositive() {
-			s.fill(o, q, o.Price, true, now)
+			px := o.Price
+			if o.Type == "MARKET" {
+				px = o.fillPx
+			}
+			s.fill(o, q, px, o.Type != "MARKET", now)
 		}
 	}
 	return http.StatusOK, s.orderJSON(o)

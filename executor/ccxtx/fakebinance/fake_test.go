@@ -351,3 +351,34 @@ func TestInjectValidates(t *testing.T) {
 		t.Error("New with negative balance = nil error; want one")
 	}
 }
+
+func TestMarketOrderFaults(t *testing.T) {
+	s, c := newFake(t, Options{})
+	if err := s.Inject(Fault{Method: "POST", Path: "/api/v3/order", Kind: FaultPartialFills, Polls: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.do("POST", "/api/v3/order", orderParams("m-1", "BUY", "MARKET", "0.002", ""), true); r.body["status"] != "NEW" {
+		t.Fatalf("market with partial fills: %v; want NEW", r.body)
+	}
+	q := url.Values{"symbol": {"BTCUSDT"}, "origClientOrderId": {"m-1"}}
+	c.do("GET", "/api/v3/order", q, true)
+	r := c.do("GET", "/api/v3/order", q, true)
+	if r.body["status"] != "FILLED" || r.body["cummulativeQuoteQty"] != "146.73968000" {
+		t.Errorf("market after 2 polls: %v %v; want FILLED at the ask (146.73968)", r.body["status"], r.body["cummulativeQuoteQty"])
+	}
+	// a late-visible market order executes at once; only the lookup lags
+	if err := s.Inject(Fault{Method: "POST", Path: "/api/v3/order", Kind: FaultLateVisible, Polls: 1}); err != nil {
+		t.Fatal(err)
+	}
+	c.do("POST", "/api/v3/order", orderParams("m-2", "BUY", "MARKET", "0.001", ""), true)
+	q.Set("origClientOrderId", "m-2")
+	if got := c.do("GET", "/api/v3/order", q, true).code(); got != -2013 {
+		t.Errorf("first lookup code = %d; want -2013", got)
+	}
+	if r := c.do("GET", "/api/v3/order", q, true); r.body["status"] != "FILLED" {
+		t.Errorf("second lookup = %v; want FILLED", r.body)
+	}
+	if free, locked := s.Balance("USDT"); !locked.IsZero() || free.GreaterThanOrEqual(dec("100000")) {
+		t.Errorf("USDT = %s free %s locked; want spent, nothing locked", free, locked)
+	}
+}
