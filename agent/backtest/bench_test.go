@@ -34,6 +34,9 @@ func BenchmarkBacktest(b *testing.B) {
 		{"every_candle/audit_on", 0, true},
 		{"daily/audit_off", 24 * time.Hour, false},
 		{"daily/audit_on", 24 * time.Hour, true},
+		// The driver alone: candles fed, equity marked, no decision (a
+		// cadence no close in the data falls on).
+		{"no_decisions", 3650 * 24 * time.Hour, false},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -51,9 +51,14 @@ func (c *normalised) walkForward(ctx context.Context) (*WalkForwardReport, error
 		}
 		return c.result(o, adv.Name(), baseline.Model)
 	}
+	// Windows start on a calendar month: the first one after the data
+	// (and their warm-up) begin, or From itself when it is later.
 	from := c.From
 	if first := c.firstBar(); first.After(from) {
-		from = first
+		from = time.Date(first.Year(), first.Month(), 1, 0, 0, 0, 0, time.UTC)
+		if from.Before(first) {
+			from = from.AddDate(0, 1, 0)
+		}
 	}
 	wcfg := *c.WalkForward
 	if c.Progress != nil && wcfg.OnWindow == nil {

@@ -58,17 +58,25 @@ func sampleResult(t *testing.T, advisor string, cutoff *time.Time) Result {
 func TestWriteReport(t *testing.T) {
 	cut := time.Date(2023, 10, 1, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
-		name       string
-		advisor    string
-		wantBanner bool
+		name        string
+		advisor     string
+		wantBanner  bool
+		walkForward bool
 	}{
-		{"baseline: no banner", "baseline", false},
-		{"model before its cutoff: not evidence", "openai", true},
+		{"baseline: no banner", "baseline", false, false},
+		{"model before its cutoff: not evidence", "openai", true, false},
+		{"walk-forward section", "baseline", false, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "out")
 			res := sampleResult(t, tc.advisor, &cut)
+			if tc.walkForward {
+				res.Summary.WalkForward = &WalkForwardReport{TrainMonths: 6, TestMonths: 3, Objective: "sharpe", MinTrades: 3, GridSize: 9,
+					Windows: []WalkForwardWindow{{TrainFrom: t0, TrainTo: t0.AddDate(0, 6, 0), TestFrom: t0.AddDate(0, 6, 0), TestTo: t0.AddDate(0, 9, 0),
+						Params: map[string]int{"FastEMA": 8}, Calibrated: true, Regime: Bear, TestReturn: -0.01}},
+					OutOfSample: res.Summary.Advisor, OutOfSampleBuyHold: res.Summary.BuyHold, ByRegime: res.Summary.Regimes}
+			}
 			if err := WriteReport(dir, res); err != nil {
 				t.Fatalf("WriteReport: %v", err)
 			}
@@ -90,6 +98,9 @@ func TestWriteReport(t *testing.T) {
 			}
 			if tc.advisor != "baseline" && !strings.Contains(html, "<th>baseline</th>") {
 				t.Errorf("report.html of a model run lacks the baseline column")
+			}
+			if got := strings.Contains(html, "Walk-forward (out of sample)") && strings.Contains(html, `{&#34;FastEMA&#34;:8}`); got != tc.walkForward {
+				t.Errorf("report.html has the walk-forward section with its params: %v; want %v", got, tc.walkForward)
 			}
 			if strings.Contains(html, "ZgotmplZ") {
 				t.Errorf("report.html has an unsafe value that html/template replaced (ZgotmplZ)")

@@ -58,7 +58,7 @@ func newTape(candles map[string][]executor.Candle, symbols []string, step time.D
 		}
 	}
 	note := ""
-	if start.After(from) {
+	if start.After(from) && !from.IsZero() {
 		note = fmt.Sprintf("the run starts %s, not %s: the candles before are the %d of warm-up the snapshots need", start.UTC().Format(time.RFC3339), from.UTC().Format(time.RFC3339), warmup)
 	}
 	if !to.After(start) {
