@@ -240,6 +240,7 @@ func dsn(abs, role, sync string) string {
 	q := url.Values{}
 	q.Set("_fk", "1")
 	q.Set("_busy_timeout", "10000")
+	q.Set("_cache_size", "-16384") // KiB: a batch of records fits without spilling
 	switch role {
 	case "ro":
 		q.Set("mode", "ro")

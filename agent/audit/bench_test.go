@@ -45,9 +45,15 @@ func BenchmarkRecordDecision(b *testing.B) {
 // BenchmarkRecordRun records one whole advisor run: start, model call,
 // response, two verdicts, end.
 func BenchmarkRecordRun(b *testing.B) {
+	b.Run("normal", func(b *testing.B) { benchmarkRecordRun(b, Options{}) })
+	b.Run("batch256", func(b *testing.B) { benchmarkRecordRun(b, Options{BatchSize: 256}) })
+}
+
+func benchmarkRecordRun(b *testing.B, opts Options) {
 	ctx := context.Background()
 	clk := newClock()
-	s, _ := openTest(b, Options{Clock: clk.Now})
+	opts.Clock = clk.Now
+	s, _ := openTest(b, opts)
 	raw, _ := json.Marshal(testResponse())
 	st := testState(clk.Now())
 	vs := testVerdicts()
