@@ -315,7 +315,7 @@ func runOnce(ctx context.Context, c *normalised, adv advisor.Advisor, from, to t
 	}
 	b := c.Settings.Breakers
 	ag, err := agent.New(agent.Deps{
-		Market: closedTicker{Exchange: px, step: c.step, now: clock}, Orders: exe, Advisor: adv,
+		Market: newMarketView(px, tp, c.Timeframe, clock), Orders: exe, Advisor: adv,
 		Validator: policy.NewValidator(c.policy, policy.Limits{MaxOrderNotional: c.Settings.Limits.MaxOrderNotional}),
 		Store:     st, Clock: clock, Logger: c.Logger,
 	}, agent.Options{

@@ -22,6 +22,9 @@ type tape struct {
 	// closes[s][i] is symbol s's last close at or before bar i (carried
 	// over gaps), for marks and the benchmark.
 	closes [][]float64
+	// series[s] is symbol s's warm-up and run candles in one slice (shared
+	// with the caller's candles: read only).
+	series [][]executor.Candle
 }
 
 // closeTime is when bar i closes: the decision time after it.
@@ -64,7 +67,7 @@ func newTape(candles map[string][]executor.Candle, symbols []string, step time.D
 	if !to.After(start) {
 		return nil, "", fmt.Errorf("backtest: no bars between %s and %s after %d candles of warm-up", start.Format(time.RFC3339), to.Format(time.RFC3339), warmup)
 	}
-	t := &tape{symbols: symbols, step: step, warm: make([][]executor.Candle, len(symbols))}
+	t := &tape{symbols: symbols, step: step, warm: make([][]executor.Candle, len(symbols)), series: make([][]executor.Candle, len(symbols))}
 	runs := make([][]executor.Candle, len(symbols))
 	seen := map[int64]bool{}
 	for si, s := range symbols {
@@ -73,6 +76,7 @@ func newTape(candles map[string][]executor.Candle, symbols []string, step time.D
 		hi := sort.Search(len(cs), func(i int) bool { return !cs[i].Time.Before(to) })
 		t.warm[si] = cs[max(0, lo-warmup):lo]
 		runs[si] = cs[lo:hi]
+		t.series[si] = cs[max(0, lo-warmup):hi:hi]
 		for _, c := range runs[si] {
 			if !seen[c.Time.UnixNano()] {
 				seen[c.Time.UnixNano()] = true
