@@ -16,7 +16,8 @@ import (
 // TestMarketViewMatchesPaper: the OHLCV the backtest serves from its tape
 // is what the paper exchange, fed the same candles, answers — across a
 // real gap in the data and for every kind of since and limit — and the
-// ticker is stamped at the last close.
+// ticker the agent reads is stamped at the last close (fresh at a decision
+// time, so the policy's data_fresh rule judges real staleness only).
 func TestMarketViewMatchesPaper(t *testing.T) {
 	cs, err := market.Bundled("BTC/USDT", "1h")
 	if err != nil {
