@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/warden-trading/warden/agent"
 	"github.com/warden-trading/warden/agent/advisor/openai"
 	"github.com/warden-trading/warden/agent/advisor/replay"
 	"github.com/warden-trading/warden/agent/audit"
@@ -20,10 +21,10 @@ import (
 
 // backtestFlags are the flags of `warden backtest`.
 type backtestFlags struct {
-	from, to, symbols, timeframe, advisor, policy, config string
-	every, out, auditDB, cacheDB, replayFrom, cutoff      string
-	audit, walkForward, quiet, compare                    bool
-	trainMonths, testMonths, minTrades                    int
+	from, to, symbols, timeframe, advisor, policy, config    string
+	every, out, auditDB, cacheDB, replayFrom, cutoff, record string
+	audit, walkForward, quiet, compare                       bool
+	trainMonths, testMonths, minTrades                       int
 }
 
 func newBacktestCmd(a *app) *cobra.Command {
@@ -70,6 +71,7 @@ bundled BTC/USDT and ETH/USDT 1h history with a decision at every candle.`,
 	fl.StringVar(&f.auditDB, "audit-db", "", "audit database for --audit; must not exist (default: DIR/audit.db)")
 	fl.StringVar(&f.cacheDB, "cache", "", "response cache database for model advisors (default: the config's db)")
 	fl.StringVar(&f.replayFrom, "replay-from", "", "replay: a JSONL recording, or the audit database of an earlier backtest (default: advisor.replay.file)")
+	fl.StringVar(&f.record, "record", "", "write every raw advisor response to this JSONL file (replay it with --advisor replay --replay-from FILE)")
 	fl.StringVar(&f.cutoff, "training-cutoff", "", "the model's training cutoff, YYYY-MM-DD (overrides advisor.openai.training_cutoff)")
 	fl.BoolVar(&f.compare, "compare-baseline", true, "also run the baseline advisor when backtesting another one")
 	fl.BoolVar(&f.walkForward, "walk-forward", false, "also calibrate the baseline on rolling windows and report out-of-sample results")
@@ -226,9 +228,26 @@ func runBacktest(ctx context.Context, a *app, cmd *cobra.Command, f backtestFlag
 		bc.Audit = st
 	}
 
+	var recErr error
+	if f.record != "" {
+		rf, err := os.Create(f.record)
+		if err != nil {
+			return usageErr(fmt.Errorf("--record: %w", err))
+		}
+		closers = append(closers, rf)
+		bc.OnCycle = func(r agent.CycleResult) {
+			if len(r.Raw) > 0 && recErr == nil {
+				recErr = replay.WriteJSONL(rf, r.RunID, r.Raw)
+			}
+		}
+	}
+
 	res, err := backtest.Run(ctx, bc)
 	if err != nil {
 		return &exitError{Code: exitRejected, Err: err}
+	}
+	if recErr != nil {
+		return &exitError{Code: exitRejected, Err: fmt.Errorf("--record: %w", recErr)}
 	}
 	if err := backtest.WriteReport(f.out, res); err != nil {
 		return &exitError{Code: exitRejected, Err: err}

@@ -81,3 +81,33 @@ func TestBacktestUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestBacktestRecordAndReplay: --record writes every raw response; a replay
+// backtest from that file decides the same.
+func TestBacktestRecordAndReplay(t *testing.T) {
+	dir := t.TempDir()
+	rec := filepath.Join(dir, "rec.jsonl")
+	args := []string{"backtest", "--quiet", "--from", "2022-02-01", "--to", "2022-02-06", "--symbols", "BTC/USDT"}
+	code, out1, errOut := run(t, "", append(args, "--out", filepath.Join(dir, "a"), "--record", rec)...)
+	if code != 0 {
+		t.Fatalf("backtest --record: exit %d\n%s\n%s", code, out1, errOut)
+	}
+	code, out2, errOut := run(t, "", append(args, "--out", filepath.Join(dir, "b"), "--advisor", "replay", "--replay-from", rec)...)
+	if code != 0 {
+		t.Fatalf("backtest --advisor replay: exit %d\n%s\n%s", code, out2, errOut)
+	}
+	decisions := func(out string) string {
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "decisions:") {
+				return l
+			}
+		}
+		return ""
+	}
+	if d1, d2 := decisions(out1), decisions(out2); d1 == "" || d1 != d2 {
+		t.Errorf("replayed decisions %q; recorded %q", d2, d1)
+	}
+	if !strings.Contains(out2, "NOT EVIDENCE") {
+		t.Errorf("a replay of an unknown model is not flagged as not evidence:\n%s", out2)
+	}
+}
