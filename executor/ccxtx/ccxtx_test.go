@@ -188,6 +188,11 @@ func TestMarketData(t *testing.T) {
 	if u := r.fake.Unhandled(); len(u) > 0 {
 		t.Errorf("the fake got requests it does not answer: %v", u)
 	}
+	for _, q := range r.fake.Requests() {
+		if strings.HasPrefix(q.Path, "/sapi/") {
+			t.Errorf("LoadMarkets with keys called %s %s; want the margin/currency side-fetches off", q.Method, q.Path)
+		}
+	}
 }
 
 func TestPublicDataWithoutKeys(t *testing.T) {

@@ -279,7 +279,10 @@ func (e *Exchange) report(o ccxt.Order, clientOrderID string) executor.OrderRepo
 		stop = o.StopPrice
 	}
 	r.StopPrice = exact(info, "stopPrice", stop)
-	if t, _ := info["type"].(string); t == "STOP_LOSS_LIMIT" || (r.StopPrice.IsPositive() && r.Type == "limit") {
+	switch t, _ := info["type"].(string); {
+	case t == "STOP_LOSS_LIMIT":
+		r.Type = executor.TypeStopLossLimit
+	case t == "" && r.StopPrice.IsPositive() && r.Type == "limit": // not Binance: a limit with a trigger
 		r.Type = executor.TypeStopLossLimit
 	}
 	if cq, ok := infoDec(info, "cummulativeQuoteQty"); ok && r.FilledQty.IsPositive() && cq.IsPositive() {
