@@ -95,12 +95,12 @@ type Config struct {
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	c, err := cfg.normalise()
 	if err != nil {
-		return Result{}, err
+		return Result{}, &ConfigError{Err: err}
 	}
 	adv := c.Advisor
 	if adv == nil {
 		if adv, err = baseline.New(c.BaselineParams); err != nil {
-			return Result{}, err
+			return Result{}, &ConfigError{Err: err}
 		}
 	}
 	kind := adv.Name()
@@ -110,7 +110,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	if c.Cache != nil && kind != "baseline" && kind != "replay" {
 		if model == "" {
-			return Result{}, fmt.Errorf("backtest: the %s advisor needs its model name for the response cache", kind)
+			return Result{}, &ConfigError{Err: fmt.Errorf("backtest: the %s advisor needs its model name for the response cache", kind)}
 		}
 		ca := advisor.Cached(adv, c.Cache, model)
 		ca.Logger = c.Logger
@@ -148,6 +148,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	return res, nil
 }
+
+// ConfigError is a backtest that cannot start: bad settings, or no data
+// for what was asked. The CLI reports it as unusable input.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
 
 // normalised is a Config with every default filled in.
 type normalised struct {
@@ -263,7 +270,7 @@ func runOnce(ctx context.Context, c *normalised, adv advisor.Advisor, from, to t
 	var out runOut
 	tp, note, err := newTape(c.candles, c.Symbols, c.step, from, to, c.warmup)
 	if err != nil {
-		return out, err
+		return out, &ConfigError{Err: err}
 	}
 	out.note = note
 	quote := c.markets[c.Symbols[0]].Quote

@@ -3,6 +3,7 @@ package backtest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -104,8 +105,9 @@ func TestRunErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Run(ctx, tc.cfg)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("Run(%s) error = %v; want one containing %q", tc.name, err, tc.want)
+			var ce *ConfigError
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.As(err, &ce) {
+				t.Errorf("Run(%s) error = %v; want a *ConfigError containing %q", tc.name, err, tc.want)
 			}
 		})
 	}

@@ -243,6 +243,10 @@ func runBacktest(ctx context.Context, a *app, cmd *cobra.Command, f backtestFlag
 	}
 
 	res, err := backtest.Run(ctx, bc)
+	var ce *backtest.ConfigError
+	if errors.As(err, &ce) {
+		return usageErr(err)
+	}
 	if err != nil {
 		return &exitError{Code: exitRejected, Err: err}
 	}

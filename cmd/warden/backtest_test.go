@@ -71,6 +71,8 @@ func TestBacktestUsageErrors(t *testing.T) {
 		{"replay without a recording", []string{"--advisor", "replay"}, "--replay-from"},
 		{"missing policy", []string{"--policy", "/nonexistent/policy.yaml"}, "policy"},
 		{"bad cutoff", []string{"--training-cutoff", "soon"}, "training cutoff"},
+		{"no data in range", []string{"--from", "2030-01-01", "--to", "2030-02-01"}, "no candles"},
+		{"unknown symbol", []string{"--symbols", "DOGE/USDT"}, "DOGE/USDT"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"backtest", "--quiet", "--out", t.TempDir()}, tc.args...)
