@@ -608,3 +608,25 @@ func TestPlaceOrderWithoutMarketsIsNotSent(t *testing.T) {
 		t.Errorf("order sent %d times; want 0", n)
 	}
 }
+
+// The fake checks ccxt's real HMAC signature and key header: a wrong secret
+// or key is refused like Binance refuses it.
+func TestSigningIsVerified(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		key, secret string
+		code        string
+	}{
+		{"wrong secret", canaryKey, "not-the-secret", "-1022"},
+		{"wrong key", "not-the-key", canarySecret, "-2015"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, fakebinance.Options{}, func(c *Config) { c.Credentials = NewCredentials(tc.key, tc.secret) })
+			_, err := r.ex.Balances(tctx(t))
+			var xe *executor.Error
+			if !errors.As(err, &xe) || xe.Kind != executor.KindAuth || xe.Code != tc.code {
+				t.Errorf("Balances() = %v; want auth %s", err, tc.code)
+			}
+		})
+	}
+}
