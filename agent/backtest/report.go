@@ -228,7 +228,7 @@ func WriteHTML(w io.Writer, r Result) error {
 		eq = append(eq, series{Name: "baseline", Color: "#2da44e", Times: times(r.Baseline), Values: values(r.Baseline)})
 		dd = append(dd, series{Name: "baseline", Color: "#2da44e", Times: times(r.Baseline), Values: DrawdownSeries(r.Baseline)})
 	}
-	d.EquitySVG = svgChart("Equity ("+quoteOf(s.Run.Symbols)+")", eq, fmtMoney, false)
+	d.EquitySVG = svgChart("Equity ("+quoteOf(s.Run.Symbols)+")", eq, fmtMoney, true)
 	for i := range dd {
 		for j := range dd[i].Values {
 			dd[i].Values[j] = -dd[i].Values[j]

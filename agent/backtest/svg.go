@@ -24,8 +24,32 @@ const maxSVGPoints = 1600
 
 // svgChart draws lines on shared axes as a self-contained inline SVG: the
 // report stays readable offline, without JavaScript. format labels the y
-// axis.
-func svgChart(title string, lines []series, format func(float64) string, invert bool) template.HTML {
+// axis. With logScale (and only positive values) the y axis is
+// logarithmic, so curves an order of magnitude apart stay readable.
+func svgChart(title string, lines []series, format func(float64) string, logScale bool) template.HTML {
+	if logScale {
+		for _, s := range lines {
+			for _, v := range s.Values {
+				if !(v > 0) {
+					logScale = false
+				}
+			}
+		}
+	}
+	if logScale {
+		logged := make([]series, len(lines))
+		for i, s := range lines {
+			logged[i] = s
+			logged[i].Values = make([]float64, len(s.Values))
+			for j, v := range s.Values {
+				logged[i].Values[j] = math.Log10(v)
+			}
+		}
+		lines = logged
+		plain := format
+		format = func(v float64) string { return plain(math.Pow(10, v)) }
+		title += " (log scale)"
+	}
 	const w, h = 960.0, 300.0
 	const left, right, top, bottom = 78.0, 16.0, 28.0, 34.0
 	var tmin, tmax time.Time
@@ -56,18 +80,18 @@ func svgChart(title string, lines []series, format func(float64) string, invert 
 		ymax, ymin = ymax+1, ymin-1
 	}
 	pad := (ymax - ymin) * 0.04
+	lo, hi := ymin, ymax
 	ymin, ymax = ymin-pad, ymax+pad
-	if invert && ymin < 0 {
-		ymin = 0 // drawdowns: 0 at the top
+	if !logScale && lo >= 0 && ymin < 0 {
+		ymin = 0 // no negative axis for values that never are
+	}
+	if !logScale && hi <= 0 && ymax > 0 {
+		ymax = 0 // drawdowns: 0 at the top
 	}
 	pw, ph := w-left-right, h-top-bottom
 	x := func(t time.Time) float64 { return left + pw*float64(t.Sub(tmin))/float64(tmax.Sub(tmin)) }
 	y := func(v float64) float64 {
-		f := (v - ymin) / (ymax - ymin)
-		if invert {
-			return top + ph*f
-		}
-		return top + ph*(1-f)
+		return top + ph*(1-(v-ymin)/(ymax-ymin))
 	}
 	// Grid and y labels.
 	for i := 0; i <= 4; i++ {
