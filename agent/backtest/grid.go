@@ -51,15 +51,7 @@ func (c *normalised) walkForward(ctx context.Context) (*WalkForwardReport, error
 		}
 		return c.result(o, adv.Name(), baseline.Model)
 	}
-	// Windows start on a calendar month: the first one after the data
-	// (and their warm-up) begin, or From itself when it is later.
-	from := c.From
-	if first := c.firstBar(); first.After(from) {
-		from = time.Date(first.Year(), first.Month(), 1, 0, 0, 0, 0, time.UTC)
-		if from.Before(first) {
-			from = from.AddDate(0, 1, 0)
-		}
-	}
+	from := c.walkForwardFrom()
 	wcfg := *c.WalkForward
 	if c.Progress != nil && wcfg.OnWindow == nil {
 		start := c.Wall()
@@ -72,6 +64,34 @@ func (c *normalised) walkForward(ctx context.Context) (*WalkForwardReport, error
 		}
 	}
 	return WalkForward(ctx, from, c.To, wcfg, anyGrid, c.ppy, run)
+}
+
+// walkForwardFrom is where the walk-forward's windows start: on a calendar
+// month, the first one after the data (and their warm-up) begin, or From
+// itself when it is later.
+func (c *normalised) walkForwardFrom() time.Time {
+	from := c.From
+	if first := c.firstBar(); first.After(from) {
+		from = time.Date(first.Year(), first.Month(), 1, 0, 0, 0, 0, time.UTC)
+		if from.Before(first) {
+			from = from.AddDate(0, 1, 0)
+		}
+	}
+	return from
+}
+
+// checkWalkForward fails before any work when the span cannot hold one
+// train and test window.
+func (c *normalised) checkWalkForward() error {
+	if c.WalkForward == nil {
+		return nil
+	}
+	w := c.WalkForward.withDefaults()
+	from := c.walkForwardFrom()
+	if len(Spans(from, c.To, w.TrainMonths, w.TestMonths)) == 0 {
+		return fmt.Errorf("backtest: %s to %s is too short for a walk-forward of %d+%d months", from.Format("2006-01-02"), c.To.Format("2006-01-02"), w.TrainMonths, w.TestMonths)
+	}
+	return nil
 }
 
 // firstBar is the earliest open time with warm-up history for every

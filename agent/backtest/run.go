@@ -94,6 +94,9 @@ type Config struct {
 // the baseline) and, when asked, runs the walk-forward.
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	c, err := cfg.normalise()
+	if err == nil {
+		err = c.checkWalkForward()
+	}
 	if err != nil {
 		return Result{}, &ConfigError{Err: err}
 	}

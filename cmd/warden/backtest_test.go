@@ -73,6 +73,8 @@ func TestBacktestUsageErrors(t *testing.T) {
 		{"bad cutoff", []string{"--training-cutoff", "soon"}, "training cutoff"},
 		{"no data in range", []string{"--from", "2030-01-01", "--to", "2030-02-01"}, "no candles"},
 		{"unknown symbol", []string{"--symbols", "DOGE/USDT"}, "DOGE/USDT"},
+		{"walk-forward without a train window", []string{"--walk-forward", "--train-months", "0"}, "--train-months"},
+		{"walk-forward over too short a span", []string{"--walk-forward", "--from", "2021-01-01", "--to", "2021-03-01", "--every", "day"}, "too short"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"backtest", "--quiet", "--out", t.TempDir()}, tc.args...)
@@ -111,5 +113,13 @@ func TestBacktestRecordAndReplay(t *testing.T) {
 	}
 	if !strings.Contains(out2, "NOT EVIDENCE") {
 		t.Errorf("a replay of an unknown model is not flagged as not evidence:\n%s", out2)
+	}
+}
+
+func TestBacktestWalkForward(t *testing.T) {
+	code, out, errOut := run(t, "", "backtest", "--quiet", "--symbols", "BTC/USDT", "--from", "2020-01-01", "--to", "2021-01-01",
+		"--every", "day", "--walk-forward", "--min-trades", "1", "--out", t.TempDir())
+	if code != 0 || !strings.Contains(out, "walk-forward (2 test windows)") {
+		t.Errorf("backtest --walk-forward: exit %d\n%s\n%s", code, out, errOut)
 	}
 }
