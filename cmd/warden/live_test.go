@@ -99,3 +99,28 @@ func TestLiveRefusesAKeyThatCanWithdraw(t *testing.T) {
 		t.Fatal("the secret is in the refusal")
 	}
 }
+
+// TestLiveKeyFile: keys may come from an owner-only file (never the
+// config); a file others can read is refused, and a key read from the file
+// is redacted from the database like one from the environment.
+func TestLiveKeyFile(t *testing.T) {
+	_, url := startFakeBinance(t, fakebinance.Options{})
+	t.Chdir(t.TempDir())
+	t.Setenv("WARDEN_API_KEY", "")
+	t.Setenv("WARDEN_API_SECRET", "")
+	os.WriteFile("key.yaml", []byte("api_key: "+fakeKey+"\nsecret: "+fakeSecret+"\n"), 0o644)
+	os.WriteFile("warden.yaml", []byte("mode: live\nexchange: {base_url: "+url+", credentials_file: key.yaml}\n"), 0o600)
+	if code, _, errOut := runMain(t, "run", "--once", "--live", "--config", "warden.yaml"); code != exitUsage || !strings.Contains(errOut, "key.yaml") {
+		t.Fatalf("live run with a world-readable key file = %d %q; want a refusal naming the file", code, errOut)
+	}
+	os.Chmod("key.yaml", 0o600)
+	code, out, errOut := runMain(t, "run", "--once", "--live", "--config", "warden.yaml")
+	if code != 0 || !strings.Contains(out, "verdicts:") {
+		t.Fatalf("live run with a 0600 key file = %d\n%s\n%s", code, out, errOut)
+	}
+	db, _ := os.ReadFile("warden.db")
+	wal, _ := os.ReadFile("warden.db-wal")
+	if bytes.Contains(append(db, wal...), []byte(fakeSecret)) {
+		t.Fatal("the secret from the key file is in the database")
+	}
+}

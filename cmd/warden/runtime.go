@@ -101,7 +101,8 @@ type runtime struct {
 	clock    *simClock
 	metrics  *metrics.Metrics
 	dispatch []*notify.Dispatcher
-	pub      agent.Publisher // nil when no channel is configured
+	pub      agent.Publisher   // nil when no channel is configured
+	creds    ccxtx.Credentials // live keys; zero in paper mode
 	live     bool
 }
 
@@ -142,7 +143,19 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 			return nil, fmt.Errorf("db directory: %w", err)
 		}
 	}
-	rt.store, err = audit.Open(ctx, cfg.DB, audit.Options{Logger: rt.logger, Secrets: secretValues(cfg), Redact: func(s string) string { return ccxtx.Redact(s) }})
+	// Live keys are loaded before anything is written, so that the audit
+	// store redacts them wherever they come from (environment or key file).
+	if rt.live {
+		src := ccxtx.CredentialSource{APIKeyEnv: cfg.Exchange.APIKeyEnv, SecretEnv: cfg.Exchange.APISecretEnv}
+		if cfg.Exchange.CredentialsFile != "" {
+			// A key file, when configured, is the one source.
+			src = ccxtx.CredentialSource{File: cfg.Exchange.CredentialsFile}
+		}
+		if rt.creds, err = ccxtx.LoadCredentials(src); err != nil {
+			return nil, err
+		}
+	}
+	rt.store, err = audit.Open(ctx, cfg.DB, audit.Options{Logger: rt.logger, Secrets: secretValues(cfg), Redact: func(s string) string { return ccxtx.Redact(rt.creds.Redact(s)) }})
 	if err != nil {
 		return nil, err
 	}
@@ -204,10 +217,7 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 func (rt *runtime) openExchange(ctx context.Context, o runtimeOptions) error {
 	cfg := rt.cfg
 	if rt.live {
-		creds, err := ccxtx.LoadCredentials(ccxtx.CredentialSource{APIKeyEnv: cfg.Exchange.APIKeyEnv, SecretEnv: cfg.Exchange.APISecretEnv, File: cfg.Exchange.CredentialsFile})
-		if err != nil {
-			return err
-		}
+		creds := rt.creds
 		var created time.Time
 		if cfg.Exchange.KeyCreated != "" {
 			created, _ = time.Parse("2006-01-02", cfg.Exchange.KeyCreated)
