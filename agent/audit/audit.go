@@ -97,6 +97,12 @@ type Store struct {
 	headSeq  int64  // seq and hash of the last record this store committed
 	headHash []byte //
 	closed   bool
+
+	// Guarded by omu: the newest event of every order seen so far, read
+	// incrementally by OpenOrderEvents.
+	omu      sync.Mutex
+	orderSeq int64
+	open     map[string]*openOrder
 }
 
 // ErrNotFound is returned by lookups of an id the store has never seen.

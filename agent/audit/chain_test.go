@@ -31,8 +31,8 @@ func TestOpenMigratesOnce(t *testing.T) {
 	if err := db.QueryRow(`SELECT COUNT(*) FROM migrations`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	if n != 3 {
-		t.Errorf("migrations rows = %d; want 3", n)
+	if n != 4 {
+		t.Errorf("migrations rows = %d; want 4", n)
 	}
 	var mode string
 	if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {

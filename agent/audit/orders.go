@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/warden-trading/warden/executor"
@@ -66,17 +67,83 @@ func (w *writeTx) runOfDecision(decisionID string) (string, error) {
 // state is not final (intent, submitted, acknowledged, partially_filled,
 // unknown), oldest order first (by when its first event was recorded).
 func (s *Store) OpenOrderEvents(ctx context.Context) ([]schemas.OrderEvent, error) {
-	rows, err := s.query(ctx, `
-		SELECT r.body
-		FROM records r
-		JOIN (SELECT ref, MAX(seq) AS last, MIN(seq) AS first
-		      FROM records WHERE kind = 'order_event' GROUP BY ref) o ON r.seq = o.last
-		WHERE r.state NOT IN ('filled', 'cancelled', 'rejected')
-		ORDER BY o.first`)
+	// The journal only grows: read the order events after the last one seen
+	// (another process may have written some) and keep the newest event of
+	// every order in memory, so a reconcile costs what changed, not the
+	// whole history.
+	s.omu.Lock()
+	defer s.omu.Unlock()
+	rows, err := s.query(ctx, `SELECT seq, ref, state, body FROM records
+		WHERE kind = 'order_event' AND seq > CAST(? AS INTEGER) ORDER BY seq`, s.orderSeq)
 	if err != nil {
 		return nil, fmt.Errorf("audit: open orders: %w", err)
 	}
-	return scanOrderEvents(rows)
+	defer rows.Close()
+	if s.open == nil {
+		s.open = map[string]*openOrder{}
+	}
+	for rows.Next() {
+		var (
+			seq        int64
+			ref, state string
+			body       []byte
+		)
+		if err := rows.Scan(&seq, &ref, &state, &body); err != nil {
+			return nil, fmt.Errorf("audit: read order event: %w", err)
+		}
+		s.orderSeq = seq
+		switch schemas.OrderState(state) {
+		case schemas.OrderFilled, schemas.OrderCancelled, schemas.OrderRejected:
+			if o, ok := s.open[ref]; ok {
+				o.final = true
+			} else {
+				s.open[ref] = &openOrder{first: seq, final: true}
+			}
+			continue
+		}
+		o, ok := s.open[ref]
+		if !ok {
+			o = &openOrder{first: seq}
+			s.open[ref] = o
+		}
+		if o.final {
+			// A state after a final one cannot be: the journal's last word
+			// on the order is what counts, as in LastOrderEvent.
+			o.final = false
+		}
+		o.body = body
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("audit: read order events: %w", err)
+	}
+	open := make([]*openOrder, 0, len(s.open))
+	for ref, o := range s.open {
+		if o.final {
+			// Final orders stay as markers only while nothing can follow;
+			// drop their bodies to keep memory flat.
+			o.body = nil
+			continue
+		}
+		_ = ref
+		open = append(open, o)
+	}
+	sort.Slice(open, func(i, j int) bool { return open[i].first < open[j].first })
+	out := make([]schemas.OrderEvent, 0, len(open))
+	for _, o := range open {
+		var ev schemas.OrderEvent
+		if err := json.Unmarshal(o.body, &ev); err != nil {
+			return nil, fmt.Errorf("audit: decode order event: %w", err)
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// openOrder is the newest known event of one order, for OpenOrderEvents.
+type openOrder struct {
+	first int64  // seq of the order's first event: the result's order
+	final bool   // the newest event is final
+	body  []byte // the newest non-final event
 }
 
 // LastOrderEvent returns the newest event of one client order id; ok is

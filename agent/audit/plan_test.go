@@ -25,6 +25,8 @@ func TestQueriesUseIndexes(t *testing.T) {
 		"orders of decision": `SELECT kind, ref, body FROM records WHERE decision_id = CAST(? AS TEXT) AND decision_id <> '' AND kind IN ('order_event', 'fill') ORDER BY seq`,
 	}
 	queries["pending notifications"] = pendingSQL
+	queries["peak equity"] = `SELECT body FROM records WHERE kind = 'equity' ORDER BY seq DESC LIMIT 1`
+	queries["open order events"] = `SELECT seq, ref, state, body FROM records WHERE kind = 'order_event' AND seq > CAST(? AS INTEGER) ORDER BY seq`
 	where, _ := Filter{RunID: "r", Symbol: "s"}.where()
 	queries["list by run"] = "SELECT r.seq, r.body FROM records r WHERE " + where + " ORDER BY r.seq DESC"
 	for name, q := range queries {
@@ -50,6 +52,9 @@ func TestQueriesUseIndexes(t *testing.T) {
 		for _, step := range plan {
 			if strings.HasPrefix(step, "SCAN ") && !strings.Contains(step, "VIRTUAL TABLE") && !strings.Contains(step, "CONSTANT ROW") {
 				t.Errorf("query %s scans the table: %v", name, plan)
+			}
+			if strings.Contains(step, "TEMP B-TREE") && (name == "last peak" || name == "peak equity" || name == "open order events") {
+				t.Errorf("query %s sorts every record of its kind on each call: %v", name, plan)
 			}
 		}
 	}
