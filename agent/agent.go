@@ -129,6 +129,8 @@ type Agent struct {
 	// validator is the validator in force; SetValidator swaps it between
 	// cycles (policy hot reload). Each cycle uses one validator throughout.
 	validator atomic.Pointer[policy.Validator]
+	// drift carries each symbol's drift-breaker window between cycles.
+	drift map[string]*driftWindow
 }
 
 // SetValidator replaces the validator from the next cycle on. A cycle in
@@ -206,7 +208,7 @@ func New(d Deps, o Options) (*Agent, error) {
 	if o.RunIDPrefix == "" {
 		o.RunIDPrefix = "r"
 	}
-	a := &Agent{d: d, o: o, step: step, quote: quote}
+	a := &Agent{d: d, o: o, step: step, quote: quote, drift: map[string]*driftWindow{}}
 	a.validator.Store(d.Validator)
 	return a, nil
 }
@@ -296,7 +298,12 @@ func (a *Agent) cycle(ctx context.Context, res *CycleResult, val *policy.Validat
 		return nil
 	}
 	for _, sym := range a.o.Symbols {
-		res.Trips = append(res.Trips, MarketTrips(sym, candles[sym], a.step, a.o.Breakers)...)
+		dw := a.drift[sym]
+		if dw == nil {
+			dw = &driftWindow{}
+			a.drift[sym] = dw
+		}
+		res.Trips = append(res.Trips, marketTrips(sym, candles[sym], a.step, a.o.Breakers, dw)...)
 	}
 	if len(res.Trips) > 0 {
 		a.trip(ctx, res, res.Trips)
@@ -312,12 +319,18 @@ func (a *Agent) cycle(ctx context.Context, res *CycleResult, val *policy.Validat
 		a.d.Observer.SetBreakers(st.KillSwitch, st.SafeMode)
 	}
 
-	rendered, err := prompts.Render(prompts.Data{
-		Now: now, Mode: st.Mode, SafeMode: st.SafeMode, Account: st.Account,
-		Markets: st.Markets, Snapshots: snaps, Policy: val.Policy().Describe(),
-	})
-	if err != nil {
-		return fmt.Errorf("prompts: %w", err)
+	// The prompt is rendered whenever it is read: by a model, or by the
+	// audit log. Only a rules advisor with no audit record to keep (a
+	// backtest with records off) skips it.
+	var rendered prompts.Rendered
+	if a.keepsRecords() || usesPrompt(a.d.Advisor) {
+		rendered, err = prompts.Render(prompts.Data{
+			Now: now, Mode: st.Mode, SafeMode: st.SafeMode, Account: st.Account,
+			Markets: st.Markets, Snapshots: snaps, Policy: val.Policy().Describe(),
+		})
+		if err != nil {
+			return fmt.Errorf("prompts: %w", err)
+		}
 	}
 	reply, advErr := a.d.Advisor.Advise(ctx, advisor.Request{RunID: res.RunID, Now: now, Prompt: rendered, Snapshots: snaps, State: st})
 	if err := a.recordCalls(ctx, res.RunID, rendered, reply, advErr); err != nil {
@@ -586,7 +599,7 @@ func (a *Agent) recordCalls(ctx context.Context, runID string, p prompts.Rendere
 			return fmt.Errorf("audit: record llm call: %w", err)
 		}
 	}
-	if a.d.Store != nil && len(reply.Calls) == 0 {
+	if a.keepsRecords() && len(reply.Calls) == 0 {
 		// Offline advisors make no HTTP call; the prompt they were given is
 		// still recorded so the run can be read and replayed.
 		req, _ := json.Marshal(map[string]string{"system": p.System, "user": p.User})
@@ -604,6 +617,28 @@ func (a *Agent) recordCalls(ctx context.Context, runID string, p prompts.Rendere
 		}
 	}
 	return nil
+}
+
+// PromptUser is implemented by advisors that may not read the prompt at
+// all (the baseline rules advisor answers from the snapshots).
+type PromptUser interface{ UsesPrompt() bool }
+
+// Ephemeral is implemented by stores that keep no audit record (a
+// backtest with per-decision records off): nothing is built for them that
+// only the audit log would read.
+type Ephemeral interface{ Ephemeral() bool }
+
+func usesPrompt(adv advisor.Advisor) bool {
+	p, ok := adv.(PromptUser)
+	return !ok || p.UsesPrompt()
+}
+
+func (a *Agent) keepsRecords() bool {
+	if a.d.Store == nil {
+		return false
+	}
+	e, ok := a.d.Store.(Ephemeral)
+	return !ok || !e.Ephemeral()
 }
 
 // errorSeen counts a failed cycle towards the error-spike breaker and

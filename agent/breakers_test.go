@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -38,8 +39,9 @@ func TestMarketTrips(t *testing.T) {
 		mutate func([]executor.Candle) []executor.Candle
 		want   string
 	}{
-		{"gap", func(c []executor.Candle) []executor.Candle {
-			return append(c[:300:300], c[305:]...)
+		{"fresh gap", func(c []executor.Candle) []executor.Candle {
+			n := len(c)
+			return append(c[:n-10:n-10], c[n-5:]...)
 		}, "data_gap"},
 		{"shock", func(c []executor.Candle) []executor.Candle {
 			last := &c[len(c)-1]
@@ -71,6 +73,43 @@ func TestMarketTrips(t *testing.T) {
 				t.Fatalf("MarketTrips(%s) = %v; want %s among them", tt.name, names, tt.want)
 			}
 		})
+	}
+}
+
+func TestOldGapDoesNotTrip(t *testing.T) {
+	c := synthCandles(600, 0.01, 1)
+	c = append(c[:300:300], c[305:]...) // an outage weeks before the decision
+	for _, tr := range MarketTrips("BTC/USDT", c, time.Hour, testBreakers) {
+		if tr.Breaker == "data_gap" {
+			t.Fatalf("an old gap tripped the breaker: %+v", tr)
+		}
+	}
+}
+
+// TestDriftWindowMatchesFullComputation slides the window one candle at a
+// time, across a gap, and checks the incremental reference distribution
+// and PSI against computing them from scratch.
+func TestDriftWindowMatchesFullComputation(t *testing.T) {
+	c := synthCandles(1500, 0.01, 11)
+	c = append(c[:900:900], c[903:]...)
+	for i := 700; i < 900; i += 37 { // bursts of volatility so drift trips sometimes
+		for j := i; j < i+20 && j < len(c); j++ {
+			c[j].Close *= 1 + 0.03*float64(j%3-1)
+		}
+	}
+	cfg := testBreakers
+	var dw driftWindow
+	trips := 0
+	for n := cfg.DriftReference + cfg.DriftRecent + 1; n <= len(c); n++ {
+		got := marketTrips("BTC/USDT", c[:n], time.Hour, cfg, &dw)
+		want := MarketTrips("BTC/USDT", c[:n], time.Hour, cfg)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("at %d: incremental %v; full %v", n, got, want)
+		}
+		trips += len(got)
+	}
+	if trips == 0 {
+		t.Fatal("no breaker tripped over the series: the comparison is vacuous")
 	}
 }
 

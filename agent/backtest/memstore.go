@@ -52,8 +52,12 @@ func newMemStore() *memStore {
 func (m *memStore) BeginRun(context.Context, audit.Run) error          { return nil }
 func (m *memStore) EndRun(context.Context, string, string, any) error  { return nil }
 func (m *memStore) RecordLLMCall(context.Context, audit.LLMCall) error { return nil }
-func (m *memStore) RecordEvent(context.Context, audit.Event) error     { return nil }
-func (m *memStore) KillSwitch(context.Context) (bool, error)           { return false, nil }
+
+// Ephemeral tells the agent that nothing recorded here is kept, so it
+// builds no record only the audit log would read.
+func (m *memStore) Ephemeral() bool                                { return true }
+func (m *memStore) RecordEvent(context.Context, audit.Event) error { return nil }
+func (m *memStore) KillSwitch(context.Context) (bool, error)       { return false, nil }
 func (m *memStore) RecordResponse(context.Context, string, []byte, *schemas.Response, []schemas.Violation) error {
 	return nil
 }

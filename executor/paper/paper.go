@@ -628,9 +628,12 @@ func (x *Exchange) MyTrades(ctx context.Context, symbol string, since time.Time)
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	// Trades are appended as the paper clock advances, so they are in time
+	// order: skip to since instead of walking the whole history.
+	first := sort.Search(len(x.trades), func(i int) bool { return !x.trades[i].Time.Before(since) })
 	var out []executor.Trade
-	for _, t := range x.trades {
-		if (symbol == "" || t.Symbol == symbol) && !t.Time.Before(since) {
+	for _, t := range x.trades[first:] {
+		if symbol == "" || t.Symbol == symbol {
 			out = append(out, t)
 		}
 	}

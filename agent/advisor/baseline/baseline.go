@@ -104,6 +104,11 @@ func (a *Advisor) Params() Params { return a.p }
 
 func (a *Advisor) Name() string { return "baseline" }
 
+// UsesPrompt is false: the baseline answers from the snapshots and the
+// state, never from the rendered prompt (the agent still renders it when
+// the audit log keeps it).
+func (a *Advisor) UsesPrompt() bool { return false }
+
 // maxRecommendations is the schema's maxItems.
 const maxRecommendations = 20
 
