@@ -131,6 +131,9 @@ type Agent struct {
 	validator atomic.Pointer[policy.Validator]
 	// drift carries each symbol's drift-breaker window between cycles.
 	drift map[string]*driftWindow
+	// entries carries each symbol's recent buys, for positions' average
+	// entry price.
+	entries map[string]*entryBook
 }
 
 // SetValidator replaces the validator from the next cycle on. A cycle in
@@ -208,7 +211,7 @@ func New(d Deps, o Options) (*Agent, error) {
 	if o.RunIDPrefix == "" {
 		o.RunIDPrefix = "r"
 	}
-	a := &Agent{d: d, o: o, step: step, quote: quote, drift: map[string]*driftWindow{}}
+	a := &Agent{d: d, o: o, step: step, quote: quote, drift: map[string]*driftWindow{}, entries: map[string]*entryBook{}}
 	a.validator.Store(d.Validator)
 	return a, nil
 }
@@ -541,19 +544,44 @@ func (a *Agent) state(ctx context.Context, now time.Time, snaps map[string]marke
 }
 
 // avgEntry is the average price of the buys that built the current
-// position: walking our trades backwards until they account for qty.
+// position: walking our buys backwards until they account for qty. Trades
+// are read incrementally (only those since the last one seen) and buys are
+// kept for 90 days.
 func (a *Agent) avgEntry(ctx context.Context, sym string, qty decimal.Decimal, now time.Time) (decimal.Decimal, error) {
-	trades, err := a.d.Market.MyTrades(ctx, sym, now.Add(-90*24*time.Hour))
+	eb := a.entries[sym]
+	if eb == nil {
+		eb = &entryBook{seen: now.Add(-entryLookback), keys: map[string]bool{}}
+		a.entries[sym] = eb
+	}
+	trades, err := a.d.Market.MyTrades(ctx, sym, eb.seen)
 	if err != nil {
 		return decimal.Zero, fmt.Errorf("%s trades: %w", sym, err)
 	}
 	sort.SliceStable(trades, func(i, j int) bool { return trades[i].Time.Before(trades[j].Time) })
-	remaining, cost, got := qty, decimal.Zero, decimal.Zero
-	for i := len(trades) - 1; i >= 0 && remaining.IsPositive(); i-- {
-		t := trades[i]
-		if t.Side != schemas.SideBuy {
+	for _, t := range trades {
+		key := t.ID + "/" + t.OrderID + "/" + t.Quantity.String() + "/" + t.Price.String()
+		switch {
+		case t.Time.Before(eb.seen):
 			continue
+		case t.Time.After(eb.seen):
+			eb.seen = t.Time
+			clear(eb.keys)
+		case eb.keys[key]:
+			continue // already counted: same time as the last read
 		}
+		eb.keys[key] = true
+		if t.Side == schemas.SideBuy {
+			eb.buys = append(eb.buys, t)
+		}
+	}
+	cut := 0
+	for cut < len(eb.buys) && eb.buys[cut].Time.Before(now.Add(-entryLookback)) {
+		cut++
+	}
+	eb.buys = eb.buys[cut:]
+	remaining, cost, got := qty, decimal.Zero, decimal.Zero
+	for i := len(eb.buys) - 1; i >= 0 && remaining.IsPositive(); i-- {
+		t := eb.buys[i]
 		take := decimal.Min(t.Quantity, remaining)
 		cost = cost.Add(take.Mul(t.Price))
 		got = got.Add(take)
@@ -564,6 +592,16 @@ func (a *Agent) avgEntry(ctx context.Context, sym string, qty decimal.Decimal, n
 		return decimal.Zero, nil
 	}
 	return cost.Div(got).Round(8), nil
+}
+
+// entryLookback is how far back avgEntry looks for the buys of a position.
+const entryLookback = 90 * 24 * time.Hour
+
+// entryBook is what avgEntry remembers of one symbol's trades.
+type entryBook struct {
+	seen time.Time       // time of the newest trade read
+	keys map[string]bool // trades read at exactly seen
+	buys []executor.Trade
 }
 
 func (a *Agent) recordCalls(ctx context.Context, runID string, p prompts.Rendered, reply advisor.Reply, advErr error) error {

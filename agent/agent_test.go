@@ -384,3 +384,52 @@ func storyText(t *testing.T, s audit.Story) string {
 	}
 	return string(b)
 }
+
+// TestPositionAverageEntryPrice: the state's average entry price of a held
+// position is the volume-weighted price of the buys that built it, read
+// incrementally across cycles.
+func TestPositionAverageEntryPrice(t *testing.T) {
+	h := newHarness(t, nil, "")
+	ctx := context.Background()
+	checked := 0
+	for i := 0; i < 72; i++ {
+		now, err := h.replay.Advance(replayStart)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.now = now
+		// The trades the cycle can know of: those before it runs.
+		trades, _ := h.px.MyTrades(ctx, "", time.Time{})
+		res, err := h.agent.Cycle(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		decs, err := h.store.RecordedDecisions(ctx, res.At)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(decs) == 0 {
+			continue
+		}
+		for sym, pos := range decs[len(decs)-1].State.Account.Positions {
+			remaining, cost, got := pos.Qty, decimal.Zero, decimal.Zero
+			for j := len(trades) - 1; j >= 0 && remaining.IsPositive(); j-- {
+				if trades[j].Side != schemas.SideBuy || trades[j].Symbol != sym {
+					continue
+				}
+				take := decimal.Min(trades[j].Quantity, remaining)
+				cost, got, remaining = cost.Add(take.Mul(trades[j].Price)), got.Add(take), remaining.Sub(take)
+			}
+			if got.IsZero() {
+				continue
+			}
+			if want := cost.Div(got).Round(8); !pos.AvgPrice.Equal(want) {
+				t.Fatalf("cycle %d %s qty %s avg price = %s; want %s", i, sym, pos.Qty, pos.AvgPrice, want)
+			}
+			checked++
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no position was held in 72 cycles: nothing checked")
+	}
+}

@@ -56,7 +56,12 @@ func marketTrips(symbol string, candles []executor.Candle, step time.Duration, c
 		trips = append(trips, Trip{Breaker: "data_gap", Symbol: symbol,
 			Reason: fmt.Sprintf("%d candles missing in the last %d (limit %d)", missing, len(recent), cfg.MaxGapBars)})
 	}
-	if move, atr, ok := lastMoveInATR(candles, 14); ok && atr > 0 && move/atr > cfg.ShockATRMultiple {
+	// Wilder's ATR forgets its seed geometrically: 100 candles are plenty.
+	atrWindow := candles
+	if len(atrWindow) > 100 {
+		atrWindow = atrWindow[len(atrWindow)-100:]
+	}
+	if move, atr, ok := lastMoveInATR(atrWindow, 14); ok && atr > 0 && move/atr > cfg.ShockATRMultiple {
 		trips = append(trips, Trip{Breaker: "volatility_shock", Symbol: symbol,
 			Reason: fmt.Sprintf("last candle moved %.2f ATR (limit %.2f)", move/atr, cfg.ShockATRMultiple)})
 	}
