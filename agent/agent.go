@@ -509,9 +509,9 @@ func (a *Agent) state(ctx context.Context, now time.Time, snaps map[string]marke
 	}
 	res.Equity = st.Account.Equity
 	if a.d.Store != nil {
-		if err := a.d.Store.RecordEquity(ctx, now, st.Account.Equity); err != nil {
-			return schemas.State{}, fmt.Errorf("audit: record equity: %w", err)
-		}
+		// Peak and day-start equity are read before this cycle's equity is
+		// recorded, and combined with it: the same answer, and the read
+		// does not wait on this cycle's queued records.
 		if peak, ok, err := a.d.Store.PeakEquity(ctx); err != nil {
 			return schemas.State{}, fmt.Errorf("audit: peak equity: %w", err)
 		} else if ok && peak.GreaterThan(st.Account.PeakEquity) {
@@ -522,6 +522,9 @@ func (a *Agent) state(ctx context.Context, now time.Time, snaps map[string]marke
 			return schemas.State{}, fmt.Errorf("audit: day-start equity: %w", err)
 		} else if ok {
 			st.Account.DayStartEquity = eq
+		}
+		if err := a.d.Store.RecordEquity(ctx, now, st.Account.Equity); err != nil {
+			return schemas.State{}, fmt.Errorf("audit: record equity: %w", err)
 		}
 		n, err := a.d.Store.OrdersSince(ctx, now.Add(-time.Minute))
 		if err != nil {

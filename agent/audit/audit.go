@@ -98,6 +98,10 @@ type Store struct {
 	headHash []byte //
 	closed   bool
 
+	// Guarded by rmu: read statements prepared on db, by query text.
+	rmu   sync.Mutex
+	reads map[string]*sql.Stmt
+
 	// Guarded by omu: the newest event of every order seen so far, read
 	// incrementally by OpenOrderEvents.
 	omu      sync.Mutex
@@ -279,6 +283,12 @@ func (s *Store) Close() error {
 			errs = append(errs, st.Close())
 		}
 	}
+	s.rmu.Lock()
+	for _, st := range s.reads {
+		errs = append(errs, st.Close())
+	}
+	s.reads = nil
+	s.rmu.Unlock()
 	for _, st := range []*sql.Stmt{s.ins, s.dins} {
 		if st != nil {
 			errs = append(errs, st.Close())

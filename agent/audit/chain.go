@@ -538,7 +538,29 @@ func (s *Store) queryRow(ctx context.Context, q string, args ...any) scanner {
 	if err := s.Flush(ctx); err != nil {
 		return errRow{err}
 	}
+	if st := s.readStmt(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return s.db.QueryRowContext(ctx, q, args...)
+}
+
+// queryRowDurable reads a record of a kind that is only ever written
+// durably (order events, fills, the kill switch and safe mode): such a
+// write commits the queue and itself before it returns, so the read needs
+// no flush of queued writes, and a batched backtest keeps its batches.
+func (s *Store) queryRowDurable(ctx context.Context, q string, args ...any) scanner {
+	if st := s.readStmt(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return s.db.QueryRowContext(ctx, q, args...)
+}
+
+// queryDurable is queryRowDurable for several rows.
+func (s *Store) queryDurable(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := s.readStmt(ctx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return s.db.QueryContext(ctx, q, args...)
 }
 
 // query reads rows, after committing queued writes.
@@ -546,5 +568,37 @@ func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, er
 	if err := s.Flush(ctx); err != nil {
 		return nil, err
 	}
+	if st := s.readStmt(ctx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
 	return s.db.QueryContext(ctx, q, args...)
 }
+
+// readStmt returns q prepared on the read pool, preparing it the first
+// time: the agent asks the same few questions at every cycle, and
+// preparing them again each time was most of what a read cost. It returns
+// nil (the caller runs q unprepared) when preparing fails, so the error
+// surfaces from the query itself, or when the cache is full.
+func (s *Store) readStmt(ctx context.Context, q string) *sql.Stmt {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	if st, ok := s.reads[q]; ok {
+		return st
+	}
+	if len(s.reads) >= maxReadStmts {
+		return nil
+	}
+	st, err := s.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil
+	}
+	if s.reads == nil {
+		s.reads = map[string]*sql.Stmt{}
+	}
+	s.reads[q] = st
+	return st
+}
+
+// maxReadStmts bounds the read statement cache; the store's own queries
+// are far fewer.
+const maxReadStmts = 128

@@ -43,6 +43,9 @@ func (s *Store) RecordEvent(ctx context.Context, e Event) error {
 }
 
 func (s *Store) recordEvent(ctx context.Context, durable bool, e Event, due int64) error {
+	// The switches are always durable: they are read without flushing
+	// queued writes (queryRowDurable), whoever records them.
+	durable = durable || e.Kind == EventKillSwitch || e.Kind == EventSafeMode
 	if e.Kind == "" {
 		return errors.New("audit: event without kind")
 	}
@@ -88,7 +91,7 @@ func (s *Store) SetKillSwitch(ctx context.Context, on bool, actor, reason string
 // latest event; off when it was never set.
 func (s *Store) KillSwitch(ctx context.Context) (bool, error) {
 	var state string
-	err := s.queryRow(ctx, `SELECT state FROM records WHERE kind = 'event' AND ref = 'kill_switch' ORDER BY seq DESC LIMIT 1`).Scan(&state)
+	err := s.queryRowDurable(ctx, `SELECT state FROM records WHERE kind = 'event' AND ref = 'kill_switch' ORDER BY seq DESC LIMIT 1`).Scan(&state)
 	if isNoRows(err) {
 		return false, nil
 	}
@@ -124,7 +127,7 @@ func (s *Store) SafeMode(ctx context.Context, now time.Time) (on bool, reason st
 		due   int64
 		body  []byte
 	)
-	err = s.queryRow(ctx, `SELECT state, due, body FROM records WHERE kind = 'event' AND ref = 'safe_mode' ORDER BY seq DESC LIMIT 1`).Scan(&state, &due, &body)
+	err = s.queryRowDurable(ctx, `SELECT state, due, body FROM records WHERE kind = 'event' AND ref = 'safe_mode' ORDER BY seq DESC LIMIT 1`).Scan(&state, &due, &body)
 	if isNoRows(err) {
 		return false, "", nil
 	}

@@ -73,7 +73,7 @@ func (s *Store) OpenOrderEvents(ctx context.Context) ([]schemas.OrderEvent, erro
 	// whole history.
 	s.omu.Lock()
 	defer s.omu.Unlock()
-	rows, err := s.query(ctx, `SELECT seq, ref, state, body FROM records
+	rows, err := s.queryDurable(ctx, `SELECT seq, ref, state, body FROM records
 		WHERE kind = 'order_event' AND seq > CAST(? AS INTEGER) ORDER BY seq`, s.orderSeq)
 	if err != nil {
 		return nil, fmt.Errorf("audit: open orders: %w", err)
@@ -150,7 +150,7 @@ type openOrder struct {
 // false when the journal has never seen it.
 func (s *Store) LastOrderEvent(ctx context.Context, clientOrderID string) (schemas.OrderEvent, bool, error) {
 	var body []byte
-	err := s.queryRow(ctx, `SELECT body FROM records WHERE kind = 'order_event' AND ref = CAST(? AS TEXT) ORDER BY seq DESC LIMIT 1`, clientOrderID).Scan(&body)
+	err := s.queryRowDurable(ctx, `SELECT body FROM records WHERE kind = 'order_event' AND ref = CAST(? AS TEXT) ORDER BY seq DESC LIMIT 1`, clientOrderID).Scan(&body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return schemas.OrderEvent{}, false, nil
 	}
@@ -197,7 +197,7 @@ func scanOrderEvents(rows *sql.Rows) ([]schemas.OrderEvent, error) {
 // t, for the orders-per-minute limit.
 func (s *Store) OrdersSince(ctx context.Context, t time.Time) (int, error) {
 	var n int
-	err := s.queryRow(ctx, `
+	err := s.queryRowDurable(ctx, `
 		SELECT COUNT(DISTINCT ref) FROM records
 		WHERE kind = 'order_event' AND at >= CAST(? AS INTEGER) AND state = 'intent'`, t.UnixNano()).Scan(&n)
 	if err != nil {
