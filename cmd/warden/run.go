@@ -122,61 +122,52 @@ func openStore(ctx context.Context, cfgPath, db string) (*audit.Store, config.Co
 }
 
 func newKillCmd(a *app) *cobra.Command {
-	var cfgPath, db, reason, actor string
-	cmd := &cobra.Command{
+	return switchCmd(a, &cobra.Command{
 		Use:   "kill",
 		Short: "Engage the kill switch: no order of any kind is placed until `warden resume`",
 		Long: `Engage the kill switch. It is stored in the audit database, survives restarts,
 and is read at every cycle by every Warden process using that database.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if reason == "" {
-				return usageErr(errors.New("--reason is required: say why, for the audit log"))
-			}
-			st, cfg, err := openStore(cmd.Context(), cfgPath, db)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			if err := st.SetKillSwitch(cmd.Context(), true, actor, reason); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "kill switch ON in %s: %s\n", cfg.DB, reason)
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&cfgPath, "config", "", "YAML config file")
-	cmd.Flags().StringVar(&db, "db", "", "audit database path")
-	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded)")
-	cmd.Flags().StringVar(&actor, "by", "operator", "who (recorded)")
-	return cmd
+	}, func(ctx context.Context, st *audit.Store, db, actor, reason string) error {
+		if err := st.SetKillSwitch(ctx, true, actor, reason); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "kill switch ON in %s: %s\n", db, reason)
+		return nil
+	})
 }
 
 func newResumeCmd(a *app) *cobra.Command {
-	var cfgPath, db, reason, actor string
-	cmd := &cobra.Command{
+	return switchCmd(a, &cobra.Command{
 		Use:   "resume",
 		Short: "Release the kill switch and end safe mode",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if reason == "" {
-				return usageErr(errors.New("--reason is required: say why, for the audit log"))
-			}
-			ctx := cmd.Context()
-			st, cfg, err := openStore(ctx, cfgPath, db)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			if err := st.SetKillSwitch(ctx, false, actor, reason); err != nil {
-				return err
-			}
-			if err := st.SetSafeMode(ctx, false, time.Time{}, actor+": "+reason); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "kill switch OFF and safe mode ended in %s: %s\n", cfg.DB, reason)
-			return nil
-		},
+	}, func(ctx context.Context, st *audit.Store, db, actor, reason string) error {
+		if err := st.SetKillSwitch(ctx, false, actor, reason); err != nil {
+			return err
+		}
+		if err := st.SetSafeMode(ctx, false, time.Time{}, actor+": "+reason); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "kill switch OFF and safe mode ended in %s: %s\n", db, reason)
+		return nil
+	})
+}
+
+// switchCmd completes an operator switch command: the flags naming the
+// database, the reason and the actor (both recorded), and apply run on the
+// opened store.
+func switchCmd(a *app, cmd *cobra.Command, apply func(ctx context.Context, st *audit.Store, db, actor, reason string) error) *cobra.Command {
+	var cfgPath, db, reason, actor string
+	cmd.Args = cobra.NoArgs
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if reason == "" {
+			return usageErr(errors.New("--reason is required: say why, for the audit log"))
+		}
+		st, cfg, err := openStore(cmd.Context(), cfgPath, db)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return apply(cmd.Context(), st, cfg.DB, actor, reason)
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "YAML config file")
 	cmd.Flags().StringVar(&db, "db", "", "audit database path")
