@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/warden-trading/warden/agent/audit"
+	"github.com/warden-trading/warden/agent/config"
 )
 
 func runMain(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -203,4 +206,29 @@ func TestRunRefusesAPolicyThatFailsItsTests(t *testing.T) {
 	if code != exitUsage || !strings.Contains(errOut, "fails") || !strings.Contains(errOut, "p_test.yaml") {
 		t.Fatalf("run with a policy failing its tests = %d %q; want exit 2 naming the tests", code, errOut)
 	}
+}
+
+// TestOneTradingProcessPerDatabase: a second runtime on the same database
+// refuses to start while the first holds it, and starts once it is closed.
+func TestOneTradingProcessPerDatabase(t *testing.T) {
+	t.Chdir(t.TempDir())
+	ctx := context.Background()
+	opts := runtimeOptions{output: io.Discard, logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	first, err := newRuntime(ctx, config.Default(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newRuntime(ctx, config.Default(), opts); err == nil || !strings.Contains(err.Error(), "another warden run") {
+		t.Fatalf("second runtime on the same db = %v; want a refusal", err)
+	}
+	code, _, errOut := runMain(t, "run", "--once")
+	if code != exitUsage || !strings.Contains(errOut, "another warden run") {
+		t.Fatalf("run --once beside a running warden = %d %q; want exit 2", code, errOut)
+	}
+	first.Close()
+	second, err := newRuntime(ctx, config.Default(), opts)
+	if err != nil {
+		t.Fatalf("runtime after the first closed = %v", err)
+	}
+	second.Close()
 }

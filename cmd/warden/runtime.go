@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -103,6 +104,7 @@ type runtime struct {
 	dispatch []*notify.Dispatcher
 	pub      agent.Publisher   // nil when no channel is configured
 	creds    ccxtx.Credentials // live keys; zero in paper mode
+	lock     *os.File          // held for the runtime's life: one trading process per database
 	live     bool
 }
 
@@ -142,6 +144,11 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("db directory: %w", err)
 		}
+	}
+	// One trading process per database: the executor's journal and the
+	// paper account assume a single writer of orders.
+	if rt.lock, err = lockDB(cfg.DB); err != nil {
+		return nil, err
 	}
 	// Live keys are loaded before anything is written, so that the audit
 	// store redacts them wherever they come from (environment or key file).
@@ -411,4 +418,25 @@ func (rt *runtime) Close() {
 	if rt.store != nil {
 		_ = rt.store.Close()
 	}
+	if rt.lock != nil {
+		_ = rt.lock.Close() // releases the flock
+	}
+}
+
+// lockDB takes an exclusive, non-blocking lock on DB.lock, so that a second
+// `warden run` on the same database refuses to start instead of placing
+// orders beside the first. The lock goes with the process, even on kill -9.
+func lockDB(db string) (*os.File, error) {
+	f, err := os.OpenFile(db+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", db, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("another warden run is using %s (lock %s.lock held); stop it first", db, db)
+		}
+		return nil, fmt.Errorf("lock %s: %w", db, err)
+	}
+	return f, nil
 }
