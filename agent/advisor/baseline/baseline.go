@@ -104,6 +104,9 @@ func (a *Advisor) Params() Params { return a.p }
 
 func (a *Advisor) Name() string { return "baseline" }
 
+// Model names the rules and their version, recorded with every run.
+func (a *Advisor) Model() string { return Model }
+
 // UsesPrompt is false: the baseline answers from the snapshots and the
 // state, never from the rendered prompt (the agent still renders it when
 // the audit log keeps it).
