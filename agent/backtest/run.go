@@ -346,6 +346,7 @@ func runOnce(ctx context.Context, c *normalised, adv advisor.Advisor, from, to t
 	bar := mkProgress(n)
 	mk := newMarker(px, tp, quote)
 	startCash := c.Settings.Paper.StartCash.InexactFloat64()
+	var lastReconcile time.Time
 	for i := range n {
 		if err := ctx.Err(); err != nil {
 			return out, err
@@ -360,8 +361,17 @@ func runOnce(ctx context.Context, c *normalised, adv advisor.Advisor, from, to t
 		at := tp.closeTime(i)
 		nowNS.Store(at.UnixNano())
 		if isDecision(at, c.Every) {
-			if _, err := exe.Reconcile(ctx); err != nil {
-				c.Logger.Warn("backtest: reconcile", "at", at, "err", err)
+			// Fills and protection are brought up to date before every
+			// decision (Poll); the full reconciliation (balances, foreign
+			// orders) runs at the first decision and then once a simulated
+			// day, as the live loop's periodic one would.
+			if lastReconcile.IsZero() || at.Sub(lastReconcile) >= 24*time.Hour {
+				if _, err := exe.Reconcile(ctx); err != nil {
+					c.Logger.Warn("backtest: reconcile", "at", at, "err", err)
+				}
+				lastReconcile = at
+			} else if _, err := exe.Poll(ctx); err != nil {
+				c.Logger.Warn("backtest: poll", "at", at, "err", err)
 			}
 			res, err := ag.Cycle(ctx)
 			if err != nil {
