@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -53,6 +54,8 @@ type watcher struct {
 	// accepted is the hash of the policy in force; lastKey identifies the
 	// last (policy, tests) contents judged, so a refusal is reported once.
 	accepted, lastKey string
+	// emptyOnce is set when the last look found the file empty.
+	emptyOnce bool
 }
 
 func watch(ctx context.Context, path, testsPath string, logger *slog.Logger, debounce time.Duration, onReload func(*Policy), onReject func(error)) error {
@@ -109,6 +112,13 @@ func watch(ctx context.Context, path, testsPath string, logger *slog.Logger, deb
 			}
 			logger.Warn("policy watcher", "err", err)
 		case <-timer.C:
+			if w.halfWritten(ctx) {
+				// An empty file is most often one being rewritten in place
+				// (truncated, not yet written): look again once before
+				// judging it, so a slow writer does not raise a false alarm.
+				timer.Reset(debounce)
+				continue
+			}
 			w.check(ctx)
 		}
 	}
@@ -130,6 +140,23 @@ func (w *watcher) testsFile() string {
 		return TestsFileFor(w.path)
 	}
 	return ""
+}
+
+// halfWritten reports whether the policy file is empty for the first time
+// in a row. A second look that still finds it empty judges it (and refuses
+// it: an empty file is not a policy).
+func (w *watcher) halfWritten(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	src, err := readPolicyFile(w.path)
+	empty := err == nil && len(bytes.TrimSpace(src)) == 0
+	if empty && !w.emptyOnce {
+		w.emptyOnce = true
+		return true
+	}
+	w.emptyOnce = false
+	return false
 }
 
 // check reads the policy and its tests and takes or refuses the policy.
