@@ -57,6 +57,11 @@ type Options struct {
 	// process crash (kill -9) and may lose the last commits only on power
 	// loss or an OS crash.
 	FullSync bool
+	// Scratch is for throwaway databases, such as a backtest's audit file:
+	// nothing is fsynced (synchronous=OFF), durable writes included. A
+	// crash of the process still loses nothing committed; an OS crash or a
+	// power cut may. Never for a database that journals real orders.
+	Scratch bool
 	// BatchSize, when > 1, queues ordinary records (runs, model calls,
 	// responses, verdicts, events, equity, paper state, deliveries) and
 	// commits them BatchSize at a time in one transaction: for backtests
@@ -168,12 +173,17 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return s, nil
 	}
 
-	normal := "NORMAL"
-	if opts.FullSync {
+	normal, durable := "NORMAL", "FULL"
+	switch {
+	case opts.Scratch && opts.FullSync:
+		return fail(errors.New("audit: Scratch and FullSync contradict each other"))
+	case opts.Scratch:
+		normal, durable = "OFF", "OFF"
+	case opts.FullSync:
 		normal = "FULL"
 	}
 	// The durable writer connects first: it sets WAL on a new file.
-	if s.ddb, err = openWriter(ctx, abs, "FULL"); err != nil {
+	if s.ddb, err = openWriter(ctx, abs, durable); err != nil {
 		return fail(err)
 	}
 	if err := s.migrate(ctx); err != nil {

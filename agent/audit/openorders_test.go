@@ -73,3 +73,25 @@ func equal(a, b []string) bool {
 	}
 	return true
 }
+
+// TestScratchStore: a scratch store (backtests) records and reads like any
+// other, and cannot be asked for full sync at the same time.
+func TestScratchStore(t *testing.T) {
+	ctx := context.Background()
+	s, path := openTest(t, Options{Scratch: true, BatchSize: 16})
+	if err := s.SetKillSwitch(ctx, true, "t", "scratch"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendOrderEvent(ctx, schemas.OrderEvent{ClientOrderID: "o1", State: schemas.OrderIntent, Symbol: "BTC/USDT"}); err != nil {
+		t.Fatal(err)
+	}
+	if on, err := s.KillSwitch(ctx); err != nil || !on {
+		t.Fatalf("KillSwitch = %v, %v; want on", on, err)
+	}
+	if rep, err := s.Verify(ctx); err != nil || !rep.OK {
+		t.Fatalf("Verify = %+v, %v", rep, err)
+	}
+	if _, err := Open(ctx, path+"2", Options{Scratch: true, FullSync: true}); err == nil {
+		t.Fatal("Open(Scratch and FullSync) = nil error")
+	}
+}

@@ -220,7 +220,7 @@ func runBacktest(ctx context.Context, a *app, cmd *cobra.Command, f backtestFlag
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return usageErr(err)
 		}
-		st, err := audit.Open(ctx, path, audit.Options{Secrets: secretValues(cfg), BatchSize: 256})
+		st, err := audit.Open(ctx, path, audit.Options{Secrets: secretValues(cfg), BatchSize: 256, Scratch: true})
 		if err != nil {
 			return usageErr(err)
 		}
