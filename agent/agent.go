@@ -134,6 +134,8 @@ type Agent struct {
 	// entries carries each symbol's recent buys, for positions' average
 	// entry price.
 	entries map[string]*entryBook
+	// cfgJSON is the configuration summary recorded with every run.
+	cfgJSON json.RawMessage
 }
 
 // SetValidator replaces the validator from the next cycle on. A cycle in
@@ -212,6 +214,7 @@ func New(d Deps, o Options) (*Agent, error) {
 		o.RunIDPrefix = "r"
 	}
 	a := &Agent{d: d, o: o, step: step, quote: quote, drift: map[string]*driftWindow{}, entries: map[string]*entryBook{}}
+	a.cfgJSON, _ = json.Marshal(map[string]any{"symbols": o.Symbols, "timeframe": o.Timeframe, "lookback": o.Lookback})
 	a.validator.Store(d.Validator)
 	return a, nil
 }
@@ -245,7 +248,11 @@ func (a *Agent) Cycle(ctx context.Context) (CycleResult, error) {
 		res.Status = "ok"
 	}
 	if a.d.Store != nil {
-		if endErr := a.d.Store.EndRun(ctx, res.RunID, res.Status, runSummary(res)); endErr != nil && err == nil {
+		var summary any
+		if a.keepsRecords() {
+			summary = runSummary(res)
+		}
+		if endErr := a.d.Store.EndRun(ctx, res.RunID, res.Status, summary); endErr != nil && err == nil {
 			err = fmt.Errorf("audit: end run: %w", endErr)
 		}
 	}
@@ -261,7 +268,6 @@ func (a *Agent) begin(ctx context.Context, runID string, now time.Time, val *pol
 	if err != nil {
 		return fmt.Errorf("prompts: %w", err)
 	}
-	cfg, _ := json.Marshal(map[string]any{"symbols": a.o.Symbols, "timeframe": a.o.Timeframe, "lookback": a.o.Lookback})
 	model := ""
 	if m, ok := a.d.Advisor.(interface{ Model() string }); ok {
 		model = m.Model()
@@ -270,7 +276,7 @@ func (a *Agent) begin(ctx context.Context, runID string, now time.Time, val *pol
 		ID: runID, StartedAt: now, Mode: a.o.Mode, Advisor: a.d.Advisor.Name(), Model: model,
 		PolicyHash:   val.Policy().Hash(),
 		PromptHashes: map[string]string{"system": sysHash, "user": userHash},
-		Config:       cfg,
+		Config:       a.cfgJSON,
 	}); err != nil {
 		return fmt.Errorf("audit: begin run: %w", err)
 	}
