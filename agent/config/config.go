@@ -18,6 +18,8 @@ import (
 	"github.com/robfig/cron/v3"
 	"github.com/shopspring/decimal"
 	"gopkg.in/yaml.v3"
+
+	"github.com/warden-trading/warden/agent/market"
 )
 
 // Config is the whole configuration. The zero value is not valid; use
@@ -290,8 +292,8 @@ func (c Config) Validate() error {
 		}
 		seen[s] = true
 	}
-	if _, ok := TimeframeStep(c.Timeframe); !ok {
-		bad("timeframe: %q is not one of 1m, 5m, 15m, 1h, 4h, 1d", c.Timeframe)
+	if _, err := market.Step(c.Timeframe); err != nil {
+		bad("timeframe: %v", err)
 	}
 	if c.Candles < 50 || c.Candles > 1000 {
 		bad("candles: %d is outside 50..1000", c.Candles)
@@ -384,25 +386,6 @@ func (c Config) Validate() error {
 		bad("notify.slack.channel: required when token_env is set")
 	}
 	return errors.Join(errs...)
-}
-
-// TimeframeStep returns the duration of one candle of tf.
-func TimeframeStep(tf string) (time.Duration, bool) {
-	switch tf {
-	case "1m":
-		return time.Minute, true
-	case "5m":
-		return 5 * time.Minute, true
-	case "15m":
-		return 15 * time.Minute, true
-	case "1h":
-		return time.Hour, true
-	case "4h":
-		return 4 * time.Hour, true
-	case "1d":
-		return 24 * time.Hour, true
-	}
-	return 0, false
 }
 
 // Env returns the value of the environment variable name, and whether it

@@ -60,7 +60,7 @@ func TestParseRejects(t *testing.T) {
 		{"secret in env name", "advisor: {openai: {api_key_env: sk-live-abc123}}\n", "looks like a secret"},
 		{"not yaml", "mode: [\n", "config t.yaml"},
 		{"two documents", "mode: paper\n---\nmode: live\n", "more than one YAML document"},
-		{"bad timeframe", "timeframe: 2h\n", "timeframe"},
+		{"bad timeframe", "timeframe: 7h\n", "timeframe"},
 		{"bad money", "limits: {max_order_notional: lots}\n", "config t.yaml"},
 	}
 	for _, tt := range tests {
