@@ -314,6 +314,14 @@ func (r *stateReader) symbol(sym, ptr, quote string) {
 }
 
 // isAsset reports whether s is 2 to 20 upper-case ASCII letters and digits.
+// ValidSymbol reports whether s is BASE/QUOTE in upper-case ASCII letters
+// and digits, 2 to 20 of each: the form the response schema's pattern
+// requires, and the one configured symbols must have.
+func ValidSymbol(s string) bool {
+	base, quote, ok := strings.Cut(s, "/")
+	return ok && isAsset(base) && isAsset(quote)
+}
+
 func isAsset(s string) bool {
 	if len(s) < 2 || len(s) > 20 {
 		return false

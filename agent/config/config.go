@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/warden-trading/warden/agent/market"
+	"github.com/warden-trading/warden/schemas"
 )
 
 // Config is the whole configuration. The zero value is not valid; use
@@ -284,7 +285,7 @@ func (c Config) Validate() error {
 	}
 	seen := map[string]bool{}
 	for _, s := range c.Symbols {
-		if !validSymbol(s) {
+		if !schemas.ValidSymbol(s) {
 			bad("symbols: %q is not BASE/QUOTE in upper case", s)
 		}
 		if seen[s] {
@@ -396,23 +397,6 @@ func Env(name string) (string, bool) {
 	}
 	v, ok := os.LookupEnv(name)
 	return v, ok && v != ""
-}
-
-func validSymbol(s string) bool {
-	base, quote, ok := strings.Cut(s, "/")
-	return ok && upperAlnum(base) && upperAlnum(quote)
-}
-
-func upperAlnum(s string) bool {
-	if len(s) < 2 || len(s) > 20 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
 }
 
 // looksLikeSecret reports whether an *_env value is a key rather than the
