@@ -148,7 +148,8 @@ func TestRunScheduledStopsGracefully(t *testing.T) {
 	go func() {
 		done <- Main(ctx, []string{"run", "--config", "warden.yaml"}, strings.NewReader(""), &out, &errb)
 	}()
-	time.Sleep(3500 * time.Millisecond)
+	// Long enough for two cycles on a 1 s schedule even on a loaded machine.
+	time.Sleep(6 * time.Second)
 	cancel()
 	select {
 	case code := <-done:
@@ -172,7 +173,7 @@ func TestRunScheduledStopsGracefully(t *testing.T) {
 		runs[r.RunID] = true
 	}
 	if len(runs) < 2 {
-		t.Fatalf("%d runs recorded in 3.5 s on a 1 s schedule; want at least 2", len(runs))
+		t.Fatalf("%d runs recorded in 6 s on a 1 s schedule; want at least 2", len(runs))
 	}
 	for id := range runs {
 		story, err := st.Show(context.Background(), id)
