@@ -352,6 +352,11 @@ func (a *Agent) cycle(ctx context.Context, res *CycleResult, val *policy.Validat
 				return fmt.Errorf("audit: record response: %w", err)
 			}
 		}
+		if a.d.Observer != nil && len(reply.Calls) == 0 {
+			// A failure before any call (budget spent, no recording): the
+			// calls that were made are already observed by recordCalls.
+			a.d.Observer.ObserveLLMCall(0, 0, advErr)
+		}
 		a.errorSeen(ctx, res, "advisor", advErr)
 		return nil
 	}
@@ -692,9 +697,6 @@ func (a *Agent) keepsRecords() bool {
 // tells the operators.
 func (a *Agent) errorSeen(ctx context.Context, res *CycleResult, component string, err error) {
 	a.consecErrs++
-	if a.d.Observer != nil && component == "advisor" {
-		a.d.Observer.ObserveLLMCall(0, 0, err)
-	}
 	a.publish(ctx, notify.Error{Component: component, Err: err.Error(), RunID: res.RunID, At: res.At})
 	a.checkErrorSpike(ctx, res)
 }

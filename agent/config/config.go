@@ -135,7 +135,10 @@ type Paper struct {
 type Executor struct {
 	SubmitTimeout      time.Duration `yaml:"submit_timeout"`
 	MaxOrdersPerMinute int           `yaml:"max_orders_per_minute"`
-	ReconcileEvery     time.Duration `yaml:"reconcile_every"`
+	// ReconcileEvery is how often a full reconciliation (balances, foreign
+	// orders, every journaled order) runs; cycles in between only poll
+	// their open orders. 0 reconciles at every cycle.
+	ReconcileEvery time.Duration `yaml:"reconcile_every"`
 }
 
 // Breakers configures the circuit breakers that switch to safe mode.
@@ -363,6 +366,9 @@ func (c Config) Validate() error {
 	}
 	if !c.Paper.Participation.IsPositive() || c.Paper.Participation.GreaterThan(decimal.NewFromInt(1)) {
 		bad("paper.participation: %s is outside (0, 1]", c.Paper.Participation)
+	}
+	if c.Executor.ReconcileEvery < 0 {
+		bad("executor.reconcile_every: must be ≥ 0")
 	}
 	if c.Executor.SubmitTimeout <= 0 {
 		bad("executor.submit_timeout: must be > 0")

@@ -61,6 +61,7 @@ func TestParseRejects(t *testing.T) {
 		{"not yaml", "mode: [\n", "config t.yaml"},
 		{"two documents", "mode: paper\n---\nmode: live\n", "more than one YAML document"},
 		{"bad timeframe", "timeframe: 7h\n", "timeframe"},
+		{"negative reconcile period", "executor: {reconcile_every: -1m}\n", "executor.reconcile_every"},
 		{"bad money", "limits: {max_order_notional: lots}\n", "config t.yaml"},
 	}
 	for _, tt := range tests {

@@ -58,11 +58,7 @@ Live trading needs mode: live in the config AND --live here.`,
 				return usageErr(err)
 			}
 			defer rt.Close()
-			if rep, err := rt.exec.Reconcile(ctx); err != nil {
-				logger.Error("start-up reconciliation failed", "err", err)
-			} else {
-				logger.Info("start-up reconciliation", "report", rep)
-			}
+			rt.reconcile(ctx, true)
 			if rt.metrics != nil {
 				ln, err := rt.metrics.Listen(cfg.Metrics.Listen, cfg.Metrics.AllowNonLoop)
 				if err != nil {

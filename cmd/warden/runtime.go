@@ -57,7 +57,7 @@ func secretValues(cfg config.Config) []string {
 // Warden starts on it: the same bar a hot reload must clear. The tests file
 // is policy_tests from the config, or FILE_test.yaml beside the policy when
 // it exists. The embedded default policy's tests run in CI.
-func checkPolicyTests(ctx context.Context, cfg config.Config) error {
+func checkPolicyTests(ctx context.Context, cfg config.Config, p *policy.Policy) error {
 	if cfg.Policy == "" {
 		return nil
 	}
@@ -71,10 +71,6 @@ func checkPolicyTests(ctx context.Context, cfg config.Config) error {
 	src, err := os.ReadFile(tests)
 	if err != nil {
 		return fmt.Errorf("policy tests: %w", err)
-	}
-	p, err := policy.LoadFile(cfg.Policy)
-	if err != nil {
-		return err
 	}
 	var out strings.Builder
 	sum, err := policy.RunTests(ctx, &out, p, src, tests)
@@ -106,6 +102,8 @@ type runtime struct {
 	creds    ccxtx.Credentials // live keys; zero in paper mode
 	lock     *os.File          // held for the runtime's life: one trading process per database
 	live     bool
+	// lastReconcile is when the last full reconciliation succeeded.
+	lastReconcile time.Time
 }
 
 // simClock is the decision clock: wall time live, the replay's time when
@@ -169,7 +167,7 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 	if rt.policy, err = loadPolicy(cfg.Policy); err != nil {
 		return nil, err
 	}
-	if err := checkPolicyTests(ctx, cfg); err != nil {
+	if err := checkPolicyTests(ctx, cfg, rt.policy); err != nil {
 		return nil, err
 	}
 	validator := policy.NewValidator(rt.policy, policy.Limits{MaxOrderNotional: cfg.Limits.MaxOrderNotional})
@@ -386,9 +384,7 @@ func (rt *runtime) cycle(ctx context.Context) (agent.CycleResult, error) {
 			return agent.CycleResult{}, err
 		}
 	}
-	if _, err := rt.exec.Reconcile(ctx); err != nil {
-		rt.logger.Error("reconcile", "err", err)
-	}
+	rt.reconcile(ctx, false)
 	res, err := rt.agent.Cycle(ctx)
 	if rt.paper != nil {
 		blob, merr := rt.paper.MarshalState()
@@ -400,6 +396,25 @@ func (rt *runtime) cycle(ctx context.Context) (agent.CycleResult, error) {
 		}
 	}
 	return res, err
+}
+
+// reconcile compares the exchange with the journal: at start (force) and
+// then at most every executor.reconcile_every of wall time; in between a
+// cycle only polls its open orders (fills and protection).
+func (rt *runtime) reconcile(ctx context.Context, force bool) {
+	if force || rt.lastReconcile.IsZero() || time.Since(rt.lastReconcile) >= rt.cfg.Executor.ReconcileEvery {
+		rep, err := rt.exec.Reconcile(ctx)
+		if err != nil {
+			rt.logger.Error("reconcile", "err", err)
+			return
+		}
+		rt.lastReconcile = time.Now()
+		rt.logger.Info("reconcile", "report", rep)
+		return
+	}
+	if _, err := rt.exec.Poll(ctx); err != nil {
+		rt.logger.Error("poll open orders", "err", err)
+	}
 }
 
 // flushNotifications makes one delivery pass on every channel, bounded,
