@@ -6,17 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/warden-trading/warden/redact"
 )
 
 // Redacted replaces a secret wherever Warden prints one.
-const Redacted = "[REDACTED]"
+const Redacted = redact.Mask
 
 // Credentials are an exchange API key and secret. They never print: String,
 // GoString, MarshalJSON and LogValue all redact, so a Credentials value that
@@ -61,6 +61,10 @@ func (c Credentials) redactedFields() (key, secret string) {
 // s, without handing the secrets out: give it to other stores and senders
 // as their redaction hook (agent/audit's Options.Redact, notifiers).
 func (c Credentials) Redact(s string) string { return Redact(s, c.secretValues()...) }
+
+// AddTo registers these credentials with r, the process's one redactor,
+// without handing the secrets out.
+func (c Credentials) AddTo(r *redact.Redactor) { r.Add(c.secretValues()...) }
 
 // String redacts.
 func (c Credentials) String() string {
@@ -171,37 +175,10 @@ func loadKeyFile(path string) (Credentials, error) {
 	return c, nil
 }
 
-var redactPatterns = []struct {
-	re   *regexp.Regexp
-	repl string
-}{
-	// a signed query string: signature=<hex or base64>
-	{regexp.MustCompile(`(?i)(signature=)[^&\s"'\[\]}]+`), "${1}" + Redacted},
-	// the key header in any printed form: X-MBX-APIKEY: k, "X-MBX-APIKEY":"k", map[X-Mbx-Apikey:[k]]
-	{regexp.MustCompile(`(?i)(x-mbx-apikey["']?\s*[:=]\s*\[?["']?)[^\s"'\[\],}]+`), "${1}" + Redacted},
-	// apiKey / api_key / secret / password / token = value
-	{regexp.MustCompile(`(?i)((?:api[-_]?key|api[-_]?secret|secret[-_]?key|secret|password|passphrase|token)["']?\s*[:=]\s*\[?["']?)[^\s"'&\[\],}]+`), "${1}" + Redacted},
-}
-
-// Redact removes secrets from s: every occurrence of each given secret (raw
-// and URL-encoded), signature query parameters, the X-MBX-APIKEY header and
+// Redact removes secrets from s: every form of each given secret (see
+// agent/redact), signature query parameters, the X-MBX-APIKEY header and
 // key=value pairs that name a key, secret, password or token. Every error
 // text built from ccxt's output passes through it.
 func Redact(s string, secrets ...string) string {
-	for _, sec := range secrets {
-		if len(sec) < 4 { // too short to be a real secret; replacing would shred the text
-			continue
-		}
-		s = strings.ReplaceAll(s, sec, Redacted)
-		if esc := url.QueryEscape(sec); esc != sec {
-			s = strings.ReplaceAll(s, esc, Redacted)
-		}
-		if esc := url.PathEscape(sec); esc != sec {
-			s = strings.ReplaceAll(s, esc, Redacted)
-		}
-	}
-	for _, p := range redactPatterns {
-		s = p.re.ReplaceAllString(s, p.repl)
-	}
-	return s
+	return redact.New(secrets...).String(s)
 }
