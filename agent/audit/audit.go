@@ -16,7 +16,6 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -24,12 +23,15 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // the SQLite driver; this package is its only importer
+
+	"github.com/warden-trading/warden/redact"
 )
 
 //go:embed migrations/*.sql
@@ -386,49 +388,21 @@ func (s *Store) checkSchema(ctx context.Context) error {
 }
 
 // Redacted is what a redacted secret is replaced with.
-const Redacted = "[REDACTED]"
+const Redacted = redact.Mask
 
-// newRedactor returns a func that replaces every secret, raw and in its
-// JSON-escaped form, then applies extra.
+// newRedactor returns a func that replaces every secret in every form the
+// shared redactor knows (package redact), then applies extra; nil when
+// there is nothing to redact.
 func newRedactor(secrets []string, extra func(string) string) func(string) string {
-	var pairs []string
-	seen := map[string]bool{}
-	add := func(v string) {
-		if v != "" && !seen[v] {
-			seen[v] = true
-			pairs = append(pairs, v, Redacted)
-		}
-	}
-	for _, sec := range secrets {
-		add(sec)
-		if b, err := json.Marshal(sec); err == nil {
-			add(string(b[1 : len(b)-1]))
-		}
-		// encoding/json escapes HTML characters; a plain escaper might not.
-		add(strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(sec))
-	}
-	var r *strings.Replacer
-	if len(pairs) > 0 {
-		// Longer secrets first, so one that contains another is replaced whole.
-		type pair struct{ old, new string }
-		ps := make([]pair, 0, len(pairs)/2)
-		for i := 0; i < len(pairs); i += 2 {
-			ps = append(ps, pair{pairs[i], pairs[i+1]})
-		}
-		sort.SliceStable(ps, func(i, j int) bool { return len(ps[i].old) > len(ps[j].old) })
-		pairs = pairs[:0]
-		for _, p := range ps {
-			pairs = append(pairs, p.old, p.new)
-		}
-		r = strings.NewReplacer(pairs...)
+	var r func(string) string
+	if slices.ContainsFunc(secrets, func(s string) bool { return s != "" }) {
+		r = redact.New(secrets...).String
 	}
 	switch {
-	case r == nil && extra == nil:
-		return nil
-	case extra == nil:
-		return r.Replace
 	case r == nil:
 		return extra
+	case extra == nil:
+		return r
 	}
-	return func(v string) string { return extra(r.Replace(v)) }
+	return func(v string) string { return extra(r(v)) }
 }
