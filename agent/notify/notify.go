@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/warden-trading/warden/redact"
 	"github.com/warden-trading/warden/schemas"
 )
 
@@ -95,8 +96,12 @@ type NotifierConfig struct {
 	Wake func()
 	// Secrets (API keys, tokens, webhook URLs) are replaced by [REDACTED]
 	// wherever they appear in a notification's title or text, for example
-	// inside an error message. Values shorter than 6 bytes are ignored.
+	// inside an error message, in every form package redact knows. Values
+	// shorter than redact.MinSecretLen are ignored.
 	Secrets []string
+	// Redactor, when set, is the process's one redactor (package redact):
+	// notifications pass through it, and Secrets are added to it.
+	Redactor *redact.Redactor
 }
 
 // Notifier formats events and enqueues them in the outbox, one notification
@@ -107,7 +112,7 @@ type Notifier struct {
 	now      func() time.Time
 	log      *slog.Logger
 	wake     func()
-	redact   redactor
+	redact   *redact.Redactor
 }
 
 // NewNotifier checks cfg and returns a Notifier.
@@ -131,8 +136,12 @@ func NewNotifier(cfg NotifierConfig) (*Notifier, error) {
 		now:      cfg.Now,
 		log:      cfg.Logger,
 		wake:     cfg.Wake,
-		redact:   newRedactor(cfg.Secrets...),
+		redact:   cfg.Redactor,
 	}
+	if n.redact == nil {
+		n.redact = redact.New()
+	}
+	n.redact.Add(cfg.Secrets...)
 	if n.now == nil {
 		n.now = time.Now
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+	"github.com/warden-trading/warden/redact"
 	"github.com/warden-trading/warden/schemas"
 )
 
@@ -62,7 +63,7 @@ type SlackSender struct {
 	channel    string
 	api        *slack.Client
 	client     *http.Client
-	redact     redactor
+	redact     *redact.Redactor
 }
 
 var _ Sender = (*SlackSender)(nil)

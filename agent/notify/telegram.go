@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
+	"github.com/warden-trading/warden/redact"
 	"github.com/warden-trading/warden/schemas"
 )
 
@@ -55,7 +56,7 @@ func (c TelegramConfig) LogValue() slog.Value { return slog.StringValue(c.String
 type TelegramSender struct {
 	bot    *bot.Bot
 	chatID any // int64 or "@name"
-	redact redactor
+	redact *redact.Redactor
 }
 
 var _ Sender = (*TelegramSender)(nil)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/warden-trading/warden/redact"
 )
 
 // Excerpt returns s with its whitespace collapsed, cut to at most max runes
@@ -97,36 +99,9 @@ func formatPlain(title, text string) string {
 	return title + "\n" + text
 }
 
-// redactor removes secrets from strings before they are logged, returned
-// in errors or stored in the outbox.
-type redactor struct {
-	secrets []string
-}
+// redacted replaces a secret in a sender's description.
+const redacted = redact.Mask
 
-const redacted = "[REDACTED]"
-
-// newRedactor returns a redactor for the given secrets. Short values (under
-// 6 bytes) are ignored: they are not secrets worth the false positives.
-func newRedactor(secrets ...string) redactor {
-	var r redactor
-	for _, s := range secrets {
-		if len(s) < 6 {
-			continue
-		}
-		r.secrets = append(r.secrets, s)
-	}
-	// Longest first, so a secret containing another is removed whole.
-	for i := 1; i < len(r.secrets); i++ {
-		for j := i; j > 0 && len(r.secrets[j]) > len(r.secrets[j-1]); j-- {
-			r.secrets[j], r.secrets[j-1] = r.secrets[j-1], r.secrets[j]
-		}
-	}
-	return r
-}
-
-func (r redactor) String(s string) string {
-	for _, sec := range r.secrets {
-		s = strings.ReplaceAll(s, sec, redacted)
-	}
-	return s
-}
+// newRedactor returns a redactor (the shared package's) for the given
+// secrets: raw, URL-escaped, base64, hex and JSON-escaped forms.
+func newRedactor(secrets ...string) *redact.Redactor { return redact.New(secrets...) }
