@@ -84,6 +84,11 @@ type Store struct {
 	log    *slog.Logger
 	redact func(string) string
 	ro     bool
+	// immutable is set when a read-only store reads the file as immutable
+	// (no writer had it open); base is the file as it was then, for
+	// Unchanged.
+	immutable bool
+	base      os.FileInfo
 
 	// db serves reads. wdb writes ordinary records, ddb writes records that
 	// must reach the disk before the call returns (orders, switches). Both
@@ -163,13 +168,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("audit: open %q: %w", path, err)
 	}
 	if opts.ReadOnly {
-		if s.db, err = sql.Open("sqlite3", dsn(abs, "ro", "")); err != nil {
-			return fail(err)
-		}
-		if err := s.db.PingContext(ctx); err != nil {
-			return fail(err)
-		}
-		if err := s.checkSchema(ctx); err != nil {
+		if err := s.openReadOnly(ctx, abs); err != nil {
 			return fail(err)
 		}
 		return s, nil
@@ -266,6 +265,9 @@ func dsn(abs, role, sync string) string {
 	switch role {
 	case "ro":
 		q.Set("mode", "ro")
+	case "immutable":
+		q.Set("mode", "ro")
+		q.Set("immutable", "1")
 	default:
 		q.Set("_journal_mode", "WAL")
 		q.Set("_sync", sync)

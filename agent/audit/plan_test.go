@@ -29,6 +29,13 @@ func TestQueriesUseIndexes(t *testing.T) {
 	queries["open order events"] = `SELECT seq, ref, state, body FROM records WHERE kind = 'order_event' AND seq > CAST(? AS INTEGER) ORDER BY seq`
 	where, _ := Filter{RunID: "r", Symbol: "s"}.where()
 	queries["list by run"] = "SELECT r.seq, r.body FROM records r WHERE " + where + " ORDER BY r.seq DESC"
+	where, _ = RunFilter{}.where()
+	queries["list runs"] = `SELECT r.seq, r.body, (SELECT e.body FROM records e WHERE e.run_id = r.run_id AND e.run_id <> '' AND e.kind = 'run_end' ORDER BY e.seq DESC LIMIT 1)
+		FROM records r WHERE ` + where + " ORDER BY r.seq DESC"
+	where, _ = EventFilter{Kinds: []string{"breaker", "kill_switch"}}.where()
+	queries["list events by kind"] = "SELECT seq, body FROM records WHERE " + where + " ORDER BY seq DESC LIMIT 50"
+	where, _ = EventFilter{}.where()
+	queries["list events"] = "SELECT seq, body FROM records WHERE " + where + " ORDER BY seq DESC LIMIT 50"
 	for name, q := range queries {
 		n := strings.Count(q, "?")
 		args := make([]any, n)

@@ -491,3 +491,148 @@ func (s *Store) ExportRecords(ctx context.Context, w io.Writer) error {
 	}
 	return nil
 }
+
+// EventFilter selects events. Zero fields do not filter.
+type EventFilter struct {
+	From   time.Time // events at or after
+	To     time.Time // events before
+	Kinds  []string  // any of these kinds (kill_switch, breaker, policy_reload, ...)
+	RunID  string
+	Symbol string
+	State  string // on, off, tripped, refused, ...
+	Limit  int    // ListEvents: the newest Limit events; ExportEvents: the oldest Limit
+}
+
+// EventRow is one recorded event with its place in the log.
+type EventRow struct {
+	Seq int64 `json:"seq"`
+	Event
+}
+
+func (f EventFilter) where() (string, []any) {
+	conds := []string{"kind = 'event'"}
+	var args []any
+	add := func(c string, a ...any) { conds = append(conds, c); args = append(args, a...) }
+	if !f.From.IsZero() {
+		add("at >= CAST(? AS INTEGER)", f.From.UnixNano())
+	}
+	if !f.To.IsZero() {
+		add("at < CAST(? AS INTEGER)", f.To.UnixNano())
+	}
+	if len(f.Kinds) > 0 {
+		marks := make([]string, len(f.Kinds))
+		for i, k := range f.Kinds {
+			marks[i] = "CAST(? AS TEXT)"
+			args = append(args, k)
+		}
+		conds = append(conds, "ref IN ("+strings.Join(marks, ", ")+")")
+	}
+	if f.RunID != "" {
+		add("run_id = CAST(? AS TEXT) AND run_id <> ''", f.RunID)
+	}
+	if f.Symbol != "" {
+		add("symbol = CAST(? AS TEXT)", f.Symbol)
+	}
+	if f.State != "" {
+		add("state = CAST(? AS TEXT)", f.State)
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// ListEvents returns the events matching f, newest first: every kind
+// recorded (operator switches, breakers, policy reloads, reconciliation,
+// errors...), including kinds this version does not name.
+func (s *Store) ListEvents(ctx context.Context, f EventFilter) ([]EventRow, error) {
+	out := []EventRow{}
+	err := s.eachEvent(ctx, f, true, func(e EventRow) error {
+		out = append(out, e)
+		return nil
+	})
+	return out, err
+}
+
+func (s *Store) eachEvent(ctx context.Context, f EventFilter, newestFirst bool, fn func(EventRow) error) error {
+	where, args := f.where()
+	q := "SELECT seq, body FROM records WHERE " + where + " ORDER BY seq"
+	if newestFirst {
+		q += " DESC"
+	}
+	if f.Limit > 0 {
+		q += " LIMIT " + strconv.Itoa(f.Limit)
+	}
+	rows, err := s.query(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("audit: list events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			seq  int64
+			body []byte
+		)
+		if err := rows.Scan(&seq, &body); err != nil {
+			return fmt.Errorf("audit: read event: %w", err)
+		}
+		e := EventRow{Seq: seq}
+		if err := json.Unmarshal(body, &e.Event); err != nil {
+			return fmt.Errorf("audit: decode event at seq %d: %w", seq, err)
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("audit: list events: %w", err)
+	}
+	return nil
+}
+
+// EventKinds returns every event kind recorded, with how many of each, in
+// name order.
+func (s *Store) EventKinds(ctx context.Context) (map[string]int, error) {
+	rows, err := s.query(ctx, `SELECT ref, COUNT(*) FROM records WHERE kind = 'event' GROUP BY ref ORDER BY ref`)
+	if err != nil {
+		return nil, fmt.Errorf("audit: event kinds: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var (
+			k string
+			n int
+		)
+		if err := rows.Scan(&k, &n); err != nil {
+			return nil, fmt.Errorf("audit: event kinds: %w", err)
+		}
+		out[k] = n
+	}
+	return out, rows.Err()
+}
+
+// eventsCSVHeader is the header of a CSV export of events.
+var eventsCSVHeader = []string{"seq", "at", "kind", "state", "symbol", "run_id", "detail"}
+
+// ExportEvents writes the events matching f, oldest first, as JSON lines
+// (one EventRow per line) or CSV (the detail as JSON text).
+func (s *Store) ExportEvents(ctx context.Context, w io.Writer, format string, f EventFilter) error {
+	switch format {
+	case FormatJSONL:
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		return s.eachEvent(ctx, f, false, func(e EventRow) error { return enc.Encode(e) })
+	case FormatCSV:
+		cw := csv.NewWriter(w)
+		if err := cw.Write(eventsCSVHeader); err != nil {
+			return err
+		}
+		err := s.eachEvent(ctx, f, false, func(e EventRow) error {
+			return cw.Write([]string{strconv.FormatInt(e.Seq, 10), e.At.UTC().Format(time.RFC3339Nano), e.Kind, e.State, e.Symbol, e.RunID, string(e.Detail)})
+		})
+		if err != nil {
+			return err
+		}
+		cw.Flush()
+		return cw.Error()
+	}
+	return fmt.Errorf("audit: export format %q: want %q or %q", format, FormatJSONL, FormatCSV)
+}

@@ -2,10 +2,15 @@ package audit
 
 import (
 	"context"
+	"database/sql"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/warden-trading/warden/schemas"
@@ -258,4 +263,251 @@ func (s *Store) RecordVerdicts(ctx context.Context, runID, policyHash string, st
 		return nil, err
 	}
 	return ids, nil
+}
+
+// Run outcomes: what a run came to, for operators and schedulers. A run
+// that failed is "failed" whatever else was on; one that ran under the
+// kill switch or in safe mode says so.
+const (
+	OutcomeOK         = "ok"
+	OutcomeFailed     = "failed"     // advisor error, snapshot rejected, exchange or store error, order error
+	OutcomeKilled     = "killed"     // ran under the kill switch: nothing could be placed
+	OutcomeSafeMode   = "safe_mode"  // ran in safe mode: only reducing sells
+	OutcomeUnfinished = "unfinished" // started and never ended: the process died, or the run is in progress
+)
+
+// RunOutcome maps a run's recorded status and switches to its outcome.
+// Any status other than "ok" (skipped, advisor_error, failed, and any
+// status a later version records) is a failure, and so is an ok run whose
+// approved orders met errors; an empty status is a run that never ended.
+func RunOutcome(status string, killSwitch, safeMode bool, orderErrors int) string {
+	switch {
+	case status == "":
+		return OutcomeUnfinished
+	case status != "ok" || orderErrors > 0:
+		return OutcomeFailed
+	case killSwitch:
+		return OutcomeKilled
+	case safeMode:
+		return OutcomeSafeMode
+	}
+	return OutcomeOK
+}
+
+// RunRow is one run as listed: its start, its end and what it came to.
+type RunRow struct {
+	Seq        int64     `json:"seq"`
+	RunID      string    `json:"run_id"`
+	StartedAt  time.Time `json:"started_at"`
+	EndedAt    time.Time `json:"ended_at,omitzero"`
+	Mode       string    `json:"mode"`
+	Advisor    string    `json:"advisor"`
+	Model      string    `json:"model,omitempty"`
+	PolicyHash string    `json:"policy_hash"`
+	// Status is the status the run ended with (ok, skipped, advisor_error,
+	// failed, ...); empty when it never ended.
+	Status string `json:"status"`
+	// Outcome is RunOutcome of the status and switches.
+	Outcome     string         `json:"outcome"`
+	Reason      string         `json:"reason,omitempty"`
+	KillSwitch  bool           `json:"kill_switch"`
+	SafeMode    bool           `json:"safe_mode"`
+	Decisions   map[string]int `json:"decisions,omitempty"`
+	Orders      int            `json:"orders"`
+	OrderErrors []string       `json:"order_errors,omitempty"`
+	// Summary is the whole summary the run ended with, for fields this
+	// listing does not name (breaker trips, levels...).
+	Summary json.RawMessage `json:"summary,omitempty"`
+}
+
+// RunFilter selects runs. Zero fields do not filter.
+type RunFilter struct {
+	From    time.Time // runs started at or after
+	To      time.Time // runs started before
+	RunID   string
+	Status  string // a recorded status (advisor_error...) or an outcome (failed, killed...)
+	Mode    string
+	Advisor string
+	Model   string
+	Limit   int // ListRuns: the newest Limit runs; ExportRuns: the oldest Limit
+}
+
+func (f RunFilter) where() (string, []any) {
+	conds := []string{"r.kind = 'run'"}
+	var args []any
+	add := func(c string, a ...any) { conds = append(conds, c); args = append(args, a...) }
+	if !f.From.IsZero() {
+		add("r.at >= CAST(? AS INTEGER)", f.From.UnixNano())
+	}
+	if !f.To.IsZero() {
+		add("r.at < CAST(? AS INTEGER)", f.To.UnixNano())
+	}
+	if f.RunID != "" {
+		add("r.run_id = CAST(? AS TEXT) AND r.run_id <> ''", f.RunID)
+	}
+	if f.Advisor != "" {
+		add("r.ref = CAST(? AS TEXT)", f.Advisor)
+	}
+	if f.Mode != "" {
+		add("json_extract(r.body, '$.mode') = ?", f.Mode)
+	}
+	if f.Model != "" {
+		add("json_extract(r.body, '$.model') = ?", f.Model)
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// ListRuns returns the runs matching f, newest first.
+func (s *Store) ListRuns(ctx context.Context, f RunFilter) ([]RunRow, error) {
+	out := []RunRow{}
+	err := s.eachRun(ctx, f, true, func(r RunRow) error {
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+func (s *Store) eachRun(ctx context.Context, f RunFilter, newestFirst bool, fn func(RunRow) error) error {
+	where, args := f.where()
+	q := `SELECT r.seq, r.body, (SELECT e.body FROM records e WHERE e.run_id = r.run_id AND e.run_id <> '' AND e.kind = 'run_end' ORDER BY e.seq DESC LIMIT 1)
+		FROM records r WHERE ` + where + " ORDER BY r.seq"
+	if newestFirst {
+		q += " DESC"
+	}
+	rows, err := s.query(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("audit: list runs: %w", err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var (
+			seq       int64
+			body, end []byte
+		)
+		if err := rows.Scan(&seq, &body, &end); err != nil {
+			return fmt.Errorf("audit: read run: %w", err)
+		}
+		r, err := decodeRunRow(seq, body, end)
+		if err != nil {
+			return err
+		}
+		if f.Status != "" && f.Status != r.Status && f.Status != r.Outcome {
+			continue
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+		if n++; f.Limit > 0 && n >= f.Limit {
+			break
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("audit: list runs: %w", err)
+	}
+	return nil
+}
+
+// runSummary is what a run listing reads of a run's end summary (the
+// agent's runSummary); other fields stay in RunRow.Summary.
+type runSummary struct {
+	Reason      string         `json:"reason"`
+	KillSwitch  bool           `json:"kill_switch"`
+	SafeMode    bool           `json:"safe_mode"`
+	Decisions   map[string]int `json:"decisions"`
+	Orders      int            `json:"orders"`
+	OrderErrors []string       `json:"order_errors"`
+}
+
+func decodeRunRow(seq int64, body, end []byte) (RunRow, error) {
+	var r Run
+	if err := json.Unmarshal(body, &r); err != nil {
+		return RunRow{}, fmt.Errorf("audit: decode run at seq %d: %w", seq, err)
+	}
+	row := RunRow{Seq: seq, RunID: r.ID, StartedAt: r.StartedAt, Mode: r.Mode, Advisor: r.Advisor, Model: r.Model, PolicyHash: r.PolicyHash}
+	if end != nil {
+		var e RunEnd
+		if err := json.Unmarshal(end, &e); err != nil {
+			return RunRow{}, fmt.Errorf("audit: decode end of run %s: %w", r.ID, err)
+		}
+		row.EndedAt, row.Status, row.Summary = e.EndedAt, e.Status, e.Summary
+		if len(e.Summary) > 0 && string(e.Summary) != "null" {
+			var sum runSummary
+			// A summary of another shape keeps only its status.
+			if json.Unmarshal(e.Summary, &sum) == nil {
+				row.Reason, row.KillSwitch, row.SafeMode = sum.Reason, sum.KillSwitch, sum.SafeMode
+				row.Decisions, row.Orders, row.OrderErrors = sum.Decisions, sum.Orders, sum.OrderErrors
+			}
+		}
+	}
+	row.Outcome = RunOutcome(row.Status, row.KillSwitch, row.SafeMode, len(row.OrderErrors))
+	return row, nil
+}
+
+// runsCSVHeader is the header of a CSV export of runs.
+var runsCSVHeader = []string{"seq", "run_id", "started_at", "ended_at", "mode", "advisor", "model", "policy_hash",
+	"status", "outcome", "reason", "kill_switch", "safe_mode", "decisions", "orders", "order_errors"}
+
+// ExportRuns writes the runs matching f, oldest first, as JSON lines (one
+// RunRow per line) or CSV.
+func (s *Store) ExportRuns(ctx context.Context, w io.Writer, format string, f RunFilter) error {
+	switch format {
+	case FormatJSONL:
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		return s.eachRun(ctx, f, false, func(r RunRow) error { return enc.Encode(r) })
+	case FormatCSV:
+		cw := csv.NewWriter(w)
+		if err := cw.Write(runsCSVHeader); err != nil {
+			return err
+		}
+		err := s.eachRun(ctx, f, false, func(r RunRow) error {
+			ended := ""
+			if !r.EndedAt.IsZero() {
+				ended = r.EndedAt.UTC().Format(time.RFC3339Nano)
+			}
+			return cw.Write([]string{strconv.FormatInt(r.Seq, 10), r.RunID, r.StartedAt.UTC().Format(time.RFC3339Nano), ended,
+				r.Mode, r.Advisor, r.Model, r.PolicyHash, r.Status, r.Outcome, r.Reason,
+				strconv.FormatBool(r.KillSwitch), strconv.FormatBool(r.SafeMode), DecisionCounts(r.Decisions),
+				strconv.Itoa(r.Orders), strings.Join(r.OrderErrors, "; ")})
+		})
+		if err != nil {
+			return err
+		}
+		cw.Flush()
+		return cw.Error()
+	}
+	return fmt.Errorf("audit: export format %q: want %q or %q", format, FormatJSONL, FormatCSV)
+}
+
+// DecisionCounts formats a run's decision counts as "approved=1
+// rejected=2", in name order; "" when there were none.
+func DecisionCounts(m map[string]int) string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	parts := make([]string, 0, len(names))
+	for _, k := range names {
+		parts = append(parts, k+"="+strconv.Itoa(m[k]))
+	}
+	return strings.Join(parts, " ")
+}
+
+// LastRunAt is when a run last started or ended in this database, by the
+// time of its record; ok is false when no run was ever recorded.
+func (s *Store) LastRunAt(ctx context.Context) (at time.Time, ok bool, err error) {
+	var ns sql.NullInt64
+	err = s.queryRow(ctx, `SELECT MAX(at) FROM (
+		SELECT at FROM (SELECT at FROM records WHERE kind = 'run_end' ORDER BY seq DESC LIMIT 1)
+		UNION ALL
+		SELECT at FROM (SELECT at FROM records WHERE kind = 'run' ORDER BY seq DESC LIMIT 1))`).Scan(&ns)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("audit: last run: %w", err)
+	}
+	if !ns.Valid {
+		return time.Time{}, false, nil
+	}
+	return time.Unix(0, ns.Int64).UTC(), true, nil
 }
