@@ -53,12 +53,21 @@ type Options struct {
 
 	// An unknown order is resolved as never placed (rejected) only when
 	// FetchOrder by its client id has answered "not found" at least
-	// NotFoundLookups times (default 3) in this process AND NotFoundGrace
-	// (default 2 min, above Binance's largest recvWindow of 60 s, after
-	// which the exchange refuses a delayed request) has passed since it
-	// became unknown. Until then it stays unknown and blocks nothing else.
+	// NotFoundLookups times (default 3) AND NotFoundGrace (default 2 min,
+	// above Binance's largest recvWindow of 60 s, after which the exchange
+	// refuses a delayed request) has passed since it was submitted. Until
+	// then it stays unknown and blocks nothing else. Each "not found" answer
+	// is journaled (an unknown event, up to NotFoundLookups of them) when
+	// the journal keeps history (OrderHistorian), so the count and the
+	// clock carry over from one process to the next.
 	NotFoundLookups int
 	NotFoundGrace   time.Duration
+	// LandWindow is how long after its submission an order that the
+	// exchange has never shown may still arrive there (default 60 s,
+	// Binance's largest recvWindow; at most NotFoundGrace). Past it, an
+	// unresolved sell that was never seen protects nothing and holds
+	// nothing: the position gets a stop for what is free.
+	LandWindow time.Duration
 
 	// MaxOrdersPerMinute limits entries placed per sliding minute (default
 	// 10). Protective stops and exits are counted but never refused.
@@ -104,6 +113,12 @@ func (o *Options) defaults() {
 	if o.NotFoundGrace <= 0 {
 		o.NotFoundGrace = 2 * time.Minute
 	}
+	if o.LandWindow <= 0 {
+		o.LandWindow = time.Minute
+	}
+	if o.LandWindow > o.NotFoundGrace {
+		o.LandWindow = o.NotFoundGrace
+	}
 	if o.MaxOrdersPerMinute <= 0 {
 		o.MaxOrdersPerMinute = 10
 	}
@@ -140,7 +155,8 @@ type Executor struct {
 	limiter  *RateLimiter
 	seeded   bool
 	markets  map[string]Market
-	notFound map[string]int    // client id → "not found" answers while unknown
+	notFound map[string]int    // client id → "not found" answers, for a journal without history
+	cyc      *cycle            // the current call's exchange reads, read once
 	warned   map[string]string // decision id → last protection warning emitted
 	appended *[]schemas.OrderEvent
 	prots    *[]ProtectionEvent
@@ -251,6 +267,7 @@ func (e *Executor) Place(ctx context.Context, decisionID string, o schemas.Order
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	defer e.begin()()
 	cid := ClientOrderID(decisionID, RoleEntry)
 	last, ok, err := e.j.LastOrderEvent(ctx, cid)
 	if err != nil {
@@ -391,6 +408,7 @@ func (e *Executor) submit(ctx context.Context, intent schemas.OrderEvent) (schem
 		if jerr != nil {
 			return sub, jerr
 		}
+		e.trackSent(ev)
 		if ev.State == schemas.OrderRejected {
 			return ev, fmt.Errorf("%w: %s", ErrRejected, ev.Reason)
 		}
@@ -409,6 +427,7 @@ func (e *Executor) submit(ctx context.Context, intent schemas.OrderEvent) (schem
 		return sub, errors.Join(jerr, fmt.Errorf("%w: %w", ErrOutcomeUnknown, err))
 	}
 	ev, rerr := e.resolve(ctx, unk)
+	e.trackSent(ev)
 	if ev.State == schemas.OrderUnknown {
 		return ev, fmt.Errorf("%w: %s: %w", ErrOutcomeUnknown, sub.ClientOrderID, errors.Join(err, rerr))
 	}
@@ -583,6 +602,9 @@ func (e *Executor) countFill(prev, ev schemas.OrderEvent) {
 	if dq.Sign() <= 0 {
 		return
 	}
+	if e.cyc != nil && e.cyc.balRead {
+		e.cyc.fillsAfterRead = true
+	}
 	base, quote := splitSymbol(ev.Symbol)
 	if m, ok := e.markets[ev.Symbol]; ok {
 		base, quote = m.Base, m.Quote
@@ -605,7 +627,9 @@ func splitSymbol(s string) (base, quote string) {
 
 // resolve settles a submitted or unknown order by asking the exchange for
 // its client order id; see Options.NotFoundLookups for when "not found"
-// counts as never placed.
+// counts as never placed. The count of "not found" answers and the time of
+// submission come from the journal (see OrderHistorian), so every process
+// reaches the same verdict.
 func (e *Executor) resolve(ctx context.Context, ev schemas.OrderEvent) (schemas.OrderEvent, error) {
 	if ev.State == schemas.OrderSubmitted {
 		unk := e.next(ev, schemas.OrderUnknown, "outcome not recorded after submission (process stopped or journal failed); resolving by client order id")
@@ -627,15 +651,30 @@ func (e *Executor) resolve(ctx context.Context, ev schemas.OrderEvent) (schemas.
 		e.log.Warn("executor: exchange does not show an order it accepted late; staying unknown", "client_order_id", ev.ClientOrderID)
 		return ev, nil
 	}
-	e.notFound[ev.ClientOrderID]++
-	n := e.notFound[ev.ClientOrderID]
-	age := e.now().Sub(ev.At)
+	n, since, durable, err := e.unresolvedRun(ctx, ev)
+	if err != nil {
+		return ev, err
+	}
+	n++ // this answer
+	age := e.now().Sub(since)
 	if n < e.opt.NotFoundLookups || age < e.opt.NotFoundGrace {
 		e.log.Info("executor: unknown order not found yet; staying unknown", "client_order_id", ev.ClientOrderID, "lookups", n, "age", age)
-		return ev, nil
+		if !durable {
+			e.notFound[ev.ClientOrderID] = n
+			return ev, nil
+		}
+		if n > e.opt.NotFoundLookups {
+			return ev, nil // enough answers journaled; only the grace is left
+		}
+		nf := e.next(ev, schemas.OrderUnknown, fmt.Sprintf("%s (answer %d of %d needed; submitted %s ago, grace %s)",
+			notFoundReason, n, e.opt.NotFoundLookups, age.Round(time.Second), e.opt.NotFoundGrace))
+		if err := e.append(ctx, nf); err != nil {
+			return ev, err
+		}
+		return nf, nil
 	}
 	delete(e.notFound, ev.ClientOrderID)
-	rej := e.next(ev, schemas.OrderRejected, fmt.Sprintf("never placed: not found by client order id in %d lookups, %s after the outcome became unknown", n, age.Round(time.Second)))
+	rej := e.next(ev, schemas.OrderRejected, fmt.Sprintf("never placed: not found by client order id in %d lookups, %s after it was submitted", n, age.Round(time.Second)))
 	if err := e.append(ctx, rej); err != nil {
 		return ev, err
 	}
@@ -658,6 +697,16 @@ func (e *Executor) refresh(ctx context.Context, ev schemas.OrderEvent) (schemas.
 	case schemas.OrderSubmitted, schemas.OrderUnknown:
 		return e.resolve(ctx, ev)
 	case schemas.OrderAcknowledged, schemas.OrderPartiallyFilled:
+		// One list of open orders per cycle: an order still open there
+		// is brought up to date from it; only one that left it (filled,
+		// cancelled, expired) is fetched by client id.
+		if e.cyc != nil {
+			if _, open, err := e.openOrders(ctx); err == nil {
+				if rep, ok := open[ev.ClientOrderID]; ok && isLive(rep.Status) {
+					return e.record(ctx, ev, rep)
+				}
+			}
+		}
 		rep, err := e.fetch(ctx, ev.Symbol, ev.ClientOrderID)
 		if err != nil {
 			if KindOf(err) == KindNotFound {

@@ -101,8 +101,9 @@ func TestPlaceStateMachine(t *testing.T) {
 		{"timestamp", "49000", refuse(executor.KindTimestamp), []schemas.OrderState{I, S, R}, executor.ErrRejected, 0},
 		{"429", "49000", refuse(executor.KindRateLimited), []schemas.OrderState{I, S, R}, executor.ErrRejected, 0},
 		{"418", "49000", refuse(executor.KindBanned), []schemas.OrderState{I, S, R}, executor.ErrRejected, 0},
-		{"network error, not placed", "49000", refuse(executor.KindNetwork), []schemas.OrderState{I, S, U}, executor.ErrOutcomeUnknown, 0},
-		{"5xx, not placed", "49000", refuse(executor.KindUnavailable), []schemas.OrderState{I, S, U}, executor.ErrOutcomeUnknown, 0},
+		// the second unknown journals the first "not found" answer
+		{"network error, not placed", "49000", refuse(executor.KindNetwork), []schemas.OrderState{I, S, U, U}, executor.ErrOutcomeUnknown, 0},
+		{"5xx, not placed", "49000", refuse(executor.KindUnavailable), []schemas.OrderState{I, S, U, U}, executor.ErrOutcomeUnknown, 0},
 		{"network error after accept", "49000", acceptThen(errNet), []schemas.OrderState{I, S, U, A}, nil, 1},
 		{"-1007 after accept", "49000", acceptThen(&executor.Error{Kind: executor.KindUnavailable, Code: "-1007", Msg: "Timeout waiting for response"}), []schemas.OrderState{I, S, U, A}, nil, 1},
 		{"unclassified error after accept", "49000", acceptThen(errors.New("boom")), []schemas.OrderState{I, S, U, A}, nil, 1},

@@ -178,11 +178,70 @@ type faultEx struct {
 	place func(ctx context.Context, req executor.OrderRequest, inner func() (executor.OrderReport, error)) (executor.OrderReport, error)
 	// fetch, when set, runs before FetchOrder; a non-nil error is returned.
 	fetch func(cid string) error
+	// balances, when set, runs before Balances; a non-nil error is returned.
+	balances func() error
+	calls    map[string]int // exchange calls by method
+}
+
+func (f *faultEx) count(method string) {
+	f.mu.Lock()
+	if f.calls == nil {
+		f.calls = map[string]int{}
+	}
+	f.calls[method]++
+	f.mu.Unlock()
+}
+
+// callCount returns the calls made so far, by method, and in all.
+func (f *faultEx) callCount() (map[string]int, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out, n := map[string]int{}, 0
+	for k, v := range f.calls {
+		out[k] = v
+		n += v
+	}
+	return out, n
+}
+
+func (f *faultEx) Balances(ctx context.Context) (map[string]executor.Balance, error) {
+	f.count("Balances")
+	f.mu.Lock()
+	hook := f.balances
+	f.mu.Unlock()
+	if hook != nil {
+		if err := hook(); err != nil {
+			return nil, err
+		}
+	}
+	return f.Exchange.Balances(ctx)
+}
+
+func (f *faultEx) Markets(ctx context.Context) (map[string]executor.Market, error) {
+	f.count("Markets")
+	return f.Exchange.Markets(ctx)
+}
+
+func (f *faultEx) OpenOrders(ctx context.Context, symbol string) ([]executor.OrderReport, error) {
+	f.count("OpenOrders")
+	return f.Exchange.OpenOrders(ctx, symbol)
+}
+
+func (f *faultEx) CancelOrder(ctx context.Context, symbol, cid string) (executor.OrderReport, error) {
+	f.count("CancelOrder")
+	return f.Exchange.CancelOrder(ctx, symbol, cid)
+}
+
+func (f *faultEx) setBalances(h func() error) {
+	f.mu.Lock()
+	f.balances = h
+	f.mu.Unlock()
 }
 
 var _ executor.Exchange = (*faultEx)(nil)
 
 func (f *faultEx) PlaceOrder(ctx context.Context, req executor.OrderRequest) (executor.OrderReport, error) {
+	f.count("PlaceOrder")
 	f.mu.Lock()
 	f.placed[req.ClientOrderID]++
 	hook := f.place
@@ -195,6 +254,7 @@ func (f *faultEx) PlaceOrder(ctx context.Context, req executor.OrderRequest) (ex
 }
 
 func (f *faultEx) FetchOrder(ctx context.Context, symbol, cid string) (executor.OrderReport, error) {
+	f.count("FetchOrder")
 	f.mu.Lock()
 	hook := f.fetch
 	f.mu.Unlock()

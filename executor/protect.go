@@ -233,13 +233,18 @@ func (e *Executor) cancel(ctx context.Context, ev schemas.OrderEvent) (schemas.O
 	c, stop := context.WithTimeout(ctx, e.opt.ReadTimeout)
 	rep, err := e.ex.CancelOrder(c, ev.Symbol, ev.ClientOrderID)
 	stop()
+	cancelled := err == nil
 	if KindOf(err) == KindNotFound {
 		rep, err = e.fetch(ctx, ev.Symbol, ev.ClientOrderID)
 	}
 	if err != nil {
 		return ev, err
 	}
-	return e.record(ctx, ev, rep)
+	out, err := e.record(ctx, ev, rep)
+	if err == nil && cancelled {
+		e.trackCancelled(ev, out)
+	}
+	return out, err
 }
 
 // protect makes the protection of one decision's entry match its fill:
@@ -264,17 +269,30 @@ func (e *Executor) protect(ctx context.Context, decisionID string) error {
 		if len(ps.exits) > 0 {
 			return e.closeRest(ctx, ps, m, want)
 		}
-		unresolved := false
+		unresolved, changedState := false, false
 		for _, s := range ps.stops {
-			if isUnresolved(s.State) {
-				r, err := e.resolve(ctx, s)
-				if err != nil || isUnresolved(r.State) {
-					unresolved = true
-				}
+			if !isUnresolved(s.State) {
+				continue
+			}
+			r, err := e.resolve(ctx, s)
+			switch {
+			case err == nil && !isUnresolved(r.State):
+				changedState = true
+			case e.mayBeLive(ctx, r):
+				unresolved = true
+			default:
+				// Never seen on the exchange and too old to arrive
+				// there: it protects nothing. If it is there after all,
+				// it holds its quantity, which the free balance below
+				// then lacks, so the new stop cannot sell it twice.
+				e.log.Warn("executor: unresolved stop never seen on the exchange; protecting the position anew", "client_order_id", s.ClientOrderID)
 			}
 		}
 		if unresolved {
-			return nil // the stop may exist: wait until it is resolved
+			return nil // the stop may exist or still arrive: wait until it is resolved
+		}
+		if changedState {
+			continue // reload with the resolved states
 		}
 		var live []schemas.OrderEvent
 		liveRem := decimal.Zero
@@ -293,8 +311,15 @@ func (e *Executor) protect(ctx context.Context, decisionID string) error {
 			}
 		}
 		stopPx, limitPx := e.stopPrices(entry, m)
-		need := FloorToStep(want.Sub(sold(ps.stops)), m.AmountStep)
-		avail, sellsOpen := e.protectable(ctx, decisionID, entry.Symbol, m)
+		held := FloorToStep(want.Sub(sold(ps.stops)), m.AmountStep)
+		avail, sellsOpen, err := e.protectable(ctx, decisionID, entry.Symbol, m)
+		if err != nil {
+			// No stop is sized without this cycle's balance: one larger
+			// than what is held would be refused (-2010) and close the
+			// position. The next poll tries again.
+			return err
+		}
+		need := held
 		if avail.LessThan(need) {
 			need = FloorToStep(avail, m.AmountStep)
 		}
@@ -307,7 +332,12 @@ func (e *Executor) protect(ctx context.Context, decisionID string) error {
 			}
 			return nil
 		}
-		if pending == nil && len(live) > 0 && liveRem.Equal(need) {
+		if len(live) > 0 && liveRem.Equal(need) {
+			if pending != nil {
+				if err := e.append(ctx, e.next(*pending, schemas.OrderRejected, "never sent: the live stop covers the position")); err != nil {
+					return err
+				}
+			}
 			return nil // protected
 		}
 		if belowMin(m, need, limitPx) {
@@ -317,6 +347,12 @@ func (e *Executor) protect(ctx context.Context, decisionID string) error {
 				p.Kind, p.Reason = ProtDeferred, fmt.Sprintf("filled %s is below the minimum order (amount %s, notional %s); waiting for more fills", need, m.MinAmount, m.MinNotional)
 			} else {
 				p.Kind, p.Reason = ProtDust, fmt.Sprintf("%s %s below the minimum order can be neither protected nor sold", p.Quantity, m.Base)
+				if pending != nil && !sellsOpen && belowMin(m, held, limitPx) && len(live) == 0 {
+					// Dust for good: the pending stop can never be sent.
+					if err := e.append(ctx, e.next(*pending, schemas.OrderRejected, "never sent: "+p.Reason)); err != nil {
+						return err
+					}
+				}
 			}
 			e.warnOnce(p)
 			return nil
@@ -404,8 +440,20 @@ func (e *Executor) closeRest(ctx context.Context, ps protState, m Market, want d
 			return nil // still executing; Poll refreshes it
 		}
 	}
+	for _, s := range ps.stops {
+		if s.State == schemas.OrderIntent {
+			// The exit takes over: a stop journaled but never sent is not.
+			if err := e.append(ctx, e.next(s, schemas.OrderRejected, "never sent: the position is being closed")); err != nil {
+				return err
+			}
+		}
+	}
 	need := FloorToStep(want.Sub(sold(ps.stops, ps.exits)), m.AmountStep)
-	if avail, _ := e.protectable(ctx, entry.DecisionID, entry.Symbol, m); avail.LessThan(need) {
+	avail, _, err := e.protectable(ctx, entry.DecisionID, entry.Symbol, m)
+	if err != nil {
+		return err
+	}
+	if avail.LessThan(need) {
 		need = FloorToStep(avail, m.AmountStep)
 	}
 	if need.Sign() <= 0 {
@@ -447,37 +495,51 @@ func (e *Executor) closeRest(ctx context.Context, ps protState, m Market, want d
 }
 
 // protectable is how much of the base asset one decision's protection may
-// cover: the account's holdings less what our open sell entries and the
-// other decisions' stops and exits already hold. sellsOpen says a sell
-// entry on the symbol is still open (its protection comes back if it does
-// not sell). When the balances cannot be read, nothing is clamped.
-func (e *Executor) protectable(ctx context.Context, decisionID, symbol string, m Market) (avail decimal.Decimal, sellsOpen bool) {
-	unlimited := decimal.New(1, 30)
-	bals, err := read(ctx, e, "balances", e.ex.Balances)
+// sell now: the free balance read in this cycle (less what this cycle has
+// sent since), plus what this decision's own live stops lock (they are
+// replaced when resized), less what our unresolved sells that may still be
+// live could take. Orders resting on the exchange already lock what they
+// sell, so nothing sized by the free balance can sell it twice. sellsOpen
+// says a sell entry on the symbol may still sell (its protection comes
+// back if it does not). Without a balance read in this cycle there is no
+// answer: the error says why.
+func (e *Executor) protectable(ctx context.Context, decisionID, symbol string, m Market) (avail decimal.Decimal, sellsOpen bool, err error) {
+	bals, err := e.balances(ctx)
 	if err != nil {
-		e.log.Warn("executor: balances unreadable; protection not clamped to holdings", "err", err)
-		return unlimited, false
+		return decimal.Zero, false, fmt.Errorf("balances unreadable, so no protective order is sized this cycle: %w", err)
 	}
 	open, err := e.j.OpenOrderEvents(ctx)
 	if err != nil {
-		e.log.Warn("executor: journal unreadable; protection not clamped to holdings", "err", err)
-		return unlimited, false
+		return decimal.Zero, false, fmt.Errorf("journal unreadable, so no protective order is sized this cycle: %w", err)
 	}
-	avail = bals[m.Base].Total()
+	avail = bals[m.Base].Free
 	for _, ev := range open {
-		if ev.Symbol != symbol || ev.Side != schemas.SideSell || ev.State == schemas.OrderIntent && ev.Role != RoleEntry {
+		if ev.Symbol != symbol || ev.Side != schemas.SideSell {
 			continue
 		}
 		rem := ev.Quantity.Sub(ev.FilledQty)
 		switch {
-		case ev.Role == RoleEntry:
-			avail = avail.Sub(rem)
-			sellsOpen = true
-		case ev.DecisionID != decisionID:
+		case isLive(ev.State):
+			if ev.Role == RoleEntry {
+				sellsOpen = true
+			}
+			if ev.Role == RoleStop && ev.DecisionID == decisionID {
+				avail = avail.Add(rem)
+			}
+		case isUnresolved(ev.State):
+			if !e.mayBeLive(ctx, ev) {
+				continue // never reached the exchange and cannot any more
+			}
+			if ev.Role == RoleEntry {
+				sellsOpen = true
+			}
 			avail = avail.Sub(rem)
 		}
 	}
-	return avail, sellsOpen
+	if avail.Sign() < 0 {
+		avail = decimal.Zero
+	}
+	return avail, sellsOpen, nil
 }
 
 // releaseStops cancels our live stops on a symbol before a sell entry is

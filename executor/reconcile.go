@@ -32,6 +32,7 @@ type PollResult struct {
 func (e *Executor) Poll(ctx context.Context) (PollResult, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	defer e.begin()()
 	return e.poll(ctx)
 }
 
@@ -118,13 +119,20 @@ type Report struct {
 func (e *Executor) Reconcile(ctx context.Context) (Report, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	defer e.begin()()
 	var errs []error
 	res, err := e.poll(ctx)
 	if err != nil {
 		errs = append(errs, err)
 	}
 	rep := Report{At: e.now().UTC(), PollResult: res}
-	open, err := read(ctx, e, "open orders", func(c context.Context) ([]OrderReport, error) { return e.ex.OpenOrders(c, "") })
+	if len(res.Events) > 0 {
+		// The poll changed orders after this cycle's reads: read again,
+		// so that a stop just cancelled is not reported as a mismatch nor
+		// a fill as a balance difference.
+		e.cyc = &cycle{}
+	}
+	open, _, err := e.openOrders(ctx)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("executor: open orders: %w", err))
 	}
@@ -147,7 +155,10 @@ func (e *Executor) Reconcile(ctx context.Context) (Report, error) {
 	for _, o := range rep.Foreign {
 		e.log.Warn("executor: foreign order on the exchange; left alone", "client_order_id", o.ClientOrderID, "symbol", o.Symbol, "side", o.Side)
 	}
-	bals, err := read(ctx, e, "balances", e.ex.Balances)
+	if e.cyc.fillsAfterRead {
+		e.cyc.balRead = false
+	}
+	bals, err := e.balances(ctx)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("executor: balances: %w", err))
 	} else {
