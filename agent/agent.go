@@ -260,6 +260,34 @@ func (a *Agent) Cycle(ctx context.Context) (CycleResult, error) {
 	return res, err
 }
 
+// Failed records a cycle that failed before it could decide anything (the
+// market feed could not be advanced, ...): a run with status "failed" and
+// the reason, counted towards the error-spike breaker and announced like
+// any failed cycle, so that a scheduler's failed cycle is never missing
+// from the audit log. The error is cause unless the record itself failed.
+func (a *Agent) Failed(ctx context.Context, component string, cause error) (CycleResult, error) {
+	now := a.d.Clock().UTC()
+	val := a.validator.Load()
+	res := CycleResult{RunID: a.runID(now), At: now, PolicyHash: val.Policy().Hash(), Status: "failed", Reason: component + ": " + cause.Error()}
+	if err := a.begin(ctx, res.RunID, now, val); err != nil {
+		return res, errors.Join(cause, err)
+	}
+	if a.d.Store != nil {
+		// The switches, as every cycle reads them; an error here changes
+		// nothing (nothing is placed), the run is failed already.
+		res.KillSwitch, _ = a.d.Store.KillSwitch(ctx)
+		res.SafeMode, _, _ = a.d.Store.SafeMode(ctx, now)
+	}
+	a.errorSeen(ctx, &res, component, cause)
+	if a.d.Store != nil {
+		if err := a.d.Store.EndRun(ctx, res.RunID, res.Status, runSummary(res)); err != nil {
+			return res, errors.Join(cause, fmt.Errorf("audit: end run: %w", err))
+		}
+	}
+	a.print(res)
+	return res, cause
+}
+
 func (a *Agent) begin(ctx context.Context, runID string, now time.Time, val *policy.Validator) error {
 	if a.d.Store == nil {
 		return nil

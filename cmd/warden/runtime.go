@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -375,13 +376,15 @@ func (rt *runtime) cycle(ctx context.Context) (agent.CycleResult, error) {
 		start, _ := time.Parse(time.RFC3339, rt.cfg.Paper.ReplayStart)
 		now, err := rt.replay.Advance(start)
 		if err != nil {
-			return agent.CycleResult{}, err
+			// Recorded as a failed run: a scheduler's failed cycle is
+			// never missing from `warden audit runs`.
+			return rt.agent.Failed(ctx, "market", err)
 		}
 		rt.clock.t = now
 	}
 	if rt.liveFeed != nil {
 		if err := rt.liveFeed.Advance(ctx, rt.clock.Now()); err != nil {
-			return agent.CycleResult{}, err
+			return rt.agent.Failed(ctx, "market", err)
 		}
 	}
 	rt.reconcile(ctx, false)
@@ -404,6 +407,7 @@ func (rt *runtime) cycle(ctx context.Context) (agent.CycleResult, error) {
 func (rt *runtime) reconcile(ctx context.Context, force bool) {
 	if force || rt.lastReconcile.IsZero() || time.Since(rt.lastReconcile) >= rt.cfg.Executor.ReconcileEvery {
 		rep, err := rt.exec.Reconcile(ctx)
+		rt.recordReconcile(ctx, rep, err)
 		if err != nil {
 			rt.logger.Error("reconcile", "err", err)
 			return
@@ -414,6 +418,30 @@ func (rt *runtime) reconcile(ctx context.Context, force bool) {
 	}
 	if _, err := rt.exec.Poll(ctx); err != nil {
 		rt.logger.Error("poll open orders", "err", err)
+	}
+}
+
+// recordReconcile records a reconciliation that found something (foreign
+// orders, contradictions, balance differences, orders still unknown) or
+// failed, as a reconcile event for `warden audit events`. A clean one is
+// only logged: it happens every few minutes.
+func (rt *runtime) recordReconcile(ctx context.Context, rep executor.Report, err error) {
+	state := "findings"
+	if err != nil {
+		state = "failed"
+	} else if len(rep.Foreign) == 0 && len(rep.Mismatches) == 0 && len(rep.BalanceDiffs) == 0 && len(rep.Unknown) == 0 {
+		return
+	}
+	detail := map[string]any{"foreign": rep.Foreign, "mismatches": rep.Mismatches, "balance_diffs": rep.BalanceDiffs, "unknown": rep.Unknown}
+	if err != nil {
+		detail["error"] = err.Error()
+	}
+	body, merr := json.Marshal(detail)
+	if merr != nil {
+		body = []byte(`{}`)
+	}
+	if rerr := rt.store.RecordEvent(ctx, audit.Event{Kind: audit.EventReconcile, State: state, Detail: body}); rerr != nil {
+		rt.logger.Error("audit: record reconciliation", "err", rerr)
 	}
 }
 
