@@ -43,31 +43,45 @@ func (s *Store) RecordEvent(ctx context.Context, e Event) error {
 }
 
 func (s *Store) recordEvent(ctx context.Context, durable bool, e Event, due int64) error {
-	// The switches are always durable: they are read without flushing
-	// queued writes (queryRowDurable), whoever records them.
-	durable = durable || e.Kind == EventKillSwitch || e.Kind == EventSafeMode
-	if e.Kind == "" {
-		return errors.New("audit: event without kind")
-	}
+	// The switches and the breakers' state are always durable: they are
+	// read without flushing queued writes (queryRowDurable), whoever
+	// records them.
+	durable = durable || durableKind(e.Kind)
 	if e.At.IsZero() {
 		e.At = s.clock()
 	}
-	if len(e.Detail) > 0 && !json.Valid(e.Detail) {
-		return fmt.Errorf("audit: event %s: detail is not JSON", e.Kind)
-	}
-	body, err := marshal(e)
+	rec, err := eventRecord(e, due)
 	if err != nil {
 		return err
 	}
-	err = s.appendRecords(ctx, durable, &record{kind: KindEvent, at: e.At.UnixNano(), runID: e.RunID, ref: e.Kind, symbol: e.Symbol, state: e.State, due: due, body: body})
-	return err
+	return s.appendRecords(ctx, durable, rec)
 }
 
-// switchDetail is the detail of a kill-switch or safe-mode event.
+// eventRecord is the record of an event; e.At must be set.
+func eventRecord(e Event, due int64) (*record, error) {
+	if e.Kind == "" {
+		return nil, errors.New("audit: event without kind")
+	}
+	if len(e.Detail) > 0 && !json.Valid(e.Detail) {
+		return nil, fmt.Errorf("audit: event %s: detail is not JSON", e.Kind)
+	}
+	body, err := marshal(e)
+	if err != nil {
+		return nil, err
+	}
+	return &record{kind: KindEvent, at: e.At.UnixNano(), runID: e.RunID, ref: e.Kind, symbol: e.Symbol, state: e.State, due: due, body: body}, nil
+}
+
+// switchDetail is the detail of a kill-switch or level (safe mode,
+// reduce) event.
 type switchDetail struct {
-	Actor  string    `json:"actor,omitempty"`
-	Reason string    `json:"reason"`
-	Until  time.Time `json:"until,omitzero"`
+	Actor  string `json:"actor,omitempty"`
+	Reason string `json:"reason"`
+	// Since is when the level's episode began (its first trip); Until
+	// when its cool-down ends (zero: until resumed).
+	Since    time.Time `json:"since,omitzero"`
+	Until    time.Time `json:"until,omitzero"`
+	Breakers []string  `json:"breakers,omitempty"`
 }
 
 func onOff(on bool) string {
@@ -111,7 +125,11 @@ func (s *Store) SetSafeMode(ctx context.Context, on bool, until time.Time, reaso
 	if !on {
 		until = time.Time{}
 	}
-	d, err := marshal(switchDetail{Reason: reason, Until: until})
+	sd := switchDetail{Reason: reason, Until: until}
+	if on {
+		sd.Since = s.clock()
+	}
+	d, err := marshal(sd)
 	if err != nil {
 		return err
 	}
@@ -120,30 +138,10 @@ func (s *Store) SetSafeMode(ctx context.Context, on bool, until time.Time, reaso
 
 // SafeMode reports whether safe mode is on at now: its latest event turned
 // it on, and its cool-down (if any) has not passed. reason is that event's
-// reason.
+// reason. Level tells the whole level (reduce included).
 func (s *Store) SafeMode(ctx context.Context, now time.Time) (on bool, reason string, err error) {
-	var (
-		state string
-		due   int64
-		body  []byte
-	)
-	err = s.queryRowDurable(ctx, `SELECT state, due, body FROM records WHERE kind = 'event' AND ref = 'safe_mode' ORDER BY seq DESC LIMIT 1`).Scan(&state, &due, &body)
-	if isNoRows(err) {
-		return false, "", nil
-	}
-	if err != nil {
-		return false, "", fmt.Errorf("audit: read safe mode: %w", err)
-	}
-	if state != "on" || (due != 0 && now.UnixNano() >= due) {
-		return false, "", nil
-	}
-	var e struct {
-		Detail switchDetail `json:"detail"`
-	}
-	if err := json.Unmarshal(body, &e); err != nil {
-		return false, "", fmt.Errorf("audit: decode safe mode event: %w", err)
-	}
-	return true, e.Detail.Reason, nil
+	on, d, err := s.switchAt(ctx, EventSafeMode, now)
+	return on, d.Reason, err
 }
 
 // paperState is the body of a paper_state record: the blob as JSON when
