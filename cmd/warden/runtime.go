@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -469,17 +470,49 @@ func (rt *runtime) Close() {
 // lockDB takes an exclusive, non-blocking lock on DB.lock, so that a second
 // `warden run` on the same database refuses to start instead of placing
 // orders beside the first. The lock goes with the process, even on kill -9.
+// It is keyed on the database file, not on how its path is spelt: the lock
+// file sits next to the path with every symlink resolved, so a symlinked
+// path or directory reaches the same lock.
 func lockDB(db string) (*os.File, error) {
-	f, err := os.OpenFile(db+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	real, err := resolveDBPath(db)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", db, err)
+	}
+	f, err := os.OpenFile(real+".lock", os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", db, err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("another warden run is using %s (lock %s.lock held); stop it first", db, db)
+			return nil, fmt.Errorf("another warden run is using %s (lock %s.lock held); stop it first", db, real)
 		}
 		return nil, fmt.Errorf("lock %s: %w", db, err)
 	}
 	return f, nil
+}
+
+// resolveDBPath is the database's path with symlinks resolved: the file's
+// own when it exists, else its directory's (the file is created there).
+func resolveDBPath(db string) (string, error) {
+	abs, err := filepath.Abs(db)
+	if err != nil {
+		return "", err
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err == nil {
+		return real, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	if _, lerr := os.Lstat(abs); lerr == nil {
+		// a dangling symlink: SQLite would create its target
+		return "", fmt.Errorf("%s is a symlink to a file that does not exist", db)
+	}
+	dir, err := filepath.EvalSymlinks(filepath.Dir(abs))
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, filepath.Base(abs)), nil
 }
