@@ -11,10 +11,19 @@
 // budget stops calls when spent. The API key is read from the environment
 // variable named in the config and travels only in the Authorization
 // header.
+//
+// Model traffic is bounded: one Advise has one deadline that every
+// attempt, wait and repair shares; max_tokens follows from the largest
+// answer the response schema allows; a response over the parse cap is
+// rejected without a repair turn; a repair turn carries the schema errors
+// and at most an excerpt of the bad answer; and what is recorded of an
+// oversized body is a bounded prefix with its length and SHA-256.
 package openai
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,10 +35,12 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	goopenai "github.com/sashabaranov/go-openai"
 
 	"github.com/warden-trading/warden/agent/advisor"
+	"github.com/warden-trading/warden/redact"
 	"github.com/warden-trading/warden/schemas"
 )
 
@@ -48,10 +59,15 @@ type Config struct {
 	APIVersion string
 	// Temperature nil leaves the server default; 0 is sent as 0.
 	Temperature *float64
-	// MaxTokens caps the completion (max_tokens); 0 leaves it unset.
+	// MaxTokens caps the completion (max_tokens); 0 derives it from the
+	// response schema (MaxAnswerTokens), negative leaves it unset.
 	MaxTokens int
 	// Timeout per HTTP attempt (default 60 s).
 	Timeout time.Duration
+	// Deadline bounds one Advise: the first call, its retries, the waits
+	// between them and the repairs all share it (default 3 min). The
+	// per-attempt Timeout applies within it.
+	Deadline time.Duration
 	// MaxRetries after the first attempt for transport errors, 429 and
 	// 5xx (default 2; negative: no retry).
 	MaxRetries int
@@ -71,9 +87,31 @@ type Config struct {
 	BackoffBase, BackoffMax, MaxRetryAfter time.Duration
 }
 
+// DefaultDeadline is the deadline of one Advise when the config sets none.
+const DefaultDeadline = 3 * time.Minute
+
+// Bounds of what is sent back and recorded.
+const (
+	// RepairExcerptBytes is the most of a bad answer a repair turn quotes
+	// back to the model; the schema errors carry the rest.
+	RepairExcerptBytes = 8 << 10
+	// maxViolationBytes bounds one schema error in a repair turn.
+	maxViolationBytes = 300
+	// MaxRecordedBody is the largest response body recorded whole. A
+	// legitimate answer is at most schemas.MaxResponseBytes of content,
+	// which JSON escaping in the completion envelope can grow; a larger
+	// body is recorded as its first RecordedPrefix bytes, its length and
+	// its SHA-256.
+	MaxRecordedBody = 4 * schemas.MaxResponseBytes
+	RecordedPrefix  = 16 << 10
+)
+
 func (c Config) withDefaults() Config {
 	if c.Timeout <= 0 {
 		c.Timeout = 60 * time.Second
+	}
+	if c.Deadline <= 0 {
+		c.Deadline = DefaultDeadline
 	}
 	switch {
 	case c.MaxRetries == 0:
@@ -121,6 +159,7 @@ type Advisor struct {
 	deps   Deps
 	client *goopenai.Client
 	key    string
+	red    *redact.Redactor
 	schema json.RawMessage // for structured outputs
 }
 
@@ -171,6 +210,14 @@ func New(cfg Config, deps Deps) (*Advisor, error) {
 			return nil, fmt.Errorf("openai advisor: environment variable %s (the API key) is not set", cfg.APIKeyEnv)
 		}
 	}
+	a.red = redact.New(a.key)
+	if cfg.MaxTokens == 0 {
+		n, err := MaxAnswerTokens()
+		if err != nil {
+			return nil, err
+		}
+		a.cfg.MaxTokens = n
+	}
 	var cc goopenai.ClientConfig
 	switch strings.ToLower(cfg.APIType) {
 	case "", "openai":
@@ -212,21 +259,18 @@ func (a *Advisor) fail(kind advisor.Kind, msg string, err error) *advisor.Error 
 	return e
 }
 
-// redact removes the API key from anything recorded (it should never be
-// there; this is a second lock).
-func (a *Advisor) redact(s string) string {
-	if len(a.key) < 8 {
-		return s
-	}
-	return strings.ReplaceAll(s, a.key, "[REDACTED]")
-}
+// redact removes the API key, in every form package redact knows, from
+// anything recorded (it should never be there; this is a second lock
+// behind the process's redactor).
+func (a *Advisor) redact(s string) string { return a.red.String(s) }
 
-func (a *Advisor) redactBytes(b []byte) []byte {
-	if len(a.key) < 8 || !strings.Contains(string(b), a.key) {
-		return b
-	}
-	return []byte(a.redact(string(b)))
-}
+func (a *Advisor) redactBytes(b []byte) []byte { return a.red.Bytes(b) }
+
+// errDeadline is the cause of an Advise's context ending at its deadline.
+var errDeadline = errors.New("advise deadline")
+
+// MaxTokens is the max_tokens sent (0: none).
+func (a *Advisor) MaxTokens() int { return max(a.cfg.MaxTokens, 0) }
 
 // Advise asks the model, repairing schema errors at most RepairAttempts
 // times. Reply.Calls lists every attempt, also when an error is returned.
@@ -239,11 +283,18 @@ func (a *Advisor) Advise(ctx context.Context, req advisor.Request) (advisor.Repl
 		{Role: goopenai.ChatMessageRoleSystem, Content: req.Prompt.System},
 		{Role: goopenai.ChatMessageRoleUser, Content: req.Prompt.User},
 	}
+	ctx, cancel := context.WithTimeoutCause(ctx, a.cfg.Deadline, errDeadline)
+	defer cancel()
 	purpose := "initial"
 	for {
 		content, err := a.complete(ctx, msgs, purpose, &rep)
 		if err != nil {
 			return rep, err
+		}
+		if len(content) > schemas.MaxResponseBytes {
+			// Not worth a repair turn: sending it back would cost as much
+			// again, and a model that wrote megabytes is not answering.
+			return rep, a.fail(advisor.KindBadResponse, fmt.Sprintf("the answer is %d bytes, over the %d-byte cap; rejected without a repair turn", len(content), schemas.MaxResponseBytes), nil)
 		}
 		_, perr := schemas.ParseResponse([]byte(content))
 		if perr == nil {
@@ -264,18 +315,38 @@ func (a *Advisor) Advise(ctx context.Context, req advisor.Request) (advisor.Repl
 		}
 		rep.Repairs++
 		purpose = "repair"
-		msgs = append(msgs,
-			goopenai.ChatCompletionMessage{Role: goopenai.ChatMessageRoleAssistant, Content: content},
-			goopenai.ChatCompletionMessage{Role: goopenai.ChatMessageRoleUser, Content: repairPrompt(vs)},
+		// The repair turn replaces the previous one: the conversation is
+		// the prompt, an excerpt of the last bad answer and its errors, so
+		// it does not grow with each repair.
+		msgs = append(msgs[:2],
+			goopenai.ChatCompletionMessage{Role: goopenai.ChatMessageRoleAssistant, Content: excerpt(content, RepairExcerptBytes)},
+			goopenai.ChatCompletionMessage{Role: goopenai.ChatMessageRoleUser, Content: repairPrompt(vs, len(content) > RepairExcerptBytes)},
 		)
 	}
 }
 
+// excerpt returns at most n bytes of s, cut at a rune boundary, marked
+// when cut.
+func excerpt(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf("\n[… %d more bytes not repeated]", len(s)-cut)
+}
+
 // repairPrompt sends schema errors back: only schema errors, never a
-// policy verdict.
-func repairPrompt(vs []schemas.Violation) string {
+// policy verdict. cut says the assistant turn before it is an excerpt.
+func repairPrompt(vs []schemas.Violation, cut bool) string {
 	var b strings.Builder
-	b.WriteString("Your previous reply is not valid against the response JSON schema:\n")
+	b.WriteString("Your previous reply is not valid against the response JSON schema")
+	if cut {
+		b.WriteString(" (only its beginning is quoted above)")
+	}
+	b.WriteString(":\n")
 	for i, v := range vs {
 		if i == 20 {
 			fmt.Fprintf(&b, "- … and %d more\n", len(vs)-20)
@@ -286,7 +357,7 @@ func repairPrompt(vs []schemas.Violation) string {
 			b.WriteString(v.Pointer)
 			b.WriteString(": ")
 		}
-		b.WriteString(v.Message)
+		b.WriteString(excerpt(v.Message, maxViolationBytes))
 		b.WriteByte('\n')
 	}
 	b.WriteString("Reply again with only the corrected JSON object, matching the schema exactly. Change only what is needed to fix these problems.")
@@ -300,9 +371,9 @@ func (a *Advisor) request(msgs []goopenai.ChatCompletionMessage) goopenai.ChatCo
 		Seed:     a.cfg.Seed,
 	}
 	if usesMaxCompletionTokens(a.cfg.Model) {
-		r.MaxCompletionTokens = a.cfg.MaxTokens
+		r.MaxCompletionTokens = a.MaxTokens()
 	} else {
-		r.MaxTokens = a.cfg.MaxTokens
+		r.MaxTokens = a.MaxTokens()
 	}
 	if t := a.cfg.Temperature; t != nil {
 		r.Temperature = float32(*t) // 0 is dropped by omitempty; the recorder puts it back
@@ -352,7 +423,7 @@ func (a *Advisor) complete(ctx context.Context, msgs []goopenai.ChatCompletionMe
 		call.Latency = time.Since(t0)
 		cancel()
 		call.RequestJSON = a.redactBytes(w.request)
-		call.ResponseBody = a.redactBytes(w.response)
+		call.ResponseBody = a.redactBytes(recordedBody(w.response, w.oversize))
 		call.HTTPStatus = w.status
 		call.RetryAfter = retryAfter(w.header, a.deps.Now())
 
@@ -376,7 +447,10 @@ func (a *Advisor) complete(ctx context.Context, msgs []goopenai.ChatCompletionMe
 			return "", a.fail(kind, msg, nil)
 		}
 		kind, retryable = a.classify(ctx, err, w.status)
-		if w.request == nil && kind != advisor.KindCanceled {
+		if w.oversize {
+			kind, retryable = advisor.KindBadResponse, false
+		}
+		if w.request == nil && kind != advisor.KindCanceled && !deadlineHit(ctx) {
 			// The request never left: go-openai refused it (e.g. a
 			// parameter the model does not take). Retrying cannot help.
 			kind, retryable = advisor.KindBadRequest, false
@@ -386,8 +460,13 @@ func (a *Advisor) complete(ctx context.Context, msgs []goopenai.ChatCompletionMe
 		a.deps.Logger.WarnContext(ctx, "model call failed", "attempt", call.Attempt, "status", call.HTTPStatus, "kind", string(kind), "err", call.Err)
 		if !retryable || try >= a.cfg.MaxRetries {
 			msg := fmt.Sprintf("%d attempt(s), last HTTP status %d", try+1, w.status)
-			if kind == advisor.KindCanceled {
+			switch {
+			case deadlineHit(ctx):
+				msg = fmt.Sprintf("the deadline of %s for one advice ran out after %d call(s)", a.cfg.Deadline, len(rep.Calls))
+			case kind == advisor.KindCanceled:
 				msg = "context done"
+			case w.oversize:
+				msg = fmt.Sprintf("response body over %d bytes; not read further", maxBody)
 			}
 			return "", a.fail(kind, msg, err)
 		}
@@ -398,7 +477,13 @@ func (a *Advisor) complete(ctx context.Context, msgs []goopenai.ChatCompletionMe
 			}
 			delay = max(delay, call.RetryAfter)
 		}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < delay {
+			return "", a.fail(kind, fmt.Sprintf("the next retry (in %s) would fall after the deadline of %s for one advice; gave up after %d call(s)", delay.Round(time.Millisecond), a.cfg.Deadline, len(rep.Calls)), err)
+		}
 		if serr := a.deps.Sleep(ctx, delay); serr != nil {
+			if deadlineHit(ctx) {
+				return "", a.fail(advisor.KindTransport, fmt.Sprintf("the deadline of %s for one advice ran out while waiting to retry", a.cfg.Deadline), err)
+			}
 			return "", a.fail(advisor.KindCanceled, "context done while waiting to retry", serr)
 		}
 	}
@@ -423,8 +508,37 @@ func (a *Advisor) examine(resp goopenai.ChatCompletionResponse) (string, advisor
 	return ch.Message.Content, "", ""
 }
 
+// deadlineHit reports whether ctx ended at the Advise deadline rather than
+// by the caller.
+func deadlineHit(ctx context.Context) bool {
+	return ctx.Err() != nil && errors.Is(context.Cause(ctx), errDeadline)
+}
+
+// recordedBody is what the audit keeps of a response body: the body, or
+// for one over MaxRecordedBody (or cut off at maxBody) its first
+// RecordedPrefix bytes, its length and its SHA-256, so a cycle with a
+// runaway model grows the database by kilobytes, not megabytes.
+func recordedBody(b []byte, oversize bool) []byte {
+	if len(b) <= MaxRecordedBody && !oversize {
+		return b
+	}
+	sum := sha256.Sum256(b)
+	size := fmt.Sprintf("%d bytes", len(b))
+	if oversize {
+		size = fmt.Sprintf("over %d bytes (read %d)", maxBody, len(b))
+	}
+	prefix := b[:RecordedPrefix]
+	for len(prefix) > 0 && !utf8.RuneStart(b[len(prefix)]) {
+		prefix = prefix[:len(prefix)-1]
+	}
+	return fmt.Appendf(bytes.Clone(prefix), "\n[warden: response body of %s, sha256 %x; only the first %d bytes are recorded]", size, sum, len(prefix))
+}
+
 // classify maps a failed attempt to a kind and whether to retry it.
 func (a *Advisor) classify(ctx context.Context, err error, status int) (advisor.Kind, bool) {
+	if deadlineHit(ctx) {
+		return advisor.KindTransport, false
+	}
 	if ctx.Err() != nil {
 		return advisor.KindCanceled, false
 	}

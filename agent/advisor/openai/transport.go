@@ -11,7 +11,8 @@ import (
 	"time"
 )
 
-// maxBody caps what one attempt records of a response body.
+// maxBody caps what one attempt reads of a response body. A body beyond
+// it is not read further: the attempt fails, and is not retried.
 const maxBody = 8 << 20
 
 // wire is what one HTTP attempt put on and took off the wire.
@@ -20,6 +21,7 @@ type wire struct {
 	status   int
 	header   http.Header
 	response []byte
+	oversize bool // the body went on past maxBody
 }
 
 type wireKey struct{}
@@ -64,11 +66,17 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	w.status, w.header = resp.StatusCode, resp.Header.Clone()
-	body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	resp.Body.Close()
+	if len(body) > maxBody {
+		body, w.oversize = body[:maxBody], true
+	}
 	w.response = body
 	if rerr != nil {
 		return nil, fmt.Errorf("reading response body: %w", rerr)
+	}
+	if w.oversize {
+		return nil, fmt.Errorf("response body over %d bytes", maxBody)
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	resp.ContentLength = int64(len(body))
