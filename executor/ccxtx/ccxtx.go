@@ -62,6 +62,14 @@ type Config struct {
 	KeyRotation time.Duration
 	// Clock is the adapter's time source; default time.Now.
 	Clock func() time.Time
+	// CheckTimeout bounds each attempt of CheckKey's permission read
+	// (default 10 s, like the executor's reads; ccxt itself waits 30 s);
+	// CheckAttempts is how often it is tried on a transient fault
+	// (default 3), CheckBackoff the first wait between tries, doubled each
+	// time (default 500 ms).
+	CheckTimeout  time.Duration
+	CheckAttempts int
+	CheckBackoff  time.Duration
 }
 
 // DefaultKeyRotation is the key age after which CheckKey warns.
@@ -101,6 +109,15 @@ func New(cfg Config, logger *slog.Logger) (*Exchange, error) {
 	}
 	if cfg.KeyRotation <= 0 {
 		cfg.KeyRotation = DefaultKeyRotation
+	}
+	if cfg.CheckTimeout <= 0 {
+		cfg.CheckTimeout = 10 * time.Second
+	}
+	if cfg.CheckAttempts <= 0 {
+		cfg.CheckAttempts = 3
+	}
+	if cfg.CheckBackoff <= 0 {
+		cfg.CheckBackoff = 500 * time.Millisecond
 	}
 	if cfg.RateLimit < 0 {
 		return nil, fmt.Errorf("ccxtx: negative rate limit %v", cfg.RateLimit)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	ccxt "github.com/ccxt/ccxt/go/v4"
+
+	"github.com/warden-trading/warden/executor"
 )
 
 // ErrWithdrawalsEnabled is CheckKey's refusal of a key that can withdraw.
@@ -62,16 +64,18 @@ func (e *Exchange) CheckKey(ctx context.Context, now time.Time) (KeyReport, erro
 	case e.cfg.Sandbox:
 		warn("sandbox mode: key permissions are not checked (the testnet has no API-restrictions endpoint)")
 	default:
-		raw, err := call(ctx, e, "check api key restrictions", func() (map[string]any, error) {
-			res := <-rest.SapiGetAccountApiRestrictions()
-			if ccxt.IsError(res) {
-				return nil, ccxt.CreateReturnError(res)
-			}
-			m, ok := res.(map[string]any)
-			if !ok {
-				return nil, fmt.Errorf("unexpected api restrictions reply of type %T", res)
-			}
-			return m, nil
+		raw, err := e.retryRead(ctx, "check api key restrictions", func(c context.Context) (map[string]any, error) {
+			return call(c, e, "check api key restrictions", func() (map[string]any, error) {
+				res := <-rest.SapiGetAccountApiRestrictions()
+				if ccxt.IsError(res) {
+					return nil, ccxt.CreateReturnError(res)
+				}
+				m, ok := res.(map[string]any)
+				if !ok {
+					return nil, fmt.Errorf("unexpected api restrictions reply of type %T", res)
+				}
+				return m, nil
+			})
 		})
 		if err != nil {
 			return rep, err
@@ -131,4 +135,42 @@ func (e *Exchange) CheckKey(ctx context.Context, now time.Time) (KeyReport, erro
 // paper.
 func LiveAllowed(configMode string, liveFlag bool) bool {
 	return configMode == "live" && liveFlag
+}
+
+// retryRead runs one read the way the executor runs its reads: each
+// attempt bounded by Config.CheckTimeout, transient faults (network,
+// 5xx, unclassified, a short rate limit) tried again up to
+// Config.CheckAttempts times with a doubling wait; refusals, auth errors,
+// bans and "not found" are answers and not retried.
+func (e *Exchange) retryRead(ctx context.Context, what string, f func(ctx context.Context) (map[string]any, error)) (map[string]any, error) {
+	wait := e.cfg.CheckBackoff
+	for attempt := 1; ; attempt++ {
+		c, cancel := context.WithTimeout(ctx, e.cfg.CheckTimeout)
+		v, err := f(c)
+		cancel()
+		if err == nil {
+			return v, nil
+		}
+		k := executor.KindOf(err)
+		switch k {
+		case executor.KindNotFound, executor.KindRejected, executor.KindAuth, executor.KindBanned:
+			return nil, err
+		}
+		if attempt >= e.cfg.CheckAttempts || ctx.Err() != nil {
+			return nil, fmt.Errorf("%s: %d attempts: %w", what, attempt, err)
+		}
+		var xe *executor.Error
+		if k == executor.KindRateLimited && errors.As(err, &xe) && xe.RetryAfter > wait {
+			return nil, err
+		}
+		e.log.Warn("exchange read failed; retrying", "op", what, "attempt", attempt, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+		wait *= 2
+	}
 }

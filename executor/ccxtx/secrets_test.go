@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warden-trading/warden/executor"
 	"github.com/warden-trading/warden/executor/ccxtx/fakebinance"
 )
 
@@ -225,4 +226,84 @@ func TestLiveAllowed(t *testing.T) {
 			t.Errorf("LiveAllowed(%q, %v) = %v; want %v", tc.mode, tc.flag, got, tc.want)
 		}
 	}
+}
+
+// The key check is bounded and retried like any other read: a stalled
+// reply costs CheckTimeout per attempt, not ccxt's 30 s, and one transient
+// fault does not abort the start.
+func TestCheckKeyBoundedAndRetried(t *testing.T) {
+	now := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	r := fakebinance.Restrictions{EnableReading: true, EnableSpotAndMarginTrading: true, IPRestrict: true, CreateTime: now.AddDate(0, 0, -10)}
+	const path = "/sapi/v1/account/apiRestrictions"
+	bounded := func(c *Config) {
+		c.CheckTimeout, c.CheckAttempts, c.CheckBackoff = 300*time.Millisecond, 3, 10*time.Millisecond
+	}
+	calls := func(rg *rig) int {
+		n := 0
+		for _, q := range rg.fake.Requests() {
+			if q.Path == path {
+				n++
+			}
+		}
+		return n
+	}
+	for _, tc := range []struct {
+		name  string
+		fault fakebinance.Fault
+		calls int
+	}{
+		{"503 once, then ok", fakebinance.Fault{Path: path, Kind: fakebinance.FaultUnavailable}, 2},
+		{"connection dropped once, then ok", fakebinance.Fault{Path: path, Kind: fakebinance.FaultDrop}, 2},
+		{"stalled once, then ok", fakebinance.Fault{Path: path, Kind: fakebinance.FaultHang}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rg := newRig(t, fakebinance.Options{Restrictions: &r, HangLimit: 20 * time.Second}, bounded)
+			if err := rg.fake.Inject(tc.fault); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			rep, err := rg.ex.CheckKey(tctx(t), now)
+			if err != nil {
+				t.Fatalf("CheckKey() after one %s = %v; want it retried and checked", tc.fault.Kind, err)
+			}
+			if !rep.Checked {
+				t.Errorf("CheckKey() = %+v; want checked", rep)
+			}
+			if el := time.Since(start); el > 3*time.Second {
+				t.Errorf("CheckKey() took %s; want about one CheckTimeout at most", el)
+			}
+			if n := calls(rg); n != tc.calls {
+				t.Errorf("apiRestrictions requests = %d; want %d", n, tc.calls)
+			}
+		})
+	}
+	t.Run("stalled every time", func(t *testing.T) {
+		rg := newRig(t, fakebinance.Options{Restrictions: &r, HangLimit: 20 * time.Second}, bounded)
+		if err := rg.fake.Inject(fakebinance.Fault{Path: path, Kind: fakebinance.FaultHang, Times: 10}); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		_, err := rg.ex.CheckKey(tctx(t), now)
+		el := time.Since(start)
+		if err == nil || executor.KindOf(err) != executor.KindNetwork || !strings.Contains(err.Error(), "3 attempts") {
+			t.Fatalf("CheckKey() against a stalled exchange = %v; want a network error after 3 attempts", err)
+		}
+		// 3 × 300 ms + 10 + 20 ms of backoff, far below ccxt's 30 s
+		if el < 900*time.Millisecond || el > 5*time.Second {
+			t.Errorf("CheckKey() took %s; want 3 bounded attempts (~0.93 s)", el)
+		}
+	})
+	t.Run("a refusal is not retried", func(t *testing.T) {
+		rg := newRig(t, fakebinance.Options{Restrictions: &r}, bounded)
+		if err := rg.fake.Inject(fakebinance.Fault{Path: path, Kind: fakebinance.FaultBan, RetryAfter: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+		before := calls(rg)
+		if _, err := rg.ex.CheckKey(tctx(t), now); executor.KindOf(err) != executor.KindBanned {
+			t.Fatalf("CheckKey() when banned = %v; want the ban, not retried", err)
+		}
+		if n := calls(rg) - before; n != 1 {
+			t.Errorf("apiRestrictions requests when banned = %d; want 1", n)
+		}
+	})
 }
