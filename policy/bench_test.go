@@ -63,14 +63,14 @@ func BenchmarkPolicyEval(b *testing.B) {
 	}
 	a := &activation{params: p.params, now: celTimestamp(st.Now)}
 	newBook(&st).fill(a, rec, o)
-	for _, r := range p.eval(a, nil) {
+	for _, r := range p.eval(a, nil, "") {
 		if !r.Passed {
 			b.Fatalf("rule %s failed: %+v", r.Name, r)
 		}
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		p.eval(a, nil)
+		p.eval(a, nil, "")
 	}
 }
 
@@ -117,6 +117,6 @@ func BenchmarkPolicyEvalPerRule(b *testing.B) {
 	applied := make([]bool, len(p.rules))
 	b.ReportAllocs()
 	for b.Loop() {
-		p.eval(a, applied)
+		p.eval(a, applied, "")
 	}
 }

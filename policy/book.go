@@ -9,42 +9,125 @@ import (
 )
 
 // book is the account as the validator walks through one response: the
-// state, plus every order approved so far (assumed filled at its price, which
-// is the conservative view for every cap).
+// state, plus the orders approved so far in the response. It keeps two
+// views, because what may be bought and what may be sold fail differently:
+//
+//   - Caps (position, exposure, open positions, cash) assume every approved
+//     buy fills and no approved sell does: the most the account can hold.
+//   - What may be sold is what is held now, minus what open orders lock,
+//     minus the sells approved earlier in the response; a buy that has not
+//     filled never makes anything sellable.
+//
+// Valuation (one price per thing, for sizing and every cap alike): an
+// order, and every buy approved earlier in the response, is valued at its
+// own price (the limit price on the price step; a market order's ask or
+// bid); a held position is valued at its mark (see mark).
 type book struct {
-	st               *schemas.State
-	cash             decimal.Decimal
-	positions        map[string]decimal.Decimal
+	st     *schemas.State
+	equity decimal.Decimal
+	// cash is the state's cash less the approved buys' notional.
+	cash decimal.Decimal
+	// bought and sold are the approved orders of the response by symbol.
+	bought map[string]buyAgg
+	sold   map[string]decimal.Decimal
+	// boughtTotal is the notional of every approved buy.
+	boughtTotal decimal.Decimal
+	// exposureNow and openNow are the state's positions, valued at the mark.
+	exposureNow decimal.Decimal
+	openNow     int
+	// newOpen is the symbols not held in the state with an approved buy.
+	newOpen int
+
 	ordersLastMinute int
 	openOrders       int
+
+	// Per-state values CEL sees, computed once.
+	dayPnlPct, dayLossPct, drawdownPct float64
+	riskScale                          float64
+	// marks caches mark by symbol.
+	marks map[string]decimal.Decimal
+}
+
+type buyAgg struct {
+	qty, notional decimal.Decimal
 }
 
 func newBook(st *schemas.State) *book {
 	b := &book{
 		st:               st,
+		equity:           st.Account.Equity,
 		cash:             st.Account.Cash,
-		positions:        make(map[string]decimal.Decimal, len(st.Account.Positions)+1),
 		ordersLastMinute: st.Account.OrdersLastMinute,
 		openOrders:       st.Account.OpenOrders,
+		marks:            make(map[string]decimal.Decimal, len(st.Markets)+len(st.Account.Positions)),
+		dayPnlPct:        math.NaN(),
+		dayLossPct:       math.NaN(),
+		drawdownPct:      math.NaN(),
+		riskScale:        math.NaN(),
 	}
 	for s, p := range st.Account.Positions {
-		b.positions[s] = p.Qty
+		if p.Qty.IsZero() {
+			continue
+		}
+		b.openNow++
+		b.exposureNow = b.exposureNow.Add(p.Qty.Abs().Mul(b.mark(s)))
+	}
+	// Undefined percentages stay NaN: every comparison with NaN is false, so
+	// a rule reading them fails closed.
+	acc := st.Account
+	if acc.DayStartEquity.IsPositive() {
+		pnl := acc.Equity.Sub(acc.DayStartEquity)
+		b.dayPnlPct = dbl(ratio(pnl, hundred, acc.DayStartEquity, roundDown), roundDown)
+		b.dayLossPct = dbl(ratio(pnl.Neg(), hundred, acc.DayStartEquity, roundUp), roundUp)
+	}
+	if acc.PeakEquity.IsPositive() {
+		b.drawdownPct = dbl(ratio(acc.PeakEquity.Sub(acc.Equity), hundred, acc.PeakEquity, roundUp), roundUp)
+	}
+	// An invalid scale is NaN to CEL (every cap comparison fails) and the
+	// hard limit limit_risk_scale rejects the order besides.
+	if st.RiskValid() {
+		b.riskScale = dbl(st.Risk(), nearest)
 	}
 	return b
 }
 
 // apply records an approved order.
 func (b *book) apply(o *schemas.Order) {
-	q := b.positions[o.Symbol]
 	if o.Side == schemas.SideBuy {
-		b.positions[o.Symbol] = q.Add(o.Quantity)
+		if b.bought == nil {
+			b.bought = make(map[string]buyAgg, 2)
+		}
+		agg, seen := b.bought[o.Symbol]
+		if !seen && b.held(o.Symbol).IsZero() {
+			b.newOpen++
+		}
+		b.bought[o.Symbol] = buyAgg{qty: agg.qty.Add(o.Quantity), notional: agg.notional.Add(o.Notional)}
+		b.boughtTotal = b.boughtTotal.Add(o.Notional)
 		b.cash = b.cash.Sub(o.Notional)
 	} else {
-		b.positions[o.Symbol] = q.Sub(o.Quantity)
-		b.cash = b.cash.Add(o.Notional)
+		if b.sold == nil {
+			b.sold = make(map[string]decimal.Decimal, 2)
+		}
+		b.sold[o.Symbol] = b.sold[o.Symbol].Add(o.Quantity)
 	}
 	b.ordersLastMinute++
 	b.openOrders++
+}
+
+// held is the quantity of sym the state says is held now.
+func (b *book) held(sym string) decimal.Decimal {
+	return b.st.Account.Positions[sym].Qty
+}
+
+// sellable is what a sell of sym may sell: held now, less what open orders
+// lock, less the sells approved earlier in the response; never negative.
+func (b *book) sellable(sym string) decimal.Decimal {
+	p := b.st.Account.Positions[sym]
+	s := p.Qty.Sub(p.Locked).Sub(b.sold[sym])
+	if s.IsNegative() {
+		return decimal.Zero
+	}
+	return s
 }
 
 // marketKnown reports whether m has usable prices.
@@ -56,112 +139,119 @@ func marketKnown(m schemas.Market) bool {
 // dividing by two would round at 16 digits.
 var half = decimal.New(5, -1)
 
-// mark is the price a position in sym is valued at: the mid when the
+// mark is the price a held position in sym is valued at: the mid when the
 // market is known, else last, else the position's average price.
 func (b *book) mark(sym string) decimal.Decimal {
-	if m, ok := b.st.Markets[sym]; ok {
-		if marketKnown(m) {
-			return m.Bid.Add(m.Ask).Mul(half)
-		}
-		if m.Last.IsPositive() {
-			return m.Last
-		}
+	if v, ok := b.marks[sym]; ok {
+		return v
 	}
-	if p, ok := b.st.Account.Positions[sym]; ok && p.AvgPrice.IsPositive() {
-		return p.AvgPrice
+	v := decimal.Zero
+	if m, ok := b.st.Markets[sym]; ok && marketKnown(m) {
+		v = m.Bid.Add(m.Ask).Mul(half)
+	} else if ok && m.Last.IsPositive() {
+		v = m.Last
+	} else if p, ok := b.st.Account.Positions[sym]; ok && p.AvgPrice.IsPositive() {
+		v = p.AvgPrice
 	}
-	return decimal.Zero
+	b.marks[sym] = v
+	return v
 }
 
-// exposure is the total absolute position value in quote.
-func (b *book) exposure() decimal.Decimal {
-	total := decimal.Zero
-	for s, q := range b.positions {
-		if q.IsZero() {
-			continue
-		}
-		total = total.Add(q.Abs().Mul(b.mark(s)))
+// pctOfEquity is v as a percentage of equity, rounded up (caps hold it
+// under a maximum); NaN when equity is not positive.
+func (b *book) pctOfEquity(v decimal.Decimal) float64 {
+	if !b.equity.IsPositive() {
+		return math.NaN()
 	}
-	return total
-}
-
-func (b *book) openPositions() int {
-	n := 0
-	for _, q := range b.positions {
-		if !q.IsZero() {
-			n++
-		}
-	}
-	return n
+	return dbl(ratio(v, hundred, b.equity, roundUp), roundUp)
 }
 
 // fill sets the activation's rec, order, market, account and system from a
-// recommendation, its sized order and the book.
+// recommendation, its sized order and the book. o is nil when sizing
+// failed: the order's symbol, side and type then come from the
+// recommendation, and the rules that need the sized order are not
+// evaluated (see Policy.eval).
 func (b *book) fill(a *activation, rec *schemas.Recommendation, o *schemas.Order) {
 	st := b.st
+	a.sized = o != nil
 	a.rec = recObj{
 		symbol:     rec.Symbol,
 		action:     string(rec.Action),
 		orderType:  string(rec.OrderType),
 		reason:     rec.Reason,
-		confidence: rec.Confidence.InexactFloat64(),
-		sizePct:    rec.SizePct.InexactFloat64(),
+		confidence: dbl(rec.Confidence, roundDown),
+		sizePct:    dbl(rec.SizePct, roundUp),
 	}
 	a.rec.limitPrice, a.rec.hasLimit = optFloat(rec.LimitPrice)
 	a.rec.stopLoss, a.rec.hasStop = optFloat(rec.StopLoss)
 	a.rec.takeProfit, a.rec.hasTakeProfit = optFloat(rec.TakeProfit)
 
-	a.order = orderObj{
-		symbol:   o.Symbol,
-		side:     string(o.Side),
-		typ:      string(o.Type),
-		quantity: o.Quantity.InexactFloat64(),
-		price:    o.Price.InexactFloat64(),
-		notional: o.Notional.InexactFloat64(),
-	}
-	a.order.stopLoss, a.order.hasStop = optFloat(o.StopLoss)
-	a.order.takeProfit, a.order.hasTakeProfit = optFloat(o.TakeProfit)
-
-	m, ok := st.Markets[o.Symbol]
+	sym := rec.Symbol
+	m, ok := st.Markets[sym]
+	known := ok && marketKnown(m)
 	a.market = marketObj{
 		bid:         m.Bid.InexactFloat64(),
 		ask:         m.Ask.InexactFloat64(),
 		last:        m.Last.InexactFloat64(),
 		quoteVolume: m.QuoteVolume24h.InexactFloat64(),
-		dataAge:     m.DataAgeS.InexactFloat64(),
+		dataAge:     dbl(m.DataAgeS, roundUp),
 		amountStep:  m.AmountStep.InexactFloat64(),
 		priceStep:   m.PriceStep.InexactFloat64(),
 		minAmount:   m.MinAmount.InexactFloat64(),
 		minNotional: m.MinNotional.InexactFloat64(),
-		known:       ok && marketKnown(m),
+		known:       known,
 	}
-	if a.market.known {
-		// Ratios are for the policy's view only and computed in float from
-		// exact decimal inputs; money stays decimal.
-		a.market.mid = m.Bid.Add(m.Ask).Mul(half).InexactFloat64()
-		a.market.spreadBps = m.Ask.Sub(m.Bid).InexactFloat64() / a.market.mid * 10000
+	var mid decimal.Decimal
+	if known {
+		mid = m.Bid.Add(m.Ask).Mul(half)
+		a.market.mid = mid.InexactFloat64()
+		a.market.spreadBps = dbl(ratio(m.Ask.Sub(m.Bid), tenK, mid, roundUp), roundUp)
 	}
 
-	mark := b.mark(o.Symbol)
-	if !mark.IsPositive() {
-		mark = o.Price
+	side := schemas.SideBuy
+	if rec.Action == schemas.ActionSell {
+		side = schemas.SideSell
 	}
-	qty := b.positions[o.Symbol]
-	qtyAfter := qty.Add(o.Quantity)
-	if o.Side == schemas.SideSell {
-		qtyAfter = qty.Sub(o.Quantity)
+	a.order = orderObj{symbol: sym, side: string(side), typ: string(rec.OrderType)}
+	if o != nil {
+		a.order = orderObj{
+			symbol:   o.Symbol,
+			side:     string(o.Side),
+			typ:      string(o.Type),
+			quantity: o.Quantity.InexactFloat64(),
+			price:    o.Price.InexactFloat64(),
+			notional: o.Notional.InexactFloat64(),
+		}
+		side = o.Side
+		a.order.stopLoss, a.order.hasStop = optFloat(o.StopLoss)
+		a.order.takeProfit, a.order.hasTakeProfit = optFloat(o.TakeProfit)
+		if known {
+			a.order.limitDistanceBps = dbl(ratio(o.Price.Sub(mid).Abs(), tenK, mid, roundUp), roundUp)
+		} else {
+			a.order.limitDistanceBps = math.NaN()
+		}
+		if o.StopLoss != nil {
+			// How far below the price the stop is, in % of the price
+			// (negative when it is above).
+			a.order.stopDistancePct = dbl(ratio(o.Price.Sub(*o.StopLoss), hundred, o.Price, roundUp), roundUp)
+		}
 	}
-	posNotional := qty.Mul(mark)
-	posNotionalAfter := qtyAfter.Mul(mark)
-	exposure := b.exposure()
-	exposureAfter := exposure.Sub(posNotional.Abs()).Add(posNotionalAfter.Abs())
-	open := b.openPositions()
-	openAfter := open
-	switch {
-	case qty.IsZero() && !qtyAfter.IsZero():
-		openAfter++
-	case !qty.IsZero() && qtyAfter.IsZero():
-		openAfter--
+
+	held := b.held(sym)
+	pos := st.Account.Positions[sym]
+	posNotional := held.Mul(b.mark(sym))
+	agg := b.bought[sym]
+	qtyAfter := held.Add(agg.qty)
+	notionalAfter := posNotional.Add(agg.notional)
+	exposureAfter := b.exposureNow.Add(b.boughtTotal)
+	openAfter := b.openNow + b.newOpen
+	if o != nil && side == schemas.SideBuy {
+		qtyAfter = qtyAfter.Add(o.Quantity)
+		notionalAfter = notionalAfter.Add(o.Notional)
+		exposureAfter = exposureAfter.Add(o.Notional)
+		if held.IsZero() && agg.qty.IsZero() {
+			openAfter++
+		}
 	}
 	acc := st.Account
 	a.account = accountObj{
@@ -169,28 +259,27 @@ func (b *book) fill(a *activation, rec *schemas.Recommendation, o *schemas.Order
 		cash:                  b.cash.InexactFloat64(),
 		peakEquity:            acc.PeakEquity.InexactFloat64(),
 		dayStartEquity:        acc.DayStartEquity.InexactFloat64(),
-		positionQty:           qty.InexactFloat64(),
+		positionQty:           held.InexactFloat64(),
 		positionNotional:      posNotional.InexactFloat64(),
+		positionPct:           b.pctOfEquity(posNotional),
+		positionLockedQty:     pos.Locked.InexactFloat64(),
+		sellableQty:           dbl(b.sellable(sym), roundDown),
 		positionQtyAfter:      qtyAfter.InexactFloat64(),
-		positionNotionalAfter: posNotionalAfter.InexactFloat64(),
-		exposure:              exposure.InexactFloat64(),
+		positionNotionalAfter: notionalAfter.InexactFloat64(),
+		positionPctAfter:      b.pctOfEquity(notionalAfter),
+		exposure:              b.exposureNow.InexactFloat64(),
 		exposureAfter:         exposureAfter.InexactFloat64(),
-		openPositions:         float64(open),
+		exposurePct:           b.pctOfEquity(b.exposureNow),
+		exposurePctAfter:      b.pctOfEquity(exposureAfter),
+		openPositions:         float64(b.openNow),
 		openPositionsAfter:    float64(openAfter),
 		openOrders:            float64(b.openOrders),
 		ordersLastMinute:      float64(b.ordersLastMinute),
-		dayPnlPct:             math.NaN(),
-		drawdownPct:           math.NaN(),
+		dayPnlPct:             b.dayPnlPct,
+		dayLossPct:            b.dayLossPct,
+		drawdownPct:           b.drawdownPct,
 	}
-	// Undefined percentages stay NaN: every comparison with NaN is false, so
-	// a rule reading them fails closed.
-	if acc.DayStartEquity.IsPositive() {
-		a.account.dayPnlPct = acc.Equity.Sub(acc.DayStartEquity).Mul(hundred).InexactFloat64() / a.account.dayStartEquity
-	}
-	if acc.PeakEquity.IsPositive() {
-		a.account.drawdownPct = acc.PeakEquity.Sub(acc.Equity).Mul(hundred).InexactFloat64() / a.account.peakEquity
-	}
-	a.system = systemObj{mode: st.Mode, killSwitch: st.KillSwitch, safeMode: st.SafeMode}
+	a.system = systemObj{mode: st.Mode, killSwitch: st.KillSwitch, safeMode: st.SafeMode, riskScale: b.riskScale}
 }
 
 func optFloat(d *decimal.Decimal) (float64, bool) {

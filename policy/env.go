@@ -41,6 +41,8 @@ type orderObj struct {
 	quantity, price, notional float64
 	stopLoss, takeProfit      float64
 	hasStop, hasTakeProfit    bool
+	limitDistanceBps          float64
+	stopDistancePct           float64 // set when hasStop
 }
 
 // marketObj is the symbol's market as CEL sees it.
@@ -53,17 +55,22 @@ type marketObj struct {
 // accountObj is the account as CEL sees it, before and after the order.
 type accountObj struct {
 	equity, cash, peakEquity, dayStartEquity      float64
-	positionQty, positionNotional                 float64
+	positionQty, positionNotional, positionPct    float64
+	positionLockedQty, sellableQty                float64
 	positionQtyAfter, positionNotionalAfter       float64
+	positionPctAfter                              float64
 	exposure, exposureAfter                       float64
+	exposurePct, exposurePctAfter                 float64
 	openPositions, openPositionsAfter, openOrders float64
-	dayPnlPct, drawdownPct, ordersLastMinute      float64
+	dayPnlPct, dayLossPct, drawdownPct            float64
+	ordersLastMinute                              float64
 }
 
 // systemObj is the operating mode as CEL sees it.
 type systemObj struct {
 	mode                 string
 	killSwitch, safeMode bool
+	riskScale            float64
 }
 
 // paramsObj holds the policy's params as ready CEL values.
@@ -80,6 +87,9 @@ type activation struct {
 	system  systemObj
 	params  *paramsObj
 	now     ref.Val
+	// sized is false when sizing failed: the rules that read the sized
+	// order are then not evaluated.
+	sized bool
 }
 
 // withinEstimate reports whether every string the rules can read is within
@@ -258,14 +268,18 @@ var (
 		"take_profit": nullableField("rec.take_profit", func(r *recObj) (float64, bool) { return r.takeProfit, r.hasTakeProfit }),
 	})
 	orderType = newObjType(map[string]*types.FieldType{
-		"symbol":      strField(func(o *orderObj) string { return o.symbol }),
-		"side":        strField(func(o *orderObj) string { return o.side }),
-		"type":        strField(func(o *orderObj) string { return o.typ }),
-		"quantity":    dblField(func(o *orderObj) float64 { return o.quantity }),
-		"price":       dblField(func(o *orderObj) float64 { return o.price }),
-		"notional":    dblField(func(o *orderObj) float64 { return o.notional }),
-		"stop_loss":   nullableField("order.stop_loss", func(o *orderObj) (float64, bool) { return o.stopLoss, o.hasStop }),
-		"take_profit": nullableField("order.take_profit", func(o *orderObj) (float64, bool) { return o.takeProfit, o.hasTakeProfit }),
+		"symbol":             strField(func(o *orderObj) string { return o.symbol }),
+		"side":               strField(func(o *orderObj) string { return o.side }),
+		"type":               strField(func(o *orderObj) string { return o.typ }),
+		"quantity":           dblField(func(o *orderObj) float64 { return o.quantity }),
+		"price":              dblField(func(o *orderObj) float64 { return o.price }),
+		"notional":           dblField(func(o *orderObj) float64 { return o.notional }),
+		"stop_loss":          nullableField("order.stop_loss", func(o *orderObj) (float64, bool) { return o.stopLoss, o.hasStop }),
+		"take_profit":        nullableField("order.take_profit", func(o *orderObj) (float64, bool) { return o.takeProfit, o.hasTakeProfit }),
+		"limit_distance_bps": dblField(func(o *orderObj) float64 { return o.limitDistanceBps }),
+		"stop_distance_pct": nullableField("order.stop_distance_pct", func(o *orderObj) (float64, bool) {
+			return o.stopDistancePct, o.hasStop
+		}),
 	})
 	marketType = newObjType(map[string]*types.FieldType{
 		"bid":              dblField(func(m *marketObj) float64 { return m.bid }),
@@ -288,14 +302,21 @@ var (
 		"day_start_equity":        dblField(func(a *accountObj) float64 { return a.dayStartEquity }),
 		"position_qty":            dblField(func(a *accountObj) float64 { return a.positionQty }),
 		"position_notional":       dblField(func(a *accountObj) float64 { return a.positionNotional }),
+		"position_pct":            dblField(func(a *accountObj) float64 { return a.positionPct }),
+		"position_locked_qty":     dblField(func(a *accountObj) float64 { return a.positionLockedQty }),
+		"sellable_qty":            dblField(func(a *accountObj) float64 { return a.sellableQty }),
 		"position_qty_after":      dblField(func(a *accountObj) float64 { return a.positionQtyAfter }),
 		"position_notional_after": dblField(func(a *accountObj) float64 { return a.positionNotionalAfter }),
+		"position_pct_after":      dblField(func(a *accountObj) float64 { return a.positionPctAfter }),
 		"exposure":                dblField(func(a *accountObj) float64 { return a.exposure }),
 		"exposure_after":          dblField(func(a *accountObj) float64 { return a.exposureAfter }),
+		"exposure_pct":            dblField(func(a *accountObj) float64 { return a.exposurePct }),
+		"exposure_pct_after":      dblField(func(a *accountObj) float64 { return a.exposurePctAfter }),
 		"open_positions":          dblField(func(a *accountObj) float64 { return a.openPositions }),
 		"open_positions_after":    dblField(func(a *accountObj) float64 { return a.openPositionsAfter }),
 		"open_orders":             dblField(func(a *accountObj) float64 { return a.openOrders }),
 		"day_pnl_pct":             dblField(func(a *accountObj) float64 { return a.dayPnlPct }),
+		"day_loss_pct":            dblField(func(a *accountObj) float64 { return a.dayLossPct }),
 		"drawdown_pct":            dblField(func(a *accountObj) float64 { return a.drawdownPct }),
 		"orders_last_minute":      dblField(func(a *accountObj) float64 { return a.ordersLastMinute }),
 	})
@@ -303,6 +324,7 @@ var (
 		"mode":        strField(func(s *systemObj) string { return s.mode }),
 		"kill_switch": boolField(func(s *systemObj) bool { return s.killSwitch }),
 		"safe_mode":   boolField(func(s *systemObj) bool { return s.safeMode }),
+		"risk_scale":  dblField(func(s *systemObj) float64 { return s.riskScale }),
 	})
 )
 
@@ -392,6 +414,12 @@ func newEnv(paramTypes map[string]*types.Type) (*cel.Env, error) {
 			cel.UnaryBinding(celAbs))),
 		cel.Function("fixed", cel.Overload("fixed_double_int", []*cel.Type{cel.DoubleType, cel.IntType}, cel.StringType,
 			cel.BinaryBinding(celFixed))),
+		cel.Function("fixed_vs", cel.Overload("fixed_vs_double_double", []*cel.Type{cel.DoubleType, cel.DoubleType}, cel.StringType,
+			cel.BinaryBinding(celFixedVs))),
+		cel.Function("num", cel.Overload("num_double", []*cel.Type{cel.DoubleType}, cel.StringType,
+			cel.UnaryBinding(celNum))),
+		cel.Function("scaled", cel.Overload("scaled_double_double", []*cel.Type{cel.DoubleType, cel.DoubleType}, cel.DoubleType,
+			cel.BinaryBinding(celScaled))),
 		cel.Variable("rec", cel.ObjectType(typeRec)),
 		cel.Variable("order", cel.ObjectType(typeOrder)),
 		cel.Variable("market", cel.ObjectType(typeMarket)),
@@ -429,7 +457,7 @@ func (e sizeEstimator) EstimateSize(n checker.AstNode) *checker.SizeEstimate {
 // so messages that concatenate them have a known cost.
 func (sizeEstimator) EstimateCallCost(function, overload string, _ *checker.AstNode, _ []checker.AstNode) *checker.CallEstimate {
 	switch {
-	case function == "fixed":
+	case function == "fixed" || function == "fixed_vs" || function == "num":
 		// at most 308 integer digits, a point and 12 decimals
 		return &checker.CallEstimate{CostEstimate: checker.CostEstimate{Min: 1, Max: 1}, ResultSize: &checker.SizeEstimate{Min: 1, Max: 330}}
 	case function == "string" && overload != "string_to_string" && overload != "bytes_to_string":
@@ -462,4 +490,38 @@ func celFixed(v, places ref.Val) ref.Val {
 		return types.NewErr("fixed: places %d is outside 0..12", n)
 	}
 	return types.String(strconv.FormatFloat(float64(d), 'f', int(n), 64))
+}
+
+// celFixedVs is fixed_vs(double, double) -> string (see fixedVs).
+func celFixedVs(v, limit ref.Val) ref.Val {
+	x, ok := v.(types.Double)
+	l, ok2 := limit.(types.Double)
+	if !ok || !ok2 {
+		return types.MaybeNoSuchOverloadErr(v)
+	}
+	return types.String(fixedVs(float64(x), float64(l)))
+}
+
+// celNum is num(double) -> string (see numText).
+func celNum(v ref.Val) ref.Val {
+	x, ok := v.(types.Double)
+	if !ok {
+		return types.MaybeNoSuchOverloadErr(v)
+	}
+	return types.String(numText(float64(x)))
+}
+
+// celScaled is scaled(double, double) -> double (see scaledCap). A NaN or
+// infinite argument is an evaluation error: the rule fails.
+func celScaled(x, s ref.Val) ref.Val {
+	a, ok := x.(types.Double)
+	b, ok2 := s.(types.Double)
+	if !ok || !ok2 {
+		return types.MaybeNoSuchOverloadErr(x)
+	}
+	f, ok := scaledCap(float64(a), float64(b))
+	if !ok {
+		return types.NewErr("scaled: %v × %v is not a finite number", float64(a), float64(b))
+	}
+	return types.Double(f)
 }

@@ -16,6 +16,7 @@ const (
 	RuleLimitSafeMode         = "limit_safe_mode"          // safe mode allows only sells that reduce a position
 	RuleLimitMaxOrderNotional = "limit_max_order_notional" // an order's notional is over Limits.MaxOrderNotional
 	RuleLimitMarketData       = "limit_market_data"        // no order without market data for its symbol
+	RuleLimitRiskScale        = "limit_risk_scale"         // the state's risk scale is not in (0, 1]
 )
 
 // DefaultMaxOrderNotional is the maximum order notional, in quote units,
@@ -61,9 +62,12 @@ func (l Limits) check(rec *schemas.Recommendation, o *schemas.Order, b *book) []
 	if st.KillSwitch {
 		bad(RuleLimitKillSwitch, "the kill switch is on: no order is allowed")
 	}
+	if !st.RiskValid() {
+		bad(RuleLimitRiskScale, "risk scale %s is not above 0 and at most 1: no order is allowed", st.RiskScale)
+	}
 	if st.SafeMode {
-		held := b.positions[rec.Symbol]
-		reducing := rec.Action == schemas.ActionSell && o != nil && held.IsPositive() && !o.Quantity.GreaterThan(held)
+		sellable := b.sellable(rec.Symbol)
+		reducing := rec.Action == schemas.ActionSell && o != nil && sellable.IsPositive() && !o.Quantity.GreaterThan(sellable)
 		if !reducing {
 			bad(RuleLimitSafeMode, "safe mode is on: only sells that reduce a held position are allowed")
 		}

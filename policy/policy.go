@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/google/cel-go/cel"
+	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"gopkg.in/yaml.v3"
@@ -67,6 +68,9 @@ type rule struct {
 	expr        *program
 	message     *program // nil: the fallback is the message
 	fallback    string
+	// needsOrder: when or expr reads a value of the sized order (see
+	// sizedFields); such a rule is not applicable when sizing fails.
+	needsOrder bool
 }
 
 // Problem is one reason a policy did not load.
@@ -573,6 +577,7 @@ func (l *loader) rule(env *cel.Env, est sizeEstimator, p *Policy, d *ruleDoc, id
 	r.expr = compile(&d.Expr, "expr", types.BoolType)
 	r.when = compile(&d.When, "when", types.BoolType)
 	r.message = compile(&d.Message, "message", types.StringType)
+	r.needsOrder = (r.expr != nil && r.expr.needsOrder) || (r.when != nil && r.when.needsOrder)
 	if len(l.problems) > before {
 		return nil, cost
 	}
@@ -603,7 +608,50 @@ func compileExpr(env *cel.Env, est sizeEstimator, src string, want *types.Type) 
 	if err != nil {
 		return nil, 0, err
 	}
-	return &program{fast: fast, guarded: guarded}, ce.Max, nil
+	return &program{fast: fast, guarded: guarded, needsOrder: readsSized(ast)}, ce.Max, nil
+}
+
+// sizedFields are the values that exist only for a sized order: reading
+// any of them (or the order object as a whole) makes a rule not
+// applicable when sizing fails. order.symbol, order.side and order.type
+// come from the recommendation and are always there.
+var sizedFields = map[string]map[string]bool{
+	"order": {"quantity": true, "price": true, "notional": true, "stop_loss": true, "take_profit": true,
+		"limit_distance_bps": true, "stop_distance_pct": true},
+	"account": {"position_qty_after": true, "position_notional_after": true, "position_pct_after": true,
+		"exposure_after": true, "exposure_pct_after": true, "open_positions_after": true},
+}
+
+// readsSized reports whether a checked expression reads a value of the
+// sized order.
+func readsSized(a *cel.Ast) bool {
+	idents := 0 // references to order, every one of which must be a select of an unsized field
+	safe := 0
+	needs := false
+	celast.PostOrderVisit(celast.NavigateAST(a.NativeRep()), celast.NewExprVisitor(func(e celast.Expr) {
+		switch e.Kind() {
+		case celast.IdentKind:
+			if e.AsIdent() == "order" {
+				idents++
+			}
+		case celast.SelectKind:
+			sel := e.AsSelect()
+			op := sel.Operand()
+			if op.Kind() != celast.IdentKind {
+				return
+			}
+			fields, ok := sizedFields[op.AsIdent()]
+			if !ok {
+				return
+			}
+			if fields[sel.FieldName()] {
+				needs = true
+			} else if op.AsIdent() == "order" {
+				safe++
+			}
+		}
+	}))
+	return needs || idents > safe
 }
 
 // program is one compiled expression, planned twice. The static estimate
@@ -613,6 +661,7 @@ func compileExpr(env *cel.Env, est sizeEstimator, src string, want *types.Type) 
 // runs with cel.CostLimit and stops at the limit with an error.
 type program struct {
 	fast, guarded cel.Program
+	needsOrder    bool // reads a value of the sized order
 }
 
 func (p *program) eval(a *activation) (ref.Val, error) {

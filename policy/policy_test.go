@@ -201,24 +201,25 @@ func TestNilPolicyDenies(t *testing.T) {
 // changed by the orders approved before it.
 func TestSequentialState(t *testing.T) {
 	v := NewValidator(mustDefault(t), Limits{})
-	st, rec := baseCase(t)
-	hold := schemas.Recommendation{Symbol: "ETH/USDT", Action: schemas.ActionHold, OrderType: schemas.OrderLimit}
-	resp := schemas.Response{Rationale: "r", Recommendations: []schemas.Recommendation{rec, hold, rec, rec}}
+	st, btc := baseCase(t)
+	st = cloneState(st)
+	st.Account.OrdersLastMinute = 5
+	st.Account.Positions["ETH/USDT"] = schemas.Position{Qty: d("0.05"), AvgPrice: d("2300")}
+	eth := btc
+	eth.Symbol, eth.SizePct, eth.LimitPrice, eth.StopLoss, eth.TakeProfit = "ETH/USDT", d("0.5"), dp("2285.2"), dp("2200"), nil
+	resp := schemas.Response{Rationale: "r", Recommendations: []schemas.Recommendation{btc, eth}}
 	got := v.Validate(resp, st)
-	want := []schemas.Decision{schemas.DecisionApproved, schemas.DecisionNoAction, schemas.DecisionApproved, schemas.DecisionRejected}
-	for i, w := range want {
-		if got[i].Decision != w {
-			t.Errorf("verdict %d = %s (%v); want %s", i, got[i].Decision, violationNames(got[i]), w)
-		}
+	if got[0].Decision != schemas.DecisionApproved || got[1].Decision != schemas.DecisionRejected {
+		t.Fatalf("decisions = %s, %s (%v); want approved, rejected", got[0].Decision, got[1].Decision, violationNames(got[1]))
 	}
-	if names := violationNames(got[3]); strings.Join(names, ",") != "max_position" {
-		t.Errorf("third buy violations = %v; want max_position", names)
+	if names := violationNames(got[1]); strings.Join(names, ",") != "order_rate" {
+		t.Errorf("second buy violations = %v; want order_rate (the first used the sixth order)", names)
 	}
 	// A rejected order does not change the state: the same buy after a
 	// rejected one is approved.
-	big := rec
+	big := btc
 	big.SizePct = d("5")
-	got = v.Validate(schemas.Response{Rationale: "r", Recommendations: []schemas.Recommendation{big, rec}}, st)
+	got = v.Validate(schemas.Response{Rationale: "r", Recommendations: []schemas.Recommendation{big, eth}}, st)
 	if got[0].Decision != schemas.DecisionRejected || got[1].Decision != schemas.DecisionApproved {
 		t.Errorf("decisions = %s, %s; want rejected, approved", got[0].Decision, got[1].Decision)
 	}

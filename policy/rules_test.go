@@ -133,13 +133,13 @@ func TestDefaultRules(t *testing.T) {
 		{"sizing_limit_price", func(_ *schemas.State, r *schemas.Recommendation) { r.LimitPrice = nil }, []string{RuleSizingLimitPrice}},
 		{"sizing_quantity_zero", func(_ *schemas.State, r *schemas.Recommendation) { r.SizePct = d("0.0001") }, []string{RuleSizingQuantityZero}},
 		{"sizing_market and limit_market_data", func(_ *schemas.State, r *schemas.Recommendation) { r.Symbol = "XRP/USDT" },
-			[]string{RuleLimitMarketData, RuleSizingMarket}},
+			[]string{RuleLimitMarketData, RuleSizingMarket, "symbol_allowlist", "market_data"}},
 		{"sizing_action", func(_ *schemas.State, r *schemas.Recommendation) { r.Action = "short" }, []string{RuleSizingAction}},
-		{"sizing_equity", func(st *schemas.State, _ *schemas.Recommendation) { st.Account.Equity = decimal.Zero }, []string{RuleSizingEquity}},
+		{"sizing_equity", func(st *schemas.State, _ *schemas.Recommendation) { st.Account.Equity = decimal.Zero }, []string{RuleSizingEquity, "day_loss", "drawdown"}},
 		{"sizing_reference_price", func(st *schemas.State, r *schemas.Recommendation) {
 			r.OrderType, r.LimitPrice = schemas.OrderMarket, nil
 			setMarket(st, "BTC/USDT", func(m *schemas.Market) { m.Ask = decimal.Zero })
-		}, []string{RuleLimitMarketData, RuleSizingReferencePrice}},
+		}, []string{RuleLimitMarketData, RuleSizingReferencePrice, "market_data", "limit_only"}},
 
 		{"limit_kill_switch", func(st *schemas.State, _ *schemas.Recommendation) { st.KillSwitch = true }, []string{RuleLimitKillSwitch}},
 		{"limit_kill_switch blocks sells", func(st *schemas.State, r *schemas.Recommendation) { st.KillSwitch = true; ethSell(r, "5") },

@@ -35,6 +35,10 @@ var (
 //	           a market order uses the ask (buy) or bid (sell) as its price
 //	quantity = notional / price, rounded DOWN to amount_step
 //	notional = quantity × price (the final, rounded order)
+//	stop_loss, take_profit = rounded onto price_step towards the price
+//	           (a buy's stop below its price rounds up, a take-profit above
+//	           it rounds down): the values every rule sees, the verdict
+//	           records and the executor places
 //
 // Sells are sized the same way, from size_pct of equity (not of the held
 // quantity); whether the account holds that much is for the policy to check.
@@ -114,10 +118,25 @@ func SizeOrder(rec schemas.Recommendation, st schemas.State) (*schemas.Order, []
 		Quantity:   qty,
 		Price:      price,
 		Notional:   qty.Mul(price),
-		StopLoss:   copyDec(rec.StopLoss),
-		TakeProfit: copyDec(rec.TakeProfit),
+		StopLoss:   towardPrice(rec.StopLoss, price, m.PriceStep),
+		TakeProfit: towardPrice(rec.TakeProfit, price, m.PriceStep),
 	}
 	return o, nil
+}
+
+// towardPrice rounds a stop or take-profit onto the price step, towards
+// the order's price: the conservative direction (a protective stop below
+// the price rounds up, closer to it; a take-profit above rounds down). A
+// value that is not positive is left as it is for the rules to refuse.
+func towardPrice(v *decimal.Decimal, price, step decimal.Decimal) *decimal.Decimal {
+	if v == nil {
+		return nil
+	}
+	r := *v
+	if r.IsPositive() {
+		r = roundToStep(r, step, r.LessThan(price))
+	}
+	return &r
 }
 
 // roundToStep rounds a positive v to a multiple of step: down, or up when
@@ -128,12 +147,4 @@ func roundToStep(v, step decimal.Decimal, up bool) decimal.Decimal {
 		q = q.Add(decimal.NewFromInt(1))
 	}
 	return q.Mul(step)
-}
-
-func copyDec(d *decimal.Decimal) *decimal.Decimal {
-	if d == nil {
-		return nil
-	}
-	c := *d
-	return &c
 }

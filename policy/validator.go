@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/cel-go/common/types"
 
@@ -99,13 +100,20 @@ func (v *Validator) validate(resp schemas.Response, st schemas.State, applied []
 		a.params = v.p.params
 	}
 	out := make([]schemas.Verdict, len(resp.Recommendations))
+	firsts := make(map[string]int, len(resp.Recommendations))
 	for i := range resp.Recommendations {
 		var ap []bool
 		if applied != nil && v.p != nil {
 			ap = make([]bool, len(v.p.rules))
 			applied[i] = ap
 		}
-		out[i] = v.judge(i, &resp.Recommendations[i], b, a, ap)
+		sym := resp.Recommendations[i].Symbol
+		first, seen := firsts[sym]
+		if !seen {
+			first = i
+			firsts[sym] = i
+		}
+		out[i] = v.judge(i, first, &resp.Recommendations[i], b, a, ap)
 		if out[i].Decision == schemas.DecisionApproved {
 			b.apply(out[i].Order)
 		}
@@ -125,10 +133,15 @@ func (v *Validator) validateRawCoverage(raw []byte, st schemas.State) (Result, [
 	return res, applied
 }
 
+// RuleOnePerSymbol rejects every recommendation after the first for the
+// same symbol in one response (the prompt asks for exactly one per symbol).
+const RuleOnePerSymbol = "one_per_symbol"
+
 // judge decides one recommendation. applied, when not nil, receives per
 // rule whether the rule applied (its when held); the test runner uses it
-// for coverage.
-func (v *Validator) judge(i int, rec *schemas.Recommendation, b *book, a *activation, applied []bool) schemas.Verdict {
+// for coverage. first is the index of the response's first recommendation
+// for the same symbol.
+func (v *Validator) judge(i, first int, rec *schemas.Recommendation, b *book, a *activation, applied []bool) schemas.Verdict {
 	vd := schemas.Verdict{
 		Index:      i,
 		Symbol:     rec.Symbol,
@@ -136,8 +149,19 @@ func (v *Validator) judge(i int, rec *schemas.Recommendation, b *book, a *activa
 		Violations: []schemas.Violation{},
 		Warnings:   []schemas.Violation{},
 	}
+	dup := first != i
+	if dup {
+		vd.Violations = append(vd.Violations, schemas.Violation{
+			Rule:    RuleOnePerSymbol,
+			Message: fmt.Sprintf("recommendation %d is a second one for %s (the first is recommendation %d): one recommendation per symbol", i, rec.Symbol, first),
+			Source:  schemas.SourceResponse,
+		})
+	}
 	if rec.Action == schemas.ActionHold {
 		vd.Decision = schemas.DecisionNoAction
+		if dup {
+			vd.Decision = schemas.DecisionRejected
+		}
 		return vd
 	}
 	o, sv := SizeOrder(*rec, *b.st)
@@ -147,11 +171,13 @@ func (v *Validator) judge(i int, rec *schemas.Recommendation, b *book, a *activa
 		vd.Violations = append(vd.Violations, schemas.Violation{
 			Rule: RuleNoPolicy, Message: "no policy is loaded: nothing is approved", Source: schemas.SourcePolicy,
 		})
-	} else if o != nil {
+	} else {
+		// Every rule is judged, sized or not: the rules that need the sized
+		// order are reported as not applicable with the sizing reason.
 		b.fill(a, rec, o)
-		vd.Rules = v.p.eval(a, applied)
+		vd.Rules = v.p.eval(a, applied, sizingReason(sv))
 		for _, r := range vd.Rules {
-			if r.Passed {
+			if r.Passed || r.NotApplicable {
 				continue
 			}
 			msg := r.Message
@@ -175,14 +201,30 @@ func (v *Validator) judge(i int, rec *schemas.Recommendation, b *book, a *activa
 	return vd
 }
 
+// sizingReason is the text a not-applicable rule carries.
+func sizingReason(sv []schemas.Violation) string {
+	if len(sv) == 0 {
+		return ""
+	}
+	parts := make([]string, len(sv))
+	for i, x := range sv {
+		parts[i] = x.Rule + ": " + x.Message
+	}
+	return "not applicable: the order could not be sized (" + strings.Join(parts, "; ") + ")"
+}
+
 // eval runs every rule on a filled activation. Any evaluation error fails
 // the rule it happened in (fail closed).
-func (p *Policy) eval(a *activation, applied []bool) []schemas.RuleResult {
+//
+// When the order could not be sized (a.sized is false), a rule that reads
+// the sized order is not evaluated: it is reported as not applicable with
+// notSized as its message.
+func (p *Policy) eval(a *activation, applied []bool, notSized string) []schemas.RuleResult {
 	out := make([]schemas.RuleResult, len(p.rules))
 	// Fast path: one evaluation when every rule passes. It runs without
 	// cost tracking, so only on inputs within the static estimate, whose
 	// total is bounded by PolicyCostLimit.
-	if p.all != nil && applied == nil && a.withinEstimate() {
+	if p.all != nil && applied == nil && a.sized && a.withinEstimate() {
 		if v, _, err := p.all.Eval(a); err == nil && v == types.True {
 			for i, r := range p.rules {
 				out[i] = schemas.RuleResult{Name: r.name, Mode: r.mode, Passed: true}
@@ -192,6 +234,15 @@ func (p *Policy) eval(a *activation, applied []bool) []schemas.RuleResult {
 	}
 	for i, r := range p.rules {
 		res := schemas.RuleResult{Name: r.name, Mode: r.mode}
+		if !a.sized && r.needsOrder {
+			res.NotApplicable = true
+			res.Message = notSized
+			if res.Message == "" {
+				res.Message = "not applicable: the order could not be sized"
+			}
+			out[i] = res
+			continue
+		}
 		ok, applies, err := r.check(a)
 		if applied != nil {
 			applied[i] = applies

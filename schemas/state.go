@@ -18,8 +18,10 @@ const maxCount = 1_000_000_000
 
 var (
 	stateFields    = []string{"now", "mode", "kill_switch", "safe_mode", "account", "markets"}
+	stateOptional  = []string{"risk_scale"}
 	accountFields  = []string{"quote", "equity", "cash", "peak_equity", "day_start_equity", "orders_last_minute", "open_orders", "positions"}
 	positionFields = []string{"qty", "avg_price"}
+	positionOpt    = []string{"locked"}
 	marketFields   = []string{"bid", "ask", "last", "quote_volume_24h", "data_age_s", "amount_step", "price_step", "min_amount", "min_notional"}
 )
 
@@ -31,6 +33,9 @@ var (
 // sense: mode paper or live; now in RFC 3339; money and counters
 // non-negative; symbols BASE/QUOTE in the account's quote currency; market
 // prices positive with bid <= ask; steps positive; data age non-negative.
+// Two fields are optional: risk_scale, above 0 and at most 1 when given
+// (absent, State.RiskScale is zero, which means 1: see State.Risk), and a
+// position's locked, at least 0 and at most its qty (absent, zero).
 // A refusal is a *ParseError naming every offending field by JSON pointer.
 func ParseState(raw []byte) (State, error) {
 	doc, p := decodeStrict(raw, MaxStateBytes, "state")
@@ -55,7 +60,7 @@ func (r *stateReader) add(ptr, keyword, format string, args ...any) {
 }
 
 func (r *stateReader) state(doc any) State {
-	m := r.object(doc, "", stateFields)
+	m := r.objectOpt(doc, "", stateFields, stateOptional)
 	if m == nil {
 		return State{}
 	}
@@ -64,6 +69,9 @@ func (r *stateReader) state(doc any) State {
 		Mode:       r.enum(m, "", "mode", "paper", "live"),
 		KillSwitch: r.boolean(m, "", "kill_switch"),
 		SafeMode:   r.boolean(m, "", "safe_mode"),
+	}
+	if _, ok := m["risk_scale"]; ok {
+		st.RiskScale = r.num(m, "", "risk_scale", riskScale)
 	}
 	if v, ok := m["account"]; ok {
 		st.Account = r.account(v, "/account")
@@ -97,14 +105,21 @@ func (r *stateReader) account(v any, ptr string) Account {
 		for _, sym := range sortedKeys(pm) {
 			sp := joinPointer(pptr, sym)
 			r.symbol(sym, sp, a.Quote)
-			om := r.object(pm[sym], sp, positionFields)
+			om := r.objectOpt(pm[sym], sp, positionFields, positionOpt)
 			if om == nil {
 				continue
 			}
-			a.Positions[sym] = Position{
+			pos := Position{
 				Qty:      r.num(om, sp, "qty", atLeastZero),
 				AvgPrice: r.num(om, sp, "avg_price", atLeastZero),
 			}
+			if _, ok := om["locked"]; ok {
+				pos.Locked = r.num(om, sp, "locked", atLeastZero)
+				if pos.Locked.GreaterThan(pos.Qty) {
+					r.add(joinPointer(sp, "locked"), "consistency", "%s/locked %s is more than %s/qty %s: open orders cannot lock more than is held", sp, pos.Locked, sp, pos.Qty)
+				}
+			}
+			a.Positions[sym] = pos
 		}
 	}
 	return a
@@ -145,6 +160,11 @@ func (r *stateReader) markets(v any, ptr, quote string) map[string]Market {
 // object checks that v is an object with exactly the given fields (when
 // fields is nil, any keys) and returns it, or nil after reporting why not.
 func (r *stateReader) object(v any, ptr string, fields []string) map[string]any {
+	return r.objectOpt(v, ptr, fields, nil)
+}
+
+// objectOpt is object with optional fields besides the required ones.
+func (r *stateReader) objectOpt(v any, ptr string, fields, optional []string) map[string]any {
 	m, ok := v.(map[string]any)
 	if !ok {
 		r.add(ptr, "type", "%s must be an object, not %s", where(ptr), describeValue(v))
@@ -159,8 +179,9 @@ func (r *stateReader) object(v any, ptr string, fields []string) map[string]any 
 		}
 	}
 	for _, k := range sortedKeys(m) {
-		if !slices.Contains(fields, k) {
-			r.add(joinPointer(ptr, k), "additionalProperties", "unknown field %q at %s (allowed: %s)", k, where(ptr), strings.Join(fields, ", "))
+		if !slices.Contains(fields, k) && !slices.Contains(optional, k) {
+			allowed := strings.Join(append(slices.Clone(fields), optional...), ", ")
+			r.add(joinPointer(ptr, k), "additionalProperties", "unknown field %q at %s (allowed: %s)", k, where(ptr), allowed)
 		}
 	}
 	return m
@@ -178,6 +199,7 @@ type bound int
 const (
 	atLeastZero bound = iota
 	aboveZero
+	riskScale // above 0 and at most 1
 )
 
 func (r *stateReader) num(m map[string]any, obj, key string, b bound) decimal.Decimal {
@@ -204,6 +226,13 @@ func (r *stateReader) num(m map[string]any, obj, key string, b bound) decimal.De
 	case aboveZero:
 		if !d.IsPositive() {
 			r.add(ptr, "exclusiveMinimum", "%s is %s; it must be greater than 0", ptr, n)
+		}
+	case riskScale:
+		switch {
+		case !d.IsPositive():
+			r.add(ptr, "exclusiveMinimum", "%s is %s; it must be greater than 0 and at most 1 (leave it out for 1; to stop buying use safe mode)", ptr, n)
+		case d.GreaterThan(decimal.NewFromInt(1)):
+			r.add(ptr, "maximum", "%s is %s; it must be at most 1 (a risk scale only shrinks the caps)", ptr, n)
 		}
 	}
 	return d

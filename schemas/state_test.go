@@ -1,10 +1,13 @@
 package schemas
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shopspring/decimal"
 )
 
 // stateWith returns the state example with the first occurrence of old
@@ -90,6 +93,21 @@ func TestParseStateAccepts(t *testing.T) {
 		{"bid equals ask", stateWith(t, `"ask": 42010.0`, `"ask": 42000.0`), func(s State) bool {
 			return s.Markets["BTC/USDT"].Ask.Equal(s.Markets["BTC/USDT"].Bid)
 		}},
+		{"risk_scale absent is 1", stateWith(t, `"mode": "paper",`, `"mode": "paper",`), func(s State) bool {
+			return s.RiskScale.IsZero() && s.Risk().String() == "1" && s.RiskValid()
+		}},
+		{"risk_scale 0.5", stateWith(t, `"mode": "paper",`, `"mode": "paper", "risk_scale": 0.5,`), func(s State) bool {
+			return s.RiskScale.String() == "0.5" && s.Risk().String() == "0.5" && s.RiskValid()
+		}},
+		{"risk_scale at the limit 1", stateWith(t, `"mode": "paper",`, `"mode": "paper", "risk_scale": 1.0,`), func(s State) bool {
+			return s.Risk().String() == "1" && s.RiskValid()
+		}},
+		{"risk_scale just above 0", stateWith(t, `"mode": "paper",`, `"mode": "paper", "risk_scale": 0.00000001,`), func(s State) bool {
+			return s.Risk().String() == "0.00000001" && s.RiskValid()
+		}},
+		{"locked within qty", stateWith(t, `{"qty": 0.35, "avg_price": 2300.0}`, `{"qty": 0.35, "avg_price": 2300.0, "locked": 0.35}`), func(s State) bool {
+			return s.Account.Positions["ETH/USDT"].Locked.String() == "0.35"
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -139,6 +157,14 @@ func TestParseStateRejects(t *testing.T) {
 		{"fractional counter", stateWith(t, `"orders_last_minute": 0`, `"orders_last_minute": 1.5`), "/account/orders_last_minute", "type", "must be an integer, not 1.5"},
 		{"negative counter", stateWith(t, `"open_orders": 0`, `"open_orders": -1`), "/account/open_orders", "minimum", "must not be negative"},
 		{"huge counter", stateWith(t, `"open_orders": 0`, `"open_orders": 1e20`), "/account/open_orders", "maximum", "at most 1000000000"},
+		{"risk_scale 0", stateWith(t, `"mode": "paper",`, `"mode": "paper", "risk_scale": 0,`), "/risk_scale", "exclusiveMinimum", "/risk_scale is 0; it must be greater than 0 and at most 1"},
+		{"risk_scale negative", stateWith(t, `"mode": "paper",`, `"mode": "paper", "risk_scale": -0.5,`), "/risk_scale", "exclusiveMinimum", "must be greater than 0"},
+		{"risk_scale one step above 1", stateWith(t, `"mode": "paper",`, `"mode": "paper", "risk_scale": 1.00000001,`), "/risk_scale", "maximum", "/risk_scale is 1.00000001; it must be at most 1"},
+		{"risk_scale null", stateWith(t, `"mode": "paper",`, `"mode": "paper", "risk_scale": null,`), "/risk_scale", "type", "must be a number, not null"},
+		{"risk_scale string", stateWith(t, `"mode": "paper",`, `"mode": "paper", "risk_scale": "0.5",`), "/risk_scale", "type", "must be a number"},
+		{"locked above qty", stateWith(t, `{"qty": 0.35, "avg_price": 2300.0}`, `{"qty": 0.35, "avg_price": 2300.0, "locked": 0.35000001}`), "/account/positions/ETH~1USDT/locked", "consistency", "locked 0.35000001 is more than"},
+		{"locked negative", stateWith(t, `{"qty": 0.35, "avg_price": 2300.0}`, `{"qty": 0.35, "avg_price": 2300.0, "locked": -1}`), "/account/positions/ETH~1USDT/locked", "minimum", "must not be negative"},
+		{"unknown position field", stateWith(t, `{"qty": 0.35, "avg_price": 2300.0}`, `{"qty": 0.35, "avg_price": 2300.0, "free": 1}`), "/account/positions/ETH~1USDT/free", "additionalProperties", "allowed: qty, avg_price, locked"},
 		{"bad mode", stateWith(t, `"mode": "paper"`, `"mode": "Live"`), "/mode", "enum", `/mode is "Live"; it must be one of paper, live`},
 		{"bad time", stateWith(t, `"2024-01-10T12:00:00Z"`, `"2024-01-10 12:00"`), "/now", "format", "RFC 3339"},
 		{"time without zone", stateWith(t, `"2024-01-10T12:00:00Z"`, `"2024-01-10T12:00:00"`), "/now", "format", "RFC 3339"},
@@ -206,5 +232,28 @@ func TestParseStateReportsEveryProblem(t *testing.T) {
 	}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("problem pointers = %v; want %v (problems %+v)", got, want, pe.Problems)
+	}
+}
+
+// TestStateRiskScaleJSON: the audit store keeps states with encoding/json;
+// an unset scale is left out (older records read back as unset), a set one
+// round-trips.
+func TestStateRiskScaleJSON(t *testing.T) {
+	st, err := ParseState(readTestdata(t, "state.example.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw), "risk_scale") || strings.Contains(string(raw), "locked") {
+		t.Errorf("json.Marshal(unset) = %s; want no risk_scale or locked", raw)
+	}
+	st.RiskScale = decimal.RequireFromString("0.5")
+	raw, _ = json.Marshal(st)
+	var back State
+	if err := json.Unmarshal(raw, &back); err != nil || back.Risk().String() != "0.5" {
+		t.Errorf("round trip of risk_scale 0.5 = %v, %v", back.RiskScale, err)
 	}
 }

@@ -46,12 +46,35 @@ type Recommendation struct {
 // State is the world a decision is judged against; its JSON shape is
 // shared/contracts/state.example.json.
 type State struct {
-	Now        time.Time         `json:"now"`
-	Mode       string            `json:"mode"`
-	KillSwitch bool              `json:"kill_switch"`
-	SafeMode   bool              `json:"safe_mode"`
-	Account    Account           `json:"account"`
-	Markets    map[string]Market `json:"markets"`
+	Now        time.Time `json:"now"`
+	Mode       string    `json:"mode"`
+	KillSwitch bool      `json:"kill_switch"`
+	SafeMode   bool      `json:"safe_mode"`
+	// RiskScale multiplies the policy's size caps (system.risk_scale in
+	// CEL): 0.5 halves the position and exposure caps, for a breaker's
+	// reduce mode. A valid scale is above 0 and at most 1; the zero value
+	// means not set, which is 1 (see Risk). The validator rejects every
+	// order, by the hard limit limit_risk_scale, for a negative scale or
+	// one above 1; ParseState refuses such a state, and an explicit 0.
+	RiskScale decimal.Decimal   `json:"risk_scale,omitzero"`
+	Account   Account           `json:"account"`
+	Markets   map[string]Market `json:"markets"`
+}
+
+var one = decimal.NewFromInt(1)
+
+// Risk is the risk scale in effect: RiskScale, or 1 when it is zero (not
+// set). It does not check the range; RiskValid does.
+func (s *State) Risk() decimal.Decimal {
+	if s.RiskScale.IsZero() {
+		return one
+	}
+	return s.RiskScale
+}
+
+// RiskValid reports whether the risk scale is not set or in (0, 1].
+func (s *State) RiskValid() bool {
+	return s.RiskScale.IsZero() || (s.RiskScale.IsPositive() && !s.RiskScale.GreaterThan(one))
 }
 
 // Account is the trading account at decision time, in the quote currency.
@@ -70,6 +93,10 @@ type Account struct {
 type Position struct {
 	Qty      decimal.Decimal `json:"qty"`
 	AvgPrice decimal.Decimal `json:"avg_price"`
+	// Locked is the part of Qty that open sell orders hold and a new sell
+	// cannot use (optional in a state file; zero when absent). Protective
+	// stops, which the executor releases before a sell, are not counted.
+	Locked decimal.Decimal `json:"locked,omitzero"`
 }
 
 // Market is the top of book, recent volume, data age and the exchange's
@@ -122,6 +149,9 @@ const (
 	SourceSizing = "sizing" // the recommendation could not be sized
 	SourcePolicy = "policy" // a CEL rule failed or errored
 	SourceLimit  = "limit"  // a hard limit in Go
+	// SourceResponse: a check of the response as a whole (one
+	// recommendation per symbol, the universe covered), in Go.
+	SourceResponse = "response"
 )
 
 // Violation is one failed check, named so an operator can find the rule.
@@ -153,6 +183,10 @@ type RuleResult struct {
 	Name    string `json:"name"`
 	Mode    string `json:"mode"` // "enforce" or "warn"
 	Passed  bool   `json:"passed"`
-	Message string `json:"message,omitempty"` // set when the rule failed
+	Message string `json:"message,omitempty"` // set when the rule failed or was not applicable
 	Error   string `json:"error,omitempty"`   // evaluation error: the rule counts as failed
+	// NotApplicable: the rule needs the sized order and sizing failed (the
+	// sizing violation rejects the recommendation; Message says why). Such
+	// a rule has Passed false but is no violation.
+	NotApplicable bool `json:"not_applicable,omitempty"`
 }

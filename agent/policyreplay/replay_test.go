@@ -59,7 +59,7 @@ func ethHold() schemas.Recommendation {
 //	run-2  BTC buy 0.5%                         approved
 //	run-3  ETH sell 5%                          approved
 //	run-4  BTC market buy 1.5%                  rejected [limit_only]
-//	run-5  BTC buy 1%, BTC buy 0.9%, ETH hold   approved, approved (1.9% after both), no_action
+//	run-5  BTC buy 1%, BTC buy 0.9%, ETH hold   approved, rejected [one_per_symbol], no_action
 //	run-6  BTC buy 3%                           rejected [max_position]
 func history() [][]schemas.Recommendation {
 	return [][]schemas.Recommendation{
@@ -187,26 +187,27 @@ func TestReplay(t *testing.T) {
 			totals: Totals{Decisions: 8, Unchanged: 8},
 		},
 		{
-			// run-5:1 alone (0.9%) fits under 1%; it fails only because the
-			// approved run-5:0 before it is counted: sequencing reproduced.
+			// run-5:1 (a second BTC buy, rejected by one_per_symbol) alone
+			// (0.9%) fits under 1%; it fails max_position (1.9%) only because
+			// the approved run-5:0 before it is counted: sequencing reproduced.
 			// run-6:0 fails max_position either way (its message changes):
 			// unchanged.
 			name: "max position 2% to 1%", recorded: def, replay: tight,
 			want: []summary{
 				{"run-1:0", ApprovedToRejected, "approved", "rejected", "max_position", ""},
 				{"run-4:0", RulesChanged, "rejected", "rejected", "max_position", ""},
-				{"run-5:1", ApprovedToRejected, "approved", "rejected", "max_position", ""},
+				{"run-5:1", RulesChanged, "rejected", "rejected", "max_position", ""},
 			},
-			totals: Totals{Decisions: 8, Unchanged: 5, ApprovedToRejected: 2, RulesChanged: 1},
+			totals: Totals{Decisions: 8, Unchanged: 5, ApprovedToRejected: 1, RulesChanged: 2},
 		},
 		{
 			name: "max position 1% back to 2%", recorded: tight, replay: def,
 			want: []summary{
 				{"run-1:0", RejectedToApproved, "rejected", "approved", "", "max_position"},
 				{"run-4:0", RulesChanged, "rejected", "rejected", "", "max_position"},
-				{"run-5:1", RejectedToApproved, "rejected", "approved", "", "max_position"},
+				{"run-5:1", RulesChanged, "rejected", "rejected", "", "max_position"},
 			},
-			totals: Totals{Decisions: 8, Unchanged: 5, RejectedToApproved: 2, RulesChanged: 1},
+			totals: Totals{Decisions: 8, Unchanged: 5, RejectedToApproved: 1, RulesChanged: 2},
 		},
 		{
 			// The ETH hold of run-5 stays no_action.
@@ -220,9 +221,9 @@ func TestReplay(t *testing.T) {
 			name: "since", recorded: def, replay: tight, since: t0.Add(3 * time.Hour),
 			want: []summary{
 				{"run-4:0", RulesChanged, "rejected", "rejected", "max_position", ""},
-				{"run-5:1", ApprovedToRejected, "approved", "rejected", "max_position", ""},
+				{"run-5:1", RulesChanged, "rejected", "rejected", "max_position", ""},
 			},
-			totals: Totals{Decisions: 5, Unchanged: 3, ApprovedToRejected: 1, RulesChanged: 1},
+			totals: Totals{Decisions: 5, Unchanged: 3, RulesChanged: 2},
 		},
 	}
 	for _, tt := range tests {
@@ -265,7 +266,7 @@ func TestReplayChangeDetail(t *testing.T) {
 	if c.Old.PolicyHash != def.Hash() || c.New.PolicyHash != tight.Hash() || len(c.Old.Failed) != 0 || !reflect.DeepEqual(c.New.Failed, []string{"max_position"}) {
 		t.Errorf("outcomes = %+v → %+v; want approved [] under default → rejected [max_position]", c.Old, c.New)
 	}
-	if f := c.NewlyFailing[0]; f.Source != schemas.SourcePolicy || !strings.Contains(f.Message, "1.50% of equity, over 1.00%") {
+	if f := c.NewlyFailing[0]; f.Source != schemas.SourcePolicy || !strings.Contains(f.Message, "1.50% of equity, over 1%") {
 		t.Errorf("newly failing = %+v; want the max_position message", f)
 	}
 	// run-4: the rule that still fails is not reported as flipped.
@@ -377,11 +378,11 @@ func TestReportOutput(t *testing.T) {
 	}
 	for _, want := range []string{
 		"under edited.yaml",
-		"8 decisions: 5 unchanged, 2 approved→rejected, 0 rejected→approved, 1 rules changed\n",
+		"8 decisions: 5 unchanged, 1 approved→rejected, 0 rejected→approved, 2 rules changed\n",
 		"DECISION",
 		"run-1:0 buy BTC/USDT: approved → rejected\n",
-		"run-1:0   2024-01-10T12:00:00Z  BTC/USDT  buy     approved               rejected [max_position]\n",
-		"run-4:0 buy BTC/USDT: still rejected, failed rules changed\n  + max_position: position in BTC/USDT after the buy would be 1.50% of equity, over 1.00%\n",
+		"run-1:0   2024-01-10T12:00:00Z  BTC/USDT  buy     approved                   rejected [max_position]\n",
+		"run-4:0 buy BTC/USDT: still rejected, failed rules changed\n  + max_position: position in BTC/USDT after the buy would be 1.50% of equity, over 1%\n",
 	} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("WriteText missing %q in:\n%s", want, text.String())

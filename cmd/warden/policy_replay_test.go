@@ -91,7 +91,7 @@ func TestPolicyReplayCmd(t *testing.T) {
 	}
 	for _, want := range []string{
 		"2 decisions: 1 unchanged, 1 approved→rejected, 0 rejected→approved, 0 rules changed",
-		"run-1:0 buy BTC/USDT: approved → rejected\n  + max_position: position in BTC/USDT after the buy would be 1.50% of equity, over 1.00%",
+		"run-1:0 buy BTC/USDT: approved → rejected\n  + max_position: position in BTC/USDT after the buy would be 1.50% of equity, over 1%",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("policy replay output lacks %q:\n%s", want, out)
@@ -136,7 +136,7 @@ func TestPolicyReplayCmdUnusable(t *testing.T) {
 	db := recordReplayDB(t)
 	good := writePolicy(t, "good.yaml", "name: warden-default", "name: warden-default")
 	nonBool := writePolicy(t, "nonbool.yaml",
-		"expr: account.position_notional_after <= account.equity * params.max_position_pct / 100.0",
+		"expr: account.position_pct_after <= scaled(params.max_position_pct, system.risk_scale)",
 		"expr: account.position_notional_after + 1.0")
 	missingDB := filepath.Join(t.TempDir(), "nope.db")
 
