@@ -3,7 +3,12 @@
 // (unknown keys are errors) and environment overrides for secrets.
 //
 // Secrets never live in the file itself: the file names the environment
-// variables (or a 0600 file) that hold them.
+// variables (or a 0600 file) that hold them, and a secret pasted where a
+// variable's name belongs is refused with the field it is in.
+//
+// Relative paths written in a config file are relative to the file's
+// directory, not to the working directory: a cron job or a shell in
+// another directory opens the same database and policy.
 package config
 
 import (
@@ -11,7 +16,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -72,12 +80,18 @@ type Advisor struct {
 
 // OpenAI configures any OpenAI-compatible chat completions endpoint.
 type OpenAI struct {
-	BaseURL           string        `yaml:"base_url"`
-	Model             string        `yaml:"model"`
-	APIKeyEnv         string        `yaml:"api_key_env"`
-	Temperature       *float64      `yaml:"temperature"`
-	MaxTokens         int           `yaml:"max_tokens"`
-	Timeout           time.Duration `yaml:"timeout"`
+	BaseURL     string   `yaml:"base_url"`
+	Model       string   `yaml:"model"`
+	APIKeyEnv   string   `yaml:"api_key_env"`
+	Temperature *float64 `yaml:"temperature"`
+	// MaxTokens caps the completion; 0 (default) derives it from the
+	// response schema's largest answer (see openai.MaxAnswerTokens).
+	MaxTokens int           `yaml:"max_tokens"`
+	Timeout   time.Duration `yaml:"timeout"`
+	// Deadline bounds one cycle's advice: every attempt, retry wait and
+	// repair share it. 0 (default) means the smaller of half the
+	// schedule's interval and 3 minutes.
+	Deadline          time.Duration `yaml:"deadline"`
 	MaxRetries        int           `yaml:"max_retries"`
 	StructuredOutputs bool          `yaml:"structured_outputs"`
 	RepairAttempts    int           `yaml:"repair_attempts"`
@@ -141,18 +155,6 @@ type Executor struct {
 	ReconcileEvery time.Duration `yaml:"reconcile_every"`
 }
 
-// Breakers configures the circuit breakers that switch to safe mode.
-type Breakers struct {
-	Cooldown          time.Duration `yaml:"cooldown"`
-	MaxConsecutiveErr int           `yaml:"max_consecutive_errors"`
-	ShockATRMultiple  float64       `yaml:"shock_atr_multiple"`
-	DriftPSI          float64       `yaml:"drift_psi"`
-	DriftReference    int           `yaml:"drift_reference_bars"`
-	DriftRecent       int           `yaml:"drift_recent_bars"`
-	MaxGapBars        int           `yaml:"max_gap_bars"`
-	MaxDataAge        time.Duration `yaml:"max_data_age"`
-}
-
 // Notify configures Slack and Telegram. Tokens and webhook URLs are read
 // from the named environment variables.
 type Notify struct {
@@ -197,7 +199,6 @@ func Default() Config {
 			OpenAI: OpenAI{
 				BaseURL:           "https://api.openai.com/v1",
 				APIKeyEnv:         "OPENAI_API_KEY",
-				MaxTokens:         2000,
 				Timeout:           60 * time.Second,
 				MaxRetries:        3,
 				StructuredOutputs: true,
@@ -226,27 +227,99 @@ func Default() Config {
 			MaxOrdersPerMinute: 6,
 			ReconcileEvery:     5 * time.Minute,
 		},
-		Breakers: Breakers{
-			Cooldown:          4 * time.Hour,
-			MaxConsecutiveErr: 3,
-			ShockATRMultiple:  6,
-			DriftPSI:          1.0,
-			DriftReference:    500,
-			DriftRecent:       48,
-			MaxGapBars:        3,
-			MaxDataAge:        2 * time.Hour,
-		},
+		Breakers: DefaultBreakers(),
 	}
 }
 
-// Load reads a YAML file over the defaults. Unknown keys, bad values and a
-// missing file are errors.
+// Load reads a YAML file over the defaults. Unknown keys, bad values, an
+// empty file and a missing file are errors. Relative paths set in the
+// file (db, policy, policy_tests, advisor.replay.file and .db,
+// exchange.credentials_file) are resolved against the file's directory;
+// the built-in default db stays relative to the working directory.
 func Load(path string) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
-	return Parse(path, data)
+	c, err := Parse(path, data)
+	if err != nil {
+		return Config{}, err
+	}
+	c.resolvePaths(filepath.Dir(path), data)
+	return c, nil
+}
+
+// pathFields are the paths a config file may set, read leniently to learn
+// which ones the file sets.
+type pathFields struct {
+	DB          *string `yaml:"db"`
+	Policy      *string `yaml:"policy"`
+	PolicyTests *string `yaml:"policy_tests"`
+	Advisor     struct {
+		Replay struct {
+			File *string `yaml:"file"`
+			DB   *string `yaml:"db"`
+		} `yaml:"replay"`
+	} `yaml:"advisor"`
+	Exchange struct {
+		CredentialsFile *string `yaml:"credentials_file"`
+	} `yaml:"exchange"`
+}
+
+// resolvePaths makes every relative path set in data relative to dir.
+func (c *Config) resolvePaths(dir string, data []byte) {
+	var set pathFields
+	if yaml.Unmarshal(data, &set) != nil {
+		return // Parse accepted data; this cannot fail on it
+	}
+	for _, f := range []struct {
+		set *string
+		val *string
+	}{
+		{set.DB, &c.DB}, {set.Policy, &c.Policy}, {set.PolicyTests, &c.PolicyTests},
+		{set.Advisor.Replay.File, &c.Advisor.Replay.File}, {set.Advisor.Replay.DB, &c.Advisor.Replay.DB},
+		{set.Exchange.CredentialsFile, &c.Exchange.CredentialsFile},
+	} {
+		if f.set != nil && *f.val != "" && !filepath.IsAbs(*f.val) {
+			*f.val = filepath.Join(dir, *f.val)
+		}
+	}
+}
+
+// AdviceDeadline is the one deadline of a cycle's advice:
+// advisor.openai.deadline, or the smaller of half the schedule's interval
+// and 3 minutes.
+func (c Config) AdviceDeadline() time.Duration {
+	if c.Advisor.OpenAI.Deadline > 0 {
+		return c.Advisor.OpenAI.Deadline
+	}
+	d := 3 * time.Minute
+	if iv := ScheduleInterval(c.Schedule); iv > 0 {
+		d = min(d, iv/2)
+	}
+	return d
+}
+
+// ScheduleInterval is the shortest gap between two runs of a cron spec
+// over its next 100 runs, or 0 when the spec does not parse.
+func ScheduleInterval(spec string) time.Duration {
+	sched, err := cron.ParseStandard(spec)
+	if err != nil {
+		return 0
+	}
+	t := sched.Next(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	var shortest time.Duration
+	for range 100 {
+		n := sched.Next(t)
+		if n.IsZero() {
+			break
+		}
+		if gap := n.Sub(t); shortest == 0 || gap < shortest {
+			shortest = gap
+		}
+		t = n
+	}
+	return shortest
 }
 
 // Parse reads YAML bytes over the defaults; name is used in errors.
@@ -254,7 +327,11 @@ func Parse(name string, data []byte) (Config, error) {
 	c := Default()
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+	if err := dec.Decode(&c); errors.Is(err, io.EOF) {
+		// An empty file (or only comments) is a mistake, not "all
+		// defaults": run without --config for those.
+		return Config{}, fmt.Errorf("config %s: the file is empty (no settings); run without --config for the built-in defaults", name)
+	} else if err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", name, err)
 	}
 	// A second document is as suspicious as trailing JSON.
@@ -328,6 +405,12 @@ func (c Config) Validate() error {
 		if o.Timeout <= 0 {
 			bad("advisor.openai.timeout: must be > 0")
 		}
+		if o.Deadline < 0 {
+			bad("advisor.openai.deadline: must be ≥ 0 (0: the smaller of half the schedule interval and 3m)")
+		}
+		if o.MaxTokens < 0 {
+			bad("advisor.openai.max_tokens: must be ≥ 0 (0: derived from the response schema)")
+		}
 		if o.RepairAttempts < 0 || o.RepairAttempts > 3 {
 			bad("advisor.openai.repair_attempts: %d is outside 0..3", o.RepairAttempts)
 		}
@@ -342,9 +425,7 @@ func (c Config) Validate() error {
 	default:
 		bad("advisor.kind: %q is not baseline, openai or replay", c.Advisor.Kind)
 	}
-	if looksLikeSecret(c.Advisor.OpenAI.APIKeyEnv) || looksLikeSecret(c.Exchange.APIKeyEnv) || looksLikeSecret(c.Exchange.APISecretEnv) {
-		bad("an *_env setting holds what looks like a secret: put the name of an environment variable there, never the key itself")
-	}
+	errs = append(errs, c.pastedSecrets()...)
 	switch c.Paper.Data {
 	case "bundled", "live":
 	default:
@@ -376,11 +457,7 @@ func (c Config) Validate() error {
 	if c.Executor.MaxOrdersPerMinute < 1 {
 		bad("executor.max_orders_per_minute: must be ≥ 1")
 	}
-	b := c.Breakers
-	if b.Cooldown <= 0 || b.MaxConsecutiveErr < 1 || b.ShockATRMultiple <= 0 || b.DriftPSI <= 0 ||
-		b.DriftReference < 50 || b.DriftRecent < 10 || b.MaxGapBars < 0 || b.MaxDataAge <= 0 {
-		bad("breakers: cooldown, max_consecutive_errors, shock_atr_multiple, drift_psi, drift_max_data_age must be > 0, drift_reference_bars ≥ 50, drift_recent_bars ≥ 10")
-	}
+	errs = append(errs, c.Breakers.validate()...)
 	if c.Exchange.KeyCreated != "" {
 		if _, err := time.Parse("2006-01-02", c.Exchange.KeyCreated); err != nil {
 			bad("exchange.key_created: %v", err)
@@ -403,6 +480,87 @@ func Env(name string) (string, bool) {
 	}
 	v, ok := os.LookupEnv(name)
 	return v, ok && v != ""
+}
+
+// pastedSecrets refuses a secret written where the name of an environment
+// variable (or a URL, or a chat id) belongs. The message names the field
+// and the shape recognised, never the value.
+func (c Config) pastedSecrets() []error {
+	var errs []error
+	for _, f := range []struct{ field, v string }{
+		{"advisor.openai.api_key_env", c.Advisor.OpenAI.APIKeyEnv},
+		{"exchange.api_key_env", c.Exchange.APIKeyEnv},
+		{"exchange.api_secret_env", c.Exchange.APISecretEnv},
+		{"notify.slack.webhook_url_env", c.Notify.Slack.WebhookURLEnv},
+		{"notify.slack.token_env", c.Notify.Slack.TokenEnv},
+		{"notify.telegram.token_env", c.Notify.Telegram.TokenEnv},
+	} {
+		if shape := secretShape(f.v); shape != "" {
+			errs = append(errs, fmt.Errorf("%s holds %s, not the name of an environment variable: put the secret in a variable (export NAME=...) and write NAME here", f.field, shape))
+		} else if looksLikeSecret(f.v) {
+			errs = append(errs, fmt.Errorf("%s is not the name of an environment variable (upper-case letters, digits and _): put the secret in a variable and write its name here", f.field))
+		}
+	}
+	for _, f := range []struct{ field, v string }{
+		{"notify.slack.api_url", c.Notify.Slack.APIURL},
+		{"notify.slack.channel", c.Notify.Slack.Channel},
+		{"notify.telegram.server_url", c.Notify.Telegram.ServerURL},
+		{"notify.telegram.chat_id", c.Notify.Telegram.ChatID},
+		{"advisor.openai.base_url", c.Advisor.OpenAI.BaseURL},
+		{"exchange.base_url", c.Exchange.BaseURL},
+	} {
+		if shape := embeddedSecret(f.v); shape != "" {
+			errs = append(errs, fmt.Errorf("%s holds %s: secrets never go in the config file; name them in the *_env settings", f.field, shape))
+		}
+	}
+	return errs
+}
+
+var (
+	telegramToken = regexp.MustCompile(`^(?:bot)?[0-9]{5,}:[A-Za-z0-9_-]{20,}$`)
+	telegramInURL = regexp.MustCompile(`/bot[0-9]{5,}:[A-Za-z0-9_-]{20,}`)
+	slackToken    = regexp.MustCompile(`^xox[abposre]-[A-Za-z0-9-]{8,}$`)
+	keyPrefix     = regexp.MustCompile(`^(?:sk-|sk_|rk_|gsk_|xai-)[A-Za-z0-9_-]{8,}`)
+)
+
+// secretShape names the kind of secret v looks like, or "".
+func secretShape(v string) string {
+	v = strings.TrimSpace(v)
+	switch {
+	case v == "":
+		return ""
+	case strings.Contains(v, "hooks.slack.com"):
+		return "a Slack webhook URL"
+	case strings.Contains(v, "://"):
+		return "a URL"
+	case telegramToken.MatchString(v):
+		return "a Telegram bot token (digits:token)"
+	case slackToken.MatchString(v):
+		return "a Slack token (xox…-)"
+	case keyPrefix.MatchString(v):
+		return "an API key (sk-…)"
+	}
+	return ""
+}
+
+// embeddedSecret names a secret found inside a URL or id field, or "".
+func embeddedSecret(v string) string {
+	switch {
+	case strings.Contains(v, "hooks.slack.com/services/"):
+		return "a Slack webhook URL"
+	case telegramInURL.MatchString(v) || telegramToken.MatchString(v):
+		return "a Telegram bot token"
+	case slackToken.MatchString(v):
+		return "a Slack token"
+	case keyPrefix.MatchString(v):
+		return "an API key"
+	}
+	if u, err := url.Parse(v); err == nil && u.User != nil {
+		if _, hasPassword := u.User.Password(); hasPassword {
+			return "a password in the URL"
+		}
+	}
+	return ""
 }
 
 // looksLikeSecret reports whether an *_env value is a key rather than the

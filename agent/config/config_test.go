@@ -57,7 +57,7 @@ func TestParseRejects(t *testing.T) {
 		{"zero max notional", "limits: {max_order_notional: 0}\n", "max_order_notional"},
 		{"negative fee", "paper: {maker_fee_bps: -1}\n", "paper.maker_fee_bps"},
 		{"openai without model", "advisor: {kind: openai}\n", "advisor.openai.model"},
-		{"secret in env name", "advisor: {openai: {api_key_env: sk-live-abc123}}\n", "looks like a secret"},
+		{"secret in env name", "advisor: {openai: {api_key_env: sk-live-abc123}}\n", "advisor.openai.api_key_env holds an API key"},
 		{"not yaml", "mode: [\n", "config t.yaml"},
 		{"two documents", "mode: paper\n---\nmode: live\n", "more than one YAML document"},
 		{"bad timeframe", "timeframe: 7h\n", "timeframe"},
@@ -88,5 +88,95 @@ func unwrapAll(err error) error {
 			return err
 		}
 		err = u.Unwrap()
+	}
+}
+
+// TestPastedSecrets: a secret written where a variable's name belongs is
+// refused, naming the field and the shape, never quoting the value.
+func TestPastedSecrets(t *testing.T) {
+	const hook = "https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX"
+	const tg = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+	tests := []struct{ yaml, field, shape string }{
+		{"notify: {slack: {webhook_url_env: '" + hook + "'}}", "notify.slack.webhook_url_env", "a Slack webhook URL"},
+		{"notify: {slack: {token_env: xoxb-1234-5678-abcdefgh, channel: '#x'}}", "notify.slack.token_env", "a Slack token"},
+		{"notify: {telegram: {token_env: '" + tg + "', chat_id: '1'}}", "notify.telegram.token_env", "a Telegram bot token"},
+		{"advisor: {openai: {api_key_env: sk-proj-abcdefghijkl}}", "advisor.openai.api_key_env", "an API key"},
+		{"exchange: {api_secret_env: 'https://example.com/x'}", "exchange.api_secret_env", "a URL"},
+		{"exchange: {api_key_env: vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A}", "exchange.api_key_env", "not the name of an environment variable"},
+		{"notify: {slack: {api_url: '" + hook + "'}}", "notify.slack.api_url", "a Slack webhook URL"},
+		{"notify: {telegram: {server_url: 'https://api.telegram.org/bot" + tg + "', token_env: TG, chat_id: '1'}}", "notify.telegram.server_url", "a Telegram bot token"},
+		{"advisor: {openai: {base_url: 'https://user:hunter2hunter2@llm.example/v1'}}", "advisor.openai.base_url", "a password in the URL"},
+	}
+	for _, tt := range tests {
+		_, err := Parse("t.yaml", []byte(tt.yaml+"\n"))
+		if err == nil || !strings.Contains(err.Error(), tt.field) || !strings.Contains(err.Error(), tt.shape) {
+			t.Errorf("Parse(%q) = %v; want an error naming %s and %q", tt.yaml, err, tt.field, tt.shape)
+			continue
+		}
+		for _, secret := range []string{hook, tg, "sk-proj-abcdefghijkl", "xoxb-1234-5678-abcdefgh", "hunter2hunter2", "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"} {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("Parse(%q) error quotes the secret: %v", tt.yaml, err)
+			}
+		}
+	}
+	// Names are fine, including ones with digits.
+	if _, err := Parse("t.yaml", []byte("notify: {slack: {webhook_url_env: SLACK_WEBHOOK_2}, telegram: {token_env: TG_TOKEN, chat_id: '-1001234567890'}}\n")); err != nil {
+		t.Errorf("Parse with variable names = %v; want ok", err)
+	}
+}
+
+func TestEmptyFileRefused(t *testing.T) {
+	for _, body := range []string{"", "\n", "# only a comment\n"} {
+		if _, err := Parse("t.yaml", []byte(body)); err == nil || !strings.Contains(err.Error(), "empty") {
+			t.Errorf("Parse(%q) = %v; want an empty-file error", body, err)
+		}
+	}
+}
+
+// TestRelativePathsFromTheFile: paths set in the file are relative to its
+// directory; the built-in default db stays where the working directory is.
+func TestRelativePathsFromTheFile(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "etc", "warden.yaml")
+	os.MkdirAll(filepath.Dir(cfgPath), 0o755)
+	os.WriteFile(cfgPath, []byte("db: data/w.db\npolicy: p.yaml\npolicy_tests: /abs/t.yaml\nexchange: {credentials_file: keys.yaml}\nadvisor: {kind: replay, replay: {file: rec.jsonl}}\n"), 0o600)
+	c, err := Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	etc := filepath.Dir(cfgPath)
+	for name, tc := range map[string][2]string{
+		"db": {c.DB, filepath.Join(etc, "data/w.db")}, "policy": {c.Policy, filepath.Join(etc, "p.yaml")},
+		"policy_tests": {c.PolicyTests, "/abs/t.yaml"}, "credentials_file": {c.Exchange.CredentialsFile, filepath.Join(etc, "keys.yaml")},
+		"replay.file": {c.Advisor.Replay.File, filepath.Join(etc, "rec.jsonl")},
+	} {
+		if tc[0] != tc[1] {
+			t.Errorf("%s = %q; want %q", name, tc[0], tc[1])
+		}
+	}
+	os.WriteFile(cfgPath, []byte("mode: paper\n"), 0o600)
+	if c, _ := Load(cfgPath); c.DB != "./warden.db" {
+		t.Errorf("default db = %q; want ./warden.db (not set in the file)", c.DB)
+	}
+}
+
+func TestAdviceDeadline(t *testing.T) {
+	for _, tc := range []struct {
+		schedule string
+		set      time.Duration
+		want     time.Duration
+	}{
+		{"@hourly", 0, 3 * time.Minute},
+		{"@every 6m", 0, 3 * time.Minute},
+		{"@every 5m", 0, 150 * time.Second},
+		{"*/2 * * * *", 0, time.Minute},
+		{"0 9,17 * * *", 0, 3 * time.Minute},
+		{"@every 1m", 20 * time.Second, 20 * time.Second},
+	} {
+		c := Default()
+		c.Schedule, c.Advisor.OpenAI.Deadline = tc.schedule, tc.set
+		if got := c.AdviceDeadline(); got != tc.want {
+			t.Errorf("AdviceDeadline(schedule %q, deadline %s) = %s; want %s", tc.schedule, tc.set, got, tc.want)
+		}
 	}
 }
