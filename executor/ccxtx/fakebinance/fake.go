@@ -125,7 +125,7 @@ type order struct {
 	updated   time.Time
 	triggered bool
 	// fault-driven behaviour
-	pollsLeft  int // partial fills: each GET advances the fill
+	pollsLeft  int // partial fills: each poll (GET order or open orders) advances the fill
 	pollsTotal int
 	hidden     int             // GET answers -2013 this many more times
 	fillPx     decimal.Decimal // where a market order fills
@@ -648,7 +648,7 @@ func (s *Server) route(method, path string, p url.Values, f *Fault) (int, any) {
 	case "DELETE /api/v3/order":
 		return s.cancelOrder(p, now)
 	case "GET /api/v3/openOrders":
-		return s.openOrders(p)
+		return s.openOrders(p, now)
 	case "GET /api/v3/myTrades":
 		return s.myTrades(p)
 	case "GET /sapi/v1/account/apiRestrictions":
@@ -1113,6 +1113,14 @@ func (s *Server) queryOrder(p url.Values, now time.Time) (int, any) {
 		o.hidden--
 		return errBody(apiErr{http.StatusBadRequest, -2013, MsgNoSuchOrder})
 	}
+	s.advance(o, now)
+	return http.StatusOK, s.orderJSON(o)
+}
+
+// advance moves an order with partial fills (FaultPartialFills) one step:
+// each poll of it, by itself (GET /api/v3/order) or in the open-orders
+// list, fills one more part, as a market trading through it would.
+func (s *Server) advance(o *order, now time.Time) {
 	if o.pollsLeft > 0 && o.Open() {
 		o.pollsLeft--
 		q := o.OrigQty.Div(decimal.NewFromInt(int64(o.pollsTotal)))
@@ -1130,7 +1138,6 @@ func (s *Server) queryOrder(p url.Values, now time.Time) (int, any) {
 			s.fill(o, q, px, o.Type != "MARKET", now)
 		}
 	}
-	return http.StatusOK, s.orderJSON(o)
 }
 
 func (s *Server) cancelOrder(p url.Values, now time.Time) (int, any) {
@@ -1162,7 +1169,7 @@ func (s *Server) cancelOrder(p url.Values, now time.Time) (int, any) {
 	return http.StatusOK, resp
 }
 
-func (s *Server) openOrders(p url.Values) (int, any) {
+func (s *Server) openOrders(p url.Values, now time.Time) (int, any) {
 	var si *symbolInfo
 	if p.Get("symbol") != "" {
 		var e *apiErr
@@ -1173,7 +1180,10 @@ func (s *Server) openOrders(p url.Values) (int, any) {
 	out := []any{}
 	for _, o := range s.orders {
 		if o.Open() && o.hidden == 0 && (si == nil || o.Symbol == si.Symbol) {
-			out = append(out, s.orderJSON(o))
+			s.advance(o, now)
+			if o.Open() {
+				out = append(out, s.orderJSON(o))
+			}
 		}
 	}
 	return http.StatusOK, out

@@ -40,7 +40,8 @@ const (
 	// the hang limit (the client has given up by then).
 	FaultAcceptHang
 	// FaultPartialFills (POST /api/v3/order) places the order, which then
-	// fills in Polls steps, one per GET /api/v3/order.
+	// fills in Polls steps, one per poll of it (GET /api/v3/order, or a
+	// GET /api/v3/openOrders listing it).
 	FaultPartialFills
 	// FaultLateVisible (POST /api/v3/order) places the order and holds the
 	// reply like FaultAcceptHang; the first Polls lookups of the order then
