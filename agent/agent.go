@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -58,8 +59,12 @@ type Store interface {
 	RecordVerdicts(ctx context.Context, runID, policyHash string, state schemas.State, verdicts []schemas.Verdict) ([]string, error)
 	RecordEvent(ctx context.Context, e audit.Event) error
 	KillSwitch(ctx context.Context) (bool, error)
-	SafeMode(ctx context.Context, now time.Time) (on bool, reason string, err error)
-	SetSafeMode(ctx context.Context, on bool, until time.Time, reason string) error
+	// The breakers' state: every process reads and writes it here, so a
+	// breaker holds across `run --once` processes and restarts.
+	Level(ctx context.Context, now time.Time) (audit.LevelState, error)
+	RaiseLevel(ctx context.Context, t audit.LevelTrip) (audit.LevelState, error)
+	CountError(ctx context.Context, at time.Time, runID, component, msg string) (int, error)
+	ResetErrors(ctx context.Context, at time.Time, runID string) error
 	OrdersSince(ctx context.Context, t time.Time) (int, error)
 	PeakEquity(ctx context.Context) (decimal.Decimal, bool, error)
 	EquityAt(ctx context.Context, t time.Time) (decimal.Decimal, bool, error)
@@ -100,11 +105,9 @@ type Options struct {
 	Symbols   []string // all with the same quote currency
 	Timeframe string
 	Lookback  int // closed candles per snapshot (default 200)
-	Breakers  BreakerConfig
-	// Cooldown is how long a tripped breaker keeps safe mode on.
-	Cooldown time.Duration
-	// MaxConsecutiveErrors trips the error-spike breaker.
-	MaxConsecutiveErrors int
+	// Breakers are the circuit breakers' thresholds and the level each
+	// raises (DefaultBreakers when zero).
+	Breakers BreakerConfig
 	// MaxDataAge is how old the last closed candle may be.
 	MaxDataAge time.Duration
 	// RunIDPrefix prefixes run ids ("r" by default; backtests use "bt").
@@ -121,11 +124,10 @@ type Options struct {
 // Agent runs analysis cycles. It is not safe for concurrent cycles; the
 // scheduler never overlaps them.
 type Agent struct {
-	d          Deps
-	o          Options
-	step       time.Duration
-	quote      string
-	consecErrs int
+	d     Deps
+	o     Options
+	step  time.Duration
+	quote string
 	// validator is the validator in force; SetValidator swaps it between
 	// cycles (policy hot reload). Each cycle uses one validator throughout.
 	validator atomic.Pointer[policy.Validator]
@@ -151,12 +153,19 @@ func (a *Agent) Validator() *policy.Validator { return a.validator.Load() }
 
 // CycleResult is what one cycle did.
 type CycleResult struct {
-	RunID       string               `json:"run_id"`
-	At          time.Time            `json:"at"`
-	Status      string               `json:"status"` // ok, skipped, advisor_error, failed
-	Reason      string               `json:"reason,omitempty"`
-	KillSwitch  bool                 `json:"kill_switch"`
-	SafeMode    bool                 `json:"safe_mode"`
+	RunID      string    `json:"run_id"`
+	At         time.Time `json:"at"`
+	Status     string    `json:"status"` // ok, skipped, advisor_error, failed
+	Reason     string    `json:"reason,omitempty"`
+	KillSwitch bool      `json:"kill_switch"`
+	SafeMode   bool      `json:"safe_mode"`
+	// Level is the breakers' level the cycle decided under (active,
+	// reduce, safe_mode), LevelUntil when it ends (zero: until resumed),
+	// RiskScale the policy's system.risk_scale.
+	Level       string               `json:"level"`
+	LevelSince  time.Time            `json:"level_since,omitzero"`
+	LevelUntil  time.Time            `json:"level_until,omitzero"`
+	RiskScale   decimal.Decimal      `json:"risk_scale"`
 	Trips       []Trip               `json:"trips,omitempty"`
 	Rationale   string               `json:"rationale,omitempty"`
 	Raw         []byte               `json:"-"`
@@ -204,11 +213,22 @@ func New(d Deps, o Options) (*Agent, error) {
 	if o.Lookback <= 0 {
 		o.Lookback = market.DefaultLookback
 	}
-	if o.MaxConsecutiveErrors <= 0 {
-		o.MaxConsecutiveErrors = 3
+	if o.Breakers.ShockSigma == 0 && o.Breakers.DriftPSI == 0 && o.Breakers.DriftReference == 0 && o.Breakers.MaxConsecutiveErrors == 0 {
+		o.Breakers = DefaultBreakers()
 	}
-	if o.Cooldown <= 0 {
-		o.Cooldown = 4 * time.Hour
+	if o.Breakers.MaxConsecutiveErrors <= 0 {
+		o.Breakers.MaxConsecutiveErrors = DefaultBreakers().MaxConsecutiveErrors
+	}
+	if o.Breakers.ReduceScale.IsZero() {
+		o.Breakers.ReduceScale = DefaultBreakers().ReduceScale
+	}
+	if !o.Breakers.ReduceScale.IsPositive() || o.Breakers.ReduceScale.GreaterThan(decimal.NewFromInt(1)) {
+		return nil, fmt.Errorf("agent: breakers' reduce scale %s is outside (0, 1]", o.Breakers.ReduceScale)
+	}
+	for name, r := range o.Breakers.Rules {
+		if r.Level != "" && r.Level != audit.LevelReduce && r.Level != audit.LevelSafeMode {
+			return nil, fmt.Errorf("agent: breaker %s: level %q is not reduce or safe_mode", name, r.Level)
+		}
 	}
 	if o.RunIDPrefix == "" {
 		o.RunIDPrefix = "r"
@@ -276,7 +296,8 @@ func (a *Agent) Failed(ctx context.Context, component string, cause error) (Cycl
 		// The switches, as every cycle reads them; an error here changes
 		// nothing (nothing is placed), the run is failed already.
 		res.KillSwitch, _ = a.d.Store.KillSwitch(ctx)
-		res.SafeMode, _, _ = a.d.Store.SafeMode(ctx, now)
+		lv, _ := a.d.Store.Level(ctx, now)
+		a.setLevel(&res, lv)
 	}
 	a.errorSeen(ctx, &res, component, cause)
 	if a.d.Store != nil {
@@ -313,18 +334,22 @@ func (a *Agent) begin(ctx context.Context, runID string, now time.Time, val *pol
 
 func (a *Agent) cycle(ctx context.Context, res *CycleResult, val *policy.Validator) error {
 	now := res.At
-	// The switches are read from the store at every cycle, so a kill
-	// switch set by another process (warden kill) is honoured.
+	// The switches and the breakers' level are read from the store at
+	// every cycle, so a kill switch or a resume by another process (warden
+	// kill, warden resume) and a level raised by an earlier process are
+	// honoured.
+	a.setLevel(res, audit.LevelState{Level: audit.LevelActive})
 	if a.d.Store != nil {
 		kill, err := a.d.Store.KillSwitch(ctx)
 		if err != nil {
 			return fmt.Errorf("audit: read kill switch (failing closed): %w", err)
 		}
-		safe, _, err := a.d.Store.SafeMode(ctx, now)
+		lv, err := a.d.Store.Level(ctx, now)
 		if err != nil {
-			return fmt.Errorf("audit: read safe mode (failing closed): %w", err)
+			return fmt.Errorf("audit: read breaker level (failing closed): %w", err)
 		}
-		res.KillSwitch, res.SafeMode = kill, safe
+		res.KillSwitch = kill
+		a.setLevel(res, lv)
 	}
 
 	snaps, candles, err := a.snapshots(ctx, now)
@@ -411,12 +436,15 @@ func (a *Agent) cycle(ctx context.Context, res *CycleResult, val *policy.Validat
 		}
 	}
 	if len(out.SchemaErrors) > 0 {
-		a.consecErrs++
-		a.publish(ctx, notify.Error{Component: "schema", Err: violationsText(out.SchemaErrors), RunID: res.RunID, At: now})
-		a.checkErrorSpike(ctx, res)
+		a.errorSeen(ctx, res, "schema", errors.New(violationsText(out.SchemaErrors)))
 		return nil
 	}
-	a.consecErrs = 0
+	if a.d.Store != nil {
+		// A good answer ends a run of failures, for every process.
+		if err := a.d.Store.ResetErrors(ctx, now, res.RunID); err != nil {
+			return fmt.Errorf("audit: reset error count: %w", err)
+		}
+	}
 
 	for i, v := range out.Verdicts {
 		if a.d.Observer != nil {
@@ -503,7 +531,8 @@ func (a *Agent) state(ctx context.Context, now time.Time, snaps map[string]marke
 	}
 	st := schemas.State{
 		Now: now, Mode: a.o.Mode, KillSwitch: res.KillSwitch, SafeMode: res.SafeMode,
-		Markets: make(map[string]schemas.Market, len(a.o.Symbols)),
+		RiskScale: res.RiskScale,
+		Markets:   make(map[string]schemas.Market, len(a.o.Symbols)),
 	}
 	if st.Mode == "backtest" {
 		st.Mode = "paper"
@@ -721,36 +750,90 @@ func (a *Agent) keepsRecords() bool {
 	return !ok || !e.Ephemeral()
 }
 
-// errorSeen counts a failed cycle towards the error-spike breaker and
-// tells the operators.
+// errorSeen counts a failed cycle towards the error-spike breaker (in the
+// store, so the count runs on across processes) and tells the operators.
 func (a *Agent) errorSeen(ctx context.Context, res *CycleResult, component string, err error) {
-	a.consecErrs++
 	a.publish(ctx, notify.Error{Component: component, Err: err.Error(), RunID: res.RunID, At: res.At})
-	a.checkErrorSpike(ctx, res)
-}
-
-func (a *Agent) checkErrorSpike(ctx context.Context, res *CycleResult) {
-	if a.consecErrs >= a.o.MaxConsecutiveErrors {
-		tr := Trip{Breaker: "error_spike", Reason: fmt.Sprintf("%d failed cycles in a row", a.consecErrs)}
+	if a.d.Store == nil {
+		return
+	}
+	n, cErr := a.d.Store.CountError(ctx, res.At, res.RunID, component, err.Error())
+	if cErr != nil {
+		// Not knowing the count, fail closed: treat it as a spike.
+		a.d.Logger.Error("audit: count a failed cycle; tripping the error-spike breaker", "err", cErr)
+		n = a.o.Breakers.MaxConsecutiveErrors
+	}
+	if n >= a.o.Breakers.MaxConsecutiveErrors {
+		tr := Trip{Breaker: BreakerErrorSpike, Reason: fmt.Sprintf("%d failed cycles in a row (limit %d)", n, a.o.Breakers.MaxConsecutiveErrors),
+			Level: a.o.Breakers.Rule(BreakerErrorSpike).Level}
 		res.Trips = append(res.Trips, tr)
 		a.trip(ctx, res, []Trip{tr})
 	}
 }
 
-// trip switches to safe mode for the cool-down and records and announces
-// every breaker that fired.
-func (a *Agent) trip(ctx context.Context, res *CycleResult, trips []Trip) {
-	until := res.At.Add(a.o.Cooldown)
-	res.SafeMode = true
-	var reasons []string
-	for _, t := range trips {
-		reasons = append(reasons, t.Breaker+": "+t.Reason)
-		a.event(ctx, audit.Event{Kind: audit.EventBreaker, RunID: res.RunID, At: res.At, Symbol: t.Symbol, State: "tripped", Detail: jsonDetail(t)})
-		a.publish(ctx, notify.Breaker{Name: t.Breaker, Tripped: true, Reason: t.Symbol + " " + t.Reason, Until: until, At: res.At, RunID: res.RunID})
+// setLevel records the level a cycle runs under, and what it means for
+// the policy: safe mode, and the risk scale of the reduce level (which
+// safe mode includes).
+func (a *Agent) setLevel(res *CycleResult, lv audit.LevelState) {
+	if lv.Level == "" {
+		lv.Level = audit.LevelActive
 	}
-	if a.d.Store != nil {
-		if err := a.d.Store.SetSafeMode(ctx, true, until, strings.Join(reasons, "; ")); err != nil {
-			a.d.Logger.Error("could not persist safe mode; it holds for this cycle", "err", err)
+	res.Level, res.LevelSince, res.LevelUntil = lv.Level, lv.Since, lv.Until
+	res.SafeMode = lv.Level == audit.LevelSafeMode
+	res.RiskScale = decimal.NewFromInt(1)
+	if lv.Level != audit.LevelActive {
+		res.RiskScale = a.o.Breakers.ReduceScale
+	}
+}
+
+// trip raises, for each level the trips name, that level for the
+// breaker's cool-down (in the store, so every process sees it), and
+// records and announces every breaker that fired. The cycle goes on
+// under the highest level.
+func (a *Agent) trip(ctx context.Context, res *CycleResult, trips []Trip) {
+	type raise struct {
+		until    time.Time
+		reasons  []string
+		breakers []string
+	}
+	raises := map[string]*raise{}
+	for _, t := range trips {
+		rule := a.o.Breakers.Rule(t.Breaker)
+		if t.Level == "" {
+			t.Level = rule.Level
+		}
+		until := res.At.Add(rule.Cooldown)
+		r := raises[t.Level]
+		if r == nil {
+			r = &raise{}
+			raises[t.Level] = r
+		}
+		if until.After(r.until) {
+			r.until = until
+		}
+		r.reasons = append(r.reasons, strings.TrimSpace(t.Breaker+" "+t.Symbol)+": "+t.Reason)
+		if !slices.Contains(r.breakers, t.Breaker) {
+			r.breakers = append(r.breakers, t.Breaker)
+		}
+		a.event(ctx, audit.Event{Kind: audit.EventBreaker, RunID: res.RunID, At: res.At, Symbol: t.Symbol, State: "tripped", Detail: jsonDetail(t)})
+		a.publish(ctx, notify.Breaker{Name: t.Breaker, Tripped: true, Reason: strings.TrimSpace(t.Symbol + " " + t.Reason + " → " + t.Level), Until: until, At: res.At, RunID: res.RunID})
+	}
+	for _, level := range []string{audit.LevelReduce, audit.LevelSafeMode} {
+		r := raises[level]
+		if r == nil {
+			continue
+		}
+		lv := audit.LevelState{Level: level, Since: res.At, Until: r.until, Reason: strings.Join(r.reasons, "; ")}
+		if a.d.Store != nil {
+			stored, err := a.d.Store.RaiseLevel(ctx, audit.LevelTrip{Level: level, At: res.At, Until: r.until, Reason: lv.Reason, RunID: res.RunID, Breakers: r.breakers})
+			if err != nil {
+				a.d.Logger.Error("could not persist the breaker level; it holds for this cycle", "level", level, "err", err)
+			} else {
+				lv = stored
+			}
+		}
+		if audit.HigherLevel(res.Level, level) != res.Level {
+			a.setLevel(res, lv)
 		}
 	}
 }
@@ -801,6 +884,6 @@ func runSummary(res CycleResult) map[string]any {
 	return map[string]any{
 		"reason": res.Reason, "equity": res.Equity, "decisions": counts,
 		"orders": len(res.Orders), "order_errors": res.OrderErrors, "trips": res.Trips,
-		"kill_switch": res.KillSwitch, "safe_mode": res.SafeMode,
+		"kill_switch": res.KillSwitch, "safe_mode": res.SafeMode, "level": res.Level, "risk_scale": res.RiskScale,
 	}
 }

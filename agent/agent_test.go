@@ -83,7 +83,7 @@ func newHarness(t *testing.T, adv advisor.Advisor, dbPath string) *harness {
 		Store: h.store, Clock: clock, Logger: quiet,
 	}, agent.Options{
 		Mode: "paper", Symbols: symbols, Timeframe: "1h",
-		Breakers:   agent.BreakerConfig{ShockATRMultiple: 6, DriftPSI: 1, DriftReference: 300, DriftRecent: 48, MaxGapBars: 3},
+		Breakers:   agent.DefaultBreakers(),
 		MaxDataAge: 2 * time.Hour, Output: &h.out,
 	})
 	if err != nil {
@@ -234,9 +234,9 @@ func TestAdvisorErrorsPlaceNothingAndTripTheBreaker(t *testing.T) {
 	if !hasTrip(last.Trips, "error_spike") {
 		t.Fatalf("trips after 3 failures = %+v; want error_spike", last.Trips)
 	}
-	on, reason, err := h.store.SafeMode(ctx, h.now)
-	if err != nil || !on || !strings.Contains(reason, "error_spike") {
-		t.Fatalf("SafeMode = %v %q %v; want on for error_spike", on, reason, err)
+	lv, err := h.store.Level(ctx, h.now)
+	if err != nil || lv.Level != audit.LevelSafeMode || !strings.Contains(lv.Reason, "error_spike") {
+		t.Fatalf("Level = %+v, %v; want safe_mode for error_spike", lv, err)
 	}
 	if f.calls != 3 {
 		t.Errorf("advisor called %d times; want 3", f.calls)
@@ -272,7 +272,7 @@ func TestBadSnapshotSkipsTheRun(t *testing.T) {
 		Market: staleFeed{MarketData: h.px, shift: 10 * time.Hour}, Orders: h.exec, Advisor: f,
 		Validator: policy.NewValidator(pol, policy.Limits{}), Store: h.store, Clock: func() time.Time { return h.now }, Logger: quiet,
 	}, agent.Options{Mode: "paper", Symbols: []string{"BTC/USDT"}, Timeframe: "1h", MaxDataAge: 2 * time.Hour,
-		Breakers: agent.BreakerConfig{ShockATRMultiple: 6, DriftPSI: 1, DriftReference: 300, DriftRecent: 48, MaxGapBars: 3}})
+		Breakers: agent.DefaultBreakers()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +342,7 @@ func BenchmarkCycle(b *testing.B) {
 	a, err := agent.New(agent.Deps{Market: px, Orders: exec, Advisor: adv, Validator: policy.NewValidator(pol, policy.Limits{}),
 		Store: store, Clock: clock, Logger: quiet},
 		agent.Options{Mode: "paper", Symbols: symbols, Timeframe: "1h",
-			Breakers: agent.BreakerConfig{ShockATRMultiple: 6, DriftPSI: 1, DriftReference: 300, DriftRecent: 48, MaxGapBars: 3}})
+			Breakers: agent.DefaultBreakers()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,34 +3,125 @@ package agent
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"sort"
 	"time"
 
+	"github.com/shopspring/decimal"
+
+	"github.com/warden-trading/warden/agent/audit"
+	"github.com/warden-trading/warden/agent/config"
 	"github.com/warden-trading/warden/executor"
 )
 
-// Trip is one circuit breaker that fired: it switches Warden to safe mode
-// (only sells that reduce a position) until an operator resumes or the
-// cool-down passes.
+// Breakers, by the name each trip carries.
+const (
+	BreakerErrorSpike = "error_spike"
+	BreakerDataGap    = "data_gap"
+	BreakerShock      = "volatility_shock"
+	BreakerDrift      = "drift"
+)
+
+// Trip is one circuit breaker that fired. It raises a level (see
+// BreakerRule): reduce scales the policy's caps down, safe mode allows
+// only sells that reduce a position, each until an operator resumes or
+// the breaker's cool-down passes.
 type Trip struct {
 	Breaker string `json:"breaker"` // error_spike, data_gap, volatility_shock, drift
 	Symbol  string `json:"symbol,omitempty"`
 	Reason  string `json:"reason"`
+	Level   string `json:"level,omitempty"` // the level it raised: reduce or safe_mode
 }
 
-// BreakerConfig holds the thresholds of the market breakers.
+// BreakerRule is what a breaker's trip does: the level it raises and for
+// how long after the last trip.
+type BreakerRule struct {
+	Level    string // audit.LevelReduce or audit.LevelSafeMode
+	Cooldown time.Duration
+}
+
+// BreakerConfig holds the breakers' thresholds and rules. The defaults
+// (DefaultBreakers) are calibrated on the bundled 2017–2022 1h history;
+// see TestBreakerCalibration.
 type BreakerConfig struct {
-	// ShockATRMultiple trips when the last closed candle's move exceeds
-	// this many ATRs of the bars before it.
-	ShockATRMultiple float64
-	// DriftPSI trips when the population stability index of recent
-	// absolute returns against the reference window exceeds it.
+	// ShockSigma trips the volatility-shock breaker when the close moved
+	// more than this many standard deviations over the last 1 or 4 closed
+	// candles; the deviation is of one-candle log returns before the move
+	// (an exponentially weighted average with a half-life of 168 candles),
+	// times the square root of the horizon.
+	ShockSigma float64
+	// DriftPSI trips the drift breaker when the population stability
+	// index of recent absolute returns against the reference window
+	// exceeds it. The default is the 95th percentile of its null
+	// distribution for the default windows (DriftNullQuantile).
 	DriftPSI       float64
 	DriftReference int // bars in the reference window
 	DriftRecent    int // bars in the recent window
-	// MaxGapBars trips when more than this many candles are missing in the
-	// snapshot window.
+	// MaxGapBars trips when more than this many candles are missing among
+	// the most recent 24.
 	MaxGapBars int
+	// MaxConsecutiveErrors trips the error-spike breaker: failed cycles in
+	// a row, counted in the audit store across processes.
+	MaxConsecutiveErrors int
+	// Rules by breaker name; a breaker missing here follows
+	// DefaultBreakers.
+	Rules map[string]BreakerRule
+	// ReduceScale is what the policy's caps are multiplied by at the
+	// reduce level (and in safe mode): system.risk_scale in CEL.
+	ReduceScale decimal.Decimal
+}
+
+// Calibrated defaults; see TestBreakerCalibration and the README.
+const (
+	DefaultShockSigma = 4.5
+	// DefaultDriftPSI is DriftNullQuantile over the bundled BTC/USDT and
+	// ETH/USDT 1h history with DefaultDriftNull (TestDriftDefaultIsNullQuantile).
+	DefaultDriftPSI = 1.80
+)
+
+// DefaultDriftNull is how DefaultDriftPSI was computed: a stationary block
+// bootstrap of each symbol's absolute 1h log returns with a mean block of
+// 48 candles (so volatility clusters survive), 4000 samples of a 500-bar
+// reference and a 48-bar recent window, seed 1; the 95th percentile.
+var DefaultDriftNull = DriftNull{Reference: 500, Recent: 48, Block: 48, Samples: 4000, Quantile: 0.95, Seed: 1}
+
+// DefaultBreakers are the calibrated defaults.
+func DefaultBreakers() BreakerConfig {
+	return BreakerConfig{
+		ShockSigma: DefaultShockSigma, DriftPSI: DefaultDriftPSI,
+		DriftReference: 500, DriftRecent: 48, MaxGapBars: 3, MaxConsecutiveErrors: 3,
+		Rules:       DefaultBreakerRules(),
+		ReduceScale: decimal.RequireFromString("0.5"),
+	}
+}
+
+// DefaultBreakerRules: drift reduces risk; an error spike, a data gap
+// and a volatility shock switch to safe mode. The shock's cool-down is
+// short because the breaker keeps tripping while the move is within its
+// 4-candle horizon.
+func DefaultBreakerRules() map[string]BreakerRule {
+	return map[string]BreakerRule{
+		BreakerErrorSpike: {Level: audit.LevelSafeMode, Cooldown: 4 * time.Hour},
+		BreakerDataGap:    {Level: audit.LevelSafeMode, Cooldown: 4 * time.Hour},
+		BreakerShock:      {Level: audit.LevelSafeMode, Cooldown: time.Hour},
+		BreakerDrift:      {Level: audit.LevelReduce, Cooldown: 4 * time.Hour},
+	}
+}
+
+// Rule returns the rule of a breaker, the default when none is set.
+func (c BreakerConfig) Rule(breaker string) BreakerRule {
+	r, ok := c.Rules[breaker]
+	def := DefaultBreakerRules()[breaker]
+	if !ok {
+		return def
+	}
+	if r.Level == "" {
+		r.Level = def.Level
+	}
+	if r.Cooldown <= 0 {
+		r.Cooldown = def.Cooldown
+	}
+	return r
 }
 
 // MarketTrips runs the market breakers over one symbol's closed candles
@@ -53,17 +144,14 @@ func marketTrips(symbol string, candles []executor.Candle, step time.Duration, c
 		recent = recent[len(recent)-gapWindow:]
 	}
 	if missing := missingBars(recent, step); missing > cfg.MaxGapBars {
-		trips = append(trips, Trip{Breaker: "data_gap", Symbol: symbol,
+		trips = append(trips, Trip{Breaker: BreakerDataGap, Symbol: symbol,
 			Reason: fmt.Sprintf("%d candles missing in the last %d (limit %d)", missing, len(recent), cfg.MaxGapBars)})
 	}
-	// Wilder's ATR forgets its seed geometrically: 100 candles are plenty.
-	atrWindow := candles
-	if len(atrWindow) > 100 {
-		atrWindow = atrWindow[len(atrWindow)-100:]
-	}
-	if move, atr, ok := lastMoveInATR(atrWindow, 14); ok && atr > 0 && move/atr > cfg.ShockATRMultiple {
-		trips = append(trips, Trip{Breaker: "volatility_shock", Symbol: symbol,
-			Reason: fmt.Sprintf("last candle moved %.2f ATR (limit %.2f)", move/atr, cfg.ShockATRMultiple)})
+	if cfg.ShockSigma > 0 {
+		if z, h, ok := shockScore(candles); ok && z > cfg.ShockSigma {
+			trips = append(trips, Trip{Breaker: BreakerShock, Symbol: symbol,
+				Reason: fmt.Sprintf("close moved %.1fσ over the last %d candle(s) (limit %.1fσ)", z, h, cfg.ShockSigma)})
+		}
 	}
 	if n := len(candles); cfg.DriftReference > 0 && cfg.DriftRecent > 0 && n >= cfg.DriftReference+cfg.DriftRecent+1 {
 		window := candles[n-cfg.DriftReference-cfg.DriftRecent-1:]
@@ -72,12 +160,82 @@ func marketTrips(symbol string, candles []executor.Candle, step time.Duration, c
 		}
 		sortedRef := dw.reference(window, cfg.DriftReference)
 		recentRets := absLogReturns(window[cfg.DriftReference:])
-		if psi := psiSorted(sortedRef, recentRets, 10); psi > cfg.DriftPSI {
-			trips = append(trips, Trip{Breaker: "drift", Symbol: symbol,
+		if psi := psiSorted(sortedRef, recentRets, driftBins); psi > cfg.DriftPSI {
+			trips = append(trips, Trip{Breaker: BreakerDrift, Symbol: symbol,
 				Reason: fmt.Sprintf("PSI of recent absolute returns %.3f over %d bars against the %d before (limit %.3f)", psi, cfg.DriftRecent, cfg.DriftReference, cfg.DriftPSI)})
 		}
 	}
+	for i := range trips {
+		trips[i].Level = cfg.Rule(trips[i].Breaker).Level
+	}
 	return trips
+}
+
+// driftBins is the number of quantile bins of the drift breaker's PSI.
+const driftBins = 10
+
+// The volatility-shock breaker's measure: horizons in candles, the
+// half-life of its volatility estimate, and how many candles it reads.
+var shockHorizons = [...]int{1, 4}
+
+const (
+	shockHalfLife = 168
+	shockWindow   = 504
+	shockMinBars  = 50
+)
+
+// shockScore returns the largest absolute log move of the last close over
+// the shock horizons, in standard deviations of one-candle log returns
+// before the move (EWMA, half-life shockHalfLife) times √horizon, and the
+// horizon it was seen at.
+func shockScore(candles []executor.Candle) (z float64, horizon int, ok bool) {
+	n := len(candles)
+	maxH := shockHorizons[len(shockHorizons)-1]
+	if n < shockMinBars+maxH+1 {
+		return 0, 0, false
+	}
+	start := max(0, n-1-shockWindow)
+	lam := math.Pow(0.5, 1.0/shockHalfLife)
+	// variance[k] for base index n-1-h: the EWMA of returns up to that base.
+	var baseVar [len(shockHorizons)]float64
+	var v float64
+	seeded, seedN := false, 0
+	for i := start + 1; i <= n-2; i++ {
+		if candles[i-1].Close <= 0 || candles[i].Close <= 0 {
+			continue
+		}
+		r := math.Log(candles[i].Close / candles[i-1].Close)
+		if !seeded {
+			// The first 24 returns seed the average with their mean square.
+			v += r * r
+			seedN++
+			if seedN == 24 {
+				v /= float64(seedN)
+				seeded = true
+			}
+		} else {
+			v = lam*v + (1-lam)*r*r
+		}
+		for k, h := range shockHorizons {
+			if i == n-1-h {
+				baseVar[k] = v
+			}
+		}
+	}
+	if !seeded {
+		return 0, 0, false
+	}
+	last := candles[n-1].Close
+	for k, h := range shockHorizons {
+		base := candles[n-1-h].Close
+		if baseVar[k] <= 0 || base <= 0 || last <= 0 {
+			continue
+		}
+		if s := math.Abs(math.Log(last/base)) / math.Sqrt(baseVar[k]*float64(h)); s > z {
+			z, horizon = s, h
+		}
+	}
+	return z, horizon, horizon > 0
 }
 
 // driftWindow keeps the reference window of the drift breaker between
@@ -130,27 +288,6 @@ func missingBars(candles []executor.Candle, step time.Duration) int {
 		return m
 	}
 	return 0
-}
-
-// lastMoveInATR returns the true range of the last candle and the Wilder
-// ATR(period) of the candles before it.
-func lastMoveInATR(candles []executor.Candle, period int) (move, atr float64, ok bool) {
-	n := len(candles)
-	if n < period+2 {
-		return 0, 0, false
-	}
-	tr := func(i int) float64 {
-		c, prev := candles[i], candles[i-1].Close
-		return math.Max(c.High-c.Low, math.Max(math.Abs(c.High-prev), math.Abs(c.Low-prev)))
-	}
-	for i := 1; i <= period; i++ {
-		atr += tr(i)
-	}
-	atr /= float64(period)
-	for i := period + 1; i < n-1; i++ {
-		atr = (atr*float64(period-1) + tr(i)) / float64(period)
-	}
-	return tr(n - 1), atr, true
 }
 
 func absLogReturns(candles []executor.Candle) []float64 {
@@ -208,4 +345,76 @@ func psiSorted(sorted, actual []float64, bins int) float64 {
 		psi += (ai - ei) * math.Log(ai/ei)
 	}
 	return psi
+}
+
+// DriftNull describes the bootstrap that gives the drift breaker its
+// threshold: the PSI the breaker sees when nothing has changed but the
+// ordinary clustering of volatility.
+type DriftNull struct {
+	Reference, Recent int     // the breaker's windows, in returns
+	Block             int     // mean block length of the stationary bootstrap
+	Samples           int     // bootstrap samples
+	Quantile          float64 // the threshold's quantile of the null PSIs
+	Seed              uint64  // fixed, so the threshold is reproducible
+}
+
+// DriftNullQuantile draws, for each sample, one of series (absolute log
+// returns of one symbol, in time order) and a stationary block bootstrap
+// of Reference+Recent returns from it (blocks of geometric length with
+// mean Block, wrapping around), computes the PSI of the last Recent
+// against the first Reference, and returns the Quantile of those PSIs.
+// It is deterministic for a given input and seed.
+func DriftNullQuantile(series [][]float64, n DriftNull) (float64, error) {
+	if n.Reference < driftBins || n.Recent < 1 || n.Block < 1 || n.Samples < 10 || n.Quantile <= 0 || n.Quantile >= 1 {
+		return 0, fmt.Errorf("drift null: bad parameters %+v", n)
+	}
+	var usable [][]float64
+	for _, s := range series {
+		if len(s) >= n.Reference+n.Recent {
+			usable = append(usable, s)
+		}
+	}
+	if len(usable) == 0 {
+		return 0, fmt.Errorf("drift null: no series of at least %d returns", n.Reference+n.Recent)
+	}
+	r := rand.New(rand.NewPCG(n.Seed, 0x9e3779b97f4a7c15))
+	psis := make([]float64, n.Samples)
+	buf := make([]float64, n.Reference+n.Recent)
+	ref := make([]float64, n.Reference)
+	for i := range psis {
+		s := usable[r.IntN(len(usable))]
+		for k := 0; k < len(buf); {
+			at := r.IntN(len(s))
+			for k < len(buf) {
+				buf[k] = s[at]
+				k++
+				at = (at + 1) % len(s)
+				if r.Float64() < 1/float64(n.Block) {
+					break
+				}
+			}
+		}
+		copy(ref, buf[:n.Reference])
+		sort.Float64s(ref)
+		psis[i] = psiSorted(ref, buf[n.Reference:], driftBins)
+	}
+	sort.Float64s(psis)
+	return psis[int(n.Quantile*float64(len(psis)-1))], nil
+}
+
+// BreakersFromConfig turns the configuration's breakers into the agent's.
+func BreakersFromConfig(b config.Breakers) BreakerConfig {
+	rule := func(l config.BreakerLevel) BreakerRule { return BreakerRule{Level: l.Level, Cooldown: l.Cooldown} }
+	return BreakerConfig{
+		ShockSigma: b.Shock.Sigma, DriftPSI: b.Drift.PSI,
+		DriftReference: b.Drift.ReferenceBars, DriftRecent: b.Drift.RecentBars,
+		MaxGapBars: b.DataGap.MaxGapBars, MaxConsecutiveErrors: b.ErrorSpike.MaxConsecutive,
+		Rules: map[string]BreakerRule{
+			BreakerErrorSpike: rule(b.ErrorSpike.BreakerLevel),
+			BreakerDataGap:    rule(b.DataGap.BreakerLevel),
+			BreakerShock:      rule(b.Shock.BreakerLevel),
+			BreakerDrift:      rule(b.Drift.BreakerLevel),
+		},
+		ReduceScale: b.ReduceScale,
+	}
 }

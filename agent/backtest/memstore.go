@@ -2,6 +2,7 @@ package backtest
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -16,17 +17,16 @@ import (
 
 // memStore is the state a backtest with audit records off keeps in memory:
 // exactly what the agent and the executor read back from the audit store
-// (safe mode and its cool-down, peak and day-start equity, orders in the
+// (the breakers' levels and error count, peak and day-start equity, orders in the
 // last minute, the order journal), so a run judges every recommendation as
 // it would with the audit on. What the store only records (runs, prompts,
 // responses, verdicts, events) is dropped. The kill switch is always off:
 // a backtest has no operator.
 type memStore struct {
 	mu       sync.Mutex
-	safeOn   bool
-	safeDue  time.Time
-	safeWhy  string
-	equities []equityMark // in recording order; backtest time only grows
+	levels   map[string]audit.LevelState // by level: the latest raise
+	errors   int                         // failed cycles in a row
+	equities []equityMark                // in recording order; backtest time only grows
 	peak     decimal.Decimal
 	hasPeak  bool
 	intents  []time.Time // intent times, in order
@@ -46,7 +46,7 @@ var (
 )
 
 func newMemStore() *memStore {
-	return &memStore{last: map[string]schemas.OrderEvent{}, first: map[string]int{}, open: map[string]bool{}}
+	return &memStore{levels: map[string]audit.LevelState{}, last: map[string]schemas.OrderEvent{}, first: map[string]int{}, open: map[string]bool{}}
 }
 
 func (m *memStore) BeginRun(context.Context, audit.Run) error          { return nil }
@@ -71,22 +71,50 @@ func (m *memStore) RecordVerdicts(_ context.Context, runID, _ string, _ schemas.
 	return ids, nil
 }
 
-func (m *memStore) SafeMode(_ context.Context, now time.Time) (bool, string, error) {
+// Level is the breakers' level at now, like audit.Store.
+func (m *memStore) Level(_ context.Context, now time.Time) (audit.LevelState, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.safeOn || (!m.safeDue.IsZero() && !now.Before(m.safeDue)) {
-		return false, "", nil
+	for _, l := range []string{audit.LevelSafeMode, audit.LevelReduce} {
+		if s, ok := m.levels[l]; ok && (s.Until.IsZero() || now.Before(s.Until)) {
+			return s, nil
+		}
 	}
-	return true, m.safeWhy, nil
+	return audit.LevelState{Level: audit.LevelActive}, nil
 }
 
-func (m *memStore) SetSafeMode(_ context.Context, on bool, until time.Time, reason string) error {
+// RaiseLevel raises a level, keeping a longer cool-down and the start of
+// an episode still running, like audit.Store.
+func (m *memStore) RaiseLevel(_ context.Context, t audit.LevelTrip) (audit.LevelState, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.safeOn, m.safeDue, m.safeWhy = on, until, reason
-	if !on {
-		m.safeDue = time.Time{}
+	if t.Level != audit.LevelReduce && t.Level != audit.LevelSafeMode {
+		return audit.LevelState{}, fmt.Errorf("backtest: %q is not a level that can be raised", t.Level)
 	}
+	s := audit.LevelState{Level: t.Level, Since: t.At, Until: t.Until, Reason: t.Reason}
+	if prev, ok := m.levels[t.Level]; ok && (prev.Until.IsZero() || t.At.Before(prev.Until)) {
+		s.Since = prev.Since
+		if prev.Until.IsZero() || prev.Until.After(s.Until) {
+			s.Until = prev.Until
+		}
+	}
+	m.levels[t.Level] = s
+	return s, nil
+}
+
+// CountError counts a failed cycle, like audit.Store.
+func (m *memStore) CountError(context.Context, time.Time, string, string, string) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.errors++
+	return m.errors, nil
+}
+
+// ResetErrors ends a run of failed cycles.
+func (m *memStore) ResetErrors(context.Context, time.Time, string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.errors = 0
 	return nil
 }
 

@@ -223,7 +223,7 @@ func (cfg Config) normalise() (*normalised, error) {
 		}
 	}
 	b := c.Settings.Breakers
-	c.warmup = max(c.Settings.Candles, b.DriftReference+b.DriftRecent+1) + 2
+	c.warmup = max(c.Settings.Candles, b.Drift.ReferenceBars+b.Drift.RecentBars+1) + 2
 	c.candles = c.Candles
 	if c.candles == nil {
 		c.candles = map[string][]executor.Candle{}
@@ -330,11 +330,7 @@ func runOnce(ctx context.Context, c *normalised, adv advisor.Advisor, from, to t
 		Store:     st, Clock: clock, Logger: c.Logger,
 	}, agent.Options{
 		Mode: "backtest", Symbols: c.Symbols, Timeframe: c.Timeframe, Lookback: c.Settings.Candles,
-		Breakers: agent.BreakerConfig{
-			ShockATRMultiple: b.ShockATRMultiple, DriftPSI: b.DriftPSI,
-			DriftReference: b.DriftReference, DriftRecent: b.DriftRecent, MaxGapBars: b.MaxGapBars,
-		},
-		Cooldown: b.Cooldown, MaxConsecutiveErrors: b.MaxConsecutiveErr, MaxDataAge: b.MaxDataAge,
+		Breakers: agent.BreakersFromConfig(b), MaxDataAge: b.MaxDataAge,
 		RunIDPrefix: "bt", DeterministicRunIDs: true,
 	})
 	if err != nil {
