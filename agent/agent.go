@@ -171,6 +171,7 @@ type CycleResult struct {
 	Raw         []byte               `json:"-"`
 	PolicyHash  string               `json:"policy_hash"`
 	SchemaError []schemas.Violation  `json:"schema_errors,omitempty"`
+	Warnings    []schemas.Violation  `json:"warnings,omitempty"` // run-level, e.g. universe_missing
 	Verdicts    []schemas.Verdict    `json:"verdicts,omitempty"`
 	DecisionIDs []string             `json:"decision_ids,omitempty"`
 	Orders      []schemas.OrderEvent `json:"orders,omitempty"`
@@ -419,6 +420,9 @@ func (a *Agent) cycle(ctx context.Context, res *CycleResult, val *policy.Validat
 	res.SchemaError, res.Verdicts = out.SchemaErrors, out.Verdicts
 	if out.Response != nil {
 		res.Rationale = out.Response.Rationale
+		// The prompt asks for one recommendation per configured symbol: a
+		// symbol left out is recorded on the run (see runSummary).
+		res.Warnings = policy.UniverseWarnings(*out.Response, a.o.Symbols)
 	}
 	if a.d.Store != nil {
 		if err := a.d.Store.RecordResponse(ctx, res.RunID, reply.Raw, out.Response, out.SchemaErrors); err != nil {
@@ -881,9 +885,13 @@ func runSummary(res CycleResult) map[string]any {
 	for _, v := range res.Verdicts {
 		counts[v.Decision]++
 	}
-	return map[string]any{
+	m := map[string]any{
 		"reason": res.Reason, "equity": res.Equity, "decisions": counts,
 		"orders": len(res.Orders), "order_errors": res.OrderErrors, "trips": res.Trips,
 		"kill_switch": res.KillSwitch, "safe_mode": res.SafeMode, "level": res.Level, "risk_scale": res.RiskScale,
 	}
+	if len(res.Warnings) > 0 {
+		m["warnings"] = res.Warnings // shown by warden audit show
+	}
+	return m
 }

@@ -225,6 +225,13 @@ func (l *loader) load(src []byte) *Policy {
 		l.fail(0, "", "file is larger than %d bytes", MaxPolicySize)
 		return nil
 	}
+	if dups := duplicateKeys(src); len(dups) > 0 {
+		spans := ruleSpans(src)
+		for _, d := range dups {
+			l.fail(d.Line, spans.ruleAt(d.Line), "%s", d)
+		}
+		return nil
+	}
 	var doc fileDoc
 	dec := yaml.NewDecoder(bytes.NewReader(src))
 	dec.KnownFields(true)

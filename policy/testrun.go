@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -86,6 +87,7 @@ type RuleCoverage struct {
 type Summary struct {
 	Passed   int
 	Failed   int
+	Skipped  int      // cases left out by TestOptions.Run
 	Failures []string // names of the failed cases
 	// Coverage is keyed by rule name, for every rule of the policy.
 	Coverage map[string]*RuleCoverage
@@ -103,17 +105,49 @@ func (s Summary) Uncovered() []string {
 	return out
 }
 
+// CoveragePct is the share of the policy's rules, in percent, that some
+// case tripped and some case passed (100 when the policy has no rules).
+func (s Summary) CoveragePct() float64 {
+	if len(s.Coverage) == 0 {
+		return 100
+	}
+	return float64(len(s.Coverage)-len(s.Uncovered())) * 100 / float64(len(s.Coverage))
+}
+
+// TestOptions shape a test run, like `opa test`'s flags.
+type TestOptions struct {
+	// Verbose prints a PASS line for every passing case; otherwise only
+	// failures and the summary are printed.
+	Verbose bool
+	// Run, when set, runs only the cases whose name it matches.
+	Run *regexp.Regexp
+}
+
 // RunTests runs the YAML test cases in testsSrc (name names the file in
 // output and anchors state_file paths) against p, printing one PASS or FAIL
-// line per case, like `opa test`, and a summary. The error is for a test
-// file that cannot be used at all; failed cases are counted in the Summary.
+// line per case as FILE:LINE: case name, like `opa test -v`, and a
+// summary. The error is for a test file that cannot be used at all (a
+// duplicate key in it, with its line, among others); failed cases are
+// counted in the Summary.
 func RunTests(ctx context.Context, w io.Writer, p *Policy, testsSrc []byte, name string) (Summary, error) {
+	return RunTestsWith(ctx, w, p, testsSrc, name, TestOptions{Verbose: true})
+}
+
+// RunTestsWith is RunTests with options.
+func RunTestsWith(ctx context.Context, w io.Writer, p *Policy, testsSrc []byte, name string, opt TestOptions) (Summary, error) {
 	sum := Summary{Coverage: map[string]*RuleCoverage{}}
 	if p == nil {
 		return sum, errors.New("no policy to test")
 	}
 	for _, r := range p.rules {
 		sum.Coverage[r.name] = &RuleCoverage{}
+	}
+	if dups := duplicateKeys(testsSrc); len(dups) > 0 {
+		msgs := make([]string, len(dups))
+		for i, d := range dups {
+			msgs[i] = fmt.Sprintf("%s:%d: %s", name, d.Line, d)
+		}
+		return sum, errors.New(strings.Join(msgs, "\n"))
 	}
 	tf, err := parseTestFile(testsSrc)
 	if err != nil {
@@ -140,41 +174,56 @@ func RunTests(ctx context.Context, w io.Writer, p *Policy, testsSrc []byte, name
 		return sum, fmt.Errorf("%s: no cases", name)
 	}
 	v := NewValidator(p, lim)
-	seen := map[string]bool{}
+	seen := map[string]int{}
+	for _, c := range tf.Cases {
+		if first, dup := seen[c.Name]; dup {
+			return sum, fmt.Errorf("%s:%d: duplicate case name %q (first on line %d)", name, c.line, c.Name, first)
+		}
+		seen[c.Name] = c.line
+	}
 	for _, c := range tf.Cases {
 		if err := ctx.Err(); err != nil {
 			return sum, err
 		}
-		if seen[c.Name] {
-			return sum, fmt.Errorf("%s: duplicate case name %q", name, c.Name)
+		if opt.Run != nil && !opt.Run.MatchString(c.Name) {
+			sum.Skipped++
+			continue
 		}
-		seen[c.Name] = true
+		where := fmt.Sprintf("%s:%d", name, c.line)
 		start := time.Now()
 		caseBase := base
 		if c.StateFile != "" {
 			if caseBase, err = readStateFile(name, c.StateFile); err != nil {
-				return sum, fmt.Errorf("%s: case %q: %w", name, c.Name, err)
+				return sum, fmt.Errorf("%s: case %q: %w", where, c.Name, err)
 			}
 		}
 		problems := runCase(v, caseBase, tf.Recommendation, c, sum.Coverage)
 		took := time.Since(start).Round(time.Microsecond)
 		if len(problems) == 0 {
 			sum.Passed++
-			fmt.Fprintf(w, "PASS: %s: %s (%s)\n", name, c.Name, took)
+			if opt.Verbose {
+				fmt.Fprintf(w, "PASS: %s: %s (%s)\n", where, c.Name, took)
+			}
 			continue
 		}
 		sum.Failed++
 		sum.Failures = append(sum.Failures, c.Name)
-		fmt.Fprintf(w, "FAIL: %s: %s (%s)\n", name, c.Name, took)
+		fmt.Fprintf(w, "FAIL: %s: %s (%s)\n", where, c.Name, took)
 		for _, pr := range problems {
 			fmt.Fprintf(w, "    %s\n", pr)
 		}
 	}
 	total := sum.Passed + sum.Failed
+	if total == 0 && opt.Run != nil {
+		return sum, fmt.Errorf("%s: no case name matches --run %q", name, opt.Run.String())
+	}
 	fmt.Fprintln(w, strings.Repeat("-", 80))
 	fmt.Fprintf(w, "PASS: %d/%d\n", sum.Passed, total)
 	if sum.Failed > 0 {
 		fmt.Fprintf(w, "FAIL: %d/%d\n", sum.Failed, total)
+	}
+	if sum.Skipped > 0 {
+		fmt.Fprintf(w, "SKIPPED: %d (not matching --run)\n", sum.Skipped)
 	}
 	return sum, nil
 }
@@ -318,7 +367,7 @@ func runCase(v *Validator, baseState, baseRec any, c testCase, cov map[string]*R
 		for j, rr := range vd.Rules {
 			rc := cov[rr.Name]
 			switch {
-			case rc == nil:
+			case rc == nil, rr.NotApplicable:
 			case !rr.Passed:
 				rc.Tripped++
 			case applied[i][j]:

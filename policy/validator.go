@@ -40,6 +40,9 @@ type Result struct {
 	PolicyHash   string              `json:"policy_hash"`
 	SchemaErrors []schemas.Violation `json:"schema_errors"`
 	Verdicts     []schemas.Verdict   `json:"verdicts"`
+	// Warnings are run-level warnings (see UniverseWarnings); they never
+	// reject anything. ValidateRaw leaves them empty.
+	Warnings []schemas.Violation `json:"warnings,omitempty"`
 }
 
 // AllApproved reports whether the response passed the schema and every

@@ -262,6 +262,15 @@ func writeStory(w io.Writer, s audit.Story) error {
 			p.f(" %s", e.Summary)
 		}
 		p.f("\n")
+		// Run-level warnings (a universe symbol the response left out).
+		var sum struct {
+			Warnings []schemas.Violation `json:"warnings"`
+		}
+		if json.Unmarshal(e.Summary, &sum) == nil {
+			for _, v := range sum.Warnings {
+				p.f("warning   %s [%s]: %s\n", v.Rule, v.Source, v.Message)
+			}
+		}
 	}
 	for _, c := range s.LLMCalls {
 		p.f("\n== model call %d: %s %s", c.Attempt, c.Advisor, c.Model)
@@ -319,7 +328,10 @@ func writeStory(w io.Writer, s audit.Story) error {
 		}
 		for _, r := range d.Verdict.Rules {
 			status := "pass"
-			if !r.Passed {
+			switch {
+			case r.NotApplicable:
+				status = "n/a"
+			case !r.Passed:
 				status = "FAIL"
 			}
 			p.f("rule      %-4s %s (%s)", status, r.Name, r.Mode)

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -104,20 +105,42 @@ FILE:LINE: rule NAME: message and exits 1. An unreadable file exits 2.`,
 }
 
 func newPolicyTestCmd(a *app) *cobra.Command {
-	var policyFile string
-	var coverage bool
+	var policyFile, runPat string
+	var coverage, verbose bool
+	var coverageMin float64
 	cmd := &cobra.Command{
-		Use:   "test [PATH] [--policy FILE]",
+		Use:   "test [PATH] [--policy FILE] [-v] [--run REGEX] [--coverage] [--coverage-min PCT]",
 		Short: "Run policy tests written as YAML",
 		Long: `test runs the YAML test cases in PATH (a file, or every *_test.yaml in a
 directory) against the policy given by --policy, or else the policy file next
 to each tests file (NAME_test.yaml tests NAME.yaml). Without PATH it runs the
-embedded tests against the embedded default policy. It prints PASS or FAIL
-per case and a summary, and exits 1 when any case fails, 2 when a tests or
-policy file is unusable. --coverage also lists rules that no case trips or
-no case passes.`,
+embedded tests against the embedded default policy, in the manner of
+'opa test'.
+
+It prints each failing case as FAIL: FILE:LINE: case name, with what did not
+match, then a summary; -v prints a PASS line for every passing case too.
+--run REGEX runs only the cases whose name matches. --coverage lists, per
+rule, how many cases trip it and how many it applies to and passes, and the
+share of rules covered both ways; --coverage-min PCT fails the run when that
+share is below PCT (e.g. 100).
+
+Exit codes: 0 all selected cases pass (and coverage is at least
+--coverage-min); 1 a case failed or coverage is too low; 2 a tests or policy
+file is unusable (a duplicate YAML key, with its line, among others), or
+--run matches no case.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			opt := policy.TestOptions{Verbose: verbose}
+			if runPat != "" {
+				re, err := regexp.Compile(runPat)
+				if err != nil {
+					return usageErr(fmt.Errorf("--run: %v", err))
+				}
+				opt.Run = re
+			}
+			if coverageMin < 0 || coverageMin > 100 {
+				return usageErr(fmt.Errorf("--coverage-min %v: give a percentage from 0 to 100", coverageMin))
+			}
 			type suite struct {
 				name   string
 				src    []byte
@@ -164,13 +187,19 @@ no case passes.`,
 					suites = append(suites, suite{name: f, src: src, policy: p})
 				}
 			}
-			failed := 0
+			failed, lowCoverage := 0, 0
 			for _, s := range suites {
-				sum, err := policy.RunTests(cmd.Context(), a.stdout, s.policy, s.src, s.name)
+				sum, err := policy.RunTestsWith(cmd.Context(), a.stdout, s.policy, s.src, s.name, opt)
 				if err != nil {
 					return usageErr(err)
 				}
 				failed += sum.Failed
+				pct := sum.CoveragePct()
+				if cmd.Flags().Changed("coverage-min") && pct < coverageMin {
+					lowCoverage++
+					fmt.Fprintf(a.stdout, "FAIL: coverage of %s by %s is %.1f%%, below --coverage-min %v%% (not covered both ways: %s)\n",
+						s.policy.Name(), s.name, pct, coverageMin, strings.Join(sum.Uncovered(), ", "))
+				}
 				if coverage {
 					names := make([]string, 0, len(sum.Coverage))
 					for n := range sum.Coverage {
@@ -186,16 +215,21 @@ no case passes.`,
 						}
 						fmt.Fprintf(a.stdout, "  %-28s %3d / %3d%s\n", n, c.Tripped, c.Passed, mark)
 					}
+					fmt.Fprintf(a.stdout, "coverage: %.1f%% (%d of %d rules tripped and passed)\n",
+						pct, len(sum.Coverage)-len(sum.Uncovered()), len(sum.Coverage))
 				}
 			}
-			if failed > 0 {
+			if failed > 0 || lowCoverage > 0 {
 				return &exitError{Code: exitRejected}
 			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&policyFile, "policy", "", "policy file to test (default: NAME.yaml next to NAME_test.yaml)")
-	cmd.Flags().BoolVar(&coverage, "coverage", false, "list, per rule, the cases that trip and pass it")
+	cmd.Flags().BoolVar(&coverage, "coverage", false, "list, per rule, the cases that trip and pass it, and the share of rules covered")
+	cmd.Flags().Float64Var(&coverageMin, "coverage-min", 0, "fail (exit 1) when fewer than this percentage of rules are both tripped and passed by some case")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "print every case, not only the failures")
+	cmd.Flags().StringVar(&runPat, "run", "", "run only the cases whose name matches this regular expression")
 	return cmd
 }
 

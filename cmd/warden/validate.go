@@ -24,9 +24,10 @@ func newValidateCmd(a *app) *cobra.Command {
 		policyFile  string
 		stateFile   string
 		maxNotional string
+		universe    []string
 	)
 	cmd := &cobra.Command{
-		Use:   "validate --state FILE [--policy FILE] [--max-notional N] FILE|-",
+		Use:   "validate --state FILE [--policy FILE] [--max-notional N] [--universe SYMBOLS] FILE|-",
 		Short: "Judge a model response against a state: strict schema, sizing, CEL policy, hard limits",
 		Long: `validate reads a model response (FILE, or - for stdin) and a state shaped like
 the state contract (--state), and prints a JSON verdict per recommendation:
@@ -37,6 +38,13 @@ with its message, and schema errors with JSON pointers.
 judged with, so no default state is invented. Without --policy the embedded
 default policy is used (see 'warden policy show'). --max-notional sets the
 hard per-order cap in quote units (default 1000; it cannot be switched off).
+
+The prompt asks for exactly one recommendation per symbol of the universe.
+A second recommendation for a symbol is rejected (rule one_per_symbol); a
+symbol of the universe that the response leaves out is reported under
+"warnings" (rule universe_missing), which never changes the exit status.
+The universe is --universe (comma-separated symbols; --universe= turns the
+check off), or else the policy's allowed_symbols param when it has one.
 
 Exit status: 0 when every buy and sell was approved (holds are neither);
 1 when anything was rejected, schema failures included; 2 when the inputs
@@ -61,11 +69,23 @@ does not load, bad flags).`,
 			if err != nil {
 				return usageErr(err)
 			}
+			u, ok := p.StringListParam("allowed_symbols")
+			if cmd.Flags().Changed("universe") {
+				u, ok = universe, true
+				for _, s := range u {
+					if !schemas.ValidSymbol(s) {
+						return usageErr(fmt.Errorf("--universe: %q is not a symbol such as BTC/USDT", s))
+					}
+				}
+			}
 			raw, err := readInput(a, args[0])
 			if err != nil {
 				return usageErr(err)
 			}
 			res := policy.NewValidator(p, lim).ValidateRaw(raw, st)
+			if res.Response != nil && ok {
+				res.Warnings = policy.UniverseWarnings(*res.Response, u)
+			}
 			enc := json.NewEncoder(a.stdout)
 			enc.SetIndent("", "  ")
 			if err := enc.Encode(res); err != nil {
@@ -80,6 +100,7 @@ does not load, bad flags).`,
 	cmd.Flags().StringVar(&policyFile, "policy", "", "policy file (default: the embedded default policy)")
 	cmd.Flags().StringVar(&stateFile, "state", "", "state file, shaped like the state contract (required)")
 	cmd.Flags().StringVar(&maxNotional, "max-notional", "", "hard maximum order notional in quote units (default 1000)")
+	cmd.Flags().StringSliceVar(&universe, "universe", nil, "the symbols the response must cover, one recommendation each (default: the policy's allowed_symbols)")
 	return cmd
 }
 
