@@ -102,6 +102,7 @@ func runBacktest(ctx context.Context, a *app, cmd *cobra.Command, f backtestFlag
 	if err != nil {
 		return usageErr(err)
 	}
+	a.addSecrets(cfg)
 	bc := backtest.Config{Settings: cfg, Timeframe: f.timeframe, CompareBaseline: f.compare}
 	if bc.From, err = parseWhen("from", f.from); err != nil {
 		return usageErr(err)
@@ -186,7 +187,7 @@ func runBacktest(ctx context.Context, a *app, cmd *cobra.Command, f backtestFlag
 		closers = append(closers, cache)
 		adv, err := openai.New(openai.Config{
 			BaseURL: o.BaseURL, Model: o.Model, APIKeyEnv: o.APIKeyEnv, Temperature: o.Temperature,
-			MaxTokens: o.MaxTokens, Timeout: o.Timeout, MaxRetries: o.MaxRetries,
+			MaxTokens: o.MaxTokens, Timeout: o.Timeout, Deadline: cfg.AdviceDeadline(), MaxRetries: o.MaxRetries,
 			StructuredOutputs: o.StructuredOutputs, RepairAttempts: o.RepairAttempts, DailyTokenBudget: o.DailyTokenBudget,
 		}, openai.Deps{Logger: logger, Budget: cache})
 		if err != nil {
@@ -237,7 +238,7 @@ func runBacktest(ctx context.Context, a *app, cmd *cobra.Command, f backtestFlag
 		closers = append(closers, rf)
 		bc.OnCycle = func(r agent.CycleResult) {
 			if len(r.Raw) > 0 && recErr == nil {
-				recErr = replay.WriteJSONL(rf, r.RunID, r.Raw)
+				recErr = replay.WriteJSONL(rf, r.RunID, a.red.Bytes(r.Raw))
 			}
 		}
 	}

@@ -7,6 +7,9 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/warden-trading/warden/agent/config"
+	"github.com/warden-trading/warden/redact"
 )
 
 // Exit codes shared by every command.
@@ -41,12 +44,23 @@ type app struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// red is the one redactor every way out passes through: stdout and
+	// stderr are wrapped in it, logs, the database and notifications use
+	// it. Commands add the secrets their configuration names (addSecrets).
+	red *redact.Redactor
 }
 
 // Main runs the CLI with args (without the program name) and returns the
 // process exit code. It is what main calls and what end-to-end tests call.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	red := redact.New()
+	outW, errW := red.Writer(stdout), red.Writer(stderr)
+	defer func() {
+		outW.Flush()
+		errW.Flush()
+	}()
+	stdout, stderr = outW, errW
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, red: red}
 	root := newRootCmd(a)
 	root.SetArgs(args)
 	root.SetIn(stdin)
@@ -97,3 +111,7 @@ var commands = []func(*app) *cobra.Command{
 	newAuditCmd,
 	newBacktestCmd,
 }
+
+// addSecrets registers with the process's redactor every secret cfg names
+// (the values of its *_env variables).
+func (a *app) addSecrets(cfg config.Config) { a.red.Add(secretValues(cfg)...) }

@@ -19,7 +19,7 @@ func newLogger(a *app, level string) (*slog.Logger, error) {
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, usageErr(fmt.Errorf("--log-level: %w", err))
 	}
-	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: l})), nil
+	return slog.New(a.red.Handler(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: l}))), nil
 }
 
 func newRunCmd(a *app) *cobra.Command {
@@ -53,7 +53,17 @@ Live trading needs mode: live in the config AND --live here.`,
 				cfg.DB = db
 			}
 			ctx := cmd.Context()
-			rt, err := newRuntime(ctx, cfg, runtimeOptions{live: live, output: a.stdout, logger: logger})
+			a.addSecrets(cfg)
+			// Everything a start needs is checked before anything is made:
+			// a refused start leaves no database, directory or lock behind.
+			warnings, err := checkStart(ctx, cfg, live)
+			if err != nil {
+				return usageErr(err)
+			}
+			for _, w := range warnings {
+				logger.Warn(w)
+			}
+			rt, err := newRuntime(ctx, cfg, runtimeOptions{live: live, output: a.stdout, logger: logger, red: a.red})
 			if err != nil {
 				return usageErr(err)
 			}
@@ -169,40 +179,5 @@ func switchCmd(a *app, cmd *cobra.Command, apply func(ctx context.Context, st *a
 	cmd.Flags().StringVar(&db, "db", "", "audit database path")
 	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded)")
 	cmd.Flags().StringVar(&actor, "by", "operator", "who (recorded)")
-	return cmd
-}
-
-func newConfigCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{Use: "config", Short: "Check the configuration"}
-	cmd.AddCommand(&cobra.Command{
-		Use:   "check FILE",
-		Short: "Load a config file strictly (unknown keys are errors) and check every value",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := config.Load(args[0])
-			if err != nil {
-				return &exitError{Code: exitRejected, Err: err}
-			}
-			if _, err := loadPolicy(cfg.Policy); err != nil {
-				return &exitError{Code: exitRejected, Err: err}
-			}
-			for _, env := range []struct{ what, name string }{
-				{"advisor.openai.api_key_env", cfg.Advisor.OpenAI.APIKeyEnv},
-				{"exchange.api_key_env", cfg.Exchange.APIKeyEnv},
-			} {
-				if cfg.Advisor.Kind != "openai" && env.what == "advisor.openai.api_key_env" {
-					continue
-				}
-				if cfg.Mode != "live" && env.what == "exchange.api_key_env" {
-					continue
-				}
-				if _, ok := config.Env(env.name); !ok {
-					fmt.Fprintf(a.stdout, "warning: %s names $%s, which is not set here\n", env.what, env.name)
-				}
-			}
-			fmt.Fprintf(a.stdout, "%s: ok (mode %s, advisor %s, %d symbols, schedule %q)\n", args[0], cfg.Mode, cfg.Advisor.Kind, len(cfg.Symbols), cfg.Schedule)
-			return nil
-		},
-	})
 	return cmd
 }

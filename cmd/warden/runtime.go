@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,6 +30,7 @@ import (
 	"github.com/warden-trading/warden/executor/ccxtx"
 	"github.com/warden-trading/warden/executor/paper"
 	"github.com/warden-trading/warden/policy"
+	"github.com/warden-trading/warden/redact"
 )
 
 // loadConfig reads the config file, or returns the built-in defaults when
@@ -50,6 +52,13 @@ func secretValues(cfg config.Config) []string {
 	} {
 		if v, ok := config.Env(name); ok {
 			out = append(out, v)
+		}
+	}
+	// A webhook URL travels in pieces too: its path (the secret part) in
+	// request lines and errors.
+	if v, ok := config.Env(cfg.Notify.Slack.WebhookURLEnv); ok {
+		if u, err := url.Parse(v); err == nil {
+			out = append(out, u.Path, u.EscapedPath(), u.RawQuery)
 		}
 	}
 	return out
@@ -102,6 +111,7 @@ type runtime struct {
 	dispatch []*notify.Dispatcher
 	pub      agent.Publisher   // nil when no channel is configured
 	creds    ccxtx.Credentials // live keys; zero in paper mode
+	red      *redact.Redactor  // the one redactor: store, notifications, logs
 	lock     *os.File          // held for the runtime's life: one trading process per database
 	live     bool
 	// lastReconcile is when the last full reconciliation succeeded.
@@ -123,10 +133,17 @@ type runtimeOptions struct {
 	live   bool // --live was given
 	output io.Writer
 	logger *slog.Logger
+	// red is the process's one redactor (app.red); the runtime adds the
+	// configured secrets and the exchange credentials to it. nil: a new one.
+	red *redact.Redactor
 }
 
 func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *runtime, err error) {
-	rt := &runtime{cfg: cfg, logger: o.logger, clock: &simClock{}}
+	rt := &runtime{cfg: cfg, logger: o.logger, clock: &simClock{}, red: o.red}
+	if rt.red == nil {
+		rt.red = redact.New()
+	}
+	rt.red.Add(secretValues(cfg)...)
 	defer func() {
 		if err != nil {
 			rt.Close()
@@ -161,8 +178,9 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 		if rt.creds, err = ccxtx.LoadCredentials(src); err != nil {
 			return nil, err
 		}
+		rt.creds.AddTo(rt.red) // a key file's secrets, unknown until now
 	}
-	rt.store, err = audit.Open(ctx, cfg.DB, audit.Options{Logger: rt.logger, Secrets: secretValues(cfg), Redact: func(s string) string { return ccxtx.Redact(rt.creds.Redact(s)) }})
+	rt.store, err = audit.Open(ctx, cfg.DB, audit.Options{Logger: rt.logger, Redact: rt.red.String})
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +315,7 @@ func newAdvisor(ctx context.Context, cfg config.Config, store *audit.Store, logg
 		o := cfg.Advisor.OpenAI
 		return openai.New(openai.Config{
 			BaseURL: o.BaseURL, Model: o.Model, APIKeyEnv: o.APIKeyEnv, Temperature: o.Temperature,
-			MaxTokens: o.MaxTokens, Timeout: o.Timeout, MaxRetries: o.MaxRetries,
+			MaxTokens: o.MaxTokens, Timeout: o.Timeout, Deadline: cfg.AdviceDeadline(), MaxRetries: o.MaxRetries,
 			StructuredOutputs: o.StructuredOutputs, RepairAttempts: o.RepairAttempts, DailyTokenBudget: o.DailyTokenBudget,
 		}, openai.Deps{Logger: logger, Budget: store})
 	case "replay":
@@ -359,7 +377,7 @@ func (rt *runtime) openNotify() (agent.Publisher, error) {
 		}
 		rt.dispatch = append(rt.dispatch, d)
 	}
-	n, err := notify.NewNotifier(notify.NotifierConfig{Outbox: rt.store, Channels: notify.Channels(senders), Logger: rt.logger, Secrets: secretValues(rt.cfg), Wake: func() {
+	n, err := notify.NewNotifier(notify.NotifierConfig{Outbox: rt.store, Channels: notify.Channels(senders), Logger: rt.logger, Redactor: rt.red, Wake: func() {
 		for _, d := range rt.dispatch {
 			d.Wake()
 		}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestConfigCheckIsStart: config check refuses what run refuses, and run
+// refuses it before creating anything (no database, no lock, no directory).
+func TestConfigCheckIsStart(t *testing.T) {
+	const hook = "https://hooks.slack.com/services/T000/B000/XXXXXXXXCANARYXXXXXXXX"
+	dir := t.TempDir()
+	// A policy that fails the tests written beside it.
+	strict := filepath.Join(dir, "strict.yaml")
+	if code, _, errOut := runMain(t, "policy", "init", "--out", strict); code != 0 {
+		t.Fatalf("policy init = %d %s", code, errOut)
+	}
+	src, _ := os.ReadFile(strict)
+	loose := strings.Replace(string(src), "max_position_pct: 2 ", "max_position_pct: 50 ", 1)
+	if loose == string(src) {
+		t.Fatal("could not loosen max_position_pct in the written policy")
+	}
+	os.WriteFile(strict, []byte(loose), 0o600)
+	t.Setenv("WARDEN_TEST_SET", "xoxb-0000-1111-set")
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"empty file", "", "empty"},
+		{"unknown key", "mood: happy\n", "field mood not found"},
+		{"policy fails its tests", "policy: strict.yaml\n", "fails"},
+		{"metrics on all interfaces", "metrics: {listen: '0.0.0.0:9100'}\n", "metrics.listen"},
+		{"webhook pasted into *_env", "notify: {slack: {webhook_url_env: '" + hook + "'}}\n", "notify.slack.webhook_url_env holds a Slack webhook URL"},
+		{"telegram token pasted", "notify: {telegram: {token_env: '123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw', chat_id: '1'}}\n", "notify.telegram.token_env holds a Telegram bot token"},
+		{"slack variable unset", "notify: {slack: {webhook_url_env: WARDEN_TEST_UNSET_HOOK}}\n", "$WARDEN_TEST_UNSET_HOOK, not set here"},
+		{"telegram variable unset", "notify: {telegram: {token_env: WARDEN_TEST_UNSET_TG, chat_id: '1'}}\n", "$WARDEN_TEST_UNSET_TG, which is not set"},
+		{"model key unset", "advisor: {kind: openai, openai: {model: m, api_key_env: WARDEN_TEST_UNSET_KEY}}\n", "$WARDEN_TEST_UNSET_KEY, which is not set"},
+		{"live without keys", "mode: live\nexchange: {api_key_env: WARDEN_TEST_UNSET_A, api_secret_env: WARDEN_TEST_UNSET_B}\n", "exchange credentials"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := filepath.Join(dir, "warden.yaml")
+			os.WriteFile(cfg, []byte("db: state/w.db\n"+tt.yaml), 0o600)
+			if tt.yaml == "" {
+				os.WriteFile(cfg, nil, 0o600)
+			}
+			code, out, errOut := runMain(t, "config", "check", cfg)
+			if code != exitRejected || !strings.Contains(errOut, tt.want) {
+				t.Fatalf("config check = exit %d\n%s\n%s\nwant exit 1 containing %q", code, out, errOut, tt.want)
+			}
+			if strings.Contains(out+errOut, "CANARY") || strings.Contains(out+errOut, "AAHdqTcv") {
+				t.Errorf("the pasted secret is quoted back:\n%s", errOut)
+			}
+			args := []string{"run", "--once", "--config", cfg}
+			if strings.Contains(tt.yaml, "mode: live") {
+				args = append(args, "--live")
+			}
+			code, out, errOut = runMain(t, args...)
+			if code != exitUsage || !strings.Contains(errOut, tt.want) {
+				t.Fatalf("run = exit %d\n%s\n%s\nwant exit 2 containing %q", code, out, errOut, tt.want)
+			}
+			for _, p := range []string{"state", "state/w.db", "state/w.db.lock", "warden.db", "warden.db.lock"} {
+				if _, err := os.Stat(filepath.Join(dir, p)); err == nil {
+					t.Errorf("a refused start left %s behind", p)
+				}
+			}
+		})
+	}
+	t.Run("ok, and the same config runs", func(t *testing.T) {
+		cfg := filepath.Join(dir, "warden.yaml")
+		os.WriteFile(cfg, []byte("db: state/w.db\nmetrics: {listen: '0.0.0.0:0', allow_non_loopback: true}\nnotify: {slack: {token_env: WARDEN_TEST_SET, channel: '#ops', api_url: 'http://127.0.0.1:1/'}}\nadvisor: {openai: {max_tokens: 1000}}\n"), 0o600)
+		code, out, errOut := runMain(t, "config", "check", cfg)
+		if code != 0 || !strings.Contains(out, ": ok") || !strings.Contains(out, filepath.Join(dir, "state/w.db")) {
+			t.Fatalf("config check = exit %d\n%s\n%s", code, out, errOut)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "state")); err == nil {
+			t.Error("config check created the database directory")
+		}
+	})
+	t.Run("max_tokens below the schema's answer warns", func(t *testing.T) {
+		cfg := filepath.Join(dir, "warden.yaml")
+		t.Setenv("WARDEN_TEST_KEY", "sk-test-0123456789")
+		os.WriteFile(cfg, []byte("advisor: {kind: openai, openai: {model: m, api_key_env: WARDEN_TEST_KEY, max_tokens: 2000}}\n"), 0o600)
+		code, out, errOut := runMain(t, "config", "check", cfg)
+		if code != 0 || !strings.Contains(out, "warning: advisor.openai.max_tokens 2000 is below") {
+			t.Fatalf("config check = exit %d\n%s\n%s; want ok with a max_tokens warning", code, out, errOut)
+		}
+	})
+}
+
+// TestConfigPathsFromAnotherDirectory: a shell (or cron) in another
+// directory uses the paths beside the config file.
+func TestConfigPathsFromAnotherDirectory(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "warden.yaml"), []byte("db: w.db\npolicy: mine.yaml\n"), 0o600)
+	if code, _, errOut := runMain(t, "policy", "init", "--out", filepath.Join(dir, "mine.yaml")); code != 0 {
+		t.Fatalf("policy init = %d %s", code, errOut)
+	}
+	t.Chdir(t.TempDir())
+	code, out, errOut := runMain(t, "config", "check", filepath.Join(dir, "warden.yaml"))
+	if code != 0 {
+		t.Fatalf("config check from another directory = exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, out, errOut := runMain(t, "run", "--once", "--config", filepath.Join(dir, "warden.yaml")); code != 0 {
+		t.Fatalf("run from another directory = exit %d\n%s\n%s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "w.db")); err != nil {
+		t.Errorf("the database is not beside the config: %v", err)
+	}
+	if _, err := os.Stat("w.db"); err == nil {
+		t.Error("the database was made in the working directory")
+	}
+}
