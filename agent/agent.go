@@ -388,7 +388,7 @@ func (a *Agent) cycle(ctx context.Context, res *CycleResult, val *policy.Validat
 	var rendered prompts.Rendered
 	if a.keepsRecords() || usesPrompt(a.d.Advisor) {
 		rendered, err = prompts.Render(prompts.Data{
-			Now: now, Mode: st.Mode, SafeMode: st.SafeMode, Account: st.Account,
+			Now: now, Mode: st.Mode, SafeMode: st.SafeMode, RiskScale: res.RiskScale, Account: st.Account,
 			Markets: st.Markets, Snapshots: snaps, Policy: val.Policy().Describe(),
 		})
 		if err != nil {

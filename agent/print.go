@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/warden-trading/warden/agent/audit"
 	"github.com/warden-trading/warden/schemas"
 )
 
@@ -23,12 +24,22 @@ func (a *Agent) print(res CycleResult) {
 	if res.KillSwitch {
 		fmt.Fprint(w, ", KILL SWITCH ON")
 	}
-	if res.SafeMode {
+	switch {
+	case res.SafeMode:
 		fmt.Fprint(w, ", safe mode on")
+	case res.Level == audit.LevelReduce:
+		fmt.Fprintf(w, ", level reduce (caps × %s)", res.RiskScale)
+	}
+	if res.Level != "" && res.Level != audit.LevelActive {
+		if res.LevelUntil.IsZero() {
+			fmt.Fprint(w, " until resumed")
+		} else {
+			fmt.Fprintf(w, " until %s", res.LevelUntil.UTC().Format("2006-01-02 15:04 MST"))
+		}
 	}
 	fmt.Fprintln(w)
 	for _, t := range res.Trips {
-		fmt.Fprintf(w, "breaker %s %s: %s\n", t.Breaker, t.Symbol, t.Reason)
+		fmt.Fprintf(w, "breaker %s %s: %s → %s\n", t.Breaker, t.Symbol, t.Reason, t.Level)
 	}
 	if res.Rationale != "" {
 		fmt.Fprintf(w, "\nrationale:\n  %s\n", strings.ReplaceAll(res.Rationale, "\n", "\n  "))

@@ -44,7 +44,10 @@ type Data struct {
 	Now      time.Time // the decision time
 	Mode     string    // "paper" or "live" ("unknown" when empty)
 	SafeMode bool
-	Account  schemas.Account
+	// RiskScale is the breakers' reduce factor on the policy's caps
+	// (system.risk_scale); zero or 1 means full size.
+	RiskScale decimal.Decimal
+	Account   schemas.Account
 	// Markets holds the exchange's precision and minimums per symbol
 	// (optional per symbol).
 	Markets map[string]schemas.Market
@@ -259,6 +262,8 @@ type marketView struct {
 type userView struct {
 	Now, Mode                                       string
 	SafeMode                                        bool
+	Reduced                                         bool
+	RiskScale                                       string
 	Quote, Equity, Cash, PeakEquity, DayStartEquity string
 	OpenOrders, OrdersLastMinute                    int
 	Positions                                       []positionView
@@ -274,6 +279,7 @@ func newUserView(t *templates, d Data) userView {
 	}
 	v := userView{
 		Now: fmtTime(d.Now), Mode: mode, SafeMode: d.SafeMode,
+		Reduced: d.RiskScale.IsPositive() && d.RiskScale.LessThan(decimal.NewFromInt(1)), RiskScale: d.RiskScale.String(),
 		Quote: a.Quote, Equity: a.Equity.String(), Cash: a.Cash.String(),
 		PeakEquity: a.PeakEquity.String(), DayStartEquity: a.DayStartEquity.String(),
 		OpenOrders: a.OpenOrders, OrdersLastMinute: a.OrdersLastMinute,
