@@ -56,6 +56,9 @@ type Summary struct {
 	// advisor under test is another one; nil otherwise.
 	Baseline  *Metrics      `json:"baseline"`
 	Decisions DecisionStats `json:"decisions"`
+	// Breakers counts the circuit breakers' trips and the cycles at each
+	// level.
+	Breakers BreakerStats `json:"breakers"`
 	// Regimes aggregates calendar months of the run by market regime (the
 	// advisor's whole run, so in-sample for a calibrated baseline; the
 	// walk-forward's ByRegime is out of sample).
@@ -141,6 +144,8 @@ type reportData struct {
 	Rows         []comparisonRow
 	Outcomes     []kv
 	Rules        []kv
+	Trips        []kv
+	Levels       []levelRow
 	EquitySVG    template.HTML
 	DrawdownSVG  template.HTML
 	EChartsJS    string
@@ -148,6 +153,12 @@ type reportData struct {
 	DrawdownOpt  template.JS
 	EquityElemID string
 	DrawElemID   string
+}
+
+type levelRow struct {
+	Level  string
+	Cycles int
+	Share  string
 }
 
 type kv struct {
@@ -219,6 +230,10 @@ func WriteHTML(w io.Writer, r Result) error {
 		},
 		Outcomes: sortedKV(s.Decisions.ByOutcome),
 		Rules:    sortedKV(s.Decisions.RejectionsByRule),
+		Trips:    sortedKV(s.Breakers.Trips),
+	}
+	for _, l := range []string{"active", "reduce", "safe_mode"} {
+		d.Levels = append(d.Levels, levelRow{Level: l, Cycles: s.Breakers.Levels[l], Share: fmtPct(s.Breakers.LevelShare[l])})
 	}
 	eq := []series{{Name: "advisor", Color: "#1f6feb", Times: times(r.Curve), Values: values(r.Curve)},
 		{Name: "buy and hold", Color: "#8b949e", Times: times(r.BuyHold), Values: values(r.BuyHold)}}

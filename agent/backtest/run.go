@@ -263,6 +263,7 @@ type runOut struct {
 	fills     []executor.Trade
 	decisions []Decision
 	cycles    int
+	breakers  BreakerStats
 	note      string
 	from, to  time.Time
 }
@@ -270,7 +271,7 @@ type runOut struct {
 // runOnce backtests adv over the bars opening in [from, to) with a fresh
 // paper account.
 func runOnce(ctx context.Context, c *normalised, adv advisor.Advisor, from, to time.Time, store *audit.Store, mkProgress func(int) *progress, onCycle func(agent.CycleResult)) (runOut, error) {
-	var out runOut
+	out := runOut{breakers: newBreakerStats()}
 	tp, note, err := newTape(c.candles, c.Symbols, c.step, from, to, c.warmup)
 	if err != nil {
 		return out, &ConfigError{Err: err}
@@ -374,6 +375,7 @@ func runOnce(ctx context.Context, c *normalised, adv advisor.Advisor, from, to t
 				return out, fmt.Errorf("backtest: cycle at %s: %w", at.Format(time.RFC3339), err)
 			}
 			out.cycles++
+			out.breakers.add(res)
 			out.decisions = append(out.decisions, decisionsOf(res)...)
 			if onCycle != nil {
 				onCycle(res)
@@ -530,6 +532,7 @@ func (c *normalised) result(o runOut, kind, model string) (Result, error) {
 		Advisor:   m,
 		BuyHold:   bh,
 		Decisions: CountDecisions(o.cycles, o.decisions),
+		Breakers:  o.breakers,
 		Regimes:   ByRegime(months, c.ppy),
 		Months:    months,
 		Warnings:  []string{},
