@@ -124,6 +124,10 @@ type Store struct {
 // ErrNotFound is returned by lookups of an id the store has never seen.
 var ErrNotFound = errors.New("audit: not found")
 
+// ErrNotAuditDB is returned by a read-only Open of a file that is not a
+// Warden audit database.
+var ErrNotAuditDB = errors.New("not a Warden audit database")
+
 // Open opens (and, unless opts.ReadOnly, creates and migrates) the audit
 // database at path.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
@@ -376,7 +380,7 @@ func (s *Store) checkSchema(ctx context.Context) error {
 		return err
 	}
 	if n == 0 {
-		return errors.New("not a Warden audit database (no migrations table)")
+		return fmt.Errorf("%w (no migrations table)", ErrNotAuditDB)
 	}
 	for _, name := range names {
 		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM migrations WHERE name = ?`, name).Scan(&n); err != nil {

@@ -23,13 +23,17 @@ const defaultAuditDB = "warden.db"
 func newAuditCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "audit",
-		Short: "Read the audit log: list, show, export and verify recorded decisions",
+		Short: "Read the audit log: decisions, runs (failed cycles included), events; export and verify",
 		Long: `The audit log is the SQLite database every run writes (./warden.db unless
---db says otherwise): every prompt and raw model response, every verdict with
-each rule's result, every order event and fill, every event and notification.
-These commands open it read-only and never create it.`,
+--db says otherwise): every run and how it ended, every prompt and raw model
+response, every verdict with each rule's result, every order event and fill,
+every event and notification.
+
+These commands open it read-only and write nothing, not even SQLite's -wal and
+-shm files when no process has it open: they work on an archived copy and in
+a read-only directory.`,
 	}
-	cmd.AddCommand(newAuditListCmd(a), newAuditShowCmd(a), newAuditExportCmd(a), newAuditVerifyCmd(a))
+	cmd.AddCommand(newAuditListCmd(a), newAuditShowCmd(a), newAuditRunsCmd(a), newAuditEventsCmd(a), newAuditExportCmd(a), newAuditVerifyCmd(a))
 	return cmd
 }
 
@@ -110,6 +114,15 @@ func openAudit(cmd *cobra.Command, db string) (*audit.Store, error) {
 	return st, nil
 }
 
+// unchanged makes a read fail (exit 1, read again) when the database,
+// read as immutable because no writer had it open, was changed by a writer
+// that started meanwhile.
+func unchanged(st *audit.Store, err *error) {
+	if uerr := st.Unchanged(); uerr != nil {
+		*err = &exitError{Code: exitFailed, Err: uerr}
+	}
+}
+
 func newAuditListCmd(a *app) *cobra.Command {
 	var (
 		db     string
@@ -120,7 +133,7 @@ func newAuditListCmd(a *app) *cobra.Command {
 		Use:   "list [--since T] [--until T] [--symbol S] [--decision D] [--rule R] [--advisor A] [--model M] [--limit N] [--json]",
 		Short: "List recorded decisions, newest first",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			f, err := ff.filter(time.Now())
 			if err != nil {
 				return usageErr(err)
@@ -130,6 +143,7 @@ func newAuditListCmd(a *app) *cobra.Command {
 				return err
 			}
 			defer st.Close()
+			defer unchanged(st, &err)
 			rows, err := st.List(cmd.Context(), f)
 			if err != nil {
 				return err
@@ -199,12 +213,13 @@ prompt sent and raw response received (every retry), the rationale, each
 rule's result, the order with its lifecycle and fills, events, and the
 notifications with their delivery attempts.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			st, err := openAudit(cmd, db)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
+			defer unchanged(st, &err)
 			story, err := st.Show(cmd.Context(), args[0])
 			if errors.Is(err, audit.ErrNotFound) {
 				return usageErr(err)
@@ -418,28 +433,54 @@ func writePrompt(p *storyWriter, request string) {
 
 func newAuditExportCmd(a *app) *cobra.Command {
 	var (
-		db, format, out string
-		records         bool
-		ff              auditFilterFlags
+		db, format, out       string
+		records, runs, events bool
+		status, mode, state   string
+		kinds                 []string
+		ff                    auditFilterFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "export --format jsonl|csv [--out FILE] [filters]",
-		Short: "Export recorded decisions as JSON lines or CSV, oldest first",
+		Use:   "export --format jsonl|csv [--out FILE] [--runs | --events | --records] [filters]",
+		Short: "Export recorded decisions, runs or events as JSON lines or CSV, oldest first",
 		Long: `export writes the recorded decisions matching the filters, oldest first: JSON
 lines (one decision with its verdict, rule results and recommendation per
 line) or CSV (one row per decision, failed rules joined by ";").
+
+--runs writes the runs instead (as warden audit runs lists them: outcome,
+status, reason; filters --since --until --status --mode --advisor --model
+--run --limit), --events the events (as warden audit events; filters --since
+--until --kind --state --symbol --run --limit).
 
 --records writes instead every record of the audit log as JSON lines, with
 its hash chain (seq, prev_hash, hash), for archiving or checking elsewhere.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
+			what, err := exportWhat(cmd, records, runs, events)
+			if err != nil {
+				return usageErr(err)
+			}
 			if records && format != audit.FormatJSONL {
 				return usageErr(errors.New("--records writes JSON lines only"))
 			}
 			if format != audit.FormatJSONL && format != audit.FormatCSV {
 				return usageErr(fmt.Errorf("--format %q: want jsonl or csv", format))
 			}
-			f, err := ff.filter(time.Now())
+			now := time.Now()
+			var (
+				f  audit.Filter
+				rf audit.RunFilter
+				ef audit.EventFilter
+			)
+			switch what {
+			case "runs":
+				rff := runFilterFlags{since: ff.since, until: ff.until, status: status, mode: mode, advisor: ff.advisor, model: ff.model, run: ff.run, limit: ff.limit}
+				rf, err = rff.filter(now)
+			case "events":
+				eff := eventFilterFlags{since: ff.since, until: ff.until, kinds: kinds, state: state, symbol: ff.symbol, run: ff.run, limit: ff.limit}
+				ef, err = eff.filter(now)
+			default:
+				f, err = ff.filter(now)
+			}
 			if err != nil {
 				return usageErr(err)
 			}
@@ -448,6 +489,7 @@ its hash chain (seq, prev_hash, hash), for archiving or checking elsewhere.`,
 				return err
 			}
 			defer st.Close()
+			defer unchanged(st, &err)
 			w := a.stdout
 			if out != "" && out != "-" {
 				file, err := os.Create(out)
@@ -461,8 +503,13 @@ its hash chain (seq, prev_hash, hash), for archiving or checking elsewhere.`,
 				}()
 				w = file
 			}
-			if records {
+			switch what {
+			case "records":
 				return st.ExportRecords(cmd.Context(), w)
+			case "runs":
+				return st.ExportRuns(cmd.Context(), w, format, rf)
+			case "events":
+				return st.ExportEvents(cmd.Context(), w, format, ef)
 			}
 			return st.Export(cmd.Context(), w, format, f)
 		},
@@ -471,6 +518,12 @@ its hash chain (seq, prev_hash, hash), for archiving or checking elsewhere.`,
 	cmd.Flags().StringVar(&format, "format", audit.FormatJSONL, "jsonl or csv")
 	cmd.Flags().StringVar(&out, "out", "", "write to this file instead of stdout")
 	cmd.Flags().BoolVar(&records, "records", false, "export every raw record with its hash chain (JSON lines) instead of decisions")
+	cmd.Flags().BoolVar(&runs, "runs", false, "export runs (outcome, status, reason) instead of decisions")
+	cmd.Flags().BoolVar(&events, "events", false, "export events instead of decisions")
+	cmd.Flags().StringVar(&status, "status", "", "--runs: only this outcome or recorded status")
+	cmd.Flags().StringVar(&mode, "mode", "", "--runs: only this mode")
+	cmd.Flags().StringSliceVar(&kinds, "kind", nil, "--events: only these kinds")
+	cmd.Flags().StringVar(&state, "state", "", "--events: only this state")
 	ff.register(cmd, 0)
 	return cmd
 }
@@ -490,12 +543,13 @@ and the command exits 1. It prints the head (last seq and hash) when the
 chain is whole: note it, since removing records from the very end leaves a
 shorter chain that is still whole.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			st, err := openAudit(cmd, db)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
+			defer unchanged(st, &err)
 			rep, err := st.Verify(cmd.Context())
 			if err != nil {
 				return err

@@ -12,11 +12,16 @@ import (
 	"github.com/warden-trading/warden/redact"
 )
 
-// Exit codes shared by every command.
+// Exit codes shared by every command. `warden run --once` gives them the
+// meanings a scheduler needs: 0 the cycle ran, 1 it failed, 2 Warden could
+// not start (usage, configuration), 3 it ran under the kill switch or in
+// safe mode.
 const (
 	exitOK       = 0
 	exitRejected = 1 // something was rejected or a check failed
+	exitFailed   = 1 // run: the cycle failed (advisor, market data, exchange, store)
 	exitUsage    = 2 // the input itself is unusable
+	exitHalted   = 3 // run: the cycle ran under the kill switch or in safe mode
 )
 
 // exitError carries an exit code out of a command. A nil Err means the

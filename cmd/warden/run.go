@@ -5,13 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/robfig/cron/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/warden-trading/warden/agent"
 	"github.com/warden-trading/warden/agent/audit"
-	"github.com/warden-trading/warden/agent/config"
+	"github.com/warden-trading/warden/executor/ccxtx"
 )
 
 func newLogger(a *app, level string) (*slog.Logger, error) {
@@ -38,7 +42,18 @@ With --once, run exactly one cycle and exit. With no --config at all, Warden run
 offline: the paper exchange over the bundled Binance candles (each run advances
 the replay by one candle), the baseline advisor, the default policy and ./warden.db.
 
-Live trading needs mode: live in the config AND --live here.`,
+Live trading needs mode: live in the config AND --live here.
+
+Exit codes, for cron and systemd:
+  0  --once: the cycle ran (approvals and rejections are normal outcomes);
+     scheduled: stopped by SIGINT/SIGTERM after the running cycle finished
+  1  --once: the cycle failed (model error, market data refused, exchange or
+     store error, an approved order that could not be placed) or the live
+     exchange could not be reached at start
+  2  Warden did not start: usage, configuration, policy (or its tests),
+     credentials, or another warden run holds the database
+  3  --once: the cycle ran under the kill switch or in safe mode
+Every cycle, failed or not, is recorded: warden audit runs --status failed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := newLogger(a, level)
@@ -56,7 +71,9 @@ Live trading needs mode: live in the config AND --live here.`,
 			a.addSecrets(cfg)
 			// Everything a start needs is checked before anything is made:
 			// a refused start leaves no database, directory or lock behind.
-			warnings, err := checkStart(ctx, cfg, live)
+			// Credentials are checked when it will trade live; --live with a
+			// paper config is refused by newRuntime, naming both switches.
+			warnings, err := checkStart(ctx, cfg, ccxtx.LiveAllowed(cfg.Mode, live))
 			if err != nil {
 				return usageErr(err)
 			}
@@ -65,7 +82,7 @@ Live trading needs mode: live in the config AND --live here.`,
 			}
 			rt, err := newRuntime(ctx, cfg, runtimeOptions{live: live, output: a.stdout, logger: logger, red: a.red})
 			if err != nil {
-				return usageErr(err)
+				return startErr(err)
 			}
 			defer rt.Close()
 			rt.reconcile(ctx, true)
@@ -83,16 +100,15 @@ Live trading needs mode: live in the config AND --live here.`,
 				defer cancel()
 				res, err := rt.cycle(cctx)
 				rt.flushNotifications(cctx)
-				if err != nil {
-					return &exitError{Code: exitRejected, Err: err}
-				}
-				fmt.Fprintf(a.stdout, "\naudit: %s (warden audit show %s)\n", cfg.DB, res.RunID)
-				return nil
+				return onceResult(a, cfg.DB, res, err)
 			}
 			for _, d := range rt.dispatch {
 				go func() { _ = d.Run(ctx) }()
 			}
 			go rt.watchPolicy(ctx, rt.pub)
+			// A failed cycle does not stop the service: it is recorded (warden
+			// audit runs), counted by the error-spike breaker and notified.
+			// The exit code is 0 after a stop by signal.
 			return agent.Schedule(ctx, cfg.Schedule, 10*time.Minute, logger, func(cctx context.Context) error {
 				_, err := rt.cycle(cctx)
 				if errors.Is(err, agent.ErrReplayEnd) {
@@ -104,80 +120,236 @@ Live trading needs mode: live in the config AND --live here.`,
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "YAML config file (default: built-in offline paper defaults)")
 	cmd.Flags().StringVar(&db, "db", "", "audit database path (overrides the config)")
-	cmd.Flags().BoolVar(&once, "once", false, "run one cycle and exit")
+	cmd.Flags().BoolVar(&once, "once", false, "run one cycle and exit (exit code 0 ran, 1 failed, 2 not started, 3 kill switch or safe mode)")
 	cmd.Flags().BoolVar(&live, "live", false, "trade live (also needs mode: live in the config)")
 	cmd.Flags().StringVar(&level, "log-level", "warn", "log level: debug, info, warn, error")
 	return cmd
 }
 
-// openStore opens the audit store named by --db / --config for the
-// operator commands.
-func openStore(ctx context.Context, cfgPath, db string) (*audit.Store, config.Config, error) {
-	cfg, err := loadConfig(cfgPath)
+// startErr is the exit of a start that failed: 1 when the runtime said it
+// is worth retrying (the exchange could not be reached), 2 otherwise.
+func startErr(err error) error {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	return usageErr(err)
+}
+
+// cycleExitCode is what one `run --once` cycle tells its scheduler: the
+// outcome `warden audit runs` lists for the same run, as an exit code.
+func cycleExitCode(res agent.CycleResult, err error) int {
 	if err != nil {
-		return nil, cfg, usageErr(err)
+		return exitFailed
 	}
-	if db != "" {
-		cfg.DB = db
+	switch audit.RunOutcome(res.Status, res.KillSwitch, res.SafeMode, len(res.OrderErrors)) {
+	case audit.OutcomeOK:
+		return exitOK
+	case audit.OutcomeKilled, audit.OutcomeSafeMode:
+		return exitHalted
 	}
-	st, err := audit.Open(ctx, cfg.DB, audit.Options{Secrets: secretValues(cfg)})
+	return exitFailed
+}
+
+// onceResult prints where the run is recorded and turns the cycle's
+// outcome into the exit code, with one line on stderr for anything but a
+// normal cycle.
+func onceResult(a *app, db string, res agent.CycleResult, err error) error {
+	if res.RunID != "" {
+		fmt.Fprintf(a.stdout, "\naudit: %s (warden audit show %s)\n", db, res.RunID)
+	}
+	code := cycleExitCode(res, err)
+	switch code {
+	case exitOK:
+		return nil
+	case exitHalted:
+		what := "safe mode (only sells that reduce a position)"
+		if res.KillSwitch {
+			what = "the kill switch (nothing can be placed; warden resume releases it)"
+		}
+		return &exitError{Code: code, Err: fmt.Errorf("cycle %s ran under %s", res.RunID, what)}
+	}
+	why := res.Status + ": " + res.Reason
 	if err != nil {
-		return nil, cfg, usageErr(err)
+		why = err.Error()
+	} else if res.Status == "ok" && len(res.OrderErrors) > 0 {
+		why = "order errors: " + strings.Join(res.OrderErrors, "; ")
 	}
-	return st, cfg, nil
+	if res.RunID == "" {
+		return &exitError{Code: code, Err: fmt.Errorf("cycle failed: %s", why)}
+	}
+	return &exitError{Code: code, Err: fmt.Errorf("cycle %s failed: %s (warden audit runs --status failed)", res.RunID, why)}
 }
 
 func newKillCmd(a *app) *cobra.Command {
 	return switchCmd(a, &cobra.Command{
-		Use:   "kill",
+		Use:   "kill [--reason TEXT] [--config FILE | --db FILE]",
 		Short: "Engage the kill switch: no order of any kind is placed until `warden resume`",
 		Long: `Engage the kill switch. It is stored in the audit database, survives restarts,
-and is read at every cycle by every Warden process using that database.`,
-	}, func(ctx context.Context, st *audit.Store, db, actor, reason string) error {
+and is read at every cycle by every Warden process using that database, including
+a warden run holding it right now.
+
+The database is the one --config names (as for warden run) or --db. A database
+that does not exist is refused, never created: a kill switch set in the wrong
+file would stop nothing (--create makes it anyway). The command prints the
+database it changed and when a run last used it, and warns when none ever did
+or the last one is long past.`,
+	}, "manual", func(ctx context.Context, st *audit.Store, actor, reason string) (string, error) {
 		if err := st.SetKillSwitch(ctx, true, actor, reason); err != nil {
-			return err
+			return "", err
 		}
-		fmt.Fprintf(a.stdout, "kill switch ON in %s: %s\n", db, reason)
-		return nil
+		return "kill switch ON", nil
 	})
 }
 
 func newResumeCmd(a *app) *cobra.Command {
 	return switchCmd(a, &cobra.Command{
-		Use:   "resume",
-		Short: "Release the kill switch and end safe mode",
-	}, func(ctx context.Context, st *audit.Store, db, actor, reason string) error {
+		Use:   "resume --reason TEXT [--config FILE | --db FILE]",
+		Short: "Release the kill switch and end the breakers' levels (safe mode, reduce)",
+		Long: `Release the kill switch and end the circuit breakers' levels (safe mode and
+reduce), in the database --config names (as for warden run) or --db. A database
+that does not exist is refused. A breaker that trips again raises its level again.`,
+	}, "", func(ctx context.Context, st *audit.Store, actor, reason string) (string, error) {
 		if err := st.SetKillSwitch(ctx, false, actor, reason); err != nil {
-			return err
+			return "", err
 		}
-		if err := st.SetSafeMode(ctx, false, time.Time{}, actor+": "+reason); err != nil {
-			return err
+		if err := st.EndLevels(ctx, actor, reason); err != nil {
+			return "", err
 		}
-		fmt.Fprintf(a.stdout, "kill switch OFF and safe mode ended in %s: %s\n", db, reason)
-		return nil
+		return "kill switch OFF and safe mode/reduce ended", nil
 	})
 }
 
 // switchCmd completes an operator switch command: the flags naming the
-// database, the reason and the actor (both recorded), and apply run on the
-// opened store.
-func switchCmd(a *app, cmd *cobra.Command, apply func(ctx context.Context, st *audit.Store, db, actor, reason string) error) *cobra.Command {
-	var cfgPath, db, reason, actor string
+// database, the reason (defaultReason when not given; required when that
+// is empty) and the actor (both recorded), and apply run on the opened
+// store; apply returns what it did, for the confirmation line.
+func switchCmd(a *app, cmd *cobra.Command, defaultReason string, apply func(ctx context.Context, st *audit.Store, actor, reason string) (string, error)) *cobra.Command {
+	var (
+		cfgPath, db, reason, actor string
+		create                     bool
+	)
 	cmd.Args = cobra.NoArgs
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if reason == "" {
-			return usageErr(errors.New("--reason is required: say why, for the audit log"))
+			if defaultReason == "" {
+				return usageErr(errors.New("--reason is required: say why, for the audit log"))
+			}
+			reason = defaultReason
 		}
-		st, cfg, err := openStore(cmd.Context(), cfgPath, db)
+		ctx := cmd.Context()
+		cfg, err := loadConfig(cfgPath)
 		if err != nil {
-			return err
+			return usageErr(err)
+		}
+		if db != "" {
+			cfg.DB = db
+		}
+		abs, err := filepath.Abs(cfg.DB)
+		if err != nil {
+			return usageErr(err)
+		}
+		if err := existingAuditDB(ctx, abs, create); err != nil {
+			return usageErr(err)
+		}
+		st, err := audit.Open(ctx, abs, audit.Options{Secrets: secretValues(cfg)})
+		if err != nil {
+			return usageErr(err)
 		}
 		defer st.Close()
-		return apply(cmd.Context(), st, cfg.DB, actor, reason)
+		did, err := apply(ctx, st, actor, reason)
+		if err != nil {
+			return &exitError{Code: exitFailed, Err: fmt.Errorf("%s: nothing changed: %w", abs, err)}
+		}
+		fmt.Fprintf(a.stdout, "%s in %s (by %s: %s)\n", did, abs, actor, reason)
+		now := time.Now()
+		last, ok, err := st.LastRunAt(ctx)
+		switch {
+		case err != nil:
+			fmt.Fprintf(a.stderr, "warning: could not read when a run last used %s: %v\n", abs, err)
+		case !ok:
+			fmt.Fprintf(a.stdout, "last run: never\n")
+			fmt.Fprintf(a.stderr, "warning: no run has ever used %s: is it the database your warden run uses? (check --config / --db)\n", abs)
+		default:
+			ago := now.Sub(last)
+			fmt.Fprintf(a.stdout, "last run: %s (%s ago)\n", last.UTC().Format(time.RFC3339), roundAgo(ago))
+			if limit, sched := staleAfter(cfg.Schedule, now); ago > limit {
+				fmt.Fprintf(a.stderr, "warning: the last run in %s was %s ago, more than %s (%s): is it the database your warden run uses? (check --config / --db)\n",
+					abs, roundAgo(ago), roundAgo(limit), sched)
+			}
+		}
+		return nil
 	}
-	cmd.Flags().StringVar(&cfgPath, "config", "", "YAML config file")
-	cmd.Flags().StringVar(&db, "db", "", "audit database path")
-	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded)")
+	cmd.Flags().StringVar(&cfgPath, "config", "", "YAML config file: its db is the database changed (as for warden run)")
+	cmd.Flags().StringVar(&db, "db", "", "audit database path (overrides the config)")
+	help := "why (recorded)"
+	if defaultReason != "" {
+		help = fmt.Sprintf("why (recorded; default %q)", defaultReason)
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", help)
 	cmd.Flags().StringVar(&actor, "by", "operator", "who (recorded)")
+	cmd.Flags().BoolVar(&create, "create", false, "create the database if it does not exist")
 	return cmd
+}
+
+// existingAuditDB refuses a path that holds no Warden audit database
+// (missing, empty, a directory, another kind of file), unless create and
+// there is nothing there at all.
+func existingAuditDB(ctx context.Context, abs string, create bool) error {
+	fi, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if create {
+			return nil
+		}
+		return fmt.Errorf("no database at %s: nothing changed. Is it the database your warden run uses? Give the same --config (or --db) as warden run; --create makes a new database", abs)
+	case err != nil:
+		return err
+	case fi.IsDir():
+		return fmt.Errorf("%s is a directory, not a database: nothing changed", abs)
+	case fi.Size() == 0:
+		return fmt.Errorf("%s is an empty file, not a Warden database (left by a failed start?): nothing changed", abs)
+	}
+	st, err := audit.Open(ctx, abs, audit.Options{ReadOnly: true})
+	if errors.Is(err, audit.ErrNotAuditDB) {
+		return fmt.Errorf("%s is not a Warden audit database: nothing changed", abs)
+	}
+	if err == nil {
+		st.Close()
+	}
+	// Any other error (an older database not yet migrated, a WAL in a
+	// read-only directory...) is left to the writable open, which migrates
+	// or says why it cannot.
+	return nil
+}
+
+// staleAfter is how long after the last run a switch command warns that
+// the database may not be the one in use: twice the schedule's interval,
+// or 24 h when the schedule does not parse.
+func staleAfter(spec string, now time.Time) (time.Duration, string) {
+	sched, err := cron.ParseStandard(spec)
+	if err != nil {
+		return 24 * time.Hour, "24 h"
+	}
+	next := sched.Next(now)
+	interval := sched.Next(next).Sub(next)
+	if interval <= 0 {
+		return 24 * time.Hour, "24 h"
+	}
+	return 2 * interval, fmt.Sprintf("twice the schedule %q", spec)
+}
+
+// roundAgo rounds a duration for people: seconds under a minute, minutes
+// under an hour, then hours and minutes, then days and hours.
+func roundAgo(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return d.Round(time.Second).String()
+	case d < time.Hour:
+		return d.Round(time.Minute).String()
+	case d < 48*time.Hour:
+		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+	}
+	days := int(d / (24 * time.Hour))
+	return fmt.Sprintf("%dd%dh", days, int((d-time.Duration(days)*24*time.Hour)/time.Hour))
 }

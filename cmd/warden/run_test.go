@@ -82,14 +82,18 @@ func TestRunOnceOfflineOnAFreshMachine(t *testing.T) {
 
 func TestKillAndResume(t *testing.T) {
 	t.Chdir(t.TempDir())
-	if code, _, errOut := runMain(t, "kill"); code != exitUsage || !strings.Contains(errOut, "--reason") {
-		t.Fatalf("kill without --reason = %d %q; want a usage error", code, errOut)
+	if code, out, errOut := runMain(t, "run", "--once"); code != 0 {
+		t.Fatalf("first run = %d\n%s\n%s", code, out, errOut)
 	}
-	if code, out, errOut := runMain(t, "kill", "--reason", "drill"); code != 0 || !strings.Contains(out, "kill switch ON") {
+	if code, _, errOut := runMain(t, "resume"); code != exitUsage || !strings.Contains(errOut, "--reason") {
+		t.Fatalf("resume without --reason = %d %q; want a usage error", code, errOut)
+	}
+	// An emergency needs one command: the reason defaults to "manual".
+	if code, out, errOut := runMain(t, "kill"); code != 0 || !strings.Contains(out, "kill switch ON") || !strings.Contains(out, "manual") {
 		t.Fatalf("kill = %d %q %q", code, out, errOut)
 	}
 	code, out, _ := runMain(t, "run", "--once")
-	if code != 0 || !strings.Contains(out, "KILL SWITCH ON") {
+	if code != exitHalted || !strings.Contains(out, "KILL SWITCH ON") {
 		t.Fatalf("run after kill = %d:\n%s", code, out)
 	}
 	if strings.Contains(out, "\norders:") || strings.Contains(out, "approved ") {

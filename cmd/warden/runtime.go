@@ -157,16 +157,6 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 		rt.logger.Warn("config says mode: live but --live was not given: paper trading")
 	}
 
-	if dir := filepath.Dir(cfg.DB); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("db directory: %w", err)
-		}
-	}
-	// One trading process per database: the executor's journal and the
-	// paper account assume a single writer of orders.
-	if rt.lock, err = lockDB(cfg.DB); err != nil {
-		return nil, err
-	}
 	// Live keys are loaded before anything is written, so that the audit
 	// store redacts them wherever they come from (environment or key file).
 	if rt.live {
@@ -180,14 +170,42 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 		}
 		rt.creds.AddTo(rt.red) // a key file's secrets, unknown until now
 	}
-	rt.store, err = audit.Open(ctx, cfg.DB, audit.Options{Logger: rt.logger, Redact: rt.red.String})
-	if err != nil {
-		return nil, err
-	}
+	// The policy and its tests are checked before anything is created: a
+	// refused start leaves no database and no lock file behind.
 	if rt.policy, err = loadPolicy(cfg.Policy); err != nil {
 		return nil, err
 	}
 	if err := checkPolicyTests(ctx, cfg, rt.policy); err != nil {
+		return nil, err
+	}
+	// Whatever this start creates (database, its -wal and -shm, the lock
+	// file) is removed again if the start fails after all; only by the
+	// process that held the lock, never by one that lost the race to it.
+	created := newFiles(cfg.DB, cfg.DB+"-wal", cfg.DB+"-shm", cfg.DB+".lock")
+	defer func() {
+		if err != nil && rt.lock != nil {
+			// The store first (SQLite removes its -wal and -shm), then the
+			// files, the lock file while the lock is still held.
+			if rt.store != nil {
+				_ = rt.store.Close()
+				rt.store = nil
+			}
+			created.remove()
+			rt.Close()
+		}
+	}()
+	if dir := filepath.Dir(cfg.DB); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("db directory: %w", err)
+		}
+	}
+	// One trading process per database: the executor's journal and the
+	// paper account assume a single writer of orders.
+	if rt.lock, err = lockDB(cfg.DB); err != nil {
+		return nil, err
+	}
+	rt.store, err = audit.Open(ctx, cfg.DB, audit.Options{Logger: rt.logger, Redact: rt.red.String})
+	if err != nil {
 		return nil, err
 	}
 	validator := policy.NewValidator(rt.policy, policy.Limits{MaxOrderNotional: cfg.Limits.MaxOrderNotional})
@@ -257,7 +275,12 @@ func (rt *runtime) openExchange(ctx context.Context, o runtimeOptions) error {
 		}
 		rep, err := ex.CheckKey(ctx, time.Now())
 		if err != nil {
-			return fmt.Errorf("refusing to trade live: %w", err)
+			err = fmt.Errorf("refusing to trade live: %w", err)
+			if errors.Is(err, ccxtx.ErrWithdrawalsEnabled) || errors.Is(err, ccxtx.ErrCannotTrade) {
+				return err // the key itself: exit 2
+			}
+			// The exchange could not answer: exit 1, the next run may.
+			return &exitError{Code: exitFailed, Err: err}
 		}
 		for _, w := range rep.Warnings {
 			rt.logger.Warn("api key", "warning", w)
@@ -482,6 +505,27 @@ func (rt *runtime) Close() {
 	}
 	if rt.lock != nil {
 		_ = rt.lock.Close() // releases the flock
+	}
+}
+
+// newFiles remembers which of paths do not exist yet, so that a failed
+// start can remove exactly what it created and nothing that was there.
+func newFiles(paths ...string) createdFiles {
+	var c createdFiles
+	for _, p := range paths {
+		if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
+			c = append(c, p)
+		}
+	}
+	return c
+}
+
+type createdFiles []string
+
+// remove deletes the files that did not exist when newFiles looked.
+func (c createdFiles) remove() {
+	for _, p := range c {
+		_ = os.Remove(p)
 	}
 }
 
