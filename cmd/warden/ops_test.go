@@ -401,7 +401,8 @@ func TestKillWhileRunHoldsTheLock(t *testing.T) {
 
 // TestFailedStartLeavesNothing: a start refused for its configuration or
 // its policy creates no database and no lock file; one that fails after
-// creating them (the replay advisor's recording is missing) removes them.
+// creating them (the replay advisor's recording is not a database) removes
+// them.
 func TestFailedStartLeavesNothing(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
@@ -413,7 +414,11 @@ func TestFailedStartLeavesNothing(t *testing.T) {
 	os.WriteFile("policy.yaml", []byte("policy: p.yaml\ndb: data/w.db\n"), 0o600)
 	os.WriteFile("typo.yaml", []byte("db: data/w.db\nsymbolz: [BTC/USDT]\n"), 0o600)
 	os.WriteFile("replay.yaml", []byte("db: data/w.db\nadvisor: {kind: replay, replay: {db: missing-recording.db}}\n"), 0o600)
-	for _, cfg := range []string{"policy.yaml", "typo.yaml", "replay.yaml"} {
+	// A recording that exists but is no Warden database: found only when
+	// the replay advisor opens it, after the database and lock were made.
+	os.WriteFile("not-a-recording.db", nil, 0o600)
+	os.WriteFile("late.yaml", []byte("db: data/w.db\nadvisor: {kind: replay, replay: {db: not-a-recording.db}}\n"), 0o600)
+	for _, cfg := range []string{"policy.yaml", "typo.yaml", "replay.yaml", "late.yaml"} {
 		code, _, errOut := runMain(t, "run", "--once", "--config", cfg)
 		if code != exitUsage {
 			t.Errorf("run with %s = %d %q; want 2", cfg, code, errOut)

@@ -181,7 +181,7 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 	// Whatever this start creates (database, its -wal and -shm, the lock
 	// file) is removed again if the start fails after all; only by the
 	// process that held the lock, never by one that lost the race to it.
-	created := newFiles(cfg.DB, cfg.DB+"-wal", cfg.DB+"-shm", cfg.DB+".lock")
+	var created createdFiles
 	defer func() {
 		if err != nil && rt.lock != nil {
 			// The store first (SQLite removes its -wal and -shm), then the
@@ -198,6 +198,10 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("db directory: %w", err)
 		}
+	}
+	created = newFiles(cfg.DB, cfg.DB+"-wal", cfg.DB+"-shm", cfg.DB+".lock")
+	if real, rerr := resolveDBPath(cfg.DB); rerr == nil {
+		created = append(created, newFiles(real+".lock")...) // where lockDB puts it
 	}
 	// One trading process per database: the executor's journal and the
 	// paper account assume a single writer of orders.
