@@ -32,7 +32,8 @@ func recordRuns(t *testing.T, s *Store, clk *fakeClock) {
 		{"r-advisor", "advisor_error", map[string]any{"reason": "openai: HTTP 500: The server had an error"}},
 		{"r-snapshot", "skipped", map[string]any{"reason": "BTC/USDT snapshot: stale data"}},
 		{"r-killed", "ok", map[string]any{"kill_switch": true, "decisions": map[string]int{"rejected": 2}}},
-		{"r-safe", "ok", map[string]any{"safe_mode": true}},
+		{"r-safe", "ok", map[string]any{"safe_mode": true, "level": "safe_mode"}},
+		{"r-reduce", "ok", map[string]any{"level": "reduce"}},
 		{"r-ordererr", "ok", map[string]any{"orders": 0, "order_errors": []string{"r-ordererr:0: exchange: insufficient balance"}}},
 		{"r-open", "", nil},
 	}
@@ -66,11 +67,11 @@ func TestListRunsOutcomesAndFilters(t *testing.T) {
 		got[r.RunID] = r
 		order = append(order, r.RunID)
 	}
-	if len(all) != 7 || order[0] != "r-open" || order[6] != "r-ok" {
-		t.Fatalf("ListRuns = %v; want all 7 runs, newest first", order)
+	if len(all) != 8 || order[0] != "r-open" || order[7] != "r-ok" {
+		t.Fatalf("ListRuns = %v; want all 8 runs, newest first", order)
 	}
 	want := map[string]string{"r-ok": OutcomeOK, "r-advisor": OutcomeFailed, "r-snapshot": OutcomeFailed, "r-killed": OutcomeKilled,
-		"r-safe": OutcomeSafeMode, "r-ordererr": OutcomeFailed, "r-open": OutcomeUnfinished}
+		"r-safe": OutcomeSafeMode, "r-reduce": OutcomeOK, "r-ordererr": OutcomeFailed, "r-open": OutcomeUnfinished}
 	for id, w := range want {
 		if got[id].Outcome != w {
 			t.Errorf("run %s: outcome %q (status %q); want %q", id, got[id].Outcome, got[id].Status, w)
@@ -93,7 +94,7 @@ func TestListRunsOutcomesAndFilters(t *testing.T) {
 		{"killed", RunFilter{Status: OutcomeKilled}, []string{"r-killed"}},
 		{"unfinished", RunFilter{Status: OutcomeUnfinished}, []string{"r-open"}},
 		{"limit after the status filter", RunFilter{Status: OutcomeFailed, Limit: 2}, []string{"r-ordererr", "r-snapshot"}},
-		{"since", RunFilter{From: start.Add(5 * time.Hour)}, []string{"r-open", "r-ordererr"}},
+		{"since", RunFilter{From: start.Add(6 * time.Hour)}, []string{"r-open", "r-ordererr"}},
 		{"until", RunFilter{To: start.Add(time.Hour)}, []string{"r-ok"}},
 		{"one run", RunFilter{RunID: "r-safe"}, []string{"r-safe"}},
 		{"other advisor", RunFilter{Advisor: "baseline"}, nil},
@@ -116,8 +117,8 @@ func TestListRunsOutcomesAndFilters(t *testing.T) {
 	}
 
 	at, ok, err := s.LastRunAt(ctx)
-	if err != nil || !ok || !at.Equal(start.Add(6*time.Hour)) {
-		t.Errorf("LastRunAt = %v, %v, %v; want %v", at, ok, err, start.Add(6*time.Hour))
+	if err != nil || !ok || !at.Equal(start.Add(7*time.Hour)) {
+		t.Errorf("LastRunAt = %v, %v, %v; want %v", at, ok, err, start.Add(7*time.Hour))
 	}
 }
 
@@ -193,7 +194,7 @@ func TestExportRunsAndEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs, err := csv.NewReader(&cb).ReadAll()
-	if err != nil || len(recs) != 8 || recs[0][9] != "outcome" || recs[1][1] != "r-ok" || recs[1][13] != "approved=1 rejected=1" {
+	if err != nil || len(recs) != 9 || recs[0][9] != "outcome" || recs[1][1] != "r-ok" || recs[1][13] != "approved=1 rejected=1" || recs[6][1] != "r-reduce" || recs[6][16] != "reduce" {
 		t.Errorf("csv export of runs = %v, %v", recs, err)
 	}
 	var eb bytes.Buffer
@@ -275,8 +276,8 @@ func TestReadOnlyCopyInReadOnlyDirectory(t *testing.T) {
 		t.Fatalf("Verify = %+v, %v; want a whole chain", rep, err)
 	}
 	runs, err := ro.ListRuns(ctx, RunFilter{})
-	if err != nil || len(runs) != 8 {
-		t.Errorf("ListRuns on the copy = %d runs, %v; want 8", len(runs), err)
+	if err != nil || len(runs) != 9 {
+		t.Errorf("ListRuns on the copy = %d runs, %v; want 9", len(runs), err)
 	}
 	if _, err := ro.ListEvents(ctx, EventFilter{}); err != nil {
 		t.Error(err)

@@ -308,10 +308,13 @@ type RunRow struct {
 	// failed, ...); empty when it never ended.
 	Status string `json:"status"`
 	// Outcome is RunOutcome of the status and switches.
-	Outcome     string         `json:"outcome"`
-	Reason      string         `json:"reason,omitempty"`
-	KillSwitch  bool           `json:"kill_switch"`
-	SafeMode    bool           `json:"safe_mode"`
+	Outcome    string `json:"outcome"`
+	Reason     string `json:"reason,omitempty"`
+	KillSwitch bool   `json:"kill_switch"`
+	SafeMode   bool   `json:"safe_mode"`
+	// Level is the breakers' level the run decided under (active, reduce,
+	// safe_mode), when its summary says.
+	Level       string         `json:"level,omitempty"`
 	Decisions   map[string]int `json:"decisions,omitempty"`
 	Orders      int            `json:"orders"`
 	OrderErrors []string       `json:"order_errors,omitempty"`
@@ -414,6 +417,7 @@ type runSummary struct {
 	Reason      string         `json:"reason"`
 	KillSwitch  bool           `json:"kill_switch"`
 	SafeMode    bool           `json:"safe_mode"`
+	Level       string         `json:"level"`
 	Decisions   map[string]int `json:"decisions"`
 	Orders      int            `json:"orders"`
 	OrderErrors []string       `json:"order_errors"`
@@ -435,7 +439,7 @@ func decodeRunRow(seq int64, body, end []byte) (RunRow, error) {
 			var sum runSummary
 			// A summary of another shape keeps only its status.
 			if json.Unmarshal(e.Summary, &sum) == nil {
-				row.Reason, row.KillSwitch, row.SafeMode = sum.Reason, sum.KillSwitch, sum.SafeMode
+				row.Reason, row.KillSwitch, row.SafeMode, row.Level = sum.Reason, sum.KillSwitch, sum.SafeMode, sum.Level
 				row.Decisions, row.Orders, row.OrderErrors = sum.Decisions, sum.Orders, sum.OrderErrors
 			}
 		}
@@ -446,7 +450,7 @@ func decodeRunRow(seq int64, body, end []byte) (RunRow, error) {
 
 // runsCSVHeader is the header of a CSV export of runs.
 var runsCSVHeader = []string{"seq", "run_id", "started_at", "ended_at", "mode", "advisor", "model", "policy_hash",
-	"status", "outcome", "reason", "kill_switch", "safe_mode", "decisions", "orders", "order_errors"}
+	"status", "outcome", "reason", "kill_switch", "safe_mode", "decisions", "orders", "order_errors", "level"}
 
 // ExportRuns writes the runs matching f, oldest first, as JSON lines (one
 // RunRow per line) or CSV.
@@ -469,7 +473,7 @@ func (s *Store) ExportRuns(ctx context.Context, w io.Writer, format string, f Ru
 			return cw.Write([]string{strconv.FormatInt(r.Seq, 10), r.RunID, r.StartedAt.UTC().Format(time.RFC3339Nano), ended,
 				r.Mode, r.Advisor, r.Model, r.PolicyHash, r.Status, r.Outcome, r.Reason,
 				strconv.FormatBool(r.KillSwitch), strconv.FormatBool(r.SafeMode), DecisionCounts(r.Decisions),
-				strconv.Itoa(r.Orders), strings.Join(r.OrderErrors, "; ")})
+				strconv.Itoa(r.Orders), strings.Join(r.OrderErrors, "; "), r.Level})
 		})
 		if err != nil {
 			return err

@@ -153,7 +153,11 @@ func writeRunTable(w io.Writer, rows []audit.RunRow) error {
 		if reason == "" && len(r.OrderErrors) > 0 {
 			reason = strings.Join(r.OrderErrors, "; ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.StartedAt.UTC().Format(time.RFC3339), r.RunID, r.Outcome, dash(r.Status),
+		outcome := r.Outcome
+		if r.Level != "" && r.Level != "active" && r.Level != r.Outcome {
+			outcome += "/" + r.Level // e.g. ok/reduce, failed/safe_mode
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.StartedAt.UTC().Format(time.RFC3339), r.RunID, outcome, dash(r.Status),
 			dash(r.Advisor), dash(audit.DecisionCounts(r.Decisions)), r.Orders, dash(oneLine(reason, 160)))
 	}
 	return tw.Flush()
