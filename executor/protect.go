@@ -543,10 +543,13 @@ func (e *Executor) protectable(ctx context.Context, decisionID, symbol string, m
 }
 
 // releaseStops cancels our live stops on a symbol before a sell entry is
-// sent, so the position they lock can be sold. Each protected decision
-// first gets a pending stop (journaled, not sent): if the sell does not
-// sell the position, the next protection pass places it again, resized to
-// what is still held; if it does, the pending stop is dropped.
+// sent, so the position they lock can be sold: as few as free the sell's
+// quantity beyond what is already free (newest first), not every stop on
+// the symbol. Each released decision first gets a pending stop (journaled,
+// not sent): if the sell does not sell the position, the next protection
+// pass places it again, resized to what is still held; if it does, the
+// pending stop is dropped. Without this cycle's balance nothing is
+// released (the sell then goes out against what is free).
 func (e *Executor) releaseStops(ctx context.Context, sell schemas.OrderEvent) error {
 	open, err := e.j.OpenOrderEvents(ctx)
 	if err != nil {
@@ -562,12 +565,21 @@ func (e *Executor) releaseStops(ctx context.Context, sell schemas.OrderEvent) er
 			live[ev.DecisionID] = append(live[ev.DecisionID], ev)
 		}
 	}
+	if len(decisions) == 0 {
+		return nil
+	}
 	m, err := e.market(ctx, sell.Symbol)
-	if err != nil && len(decisions) > 0 {
+	if err != nil {
 		return err
 	}
+	bals, err := e.balances(ctx)
+	if err != nil {
+		return fmt.Errorf("balances unreadable, so no stop is released for the sell: %w", err)
+	}
+	short := sell.Quantity.Sub(bals[m.Base].Free)
 	var errs []error
-	for _, dec := range decisions {
+	for i := len(decisions) - 1; i >= 0 && short.Sign() > 0; i-- {
+		dec := decisions[i]
 		ps, ok, err := e.loadProt(ctx, dec)
 		if err != nil || !ok {
 			errs = append(errs, err)
@@ -586,6 +598,7 @@ func (e *Executor) releaseStops(ctx context.Context, sell schemas.OrderEvent) er
 				errs = append(errs, fmt.Errorf("release stop %s: %w", s.ClientOrderID, err))
 			}
 		}
+		short = short.Sub(qty)
 		e.emit(ProtectionEvent{Kind: ProtReleased, DecisionID: dec, Symbol: sell.Symbol, EntryClientOrderID: ps.entry.ClientOrderID,
 			Quantity: qty, StopPrice: ps.entry.StopPrice, Reason: "sell decision " + sell.DecisionID + " (" + sell.ClientOrderID + ")"})
 	}

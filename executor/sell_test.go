@@ -104,3 +104,36 @@ func TestRestingSellKeepsProtectionPending(t *testing.T) {
 		t.Errorf("after the sell was cancelled live stops = %+v; want one for 0.00999", s)
 	}
 }
+
+// A sell releases only as many stops as it needs beyond what is free, not
+// every stop on the symbol: with two protected positions, selling half of
+// one cancels one stop and leaves the other alone.
+func TestSellReleasesOnlyWhatItNeeds(t *testing.T) {
+	e := newEnv(t, nil)
+	x := e.executor(e.store, nil)
+	for _, dec := range []string{"buy-1", "buy-2"} {
+		if _, err := x.Place(bg, dec, buyOrder("0.01", "51000", dp("47000"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := executor.ClientOrderID("buy-1", executor.RoleStop)
+	calls, _ := e.ex.callCount()
+	ev, err := x.Place(bg, "sell-1", sellOrder("0.005", "49000")) // marketable
+	if err != nil || ev.State != schemas.OrderFilled {
+		t.Fatalf("Place(sell) = %q, %v; want filled", ev.State, err)
+	}
+	after, _ := e.ex.callCount()
+	if n := after["CancelOrder"] - calls["CancelOrder"]; n != 1 {
+		t.Errorf("stops cancelled for a sell of half of one position = %d; want 1", n)
+	}
+	if last, _ := e.last(first); last.State != schemas.OrderAcknowledged {
+		t.Errorf("the other position's stop = %q; want untouched (acknowledged)", last.State)
+	}
+	var total = d("0")
+	for _, s := range e.liveStops() {
+		total = total.Add(s.Quantity)
+	}
+	if !total.Equal(d("0.01498")) || !e.balance("BTC").Free.IsZero() {
+		t.Errorf("live stops cover %s, BTC free %s; want 0.01498 covered (0.01998 held - 0.005 sold), nothing free", total, e.balance("BTC").Free)
+	}
+}
