@@ -93,7 +93,7 @@ func TestUnknownResolvedAcrossOnceProcesses(t *testing.T) {
 		e.ex.setPlace(lost(cid))
 		submitted := e.clk.Now()
 		e.process(opts).Place(bg, "dec-1", buyOrder("0.01", "49000", nil)) // answer 1
-		for i := 0; i < 6; i++ {                                             // answers 2..7, each in a new process
+		for i := 0; i < 6; i++ {                                           // answers 2..7, each in a new process
 			e.clk.Advance(10 * time.Second)
 			e.process(opts).Poll(bg)
 		}
