@@ -247,12 +247,7 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 		Store: rt.store, Publisher: pub, Observer: obs, Clock: rt.clock.Now, Logger: rt.logger,
 	}, agent.Options{
 		Mode: mode, Symbols: cfg.Symbols, Timeframe: cfg.Timeframe, Lookback: cfg.Candles,
-		Breakers: agent.BreakerConfig{
-			ShockATRMultiple: cfg.Breakers.ShockATRMultiple, DriftPSI: cfg.Breakers.DriftPSI,
-			DriftReference: cfg.Breakers.DriftReference, DriftRecent: cfg.Breakers.DriftRecent,
-			MaxGapBars: cfg.Breakers.MaxGapBars,
-		},
-		Cooldown: cfg.Breakers.Cooldown, MaxConsecutiveErrors: cfg.Breakers.MaxConsecutiveErr,
+		Breakers:   agent.BreakersFromConfig(cfg.Breakers),
 		MaxDataAge: cfg.Breakers.MaxDataAge, Output: o.output,
 	})
 	if err != nil {
@@ -319,7 +314,7 @@ func (rt *runtime) openExchange(ctx context.Context, o runtimeOptions) error {
 		}
 	}
 	rt.paper, rt.exchange = px, px
-	warmup := cfg.Candles + cfg.Breakers.DriftReference + cfg.Breakers.DriftRecent + 2
+	warmup := cfg.Candles + cfg.Breakers.Drift.ReferenceBars + cfg.Breakers.Drift.RecentBars + 2
 	if cfg.Paper.Data == "live" {
 		// Public market data from the configured exchange, no keys: the
 		// paper account trades on today's market.
