@@ -20,7 +20,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -34,21 +33,6 @@ const Mask = "[REDACTED]"
 // are not worth the damage replacing them would do to ordinary text, and
 // no key, token or webhook URL is that short.
 const MinSecretLen = 8
-
-// patterns mask values that no configuration names.
-var patterns = []struct {
-	re   *regexp.Regexp
-	repl string
-}{
-	// a signed query string: signature=<hex or base64>
-	{regexp.MustCompile(`(?i)(signature=)[^&\s"'\[\]}]+`), "${1}" + Mask},
-	// the key header in any printed form: X-MBX-APIKEY: k, "X-MBX-APIKEY":"k", map[X-Mbx-Apikey:[k]]
-	{regexp.MustCompile(`(?i)(x-mbx-apikey["']?\s*[:=]\s*\[?["']?)[^\s"'\[\],}]+`), "${1}" + Mask},
-	// apiKey / api_key / secret / password / token = value
-	{regexp.MustCompile(`(?i)((?:api[-_]?key|api[-_]?secret|secret[-_]?key|secret|password|passphrase|token)["']?\s*[:=]\s*\[?["']?)[^\s"'&\[\],}]+`), "${1}" + Mask},
-	// an Authorization header's credentials
-	{regexp.MustCompile(`(?i)(authorization["']?\s*[:=]\s*\[?["']?(?:bearer|basic|bot)\s+)[^\s"'\[\],}]+`), "${1}" + Mask},
-}
 
 // Redactor replaces secrets. The zero value and nil redact patterns only;
 // Add registers secrets. It is safe for concurrent use, and Add may be
@@ -170,13 +154,6 @@ func (r *Redactor) String(s string) string {
 		s = t.repl.Replace(s)
 	}
 	return replacePatterns(s)
-}
-
-func replacePatterns(s string) string {
-	for _, p := range patterns {
-		s = p.re.ReplaceAllString(s, p.repl)
-	}
-	return s
 }
 
 // Bytes is String for a byte slice. b is returned unchanged (not copied)
