@@ -190,6 +190,23 @@ func TestWriterLongLine(t *testing.T) {
 	}
 }
 
+// TestWriterCarriageReturn: a progress line redrawn with \r reaches the
+// terminal as it is drawn, redacted.
+func TestWriterCarriageReturn(t *testing.T) {
+	r := New(secret)
+	var out bytes.Buffer
+	w := r.Writer(&out)
+	fmt.Fprintf(w, "\r 10%% %s", secret)
+	fmt.Fprintf(w, "\r 20%% done")
+	if got := out.String(); got != "\r 10% "+Mask {
+		t.Errorf("after two redraws the writer passed %q; want the first, redacted", got)
+	}
+	w.Flush()
+	if got := out.String(); got != "\r 10% "+Mask+"\r 20% done" {
+		t.Errorf("after Flush = %q", got)
+	}
+}
+
 func TestWriterConcurrentWithAdd(t *testing.T) {
 	r := New()
 	var out bytes.Buffer

@@ -12,8 +12,9 @@ import (
 const maxHeld = 64 << 10
 
 // Writer redacts what is written through it before it reaches the
-// underlying writer. It works line by line: a complete line is redacted
-// and written at once; a partial line is held until its newline, Flush,
+// underlying writer. It works line by line: a complete line (ended by \n
+// or \r) is redacted and written at once; a partial line is held until
+// its end, Flush,
 // or maxHeld bytes, so a secret split over several Write calls is still
 // caught. It is safe for concurrent use.
 type Writer struct {
@@ -36,7 +37,9 @@ func (w *Writer) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf = append(w.buf, p...)
-	if i := bytes.LastIndexByte(w.buf, '\n'); i >= 0 {
+	// A carriage return ends a line too: a progress display redrawn with
+	// \r is shown as it is drawn. No secret form holds either byte.
+	if i := bytes.LastIndexAny(w.buf, "\n\r"); i >= 0 {
 		if err := w.emit(i + 1); err != nil {
 			return 0, err
 		}
