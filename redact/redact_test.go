@@ -198,7 +198,7 @@ func TestWriterCarriageReturn(t *testing.T) {
 	w := r.Writer(&out)
 	fmt.Fprintf(w, "\r 10%% %s", secret)
 	fmt.Fprintf(w, "\r 20%% done")
-	if got := out.String(); got != "\r 10% "+Mask {
+	if got := out.String(); got != "\r 10% "+Mask+"\r" {
 		t.Errorf("after two redraws the writer passed %q; want the first, redacted", got)
 	}
 	w.Flush()
