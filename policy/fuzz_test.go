@@ -49,32 +49,46 @@ func oracleMark(st schemas.State, sym string) *big.Rat {
 	return new(big.Rat)
 }
 
-// within reports a <= b, allowing a relative 1e-9 for the policy's double
-// arithmetic at the boundary.
-func within(a, b *big.Rat) bool {
-	slack := new(big.Rat).Mul(new(big.Rat).Abs(b), big.NewRat(1, 1_000_000_000))
-	return a.Cmp(new(big.Rat).Add(b, slack)) <= 0
-}
-
 // oracleCheck checks every approved verdict of one response against st,
 // applying approved orders in turn. It returns the first broken invariant.
+//
+// Every limit is inclusive and exact (big.Rat, no slack): the validator may
+// approve a value exactly at a limit and nothing past it. This is what
+// "nothing rejected before is approved now, except values exactly at an
+// inclusive limit" means for the first build's invariants (position and
+// exposure caps, sells within holdings, stops, confidence, order rate). The
+// valuation is the documented one: an order (and each buy approved earlier
+// in the response) at its own price, a held position at its mid; caps count
+// approved buys and never approved sells, and sells are judged against what
+// the state holds less earlier approved sells, never against buys.
 func oracleCheck(resp schemas.Response, st schemas.State, verdicts []schemas.Verdict) error {
-	held := map[string]*big.Rat{}
+	held := map[string]*big.Rat{} // what the state holds, less approved sells
 	for s, p := range st.Account.Positions {
 		held[s] = rat(p.Qty)
 	}
+	bought := map[string]*big.Rat{} // notional of approved buys, by symbol
+	seen := map[string]bool{}
 	equity := rat(st.Account.Equity)
 	approved := 0
 	for i, v := range verdicts {
 		rec := resp.Recommendations[i]
+		first := !seen[rec.Symbol]
+		seen[rec.Symbol] = true
 		if rec.Action == schemas.ActionHold {
-			if v.Decision != schemas.DecisionNoAction || v.Order != nil {
+			want := schemas.DecisionNoAction
+			if !first {
+				want = schemas.DecisionRejected
+			}
+			if v.Decision != want || v.Order != nil {
 				return fmt.Errorf("rec %d: hold gave %s", i, v.Decision)
 			}
 			continue
 		}
 		if v.Decision != schemas.DecisionApproved {
 			continue
+		}
+		if !first {
+			return fmt.Errorf("rec %d: a second recommendation for %s approved", i, rec.Symbol)
 		}
 		o := v.Order
 		if o == nil {
@@ -98,7 +112,8 @@ func oracleCheck(resp schemas.Response, st schemas.State, verdicts []schemas.Ver
 		if notional.Cmp(rat(o.Notional)) != 0 {
 			return fmt.Errorf("rec %d: notional %s is not quantity × price", i, o.Notional)
 		}
-		if qty.Sign() <= 0 || !isMultiple(qty, rat(m.AmountStep)) || !isMultiple(price, rat(m.PriceStep)) {
+		step := rat(m.PriceStep)
+		if qty.Sign() <= 0 || !isMultiple(qty, rat(m.AmountStep)) || !isMultiple(price, step) {
 			return fmt.Errorf("rec %d: quantity %s or price %s off the exchange steps", i, o.Quantity, o.Price)
 		}
 		if qty.Cmp(rat(m.MinAmount)) < 0 || notional.Cmp(rat(m.MinNotional)) < 0 {
@@ -118,8 +133,21 @@ func oracleCheck(resp schemas.Response, st schemas.State, verdicts []schemas.Ver
 		if rec.Action == schemas.ActionSell {
 			diff.Neg(diff)
 		}
-		if diff.Sign() < 0 || diff.Cmp(rat(m.PriceStep)) >= 0 {
+		if diff.Sign() < 0 || diff.Cmp(step) >= 0 {
 			return fmt.Errorf("rec %d: price %s is not %s rounded to one step", i, o.Price, rec.LimitPrice)
+		}
+		// Within 50 bps of mid, inclusive: |price - mid| × 10000 <= 50 × mid.
+		mid := oracleMark(st, o.Symbol)
+		dist := new(big.Rat).Abs(new(big.Rat).Sub(price, mid))
+		if dist.Mul(dist, big.NewRat(10000, 1)).Cmp(new(big.Rat).Mul(mid, big.NewRat(50, 1))) > 0 {
+			return fmt.Errorf("rec %d: price %s more than 50 bps from mid %s", i, o.Price, mid.FloatString(4))
+		}
+		// A take-profit, when given, is on the step and on the right side.
+		if o.TakeProfit != nil {
+			tp := rat(*o.TakeProfit)
+			if !isMultiple(tp, step) || (rec.Action == schemas.ActionBuy) != (tp.Cmp(price) > 0) || tp.Cmp(price) == 0 {
+				return fmt.Errorf("rec %d: take_profit %s off the step or on the wrong side of %s", i, o.TakeProfit, o.Price)
+			}
 		}
 		if st.KillSwitch {
 			return fmt.Errorf("rec %d: approved with the kill switch on", i)
@@ -132,31 +160,52 @@ func oracleCheck(resp schemas.Response, st schemas.State, verdicts []schemas.Ver
 			if st.SafeMode {
 				return fmt.Errorf("rec %d: buy approved in safe mode", i)
 			}
-			if o.StopLoss == nil || rat(*o.StopLoss).Sign() <= 0 || rat(*o.StopLoss).Cmp(price) >= 0 {
-				return fmt.Errorf("rec %d: buy without a stop below the price", i)
+			if o.StopLoss == nil {
+				return fmt.Errorf("rec %d: buy without a stop", i)
+			}
+			stop := rat(*o.StopLoss)
+			if stop.Sign() <= 0 || stop.Cmp(price) >= 0 || !isMultiple(stop, step) {
+				return fmt.Errorf("rec %d: stop %s not on the step below the price %s", i, o.StopLoss, o.Price)
+			}
+			// At most 10% below, inclusive: stop >= price × 0.9.
+			if stop.Cmp(new(big.Rat).Mul(price, big.NewRat(9, 10))) < 0 {
+				return fmt.Errorf("rec %d: stop %s more than 10%% below %s", i, o.StopLoss, o.Price)
+			}
+			// The stop moved only by rounding to one step, towards the price.
+			sd := new(big.Rat).Sub(stop, rat(*rec.StopLoss))
+			if sd.Sign() < 0 || sd.Cmp(step) >= 0 {
+				return fmt.Errorf("rec %d: stop %s is not %s rounded up to one step", i, o.StopLoss, rec.StopLoss)
 			}
 			if rec.Confidence.LessThan(d("0.55")) {
 				return fmt.Errorf("rec %d: buy with confidence %s", i, rec.Confidence)
 			}
-			after := new(big.Rat).Add(h, qty)
-			posValue := new(big.Rat).Mul(after, oracleMark(st, o.Symbol))
-			if !within(posValue, new(big.Rat).Mul(equity, big.NewRat(2, 100))) {
+			b := bought[o.Symbol]
+			if b == nil {
+				b = new(big.Rat)
+			}
+			b = new(big.Rat).Add(b, notional)
+			bought[o.Symbol] = b
+			posValue := new(big.Rat).Add(new(big.Rat).Mul(rat(st.Account.Positions[o.Symbol].Qty), oracleMark(st, o.Symbol)), b)
+			if posValue.Cmp(new(big.Rat).Mul(equity, big.NewRat(2, 100))) > 0 {
 				return fmt.Errorf("rec %d: position after %s over 2%% of equity", i, posValue.FloatString(4))
 			}
-			held[o.Symbol] = after
 			exposure := new(big.Rat)
-			open := 0
-			for s, q := range held {
-				if q.Sign() != 0 {
-					open++
+			open := map[string]bool{}
+			for s, p := range st.Account.Positions {
+				if p.Qty.IsPositive() {
+					open[s] = true
 				}
-				exposure.Add(exposure, new(big.Rat).Mul(new(big.Rat).Abs(q), oracleMark(st, s)))
+				exposure.Add(exposure, new(big.Rat).Mul(rat(p.Qty), oracleMark(st, s)))
 			}
-			if !within(exposure, new(big.Rat).Mul(equity, big.NewRat(30, 100))) {
+			for s, n := range bought {
+				open[s] = true
+				exposure.Add(exposure, n)
+			}
+			if exposure.Cmp(new(big.Rat).Mul(equity, big.NewRat(30, 100))) > 0 {
 				return fmt.Errorf("rec %d: exposure after %s over 30%% of equity", i, exposure.FloatString(4))
 			}
-			if open > 3 {
-				return fmt.Errorf("rec %d: %d open positions after a buy", i, open)
+			if len(open) > 3 {
+				return fmt.Errorf("rec %d: %d open positions after a buy", i, len(open))
 			}
 		} else {
 			if qty.Cmp(h) > 0 {
@@ -187,6 +236,15 @@ func FuzzValidate(f *testing.F) {
 		{"ETH/USDT", "sell", "0.1", "8", "2285.213", "null"},
 		{"ETH/USDT", "buy", "0.6", "1.99", "2290", "2100"},
 		{"BTC/USDT", "sell", "0.6", "1", "42000", "null"},
+		// At the inclusive limits: exactly 2% with the limit below mid,
+		// the stop exactly 10% below, confidence exactly 0.55, the limit
+		// exactly 50 bps above mid (42005 × 1.005 = 42215.025, on the step
+		// rounded down), a stop off the step.
+		{"BTC/USDT", "buy", "0.55", "2", "41900", "37710"},
+		{"BTC/USDT", "buy", "0.55", "1", "42215.02", "37993.518"},
+		{"BTC/USDT", "buy", "0.550000000000000000001", "1.99999999", "42005", "41200.005"},
+		{"ETH/USDT", "sell", "0.1", "7.9982", "2285.2", "null"},
+		{"ETH/USDT", "sell", "0.1", "7.99821", "2285.2", "null"},
 	} {
 		one := fmt.Sprintf(rec, seed[0], seed[1], seed[2], seed[3], seed[4], seed[5])
 		f.Add([]byte(`{"rationale":"r","recommendations":[` + one + `]}`))
@@ -235,6 +293,13 @@ func TestOracle(t *testing.T) {
 		{"no stop", func(o *schemas.Order) { o.StopLoss = nil }},
 		{"notional mismatch", func(o *schemas.Order) { o.Notional = d("1") }},
 		{"symbol", func(o *schemas.Order) { o.Symbol = "SOL/USDT" }},
+		{"stop one tick past 10%", func(o *schemas.Order) { s := o.Price.Mul(d("0.9")).Sub(d("0.01")); o.StopLoss = &s }},
+		{"stop off the step", func(o *schemas.Order) { s := d("41200.005"); o.StopLoss = &s }},
+		{"take-profit below a buy", func(o *schemas.Order) { s := d("41000"); o.TakeProfit = &s }},
+		{"price 50.01 bps from mid", func(o *schemas.Order) {
+			o.Price = d("42215.07")
+			o.Notional = o.Quantity.Mul(o.Price)
+		}},
 	}
 	for _, tc := range tamper {
 		vs := append([]schemas.Verdict(nil), res.Verdicts...)
@@ -244,6 +309,19 @@ func TestOracle(t *testing.T) {
 		if err := oracleCheck(*res.Response, st, vs); err == nil {
 			t.Errorf("oracle accepts a verdict with %s", tc.name)
 		}
+	}
+	// Response-level: a second approval for a symbol, and a sell of what
+	// only an earlier buy would bring.
+	buy := res.Response.Recommendations[0]
+	sell := buy
+	sell.Action, sell.StopLoss, sell.TakeProfit = schemas.ActionSell, nil, nil
+	two := schemas.Response{Recommendations: []schemas.Recommendation{buy, sell}}
+	o := *res.Verdicts[0].Order
+	so := o
+	so.Side, so.StopLoss, so.TakeProfit = schemas.SideSell, nil, nil
+	vs := []schemas.Verdict{res.Verdicts[0], {Index: 1, Decision: schemas.DecisionApproved, Order: &so}}
+	if err := oracleCheck(two, st, vs); err == nil {
+		t.Errorf("oracle accepts a sell of an unfilled buy, or a second recommendation for a symbol")
 	}
 }
 
