@@ -25,7 +25,6 @@ func setMkt(st *schemas.State, sym string, f func(*schemas.Market)) {
 	st.Markets[sym] = m
 }
 
-
 // TestDefaultRuleBoundaries: for every default rule, the value exactly at
 // its limit passes and the value one step past it (one price tick, one
 // amount step, 0.001 s, 0.001 of confidence, ...) fails, with a message
