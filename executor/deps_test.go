@@ -47,3 +47,34 @@ func TestImportFence(t *testing.T) {
 		}
 	}
 }
+
+// TestCcxtxFence: the ccxt adapter reaches into Warden only for the
+// executor's types, the shared schemas and the one redactor (a leaf of
+// the standard library, see agent/redact's own test); never the agent,
+// the policy or the prompts.
+func TestCcxtxFence(t *testing.T) {
+	allowed := map[string]bool{
+		"github.com/warden-trading/warden/executor":     true,
+		"github.com/warden-trading/warden/schemas":      true,
+		"github.com/warden-trading/warden/agent/redact": true,
+	}
+	files, err := filepath.Glob(filepath.Join("ccxtx", "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		af, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range af.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			if strings.HasPrefix(p, "github.com/warden-trading/warden") && !allowed[p] {
+				t.Errorf("%s imports %s; the ccxt adapter may use only %v", f, p, allowed)
+			}
+		}
+	}
+}

@@ -31,7 +31,7 @@ import (
 
 	_ "github.com/mattn/go-sqlite3" // the SQLite driver; this package is its only importer
 
-	"github.com/warden-trading/warden/redact"
+	"github.com/warden-trading/warden/agent/redact"
 )
 
 //go:embed migrations/*.sql

@@ -21,7 +21,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/warden-trading/warden/redact"
+	"github.com/warden-trading/warden/agent/redact"
 	"github.com/warden-trading/warden/schemas"
 )
 

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
-	"github.com/warden-trading/warden/redact"
+	"github.com/warden-trading/warden/agent/redact"
 	"github.com/warden-trading/warden/schemas"
 )
 

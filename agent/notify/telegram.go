@@ -14,7 +14,7 @@ import (
 
 	"github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
-	"github.com/warden-trading/warden/redact"
+	"github.com/warden-trading/warden/agent/redact"
 	"github.com/warden-trading/warden/schemas"
 )
 

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/warden-trading/warden/agent/config"
-	"github.com/warden-trading/warden/redact"
+	"github.com/warden-trading/warden/agent/redact"
 )
 
 // Exit codes shared by every command. `warden run --once` gives them the

@@ -30,7 +30,7 @@ import (
 	"github.com/warden-trading/warden/executor/ccxtx"
 	"github.com/warden-trading/warden/executor/paper"
 	"github.com/warden-trading/warden/policy"
-	"github.com/warden-trading/warden/redact"
+	"github.com/warden-trading/warden/agent/redact"
 )
 
 // loadConfig reads the config file, or returns the built-in defaults when

@@ -40,7 +40,7 @@ import (
 	goopenai "github.com/sashabaranov/go-openai"
 
 	"github.com/warden-trading/warden/agent/advisor"
-	"github.com/warden-trading/warden/redact"
+	"github.com/warden-trading/warden/agent/redact"
 	"github.com/warden-trading/warden/schemas"
 )
 
