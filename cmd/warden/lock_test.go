@@ -67,3 +67,43 @@ func TestLockRefusesDanglingSymlink(t *testing.T) {
 		t.Errorf("lock file created for a dangling symlink")
 	}
 }
+
+// TestLockSeesReplacedLockFile: a process that opened the lock file just
+// before a failed start unlinked it (and another start created a new one
+// and locked it) must not trade beside that start on the unlinked file.
+func TestLockSeesReplacedLockFile(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "warden.db")
+	var other *os.File
+	fired := false
+	lockOpened = func(path string) {
+		if fired {
+			return
+		}
+		fired = true
+		// Between our open and our flock: the old file goes, a new one
+		// appears at the path and is locked by someone else.
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		f, err := lockDB(db)
+		if err != nil {
+			t.Fatalf("the other start: %v", err)
+		}
+		other = f
+	}
+	defer func() { lockOpened = nil }()
+	if f, err := lockDB(db); err == nil {
+		f.Close()
+		t.Fatal("locked an unlinked lock file beside the process holding the one at the path")
+	} else if !strings.Contains(err.Error(), "another warden run is using") {
+		t.Fatalf("error %v, want the lock-held refusal", err)
+	}
+	lockOpened = nil
+	other.Close()
+	f, err := lockDB(db)
+	if err != nil {
+		t.Fatalf("after the other released: %v", err)
+	}
+	f.Close()
+}

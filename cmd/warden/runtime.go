@@ -26,11 +26,11 @@ import (
 	"github.com/warden-trading/warden/agent/config"
 	"github.com/warden-trading/warden/agent/metrics"
 	"github.com/warden-trading/warden/agent/notify"
+	"github.com/warden-trading/warden/agent/redact"
 	"github.com/warden-trading/warden/executor"
 	"github.com/warden-trading/warden/executor/ccxtx"
 	"github.com/warden-trading/warden/executor/paper"
 	"github.com/warden-trading/warden/policy"
-	"github.com/warden-trading/warden/agent/redact"
 )
 
 // loadConfig reads the config file, or returns the built-in defaults when
@@ -96,24 +96,25 @@ func checkPolicyTests(ctx context.Context, cfg config.Config, p *policy.Policy) 
 
 // runtime is everything a running Warden holds; Close releases it.
 type runtime struct {
-	cfg      config.Config
-	logger   *slog.Logger
-	store    *audit.Store
-	policy   *policy.Policy
-	exchange executor.Exchange
-	paper    *paper.Exchange    // nil in live mode
-	replay   *agent.PaperReplay // nil unless paper over bundled candles
-	liveFeed *agent.LiveFeed    // nil unless paper over live public data
-	exec     *executor.Executor
-	agent    *agent.Agent
-	clock    *simClock
-	metrics  *metrics.Metrics
-	dispatch []*notify.Dispatcher
-	pub      agent.Publisher   // nil when no channel is configured
-	creds    ccxtx.Credentials // live keys; zero in paper mode
-	red      *redact.Redactor  // the one redactor: store, notifications, logs
-	lock     *os.File          // held for the runtime's life: one trading process per database
-	live     bool
+	cfg        config.Config
+	logger     *slog.Logger
+	store      *audit.Store
+	policy     *policy.Policy
+	exchange   executor.Exchange
+	paper      *paper.Exchange       // nil in live mode
+	paperSaver *agent.PaperPersister // saves the paper account after each cycle
+	replay     *agent.PaperReplay    // nil unless paper over bundled candles
+	liveFeed   *agent.LiveFeed       // nil unless paper over live public data
+	exec       *executor.Executor
+	agent      *agent.Agent
+	clock      *simClock
+	metrics    *metrics.Metrics
+	dispatch   []*notify.Dispatcher
+	pub        agent.Publisher   // nil when no channel is configured
+	creds      ccxtx.Credentials // live keys; zero in paper mode
+	red        *redact.Redactor  // the one redactor: store, notifications, logs
+	lock       *os.File          // held for the runtime's life: one trading process per database
+	live       bool
 	// lastReconcile is when the last full reconciliation succeeded.
 	lastReconcile time.Time
 }
@@ -306,12 +307,8 @@ func (rt *runtime) openExchange(ctx context.Context, o runtimeOptions) error {
 	if err != nil {
 		return err
 	}
-	if blob, ok, err := rt.store.LatestPaperState(ctx); err != nil {
-		return fmt.Errorf("paper state: %w", err)
-	} else if ok {
-		if err := px.RestoreState(blob); err != nil {
-			return fmt.Errorf("paper state in %s does not restore (move the file aside to start a fresh paper account): %w", cfg.DB, err)
-		}
+	if rt.paperSaver, _, err = agent.RestorePaper(ctx, rt.store, px); err != nil {
+		return fmt.Errorf("paper state in %s does not restore (move the file aside to start a fresh paper account): %w", cfg.DB, err)
 	}
 	rt.paper, rt.exchange = px, px
 	warmup := cfg.Candles + cfg.Breakers.Drift.ReferenceBars + cfg.Breakers.Drift.RecentBars + 2
@@ -431,11 +428,7 @@ func (rt *runtime) cycle(ctx context.Context) (agent.CycleResult, error) {
 	rt.reconcile(ctx, false)
 	res, err := rt.agent.Cycle(ctx)
 	if rt.paper != nil {
-		blob, merr := rt.paper.MarshalState()
-		if merr == nil {
-			merr = rt.store.SavePaperState(ctx, blob)
-		}
-		if merr != nil && err == nil {
+		if merr := rt.paperSaver.Save(ctx); merr != nil && err == nil {
 			err = fmt.Errorf("save paper state: %w", merr)
 		}
 	}
@@ -534,23 +527,44 @@ func (c createdFiles) remove() {
 // It is keyed on the database file, not on how its path is spelt: the lock
 // file sits next to the path with every symlink resolved, so a symlinked
 // path or directory reaches the same lock.
+// lockOpened, when set (tests only), runs between opening the lock file
+// and locking it: the window in which a failed start may unlink it.
+var lockOpened func(path string)
+
 func lockDB(db string) (*os.File, error) {
 	real, err := resolveDBPath(db)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", db, err)
 	}
-	f, err := os.OpenFile(real+".lock", os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", db, err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("another warden run is using %s (lock %s.lock held); stop it first", db, real)
+	// A failed start removes the lock file it created while still holding
+	// it, so a process that opened the old file just before may lock a
+	// file no longer at the path: after locking, the path must still name
+	// the very file locked, else open the new one and try again.
+	for attempt := 0; ; attempt++ {
+		f, err := os.OpenFile(real+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("lock %s: %w", db, err)
 		}
-		return nil, fmt.Errorf("lock %s: %w", db, err)
+		if lockOpened != nil {
+			lockOpened(real + ".lock")
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				return nil, fmt.Errorf("another warden run is using %s (lock %s.lock held); stop it first", db, real)
+			}
+			return nil, fmt.Errorf("lock %s: %w", db, err)
+		}
+		held, herr := f.Stat()
+		onPath, perr := os.Stat(real + ".lock")
+		if herr == nil && perr == nil && os.SameFile(held, onPath) {
+			return f, nil
+		}
+		f.Close()
+		if attempt >= 10 {
+			return nil, fmt.Errorf("lock %s: the lock file %s.lock keeps being replaced; is another warden starting?", db, real)
+		}
 	}
-	return f, nil
 }
 
 // resolveDBPath is the database's path with symlinks resolved: the file's
