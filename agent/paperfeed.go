@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -69,6 +70,9 @@ func (r *PaperReplay) Advance(start time.Time) (time.Time, error) {
 		}
 		return r.feed.Now().Add(r.step), nil
 	}
+	if err := r.backfill(); err != nil {
+		return time.Time{}, err
+	}
 	// The next close after the last candle fed; across a gap in the data,
 	// the first close that brings any candle (the snapshot check then
 	// reports the gap).
@@ -101,4 +105,113 @@ func (r *PaperReplay) Advance(start time.Time) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("%w: no candle within two weeks after %s", ErrReplayEnd, last.Format(time.RFC3339))
+}
+
+// historyFeed is a CandleFeed restored without its market history
+// (executor/paper): HistoryUntil is the time of the newest candle a symbol
+// had, whose history the feed must give again; zero when it needs none.
+type historyFeed interface {
+	HistoryUntil(symbol string) time.Time
+}
+
+// backfill gives a restored paper account the warm-up history of every
+// symbol up to its newest candle again (as history: nothing is matched).
+func (r *PaperReplay) backfill() error {
+	hf, ok := r.feed.(historyFeed)
+	if !ok {
+		return nil
+	}
+	for _, rp := range r.replays {
+		until := hf.HistoryUntil(rp.Symbol())
+		if until.IsZero() {
+			continue
+		}
+		for _, c := range rp.Window(until.Add(r.step), r.warmup) {
+			if err := r.feed.OnCandle(rp.Symbol(), c); err != nil {
+				return fmt.Errorf("paper replay: history of %s: %w", rp.Symbol(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// PaperAccount is a paper exchange whose account persists
+// (executor/paper.Exchange).
+type PaperAccount interface {
+	MarshalState() ([]byte, error)
+	MarshalDelta() ([]byte, error)
+	RestoreState([]byte) error
+	ApplyDelta([]byte) error
+}
+
+// PaperStore keeps a paper account between processes (agent/audit.Store).
+type PaperStore interface {
+	PaperStateChain(ctx context.Context) (checkpoint []byte, deltas [][]byte, ok bool, err error)
+	SavePaperCheckpoint(ctx context.Context, blob []byte) error
+	SavePaperDelta(ctx context.Context, blob []byte) error
+}
+
+// PaperCheckpointEvery is how many deltas are saved between two
+// checkpoints of a paper account: a week of hourly cycles.
+const PaperCheckpointEvery = 168
+
+// PaperPersister saves a paper account after each cycle: what changed
+// since the last save (nothing when nothing did), and the whole account
+// every PaperCheckpointEvery saves.
+type PaperPersister struct {
+	acct   PaperAccount
+	store  PaperStore
+	deltas int // deltas saved since the newest checkpoint; -1: none saved yet
+}
+
+// RestorePaper restores acct from the newest checkpoint in store and the
+// deltas after it (restored is false when there is none) and returns the
+// persister that saves it from then on.
+func RestorePaper(ctx context.Context, store PaperStore, acct PaperAccount) (p *PaperPersister, restored bool, err error) {
+	p = &PaperPersister{acct: acct, store: store, deltas: -1}
+	cp, deltas, ok, err := store.PaperStateChain(ctx)
+	if err != nil || !ok {
+		return p, false, err
+	}
+	if err := acct.RestoreState(cp); err != nil {
+		return nil, false, err
+	}
+	for i, d := range deltas {
+		if err := acct.ApplyDelta(d); err != nil {
+			return nil, false, fmt.Errorf("delta %d of %d after the checkpoint: %w", i+1, len(deltas), err)
+		}
+	}
+	p.deltas = len(deltas)
+	return p, true, nil
+}
+
+// Save saves what changed in the account since the last save.
+func (p *PaperPersister) Save(ctx context.Context) error {
+	if p.deltas < 0 || p.deltas >= PaperCheckpointEvery {
+		blob, err := p.acct.MarshalState()
+		if err != nil {
+			return err
+		}
+		if err := p.store.SavePaperCheckpoint(ctx, blob); err != nil {
+			p.deltas = -1
+			return err
+		}
+		p.deltas = 0
+		return nil
+	}
+	blob, err := p.acct.MarshalDelta()
+	if err == nil && blob != nil {
+		err = p.store.SavePaperDelta(ctx, blob)
+	}
+	if err != nil {
+		// The account counts this delta as saved: the next save is a
+		// checkpoint, so nothing is lost.
+		p.deltas = -1
+		return err
+	}
+	if blob == nil {
+		return nil
+	}
+	p.deltas++
+	return nil
 }

@@ -167,11 +167,12 @@ func (s *Store) SavePaperState(ctx context.Context, blob []byte) error {
 	return err
 }
 
-// LatestPaperState returns the newest saved paper state; ok is false when
-// none was saved.
+// LatestPaperState returns the newest saved full paper state (a
+// checkpoint, not a delta: see PaperStateChain); ok is false when none was
+// saved.
 func (s *Store) LatestPaperState(ctx context.Context) (blob []byte, ok bool, err error) {
 	var body []byte
-	err = s.queryRow(ctx, `SELECT body FROM records WHERE kind = 'paper_state' ORDER BY seq DESC LIMIT 1`).Scan(&body)
+	err = s.queryRow(ctx, `SELECT body FROM records WHERE kind = 'paper_state' AND state <> 'delta' ORDER BY seq DESC LIMIT 1`).Scan(&body)
 	if isNoRows(err) {
 		return nil, false, nil
 	}

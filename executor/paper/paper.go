@@ -108,8 +108,9 @@ type Exchange struct {
 	bal    map[string]*balance
 	orders map[string]*order // by client order id, every order ever placed
 	trades []executor.Trade
-	seq    int64 // exchange order ids
-	tseq   int64 // trade ids
+	seq    int64  // exchange order ids
+	tseq   int64  // trade ids
+	saved  *saved // what the last save held (MarshalDelta)
 }
 
 var _ executor.Exchange = (*Exchange)(nil)
@@ -142,6 +143,12 @@ type book struct {
 	interval time.Duration
 	usedVol  float64 // base volume filled during the last candle
 	open     []*order
+
+	// restored is set when the book was restored with only its newest
+	// candle (at histUntil): older candles fed then are history, taken
+	// without matching; backfilled once one came.
+	restored, backfilled bool
+	histUntil            time.Time
 }
 
 func (b *book) last() (executor.Candle, bool) {
@@ -655,6 +662,10 @@ func (x *Exchange) OnCandle(symbol string, c executor.Candle) error {
 		return fmt.Errorf("paper: bad candle for %s at %s", symbol, c.Time)
 	}
 	c.Time = c.Time.UTC()
+	if b.restored && !c.Time.After(b.histUntil) {
+		return x.history(b, symbol, c)
+	}
+	b.restored = false
 	if prev, ok := b.last(); ok {
 		switch {
 		case c.Time.Before(prev.Time):
@@ -682,6 +693,26 @@ func (x *Exchange) OnCandle(symbol string, c executor.Candle) error {
 	if len(b.open) > 0 {
 		x.match(b, c)
 	}
+	return nil
+}
+
+// history takes c, at or before the newest candle a restored book had,
+// as market history: placed in time order before that candle, never
+// matched, the newest candle's fill budget kept. x.mu held.
+func (x *Exchange) history(b *book, symbol string, c executor.Candle) error {
+	b.backfilled = true
+	n := len(b.candles)
+	last := b.candles[n-1] // a restored book holds at least its newest candle
+	if c.Time.Equal(last.Time) {
+		b.candles[n-1] = c
+	} else {
+		if n-1 > b.start && !c.Time.After(b.candles[n-2].Time) {
+			return fmt.Errorf("paper: %s history candle at %s is not after the one before it at %s", symbol, c.Time, b.candles[n-2].Time)
+		}
+		b.candles = append(b.candles[:n-1], c, last)
+	}
+	b.resetWindow()
+	x.trim(b, b.candles[len(b.candles)-1].Time)
 	return nil
 }
 
