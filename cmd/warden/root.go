@@ -115,6 +115,9 @@ var commands = []func(*app) *cobra.Command{
 	newConfigCmd,
 	newAuditCmd,
 	newBacktestCmd,
+	newStatusCmd,
+	newTradesCmd,
+	newProfitCmd,
 }
 
 // addSecrets registers with the process's redactor every secret cfg names
