@@ -544,3 +544,15 @@ func CountsText(cs []Count) string {
 	}
 	return s
 }
+
+// Enqueued reports whether a notification with dedupKey was ever put in
+// the outbox, on any channel: for schedules kept in the store (a digest
+// due at a time is enqueued once, whichever process gets there first).
+func (s *Store) Enqueued(ctx context.Context, dedupKey string) (bool, error) {
+	var n int
+	err := s.queryRow(ctx, `SELECT COUNT(*) FROM records WHERE kind = 'notification' AND dedup = CAST(? AS TEXT) AND dedup <> ''`, dedupKey).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("audit: look up notification %s: %w", dedupKey, err)
+	}
+	return n > 0, nil
+}

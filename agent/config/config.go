@@ -160,6 +160,11 @@ type Executor struct {
 type Notify struct {
 	Slack    Slack    `yaml:"slack"`
 	Telegram Telegram `yaml:"telegram"`
+	// Digest is a cron schedule ("0 8 * * MON") on which the review of the
+	// audit log since the previous digest is sent to the channels; empty:
+	// no digest. warden run sends it at its first cycle at or after the
+	// time, once (the outbox remembers it across processes).
+	Digest string `yaml:"digest"`
 }
 
 // Slack posts through an incoming webhook or chat.postMessage.
@@ -461,6 +466,11 @@ func (c Config) Validate() error {
 	if c.Exchange.KeyCreated != "" {
 		if _, err := time.Parse("2006-01-02", c.Exchange.KeyCreated); err != nil {
 			bad("exchange.key_created: %v", err)
+		}
+	}
+	if c.Notify.Digest != "" {
+		if _, err := cron.ParseStandard(c.Notify.Digest); err != nil {
+			bad("notify.digest: %v", err)
 		}
 	}
 	if c.Notify.Telegram.TokenEnv != "" && c.Notify.Telegram.ChatID == "" {

@@ -118,6 +118,7 @@ var commands = []func(*app) *cobra.Command{
 	newStatusCmd,
 	newTradesCmd,
 	newProfitCmd,
+	newReviewCmd,
 }
 
 // addSecrets registers with the process's redactor every secret cfg names

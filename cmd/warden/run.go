@@ -99,6 +99,7 @@ Every cycle, failed or not, is recorded: warden audit runs --status failed.`,
 				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
 				defer cancel()
 				res, err := rt.cycle(cctx)
+				rt.sendDigest(cctx)
 				rt.flushNotifications(cctx)
 				return onceResult(a, cfg.DB, res, err)
 			}
@@ -111,6 +112,7 @@ Every cycle, failed or not, is recorded: warden audit runs --status failed.`,
 			// The exit code is 0 after a stop by signal.
 			return agent.Schedule(ctx, cfg.Schedule, 10*time.Minute, logger, func(cctx context.Context) error {
 				_, err := rt.cycle(cctx)
+				rt.sendDigest(cctx)
 				if errors.Is(err, agent.ErrReplayEnd) {
 					logger.Error("offline replay finished; nothing more to run", "err", err)
 				}
