@@ -27,9 +27,9 @@ type book struct {
 	equity decimal.Decimal
 	// cash is the state's cash less the approved buys' notional.
 	cash decimal.Decimal
-	// bought and sold are the approved orders of the response by symbol.
-	bought map[string]buyAgg
-	sold   map[string]decimal.Decimal
+	// fills are the approved orders of the response, by symbol (a
+	// response is short: a slice beats a map).
+	fills []symFills
 	// boughtTotal is the notional of every approved buy.
 	boughtTotal decimal.Decimal
 	// exposureNow and openNow are the state's positions, valued at the mark.
@@ -44,12 +44,34 @@ type book struct {
 	// Per-state values CEL sees, computed once.
 	dayPnlPct, dayLossPct, drawdownPct float64
 	riskScale                          float64
-	// marks caches mark by symbol.
-	marks map[string]decimal.Decimal
 }
 
-type buyAgg struct {
-	qty, notional decimal.Decimal
+// symFills is what the approved orders of a response did to one symbol.
+type symFills struct {
+	sym                       string
+	boughtQty, boughtNotional decimal.Decimal
+	soldQty                   decimal.Decimal
+}
+
+// fillsOf returns the approved orders for sym (zero when none).
+func (b *book) fillsOf(sym string) symFills {
+	for _, f := range b.fills {
+		if f.sym == sym {
+			return f
+		}
+	}
+	return symFills{}
+}
+
+// fillsFor returns a pointer to sym's entry, adding it.
+func (b *book) fillsFor(sym string) *symFills {
+	for i := range b.fills {
+		if b.fills[i].sym == sym {
+			return &b.fills[i]
+		}
+	}
+	b.fills = append(b.fills, symFills{sym: sym})
+	return &b.fills[len(b.fills)-1]
 }
 
 func newBook(st *schemas.State) *book {
@@ -59,7 +81,6 @@ func newBook(st *schemas.State) *book {
 		cash:             st.Account.Cash,
 		ordersLastMinute: st.Account.OrdersLastMinute,
 		openOrders:       st.Account.OpenOrders,
-		marks:            make(map[string]decimal.Decimal, len(st.Markets)+len(st.Account.Positions)),
 		dayPnlPct:        math.NaN(),
 		dayLossPct:       math.NaN(),
 		drawdownPct:      math.NaN(),
@@ -77,11 +98,11 @@ func newBook(st *schemas.State) *book {
 	acc := st.Account
 	if acc.DayStartEquity.IsPositive() {
 		pnl := acc.Equity.Sub(acc.DayStartEquity)
-		b.dayPnlPct = dbl(ratio(pnl, hundred, acc.DayStartEquity, roundDown), roundDown)
-		b.dayLossPct = dbl(ratio(pnl.Neg(), hundred, acc.DayStartEquity, roundUp), roundUp)
+		b.dayPnlPct = ratioDbl(pnl, 100, acc.DayStartEquity, roundDown)
+		b.dayLossPct = ratioDbl(pnl.Neg(), 100, acc.DayStartEquity, roundUp)
 	}
 	if acc.PeakEquity.IsPositive() {
-		b.drawdownPct = dbl(ratio(acc.PeakEquity.Sub(acc.Equity), hundred, acc.PeakEquity, roundUp), roundUp)
+		b.drawdownPct = ratioDbl(acc.PeakEquity.Sub(acc.Equity), 100, acc.PeakEquity, roundUp)
 	}
 	// An invalid scale is NaN to CEL (every cap comparison fails) and the
 	// hard limit limit_risk_scale rejects the order besides.
@@ -93,22 +114,17 @@ func newBook(st *schemas.State) *book {
 
 // apply records an approved order.
 func (b *book) apply(o *schemas.Order) {
+	f := b.fillsFor(o.Symbol)
 	if o.Side == schemas.SideBuy {
-		if b.bought == nil {
-			b.bought = make(map[string]buyAgg, 2)
-		}
-		agg, seen := b.bought[o.Symbol]
-		if !seen && b.held(o.Symbol).IsZero() {
+		if f.boughtQty.IsZero() && b.held(o.Symbol).IsZero() {
 			b.newOpen++
 		}
-		b.bought[o.Symbol] = buyAgg{qty: agg.qty.Add(o.Quantity), notional: agg.notional.Add(o.Notional)}
+		f.boughtQty = f.boughtQty.Add(o.Quantity)
+		f.boughtNotional = f.boughtNotional.Add(o.Notional)
 		b.boughtTotal = b.boughtTotal.Add(o.Notional)
 		b.cash = b.cash.Sub(o.Notional)
 	} else {
-		if b.sold == nil {
-			b.sold = make(map[string]decimal.Decimal, 2)
-		}
-		b.sold[o.Symbol] = b.sold[o.Symbol].Add(o.Quantity)
+		f.soldQty = f.soldQty.Add(o.Quantity)
 	}
 	b.ordersLastMinute++
 	b.openOrders++
@@ -123,7 +139,7 @@ func (b *book) held(sym string) decimal.Decimal {
 // lock, less the sells approved earlier in the response; never negative.
 func (b *book) sellable(sym string) decimal.Decimal {
 	p := b.st.Account.Positions[sym]
-	s := p.Qty.Sub(p.Locked).Sub(b.sold[sym])
+	s := p.Qty.Sub(p.Locked).Sub(b.fillsOf(sym).soldQty)
 	if s.IsNegative() {
 		return decimal.Zero
 	}
@@ -142,19 +158,15 @@ var half = decimal.New(5, -1)
 // mark is the price a held position in sym is valued at: the mid when the
 // market is known, else last, else the position's average price.
 func (b *book) mark(sym string) decimal.Decimal {
-	if v, ok := b.marks[sym]; ok {
-		return v
-	}
-	v := decimal.Zero
 	if m, ok := b.st.Markets[sym]; ok && marketKnown(m) {
-		v = m.Bid.Add(m.Ask).Mul(half)
+		return m.Bid.Add(m.Ask).Mul(half)
 	} else if ok && m.Last.IsPositive() {
-		v = m.Last
-	} else if p, ok := b.st.Account.Positions[sym]; ok && p.AvgPrice.IsPositive() {
-		v = p.AvgPrice
+		return m.Last
 	}
-	b.marks[sym] = v
-	return v
+	if p, ok := b.st.Account.Positions[sym]; ok && p.AvgPrice.IsPositive() {
+		return p.AvgPrice
+	}
+	return decimal.Zero
 }
 
 // pctOfEquity is v as a percentage of equity, rounded up (caps hold it
@@ -163,7 +175,7 @@ func (b *book) pctOfEquity(v decimal.Decimal) float64 {
 	if !b.equity.IsPositive() {
 		return math.NaN()
 	}
-	return dbl(ratio(v, hundred, b.equity, roundUp), roundUp)
+	return ratioDbl(v, 100, b.equity, roundUp)
 }
 
 // fill sets the activation's rec, order, market, account and system from a
@@ -205,7 +217,7 @@ func (b *book) fill(a *activation, rec *schemas.Recommendation, o *schemas.Order
 	if known {
 		mid = m.Bid.Add(m.Ask).Mul(half)
 		a.market.mid = mid.InexactFloat64()
-		a.market.spreadBps = dbl(ratio(m.Ask.Sub(m.Bid), tenK, mid, roundUp), roundUp)
+		a.market.spreadBps = ratioDbl(m.Ask.Sub(m.Bid), 10000, mid, roundUp)
 	}
 
 	side := schemas.SideBuy
@@ -226,30 +238,34 @@ func (b *book) fill(a *activation, rec *schemas.Recommendation, o *schemas.Order
 		a.order.stopLoss, a.order.hasStop = optFloat(o.StopLoss)
 		a.order.takeProfit, a.order.hasTakeProfit = optFloat(o.TakeProfit)
 		if known {
-			a.order.limitDistanceBps = dbl(ratio(o.Price.Sub(mid).Abs(), tenK, mid, roundUp), roundUp)
+			a.order.limitDistanceBps = ratioDbl(o.Price.Sub(mid).Abs(), 10000, mid, roundUp)
 		} else {
 			a.order.limitDistanceBps = math.NaN()
 		}
 		if o.StopLoss != nil {
 			// How far below the price the stop is, in % of the price
 			// (negative when it is above).
-			a.order.stopDistancePct = dbl(ratio(o.Price.Sub(*o.StopLoss), hundred, o.Price, roundUp), roundUp)
+			a.order.stopDistancePct = ratioDbl(o.Price.Sub(*o.StopLoss), 100, o.Price, roundUp)
 		}
 	}
 
 	held := b.held(sym)
 	pos := st.Account.Positions[sym]
-	posNotional := held.Mul(b.mark(sym))
-	agg := b.bought[sym]
-	qtyAfter := held.Add(agg.qty)
-	notionalAfter := posNotional.Add(agg.notional)
+	mark := mid
+	if !known {
+		mark = b.mark(sym)
+	}
+	posNotional := held.Mul(mark)
+	agg := b.fillsOf(sym)
+	qtyAfter := held.Add(agg.boughtQty)
+	notionalAfter := posNotional.Add(agg.boughtNotional)
 	exposureAfter := b.exposureNow.Add(b.boughtTotal)
 	openAfter := b.openNow + b.newOpen
 	if o != nil && side == schemas.SideBuy {
 		qtyAfter = qtyAfter.Add(o.Quantity)
 		notionalAfter = notionalAfter.Add(o.Notional)
 		exposureAfter = exposureAfter.Add(o.Notional)
-		if held.IsZero() && agg.qty.IsZero() {
+		if held.IsZero() && agg.boughtQty.IsZero() {
 			openAfter++
 		}
 	}

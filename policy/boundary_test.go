@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"math/rand/v2"
 	"regexp"
 	"slices"
 	"strings"
@@ -466,5 +467,42 @@ func TestReadsSized(t *testing.T) {
 		if r.needsOrder != want[r.name] {
 			t.Errorf("rule %s needsOrder = %v; want %v", r.name, r.needsOrder, want[r.name])
 		}
+	}
+}
+
+// TestRatioFastMatchesDecimal: the integer fast path gives the same double
+// as the decimal path (ratio at 24 places, then 15 significant digits), in
+// both directions, for random prices, amounts and equities.
+func TestRatioFastMatchesDecimal(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	randDec := func() decimal.Decimal {
+		coef := rng.Int64N(1_000_000_000_000) - 1_000_000
+		return decimal.New(coef, -int32(rng.IntN(12)))
+	}
+	fast := 0
+	for i := 0; i < 20000; i++ {
+		num, den := randDec(), randDec().Abs()
+		if den.IsZero() {
+			continue
+		}
+		if i%7 == 0 { // exact quotients: the at-a-limit case
+			num = den.Mul(decimal.New(rng.Int64N(5000), -int32(rng.IntN(4))))
+		}
+		for _, scale := range []int64{100, 10000} {
+			for _, r := range []rounding{roundUp, roundDown} {
+				want := dbl(ratio(num, decimal.NewFromInt(scale), den, r), r)
+				got, ok := ratioFast(num, scale, den, r)
+				if !ok {
+					continue
+				}
+				fast++
+				if got != want {
+					t.Fatalf("ratioFast(%s×%d/%s, %d) = %v; decimal path %v", num, scale, den, r, got, want)
+				}
+			}
+		}
+	}
+	if fast < 50000 {
+		t.Errorf("fast path taken %d times; want most of 80000", fast)
 	}
 }

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"math"
+	"math/bits"
 	"strconv"
 
 	"github.com/shopspring/decimal"
@@ -60,7 +61,6 @@ func dbl(d decimal.Decimal, r rounding) float64 {
 
 var (
 	decOne = decimal.NewFromInt(1)
-	tenK   = decimal.NewFromInt(10000)
 )
 
 // ratio is num×scale/den, rounded at divPlaces in the direction r (den > 0).
@@ -96,6 +96,9 @@ func shortest(f float64) (decimal.Decimal, bool) {
 // 15 significant digits (a scaled cap can only be stricter), so
 // scaled(2, 0.5) is exactly 1 and scaled(0.3, 0.1) exactly 0.03.
 func scaledCap(x, s float64) (float64, bool) {
+	if s == 1 && !math.IsNaN(x) && !math.IsInf(x, 0) {
+		return x, true // the usual case: nothing scaled
+	}
 	dx, ok1 := shortest(x)
 	ds, ok2 := shortest(s)
 	if !ok1 || !ok2 {
@@ -127,4 +130,116 @@ func fixedVs(x, limit float64) string {
 		}
 	}
 	return numText(x)
+}
+
+// pow10u are the powers of ten that fit a uint64.
+var pow10u = func() [20]uint64 {
+	var p [20]uint64
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
+
+// exactPow10 are the powers of ten a double holds exactly.
+var exactPow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+func digitsU(u uint64) int {
+	n := 0
+	for n < len(pow10u) && u >= pow10u[n] {
+		n++
+	}
+	return n
+}
+
+// ratioDbl is dbl(ratio(num, scale, den, r), r): num×scale/den rounded to
+// 15 significant digits in the direction r, then to the nearest double.
+// scale is a power of ten (100 or 10000); den must be positive. Values
+// with coefficients that fit 64 bits (every price, quantity and equity in
+// practice) are done in integer arithmetic without allocating; anything
+// else goes through decimal.
+func ratioDbl(num decimal.Decimal, scale int64, den decimal.Decimal, r rounding) float64 {
+	if f, ok := ratioFast(num, scale, den, r); ok {
+		return f
+	}
+	return dbl(ratio(num, decimal.NewFromInt(scale), den, r), r)
+}
+
+func ratioFast(num decimal.Decimal, scale int64, den decimal.Decimal, r rounding) (float64, bool) {
+	if num.IsZero() {
+		return 0, true
+	}
+	if num.NumDigits() > 18 || den.NumDigits() > 18 || !den.IsPositive() || scale <= 0 {
+		return 0, false
+	}
+	neg := num.IsNegative()
+	a := num.CoefficientInt64()
+	if neg {
+		a = -a
+	}
+	dc := uint64(den.CoefficientInt64())
+	// A = |num coefficient| × scale, 128 bits.
+	hi, lo := bits.Mul64(uint64(a), uint64(scale))
+	if hi >= dc {
+		return 0, false
+	}
+	q, rem := bits.Div64(hi, lo, dc)
+	exp := int(num.Exponent()) - int(den.Exponent())
+	inexact := false
+	nd := digitsU(q)
+	switch {
+	case nd > sigDigits:
+		drop := nd - sigDigits
+		if rem != 0 || q%pow10u[drop] != 0 {
+			inexact = true
+		}
+		q /= pow10u[drop]
+		exp += drop
+	default:
+		// Long division: more digits from the remainder until 15.
+		for guard := 0; digitsU(q) < sigDigits && rem != 0 && guard < 4; guard++ {
+			k := sigDigits - digitsU(q)
+			if q == 0 {
+				k = sigDigits
+			}
+			if k > 18 {
+				k = 18
+			}
+			h, l := bits.Mul64(rem, pow10u[k])
+			var frac uint64
+			frac, rem = bits.Div64(h, l, dc) // h < dc since rem < dc
+			q = q*pow10u[k] + frac
+			exp -= k
+		}
+		if digitsU(q) > sigDigits+1 {
+			return 0, false
+		}
+		if digitsU(q) < sigDigits && rem != 0 {
+			return 0, false // too small to matter here: leave it to decimal
+		}
+		inexact = rem != 0
+	}
+	// Truncation rounds the magnitude down: up for a negative value, down
+	// for a positive one. Step away from zero when that is the wrong way.
+	if inexact && ((r == roundUp && !neg) || (r == roundDown && neg)) {
+		q++
+	} else if inexact && r == nearest {
+		return 0, false
+	}
+	f := float64(q) // exact: q <= 10^16 < 2^53
+	switch {
+	case exp == 0:
+	case exp > 0 && exp < len(exactPow10):
+		f *= exactPow10[exp]
+	case exp < 0 && -exp < len(exactPow10):
+		f /= exactPow10[-exp]
+	default:
+		return 0, false
+	}
+	if neg {
+		f = -f
+	}
+	return f, true
 }

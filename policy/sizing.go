@@ -133,7 +133,10 @@ func towardPrice(v *decimal.Decimal, price, step decimal.Decimal) *decimal.Decim
 		return nil
 	}
 	r := *v
-	if r.IsPositive() {
+	// A step of 1×10^e (0.01, 0.001 ...) divides every value with no more
+	// decimals than it: nothing to round, and no division.
+	onStep := step.CoefficientInt64() == 1 && step.NumDigits() == 1 && r.Exponent() >= step.Exponent()
+	if r.IsPositive() && !onStep {
 		r = roundToStep(r, step, r.LessThan(price))
 	}
 	return &r

@@ -103,18 +103,21 @@ func (v *Validator) validate(resp schemas.Response, st schemas.State, applied []
 		a.params = v.p.params
 	}
 	out := make([]schemas.Verdict, len(resp.Recommendations))
-	firsts := make(map[string]int, len(resp.Recommendations))
 	for i := range resp.Recommendations {
 		var ap []bool
 		if applied != nil && v.p != nil {
 			ap = make([]bool, len(v.p.rules))
 			applied[i] = ap
 		}
+		// A response holds at most a few dozen recommendations: a scan
+		// beats a map.
 		sym := resp.Recommendations[i].Symbol
-		first, seen := firsts[sym]
-		if !seen {
-			first = i
-			firsts[sym] = i
+		first := i
+		for j := 0; j < i; j++ {
+			if resp.Recommendations[j].Symbol == sym {
+				first = j
+				break
+			}
 		}
 		out[i] = v.judge(i, first, &resp.Recommendations[i], b, a, ap)
 		if out[i].Decision == schemas.DecisionApproved {
