@@ -533,6 +533,7 @@ func (a *Agent) state(ctx context.Context, now time.Time, snaps map[string]marke
 	if err != nil {
 		return schemas.State{}, fmt.Errorf("open orders: %w", err)
 	}
+	locked := lockedBySells(open)
 	st := schemas.State{
 		Now: now, Mode: a.o.Mode, KillSwitch: res.KillSwitch, SafeMode: res.SafeMode,
 		RiskScale: res.RiskScale,
@@ -571,7 +572,9 @@ func (a *Agent) state(ctx context.Context, now time.Time, snaps map[string]marke
 			if err != nil {
 				return schemas.State{}, err
 			}
-			positions[sym] = schemas.Position{Qty: qty, AvgPrice: avg}
+			// What open sell orders hold cannot be sold again (the policy's
+			// account.sellable_qty); never more than is held.
+			positions[sym] = schemas.Position{Qty: qty, AvgPrice: avg, Locked: decimal.Min(locked[sym], qty)}
 		}
 	}
 	st.Account = schemas.Account{
@@ -894,4 +897,21 @@ func runSummary(res CycleResult) map[string]any {
 		m["warnings"] = res.Warnings // shown by warden audit show
 	}
 	return m
+}
+
+// lockedBySells is, per symbol, the unfilled quantity of open sell orders
+// that a new sell cannot use: plain limit and market sells (an earlier
+// sell, an exit). Stop orders are left out: they are the protective stops,
+// which the executor releases before a sell decision.
+func lockedBySells(open []executor.OrderReport) map[string]decimal.Decimal {
+	out := map[string]decimal.Decimal{}
+	for _, o := range open {
+		if o.Side != schemas.SideSell || o.StopPrice.IsPositive() {
+			continue
+		}
+		if rest := o.Quantity.Sub(o.FilledQty); rest.IsPositive() {
+			out[o.Symbol] = out[o.Symbol].Add(rest)
+		}
+	}
+	return out
 }
