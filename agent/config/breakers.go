@@ -171,7 +171,11 @@ func checkKeys(n *yaml.Node, where string, allowed []string) error {
 		if !slices.Contains(allowed, k.Value) {
 			known := slices.Clone(allowed)
 			sort.Strings(known)
-			return fmt.Errorf("line %d: unknown key %s.%s (known: %s)", k.Line, where, k.Value, strings.Join(known, ", "))
+			hint := ""
+			if s := Suggest(k.Value, known); s != "" {
+				hint = " (did you mean " + s + "?)"
+			}
+			return fmt.Errorf("line %d: unknown key %s.%s%s (known: %s)", k.Line, where, k.Value, hint, strings.Join(known, ", "))
 		}
 		if sub, ok := breakerBlockKeys[k.Value]; ok && where == "breakers" {
 			if err := checkKeys(n.Content[i+1], where+"."+k.Value, sub); err != nil {

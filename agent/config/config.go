@@ -337,7 +337,7 @@ func Parse(name string, data []byte) (Config, error) {
 		// defaults": run without --config for those.
 		return Config{}, fmt.Errorf("config %s: the file is empty (no settings); run without --config for the built-in defaults", name)
 	} else if err != nil {
-		return Config{}, fmt.Errorf("config %s: %w", name, err)
+		return Config{}, fmt.Errorf("config %s: %w", name, withSuggestions(err))
 	}
 	// A second document is as suspicious as trailing JSON.
 	var extra any
