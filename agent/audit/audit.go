@@ -84,6 +84,8 @@ type Store struct {
 	log    *slog.Logger
 	redact func(string) string
 	ro     bool
+	// scratch is Options.Scratch: no compressed blobs (speed first).
+	scratch bool
 	// immutable is set when a read-only store reads the file as immutable
 	// (no writer had it open); base is the file as it was then, for
 	// Unchanged.
@@ -109,6 +111,7 @@ type Store struct {
 	headSeq  int64  // seq and hash of the last record this store committed
 	headHash []byte //
 	closed   bool
+	blobs    map[string]bool // blobs this store committed (blobs.go)
 
 	// Guarded by rmu: read statements prepared on db, by query text.
 	rmu   sync.Mutex
@@ -152,13 +155,14 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 
 	s := &Store{
-		path:   path,
-		clock:  opts.Clock,
-		log:    opts.Logger,
-		redact: newRedactor(opts.Secrets, opts.Redact),
-		ro:     opts.ReadOnly,
-		stmts:  map[*sql.DB]map[string]*sql.Stmt{},
-		batch:  opts.BatchSize,
+		path:    path,
+		clock:   opts.Clock,
+		log:     opts.Logger,
+		redact:  newRedactor(opts.Secrets, opts.Redact),
+		ro:      opts.ReadOnly,
+		stmts:   map[*sql.DB]map[string]*sql.Stmt{},
+		batch:   opts.BatchSize,
+		scratch: opts.Scratch,
 	}
 	if s.clock == nil {
 		s.clock = time.Now

@@ -166,6 +166,8 @@ type writeTx struct {
 	buf  []byte
 	ctx  context.Context
 	seqs []int64 // seqs appended by the current write function
+	// newBlobs are the blobs this transaction stored.
+	newBlobs []string
 }
 
 // queryRow runs a query inside the transaction, through the statement
@@ -310,6 +312,12 @@ func (s *Store) runTx(ctx context.Context, durable bool, fns []writeFunc) error 
 		return fmt.Errorf("audit: commit: %w", err)
 	}
 	s.headSeq, s.headHash = w.seq, w.prev
+	for _, h := range w.newBlobs {
+		if s.blobs == nil {
+			s.blobs = map[string]bool{}
+		}
+		s.blobs[h] = true
+	}
 	return nil
 }
 
@@ -395,6 +403,7 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 		lastSeq  int64
 		lastHash = genesis
 		buf      []byte
+		blobs    = blobChecker{s: s, seen: map[string]string{}}
 	)
 	for rows.Next() {
 		var (
@@ -446,6 +455,18 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 			}
 			_ = json.Unmarshal(r.body, &e)
 			brk("deleted", fmt.Sprintf("records after seq %d (up to seq %d) were deleted from the end of the chain; a writer noticed and recorded it here", e.Detail.Now, e.Detail.Had))
+		}
+		if rep.Broken == nil {
+			if refs := blobRefs(r.kind, r.body); refs != nil {
+				problem, detail, err := blobs.check(ctx, refs)
+				if err != nil {
+					return rep, fmt.Errorf("audit: verify: blobs of seq %d: %w", seq, err)
+				}
+				if problem != "" {
+					brk(problem, detail)
+					rep.Broken.Table = "blobs"
+				}
+			}
 		}
 		if rep.Broken != nil {
 			return rep, nil

@@ -343,11 +343,15 @@ func (s *Store) Show(ctx context.Context, id string) (Story, error) {
 			derr = json.Unmarshal(body, st.End)
 		case KindLLMCall:
 			var c LLMCall
-			derr = json.Unmarshal(body, &c)
+			if derr = json.Unmarshal(body, &c); derr == nil {
+				derr = s.resolveCall(ctx, &c)
+			}
 			st.LLMCalls = append(st.LLMCalls, c)
 		case KindResponse:
 			var r ResponseRecord
-			derr = json.Unmarshal(body, &r)
+			if derr = json.Unmarshal(body, &r); derr == nil {
+				derr = s.resolveResponse(ctx, &r)
+			}
 			st.Responses = append(st.Responses, r)
 		case KindState:
 			states[seq] = json.RawMessage(body)

@@ -88,10 +88,15 @@ type LLMCall struct {
 	BaseURL    string    `json:"base_url"`
 	PromptHash string    `json:"prompt_hash"`
 	// Request is the full request body sent (model, messages, response
-	// format...): no key, but redacted anyway.
-	Request string `json:"request"`
-	// Response is the raw response body as received, whatever it is.
+	// format...): no key, but redacted anyway. In the database, a request
+	// whose static parts are stored once (blobs.go) has RequestParts
+	// instead; reads (Show) join them back into Request.
+	Request      string        `json:"request"`
+	RequestParts []RequestPart `json:"request_parts,omitempty"`
+	// Response is the raw response body as received, whatever it is; in
+	// the database a long one is in blobs (ResponseBlob, its hash).
 	Response         string        `json:"response"`
+	ResponseBlob     string        `json:"response_blob,omitempty"`
 	HTTPStatus       int           `json:"http_status"`
 	Status           string        `json:"status"` // ok, refusal, truncated, http_error, transport_error, timeout, budget
 	Latency          time.Duration `json:"latency_ns"`
@@ -111,12 +116,25 @@ func (s *Store) RecordLLMCall(ctx context.Context, c LLMCall) error {
 	if total == 0 {
 		total = c.PromptTokens + c.CompletionTokens
 	}
+	blobs := blobSet{}
+	if parts := s.splitRequest(c.Request, blobs); parts != nil {
+		c.Request, c.RequestParts = "", parts
+	}
+	if h := s.textRef(s.redactText(c.Response), blobs); h != "" {
+		c.Response, c.ResponseBlob = "", h
+	}
 	body, err := marshal(c)
 	if err != nil {
 		return err
 	}
-	err = s.appendRecords(ctx, false, &record{kind: KindLLMCall, at: c.At.UnixNano(), runID: c.RunID, ref: c.Advisor, state: c.Status, tokens: total, body: body})
-	return err
+	rec := &record{kind: KindLLMCall, at: c.At.UnixNano(), runID: c.RunID, ref: c.Advisor, state: c.Status, tokens: total, body: body}
+	return s.write(ctx, false, true, func(w *writeTx) error {
+		if err := w.putBlobs(blobs); err != nil {
+			return err
+		}
+		_, err := w.append(rec)
+		return err
+	})
 }
 
 // TokensUsedSince sums the tokens of every model call made at or after t,
@@ -137,6 +155,7 @@ type ResponseRecord struct {
 	At           time.Time           `json:"at"`
 	Valid        bool                `json:"valid"`
 	Raw          string              `json:"raw"`
+	RawBlob      string              `json:"raw_blob,omitempty"` // in the database: a long Raw is in blobs
 	Parsed       *schemas.Response   `json:"parsed"`
 	SchemaErrors []schemas.Violation `json:"schema_errors,omitempty"`
 }
@@ -145,6 +164,10 @@ type ResponseRecord struct {
 // response (nil when parsing failed) and the schema errors.
 func (s *Store) RecordResponse(ctx context.Context, runID string, raw []byte, parsed *schemas.Response, schemaErrors []schemas.Violation) error {
 	rr := ResponseRecord{RunID: runID, At: s.clock(), Valid: parsed != nil && len(schemaErrors) == 0, Raw: string(raw), Parsed: parsed, SchemaErrors: schemaErrors}
+	blobs := blobSet{}
+	if h := s.textRef(s.redactText(rr.Raw), blobs); h != "" {
+		rr.Raw, rr.RawBlob = "", h
+	}
 	body, err := marshal(rr)
 	if err != nil {
 		return err
@@ -153,8 +176,14 @@ func (s *Store) RecordResponse(ctx context.Context, runID string, raw []byte, pa
 	if rr.Valid {
 		state = "valid"
 	}
-	err = s.appendRecords(ctx, false, &record{kind: KindResponse, at: rr.At.UnixNano(), runID: runID, state: state, body: body})
-	return err
+	rec := &record{kind: KindResponse, at: rr.At.UnixNano(), runID: runID, state: state, body: body}
+	return s.write(ctx, false, true, func(w *writeTx) error {
+		if err := w.putBlobs(blobs); err != nil {
+			return err
+		}
+		_, err := w.append(rec)
+		return err
+	})
 }
 
 // DecisionID is the id of the index-th verdict of a run.
