@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -176,4 +177,17 @@ func (s *Store) LastRun(ctx context.Context) (RunRow, bool, error) {
 		return RunRow{}, false, err
 	}
 	return runs[0], true, nil
+}
+
+// FirstRunAt is when the first run recorded in this database started; ok
+// is false when none was.
+func (s *Store) FirstRunAt(ctx context.Context) (time.Time, bool, error) {
+	var ns sql.NullInt64
+	if err := s.queryRow(ctx, `SELECT MIN(at) FROM records WHERE kind = 'run'`).Scan(&ns); err != nil {
+		return time.Time{}, false, fmt.Errorf("audit: first run: %w", err)
+	}
+	if !ns.Valid {
+		return time.Time{}, false, nil
+	}
+	return time.Unix(0, ns.Int64).UTC(), true, nil
 }

@@ -259,7 +259,9 @@ func Excerpt(s string, n int) string {
 
 // RoundTrip is one trade in freqtrade's sense: from the fill that opened a
 // position in a symbol to the sell that brought it back below the
-// smallest order the exchange takes (or to now, while open). Money is in
+// smallest order the exchange takes (or to now, while open). Such a
+// remainder (dust) stays with the trip that left it, with its cost, until
+// the next trip of the symbol takes it over. Money is in
 // the quote currency and exact: the realised PnL of every trip plus the
 // cost basis still held equals, to the last digit, the cash the fills
 // moved.
@@ -303,8 +305,14 @@ type RoundTrip struct {
 	// opening one first; Opening is what that one said.
 	DecisionIDs []string       `json:"decision_ids"`
 	Opening     OpeningContext `json:"opening"`
-	// ExitRoles lists the roles of the orders that sold (stop, exit, entry
-	// for a sell decision), once each.
+	// CarriedIn is dust an earlier trip of the symbol left, which this one
+	// took over (with its cost); CarriedTo, on that earlier trip, names
+	// this one.
+	CarriedIn decimal.Decimal `json:"carried_in,omitzero"`
+	CarriedTo int             `json:"carried_to,omitempty"`
+	// ExitRoles lists what sold, once each: "sell" (a sell decision's
+	// order), "stop" (a protective stop), "exit" (the executor closing a
+	// position it could not protect).
 	ExitRoles []string `json:"exit_roles,omitempty"`
 
 	intendedNotional, entryNotional, exitNotional, soldCost decimal.Decimal
@@ -428,13 +436,14 @@ func BuildBook(fills []FillRecord, minOrder MinOrder) Book {
 	type acct struct {
 		ledger
 		trip int // index in b.Trips of the open trip, -1 none
+		last int // index of the symbol's last closed trip, -1 none
 	}
 	accts := map[string]*acct{}
 	var order []string
 	for i, f := range fills {
 		a := accts[f.Symbol]
 		if a == nil {
-			a = &acct{trip: -1}
+			a = &acct{trip: -1, last: -1}
 			accts[f.Symbol] = a
 			order = append(order, f.Symbol)
 		}
@@ -442,6 +451,12 @@ func BuildBook(fills []FillRecord, minOrder MinOrder) Book {
 			b.Trips = append(b.Trips, RoundTrip{ID: len(b.Trips) + 1, Symbol: f.Symbol, Open: true, OpenedAt: f.Time,
 				Bought: decimal.Zero, Sold: decimal.Zero, DecisionIDs: []string{}})
 			a.trip = len(b.Trips) - 1
+			if a.last >= 0 && !b.Trips[a.last].Held.IsZero() {
+				// The dust the previous trip left moves into this one.
+				prev := &b.Trips[a.last]
+				b.Trips[a.trip].CarriedIn = prev.Held
+				prev.CarriedTo, prev.Held, prev.Basis = b.Trips[a.trip].ID, decimal.Zero, decimal.Zero
+			}
 		}
 		t := &b.Trips[a.trip]
 		t.Fills++
@@ -480,8 +495,12 @@ func BuildBook(fills []FillRecord, minOrder MinOrder) Book {
 		t.Proceeds = t.Proceeds.Add(realised.Add(share))
 		t.Realised = t.Realised.Add(realised)
 		t.soldCost = t.soldCost.Add(share)
-		if f.Role != "" && !slices.Contains(t.ExitRoles, f.Role) {
-			t.ExitRoles = append(t.ExitRoles, f.Role)
+		role := f.Role
+		if role == "entry" {
+			role = "sell" // a sell decision's own order
+		}
+		if role != "" && !slices.Contains(t.ExitRoles, role) {
+			t.ExitRoles = append(t.ExitRoles, role)
 		}
 		b.Realised[f.Symbol] = b.Realised[f.Symbol].Add(realised)
 		closed := !a.qty.IsPositive()
@@ -492,7 +511,7 @@ func BuildBook(fills []FillRecord, minOrder MinOrder) Book {
 			t.Open, t.ClosedAt = false, f.Time
 			t.Held, t.Basis = a.qty, a.basis
 			finish(t)
-			a.trip = -1
+			a.trip, a.last = -1, a.trip
 		}
 	}
 	for _, sym := range order {

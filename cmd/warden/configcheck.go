@@ -122,7 +122,7 @@ func existingAncestor(dir string) string {
 
 func newConfigCmd(a *app) *cobra.Command {
 	var live bool
-	cmd := &cobra.Command{Use: "config", Short: "Check the configuration"}
+	cmd := &cobra.Command{Use: "config", Short: "Write an example configuration, check one"}
 	check := &cobra.Command{
 		Use:   "check FILE",
 		Short: "Check a config file as `warden run` would start on it, without starting",
@@ -154,6 +154,6 @@ when run would start, 1 when it would refuse.`,
 		},
 	}
 	check.Flags().BoolVar(&live, "live", false, "check as for warden run --live (implied by mode: live)")
-	cmd.AddCommand(check)
+	cmd.AddCommand(check, newConfigInitCmd(a))
 	return cmd
 }

@@ -225,6 +225,11 @@ func (rt *runtime) sendDigest(ctx context.Context) {
 	if !ok {
 		return
 	}
+	// A time before the first run has nothing to review: a new database
+	// does not start with last week's digest.
+	if first, ok, err := rt.store.FirstRunAt(ctx); err != nil || !ok || at.Before(first) {
+		return
+	}
 	d := review.Digest{Scheduled: at}
 	m, err := d.Message()
 	if err != nil {

@@ -101,6 +101,7 @@ stored in SQLite.`,
 	for _, add := range commands {
 		root.AddCommand(add(a))
 	}
+	finishCommands(root)
 	return root
 }
 
@@ -119,6 +120,7 @@ var commands = []func(*app) *cobra.Command{
 	newTradesCmd,
 	newProfitCmd,
 	newReviewCmd,
+	newVersionCmd,
 }
 
 // addSecrets registers with the process's redactor every secret cfg names

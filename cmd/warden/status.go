@@ -100,8 +100,11 @@ kill switch, the breakers' level (active, reduce, safe mode) with since and
 until, each breaker's last trip; the positions with average entry, mark and
 unrealised PnL; the open orders, protective stops with their trigger and limit;
 equity, cash, day PnL, drawdown and exposure, each against its limit in the
-policy in force (the config's policy, or the embedded default); the last run
-and the next scheduled one.
+policy in force (the config's policy, or the embedded default; caps scaled at
+the reduce level); the last run and the next scheduled one.
+
+A position's average entry is its cost per unit held, fees included (a fee
+paid in the base asset leaves less held for the same cost).
 
 Marks are the mid prices of the last decision. The paper account is read as
 the last cycle saved it; a live account as the last decision saw it.`,
@@ -182,6 +185,9 @@ type statusPosition struct {
 	PctOfEquity   decimal.Decimal `json:"pct_of_equity"`
 	// Protected is the quantity open stop orders cover.
 	Protected decimal.Decimal `json:"protected"`
+	// Dust is true when the quantity is below the exchange's smallest
+	// order: it can be neither sold nor protected.
+	Dust bool `json:"dust,omitempty"`
 }
 
 type statusOrder struct {
@@ -291,7 +297,7 @@ func buildStatus(ctx context.Context, v *readView) (statusReport, error) {
 		if !b.IsPositive() {
 			return decimal.Zero
 		}
-		return a.Mul(hundred).DivRound(b, 2)
+		return a.Mul(hundred).DivRound(b, 4)
 	}
 	for _, sym := range sortedSymbols(held) {
 		qty := held[sym]
@@ -302,6 +308,7 @@ func buildStatus(ctx context.Context, v *readView) (statusReport, error) {
 			p.AvgEntry = sp.AvgPrice
 		}
 		p.Value = qty.Mul(p.Mark)
+		p.Dust = haveState && audit.MinOrderFromState(state)(sym, qty, p.Mark)
 		if p.AvgEntry.IsPositive() && p.Mark.IsPositive() {
 			p.Unrealised = p.Mark.Sub(p.AvgEntry).Mul(qty)
 			p.UnrealisedPct = pct(p.Mark.Sub(p.AvgEntry), p.AvgEntry)
@@ -560,8 +567,12 @@ func writeStatus(w io.Writer, r statusReport) error {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  SYMBOL\tQTY\tAVG ENTRY\tMARK\tVALUE\tUNREALISED\tPROTECTED BY STOPS")
 		for _, ps := range r.Positions {
+			prot := ps.Protected.String()
+			if ps.Dust {
+				prot += " (dust: below the smallest order)"
+			}
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s (%s %%)\t%s\n", ps.Symbol, ps.Qty, priceText(ps.AvgEntry), priceText(ps.Mark), ps.Value.StringFixed(2),
-				signed(ps.Unrealised, 2), signed(ps.UnrealisedPct, 2), ps.Protected)
+				signed(ps.Unrealised, 2), signed(ps.UnrealisedPct, 2), prot)
 		}
 		if p.err == nil {
 			p.err = tw.Flush()
@@ -642,12 +653,17 @@ func priceText(d decimal.Decimal) string {
 	return d.String()
 }
 
+// signed formats d with places decimals and its sign: "+0.25", "-0.00"
+// for a small loss (never "+0.00" for one).
 func signed(d decimal.Decimal, places int32) string {
 	s := d.StringFixed(places)
-	if d.Sign() > 0 || (d.Sign() == 0 && !strings.HasPrefix(s, "-")) {
-		return "+" + s
+	switch {
+	case strings.HasPrefix(s, "-"):
+		return s
+	case d.Sign() < 0:
+		return "-" + s
 	}
-	return s
+	return "+" + s
 }
 
 func prefixed(p, s string) string {

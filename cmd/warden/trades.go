@@ -85,8 +85,9 @@ func (f *tradeFlags) load(cmd *cobra.Command) (*tradesData, error) {
 // tradeRow is one round trip as `warden trades` shows it.
 type tradeRow struct {
 	audit.RoundTrip
-	// Unrealised is the open trip's PnL at the mark (zero when closed or
-	// unmarked); Mark the price used.
+	// Unrealised is what the trip still holds (an open position, or the
+	// dust a closed one keeps) at the mark, less its cost (zero when it
+	// holds nothing or has no mark); Mark the price used.
 	Unrealised decimal.Decimal `json:"unrealised"`
 	Mark       decimal.Decimal `json:"mark"`
 }
@@ -99,14 +100,13 @@ func (d *tradesData) trips(ctx context.Context) ([]tradeRow, error) {
 			continue
 		}
 		row := tradeRow{RoundTrip: t}
-		if t.Open {
-			if d.view.now.After(t.OpenedAt) {
-				row.Holding = audit.Duration(d.view.now.Sub(t.OpenedAt))
-			}
-			if m, ok := d.marks[t.Symbol]; ok {
-				row.Mark = m
-				row.Unrealised = t.Held.Mul(m).Sub(t.Basis)
-			}
+		if t.Open && d.view.now.After(t.OpenedAt) {
+			row.Holding = audit.Duration(d.view.now.Sub(t.OpenedAt))
+		}
+		if m, ok := d.marks[t.Symbol]; ok && (t.Held.IsPositive() || t.Basis.IsPositive()) {
+			// An open trip, or the dust a closed one keeps.
+			row.Mark = m
+			row.Unrealised = t.Held.Mul(m).Sub(t.Basis)
 		}
 		if len(t.DecisionIDs) > 0 {
 			firsts = append(firsts, t.DecisionIDs[0])

@@ -30,7 +30,7 @@ func newValidateCmd(a *app) *cobra.Command {
 		Use:   "validate --state FILE [--policy FILE] [--max-notional N] [--universe SYMBOLS] FILE|-",
 		Short: "Judge a model response against a state: strict schema, sizing, CEL policy, hard limits",
 		Long: `validate reads a model response (FILE, or - for stdin) and a state shaped like
-the state contract (--state), and prints a JSON verdict per recommendation:
+the state contract (--state FILE, or --state - for stdin), and prints a JSON verdict per recommendation:
 approved, rejected or no_action (hold), the sized order, every violated rule
 with its message, and schema errors with JSON pointers.
 
@@ -51,7 +51,8 @@ Exit status: 0 when every buy and sell was approved (holds are neither);
 are unusable (missing or unreadable files, an invalid state, a policy that
 does not load, bad flags).`,
 		Example: `  warden validate --state state.json response.json
-  llm-call | warden validate --state state.json --policy my-policy.yaml -`,
+  llm-call | warden validate --state state.json --policy my-policy.yaml -
+  make-state | warden validate --state - response.json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if stateFile == "" {
@@ -65,7 +66,10 @@ does not load, bad flags).`,
 			if err != nil {
 				return usageErr(err)
 			}
-			st, err := readState(stateFile)
+			if stateFile == "-" && args[0] == "-" {
+				return usageErr(errors.New("validate: --state - and a response from - would both read stdin; give one of them as a file"))
+			}
+			st, err := readState(a, stateFile)
 			if err != nil {
 				return usageErr(err)
 			}
@@ -126,9 +130,9 @@ func loadPolicy(file string) (*policy.Policy, error) {
 	return policy.LoadFile(file)
 }
 
-// readState reads and strictly parses a state file.
-func readState(file string) (schemas.State, error) {
-	raw, err := readFileLimited(file)
+// readState reads and strictly parses a state file ("-": stdin).
+func readState(a *app, file string) (schemas.State, error) {
+	raw, err := readInput(a, file)
 	if err != nil {
 		return schemas.State{}, fmt.Errorf("state: %w", err)
 	}
