@@ -49,6 +49,10 @@ type DecisionStats struct {
 	RejectionsByRule map[string]int `json:"rejections_by_rule"`
 	// OrderErrors counts approved decisions whose order was not placed.
 	OrderErrors int `json:"order_errors"`
+	// SkippedByReason and ErrorsByReason explain the skipped and the
+	// failed cycles: grouped by cause (ReasonKey), the most frequent first.
+	SkippedByReason []ReasonCount `json:"skipped_by_reason"`
+	ErrorsByReason  []ReasonCount `json:"errors_by_reason"`
 }
 
 // CountDecisions tallies ds.
@@ -73,6 +77,8 @@ func CountDecisions(cycles int, ds []Decision) DecisionStats {
 			}
 		}
 	}
+	st.SkippedByReason = countReasons(ds, OutcomeSkipped)
+	st.ErrorsByReason = countReasons(ds, OutcomeError)
 	return st
 }
 

@@ -45,7 +45,7 @@ func (c *normalised) walkForward(ctx context.Context) (*WalkForwardReport, error
 		if err != nil {
 			return Result{}, err
 		}
-		o, err := runOnce(ctx, c, adv, from, to, nil, func(int) *progress { return nil }, nil)
+		o, err := runOnce(ctx, c, "walk-forward", adv, from, to, nil, func(int) *progress { return nil }, nil)
 		if err != nil {
 			return Result{}, err
 		}

@@ -17,6 +17,9 @@ import (
 // year is the length of a year for annualisation: 24/7 markets, 365 days.
 const year = 365 * 24 * time.Hour
 
+// MinCAGRSpan is the shortest curve whose return is annualised.
+const MinCAGRSpan = 30 * 24 * time.Hour
+
 // DefaultExposureMin is the share of equity the positions must be worth for
 // a bar to count as exposed, so dust left by rounding down is not exposure.
 const DefaultExposureMin = 0.01
@@ -44,11 +47,14 @@ type Metrics struct {
 	StartEquity    float64   `json:"start_equity"`
 	EndEquity      float64   `json:"end_equity"`
 	TotalReturn    float64   `json:"total_return"`
-	CAGR           float64   `json:"cagr"`
-	Volatility     float64   `json:"volatility"`
-	Sharpe         float64   `json:"sharpe"`
-	Sortino        float64   `json:"sortino"`
-	MaxDrawdown    float64   `json:"max_drawdown"`
+	// CAGR annualises TotalReturn over 365-day years; nil (null, "n/a")
+	// when the curve spans less than MinCAGRSpan, where annualising
+	// would turn a few days' noise into an absurd yearly rate.
+	CAGR        *float64 `json:"cagr"`
+	Volatility  float64  `json:"volatility"`
+	Sharpe      float64  `json:"sharpe"`
+	Sortino     float64  `json:"sortino"`
+	MaxDrawdown float64  `json:"max_drawdown"`
 	// DrawdownPeak, DrawdownTrough and DrawdownRecovery date the max
 	// drawdown; DrawdownRecovery is nil when the peak was never regained.
 	DrawdownPeak     time.Time  `json:"max_drawdown_peak"`
@@ -108,8 +114,9 @@ func Analyze(in Input) (Metrics, error) {
 		StartEquity: c[0].Equity, EndEquity: c[len(c)-1].Equity,
 	}
 	m.TotalReturn = m.EndEquity/m.StartEquity - 1
-	if years := float64(m.To.Sub(m.From)) / float64(year); years > 0 {
-		m.CAGR = math.Pow(m.EndEquity/m.StartEquity, 1/years) - 1
+	if span := m.To.Sub(m.From); span >= MinCAGRSpan {
+		cagr := math.Pow(m.EndEquity/m.StartEquity, float64(year)/float64(span)) - 1
+		m.CAGR = &cagr
 	}
 	rets := Returns(c)
 	st := returnStats(rets)
@@ -295,6 +302,36 @@ type RoundTrip struct {
 	// PnL is Proceeds − Cost; for an open trip it ignores the held position.
 	PnL  decimal.Decimal `json:"pnl"`
 	Open bool            `json:"open"`
+	// Quantity is the base bought; EntryPrice and ExitPrice are the
+	// quantity-weighted prices of the buys and of the sells (zero while
+	// nothing was sold); Fees are the fills' fees in the quote currency;
+	// Fills counts them.
+	Quantity   decimal.Decimal `json:"quantity"`
+	EntryPrice decimal.Decimal `json:"entry_price"`
+	ExitPrice  decimal.Decimal `json:"exit_price"`
+	Fees       decimal.Decimal `json:"fees"`
+	Fills      int             `json:"fills"`
+	sold       decimal.Decimal // base sold, for ExitPrice
+	boughtN    decimal.Decimal // buy notional, for EntryPrice
+	soldN      decimal.Decimal // sell notional, for ExitPrice
+}
+
+// Return is PnL over Cost (0 for a trip that cost nothing).
+func (t RoundTrip) Return() float64 {
+	if !t.Cost.IsPositive() {
+		return 0
+	}
+	return t.PnL.Div(t.Cost).InexactFloat64()
+}
+
+// finish sets the average prices.
+func (t *RoundTrip) finish() {
+	if t.Quantity.IsPositive() {
+		t.EntryPrice = t.boughtN.DivRound(t.Quantity, 8)
+	}
+	if t.sold.IsPositive() {
+		t.ExitPrice = t.soldN.DivRound(t.sold, 8)
+	}
 }
 
 // RoundTrips groups spot fills into round trips per symbol, in the order
@@ -338,15 +375,22 @@ func RoundTrips(fills []executor.Trade, dust decimal.Decimal) ([]RoundTrip, erro
 			}
 			s.qty = s.qty.Add(f.Quantity).Sub(baseFee)
 			s.trip.Cost = s.trip.Cost.Add(notional).Add(fee)
+			s.trip.Quantity = s.trip.Quantity.Add(f.Quantity)
+			s.trip.boughtN = s.trip.boughtN.Add(notional)
+			s.trip.Fees, s.trip.Fills = s.trip.Fees.Add(fee), s.trip.Fills+1
 		case schemas.SideSell:
 			if s.trip == nil || s.qty.Add(dustQty(dust, f.Price)).LessThan(f.Quantity.Add(baseFee)) {
 				return nil, fmt.Errorf("backtest: fill %d (%s) sells %s %s with only %s held", i, f.ID, f.Quantity, f.Symbol, s.qty)
 			}
 			s.qty = s.qty.Sub(f.Quantity).Sub(baseFee)
 			s.trip.Proceeds = s.trip.Proceeds.Add(notional).Sub(fee)
+			s.trip.sold = s.trip.sold.Add(f.Quantity)
+			s.trip.soldN = s.trip.soldN.Add(notional)
+			s.trip.Fees, s.trip.Fills = s.trip.Fees.Add(fee), s.trip.Fills+1
 			if s.qty.Mul(f.Price).LessThan(dust) || s.qty.Sign() <= 0 {
 				s.trip.Closed = f.Time
 				s.trip.PnL = s.trip.Proceeds.Sub(s.trip.Cost)
+				s.trip.finish()
 				out = append(out, *s.trip)
 				s.trip, s.qty = nil, decimal.Zero
 			}
@@ -364,6 +408,7 @@ func RoundTrips(fills []executor.Trade, dust decimal.Decimal) ([]RoundTrip, erro
 	for _, sym := range syms {
 		t := *pos[sym].trip
 		t.Open, t.PnL = true, t.Proceeds.Sub(t.Cost)
+		t.finish()
 		out = append(out, t)
 	}
 	return out, nil

@@ -61,7 +61,7 @@ func TestAnalyzeHandComputed(t *testing.T) {
 		{"StartEquity", m.StartEquity, 100},
 		{"EndEquity", m.EndEquity, 118.8},
 		{"TotalReturn", m.TotalReturn, 0.188},
-		{"CAGR (one year)", m.CAGR, 0.188},
+		{"CAGR (one year)", deref(m.CAGR), 0.188},
 		{"Volatility", m.Volatility, sd * 2},
 		{"Sharpe", m.Sharpe, 0.05 / sd * 2},
 		{"Sortino", m.Sortino, 2},
@@ -102,7 +102,7 @@ func TestAnalyzeEdgeCases(t *testing.T) {
 		check func(t *testing.T, m Metrics)
 	}{
 		{"single point", []Point{{Time: h(0), Equity: 100}}, func(t *testing.T, m Metrics) {
-			if m.TotalReturn != 0 || m.CAGR != 0 || m.Sharpe != 0 || m.Sortino != 0 || m.MaxDrawdown != 0 || m.Exposure != 0 {
+			if m.TotalReturn != 0 || m.CAGR != nil || m.Sharpe != 0 || m.Sortino != 0 || m.MaxDrawdown != 0 || m.Exposure != 0 {
 				t.Errorf("single point metrics = %+v; want zeros", m)
 			}
 		}},
@@ -231,6 +231,39 @@ func TestCountDecisions(t *testing.T) {
 	for k, want := range map[string]int{"buy": 2, "hold": 1, "sell": 1} {
 		if st.ByAction[k] != want {
 			t.Errorf("ByAction[%q] = %d; want %d", k, st.ByAction[k], want)
+		}
+	}
+}
+
+func deref(f *float64) float64 {
+	if f == nil {
+		return math.NaN()
+	}
+	return *f
+}
+
+// TestCAGRNeedsThirtyDays: a curve of exactly 30 days is annualised; one
+// of 30 days less an hour is not (CAGR nil, "n/a" in the report).
+func TestCAGRNeedsThirtyDays(t *testing.T) {
+	for _, tc := range []struct {
+		span time.Duration
+		want bool
+	}{{MinCAGRSpan, true}, {MinCAGRSpan - time.Hour, false}, {365 * 24 * time.Hour, true}} {
+		m, err := Analyze(Input{Curve: []Point{{Time: t0, Equity: 100}, {Time: t0.Add(tc.span), Equity: 101}}, PeriodsPerYear: 8760})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (m.CAGR != nil) != tc.want {
+			t.Errorf("span %s: CAGR %v; want defined %v", tc.span, m.CAGR, tc.want)
+			continue
+		}
+		if m.CAGR != nil {
+			if want := math.Pow(1.01, float64(year)/float64(tc.span)) - 1; math.Abs(*m.CAGR-want) > 1e-12 {
+				t.Errorf("span %s: CAGR %v; want %v", tc.span, *m.CAGR, want)
+			}
+		}
+		if got := fmtPctPtr(m.CAGR); (got == "n/a") == tc.want {
+			t.Errorf("span %s: CAGR shown as %q", tc.span, got)
 		}
 	}
 }

@@ -148,19 +148,31 @@ func MonthlyWindows(strategy, benchmark []Point, threshold float64) ([]Window, e
 	return out, nil
 }
 
-// RegimeResult aggregates the windows of one regime.
+// RegimeResult aggregates the windows of one regime. The windows of a
+// regime are not contiguous (a bull month, two chop months, a bull month
+// again), so their returns are averaged, never compounded: compounding
+// would chain months that never followed each other into a "return" no
+// one could have earned.
 type RegimeResult struct {
 	Regime  Regime `json:"regime"`
 	Windows int    `json:"windows"`
 	Bars    int    `json:"bars"`
-	// Return and BuyHold compound the windows' returns.
-	Return  float64 `json:"return"`
-	BuyHold float64 `json:"buy_and_hold_return"`
-	// Sharpe is over the concatenated bar returns of the windows.
+	// MeanReturn and BuyHoldMeanReturn are the average window return of
+	// the strategy and of buy-and-hold.
+	MeanReturn        float64 `json:"mean_return"`
+	BuyHoldMeanReturn float64 `json:"buy_and_hold_mean_return"`
+	// PositiveShare and BuyHoldPositiveShare are the share of windows
+	// that ended above where they started.
+	PositiveShare        float64 `json:"positive_share"`
+	BuyHoldPositiveShare float64 `json:"buy_and_hold_positive_share"`
+	// Sharpe is over the windows' bar returns taken together (a mean and
+	// a spread of bar returns, not a compounded path).
 	Sharpe        float64 `json:"sharpe"`
 	BuyHoldSharpe float64 `json:"buy_and_hold_sharpe"`
-	// WorstDrawdown is the deepest drawdown inside any one window.
-	WorstDrawdown float64 `json:"worst_drawdown"`
+	// WorstDrawdown and BuyHoldWorstDrawdown are the deepest drawdown
+	// inside any one window, of the strategy and of buy-and-hold.
+	WorstDrawdown        float64 `json:"worst_drawdown"`
+	BuyHoldWorstDrawdown float64 `json:"buy_and_hold_worst_drawdown"`
 	// BeatBuyHold is how many windows returned more than buy-and-hold.
 	BeatBuyHold int `json:"beat_buy_and_hold"`
 }
@@ -171,8 +183,9 @@ func ByRegime(ws []Window, periodsPerYear float64) []RegimeResult {
 	out := make([]RegimeResult, 0, len(Regimes))
 	ann := math.Sqrt(math.Max(periodsPerYear, 0))
 	for _, r := range Regimes {
-		res := RegimeResult{Regime: r, Return: 0, BuyHold: 0}
-		growth, bhGrowth := 1.0, 1.0
+		res := RegimeResult{Regime: r}
+		var sum, bhSum float64
+		var pos, bhPos int
 		var sr, br []float64
 		for _, w := range ws {
 			if w.Regime != r {
@@ -180,17 +193,25 @@ func ByRegime(ws []Window, periodsPerYear float64) []RegimeResult {
 			}
 			res.Windows++
 			res.Bars += len(w.Strategy) - 1
-			growth *= 1 + w.Return
-			bhGrowth *= 1 + w.BuyHold
+			sum += w.Return
+			bhSum += w.BuyHold
+			if w.Return > 0 {
+				pos++
+			}
+			if w.BuyHold > 0 {
+				bhPos++
+			}
 			if w.Return > w.BuyHold {
 				res.BeatBuyHold++
 			}
 			sr = append(sr, Returns(w.Strategy)...)
 			br = append(br, Returns(w.Benchmark)...)
 			res.WorstDrawdown = math.Max(res.WorstDrawdown, MaxDrawdown(w.Strategy).Depth)
+			res.BuyHoldWorstDrawdown = math.Max(res.BuyHoldWorstDrawdown, MaxDrawdown(w.Benchmark).Depth)
 		}
-		if res.Windows > 0 {
-			res.Return, res.BuyHold = growth-1, bhGrowth-1
+		if n := float64(res.Windows); n > 0 {
+			res.MeanReturn, res.BuyHoldMeanReturn = sum/n, bhSum/n
+			res.PositiveShare, res.BuyHoldPositiveShare = float64(pos)/n, float64(bhPos)/n
 			if s := returnStats(sr); s.sd > 0 {
 				res.Sharpe = s.mean / s.sd * ann
 			}

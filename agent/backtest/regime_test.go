@@ -92,11 +92,19 @@ func TestByRegime(t *testing.T) {
 	if bull.Windows != 2 || bull.Bars != 4 {
 		t.Errorf("bull windows, bars = %d, %d; want 2, 4", bull.Windows, bull.Bars)
 	}
-	if want := math.Exp(0.2)*math.Exp(0.1) - 1; !near(bull.Return, want) {
-		t.Errorf("bull Return = %v; want %v", bull.Return, want)
+	// The two bull windows are not contiguous: their returns are averaged,
+	// not compounded.
+	if want := (math.Exp(0.2) - 1 + math.Exp(0.1) - 1) / 2; !near(bull.MeanReturn, want) {
+		t.Errorf("bull MeanReturn = %v; want %v", bull.MeanReturn, want)
 	}
-	if want := math.Exp(0.3)*math.Exp(0.4) - 1; !near(bull.BuyHold, want) {
-		t.Errorf("bull BuyHold = %v; want %v", bull.BuyHold, want)
+	if want := (math.Exp(0.3) - 1 + math.Exp(0.4) - 1) / 2; !near(bull.BuyHoldMeanReturn, want) {
+		t.Errorf("bull BuyHoldMeanReturn = %v; want %v", bull.BuyHoldMeanReturn, want)
+	}
+	if bull.PositiveShare != 1 || bull.BuyHoldPositiveShare != 1 {
+		t.Errorf("bull positive shares = %v, %v; want 1, 1", bull.PositiveShare, bull.BuyHoldPositiveShare)
+	}
+	if want := 1 - math.Exp(-0.1); !near(bull.BuyHoldWorstDrawdown, 0) || !near(bull.WorstDrawdown, want) {
+		t.Errorf("bull drawdowns: advisor %v, buy and hold %v; want %v, 0", bull.WorstDrawdown, bull.BuyHoldWorstDrawdown, want)
 	}
 	if bull.BeatBuyHold != 0 {
 		t.Errorf("bull BeatBuyHold = %d; want 0", bull.BeatBuyHold)
@@ -110,11 +118,33 @@ func TestByRegime(t *testing.T) {
 	if want := st.mean / st.sd * 2; !near(bull.Sharpe, want) {
 		t.Errorf("bull Sharpe = %v; want %v", bull.Sharpe, want)
 	}
-	if res[1].Windows != 0 || res[1].Return != 0 {
+	if res[1].Windows != 0 || res[1].MeanReturn != 0 || res[1].PositiveShare != 0 {
 		t.Errorf("bear with no windows = %+v; want zeros", res[1])
 	}
 	if res[2].Windows != 1 || res[2].BeatBuyHold != 0 || res[2].BuyHoldSharpe != 0 {
 		t.Errorf("chop = %+v; want 1 window, not beating a flat benchmark (−0.1 overall), B&H Sharpe 0", res[2])
+	}
+	if res[2].PositiveShare != 0 || !near(res[2].MeanReturn, math.Exp(-0.1)-1) {
+		t.Errorf("chop mean return %v, positive share %v; want %v, 0", res[2].MeanReturn, res[2].PositiveShare, math.Exp(-0.1)-1)
+	}
+}
+
+// TestByRegimeDoesNotCompoundGaps: twelve bull months of +50 % each,
+// scattered over years, average +50 % a month; compounding them would
+// claim +12,875 %, a return no one could have earned.
+func TestByRegimeDoesNotCompoundGaps(t *testing.T) {
+	var ws []Window
+	for i := range 12 {
+		h := math.Log(1.5) / 2
+		w, err := NewWindow(logCurve(t0.AddDate(i, 0, 0), h, h), logCurve(t0.AddDate(i, 0, 0), h, h), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws = append(ws, w)
+	}
+	bull := ByRegime(ws, 8760)[0]
+	if bull.Windows != 12 || !near(bull.MeanReturn, 0.5) || !near(bull.BuyHoldMeanReturn, 0.5) || bull.PositiveShare != 1 {
+		t.Errorf("bull = %+v; want 12 windows averaging +50%%, all positive", bull)
 	}
 }
 

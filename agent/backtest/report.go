@@ -22,8 +22,11 @@ import (
 )
 
 // SummarySchema names the version of summary.json's shape. Fields are only
-// ever added under one version.
-const SummarySchema = "warden.backtest.summary/v1"
+// ever added under one version. v2: cagr is null under 30 days; regimes
+// average their months (mean_return, positive_share) instead of
+// compounding months that do not follow each other; skipped and failed
+// cycles by reason; per-symbol breakdown.
+const SummarySchema = "warden.backtest.summary/v2"
 
 // RunInfo describes what was backtested.
 type RunInfo struct {
@@ -56,6 +59,8 @@ type Summary struct {
 	// advisor under test is another one; nil otherwise.
 	Baseline  *Metrics      `json:"baseline"`
 	Decisions DecisionStats `json:"decisions"`
+	// Symbols breaks the advisor's run down per symbol.
+	Symbols []SymbolStats `json:"symbols"`
 	// Breakers counts the circuit breakers' trips and the cycles at each
 	// level.
 	Breakers BreakerStats `json:"breakers"`
@@ -75,8 +80,10 @@ type Result struct {
 	Curve    []Point
 	BuyHold  []Point
 	Baseline []Point // nil when Summary.Baseline is nil
-	// Fills are the paper exchange's trades of the advisor's run.
+	// Fills are the paper exchange's trades of the advisor's run, Trips
+	// the round trips they make.
 	Fills     []executor.Trade
+	Trips     []RoundTrip
 	Decisions []Decision
 }
 
@@ -87,23 +94,33 @@ func (s Summary) WriteJSON(w io.Writer) error {
 	return enc.Encode(s)
 }
 
-// WriteReport writes dir/summary.json and dir/report.html, creating dir.
+// ReportFiles are the files WriteReport writes into its directory.
+var ReportFiles = []string{"report.html", "summary.json", "equity.csv", "trades.csv"}
+
+// WriteReport writes dir/report.html, dir/summary.json, dir/equity.csv
+// (the curves mark by mark) and dir/trades.csv (the round trips),
+// creating dir. Everything is rendered before the first file is written.
 func WriteReport(dir string, r Result) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("backtest: report dir: %w", err)
 	}
-	var js, page bytes.Buffer
+	var js, page, equity, trades bytes.Buffer
 	if err := r.Summary.WriteJSON(&js); err != nil {
 		return fmt.Errorf("backtest: summary: %w", err)
 	}
 	if err := WriteHTML(&page, r); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "summary.json"), js.Bytes(), 0o644); err != nil {
-		return fmt.Errorf("backtest: %w", err)
+	if err := WriteEquityCSV(&equity, r); err != nil {
+		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "report.html"), page.Bytes(), 0o644); err != nil {
-		return fmt.Errorf("backtest: %w", err)
+	if err := WriteTradesCSV(&trades, r.Trips); err != nil {
+		return fmt.Errorf("backtest: trades: %w", err)
+	}
+	for i, b := range []*bytes.Buffer{&page, &js, &equity, &trades} {
+		if err := os.WriteFile(filepath.Join(dir, ReportFiles[i]), b.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("backtest: %w", err)
+		}
 	}
 	return nil
 }
@@ -112,9 +129,15 @@ func WriteReport(dir string, r Result) error {
 var reportTmpl string
 
 var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"pct":   func(f float64) string { return fmtPct(f) },
+	"pct": func(f float64) string { return fmtPct(f) },
+	"dd":  func(f float64) string { return fmtPct(-f) },
+	"regimeTable": func(unit, per, who string, rows []RegimeResult) regimeTable {
+		return regimeTable{Unit: unit, Per: per, Who: who, Rows: rows}
+	},
+	"pctp":  func(f *float64) string { return fmtPctPtr(f) },
 	"num":   func(f float64) string { return fmt.Sprintf("%.2f", f) },
 	"money": func(f float64) string { return fmtMoney(f) },
+	"dec":   func(d decimal.Decimal) string { return fmtMoney(d.InexactFloat64()) },
 	"date":  func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 	"datep": func(t *time.Time) string {
 		if t == nil {
@@ -122,38 +145,53 @@ var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap
 		}
 		return t.UTC().Format("2006-01-02")
 	},
-	"json": func(v any) string {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return fmt.Sprint(v)
-		}
-		return string(b)
-	},
 }).Parse(reportTmpl))
 
-// comparisonRow is one metric across the advisor, buy-and-hold and the
-// baseline.
-type comparisonRow struct {
+// ComparisonRow is one metric across the advisor, buy-and-hold and the
+// baseline. Wide rows (dates) are left out of narrow tables.
+type ComparisonRow struct {
 	Name  string
 	Cells []string
+	Wide  bool
+}
+
+// regimeTable is one regime table of the report: Unit names its windows
+// ("months"), Per one of them ("month"), Who the strategy.
+type regimeTable struct {
+	Unit, Per, Who string
+	Rows           []RegimeResult
 }
 
 type reportData struct {
-	S            Summary
-	Columns      []string
-	Rows         []comparisonRow
-	Outcomes     []kv
-	Rules        []kv
-	Trips        []kv
-	Levels       []levelRow
-	EquitySVG    template.HTML
-	DrawdownSVG  template.HTML
-	EChartsJS    string
-	EquityOpt    template.JS
-	DrawdownOpt  template.JS
-	EquityElemID string
-	DrawElemID   string
+	S        Summary
+	Columns  []string
+	Rows     []ComparisonRow
+	Outcomes []kv
+	Rules    []kv
+	Trips    []kv
+	Levels   []levelRow
+	Charts   []template.HTML
+	// Trades is the trade list, newest last; TradesShown how many of
+	// Trades the page lists (all of them up to maxTradeRows).
+	Trades      []tradeRow
+	TradesTotal int
+	WF          *wfTable
+	EChartsJS   string
+	ECharts     []echart
 }
+
+type echart struct {
+	ID     string
+	Option template.JS
+}
+
+type tradeRow struct {
+	Symbol, Opened, Closed, Hold, Qty, Entry, Exit, Fees, PnL, Return string
+	Win, Open                                                         bool
+}
+
+// maxTradeRows bounds the trade list in the page; trades.csv has them all.
+const maxTradeRows = 2000
 
 type levelRow struct {
 	Level  string
@@ -180,54 +218,75 @@ func sortedKV(m map[string]int) []kv {
 	return out
 }
 
-// WriteHTML writes the self-contained HTML report. The equity and drawdown
-// charts are drawn twice: as inline SVG, readable offline and without
-// JavaScript, and as interactive go-echarts charts whose echarts.min.js comes
-// from the go-echarts CDN (the library is not in the Go module cache, so it
-// cannot be embedded); without network the page shows the SVG alone.
-func WriteHTML(w io.Writer, r Result) error {
-	s := r.Summary
-	cols := []string{"advisor: " + s.Run.Advisor, "buy and hold"}
+// ComparisonRows are the advisor against buy-and-hold (and the baseline)
+// as text, one column each: the report's first table and the terminal's.
+func ComparisonRows(s Summary) (cols []string, rows []ComparisonRow) {
+	cols = []string{s.Run.Advisor, "buy and hold"}
 	ms := []Metrics{s.Advisor, s.BuyHold}
 	if s.Baseline != nil {
 		cols = append(cols, "baseline")
 		ms = append(ms, *s.Baseline)
 	}
-	row := func(name string, f func(Metrics) string) comparisonRow {
-		r := comparisonRow{Name: name}
+	row := func(name string, f func(Metrics) string) ComparisonRow {
+		r := ComparisonRow{Name: name}
 		for _, m := range ms {
 			r.Cells = append(r.Cells, f(m))
 		}
 		return r
 	}
-	d := reportData{S: s, Columns: cols,
-		Rows: []comparisonRow{
-			row("Total return", func(m Metrics) string { return fmtPct(m.TotalReturn) }),
-			row("CAGR", func(m Metrics) string { return fmtPct(m.CAGR) }),
-			row("Sharpe (ann., rf 0)", func(m Metrics) string { return fmt.Sprintf("%.2f", m.Sharpe) }),
-			row("Sortino (ann., target 0)", func(m Metrics) string { return fmt.Sprintf("%.2f", m.Sortino) }),
-			row("Volatility (ann.)", func(m Metrics) string { return fmtPct(m.Volatility) }),
-			row("Max drawdown", func(m Metrics) string { return fmtPct(-m.MaxDrawdown) }),
-			row("Max drawdown dates", func(m Metrics) string {
-				rec := "not recovered"
-				if m.DrawdownRecovery != nil {
-					rec = "recovered " + m.DrawdownRecovery.UTC().Format("2006-01-02")
-				}
-				return m.DrawdownPeak.UTC().Format("2006-01-02") + " → " + m.DrawdownTrough.UTC().Format("2006-01-02") + ", " + rec
-			}),
-			row("End equity", func(m Metrics) string { return fmtMoney(m.EndEquity) }),
-			row("Exposure", func(m Metrics) string { return fmtPct(m.Exposure) }),
-			row("Turnover (× mean equity)", func(m Metrics) string { return fmt.Sprintf("%.2f", m.Turnover) }),
-			row("Fees paid", func(m Metrics) string { return m.FeesPaid.StringFixed(2) }),
-			row("Fills", func(m Metrics) string { return fmt.Sprint(m.Fills) }),
-			row("Round trips (won)", func(m Metrics) string { return fmt.Sprintf("%d (%d)", m.RoundTrips, m.Wins) }),
-			row("Win rate", func(m Metrics) string {
-				if m.RoundTrips == 0 {
-					return "–"
-				}
-				return fmtPct(m.WinRate)
-			}),
-		},
+	wide := func(r ComparisonRow) ComparisonRow { r.Wide = true; return r }
+	rows = []ComparisonRow{
+		row("Total return", func(m Metrics) string { return fmtPct(m.TotalReturn) }),
+		row("CAGR", func(m Metrics) string { return fmtPctPtr(m.CAGR) }),
+		row("Sharpe (ann., rf 0)", func(m Metrics) string { return fmt.Sprintf("%.2f", m.Sharpe) }),
+		row("Sortino (ann., target 0)", func(m Metrics) string { return fmt.Sprintf("%.2f", m.Sortino) }),
+		row("Volatility (ann.)", func(m Metrics) string { return fmtPct(m.Volatility) }),
+		row("Max drawdown", func(m Metrics) string { return fmtPct(-m.MaxDrawdown) }),
+		wide(row("Max drawdown dates", func(m Metrics) string {
+			if m.MaxDrawdown == 0 {
+				return "–"
+			}
+			rec := "not recovered"
+			if m.DrawdownRecovery != nil {
+				rec = "recovered " + m.DrawdownRecovery.UTC().Format("2006-01-02")
+			}
+			return m.DrawdownPeak.UTC().Format("2006-01-02") + " → " + m.DrawdownTrough.UTC().Format("2006-01-02") + ", " + rec
+		})),
+		row("End equity", func(m Metrics) string { return fmtMoney(m.EndEquity) }),
+		row("Exposure", func(m Metrics) string { return fmtPct(m.Exposure) }),
+		row("Turnover (× mean equity)", func(m Metrics) string { return fmt.Sprintf("%.2f", m.Turnover) }),
+		row("Fees paid", func(m Metrics) string { return fmtMoney(m.FeesPaid.InexactFloat64()) }),
+		row("Fills", func(m Metrics) string { return fmt.Sprint(m.Fills) }),
+		row("Round trips (won)", func(m Metrics) string { return fmt.Sprintf("%d (%d)", m.RoundTrips, m.Wins) }),
+		row("Win rate", func(m Metrics) string {
+			if m.RoundTrips == 0 {
+				return "–"
+			}
+			return fmtPct(m.WinRate)
+		}),
+	}
+	return cols, rows
+}
+
+// Chart colours: one per curve, the same in every chart.
+const (
+	colorAdvisor  = "#1f6feb"
+	colorBuyHold  = "#8b949e"
+	colorBaseline = "#2da44e"
+)
+
+// WriteHTML writes the self-contained HTML report. The charts are inline
+// SVG, readable offline and without JavaScript: the advisor's equity on
+// its own axis, the growth of 100 of the advisor, buy-and-hold and the
+// baseline on one (log) axis, and the drawdowns. When the page can load
+// echarts.min.js from the go-echarts CDN (the library is not in the Go
+// module cache, so it cannot be embedded), interactive charts replace
+// them.
+func WriteHTML(w io.Writer, r Result) error {
+	s := r.Summary
+	cols, rows := ComparisonRows(s)
+	cols[0] = "advisor: " + cols[0]
+	d := reportData{S: s, Columns: cols, Rows: rows,
 		Outcomes: sortedKV(s.Decisions.ByOutcome),
 		Rules:    sortedKV(s.Decisions.RejectionsByRule),
 		Trips:    sortedKV(s.Breakers.Trips),
@@ -235,53 +294,90 @@ func WriteHTML(w io.Writer, r Result) error {
 	for _, l := range []string{"active", "reduce", "safe_mode"} {
 		d.Levels = append(d.Levels, levelRow{Level: l, Cycles: s.Breakers.Levels[l], Share: fmtPct(s.Breakers.LevelShare[l])})
 	}
-	eq := []series{{Name: "advisor", Color: "#1f6feb", Times: times(r.Curve), Values: values(r.Curve)},
-		{Name: "buy and hold", Color: "#8b949e", Times: times(r.BuyHold), Values: values(r.BuyHold)}}
-	dd := []series{{Name: "advisor", Color: "#cf222e", Times: times(r.Curve), Values: DrawdownSeries(r.Curve)},
-		{Name: "buy and hold", Color: "#8b949e", Times: times(r.BuyHold), Values: DrawdownSeries(r.BuyHold)}}
+	adv := "advisor (" + s.Run.Advisor + ")"
+	growth := []series{{Name: adv, Color: colorAdvisor, Times: times(r.Curve), Values: normalise(r.Curve)}}
+	dd := []series{{Name: adv, Color: colorAdvisor, Times: times(r.Curve), Values: negate(DrawdownSeries(r.Curve))}}
 	if r.Baseline != nil {
-		eq = append(eq, series{Name: "baseline", Color: "#2da44e", Times: times(r.Baseline), Values: values(r.Baseline)})
-		dd = append(dd, series{Name: "baseline", Color: "#2da44e", Times: times(r.Baseline), Values: DrawdownSeries(r.Baseline)})
+		growth = append(growth, series{Name: "baseline", Color: colorBaseline, Times: times(r.Baseline), Values: normalise(r.Baseline)})
+		dd = append(dd, series{Name: "baseline", Color: colorBaseline, Times: times(r.Baseline), Values: negate(DrawdownSeries(r.Baseline))})
 	}
-	d.EquitySVG = svgChart("Equity ("+quoteOf(s.Run.Symbols)+")", eq, fmtMoney, true)
-	for i := range dd {
-		for j := range dd[i].Values {
-			dd[i].Values[j] = -dd[i].Values[j]
+	growth = append(growth, series{Name: "buy and hold", Color: colorBuyHold, Times: times(r.BuyHold), Values: normalise(r.BuyHold)})
+	dd = append(dd, series{Name: "buy and hold", Color: colorBuyHold, Times: times(r.BuyHold), Values: negate(DrawdownSeries(r.BuyHold))})
+	own := []series{{Name: adv, Color: colorAdvisor, Times: times(r.Curve), Values: values(r.Curve)}}
+	specs := []chartSpec{
+		{Title: "Advisor equity (" + quoteOf(s.Run.Symbols) + ")", Lines: own, Axis: axisMoney},
+		{Title: "Growth of 100, all curves", Lines: growth, Axis: axisIndex, Log: true},
+		{Title: "Drawdown from peak", Lines: dd, Axis: axisPercent, ZeroTop: true},
+	}
+	d.Charts = svgCharts(specs)
+	for i, sp := range specs {
+		opt, js := echartsLine(sp)
+		d.ECharts = append(d.ECharts, echart{ID: fmt.Sprintf("echart_%d", i), Option: template.JS(opt)})
+		d.EChartsJS = js
+	}
+
+	d.TradesTotal = len(r.Trips)
+	trips := r.Trips
+	if len(trips) > maxTradeRows {
+		trips = trips[len(trips)-maxTradeRows:]
+	}
+	for _, t := range trips {
+		row := tradeRow{Symbol: t.Symbol, Opened: t.Opened.UTC().Format("2006-01-02 15:04"),
+			Qty: t.Quantity.String(), Entry: fmtPrice(t.EntryPrice), Exit: fmtPrice(t.ExitPrice),
+			Fees: fmtMoney(t.Fees.InexactFloat64()), PnL: fmtMoney(t.PnL.InexactFloat64()), Return: fmtPct(t.Return()),
+			Win: t.PnL.IsPositive(), Open: t.Open}
+		if t.Open {
+			row.Closed, row.Hold, row.Exit, row.PnL, row.Return = "open", "–", "–", "–", "–"
+		} else {
+			row.Closed, row.Hold = t.Closed.UTC().Format("2006-01-02 15:04"), fmtHold(t.Closed.Sub(t.Opened))
 		}
+		d.Trades = append(d.Trades, row)
 	}
-	d.DrawdownSVG = svgChart("Drawdown from peak", dd, func(f float64) string { return fmtPct(f) }, false)
-
-	eqChart, eqID, js := echartsLine("Equity", eq, false)
-	ddChart, ddID, _ := echartsLine("Drawdown", dd, true)
-	d.EquityOpt, d.DrawdownOpt = template.JS(eqChart), template.JS(ddChart)
-	d.EquityElemID, d.DrawElemID, d.EChartsJS = eqID, ddID, js
-
+	if wf := s.WalkForward; wf != nil {
+		d.WF = newWFTable(wf)
+	}
 	if err := reportTemplate.Execute(w, d); err != nil {
 		return fmt.Errorf("backtest: report: %w", err)
 	}
 	return nil
 }
 
-// echartsLine builds a go-echarts line chart and returns its option JSON,
-// its element id and the URL of echarts.min.js it would load.
-func echartsLine(title string, lines []series, pct bool) (option, id, jsURL string) {
+func negate(vs []float64) []float64 {
+	for i := range vs {
+		vs[i] = -vs[i]
+	}
+	return vs
+}
+
+// echartsLine builds the interactive twin of an SVG chart with go-echarts
+// and returns its option JSON and the URL of echarts.min.js it loads.
+func echartsLine(sp chartSpec) (option, jsURL string) {
 	line := charts.NewLine()
-	id = "chart_" + strings.ToLower(title)
+	yType := "value"
+	if sp.Log {
+		yType = "log"
+		for _, s := range sp.Lines {
+			for _, v := range s.Values {
+				if !(v > 0) {
+					yType = "value"
+				}
+			}
+		}
+	}
 	line.SetGlobalOptions(
-		charts.WithInitializationOpts(opts.Initialization{ChartID: id, Width: "100%", Height: "340px"}),
-		charts.WithTitleOpts(opts.Title{Title: title}),
+		charts.WithTitleOpts(opts.Title{Title: sp.Title}),
 		charts.WithTooltipOpts(opts.Tooltip{Show: opts.Bool(true), Trigger: "axis"}),
 		charts.WithLegendOpts(opts.Legend{Show: opts.Bool(true), Top: "0", Right: "10"}),
 		charts.WithDataZoomOpts(opts.DataZoom{Type: "inside"}, opts.DataZoom{Type: "slider"}),
 		charts.WithXAxisOpts(opts.XAxis{Type: "time"}),
-		charts.WithYAxisOpts(opts.YAxis{Type: "value", Scale: opts.Bool(!pct)}),
+		charts.WithYAxisOpts(opts.YAxis{Type: yType, Scale: opts.Bool(sp.Axis != axisPercent)}),
 	)
-	for _, s := range lines {
+	for _, s := range sp.Lines {
 		ts, vs := reduce(s.Times, s.Values, 4000)
 		data := make([]opts.LineData, len(ts))
 		for i := range ts {
 			v := vs[i]
-			if pct {
+			if sp.Axis == axisPercent {
 				v = math.Round(v*10000) / 100 // percent, 2 decimals
 			} else {
 				v = math.Round(v*100) / 100
@@ -293,7 +389,7 @@ func echartsLine(title string, lines []series, pct bool) (option, id, jsURL stri
 	}
 	snip := line.RenderSnippet()
 	jsURL = line.AssetsHost + "echarts.min.js"
-	return strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(snip.Option), ";")), id, jsURL
+	return strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(snip.Option), ";")), jsURL
 }
 
 func times(c []Point) []time.Time {
@@ -319,6 +415,37 @@ func quoteOf(symbols []string) string {
 		}
 	}
 	return "quote"
+}
+
+func fmtPctPtr(f *float64) string {
+	if f == nil {
+		return "n/a"
+	}
+	return fmtPct(*f)
+}
+
+// fmtPrice shows a price with its significant decimals.
+func fmtPrice(d decimal.Decimal) string {
+	if d.IsZero() {
+		return "–"
+	}
+	f := d.InexactFloat64()
+	switch {
+	case f >= 1000:
+		return groupThousands(d.StringFixed(2))
+	case f >= 1:
+		return d.StringFixed(4)
+	}
+	return d.StringFixed(8)
+}
+
+// fmtHold is a holding time in days and hours.
+func fmtHold(d time.Duration) string {
+	h := int(d.Round(time.Hour).Hours())
+	if h < 24 {
+		return fmt.Sprintf("%dh", h)
+	}
+	return fmt.Sprintf("%dd %dh", h/24, h%24)
 }
 
 func fmtPct(f float64) string {

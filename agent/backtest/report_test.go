@@ -86,7 +86,7 @@ func TestWriteReport(t *testing.T) {
 			}
 			html := string(page)
 			for _, want := range []string{
-				"<svg", "Equity (USDT)", "Drawdown from peak", "echarts.min.js", `"type":"time"`,
+				"<svg", "Advisor equity (USDT)", "Growth of 100", "Drawdown from peak", "echarts.min.js", `"type":"time"`,
 				"max_position_pct", "Total return", "Sortino", "By market regime", "buy and hold",
 			} {
 				if !strings.Contains(html, want) {
@@ -99,7 +99,7 @@ func TestWriteReport(t *testing.T) {
 			if tc.advisor != "baseline" && !strings.Contains(html, "<th>baseline</th>") {
 				t.Errorf("report.html of a model run lacks the baseline column")
 			}
-			if got := strings.Contains(html, "Walk-forward (out of sample)") && strings.Contains(html, `{&#34;FastEMA&#34;:8}`); got != tc.walkForward {
+			if got := strings.Contains(html, "Walk-forward (out of sample)") && strings.Contains(html, `<th>fast EMA</th>`) && strings.Contains(html, `<td>8</td>`); got != tc.walkForward {
 				t.Errorf("report.html has the walk-forward section with its params: %v; want %v", got, tc.walkForward)
 			}
 			if strings.Contains(html, "ZgotmplZ") {
@@ -138,7 +138,7 @@ func TestSummaryFieldNames(t *testing.T) {
 		sort.Strings(k)
 		return strings.Join(k, ",")
 	}
-	if got, want := keys(top), "advisor,baseline,breakers,buy_and_hold,decisions,evidence,months,regimes,run,schema,warnings"; got != want {
+	if got, want := keys(top), "advisor,baseline,breakers,buy_and_hold,decisions,evidence,months,regimes,run,schema,symbols,warnings"; got != want {
 		t.Errorf("summary.json keys = %s; want %s", got, want)
 	}
 	var adv map[string]json.RawMessage

@@ -119,7 +119,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		ca.Logger = c.Logger
 		adv = ca
 	}
-	main, err := runOnce(ctx, c, adv, c.From, c.To, c.Audit, newProgressFor(c, "backtest"), c.OnCycle)
+	main, err := runOnce(ctx, c, "backtest", adv, c.From, c.To, c.Audit, newProgressFor(c, "backtest"), c.OnCycle)
 	if err != nil {
 		return Result{}, err
 	}
@@ -132,9 +132,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
-		bo, err := runOnce(ctx, c, b, c.From, c.To, nil, newProgressFor(c, "baseline"), nil)
+		bo, err := runOnce(ctx, c, "baseline", b, c.From, c.To, nil, newProgressFor(c, "baseline"), nil)
 		if err != nil {
-			return Result{}, fmt.Errorf("backtest: baseline comparison: %w", err)
+			return Result{}, interrupted(ctx, "baseline", time.Time{}, fmt.Errorf("backtest: baseline comparison: %w", err))
 		}
 		bm, err := Analyze(Input{Curve: bo.curve, Fills: bo.fills, PeriodsPerYear: c.ppy, DustNotional: c.dust})
 		if err != nil {
@@ -145,7 +145,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if c.WalkForward != nil {
 		wf, err := c.walkForward(ctx)
 		if err != nil {
-			return Result{}, err
+			return Result{}, interrupted(ctx, "walk-forward", time.Time{}, err)
 		}
 		res.Summary.WalkForward = wf
 	}
@@ -266,11 +266,43 @@ type runOut struct {
 	breakers  BreakerStats
 	note      string
 	from, to  time.Time
+	// closes are each symbol's closes at the marks.
+	closes map[string][]float64
+}
+
+// InterruptedError is a backtest stopped by its context (Ctrl-C, a
+// signal) before it finished; nothing of it should be reported.
+type InterruptedError struct {
+	// Stage is what was running: "backtest", "baseline" or
+	// "walk-forward".
+	Stage string
+	// At is the close of the last candle the stage had stepped through;
+	// zero when it had not started.
+	At  time.Time
+	Err error
+}
+
+func (e *InterruptedError) Error() string {
+	if e.At.IsZero() {
+		return fmt.Sprintf("backtest: interrupted during the %s: %v", e.Stage, e.Err)
+	}
+	return fmt.Sprintf("backtest: interrupted during the %s at %s: %v", e.Stage, e.At.UTC().Format(time.RFC3339), e.Err)
+}
+
+func (e *InterruptedError) Unwrap() error { return e.Err }
+
+// interrupted wraps err as an InterruptedError when ctx is done.
+func interrupted(ctx context.Context, stage string, at time.Time, err error) error {
+	var ie *InterruptedError
+	if ctx.Err() == nil || errors.As(err, &ie) {
+		return err
+	}
+	return &InterruptedError{Stage: stage, At: at, Err: ctx.Err()}
 }
 
 // runOnce backtests adv over the bars opening in [from, to) with a fresh
 // paper account.
-func runOnce(ctx context.Context, c *normalised, adv advisor.Advisor, from, to time.Time, store *audit.Store, mkProgress func(int) *progress, onCycle func(agent.CycleResult)) (runOut, error) {
+func runOnce(ctx context.Context, c *normalised, stage string, adv advisor.Advisor, from, to time.Time, store *audit.Store, mkProgress func(int) *progress, onCycle func(agent.CycleResult)) (runOut, error) {
 	out := runOut{breakers: newBreakerStats()}
 	tp, note, err := newTape(c.candles, c.Symbols, c.step, from, to, c.warmup)
 	if err != nil {
@@ -343,10 +375,10 @@ func runOnce(ctx context.Context, c *normalised, adv advisor.Advisor, from, to t
 	bar := mkProgress(n)
 	mk := newMarker(px, tp, quote)
 	startCash := c.Settings.Paper.StartCash.InexactFloat64()
-	var lastReconcile time.Time
+	var lastReconcile, reached time.Time
 	for i := range n {
 		if err := ctx.Err(); err != nil {
-			return out, err
+			return out, &InterruptedError{Stage: stage, At: reached, Err: err}
 		}
 		for si, s := range c.Symbols {
 			if tp.has[i][si] {
@@ -372,7 +404,7 @@ func runOnce(ctx context.Context, c *normalised, adv advisor.Advisor, from, to t
 			}
 			res, err := ag.Cycle(ctx)
 			if err != nil {
-				return out, fmt.Errorf("backtest: cycle at %s: %w", at.Format(time.RFC3339), err)
+				return out, interrupted(ctx, stage, reached, fmt.Errorf("backtest: cycle at %s: %w", at.Format(time.RFC3339), err))
 			}
 			out.cycles++
 			out.breakers.add(res)
@@ -389,6 +421,7 @@ func runOnce(ctx context.Context, c *normalised, adv advisor.Advisor, from, to t
 			pt.Equity = startCash // before the first decision's costs
 		}
 		out.curve = append(out.curve, pt)
+		reached = at
 		bar.update(i+1, out.cycles, at)
 	}
 	bar.finish()
@@ -411,6 +444,10 @@ func runOnce(ctx context.Context, c *normalised, adv advisor.Advisor, from, to t
 		return out, err
 	}
 	out.from, out.to = tp.opens[0], tp.closeTime(n-1)
+	out.closes = map[string][]float64{}
+	for si, s := range c.Symbols {
+		out.closes[s] = tp.closes[si]
+	}
 	return out, nil
 }
 
@@ -513,6 +550,14 @@ func (c *normalised) result(o runOut, kind, model string) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	trips, err := RoundTrips(o.fills, c.dust)
+	if err != nil {
+		return Result{}, err
+	}
+	bySymbol, err := BySymbol(c.Symbols, o.fills, trips, o.decisions, o.closes)
+	if err != nil {
+		return Result{}, err
+	}
 	every := "candle"
 	if c.Every > 0 {
 		every = c.Every.String()
@@ -532,6 +577,7 @@ func (c *normalised) result(o runOut, kind, model string) (Result, error) {
 		Advisor:   m,
 		BuyHold:   bh,
 		Decisions: CountDecisions(o.cycles, o.decisions),
+		Symbols:   bySymbol,
 		Breakers:  o.breakers,
 		Regimes:   ByRegime(months, c.ppy),
 		Months:    months,
@@ -543,5 +589,5 @@ func (c *normalised) result(o runOut, kind, model string) (Result, error) {
 	if n := s.Decisions.ByOutcome[OutcomeSkipped]; n > 0 && n*2 > s.Decisions.Cycles {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("%d of %d cycles were skipped (bad snapshots or breakers): the result says little about the advisor", n, s.Decisions.Cycles))
 	}
-	return Result{Summary: s, Curve: o.curve, BuyHold: o.bh, Fills: o.fills, Decisions: o.decisions}, nil
+	return Result{Summary: s, Curve: o.curve, BuyHold: o.bh, Fills: o.fills, Trips: trips, Decisions: o.decisions}, nil
 }

@@ -30,6 +30,11 @@ func (r *Redactor) Writer(w io.Writer) *Writer {
 	return &Writer{r: r, w: w}
 }
 
+// Unwrap returns the writer behind w, so a caller can ask whether the
+// output is a terminal (a progress bar is drawn only there). Writing to it
+// directly bypasses the redaction.
+func (w *Writer) Unwrap() io.Writer { return w.w }
+
 // Write redacts and writes every complete line of p (with what was held
 // before it), and holds the rest. It reports len(p) when the complete
 // lines were written, whatever their redacted length.

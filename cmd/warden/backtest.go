@@ -7,8 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -23,6 +25,7 @@ import (
 type backtestFlags struct {
 	from, to, symbols, timeframe, advisor, policy, config    string
 	every, out, auditDB, cacheDB, replayFrom, cutoff, record string
+	progress                                                 string
 	audit, walkForward, quiet, compare                       bool
 	trainMonths, testMonths, minTrades                       int
 }
@@ -38,8 +41,14 @@ Binance data by default) and, at every decision time, runs the same cycle as
 check → CEL policy → hard limits → paper exchange (fees, slippage, spread,
 partial fills and latency from the config). It writes DIR/summary.json and
 DIR/report.html: return, CAGR, Sharpe, Sortino, drawdown, win rate, exposure,
-turnover, fees and rejections by rule, against buy-and-hold and (for a model)
-the baseline advisor, per market regime.
+turnover, fees, rejections by rule, skipped cycles by reason and breaker trips,
+against buy-and-hold and (for a model) the baseline advisor, per symbol and per
+market regime; DIR/equity.csv (the curves mark by mark) and DIR/trades.csv (the
+round trips).
+
+The files are written when the backtest has finished: Ctrl-C stops it with
+exit code 130 and leaves DIR as it was (no partial report, no partial audit
+database), so the same command can simply be run again.
 
 With --walk-forward it also calibrates the baseline's parameters on rolling
 train windows and reports the out-of-sample test windows per regime.
@@ -52,6 +61,9 @@ EVIDENCE: models memorise historical prices.
 
 With no flags at all it runs offline: the baseline advisor over the whole
 bundled BTC/USDT and ETH/USDT 1h history with a decision at every candle.`,
+		Example: `  warden backtest
+  warden backtest --symbols BTC/USDT --from 2021-01-01 --to 2022-01-01 --every day --audit
+  warden backtest --every day --walk-forward --out wf-report`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runBacktest(cmd.Context(), a, cmd, f)
@@ -78,7 +90,8 @@ bundled BTC/USDT and ETH/USDT 1h history with a decision at every candle.`,
 	fl.IntVar(&f.trainMonths, "train-months", 6, "walk-forward train window, months")
 	fl.IntVar(&f.testMonths, "test-months", 3, "walk-forward test window (and step), months")
 	fl.IntVar(&f.minTrades, "min-trades", 3, "walk-forward: least round trips a train run needs for its Sharpe to count")
-	fl.BoolVar(&f.quiet, "quiet", false, "no progress bar")
+	fl.BoolVar(&f.quiet, "quiet", false, "no progress bar (same as --progress never)")
+	fl.StringVar(&f.progress, "progress", "auto", "progress bar on stderr: auto (only when stderr is a terminal), always or never")
 	return cmd
 }
 
@@ -137,8 +150,18 @@ func runBacktest(ctx context.Context, a *app, cmd *cobra.Command, f backtestFlag
 		}
 		bc.WalkForward = &backtest.WalkForwardConfig{TrainMonths: f.trainMonths, TestMonths: f.testMonths, MinTrades: max(f.minTrades, 1)}
 	}
-	if !f.quiet {
-		bc.Progress = a.stderr
+	switch f.progress {
+	case "auto":
+		if !f.quiet && isTerminal(a.stderr) {
+			bc.Progress = a.stderr
+		}
+	case "always":
+		if !f.quiet {
+			bc.Progress = a.stderr
+		}
+	case "never":
+	default:
+		return usageErr(fmt.Errorf("--progress %q: want auto, always or never", f.progress))
 	}
 	logger, err := newLogger(a, "error")
 	if err != nil {
@@ -146,6 +169,9 @@ func runBacktest(ctx context.Context, a *app, cmd *cobra.Command, f backtestFlag
 	}
 	bc.Logger = logger
 
+	// stg is discarded after the closers have run (defers run in reverse).
+	var stg staging
+	defer stg.discard()
 	var closers []io.Closer
 	defer func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -207,21 +233,32 @@ func runBacktest(ctx context.Context, a *app, cmd *cobra.Command, f backtestFlag
 		return usageErr(fmt.Errorf("--advisor %q: want baseline, openai or replay", kind))
 	}
 
+	// Everything is written into staging files first and moved into place
+	// only when the backtest has finished: an interrupted or failed run
+	// leaves no partial report, audit database or recording, and changes
+	// nothing of an earlier report in the same directory.
+	reportStage, err := stg.dir(f.out)
+	if err != nil {
+		return usageErr(fmt.Errorf("--out: %w", err))
+	}
+	var st *audit.Store
+	var auditPath string
 	if f.audit {
-		path := f.auditDB
-		if path == "" {
-			path = filepath.Join(f.out, "audit.db")
+		auditPath = f.auditDB
+		if auditPath == "" {
+			auditPath = filepath.Join(f.out, "audit.db")
 		}
 		// The agent reads peak equity, safe mode and the kill switch back
 		// from the store: a database with other history would change the
 		// verdicts, so only a fresh one is used.
-		if _, err := os.Stat(path); err == nil {
-			return usageErr(fmt.Errorf("--audit: %s exists; a backtest records into a fresh database (remove it or pass --audit-db)", path))
+		if _, err := os.Stat(auditPath); err == nil {
+			return usageErr(fmt.Errorf("--audit: %s exists; a backtest records into a fresh database (remove it or pass --audit-db)", auditPath))
 		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return usageErr(err)
+		staged, err := stg.file(auditPath)
+		if err != nil {
+			return usageErr(fmt.Errorf("--audit: %w", err))
 		}
-		st, err := audit.Open(ctx, path, audit.Options{Secrets: secretValues(cfg), BatchSize: 256, Scratch: true})
+		st, err = audit.Open(ctx, staged, audit.Options{Secrets: secretValues(cfg), BatchSize: 256, Scratch: true})
 		if err != nil {
 			return usageErr(err)
 		}
@@ -231,7 +268,11 @@ func runBacktest(ctx context.Context, a *app, cmd *cobra.Command, f backtestFlag
 
 	var recErr error
 	if f.record != "" {
-		rf, err := os.Create(f.record)
+		staged, err := stg.file(f.record)
+		if err != nil {
+			return usageErr(fmt.Errorf("--record: %w", err))
+		}
+		rf, err := os.Create(staged)
 		if err != nil {
 			return usageErr(fmt.Errorf("--record: %w", err))
 		}
@@ -245,20 +286,154 @@ func runBacktest(ctx context.Context, a *app, cmd *cobra.Command, f backtestFlag
 
 	res, err := backtest.Run(ctx, bc)
 	var ce *backtest.ConfigError
-	if errors.As(err, &ce) {
+	var ie *backtest.InterruptedError
+	switch {
+	case errors.As(err, &ie):
+		return interruptedErr(ie)
+	case ctx.Err() != nil:
+		return interruptedErr(&backtest.InterruptedError{Stage: "backtest", Err: ctx.Err()})
+	case errors.As(err, &ce):
 		return usageErr(err)
-	}
-	if err != nil {
+	case err != nil:
 		return &exitError{Code: exitRejected, Err: err}
-	}
-	if recErr != nil {
+	case recErr != nil:
 		return &exitError{Code: exitRejected, Err: fmt.Errorf("--record: %w", recErr)}
 	}
-	if err := backtest.WriteReport(f.out, res); err != nil {
+	if err := backtest.WriteReport(reportStage, res); err != nil {
 		return &exitError{Code: exitRejected, Err: err}
 	}
-	printBacktest(a.stdout, res, f.out, bc.Audit)
+	// Close what was recorded before moving it: SQLite's last commit and
+	// the recording's last line.
+	for i := len(closers) - 1; i >= 0; i-- {
+		if err := closers[i].Close(); err != nil {
+			closers = nil
+			return &exitError{Code: exitRejected, Err: err}
+		}
+	}
+	closers = nil
+	if ctx.Err() != nil {
+		return interruptedErr(&backtest.InterruptedError{Stage: "report", Err: ctx.Err()})
+	}
+	if err := stg.commit(); err != nil {
+		return &exitError{Code: exitRejected, Err: fmt.Errorf("backtest: moving the report into place: %w", err)}
+	}
+	printBacktest(a.stdout, res, f.out, auditPath)
 	return nil
+}
+
+// exitInterrupted is the exit code of a command stopped by Ctrl-C
+// (128 + SIGINT), as a shell reports it.
+const exitInterrupted = 130
+
+func interruptedErr(ie *backtest.InterruptedError) error {
+	var msg string
+	switch {
+	case !ie.At.IsZero():
+		msg = "interrupted at " + ie.At.UTC().Format("2006-01-02 15:04 MST")
+		if ie.Stage != "backtest" {
+			msg += " (" + ie.Stage + ")"
+		}
+	case ie.Stage == "backtest":
+		msg = "interrupted before the first candle"
+	default:
+		msg = "interrupted during the " + ie.Stage
+	}
+	return &exitError{Code: exitInterrupted, Err: errors.New(msg + ", no report written")}
+}
+
+// isTerminal reports whether w (or the writer a redacting writer wraps)
+// is a terminal.
+func isTerminal(w io.Writer) bool {
+	for {
+		u, ok := w.(interface{ Unwrap() io.Writer })
+		if !ok {
+			break
+		}
+		w = u.Unwrap()
+	}
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// staging holds a command's output files until it has finished: each
+// final path gets a staging path beside it (in the same directory, so the
+// final move is a rename), moved into place by commit and removed by
+// discard otherwise.
+type staging struct {
+	tmpDirs []string
+	moves   [][2]string // staged, final
+}
+
+// dir stages the files of directory final: the returned directory's
+// files replace final's files of the same name on commit (others in final
+// are left alone).
+func (s *staging) dir(final string) (string, error) {
+	abs, err := filepath.Abs(final)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(abs), "."+filepath.Base(abs)+".partial-")
+	if err != nil {
+		return "", err
+	}
+	s.tmpDirs = append(s.tmpDirs, tmp)
+	for _, name := range backtest.ReportFiles {
+		s.moves = append(s.moves, [2]string{filepath.Join(tmp, name), filepath.Join(abs, name)})
+	}
+	return tmp, nil
+}
+
+// file stages one file.
+func (s *staging) file(final string) (string, error) {
+	abs, err := filepath.Abs(final)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(abs), "."+filepath.Base(abs)+".partial-")
+	if err != nil {
+		return "", err
+	}
+	s.tmpDirs = append(s.tmpDirs, tmp)
+	staged := filepath.Join(tmp, filepath.Base(abs))
+	s.moves = append(s.moves, [2]string{staged, abs})
+	return staged, nil
+}
+
+// commit moves every staged file that exists into place, then removes
+// the staging directories.
+func (s *staging) commit() error {
+	for _, m := range s.moves {
+		if _, err := os.Stat(m[0]); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(m[1]), 0o755); err != nil {
+			return err
+		}
+		if err := os.Rename(m[0], m[1]); err != nil {
+			return err
+		}
+	}
+	s.moves = nil
+	s.discard()
+	return nil
+}
+
+// discard removes the staging directories and whatever is still in them.
+func (s *staging) discard() {
+	for _, d := range s.tmpDirs {
+		os.RemoveAll(d)
+	}
+	s.tmpDirs = nil
 }
 
 // replaySource opens the recording a replay backtest answers from: a JSONL
@@ -291,7 +466,7 @@ func replaySource(ctx context.Context, flag, cfgFile string) (replay.Source, io.
 	return src, st, nil
 }
 
-func printBacktest(w io.Writer, r backtest.Result, dir string, st *audit.Store) {
+func printBacktest(w io.Writer, r backtest.Result, dir, auditPath string) {
 	s := r.Summary
 	fmt.Fprintf(w, "backtest %s on %s %s, %s → %s, %d candles, %d decision times (every %s)\n",
 		s.Run.Advisor, strings.Join(s.Run.Symbols, ","), s.Run.Timeframe,
@@ -302,27 +477,115 @@ func printBacktest(w io.Writer, r backtest.Result, dir string, st *audit.Store) 
 	for _, warn := range s.Warnings {
 		fmt.Fprintf(w, "note: %s\n", warn)
 	}
-	row := func(name string, m backtest.Metrics) {
-		fmt.Fprintf(w, "  %-14s return %8.2f%%  CAGR %7.2f%%  Sharpe %5.2f  Sortino %5.2f  max DD %6.2f%%  exposure %5.1f%%  trips %d (win %.0f%%)  fees %s\n",
-			name, m.TotalReturn*100, m.CAGR*100, m.Sharpe, m.Sortino, m.MaxDrawdown*100, m.Exposure*100, m.RoundTrips, m.WinRate*100, m.FeesPaid.StringFixed(2))
-	}
 	fmt.Fprintln(w)
-	row(s.Run.Advisor, s.Advisor)
-	row("buy and hold", s.BuyHold)
-	if s.Baseline != nil {
-		row("baseline", *s.Baseline)
+	cols, rows := backtest.ComparisonRows(s)
+	table := [][]string{append([]string{""}, cols...)}
+	for _, r := range rows {
+		if !r.Wide {
+			table = append(table, append([]string{r.Name}, r.Cells...))
+		}
 	}
-	fmt.Fprintf(w, "\ndecisions: %v", s.Decisions.ByOutcome)
+	printTable(w, table)
+
+	fmt.Fprintf(w, "\ndecisions: %d at %d decision times: %s\n", s.Decisions.Total, s.Decisions.Cycles, joinCounts(s.Decisions.ByOutcome, nil))
 	if len(s.Decisions.RejectionsByRule) > 0 {
-		fmt.Fprintf(w, "; rejected by rule: %v", s.Decisions.RejectionsByRule)
+		fmt.Fprintf(w, "rejected by rule: %s\n", joinCounts(s.Decisions.RejectionsByRule, nil))
 	}
-	fmt.Fprintln(w)
+	for _, g := range []struct {
+		name string
+		rs   []backtest.ReasonCount
+	}{{"skipped", s.Decisions.SkippedByReason}, {"failed", s.Decisions.ErrorsByReason}} {
+		if len(g.rs) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "%s cycles by reason:\n", g.name)
+		for i, rc := range g.rs {
+			if i == 8 {
+				fmt.Fprintf(w, "  … %d more reasons in summary.json\n", len(g.rs)-i)
+				break
+			}
+			fmt.Fprintf(w, "  %6d  %s (%s … %s)\n", rc.Count, rc.Reason, rc.First.Format("2006-01-02"), rc.Last.Format("2006-01-02"))
+		}
+	}
+	b := s.Breakers
+	trips := "none"
+	if len(b.Trips) > 0 {
+		trips = joinCounts(b.Trips, func(k string, n int) string {
+			return fmt.Sprintf("%s %d (in %d cycles)", k, n, b.TripCycles[k])
+		})
+	}
+	fmt.Fprintf(w, "breaker trips: %s\n", trips)
+	fmt.Fprintf(w, "cycles by level: active %d (%.2f%%), reduce %d (%.2f%%), safe mode %d (%.2f%%)\n",
+		b.Levels["active"], b.LevelShare["active"]*100, b.Levels["reduce"], b.LevelShare["reduce"]*100,
+		b.Levels["safe_mode"], b.LevelShare["safe_mode"]*100)
+	if len(s.Symbols) > 0 {
+		fmt.Fprintln(w)
+		sym := [][]string{{"symbol", "approved", "rejected", "fills", "round trips", "won", "open", "realised PnL", "fees", "price change"}}
+		for _, x := range s.Symbols {
+			sym = append(sym, []string{x.Symbol, fmt.Sprint(x.Approved), fmt.Sprint(x.Rejected), fmt.Sprint(x.Fills),
+				fmt.Sprint(x.RoundTrips), fmt.Sprint(x.Wins), fmt.Sprint(x.OpenTrips), x.RealisedPnL.StringFixed(2),
+				x.Fees.StringFixed(2), fmt.Sprintf("%.2f%%", x.BuyHoldReturn*100)})
+		}
+		printTable(w, sym)
+	}
 	if wf := s.WalkForward; wf != nil {
-		fmt.Fprintf(w, "walk-forward (%d test windows): out of sample %.2f%% (Sharpe %.2f) vs buy and hold %.2f%%\n",
+		fmt.Fprintf(w, "\nwalk-forward (%d test windows): out of sample %.2f%% (Sharpe %.2f) vs buy and hold %.2f%%\n",
 			len(wf.Windows), wf.OutOfSample.TotalReturn*100, wf.OutOfSample.Sharpe, wf.OutOfSampleBuyHold.TotalReturn*100)
 	}
-	fmt.Fprintf(w, "\nreport: %s\nsummary: %s\n", filepath.Join(dir, "report.html"), filepath.Join(dir, "summary.json"))
-	if st != nil {
-		fmt.Fprintf(w, "audit: %s\n", st.Path())
+	fmt.Fprintf(w, "\nreport: %s\nsummary: %s\nequity: %s\ntrades: %s (%d round trips)\n",
+		filepath.Join(dir, "report.html"), filepath.Join(dir, "summary.json"), filepath.Join(dir, "equity.csv"),
+		filepath.Join(dir, "trades.csv"), len(r.Trips))
+	if auditPath != "" {
+		fmt.Fprintf(w, "audit: %s\n", auditPath)
+	}
+}
+
+// joinCounts lists counts as "key n, key n", the largest first (ties by
+// key), each item formatted by item when given.
+func joinCounts(m map[string]int, item func(string, int) string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if m[keys[i]] != m[keys[j]] {
+			return m[keys[i]] > m[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		if item != nil {
+			parts[i] = item(k, m[k])
+		} else {
+			parts[i] = fmt.Sprintf("%s %d", k, m[k])
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// printTable prints rows as columns: the first column left-aligned, the
+// others right-aligned, two spaces apart.
+func printTable(w io.Writer, rows [][]string) {
+	var width []int
+	for _, r := range rows {
+		for i, c := range r {
+			if i >= len(width) {
+				width = append(width, 0)
+			}
+			width[i] = max(width[i], utf8.RuneCountInString(c))
+		}
+	}
+	for _, r := range rows {
+		var b strings.Builder
+		for i, c := range r {
+			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(c))
+			if i == 0 {
+				b.WriteString("  " + c + pad)
+			} else {
+				b.WriteString("  " + pad + c)
+			}
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
 	}
 }

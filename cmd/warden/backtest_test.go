@@ -1,27 +1,37 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/warden-trading/warden/agent/redact"
 )
 
 func TestBacktestWritesReports(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "report")
 	code, out, errOut := run(t, "", "backtest", "--from", "2022-01-01", "--to", "2022-01-20", "--symbols", "BTC/USDT",
-		"--every", "candle", "--out", dir, "--audit")
+		"--every", "candle", "--out", dir, "--audit", "--progress", "always")
 	if code != 0 {
 		t.Fatalf("backtest exit = %d; want 0\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
-	for _, want := range []string{"backtest baseline on BTC/USDT 1h", "buy and hold", "report.html", "audit.db"} {
+	for _, want := range []string{"backtest baseline on BTC/USDT 1h", "buy and hold", "report.html", "audit.db", "equity.csv", "trades.csv",
+		"Total return", "CAGR", "n/a", "decisions: ", "cycles by level: active"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("backtest output lacks %q:\n%s", want, out)
 		}
 	}
 	if !strings.Contains(errOut, "100.0%") {
-		t.Errorf("no finished progress bar on stderr: %q", errOut)
+		t.Errorf("no finished progress bar on stderr with --progress always: %q", errOut)
+	}
+	if strings.Contains(out, "map[") {
+		t.Errorf("backtest output prints a Go map:\n%s", out)
 	}
 	raw, err := os.ReadFile(filepath.Join(dir, "summary.json"))
 	if err != nil {
@@ -41,15 +51,20 @@ func TestBacktestWritesReports(t *testing.T) {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		t.Fatalf("summary.json: %v", err)
 	}
-	if s.Schema != "warden.backtest.summary/v1" || s.Run.Advisor != "baseline" || !s.Run.Audit || s.Run.Candles < 19*24-5 || s.Decisions.Cycles != s.Run.Candles {
+	if s.Schema != "warden.backtest.summary/v2" || s.Run.Advisor != "baseline" || !s.Run.Audit || s.Run.Candles < 19*24-5 || s.Decisions.Cycles != s.Run.Candles {
 		t.Errorf("summary = %+v", s)
 	}
 	page, err := os.ReadFile(filepath.Join(dir, "report.html"))
 	if err != nil || !strings.Contains(string(page), "<svg") {
 		t.Errorf("report.html missing or without its SVG charts (err %v)", err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "audit.db")); err != nil {
-		t.Errorf("audit.db: %v", err)
+	for _, f := range []string{"audit.db", "equity.csv", "trades.csv"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), ".*partial*")); len(left) > 0 {
+		t.Errorf("staging left behind: %v", left)
 	}
 	// A second run into the same audit database is refused.
 	code, _, errOut = run(t, "", "backtest", "--from", "2022-01-01", "--to", "2022-01-03", "--out", dir, "--audit", "--quiet")
@@ -121,5 +136,110 @@ func TestBacktestWalkForward(t *testing.T) {
 		"--every", "day", "--walk-forward", "--min-trades", "1", "--out", t.TempDir())
 	if code != 0 || !strings.Contains(out, "walk-forward (2 test windows)") {
 		t.Errorf("backtest --walk-forward: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// TestBacktestProgressOnlyOnATerminal: by default the progress bar is
+// drawn only when stderr is a terminal; a pipe or a file gets none.
+func TestBacktestProgressOnlyOnATerminal(t *testing.T) {
+	code, out, errOut := run(t, "", "backtest", "--from", "2022-01-01", "--to", "2022-01-03", "--symbols", "BTC/USDT", "--out", t.TempDir())
+	if code != 0 || strings.Contains(errOut, "candles/s") || strings.Contains(errOut, "\r") {
+		t.Errorf("backtest with stderr not a terminal: exit %d, stderr %q; want 0 and no progress bar\n%s", code, errOut, out)
+	}
+	code, _, errOut = run(t, "", "backtest", "--progress", "sometimes", "--out", t.TempDir())
+	if code != exitUsage || !strings.Contains(errOut, "--progress") {
+		t.Errorf("--progress sometimes: exit %d, stderr %q; want %d", code, errOut, exitUsage)
+	}
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devnull.Close()
+	file, err := os.Create(filepath.Join(t.TempDir(), "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	red := redact.New()
+	for _, tc := range []struct {
+		name string
+		w    io.Writer
+		want bool
+	}{
+		{"a buffer", &bytes.Buffer{}, false},
+		{"a regular file", file, false},
+		{"a character device", devnull, true},
+		{"a character device behind the redactor", red.Writer(devnull), true},
+		{"a file behind the redactor", red.Writer(file), false},
+	} {
+		if got := isTerminal(tc.w); got != tc.want {
+			t.Errorf("isTerminal(%s) = %v; want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// cancelOnWrite cancels a context at the first write that reaches it.
+type cancelOnWrite struct {
+	bytes.Buffer
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnWrite) Write(p []byte) (int, error) {
+	c.cancel()
+	return c.Buffer.Write(p)
+}
+
+// TestBacktestInterrupted: Ctrl-C during a backtest exits 130 with the
+// simulated date it had reached, writes no report, leaves an earlier
+// report, no partial audit database and no partial recording; the same
+// command with --audit then runs.
+func TestBacktestInterrupted(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "report")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(dir, "report.html")
+	if err := os.WriteFile(old, []byte("the earlier report"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rec := filepath.Join(dir, "rec.jsonl")
+	args := []string{"backtest", "--from", "2022-01-01", "--to", "2022-06-01", "--symbols", "BTC/USDT", "--out", dir, "--audit", "--record", rec}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out bytes.Buffer
+	// The progress bar's second line reaches stderr after the first
+	// candles: the interrupt comes mid-run.
+	errW := &cancelOnWrite{cancel: cancel}
+	code := Main(ctx, append(args, "--progress", "always"), strings.NewReader(""), &out, errW)
+	errOut := errW.String()
+	if code != 130 || !strings.Contains(errOut, "interrupted at 2022-") || !strings.Contains(errOut, "no report written") {
+		t.Fatalf("interrupted backtest: exit %d, stderr %q; want 130, 'interrupted at 2022-…, no report written'", code, errOut)
+	}
+	if b, err := os.ReadFile(old); err != nil || string(b) != "the earlier report" {
+		t.Errorf("the earlier report.html = %q, %v; want it untouched", b, err)
+	}
+	for _, f := range []string{"summary.json", "equity.csv", "trades.csv", "audit.db", "rec.jsonl"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s after the interrupt: %v; want none", f, err)
+		}
+	}
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if left, _ := filepath.Glob(filepath.Join(d, ".*partial*")); len(left) > 0 {
+			t.Errorf("staging left behind: %v", left)
+		}
+	}
+	if strings.Contains(out.String(), "report:") {
+		t.Errorf("an interrupted backtest printed a summary:\n%s", out.String())
+	}
+
+	code, stdout, errOut2 := run(t, "", append(args[:len(args)-2], "--to", "2022-01-03", "--quiet")...)
+	if code != 0 {
+		t.Fatalf("rerun with --audit after the interrupt: exit %d\n%s\n%s", code, stdout, errOut2)
+	}
+	if b, _ := os.ReadFile(old); string(b) == "the earlier report" {
+		t.Errorf("the rerun did not replace report.html")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "audit.db")); err != nil {
+		t.Errorf("the rerun's audit.db: %v", err)
 	}
 }
