@@ -212,6 +212,23 @@ func TestOperatorViewsGolden(t *testing.T) {
 		outputs[c.golden] = normalise(out, pol.Hash())
 	}
 
+	// The review as a page: self-contained, with the same figures.
+	if code, _, errOut := runMain(t, "review", "--config", "warden.yaml", "--html", "review.html"); code != 0 || !strings.Contains(errOut, "review written to review.html") {
+		t.Fatalf("review --html = exit %d\n%s", code, errOut)
+	}
+	page, err := os.ReadFile("review.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"error_spike", "gpt-4o-mini", "<code>max_position</code> 1", "http_error 2", "<span class=\"ok\">verified</span>"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("review.html lacks %q", want)
+		}
+	}
+	if strings.Contains(string(page), "<script") {
+		t.Errorf("review.html has a script")
+	}
+
 	// The same views of a copy in a read-only directory: identical, and
 	// nothing written (no -wal, no -shm, the file unchanged).
 	ro := filepath.Join(t.TempDir(), "archive")
