@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -393,7 +395,32 @@ func (b *Break) String() string {
 // HeadSeq/HeadHash with a value noted earlier to detect that. A broken
 // chain is reported in the VerifyReport, not as an error.
 func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
+	return s.VerifyWith(ctx, VerifyOptions{})
+}
+
+// VerifyOptions are what Verify checks beyond the chain itself.
+type VerifyOptions struct {
+	// ExpectSeq and ExpectHash are a head noted earlier (published every
+	// day: see README): the chain must still hold a record ExpectSeq whose
+	// hash is ExpectHash (hex). Records deleted from the end, which leave a
+	// valid shorter chain, are found this way. ExpectSeq 0 with a hash:
+	// any record may have it.
+	ExpectSeq  int64
+	ExpectHash string
+}
+
+// VerifyWith is Verify with the checks of opts.
+func (s *Store) VerifyWith(ctx context.Context, opts VerifyOptions) (VerifyReport, error) {
+	return s.verifyChain(ctx, opts)
+}
+
+func (s *Store) verifyChain(ctx context.Context, opts VerifyOptions) (VerifyReport, error) {
 	var rep VerifyReport
+	expect := strings.ToLower(strings.TrimSpace(opts.ExpectHash))
+	var (
+		found bool   // a record has the expected hash (and seq, if given)
+		atSeq string // hash of the record at ExpectSeq
+	)
 	rows, err := s.query(ctx, `SELECT seq, kind, at, run_id, decision_id, ref, symbol, state, dedup, parent, due, tokens, body, prev_hash, hash FROM records ORDER BY seq`)
 	if err != nil {
 		return rep, fmt.Errorf("audit: verify: %w", err)
@@ -471,17 +498,82 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 		if rep.Broken != nil {
 			return rep, nil
 		}
+		if expect != "" || opts.ExpectSeq > 0 {
+			h := hex.EncodeToString(hash)
+			if seq == opts.ExpectSeq {
+				atSeq = h
+			}
+			if h == expect && (opts.ExpectSeq == 0 || seq == opts.ExpectSeq) {
+				found = true
+			}
+		}
 		lastSeq, lastHash = seq, hash
 	}
 	if err := rows.Err(); err != nil {
 		return rep, fmt.Errorf("audit: verify: %w", err)
 	}
-	rep.OK = true
 	rep.HeadSeq = lastSeq
 	if lastSeq > 0 {
 		rep.HeadHash = hex.EncodeToString(lastHash)
 	}
+	switch {
+	case opts.ExpectSeq > lastSeq:
+		rep.Broken = &Break{Table: "records", Seq: lastSeq + 1, Problem: "deleted",
+			Detail: fmt.Sprintf("the chain ends at seq %d but held seq %d (hash %s): records %d..%d were deleted from the end", lastSeq, opts.ExpectSeq, shortHex(expect), lastSeq+1, opts.ExpectSeq)}
+		return rep, nil
+	case opts.ExpectSeq > 0 && expect != "" && !found:
+		rep.Broken = &Break{Table: "records", Seq: opts.ExpectSeq, Problem: "edited",
+			Detail: fmt.Sprintf("seq %d has hash %s, not the expected %s: the chain from there was rewritten", opts.ExpectSeq, shortHex(atSeq), shortHex(expect))}
+		return rep, nil
+	case expect != "" && !found:
+		rep.Broken = &Break{Table: "records", Seq: lastSeq + 1, Problem: "deleted",
+			Detail: fmt.Sprintf("no record has the expected head hash %s: the records up to it were deleted from the end (the chain now ends at seq %d) or rewritten", shortHex(expect), lastSeq)}
+		return rep, nil
+	}
+	rep.OK = true
 	return rep, nil
+}
+
+func shortHex(h string) string {
+	if len(h) > 12 {
+		return h[:12] + "…"
+	}
+	return h
+}
+
+// Head is the seq and hash (hex) of the last record: what to note (or
+// publish) to find later a tail deleted from the chain. 0 and "" on an
+// empty chain.
+func (s *Store) Head(ctx context.Context) (int64, string, error) {
+	var (
+		seq  int64
+		hash []byte
+	)
+	err := s.queryRow(ctx, qHead).Scan(&seq, &hash)
+	if isNoRows(err) {
+		return 0, "", nil
+	}
+	if err != nil {
+		return 0, "", fmt.Errorf("audit: chain head: %w", err)
+	}
+	return seq, hex.EncodeToString(hash), nil
+}
+
+// ParseHead reads a head as printed by verify and published every day:
+// "SEQ:HASH", or a bare HASH.
+func ParseHead(v string) (seq int64, hash string, err error) {
+	v = strings.TrimSpace(v)
+	if i := strings.IndexByte(v, ':'); i >= 0 {
+		if seq, err = strconv.ParseInt(v[:i], 10, 64); err != nil || seq <= 0 {
+			return 0, "", fmt.Errorf("head %q: the part before ':' must be a seq (a positive number)", v)
+		}
+		v = v[i+1:]
+	}
+	v = strings.ToLower(v)
+	if b, err := hex.DecodeString(v); err != nil || len(b) != sha256.Size {
+		return 0, "", fmt.Errorf("head %q: want SEQ:HASH or HASH, the hash 64 hex digits", v)
+	}
+	return seq, v, nil
 }
 
 // recordColumns are the columns Verify reads, in order.

@@ -530,8 +530,8 @@ its hash chain (seq, prev_hash, hash), for archiving or checking elsewhere.`,
 
 func newAuditVerifyCmd(a *app) *cobra.Command {
 	var (
-		db     string
-		asJSON bool
+		db, expectHead string
+		asJSON         bool
 	)
 	cmd := &cobra.Command{
 		Use:   "verify [--json]",
@@ -541,16 +541,22 @@ before it. An edited record, a deleted record (a gap in the sequence) or a
 record moved or rewritten is reported by its sequence number, kind and id,
 and the command exits 1. It prints the head (last seq and hash) when the
 chain is whole: note it, since removing records from the very end leaves a
-shorter chain that is still whole.`,
+shorter chain that is still whole. --expect-head SEQ:HASH (a head noted
+earlier, or the one published every day to the notification channels)
+finds that: the record SEQ must still be there with that hash.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
+			opts, err := verifyOptions(expectHead)
+			if err != nil {
+				return &exitError{Code: exitUsage, Err: err}
+			}
 			st, err := openAudit(cmd, db)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
 			defer unchanged(st, &err)
-			rep, err := st.Verify(cmd.Context())
+			rep, err := st.VerifyWith(cmd.Context(), opts)
 			if err != nil {
 				return err
 			}
@@ -569,5 +575,6 @@ shorter chain that is still whole.`,
 	}
 	cmd.Flags().StringVar(&db, "db", defaultAuditDB, "audit database")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	cmd.Flags().StringVar(&expectHead, "expect-head", "", "a head noted earlier (SEQ:HASH or HASH): fail if the chain no longer holds it")
 	return cmd
 }

@@ -432,6 +432,7 @@ func (rt *runtime) cycle(ctx context.Context) (agent.CycleResult, error) {
 			err = fmt.Errorf("save paper state: %w", merr)
 		}
 	}
+	rt.publishHead(ctx)
 	return res, err
 }
 

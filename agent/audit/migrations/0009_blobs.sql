@@ -7,12 +7,14 @@
 -- hash stays, and nothing is updated or deleted. A blob may be stored
 -- compressed (codec 'deflate'); its hash is that of the bytes it holds
 -- uncompressed.
+-- (A rowid table: rows of a kilobyte or more pack badly WITHOUT ROWID.)
 CREATE TABLE blobs (
-	hash       TEXT    PRIMARY KEY,
+	id         INTEGER PRIMARY KEY,
+	hash       TEXT    NOT NULL UNIQUE,
 	codec      TEXT    NOT NULL DEFAULT '',  -- '' (as is) or 'deflate' (RFC 1951)
 	body       BLOB    NOT NULL,
 	created_at INTEGER NOT NULL   -- Unix nanoseconds UTC
-) WITHOUT ROWID;
+);
 
 CREATE TRIGGER blobs_first_wins BEFORE INSERT ON blobs
 WHEN EXISTS (SELECT 1 FROM blobs WHERE hash = NEW.hash)

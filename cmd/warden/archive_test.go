@@ -1,0 +1,99 @@
+package main
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/warden-trading/warden/agent/audit"
+)
+
+// TestVerifyExpectHead: the head printed by verify (or published every
+// day) finds records later deleted from the end of the chain, which verify
+// alone cannot.
+func TestVerifyExpectHead(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for i := 0; i < 3; i++ {
+		if code, out, errOut := runMain(t, "run", "--once"); code != 0 {
+			t.Fatalf("run --once = %d\n%s\n%s", code, out, errOut)
+		}
+	}
+	code, out, errOut := runMain(t, "audit", "verify", "--json")
+	if code != 0 {
+		t.Fatalf("verify = %d %s %s", code, out, errOut)
+	}
+	var rep audit.VerifyReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	head := fmt.Sprintf("%d:%s", rep.HeadSeq, rep.HeadHash)
+	if code, out, errOut := runMain(t, "audit", "verify", "--expect-head", head); code != 0 || !strings.HasPrefix(out, "ok:") {
+		t.Fatalf("verify --expect-head on the whole chain = %d %s %s", code, out, errOut)
+	}
+	for _, bad := range []string{"12", "x:" + rep.HeadHash, "0:" + rep.HeadHash} {
+		if code, _, errOut := runMain(t, "audit", "verify", "--expect-head", bad); code != exitUsage || !strings.Contains(errOut, "--expect-head") {
+			t.Errorf("verify --expect-head %q = %d %q; want 2 naming the flag", bad, code, errOut)
+		}
+	}
+	// Delete the last two records behind Warden's back.
+	db, err := sql.Open("sqlite3", "file:warden.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`DROP TRIGGER records_no_delete`, fmt.Sprintf(`DELETE FROM records WHERE seq > %d`, rep.HeadSeq-2)} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	if code, out, _ := runMain(t, "audit", "verify"); code != 0 {
+		t.Fatalf("verify alone after a tail deletion = %d %s; want 0 (a shorter chain is whole)", code, out)
+	}
+	code, _, errOut = runMain(t, "audit", "verify", "--expect-head", head)
+	if code != exitRejected || !strings.Contains(errOut, "deleted") || !strings.Contains(errOut, fmt.Sprintf("records %d..%d were deleted", rep.HeadSeq-1, rep.HeadSeq)) {
+		t.Errorf("verify --expect-head after a tail deletion = %d %q; want 1 naming the deleted records", code, errOut)
+	}
+}
+
+// TestHeadPublishedOncePerDay: with a notification channel configured,
+// every cycle offers the chain's head to the outbox and one notification a
+// day (of the run's clock) is enqueued per channel, naming the head.
+func TestHeadPublishedOncePerDay(t *testing.T) {
+	t.Chdir(t.TempDir())
+	t.Setenv("WARDEN_TEST_HEAD_SLACK", "xoxb-test-head-0123456789")
+	cfg := "notify: {slack: {token_env: WARDEN_TEST_HEAD_SLACK, channel: '#ops', api_url: 'http://127.0.0.1:1/'}}\n"
+	if err := os.WriteFile("warden.yaml", []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The replay starts at 00:00: 26 hourly cycles cross into a second day.
+	for i := 0; i < 26; i++ {
+		if code, out, errOut := runMain(t, "run", "--once", "--config", "warden.yaml"); code != 0 {
+			t.Fatalf("cycle %d: run --once = %d\n%s\n%s", i, code, out, errOut)
+		}
+	}
+	db, err := sql.Open("sqlite3", "file:warden.db?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT dedup, json_extract(body, '$.text') FROM records WHERE kind = 'notification' AND state = 'audit_head' ORDER BY seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var keys []string
+	for rows.Next() {
+		var key, text string
+		rows.Scan(&key, &text)
+		keys = append(keys, key)
+		if !strings.Contains(text, "warden audit verify --expect-head ") {
+			t.Errorf("head notification text = %q", text)
+		}
+	}
+	if len(keys) != 2 || keys[0] != "audit_head:2022-06-01" || keys[1] != "audit_head:2022-06-02" {
+		t.Errorf("head notifications %v; want one for each of the two days", keys)
+	}
+}
