@@ -355,7 +355,8 @@ func (s *Store) levelTimes(ctx context.Context, from, to time.Time) ([]LevelTime
 		c := cur[kind]
 		if c != nil && at >= c.b {
 			spans[kind] = append(spans[kind], *c)
-			c, cur[kind] = nil, nil
+			c = nil
+			delete(cur, kind)
 		}
 		switch {
 		case state == "on" && c == nil:
@@ -369,7 +370,7 @@ func (s *Store) levelTimes(ctx context.Context, from, to time.Time) ([]LevelTime
 				c.b = at
 			}
 			spans[kind] = append(spans[kind], *c)
-			cur[kind] = nil
+			delete(cur, kind)
 		}
 	}
 	if err := rows.Err(); err != nil {
