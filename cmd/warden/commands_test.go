@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shopspring/decimal"
 	"github.com/spf13/cobra"
 )
 
@@ -159,5 +160,90 @@ func TestValidateStateFromStdin(t *testing.T) {
 	}
 	if code, _, errOut := run(t, "{", "validate", "--state", "-", exampleRec); code != 2 || !strings.Contains(errOut, "state - is not valid") {
 		t.Errorf("a broken state on stdin = %d (%s); want 2", code, errOut)
+	}
+}
+
+// TestStatusLimits: a figure at its limit is within it, one step past it
+// is over; scaled caps are scaled; a param the policy lacks says so.
+func TestStatusLimits(t *testing.T) {
+	pol, err := loadPolicy("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := policyParams(pol.Source())
+	d := decimal.RequireFromString
+	one, half := d("1"), d("0.5")
+	for _, c := range []struct {
+		param, value string
+		scale        decimal.Decimal
+		scaled, over bool
+		text         string
+	}{
+		{"max_day_loss_pct", "3", one, false, false, "3.00 % of 3 %"},
+		{"max_day_loss_pct", "3.0001", one, false, true, "3.00 % of 3 %  OVER: buys are refused"},
+		{"max_drawdown_pct", "10", half, false, false, "10.00 % of 10 %"},
+		{"max_position_pct", "1", half, true, false, "1.00 % of 1 % (max_position_pct × 0.5 at this level)"},
+		{"max_position_pct", "1.0001", half, true, true, "1.00 % of 1 % (max_position_pct × 0.5 at this level)  OVER: buys are refused"},
+		{"max_exposure_pct", "30", one, true, false, "30.00 % of 30 %"},
+		{"no_such_param", "5", one, false, false, "5.00 % (the policy has no no_such_param)"},
+	} {
+		l := makeLimit("x", c.param, d(c.value), "%", c.scaled, params, c.scale)
+		if l.Over != c.over || limitText(l, c.scale) != c.text {
+			t.Errorf("%s = %s at scale %s: over %v, %q; want over %v, %q", c.param, c.value, c.scale, l.Over, limitText(l, c.scale), c.over, c.text)
+		}
+	}
+	if l := makeLimit("open positions", "max_open_positions", d("3"), "", false, params, one); l.Over || limitText(l, one) != "3 of 3" {
+		t.Errorf("3 open positions of 3: %q over %v", limitText(l, one), l.Over)
+	}
+	if l := makeLimit("open positions", "max_open_positions", d("4"), "", false, params, one); !l.Over {
+		t.Errorf("4 open positions of 3 is not over")
+	}
+}
+
+// TestStatusUnderTheKillSwitch: a kill from another process shows in the
+// next status, with who and why; a missing database is refused and not
+// created; a database whose only run failed shows the untouched account.
+func TestStatusUnderTheKillSwitch(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if code, out, errOut := runMain(t, "run", "--once"); code != 0 {
+		t.Fatalf("run --once = %d\n%s\n%s", code, out, errOut)
+	}
+	if code, _, errOut := runMain(t, "kill", "--reason", "news event"); code != 0 {
+		t.Fatalf("kill = %d: %s", code, errOut)
+	}
+	code, out, errOut := runMain(t, "status")
+	if code != 0 || !strings.Contains(out, "kill switch   ON: nothing can be placed") || !strings.Contains(out, "by operator: news event") {
+		t.Fatalf("status after kill = %d\n%s\n%s", code, out, errOut)
+	}
+	var js struct {
+		KillSwitch struct {
+			On     bool   `json:"on"`
+			Reason string `json:"reason"`
+		} `json:"kill_switch"`
+	}
+	_, out, _ = runMain(t, "status", "--json")
+	if err := json.Unmarshal([]byte(out), &js); err != nil || !js.KillSwitch.On || js.KillSwitch.Reason != "news event" {
+		t.Fatalf("status --json kill switch = %+v, %v\n%s", js.KillSwitch, err, out)
+	}
+	if code, _, errOut := runMain(t, "status", "--db", "missing.db"); code != 2 || !strings.Contains(errOut, "no such database file") {
+		t.Errorf("status of a missing database = %d: %s; want 2", code, errOut)
+	}
+	if _, err := os.Stat("missing.db"); !os.IsNotExist(err) {
+		t.Errorf("status created missing.db")
+	}
+	// A database with runs that never decided (every model call failed).
+	t.Chdir(t.TempDir())
+	url, _ := fakeModel(t, 500, "500_server_error.json")
+	failingModelConfig(t, url)
+	runMain(t, "run", "--once", "--config", "warden.yaml")
+	code, out, _ = runMain(t, "status", "--config", "warden.yaml")
+	// The paper account is saved after a failed cycle too: it shows, untouched.
+	if code != 0 || !strings.Contains(out, "equity        10000.00 USDT") || !strings.Contains(out, "last run      r-") || !strings.Contains(out, "failed at") {
+		t.Errorf("status with only a failed run = %d\n%s", code, out)
+	}
+	for _, cmd := range []string{"trades", "profit", "review"} {
+		if code, out, errOut := runMain(t, cmd, "--config", "warden.yaml"); code != 0 {
+			t.Errorf("%s with no fill = %d\n%s\n%s", cmd, code, out, errOut)
+		}
 	}
 }

@@ -343,15 +343,7 @@ func buildStatus(ctx context.Context, v *readView) (statusReport, error) {
 	rep.Account = acct
 
 	limit := func(name, param string, value decimal.Decimal, unit string, scaled bool) {
-		l := statusLimit{Name: name, Param: param, Value: value, Unit: unit, Scaled: scaled && !rep.RiskScale.Equal(decimal.NewFromInt(1))}
-		if p, ok := params[param]; ok {
-			if scaled {
-				p = p.Mul(rep.RiskScale)
-			}
-			l.Limit = &p
-			l.Over = value.GreaterThan(p)
-		}
-		rep.Limits = append(rep.Limits, l)
+		rep.Limits = append(rep.Limits, makeLimit(name, param, value, unit, scaled, params, rep.RiskScale))
 	}
 	dayLoss := decimal.Max(decimal.Zero, acct.DayPnLPct.Neg())
 	limit("day_loss", "max_day_loss_pct", dayLoss, "%", false)
@@ -362,6 +354,21 @@ func buildStatus(ctx context.Context, v *readView) (statusReport, error) {
 	}
 	limit("open_positions", "max_open_positions", decimal.NewFromInt(int64(len(rep.Positions))), "", false)
 	return rep, nil
+}
+
+// makeLimit holds value against the policy param (times the risk scale
+// for a cap the reduce level shrinks). Every limit is inclusive, as in the
+// policy: a value at the limit is within it, one past it is over.
+func makeLimit(name, param string, value decimal.Decimal, unit string, scaled bool, params map[string]decimal.Decimal, scale decimal.Decimal) statusLimit {
+	l := statusLimit{Name: name, Param: param, Value: value, Unit: unit, Scaled: scaled && !scale.Equal(decimal.NewFromInt(1))}
+	if p, ok := params[param]; ok {
+		if scaled {
+			p = p.Mul(scale)
+		}
+		l.Limit = &p
+		l.Over = value.GreaterThan(p)
+	}
+	return l
 }
 
 // readAccount returns the account's cash and held quantities: the paper
