@@ -359,9 +359,10 @@ func (s *Store) appendRecords(ctx context.Context, durable bool, recs ...*record
 // VerifyReport is the result of Verify.
 type VerifyReport struct {
 	OK       bool   `json:"ok"`
-	Records  int64  `json:"records"`   // records checked
-	HeadSeq  int64  `json:"head_seq"`  // seq of the last record
-	HeadHash string `json:"head_hash"` // hex hash of the last record: note it to detect a truncated tail later
+	Records  int64  `json:"records"`               // records checked
+	Kept     int64  `json:"kept_copies,omitempty"` // archived records whose copies kept here were checked too
+	HeadSeq  int64  `json:"head_seq"`              // seq of the last record
+	HeadHash string `json:"head_hash"`             // hex hash of the last record: note it to detect a truncated tail later
 	Broken   *Break `json:"broken,omitempty"`
 }
 
@@ -431,7 +432,28 @@ func (s *Store) verifyChain(ctx context.Context, opts VerifyOptions) (VerifyRepo
 		lastHash = genesis
 		buf      []byte
 		blobs    = blobChecker{s: s, seen: map[string]string{}}
+		kept     map[int64]string // archived records kept here: seq -> hash
+		keptSeen int
 	)
+	// After an archive, the live chain goes on from the archived range's
+	// last record; the archive record says which archived records stay.
+	ab, err := s.latestArchive(ctx, func(q string, args ...any) scanner { return s.queryRow(ctx, q, args...) })
+	if err != nil {
+		return rep, err
+	}
+	if ab != nil {
+		h, err := hex.DecodeString(ab.File.LastHash)
+		if err != nil || len(h) != sha256.Size {
+			return rep, fmt.Errorf("audit: verify: the newest archive record's end hash %q is not a hash", ab.File.LastHash)
+		}
+		lastSeq, lastHash = ab.File.LastSeq, h
+		kept = map[int64]string{}
+		for _, k := range ab.Kept {
+			seq, _ := k[0].(float64)
+			hs, _ := k[1].(string)
+			kept[int64(seq)] = hs
+		}
+	}
 	for rows.Next() {
 		var (
 			r          record
@@ -458,6 +480,36 @@ func (s *Store) verifyChain(ctx context.Context, opts VerifyOptions) (VerifyRepo
 		}
 		var want []byte
 		want, buf = hashRecord(buf, prev, seq, &r)
+		if kept != nil && seq <= ab.File.LastSeq {
+			// A copy of an archived record the agent still reads.
+			k, ok := kept[seq]
+			switch {
+			case !ok:
+				brk("inserted", fmt.Sprintf("seq %d was archived in %s and is not one of the records kept here", seq, ab.File.Name))
+			case badCol != "" || !bytes.Equal(want, hash) || hex.EncodeToString(hash) != k:
+				brk("edited", fmt.Sprintf("the kept copy of archived seq %d does not match its hash recorded at the archive", seq))
+			}
+			if rep.Broken != nil {
+				return rep, nil
+			}
+			keptSeen++
+			rep.Records--
+			rep.Kept++
+			continue
+		}
+		if kept != nil && keptSeen < len(kept) {
+			for seq := range kept {
+				if seq <= ab.File.LastSeq {
+					found := false
+					_ = s.queryRow(ctx, `SELECT 1 FROM records WHERE seq = CAST(? AS INTEGER)`, seq).Scan(&found)
+					if !found {
+						rep.Broken = &Break{Table: "records", Seq: seq, Problem: "deleted", Detail: fmt.Sprintf("archived seq %d, kept in the database at the archive, is missing", seq)}
+						return rep, nil
+					}
+				}
+			}
+			keptSeen = len(kept)
+		}
 		switch {
 		case seq != lastSeq+1:
 			missing := fmt.Sprintf("seq %d", lastSeq+1)

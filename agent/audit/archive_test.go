@@ -1,0 +1,267 @@
+package audit
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/warden-trading/warden/schemas"
+)
+
+var day0 = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// history writes days of hourly cycles from `from`: a run, a model call
+// (its system text shared), equity, a paper delta; on the first day the
+// kill switch goes on, an order is left open and a notification pending.
+func history(t *testing.T, s *Store, clk *fakeClock, from, days int) {
+	t.Helper()
+	ctx := context.Background()
+	for h := from * 24; h < (from+days)*24; h++ {
+		clk.t = day0.Add(time.Duration(h) * time.Hour)
+		id := fmt.Sprintf("r%05d", h)
+		must := func(err error) {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		must(s.BeginRun(ctx, Run{ID: id, StartedAt: clk.t, Mode: "paper", Advisor: "openai"}))
+		must(s.RecordLLMCall(ctx, LLMCall{RunID: id, Attempt: 1, At: clk.t, Advisor: "openai", Request: openAIRequest(systemText, "market at "+id+strings.Repeat(" 50000.5", 100)), Response: `{"id":"x"}`}))
+		must(s.RecordEquity(ctx, clk.t, decimal.NewFromInt(int64(10000+h))))
+		if h == 0 {
+			must(s.SavePaperCheckpoint(ctx, []byte(`{"version":2}`)))
+			must(s.SetKillSwitch(ctx, true, "test", "archived but still on"))
+			must(s.AppendOrderEvent(ctx, orderEvent("open-1", schemas.OrderAcknowledged, clk.t)))
+			must(s.AppendOrderEvent(ctx, orderEvent("done-1", schemas.OrderAcknowledged, clk.t)))
+			must(s.AppendOrderEvent(ctx, orderEvent("done-1", schemas.OrderFilled, clk.t)))
+			_, err := s.Enqueue(ctx, schemas.Notification{Channel: "slack", Kind: "error", Title: "pending", DedupKey: "pending-1"})
+			must(err)
+		} else {
+			must(s.SavePaperDelta(ctx, []byte(fmt.Sprintf(`{"version":2,"delta":true,"h":%d}`, h))))
+		}
+	}
+}
+
+func archiveStore(t *testing.T) (*Store, *fakeClock, string, string) {
+	t.Helper()
+	clk := newClock()
+	s, path := openTest(t, Options{Clock: clk.Now})
+	history(t, s, clk, 0, 10)
+	return s, clk, path, filepath.Join(filepath.Dir(path), "archive")
+}
+
+func count(t *testing.T, s *Store, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := s.db.QueryRow(q, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestArchiveMovesOldRecordsAndKeepsWhatTheAgentReads: the records before
+// the date leave the database for a sealed file, the chain verifies live
+// and with the archives, and what the agent reads is unchanged: the kill
+// switch, the open order, the pending notification, the paper account.
+func TestArchiveMovesOldRecordsAndKeepsWhatTheAgentReads(t *testing.T) {
+	ctx := context.Background()
+	s, clk, _, dir := archiveStore(t)
+	before := count(t, s, `SELECT COUNT(*) FROM records`)
+	cp0, deltas0, _, _ := s.PaperStateChain(ctx)
+	res, err := s.Archive(ctx, ArchiveOptions{Before: day0.Add(5 * 24 * time.Hour), Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.File.Name == "" || res.Removed == 0 || res.File.FirstSeq != 1 {
+		t.Fatalf("Archive = %+v", res)
+	}
+	if n := count(t, s, `SELECT COUNT(*) FROM records WHERE seq > ? AND at < ?`, res.File.LastSeq, day0.Add(5*24*time.Hour).UnixNano()); n != 0 {
+		t.Errorf("%d records before the date are still live after the archived range", n)
+	}
+	after := count(t, s, `SELECT COUNT(*) FROM records`)
+	if int64(before-after+1) != res.Removed {
+		t.Errorf("records %d -> %d, removed %d (+1 archive record)", before, after, res.Removed)
+	}
+	if on, err := s.KillSwitch(ctx); err != nil || !on {
+		t.Errorf("KillSwitch after archiving = %v, %v; want still on", on, err)
+	}
+	open, err := s.OpenOrderEvents(ctx)
+	if err != nil || len(open) != 1 || open[0].ClientOrderID != "open-1" {
+		t.Errorf("OpenOrderEvents after archiving = %+v, %v; want open-1", open, err)
+	}
+	if p, err := s.PendingNotifications(ctx, "slack", clk.Now(), 0); err != nil || len(p) != 1 {
+		t.Errorf("pending notifications after archiving = %d, %v; want 1", len(p), err)
+	}
+	cp, deltas, ok, err := s.PaperStateChain(ctx)
+	if err != nil || !ok || !bytes.Equal(cp, cp0) || len(deltas) != len(deltas0) {
+		t.Errorf("paper state after archiving: %d deltas, %v %v; want the same checkpoint and %d deltas", len(deltas), ok, err, len(deltas0))
+	}
+	rep, err := s.Verify(ctx)
+	if err != nil || !rep.OK {
+		t.Fatalf("Verify after archiving = %+v %+v, %v", rep, rep.Broken, err)
+	}
+	arep, err := s.VerifyArchives(ctx, dir, VerifyOptions{})
+	if err != nil || !arep.OK || arep.Records != int64(before+1) {
+		t.Fatalf("VerifyArchives = %+v %+v, %v; want %d records", arep, arep.Broken, err, before+1)
+	}
+
+	// Later: more history, a second archive; both files and the live
+	// database are one chain.
+	history(t, s, clk, 10, 3)
+	res2, err := s.Archive(ctx, ArchiveOptions{Before: day0.Add(9 * 24 * time.Hour), Dir: dir})
+	if err != nil || res2.File.FirstSeq != res.File.LastSeq+1 {
+		t.Fatalf("second Archive = %+v, %v", res2, err)
+	}
+	if on, _ := s.KillSwitch(ctx); !on {
+		t.Errorf("kill switch lost by the second archive")
+	}
+	arep, err = s.VerifyArchives(ctx, dir, VerifyOptions{})
+	if err != nil || !arep.OK || len(arep.Files) != 2 {
+		t.Fatalf("VerifyArchives over two files = %+v %+v, %v", arep, arep.Broken, err)
+	}
+	// Nothing before the date left: a no-op.
+	if r, err := s.Archive(ctx, ArchiveOptions{Before: day0.Add(9 * 24 * time.Hour), Dir: dir}); err != nil || r.File.Name != "" {
+		t.Errorf("Archive again = %+v, %v; want nothing to do", r, err)
+	}
+	// A plain DELETE is still refused.
+	if _, err := s.wdb.Exec(`DELETE FROM records WHERE seq = (SELECT MAX(seq) FROM records)`); err == nil || !strings.Contains(err.Error(), "append-only") {
+		t.Errorf("DELETE outside archiving: %v; want refused", err)
+	}
+}
+
+func rewriteArchive(t *testing.T, path string, edit func([]byte) []byte) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := io.ReadAll(zr)
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	zw.Write(edit(plain))
+	zw.Close()
+	if err := os.WriteFile(path, out.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestVerifyArchivesNamesTheFileAndRecord: an archive edited, truncated,
+// swapped with another or removed fails VerifyArchives naming the file and
+// the record.
+func TestVerifyArchivesNamesTheFileAndRecord(t *testing.T) {
+	for _, tc := range []struct {
+		name, problem string
+		seq           int64 // 0: any
+		tamper        func(t *testing.T, a, b string)
+	}{
+		{"edited record", "edited", 0, func(t *testing.T, a, b string) {
+			rewriteArchive(t, a, func(p []byte) []byte { return bytes.Replace(p, []byte(`10003`), []byte(`99999`), 1) })
+		}},
+		{"truncated", "truncated", 0, func(t *testing.T, a, b string) {
+			rewriteArchive(t, a, func(p []byte) []byte { return p[:len(p)/2] })
+		}},
+		{"cut gzip", "truncated", 0, func(t *testing.T, a, b string) {
+			data, _ := os.ReadFile(a)
+			os.WriteFile(a, data[:len(data)-100], 0o600)
+		}},
+		{"swapped", "swapped", 0, func(t *testing.T, a, b string) {
+			da, _ := os.ReadFile(a)
+			db, _ := os.ReadFile(b)
+			os.WriteFile(a, db, 0o600)
+			os.WriteFile(b, da, 0o600)
+		}},
+		{"removed", "deleted", 1, func(t *testing.T, a, b string) { os.Remove(a) }},
+		{"record dropped", "deleted", 0, func(t *testing.T, a, b string) {
+			rewriteArchive(t, a, func(p []byte) []byte {
+				lines := bytes.SplitAfter(p, []byte("\n"))
+				return bytes.Join(append(lines[:5:5], lines[6:]...), nil)
+			})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, clk, _, dir := archiveStore(t)
+			r1, err := s.Archive(ctx, ArchiveOptions{Before: day0.Add(4 * 24 * time.Hour), Dir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			history(t, s, clk, 10, 1)
+			r2, err := s.Archive(ctx, ArchiveOptions{Before: day0.Add(8 * 24 * time.Hour), Dir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.tamper(t, r1.Path, r2.Path)
+			rep, err := s.VerifyArchives(ctx, dir, VerifyOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.OK || rep.Broken == nil || rep.Broken.Table != "archive "+r1.File.Name || rep.Broken.Problem != tc.problem || tc.seq != 0 && rep.Broken.Seq != tc.seq {
+				t.Fatalf("VerifyArchives = %+v; want %s in %s", rep.Broken, tc.problem, r1.File.Name)
+			}
+			t.Logf("%s", rep.Broken)
+			// The live chain alone still verifies.
+			if live, err := s.Verify(ctx); err != nil || !live.OK {
+				t.Errorf("Verify (live) = %+v, %v", live.Broken, err)
+			}
+		})
+	}
+}
+
+// TestArchiveCrashLeavesOldOrNewState fails each write of an archive in
+// turn: the database is then as before (all records live, verify passes)
+// or archived; a later archive completes and the archives verify.
+func TestArchiveCrashLeavesOldOrNewState(t *testing.T) {
+	for _, step := range []string{"create", "write", "sync", "rename", "begin", "append", "delete", "commit"} {
+		t.Run(step, func(t *testing.T) {
+			ctx := context.Background()
+			s, _, path, dir := archiveStore(t)
+			before := count(t, s, `SELECT COUNT(*) FROM records`)
+			opts := ArchiveOptions{Before: day0.Add(5 * 24 * time.Hour), Dir: dir}
+			opts.fault = func(st string) error {
+				if st == step {
+					return errors.New("injected failure at " + st)
+				}
+				return nil
+			}
+			if _, err := s.Archive(ctx, opts); err == nil || !strings.Contains(err.Error(), step) {
+				t.Fatalf("Archive failing at %s = %v", step, err)
+			}
+			// A new process opens the database: the old state.
+			s2 := openAt(t, path, Options{})
+			if n := count(t, s2, `SELECT COUNT(*) FROM records`); n != before {
+				t.Fatalf("after a failure at %s: %d records; want the %d of before", step, n, before)
+			}
+			if n := count(t, s2, `SELECT COUNT(*) FROM archive_guard`); n != 0 {
+				t.Fatalf("the archive guard row outlived the failed transaction")
+			}
+			if rep, err := s2.Verify(ctx); err != nil || !rep.OK {
+				t.Fatalf("Verify after a failure at %s = %+v, %v", step, rep.Broken, err)
+			}
+			if tmp, _ := filepath.Glob(filepath.Join(dir, "*.tmp")); len(tmp) != 0 {
+				t.Errorf("temporary files left: %v", tmp)
+			}
+			opts.fault = nil
+			res, err := s2.Archive(ctx, opts)
+			if err != nil || res.Removed == 0 {
+				t.Fatalf("Archive after the failure = %+v, %v", res, err)
+			}
+			if rep, err := s2.VerifyArchives(ctx, dir, VerifyOptions{}); err != nil || !rep.OK {
+				t.Fatalf("VerifyArchives = %+v, %v", rep.Broken, err)
+			}
+		})
+	}
+}
