@@ -705,8 +705,13 @@ func (a *Agent) recordCalls(ctx context.Context, runID string, p prompts.Rendere
 		case c.Err != "":
 			status = "error"
 		}
+		who, model := reply.Advisor, reply.Model
+		if c.Advisor != "" {
+			// A consensus member's call: recorded under the member.
+			who, model = c.Advisor, c.Model
+		}
 		if err := a.d.Store.RecordLLMCall(ctx, audit.LLMCall{
-			RunID: runID, Attempt: c.Attempt, At: c.Started, Advisor: reply.Advisor, Model: reply.Model,
+			RunID: runID, Attempt: c.Attempt, At: c.Started, Advisor: who, Model: model,
 			PromptHash: p.SystemHash + ":" + p.UserHash, Request: string(c.RequestJSON), Response: string(c.ResponseBody),
 			HTTPStatus: c.HTTPStatus, Status: status, Latency: c.Latency,
 			PromptTokens: int64(c.PromptTokens), CompletionTokens: int64(c.CompletionTokens), TotalTokens: int64(c.TotalTokens),

@@ -78,6 +78,10 @@ type Call struct {
 	FinishReason     string        `json:"finish_reason"`
 	RetryAfter       time.Duration `json:"retry_after,omitempty"`
 	Err              string        `json:"err,omitempty"`
+	// Advisor and Model, when set, name who made this call where it
+	// differs from the Reply's (a consensus member, "consensus/name#k").
+	Advisor string `json:"advisor,omitempty"`
+	Model   string `json:"model,omitempty"`
 }
 
 // MarshalJSON writes the bodies as JSON strings (readable in an audit
