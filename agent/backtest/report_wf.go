@@ -50,7 +50,7 @@ func flatParams(p any) map[string]string {
 	var m map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&m); err != nil {
-		return map[string]string{"params": string(raw)}
+		return map[string]string{"params": strings.Trim(string(raw), `"`)}
 	}
 	out := make(map[string]string, len(m))
 	for k, v := range m {

@@ -276,8 +276,8 @@ type InterruptedError struct {
 	// Stage is what was running: "backtest", "baseline" or
 	// "walk-forward".
 	Stage string
-	// At is the close of the last candle the stage had stepped through;
-	// zero when it had not started.
+	// At is the simulated time it stopped at: the close of the candle
+	// being stepped through; zero when it had not started.
 	At  time.Time
 	Err error
 }
@@ -302,8 +302,17 @@ func interrupted(ctx context.Context, stage string, at time.Time, err error) err
 
 // runOnce backtests adv over the bars opening in [from, to) with a fresh
 // paper account.
-func runOnce(ctx context.Context, c *normalised, stage string, adv advisor.Advisor, from, to time.Time, store *audit.Store, mkProgress func(int) *progress, onCycle func(agent.CycleResult)) (runOut, error) {
+func runOnce(ctx context.Context, c *normalised, stage string, adv advisor.Advisor, from, to time.Time, store *audit.Store, mkProgress func(int) *progress, onCycle func(agent.CycleResult)) (_ runOut, err error) {
 	out := runOut{breakers: newBreakerStats()}
+	// reached is the simulated clock: the close of the candle being
+	// stepped through; any error once ctx is done is an interruption at
+	// that point.
+	var reached time.Time
+	defer func() {
+		if err != nil {
+			err = interrupted(ctx, stage, reached, err)
+		}
+	}()
 	tp, note, err := newTape(c.candles, c.Symbols, c.step, from, to, c.warmup)
 	if err != nil {
 		return out, &ConfigError{Err: err}
@@ -375,7 +384,7 @@ func runOnce(ctx context.Context, c *normalised, stage string, adv advisor.Advis
 	bar := mkProgress(n)
 	mk := newMarker(px, tp, quote)
 	startCash := c.Settings.Paper.StartCash.InexactFloat64()
-	var lastReconcile, reached time.Time
+	var lastReconcile time.Time
 	for i := range n {
 		if err := ctx.Err(); err != nil {
 			return out, &InterruptedError{Stage: stage, At: reached, Err: err}
@@ -389,6 +398,7 @@ func runOnce(ctx context.Context, c *normalised, stage string, adv advisor.Advis
 		}
 		at := tp.closeTime(i)
 		nowNS.Store(at.UnixNano())
+		reached = at
 		if isDecision(at, c.Every) {
 			// Fills and protection are brought up to date before every
 			// decision (Poll); the full reconciliation (balances, foreign
@@ -404,7 +414,7 @@ func runOnce(ctx context.Context, c *normalised, stage string, adv advisor.Advis
 			}
 			res, err := ag.Cycle(ctx)
 			if err != nil {
-				return out, interrupted(ctx, stage, reached, fmt.Errorf("backtest: cycle at %s: %w", at.Format(time.RFC3339), err))
+				return out, fmt.Errorf("backtest: cycle at %s: %w", at.Format(time.RFC3339), err)
 			}
 			out.cycles++
 			out.breakers.add(res)
@@ -421,7 +431,6 @@ func runOnce(ctx context.Context, c *normalised, stage string, adv advisor.Advis
 			pt.Equity = startCash // before the first decision's costs
 		}
 		out.curve = append(out.curve, pt)
-		reached = at
 		bar.update(i+1, out.cycles, at)
 	}
 	bar.finish()

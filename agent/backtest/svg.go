@@ -250,8 +250,9 @@ func roundTo(v, step float64) float64 {
 	return math.Round(v*p) / p
 }
 
-// logTicks are round values (1, 2, 5 × 10^k; only powers of ten over a
-// wide range; 1–9 × 10^k over a narrow one) inside [lo, hi], lo > 0.
+// logTicks are three to eight round values inside [lo, hi], lo > 0:
+// 1, 2, 5 × 10^k; more per decade over a narrow range; only 1 (and 3) ×
+// 10^k over a wide one.
 func logTicks(lo, hi float64) []float64 {
 	gen := func(ms []float64) []float64 {
 		var out []float64
@@ -265,13 +266,16 @@ func logTicks(lo, hi float64) []float64 {
 		}
 		return out
 	}
-	for _, ms := range [][]float64{{1, 2, 5}, {1, 3}, {1}} {
-		if t := gen(ms); len(t) <= 8 && len(t) >= 2 {
+	// Narrow ranges need more marks per decade, wide ones fewer.
+	for _, ms := range [][]float64{{1, 2, 5}, {1, 2, 3, 5, 7}, {1, 2, 3, 4, 5, 6, 7, 8, 9}} {
+		if t := gen(ms); len(t) >= 3 && len(t) <= 8 {
 			return t
 		}
 	}
-	if t := gen([]float64{1, 2, 3, 4, 5, 6, 7, 8, 9}); len(t) >= 2 {
-		return t
+	for _, ms := range [][]float64{{1, 3}, {1}} {
+		if t := gen(ms); len(t) >= 2 && len(t) <= 8 {
+			return t
+		}
 	}
 	// Over less than a factor of two, fall back to linear round steps.
 	_, _, step := niceRange(lo, hi, 4)

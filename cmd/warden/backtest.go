@@ -291,7 +291,7 @@ func runBacktest(ctx context.Context, a *app, cmd *cobra.Command, f backtestFlag
 	case errors.As(err, &ie):
 		return interruptedErr(ie)
 	case ctx.Err() != nil:
-		return interruptedErr(&backtest.InterruptedError{Stage: "backtest", Err: ctx.Err()})
+		return interruptedErr(&backtest.InterruptedError{Err: ctx.Err()})
 	case errors.As(err, &ce):
 		return usageErr(err)
 	case err != nil:
@@ -333,6 +333,8 @@ func interruptedErr(ie *backtest.InterruptedError) error {
 		if ie.Stage != "backtest" {
 			msg += " (" + ie.Stage + ")"
 		}
+	case ie.Stage == "":
+		msg = "interrupted"
 	case ie.Stage == "backtest":
 		msg = "interrupted before the first candle"
 	default:
