@@ -76,6 +76,86 @@ type Advisor struct {
 	Kind   string       `yaml:"kind"`
 	OpenAI OpenAI       `yaml:"openai"`
 	Replay ReplayConfig `yaml:"replay"`
+	// Consensus configures kind consensus: several advisors that must
+	// agree before a recommendation reaches the validator.
+	Consensus Consensus `yaml:"consensus"`
+}
+
+// Consensus is the consensus advisor (agent/advisor/consensus).
+type Consensus struct {
+	// Members are the advisors asked; at least one, none a consensus.
+	Members []Member `yaml:"members"`
+	// Samples is how many times each member is asked (k ≥ 1; default 1).
+	Samples int `yaml:"samples"`
+	// Require is all (default) or majority.
+	Require string `yaml:"require"`
+	// Size is min (default) or median of the agreeing sizes.
+	Size string `yaml:"size"`
+}
+
+// Member is one advisor of a consensus. An openai member's unset fields
+// (base_url, api_key_env, timeout, temperature, ...) are taken from
+// advisor.openai.
+type Member struct {
+	// Name identifies the member in reasons and the audit (default: the
+	// model, or the kind).
+	Name   string       `yaml:"name"`
+	Kind   string       `yaml:"kind"` // baseline, openai or replay
+	OpenAI OpenAI       `yaml:"openai"`
+	Replay ReplayConfig `yaml:"replay"`
+}
+
+// MemberName is m's name, or its default: the model, else the kind.
+func (m Member) MemberName() string {
+	switch {
+	case m.Name != "":
+		return m.Name
+	case m.Kind == "openai" && m.OpenAI.Model != "":
+		return m.OpenAI.Model
+	}
+	return m.Kind
+}
+
+// MemberOpenAI is an openai member's settings over advisor.openai's.
+func (a Advisor) MemberOpenAI(m Member) OpenAI {
+	o, base := m.OpenAI, a.OpenAI
+	if o.BaseURL == "" {
+		o.BaseURL = base.BaseURL
+	}
+	if o.Model == "" {
+		o.Model = base.Model
+	}
+	if o.APIKeyEnv == "" {
+		o.APIKeyEnv = base.APIKeyEnv
+	}
+	if o.Temperature == nil {
+		o.Temperature = base.Temperature
+	}
+	if o.MaxTokens == 0 {
+		o.MaxTokens = base.MaxTokens
+	}
+	if o.Timeout == 0 {
+		o.Timeout = base.Timeout
+	}
+	if o.Deadline == 0 {
+		o.Deadline = base.Deadline
+	}
+	if o.MaxRetries == 0 {
+		o.MaxRetries = base.MaxRetries
+	}
+	if !o.StructuredOutputs {
+		o.StructuredOutputs = base.StructuredOutputs
+	}
+	if o.RepairAttempts == 0 {
+		o.RepairAttempts = base.RepairAttempts
+	}
+	if o.DailyTokenBudget == 0 {
+		o.DailyTokenBudget = base.DailyTokenBudget
+	}
+	if o.TrainingCutoff == "" {
+		o.TrainingCutoff = base.TrainingCutoff
+	}
+	return o
 }
 
 // OpenAI configures any OpenAI-compatible chat completions endpoint.
@@ -210,6 +290,7 @@ func Default() Config {
 				RepairAttempts:    1,
 				DailyTokenBudget:  2_000_000,
 			},
+			Consensus: Consensus{Samples: 1, Require: "all", Size: "min"},
 		},
 		Exchange: Exchange{
 			ID:              "binance",
@@ -427,8 +508,10 @@ func (c Config) Validate() error {
 				bad("advisor.openai.training_cutoff: %v", err)
 			}
 		}
+	case "consensus":
+		errs = append(errs, c.validateConsensus()...)
 	default:
-		bad("advisor.kind: %q is not baseline, openai or replay", c.Advisor.Kind)
+		bad("advisor.kind: %q is not baseline, openai, replay or consensus", c.Advisor.Kind)
 	}
 	errs = append(errs, c.pastedSecrets()...)
 	switch c.Paper.Data {
@@ -585,4 +668,71 @@ func looksLikeSecret(v string) bool {
 		}
 	}
 	return len(v) > 64
+}
+
+// validateConsensus checks advisor.consensus: members (none a consensus:
+// a consensus that names itself), k ≥ 1, require and size, and each
+// member's own settings.
+func (c Config) validateConsensus() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	cs := c.Advisor.Consensus
+	if len(cs.Members) == 0 {
+		bad("advisor.consensus.members: at least one member is needed")
+	}
+	if cs.Samples < 1 {
+		bad("advisor.consensus.samples: %d must be at least 1", cs.Samples)
+	}
+	if cs.Require != "all" && cs.Require != "majority" {
+		bad("advisor.consensus.require: %q is not all or majority", cs.Require)
+	}
+	if cs.Size != "min" && cs.Size != "median" {
+		bad("advisor.consensus.size: %q is not min or median", cs.Size)
+	}
+	names := map[string]bool{}
+	for i, m := range cs.Members {
+		at := fmt.Sprintf("advisor.consensus.members[%d]", i)
+		switch m.Kind {
+		case "baseline":
+		case "openai":
+			o := c.Advisor.MemberOpenAI(m)
+			if o.Model == "" {
+				bad("%s.openai.model: required for an openai member", at)
+			}
+			if o.BaseURL == "" {
+				bad("%s.openai.base_url: required (here or in advisor.openai)", at)
+			}
+			if o.Timeout <= 0 {
+				bad("%s.openai.timeout: must be > 0", at)
+			}
+			if o.Temperature != nil && (*o.Temperature < 0 || *o.Temperature > 2) {
+				bad("%s.openai.temperature: %v is outside 0..2", at, *o.Temperature)
+			}
+			if o.RepairAttempts < 0 || o.RepairAttempts > 3 {
+				bad("%s.openai.repair_attempts: %d is outside 0..3", at, o.RepairAttempts)
+			}
+		case "replay":
+			if m.Replay.File == "" {
+				bad("%s.replay.file: required for a replay member", at)
+			}
+		case "consensus":
+			bad("%s: a consensus cannot name itself as a member", at)
+		case "":
+			bad("%s.kind: required (baseline, openai or replay)", at)
+		default:
+			bad("%s.kind: %q is not baseline, openai or replay", at, m.Kind)
+		}
+		if shape := secretShape(m.OpenAI.APIKeyEnv); shape != "" || looksLikeSecret(m.OpenAI.APIKeyEnv) {
+			bad("%s.openai.api_key_env is not the name of an environment variable: put the secret in a variable and write its name here", at)
+		}
+		if shape := embeddedSecret(m.OpenAI.BaseURL); shape != "" {
+			bad("%s.openai.base_url holds %s: secrets never go in the config file", at, shape)
+		}
+		if n := m.MemberName(); names[n] {
+			bad("%s.name: %q is used by another member (set name)", at, n)
+		} else {
+			names[n] = true
+		}
+	}
+	return errs
 }

@@ -48,6 +48,17 @@ func checkStart(ctx context.Context, cfg config.Config, live bool) (warnings []s
 		if need, err := openai.MaxAnswerTokens(); err == nil && o.MaxTokens > 0 && o.MaxTokens < need {
 			warnings = append(warnings, fmt.Sprintf("advisor.openai.max_tokens %d is below the %d tokens the response schema allows an answer (at %d characters a token): a long legitimate answer will be cut off and rejected; remove the setting to use %d", o.MaxTokens, need, openai.CharsPerToken, need))
 		}
+	case "consensus":
+		for i, m := range cfg.Advisor.Consensus.Members {
+			if m.Kind != "openai" {
+				continue
+			}
+			if o := cfg.Advisor.MemberOpenAI(m); o.APIKeyEnv != "" {
+				if _, ok := config.Env(o.APIKeyEnv); !ok {
+					bad("advisor.consensus.members[%d].openai.api_key_env names $%s, which is not set: the member cannot call the model", i, o.APIKeyEnv)
+				}
+			}
+		}
 	case "replay":
 		for _, f := range []struct{ field, path string }{{"advisor.replay.file", cfg.Advisor.Replay.File}, {"advisor.replay.db", cfg.Advisor.Replay.DB}} {
 			if f.path == "" {

@@ -20,6 +20,7 @@ import (
 	"github.com/warden-trading/warden/agent"
 	"github.com/warden-trading/warden/agent/advisor"
 	"github.com/warden-trading/warden/agent/advisor/baseline"
+	"github.com/warden-trading/warden/agent/advisor/consensus"
 	"github.com/warden-trading/warden/agent/advisor/openai"
 	"github.com/warden-trading/warden/agent/advisor/replay"
 	"github.com/warden-trading/warden/agent/audit"
@@ -46,10 +47,14 @@ func loadConfig(path string) (config.Config, error) {
 // so the audit store and the logs can redact them wherever they appear.
 func secretValues(cfg config.Config) []string {
 	var out []string
-	for _, name := range []string{
+	names := []string{
 		cfg.Advisor.OpenAI.APIKeyEnv, cfg.Exchange.APIKeyEnv, cfg.Exchange.APISecretEnv,
 		cfg.Notify.Slack.WebhookURLEnv, cfg.Notify.Slack.TokenEnv, cfg.Notify.Telegram.TokenEnv,
-	} {
+	}
+	for _, m := range cfg.Advisor.Consensus.Members {
+		names = append(names, m.OpenAI.APIKeyEnv) // consensus members' own keys
+	}
+	for _, name := range names {
 		if v, ok := config.Env(name); ok {
 			out = append(out, v)
 		}
@@ -327,6 +332,27 @@ func (rt *runtime) openExchange(ctx context.Context, o runtimeOptions) error {
 }
 
 func newAdvisor(ctx context.Context, cfg config.Config, store *audit.Store, logger *slog.Logger) (advisor.Advisor, error) {
+	if cfg.Advisor.Kind == consensus.Name {
+		cs := cfg.Advisor.Consensus
+		cc := consensus.Config{Samples: cs.Samples, Require: cs.Require, Size: cs.Size}
+		for i, m := range cs.Members {
+			if m.Kind == consensus.Name {
+				return nil, fmt.Errorf("advisor.consensus.members[%d]: a consensus cannot name itself", i)
+			}
+			mc := cfg
+			mc.Advisor = config.Advisor{Kind: m.Kind, OpenAI: cfg.Advisor.MemberOpenAI(m), Replay: m.Replay}
+			adv, err := newAdvisor(ctx, mc, store, logger)
+			if err != nil {
+				return nil, fmt.Errorf("advisor.consensus.members[%d] (%s): %w", i, m.MemberName(), err)
+			}
+			model := ""
+			if m.Kind == "openai" {
+				model = mc.Advisor.OpenAI.Model
+			}
+			cc.Members = append(cc.Members, consensus.Member{Name: m.MemberName(), Advisor: adv, Model: model})
+		}
+		return consensus.New(cc)
+	}
 	switch cfg.Advisor.Kind {
 	case "baseline":
 		return baseline.New(baseline.DefaultParams())

@@ -1,0 +1,55 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestConsensusConfig(t *testing.T) {
+	good := `advisor:
+  kind: consensus
+  openai: {model: gpt-x, base_url: "http://127.0.0.1:1/v1"}
+  consensus:
+    samples: 3
+    require: majority
+    size: median
+    members:
+      - {kind: baseline}
+      - {kind: openai, name: fast, openai: {model: gpt-y}}
+`
+	c, err := Parse("good", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := c.Advisor.Consensus
+	if cs.Samples != 3 || cs.Require != "majority" || cs.Size != "median" || len(cs.Members) != 2 {
+		t.Fatalf("consensus = %+v", cs)
+	}
+	if o := c.Advisor.MemberOpenAI(cs.Members[1]); o.Model != "gpt-y" || o.BaseURL != "http://127.0.0.1:1/v1" || o.Timeout != c.Advisor.OpenAI.Timeout {
+		t.Fatalf("member settings not taken over advisor.openai: %+v", o)
+	}
+	if n := cs.Members[0].MemberName(); n != "baseline" {
+		t.Fatalf("default member name = %q", n)
+	}
+	for _, tt := range []struct{ yaml, want string }{
+		{"advisor: {kind: consensus, consensus: {members: []}}", "at least one member"},
+		{"advisor: {kind: consensus, consensus: {samples: 0, members: [{kind: baseline}]}}", "samples: 0 must be at least 1"},
+		{"advisor: {kind: consensus, consensus: {samples: -2, members: [{kind: baseline}]}}", "samples: -2"},
+		{"advisor: {kind: consensus, consensus: {members: [{kind: consensus}]}}", "cannot name itself"},
+		{"advisor: {kind: consensus, consensus: {members: [{kind: baseline}, {kind: baseline}]}}", "used by another member"},
+		{"advisor: {kind: consensus, consensus: {require: most, members: [{kind: baseline}]}}", "require"},
+		{"advisor: {kind: consensus, consensus: {size: max, members: [{kind: baseline}]}}", "size"},
+		{"advisor: {kind: consensus, consensus: {members: [{kind: openai}]}}", "members[0].openai.model"},
+		{"advisor: {kind: consensus, consensus: {members: [{kind: openai, openai: {model: m, api_key_env: sk-abcdefghijklmnop}}]}}", "api_key_env is not the name"},
+		{"advisor: {kind: consensus, consensus: {members: [{kind: replay}]}}", "replay.file"},
+	} {
+		_, err := Parse("bad", []byte(tt.yaml))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err = %v; want %q", tt.yaml, err, tt.want)
+		}
+	}
+	// k = 1 is the smallest accepted.
+	if _, err := Parse("k1", []byte("advisor: {kind: consensus, consensus: {samples: 1, members: [{kind: baseline}]}}")); err != nil {
+		t.Fatalf("samples 1: %v", err)
+	}
+}
