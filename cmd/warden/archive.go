@@ -3,6 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/warden-trading/warden/agent/audit"
 	"github.com/warden-trading/warden/agent/notify"
@@ -38,4 +43,68 @@ func verifyOptions(expectHead string) (audit.VerifyOptions, error) {
 	}
 	o.ExpectSeq, o.ExpectHash = seq, hash
 	return o, nil
+}
+
+// defaultArchiveDir is where archives go: beside the database.
+func defaultArchiveDir(db string) string {
+	return filepath.Join(filepath.Dir(db), "archive")
+}
+
+func newAuditArchiveCmd(a *app) *cobra.Command {
+	var db, before, dir string
+	cmd := &cobra.Command{
+		Use:   "archive --before DATE [--db FILE] [--dir DIR]",
+		Short: "Move the records before DATE into a sealed archive file and out of the database",
+		Long: `archive moves every record before the first one at or after DATE (a date,
+an RFC 3339 time, or a duration ago like 90d) into one sealed, gzip-compressed
+file in DIR (default: archive/ beside the database), with the chain hash at
+its end, and removes them from the database in one transaction that appends
+an archive record (the file's SHA-256 and range) to the chain. It is the only
+way a record leaves the database. Records the agent still reads (the kill
+switch, open orders, the paper account, pending notifications) stay.
+
+It takes the run lock: it refuses while a warden run uses the database.
+Verify the result with: warden audit verify --archive DIR.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if before == "" {
+				return usageErr(fmt.Errorf("--before is required"))
+			}
+			t, err := parseAuditTime("--before", before, time.Now())
+			if err != nil {
+				return usageErr(err)
+			}
+			if _, err := os.Stat(db); err != nil {
+				return usageErr(fmt.Errorf("audit database %s: %w", db, err))
+			}
+			lock, err := lockDB(db)
+			if err != nil {
+				return usageErr(err)
+			}
+			defer lock.Close()
+			st, err := audit.Open(cmd.Context(), db, audit.Options{})
+			if err != nil {
+				return usageErr(err)
+			}
+			defer st.Close()
+			if dir == "" {
+				dir = defaultArchiveDir(db)
+			}
+			res, err := st.Archive(cmd.Context(), audit.ArchiveOptions{Before: t, Dir: dir})
+			if err != nil {
+				return err
+			}
+			if res.File.Name == "" {
+				fmt.Fprintf(a.stdout, "nothing to archive before %s\n", t.UTC().Format(time.RFC3339))
+				return nil
+			}
+			fmt.Fprintf(a.stdout, "archived seqs %d..%d (%d records, %d removed, %d kept for the running agent) to %s\nsha256 %s; recorded as seq %d\n",
+				res.File.FirstSeq, res.File.LastSeq, res.File.Records, res.Removed, res.Kept, res.Path, res.File.SHA256, res.Seq)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&db, "db", defaultAuditDB, "audit database")
+	cmd.Flags().StringVar(&before, "before", "", "archive the records before this date, time, or duration ago (90d)")
+	cmd.Flags().StringVar(&dir, "dir", "", "archive directory (default: archive/ beside the database)")
+	return cmd
 }

@@ -33,7 +33,7 @@ These commands open it read-only and write nothing, not even SQLite's -wal and
 -shm files when no process has it open: they work on an archived copy and in
 a read-only directory.`,
 	}
-	cmd.AddCommand(newAuditListCmd(a), newAuditShowCmd(a), newAuditRunsCmd(a), newAuditEventsCmd(a), newAuditExportCmd(a), newAuditVerifyCmd(a))
+	cmd.AddCommand(newAuditListCmd(a), newAuditShowCmd(a), newAuditRunsCmd(a), newAuditEventsCmd(a), newAuditExportCmd(a), newAuditVerifyCmd(a), newAuditArchiveCmd(a))
 	return cmd
 }
 
@@ -530,8 +530,8 @@ its hash chain (seq, prev_hash, hash), for archiving or checking elsewhere.`,
 
 func newAuditVerifyCmd(a *app) *cobra.Command {
 	var (
-		db, expectHead string
-		asJSON         bool
+		db, expectHead, archiveDir string
+		asJSON                     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "verify [--json]",
@@ -556,16 +556,33 @@ finds that: the record SEQ must still be there with that hash.`,
 			}
 			defer st.Close()
 			defer unchanged(st, &err)
-			rep, err := st.VerifyWith(cmd.Context(), opts)
+			var (
+				rep audit.VerifyReport
+				out any
+			)
+			var ar audit.ArchiveReport
+			if archiveDir != "" {
+				ar, err = st.VerifyArchives(cmd.Context(), archiveDir, opts)
+				rep, out = ar.VerifyReport, ar
+			} else {
+				rep, err = st.VerifyWith(cmd.Context(), opts)
+				out = rep
+			}
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				if err := writeJSON(a.stdout, rep); err != nil {
+				if err := writeJSON(a.stdout, out); err != nil {
 					return err
 				}
 			} else if rep.OK {
 				fmt.Fprintf(a.stdout, "ok: %d records, chain whole; head seq %d hash %s\n", rep.Records, rep.HeadSeq, dash(rep.HeadHash))
+				if archiveDir != "" {
+					fmt.Fprintf(a.stdout, "archives: %d file(s) in %s verified with the database as one chain\n", len(ar.Files), archiveDir)
+					for _, u := range ar.Unlisted {
+						fmt.Fprintf(a.stdout, "note: %s is named by no archive record (an archive that did not complete): not part of the chain\n", u)
+					}
+				}
 			}
 			if !rep.OK {
 				return &exitError{Code: exitRejected, Err: fmt.Errorf("audit chain broken at %s", rep.Broken)}
@@ -576,5 +593,6 @@ finds that: the record SEQ must still be there with that hash.`,
 	cmd.Flags().StringVar(&db, "db", defaultAuditDB, "audit database")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	cmd.Flags().StringVar(&expectHead, "expect-head", "", "a head noted earlier (SEQ:HASH or HASH): fail if the chain no longer holds it")
+	cmd.Flags().StringVar(&archiveDir, "archive", "", "also verify the sealed archives in this directory, with the database, as one chain")
 	return cmd
 }
