@@ -242,8 +242,16 @@ func (a *Advisor) ask(ctx context.Context, req advisor.Request) []Vote {
 // member that made no HTTP call gets one synthetic call with its answer.
 func (a *Advisor) calls(req advisor.Request, votes []Vote) []advisor.Call {
 	var out []advisor.Call
+	models := map[string]string{}
+	for _, m := range a.cfg.Members {
+		models[m.Name] = m.Model
+	}
 	for _, v := range votes {
+		// The model the server named, else the one configured.
 		model := v.reply.Model
+		if model == "" {
+			model = models[v.Member]
+		}
 		label := Name + "/" + v.label(a.cfg.Samples)
 		if len(v.reply.Calls) == 0 {
 			body, _ := json.Marshal(map[string]string{"system": req.Prompt.System, "user": req.Prompt.User})

@@ -1,0 +1,158 @@
+package agent_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/warden-trading/warden/agent/advisor/consensus"
+	"github.com/warden-trading/warden/agent/advisor/openai"
+	"github.com/warden-trading/warden/schemas"
+)
+
+// answerFor is a model answer for BTC/USDT (action buy at the ask with a
+// stop, or hold) and a hold for ETH/USDT, at the harness's current prices.
+func answerFor(t *testing.T, h **harness, action string, sizePct, stopPct string) func() string {
+	return func() string {
+		tk, err := (*h).px.Ticker(context.Background(), "BTC/USDT")
+		if err != nil {
+			t.Errorf("ticker: %v", err)
+		}
+		btc := `{"symbol":"BTC/USDT","action":"hold","confidence":0.5,"size_pct":0,"order_type":"limit","limit_price":null,"stop_loss":null,"take_profit":null,"reason":"No edge."}`
+		if action == "buy" {
+			stop := tk.Ask.Mul(decimalOf(stopPct)).Round(2)
+			btc = fmt.Sprintf(`{"symbol":"BTC/USDT","action":"buy","confidence":0.7,"size_pct":%s,"order_type":"limit","limit_price":%s,"stop_loss":%s,"take_profit":null,"reason":"Trend intact."}`, sizePct, tk.Ask, stop)
+		}
+		return `{"rationale":"BTC: ` + action + `.","recommendations":[` + btc + `,{"symbol":"ETH/USDT","action":"hold","confidence":0.5,"size_pct":0,"order_type":"limit","limit_price":null,"stop_loss":null,"take_profit":null,"reason":"No edge."}]}`
+	}
+}
+
+func memberFor(t *testing.T, name string, fake *fakeOpenAI) consensus.Member {
+	t.Helper()
+	zero := 0.0
+	adv, err := openai.New(openai.Config{
+		BaseURL: fake.URL + "/v1", Model: "model-" + name, APIKeyEnv: "WARDEN_TEST_OPENAI_KEY",
+		Temperature: &zero, Timeout: time.Second, MaxRetries: 2, StructuredOutputs: true, RepairAttempts: 1,
+		BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond,
+	}, openai.Deps{Logger: quiet, Sleep: func(ctx context.Context, d time.Duration) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return consensus.Member{Name: name, Advisor: adv, Model: "model-" + name}
+}
+
+// TestConsensusEndToEnd drives whole cycles (paper exchange, real SQLite
+// audit store, executor) with a consensus of real OpenAI clients talking
+// to fake servers in OpenAI's wire format: agreeing members place the
+// smaller order with the higher stop; a disagreeing or failing member
+// gives a "no consensus" hold and no order, unless a majority still holds.
+func TestConsensusEndToEnd(t *testing.T) {
+	t.Setenv("WARDEN_TEST_OPENAI_KEY", "sk-test-canary-123456")
+	type srv struct {
+		name           string
+		action         string // buy or hold; "" for a failing server (500)
+		size, stopFrac string
+	}
+	tests := []struct {
+		name      string
+		require   string
+		servers   []srv
+		wantOrder bool
+		wantNC    bool
+		wantCalls int
+	}{
+		{"agreeing", "all", []srv{{"a", "buy", "2", "0.95"}, {"b", "buy", "1", "0.97"}}, true, false, 2},
+		{"disagreeing", "all", []srv{{"a", "buy", "2", "0.95"}, {"b", "hold", "", ""}}, false, true, 2},
+		{"failing under all", "all", []srv{{"a", "buy", "2", "0.95"}, {"b", "buy", "1", "0.97"}, {"c", "", "", ""}}, false, true, 5},
+		{"failing under majority", "majority", []srv{{"a", "buy", "2", "0.95"}, {"b", "buy", "1", "0.97"}, {"c", "", "", ""}}, true, false, 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var h *harness
+			var members []consensus.Member
+			for _, s := range tt.servers {
+				var fake *fakeOpenAI
+				if s.action == "" {
+					fake = newFakeOpenAI(t, nil, reply{status: 500, file: "500_server_error.json"})
+				} else {
+					fake = newFakeOpenAI(t, answerFor(t, &h, s.action, s.size, s.stopFrac), reply{status: 200, file: "good.json", price: true})
+				}
+				members = append(members, memberFor(t, s.name, fake))
+			}
+			adv, err := consensus.New(consensus.Config{Members: members, Samples: 1, Require: tt.require, Size: consensus.SizeMin})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h = newHarness(t, adv, "")
+			res := h.step()
+			if res.Status != "ok" {
+				t.Fatalf("status = %q (%s)", res.Status, res.Reason)
+			}
+			resp, err := schemas.ParseResponse(res.Raw)
+			if err != nil {
+				t.Fatalf("the combined response is not schema-valid: %v", err)
+			}
+			btc := resp.Recommendations[0]
+			if consensus.IsNoConsensus(btc) != tt.wantNC {
+				t.Fatalf("BTC recommendation %+v; want no consensus = %v", btc, tt.wantNC)
+			}
+			if got := len(res.Orders) > 0; got != tt.wantOrder {
+				t.Fatalf("orders = %+v; want an order = %v (verdicts %+v)", res.Orders, tt.wantOrder, res.Verdicts)
+			}
+			if tt.wantOrder {
+				// The smaller size (1 %) and the higher, more protective, stop.
+				if !btc.SizePct.Equal(decimalOf("1")) || btc.StopLoss == nil {
+					t.Fatalf("combined %+v; want size 1 and a stop", btc)
+				}
+				ask := res.Verdicts[0].Order.Price
+				if want := ask.Mul(decimalOf("0.97")).Round(2); !btc.StopLoss.Equal(want) {
+					t.Errorf("stop %s; want the most protective %s", btc.StopLoss, want)
+				}
+				if res.Verdicts[0].Decision != schemas.DecisionApproved {
+					t.Fatalf("verdict %+v", res.Verdicts[0])
+				}
+			} else {
+				trades, _ := h.px.MyTrades(context.Background(), "", time.Time{})
+				opens, _ := h.px.OpenOrders(context.Background(), "")
+				if len(trades)+len(opens) != 0 {
+					t.Fatalf("no consensus left %d trades and %d open orders", len(trades), len(opens))
+				}
+				if res.Verdicts[0].Decision == schemas.DecisionApproved && res.Verdicts[0].Order != nil {
+					t.Fatalf("a no-consensus hold was approved with an order: %+v", res.Verdicts[0])
+				}
+				if !strings.Contains(btc.Reason, "a buy 2%") {
+					t.Errorf("the reason does not name every answer: %s", btc.Reason)
+				}
+			}
+			story, err := h.store.Show(context.Background(), res.RunID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if story.Run == nil || story.Run.Advisor != "consensus" {
+				t.Errorf("run advisor = %+v; want consensus", story.Run)
+			}
+			if len(story.LLMCalls) != tt.wantCalls {
+				t.Fatalf("audited calls = %d; want %d (each member's attempts)", len(story.LLMCalls), tt.wantCalls)
+			}
+			seen := map[string]bool{}
+			for _, c := range story.LLMCalls {
+				seen[c.Advisor] = true
+				if !strings.HasPrefix(c.Advisor, "consensus/") || c.Model == "" {
+					t.Errorf("call not recorded under its member: advisor %q model %q", c.Advisor, c.Model)
+				}
+				if strings.Contains(c.Request+c.Response+c.Error, "sk-test-canary") {
+					t.Fatal("the API key reached the audit store")
+				}
+			}
+			if len(seen) != len(tt.servers) {
+				t.Errorf("members audited %v; want all %d", seen, len(tt.servers))
+			}
+			last := story.Responses[len(story.Responses)-1].Raw
+			if tt.wantNC && !strings.Contains(last, "no consensus") {
+				t.Errorf("the recorded response lacks the no-consensus reason: %.400s", last)
+			}
+		})
+	}
+}
