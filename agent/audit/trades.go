@@ -675,3 +675,15 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// HasArchived reports whether records were moved out of this database
+// into archive files (kind "archive"): fills and order events of finished
+// orders before the archive's cut are then no longer here, and views that
+// sum the whole history (trades, profit) must say so.
+func (s *Store) HasArchived(ctx context.Context) (bool, error) {
+	var n int
+	if err := s.queryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM records WHERE kind = 'archive' LIMIT 1)`).Scan(&n); err != nil {
+		return false, fmt.Errorf("audit: archives: %w", err)
+	}
+	return n > 0, nil
+}

@@ -416,3 +416,29 @@ notify:
 		}
 	}
 }
+
+// TestTradesSayWhenHistoryIsArchived: after older records were archived,
+// trades and profit still run but say on stderr that the history they sum
+// is not whole (a position's buy may be in the archive).
+func TestTradesSayWhenHistoryIsArchived(t *testing.T) {
+	t.Chdir(t.TempDir())
+	recordOperatorHistory(t)
+	if code, _, errOut := runMain(t, "trades", "--config", "warden.yaml"); code != 0 || strings.Contains(errOut, "archive") {
+		t.Fatalf("trades before any archive = %d, %q", code, errOut)
+	}
+	st, err := audit.Open(context.Background(), "warden.db", audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.Archive(context.Background(), audit.ArchiveOptions{Before: hour(3), Dir: "archive"})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"trades", "profit"} {
+		code, _, errOut := runMain(t, cmd, "--config", "warden.yaml")
+		if code != 0 || !strings.Contains(errOut, "moved to archive files") {
+			t.Errorf("%s after an archive = %d, stderr %q; want the warning", cmd, code, errOut)
+		}
+	}
+}

@@ -40,6 +40,16 @@ type tradesData struct {
 	// marksAt is the time of the decision whose mids are the marks.
 	marksAt time.Time
 	from    time.Time
+	// archived is set when older records were moved to archive files:
+	// the trips and costs before them are incomplete here.
+	archived bool
+}
+
+// warnArchived says on stderr that the history summed is not whole.
+func (d *tradesData) warnArchived(w io.Writer) {
+	if d.archived {
+		fmt.Fprintln(w, "warning: older records of this database were moved to archive files: trips, fills and costs from before the archive are missing here, and a position opened before it shows no cost")
+	}
 }
 
 func (f *tradeFlags) load(cmd *cobra.Command) (*tradesData, error) {
@@ -79,6 +89,9 @@ func (f *tradeFlags) load(cmd *cobra.Command) (*tradesData, error) {
 		fills = kept
 	}
 	d.book = audit.BuildBook(fills, audit.MinOrderFromState(state))
+	if d.archived, err = v.st.HasArchived(ctx); err != nil {
+		return fail(err)
+	}
 	return d, nil
 }
 
@@ -154,6 +167,7 @@ closed at or after the time (the cost basis always counts every fill).`,
 			}
 			defer d.view.st.Close()
 			defer unchanged(d.view.st, &err)
+			d.warnArchived(a.stderr)
 			rows, err := d.trips(cmd.Context())
 			if err != nil {
 				return err
@@ -285,6 +299,7 @@ count everything.`,
 			}
 			defer d.view.st.Close()
 			defer unchanged(d.view.st, &err)
+			d.warnArchived(a.stderr)
 			rep, err := buildProfit(cmd.Context(), d)
 			if err != nil {
 				return err
