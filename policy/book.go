@@ -212,6 +212,7 @@ func (b *book) fill(a *activation, rec *schemas.Recommendation, o *schemas.Order
 		minAmount:   m.MinAmount.InexactFloat64(),
 		minNotional: m.MinNotional.InexactFloat64(),
 		known:       known,
+		status:      m.TradingStatus(),
 	}
 	var mid decimal.Decimal
 	if known {
@@ -295,7 +296,8 @@ func (b *book) fill(a *activation, rec *schemas.Recommendation, o *schemas.Order
 		dayLossPct:            b.dayLossPct,
 		drawdownPct:           b.drawdownPct,
 	}
-	a.system = systemObj{mode: st.Mode, killSwitch: st.KillSwitch, safeMode: st.SafeMode, riskScale: b.riskScale}
+	a.system = systemObj{mode: st.Mode, killSwitch: st.KillSwitch, safeMode: st.SafeMode, riskScale: b.riskScale,
+		exchangeStatus: st.Exchange(), inMaintenance: st.InMaintenance}
 }
 
 func optFloat(d *decimal.Decimal) (float64, bool) {

@@ -55,6 +55,32 @@ func TestDefaultRuleBoundaries(t *testing.T) {
 				setMkt(st, "BTC/USDT", func(m *schemas.Market) { m.Bid, m.Ask = d("40000"), d("39999.99") })
 			}},
 			"no usable market data for BTC/USDT"},
+		{"exchange_open",
+			boundaryCase{"normal and no window open", func(st *schemas.State, _ *schemas.Recommendation) {
+				st.ExchangeStatus, st.InMaintenance = schemas.ExchangeNormal, false
+			}},
+			boundaryCase{"status unknown", func(st *schemas.State, _ *schemas.Recommendation) {
+				st.ExchangeStatus = schemas.ExchangeUnknown
+			}},
+			"exchange status is unknown (it could not be read): no new orders"},
+		{"exchange_open (window)",
+			boundaryCase{"status left out is normal", none},
+			boundaryCase{"normal but a maintenance window is open", func(st *schemas.State, _ *schemas.Recommendation) {
+				st.InMaintenance = true
+			}},
+			"a configured maintenance window is open"},
+		{"exchange_open (maintenance)",
+			boundaryCase{"normal", func(st *schemas.State, _ *schemas.Recommendation) { st.ExchangeStatus = schemas.ExchangeNormal }},
+			boundaryCase{"maintenance", func(st *schemas.State, _ *schemas.Recommendation) { st.ExchangeStatus = schemas.ExchangeMaintenance }},
+			"exchange status is maintenance: no new orders"},
+		{"market_trading",
+			boundaryCase{"TRADING", func(st *schemas.State, _ *schemas.Recommendation) {
+				setMkt(st, "BTC/USDT", func(m *schemas.Market) { m.Status = schemas.MarketTrading })
+			}},
+			boundaryCase{"HALT", func(st *schemas.State, _ *schemas.Recommendation) {
+				setMkt(st, "BTC/USDT", func(m *schemas.Market) { m.Status = "HALT" })
+			}},
+			"market BTC/USDT is HALT on the exchange, not TRADING"},
 		{"limit_only",
 			boundaryCase{"limit", none},
 			boundaryCase{"market", func(_ *schemas.State, r *schemas.Recommendation) {

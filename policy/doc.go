@@ -18,14 +18,19 @@
 //	         limit_distance_bps, stop_distance_pct — the sized order (rounded quantity,
 //	         price, stop and take-profit); every check runs on it
 //	market   bid, ask, mid, last, spread_bps, quote_volume_24h, data_age_s,
-//	         amount_step, price_step, min_amount, min_notional, known
+//	         amount_step, price_step, min_amount, min_notional, known,
+//	         status (the exchange's word for the market: "TRADING" when open,
+//	         "BREAK", "HALT", ...; "TRADING" when the state does not say)
 //	account  equity, cash, peak_equity, day_start_equity,
 //	         position_qty, position_notional, position_pct, position_locked_qty, sellable_qty,
 //	         position_qty_after, position_notional_after, position_pct_after,
 //	         exposure, exposure_pct, exposure_after, exposure_pct_after,
 //	         open_positions, open_positions_after, open_orders,
 //	         day_pnl_pct, day_loss_pct, drawdown_pct, orders_last_minute
-//	system   mode, kill_switch, safe_mode, risk_scale
+//	system   mode, kill_switch, safe_mode, risk_scale,
+//	         exchange_status ("normal", "maintenance" or "unknown": a status
+//	         Warden could not read; "normal" when the state does not say),
+//	         in_maintenance (now falls in a configured maintenance window)
 //	params   the policy file's params, typed from their YAML values
 //	now      timestamp: the state's "now" (time is an input, never the clock)
 //

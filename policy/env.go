@@ -50,6 +50,7 @@ type marketObj struct {
 	bid, ask, mid, last, spreadBps, quoteVolume, dataAge float64
 	amountStep, priceStep, minAmount, minNotional        float64
 	known                                                bool
+	status                                               string // the exchange's word; TRADING when open
 }
 
 // accountObj is the account as CEL sees it, before and after the order.
@@ -71,6 +72,8 @@ type systemObj struct {
 	mode                 string
 	killSwitch, safeMode bool
 	riskScale            float64
+	exchangeStatus       string // normal, maintenance or unknown
+	inMaintenance        bool
 }
 
 // paramsObj holds the policy's params as ready CEL values.
@@ -96,7 +99,7 @@ type activation struct {
 // the size the cost estimate assumed.
 func (a *activation) withinEstimate() bool {
 	for _, s := range [...]string{a.rec.symbol, a.rec.action, a.rec.orderType, a.rec.reason,
-		a.order.symbol, a.order.side, a.order.typ, a.system.mode} {
+		a.order.symbol, a.order.side, a.order.typ, a.system.mode, a.market.status, a.system.exchangeStatus} {
 		if len(s) > maxStringSize {
 			return false
 		}
@@ -197,13 +200,15 @@ func strField[T any](get func(*T) string) *types.FieldType {
 // Common string values, boxed once: reading order.side in a dozen guards
 // allocates nothing.
 var (
-	strBuy    ref.Val = types.String("buy")
-	strSell   ref.Val = types.String("sell")
-	strHold   ref.Val = types.String("hold")
-	strLimit  ref.Val = types.String("limit")
-	strMarket ref.Val = types.String("market")
-	strPaper  ref.Val = types.String("paper")
-	strLive   ref.Val = types.String("live")
+	strBuy     ref.Val = types.String("buy")
+	strSell    ref.Val = types.String("sell")
+	strHold    ref.Val = types.String("hold")
+	strLimit   ref.Val = types.String("limit")
+	strMarket  ref.Val = types.String("market")
+	strPaper   ref.Val = types.String("paper")
+	strLive    ref.Val = types.String("live")
+	strNormal  ref.Val = types.String("normal")
+	strTrading ref.Val = types.String("TRADING")
 )
 
 func internString(s string) ref.Val {
@@ -222,6 +227,10 @@ func internString(s string) ref.Val {
 		return strPaper
 	case "live":
 		return strLive
+	case "normal":
+		return strNormal
+	case "TRADING":
+		return strTrading
 	}
 	return types.String(s)
 }
@@ -294,6 +303,7 @@ var (
 		"min_amount":       dblField(func(m *marketObj) float64 { return m.minAmount }),
 		"min_notional":     dblField(func(m *marketObj) float64 { return m.minNotional }),
 		"known":            boolField(func(m *marketObj) bool { return m.known }),
+		"status":           strField(func(m *marketObj) string { return m.status }),
 	})
 	accountType = newObjType(map[string]*types.FieldType{
 		"equity":                  dblField(func(a *accountObj) float64 { return a.equity }),
@@ -321,10 +331,12 @@ var (
 		"orders_last_minute":      dblField(func(a *accountObj) float64 { return a.ordersLastMinute }),
 	})
 	systemType = newObjType(map[string]*types.FieldType{
-		"mode":        strField(func(s *systemObj) string { return s.mode }),
-		"kill_switch": boolField(func(s *systemObj) bool { return s.killSwitch }),
-		"safe_mode":   boolField(func(s *systemObj) bool { return s.safeMode }),
-		"risk_scale":  dblField(func(s *systemObj) float64 { return s.riskScale }),
+		"mode":            strField(func(s *systemObj) string { return s.mode }),
+		"kill_switch":     boolField(func(s *systemObj) bool { return s.killSwitch }),
+		"safe_mode":       boolField(func(s *systemObj) bool { return s.safeMode }),
+		"risk_scale":      dblField(func(s *systemObj) float64 { return s.riskScale }),
+		"exchange_status": strField(func(s *systemObj) string { return s.exchangeStatus }),
+		"in_maintenance":  boolField(func(s *systemObj) bool { return s.inMaintenance }),
 	})
 )
 

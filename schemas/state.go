@@ -18,11 +18,12 @@ const maxCount = 1_000_000_000
 
 var (
 	stateFields    = []string{"now", "mode", "kill_switch", "safe_mode", "account", "markets"}
-	stateOptional  = []string{"risk_scale"}
+	stateOptional  = []string{"risk_scale", "exchange_status", "in_maintenance"}
 	accountFields  = []string{"quote", "equity", "cash", "peak_equity", "day_start_equity", "orders_last_minute", "open_orders", "positions"}
 	positionFields = []string{"qty", "avg_price"}
 	positionOpt    = []string{"locked"}
 	marketFields   = []string{"bid", "ask", "last", "quote_volume_24h", "data_age_s", "amount_step", "price_step", "min_amount", "min_notional"}
+	marketOptional = []string{"status"}
 )
 
 // ParseState reads a state document (the shape of
@@ -33,7 +34,10 @@ var (
 // sense: mode paper or live; now in RFC 3339; money and counters
 // non-negative; symbols BASE/QUOTE in the account's quote currency; market
 // prices positive with bid <= ask; steps positive; data age non-negative.
-// Two fields are optional: risk_scale, above 0 and at most 1 when given
+// Optional fields: exchange_status (normal, maintenance or unknown;
+// absent, normal), in_maintenance (absent, false) and a market's status
+// (the exchange's word in upper case; absent, TRADING), so older state
+// files keep their verdicts; risk_scale, above 0 and at most 1 when given
 // (absent, State.RiskScale is zero, which means 1: see State.Risk), and a
 // position's locked, at least 0 and at most its qty (absent, zero).
 // A refusal is a *ParseError naming every offending field by JSON pointer.
@@ -72,6 +76,12 @@ func (r *stateReader) state(doc any) State {
 	}
 	if _, ok := m["risk_scale"]; ok {
 		st.RiskScale = r.num(m, "", "risk_scale", riskScale)
+	}
+	if _, ok := m["exchange_status"]; ok {
+		st.ExchangeStatus = r.enum(m, "", "exchange_status", ExchangeNormal, ExchangeMaintenance, ExchangeUnknown)
+	}
+	if _, ok := m["in_maintenance"]; ok {
+		st.InMaintenance = r.boolean(m, "", "in_maintenance")
 	}
 	if v, ok := m["account"]; ok {
 		st.Account = r.account(v, "/account")
@@ -134,7 +144,7 @@ func (r *stateReader) markets(v any, ptr, quote string) map[string]Market {
 	for _, sym := range sortedKeys(m) {
 		sp := joinPointer(ptr, sym)
 		r.symbol(sym, sp, quote)
-		om := r.object(m[sym], sp, marketFields)
+		om := r.objectOpt(m[sym], sp, marketFields, marketOptional)
 		if om == nil {
 			continue
 		}
@@ -148,6 +158,9 @@ func (r *stateReader) markets(v any, ptr, quote string) map[string]Market {
 			PriceStep:      r.num(om, sp, "price_step", aboveZero),
 			MinAmount:      r.num(om, sp, "min_amount", atLeastZero),
 			MinNotional:    r.num(om, sp, "min_notional", atLeastZero),
+		}
+		if _, ok := om["status"]; ok {
+			mk.Status = r.marketStatus(om, sp)
 		}
 		if mk.Bid.IsPositive() && mk.Ask.IsPositive() && mk.Bid.GreaterThan(mk.Ask) {
 			r.add(joinPointer(sp, "bid"), "consistency", "%s/bid %s is above %s/ask %s: a crossed book is not valid market data", sp, mk.Bid, sp, mk.Ask)
@@ -297,6 +310,27 @@ func (r *stateReader) enum(m map[string]any, obj, key string, allowed ...string)
 	if !slices.Contains(allowed, s) {
 		ptr := joinPointer(obj, key)
 		r.add(ptr, "enum", "%s is %q; it must be one of %s", ptr, s, strings.Join(allowed, ", "))
+		return ""
+	}
+	return s
+}
+
+// marketStatus reads a market's status: the exchange's own word, 1 to 32
+// upper-case ASCII letters, digits or underscores (TRADING, BREAK,
+// END_OF_DAY, ...).
+func (r *stateReader) marketStatus(m map[string]any, obj string) string {
+	s, ok := r.str(m, obj, "status")
+	if !ok {
+		return ""
+	}
+	good := len(s) >= 1 && len(s) <= 32
+	for i := 0; good && i < len(s); i++ {
+		c := s[i]
+		good = (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'
+	}
+	if !good {
+		ptr := joinPointer(obj, "status")
+		r.add(ptr, "pattern", "%s is %q; it must be the exchange's market status in upper case, e.g. \"TRADING\" or \"BREAK\"", ptr, s)
 		return ""
 	}
 	return s

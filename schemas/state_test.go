@@ -108,6 +108,19 @@ func TestParseStateAccepts(t *testing.T) {
 		{"locked within qty", stateWith(t, `{"qty": 0.35, "avg_price": 2300.0}`, `{"qty": 0.35, "avg_price": 2300.0, "locked": 0.35}`), func(s State) bool {
 			return s.Account.Positions["ETH/USDT"].Locked.String() == "0.35"
 		}},
+		{"exchange status absent is normal, market status absent is TRADING", stateWith(t, `"mode": "paper",`, `"mode": "paper",`), func(s State) bool {
+			return s.ExchangeStatus == "" && s.Exchange() == ExchangeNormal && !s.InMaintenance &&
+				s.Markets["BTC/USDT"].Status == "" && s.Markets["BTC/USDT"].TradingStatus() == MarketTrading
+		}},
+		{"exchange in maintenance, window open, market on a break", stateWith(t, `"quote_volume_24h": 1250000000.0,`, `"quote_volume_24h": 1250000000.0, "status": "BREAK",`), func(s State) bool {
+			return s.Markets["BTC/USDT"].TradingStatus() == "BREAK"
+		}},
+		{"exchange_status unknown and in_maintenance", stateWith(t, `"mode": "paper",`, `"mode": "paper", "exchange_status": "unknown", "in_maintenance": true,`), func(s State) bool {
+			return s.Exchange() == ExchangeUnknown && s.InMaintenance
+		}},
+		{"exchange_status maintenance", stateWith(t, `"mode": "paper",`, `"mode": "paper", "exchange_status": "maintenance",`), func(s State) bool {
+			return s.Exchange() == ExchangeMaintenance
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -165,6 +178,13 @@ func TestParseStateRejects(t *testing.T) {
 		{"locked above qty", stateWith(t, `{"qty": 0.35, "avg_price": 2300.0}`, `{"qty": 0.35, "avg_price": 2300.0, "locked": 0.35000001}`), "/account/positions/ETH~1USDT/locked", "consistency", "locked 0.35000001 is more than"},
 		{"locked negative", stateWith(t, `{"qty": 0.35, "avg_price": 2300.0}`, `{"qty": 0.35, "avg_price": 2300.0, "locked": -1}`), "/account/positions/ETH~1USDT/locked", "minimum", "must not be negative"},
 		{"unknown position field", stateWith(t, `{"qty": 0.35, "avg_price": 2300.0}`, `{"qty": 0.35, "avg_price": 2300.0, "free": 1}`), "/account/positions/ETH~1USDT/free", "additionalProperties", "allowed: qty, avg_price, locked"},
+		{"exchange_status not a status", stateWith(t, `"mode": "paper",`, `"mode": "paper", "exchange_status": "ok",`), "/exchange_status", "enum", `/exchange_status is "ok"; it must be one of normal, maintenance, unknown`},
+		{"exchange_status null", stateWith(t, `"mode": "paper",`, `"mode": "paper", "exchange_status": null,`), "/exchange_status", "type", "must be a string, not null"},
+		{"in_maintenance not a bool", stateWith(t, `"mode": "paper",`, `"mode": "paper", "in_maintenance": "yes",`), "/in_maintenance", "type", "must be true or false"},
+		{"market status lower case", stateWith(t, `"quote_volume_24h": 1250000000.0,`, `"quote_volume_24h": 1250000000.0, "status": "trading",`), "/markets/BTC~1USDT/status", "pattern", `is "trading"; it must be the exchange's market status in upper case`},
+		{"market status empty", stateWith(t, `"quote_volume_24h": 1250000000.0,`, `"quote_volume_24h": 1250000000.0, "status": "",`), "/markets/BTC~1USDT/status", "pattern", "market status"},
+		{"market status a number", stateWith(t, `"quote_volume_24h": 1250000000.0,`, `"quote_volume_24h": 1250000000.0, "status": 1,`), "/markets/BTC~1USDT/status", "type", "must be a string"},
+		{"unknown market field", stateWith(t, `"quote_volume_24h": 1250000000.0,`, `"quote_volume_24h": 1250000000.0, "state": "TRADING",`), "/markets/BTC~1USDT/state", "additionalProperties", "min_notional, status"},
 		{"bad mode", stateWith(t, `"mode": "paper"`, `"mode": "Live"`), "/mode", "enum", `/mode is "Live"; it must be one of paper, live`},
 		{"bad time", stateWith(t, `"2024-01-10T12:00:00Z"`, `"2024-01-10 12:00"`), "/now", "format", "RFC 3339"},
 		{"time without zone", stateWith(t, `"2024-01-10T12:00:00Z"`, `"2024-01-10T12:00:00"`), "/now", "format", "RFC 3339"},
@@ -247,8 +267,20 @@ func TestStateRiskScaleJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(raw), "risk_scale") || strings.Contains(string(raw), "locked") {
-		t.Errorf("json.Marshal(unset) = %s; want no risk_scale or locked", raw)
+	for _, f := range []string{"risk_scale", "locked", "exchange_status", "in_maintenance", `"status"`} {
+		if strings.Contains(string(raw), f) {
+			t.Errorf("json.Marshal(unset) = %s; want no %s", raw, f)
+		}
+	}
+	st.ExchangeStatus, st.InMaintenance = ExchangeUnknown, true
+	m := st.Markets["BTC/USDT"]
+	m.Status = "HALT"
+	st.Markets["BTC/USDT"] = m
+	raw, _ = json.Marshal(st)
+	var st2 State
+	err = json.Unmarshal(raw, &st2)
+	if err != nil || st2.Exchange() != ExchangeUnknown || !st2.InMaintenance || st2.Markets["BTC/USDT"].Status != "HALT" {
+		t.Errorf("round trip of the exchange and market status = %+v, %v", st2, err)
 	}
 	st.RiskScale = decimal.RequireFromString("0.5")
 	raw, _ = json.Marshal(st)

@@ -56,9 +56,38 @@ type State struct {
 	// means not set, which is 1 (see Risk). The validator rejects every
 	// order, by the hard limit limit_risk_scale, for a negative scale or
 	// one above 1; ParseState refuses such a state, and an explicit 0.
-	RiskScale decimal.Decimal   `json:"risk_scale,omitzero"`
-	Account   Account           `json:"account"`
-	Markets   map[string]Market `json:"markets"`
+	RiskScale decimal.Decimal `json:"risk_scale,omitzero"`
+	// ExchangeStatus is the exchange's system status: ExchangeNormal,
+	// ExchangeMaintenance or ExchangeUnknown (a status Warden could not
+	// read). Optional in a state file: empty means normal, so older state
+	// files keep their verdicts (see Exchange). At run time it is always
+	// filled.
+	ExchangeStatus string `json:"exchange_status,omitempty"`
+	// InMaintenance is true when now falls in a configured maintenance
+	// window. Optional in a state file (absent: false).
+	InMaintenance bool              `json:"in_maintenance,omitempty"`
+	Account       Account           `json:"account"`
+	Markets       map[string]Market `json:"markets"`
+}
+
+// Exchange statuses of State.ExchangeStatus.
+const (
+	ExchangeNormal      = "normal"
+	ExchangeMaintenance = "maintenance"
+	ExchangeUnknown     = "unknown"
+)
+
+// MarketTrading is the market status of an open market (Binance's word,
+// also used for a market ccxt reports active).
+const MarketTrading = "TRADING"
+
+// Exchange is the exchange status in effect: ExchangeStatus, or
+// ExchangeNormal when it is not set.
+func (s *State) Exchange() string {
+	if s.ExchangeStatus == "" {
+		return ExchangeNormal
+	}
+	return s.ExchangeStatus
 }
 
 var one = decimal.NewFromInt(1)
@@ -111,6 +140,19 @@ type Market struct {
 	PriceStep      decimal.Decimal `json:"price_step"`
 	MinAmount      decimal.Decimal `json:"min_amount"`
 	MinNotional    decimal.Decimal `json:"min_notional"`
+	// Status is the exchange's own word for the market (TRADING, BREAK,
+	// HALT, ...). Optional in a state file: empty means MarketTrading (see
+	// TradingStatus). At run time it is always filled.
+	Status string `json:"status,omitempty"`
+}
+
+// TradingStatus is the market status in effect: Status, or MarketTrading
+// when it is not set.
+func (m Market) TradingStatus() string {
+	if m.Status == "" {
+		return MarketTrading
+	}
+	return m.Status
 }
 
 // Side is the direction of an order.
