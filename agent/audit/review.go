@@ -251,7 +251,7 @@ func (s *Store) reviewCalls(ctx context.Context, r *Review, from, to time.Time) 
 	q, args := boundedKind(`SELECT run_id FROM records WHERE kind = 'run'`, from, to)
 	rows, err := s.query(ctx, `SELECT c.state, COALESCE(json_extract(c.body, '$.model'), ''), COUNT(*), COALESCE(SUM(c.tokens), 0),
 		COALESCE(SUM(json_extract(c.body, '$.prompt_tokens')), 0), COALESCE(SUM(json_extract(c.body, '$.completion_tokens')), 0)
-		FROM records c WHERE c.kind = 'llm_call' AND c.run_id IN (`+q+`) GROUP BY 1, 2 ORDER BY 2, 1`, args...)
+		FROM records c WHERE c.kind = 'llm_call' AND c.run_id <> '' AND c.run_id IN (`+q+`) GROUP BY 1, 2 ORDER BY 2, 1`, args...)
 	if err != nil {
 		return fmt.Errorf("audit: review model calls: %w", err)
 	}
