@@ -18,15 +18,51 @@ import (
 
 // Market is one tradable symbol with the exchange's precision and limits.
 type Market struct {
-	Symbol      string          `json:"symbol"` // unified, "BTC/USDT"
-	ID          string          `json:"id"`     // the exchange's own id, "BTCUSDT"
-	Base        string          `json:"base"`
-	Quote       string          `json:"quote"`
-	Active      bool            `json:"active"`
+	Symbol string `json:"symbol"` // unified, "BTC/USDT"
+	ID     string `json:"id"`     // the exchange's own id, "BTCUSDT"
+	Base   string `json:"base"`
+	Quote  string `json:"quote"`
+	Active bool   `json:"active"`
+	// Status is the exchange's own word for the market (Binance's
+	// exchangeInfo status: TRADING, BREAK, HALT, ...); empty when the
+	// exchange does not say, and then Active decides (see TradingStatus).
+	Status      string          `json:"status,omitempty"`
 	AmountStep  decimal.Decimal `json:"amount_step"`
 	PriceStep   decimal.Decimal `json:"price_step"`
 	MinAmount   decimal.Decimal `json:"min_amount"`
 	MinNotional decimal.Decimal `json:"min_notional"`
+}
+
+// MarketTrading is the status of an open market.
+const MarketTrading = "TRADING"
+
+// TradingStatus is the market's status: Status when the exchange gave
+// one, else TRADING for an active market and INACTIVE for one that is not.
+func (m Market) TradingStatus() string {
+	switch {
+	case m.Status != "":
+		return m.Status
+	case m.Active:
+		return MarketTrading
+	}
+	return "INACTIVE"
+}
+
+// System statuses SystemStatus reports (the state contract's
+// exchange_status; a status that could not be read is "unknown").
+const (
+	SystemNormal      = "normal"
+	SystemMaintenance = "maintenance"
+	SystemUnknown     = "unknown"
+)
+
+// StatusReader is an exchange that reports its system status (ccxt
+// fetchStatus; Binance /sapi/v1/system/status): SystemNormal or
+// SystemMaintenance. An error means the status is unknown, which blocks
+// new orders (fail closed). The paper exchange and the ccxt adapter
+// implement it.
+type StatusReader interface {
+	SystemStatus(ctx context.Context) (string, error)
 }
 
 // Ticker is the top of book and 24 h volume of one symbol.

@@ -111,6 +111,9 @@ type Exchange struct {
 	seq    int64  // exchange order ids
 	tseq   int64  // trade ids
 	saved  *saved // what the last save held (MarshalDelta)
+	// maintenance puts the exchange into maintenance (SetMaintenance):
+	// SystemStatus says so and new orders are refused as Binance does.
+	maintenance bool
 }
 
 var _ executor.Exchange = (*Exchange)(nil)
@@ -228,13 +231,65 @@ func notFound(code, msg string) error {
 	return &executor.Error{Kind: executor.KindNotFound, Code: code, Msg: msg}
 }
 
-// Markets returns the configured markets.
+// Markets returns the configured markets, each with its status (TRADING
+// unless SetMarketStatus said otherwise).
 func (x *Exchange) Markets(ctx context.Context) (map[string]executor.Market, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return maps.Clone(x.cfg.Markets), nil
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	out := make(map[string]executor.Market, len(x.books))
+	for sym, b := range x.books {
+		m := b.m
+		m.Status = m.TradingStatus()
+		out[sym] = m
+	}
+	return out, nil
 }
+
+// SystemStatus is the paper exchange's system status: maintenance after
+// SetMaintenance(true), else normal.
+func (x *Exchange) SystemStatus(ctx context.Context) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.maintenance {
+		return executor.SystemMaintenance, nil
+	}
+	return executor.SystemNormal, nil
+}
+
+// SetMaintenance puts the exchange into maintenance or takes it out. In
+// maintenance every new order is refused the way Binance refuses it (HTTP
+// 503, -1016): an executor.KindUnavailable error. Resting orders stay.
+func (x *Exchange) SetMaintenance(on bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.maintenance = on
+}
+
+// SetMarketStatus sets a market's status (TRADING, BREAK, HALT, ...): any
+// status but TRADING closes the market, and new orders in it are refused.
+func (x *Exchange) SetMarketStatus(symbol, status string) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	b, ok := x.books[symbol]
+	if !ok {
+		return fmt.Errorf("paper: no market %q", symbol)
+	}
+	if status == "" {
+		return fmt.Errorf("paper: market %q: empty status", symbol)
+	}
+	b.m.Status, b.m.Active = status, status == executor.MarketTrading
+	return nil
+}
+
+// ErrMaintenanceMsg is Binance's message for a request refused during
+// system maintenance (HTTP 503, code -1016).
+const ErrMaintenanceMsg = "This service is no longer available."
 
 // Ticker is synthesised from the last candle: bid and ask are the close ∓
 // half the spread, QuoteVolume24h is Σ volume×close over the last 24 h.
@@ -329,6 +384,9 @@ func (x *Exchange) accept(req executor.OrderRequest) (*order, error) {
 	}
 	if !executor.ValidClientOrderID(req.ClientOrderID) {
 		return nil, rejected("-1100", "Illegal characters found in parameter 'newClientOrderId'; legal range is '^[\\.A-Z\\:/a-z0-9_-]{1,36}$'.")
+	}
+	if x.maintenance {
+		return nil, &executor.Error{Kind: executor.KindUnavailable, Code: "-1016", Msg: ErrMaintenanceMsg}
 	}
 	b, ok := x.books[req.Symbol]
 	if !ok {
