@@ -27,6 +27,7 @@ import (
 	"github.com/shopspring/decimal"
 	"gopkg.in/yaml.v3"
 
+	"github.com/warden-trading/warden/agent/maintenance"
 	"github.com/warden-trading/warden/agent/market"
 	"github.com/warden-trading/warden/schemas"
 )
@@ -46,6 +47,11 @@ type Config struct {
 	Symbols []string `yaml:"symbols"`
 	// Timeframe of the candles in each snapshot: 1h, 4h or 1d.
 	Timeframe string `yaml:"timeframe"`
+	// Maintenance lists the exchange's maintenance windows: no new orders
+	// while one is open (CEL system.in_maintenance; the default policy's
+	// rule exchange_open). A window that does not parse is a config error
+	// with its line.
+	Maintenance maintenance.Windows `yaml:"maintenance"`
 	// Candles is how many closed candles a snapshot holds.
 	Candles int `yaml:"candles"`
 	// Policy is the path of a CEL policy file; empty means the embedded

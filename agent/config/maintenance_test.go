@@ -1,0 +1,33 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMaintenanceWindows: windows read from the config file; a window that
+// does not parse is a config error naming the file and its line.
+func TestMaintenanceWindows(t *testing.T) {
+	c, err := Parse("warden.yaml", []byte("mode: paper\nmaintenance:\n  - every: \"Wed 02:00-04:00\"\n    tz: UTC\n  - from: 2026-03-01T00:00:00Z\n    to: 2026-03-01T06:00:00Z\n"))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if len(c.Maintenance) != 2 {
+		t.Fatalf("Maintenance = %+v; want 2 windows", c.Maintenance)
+	}
+	wed := time.Date(2026, 12, 2, 2, 0, 0, 0, time.UTC)
+	if _, ok := c.Maintenance.Active(wed); !ok {
+		t.Errorf("Active(%s) = false; want the Wednesday window", wed)
+	}
+	if _, ok := c.Maintenance.Active(wed.Add(2 * time.Hour)); ok {
+		t.Errorf("Active(%s) = true; the window ends at 04:00", wed.Add(2*time.Hour))
+	}
+	if len(Default().Maintenance) != 0 {
+		t.Error("the default config has maintenance windows")
+	}
+	_, err = Parse("warden.yaml", []byte("mode: paper\nmaintenance:\n  - every: \"Wed 02:00-04:00\"\n  - every: \"Wed 2am-4am\"\n"))
+	if err == nil || !strings.Contains(err.Error(), "config warden.yaml") || !strings.Contains(err.Error(), "line 4: maintenance window") {
+		t.Errorf("Parse(bad window) error = %v; want the file and line 4", err)
+	}
+}
