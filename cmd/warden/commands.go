@@ -47,6 +47,8 @@ var examples = map[string]string{
 	"warden audit export": `  warden audit export --format jsonl --out audit.jsonl
   warden audit export --runs --format csv --out runs.csv`,
 	"warden audit verify": `  warden audit verify --db /var/lib/warden/warden.db`,
+	"warden audit archive": `  warden audit archive --before 90d --db /var/lib/warden/warden.db
+  warden audit archive --before 2024-01-01 --dir /srv/warden-archive`,
 	"warden backtest": `  warden backtest
   warden backtest --symbols BTC/USDT --from 2021-01-01 --to 2022-01-01 --every day --audit`,
 }
