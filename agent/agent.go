@@ -26,6 +26,7 @@ import (
 
 	"github.com/warden-trading/warden/agent/advisor"
 	"github.com/warden-trading/warden/agent/audit"
+	"github.com/warden-trading/warden/agent/maintenance"
 	"github.com/warden-trading/warden/agent/market"
 	"github.com/warden-trading/warden/agent/notify"
 	"github.com/warden-trading/warden/executor"
@@ -110,6 +111,9 @@ type Options struct {
 	Breakers BreakerConfig
 	// MaxDataAge is how old the last closed candle may be.
 	MaxDataAge time.Duration
+	// Maintenance are the configured maintenance windows: while one is
+	// open the state's in_maintenance is true (no new orders).
+	Maintenance maintenance.Windows
 	// RunIDPrefix prefixes run ids ("r" by default; backtests use "bt").
 	RunIDPrefix string
 	// DeterministicRunIDs derives run ids from the clock alone (backtests,
@@ -399,6 +403,16 @@ func (a *Agent) cycle(ctx context.Context, res *CycleResult, val *policy.Validat
 	if err := a.recordCalls(ctx, res.RunID, rendered, reply, advErr); err != nil {
 		return err
 	}
+	if len(reply.Calls) > 0 {
+		// The invalid-output breaker: a trip applies to this decision too.
+		a.checkInvalidOutput(ctx, res)
+		st.SafeMode, st.RiskScale = res.SafeMode, res.RiskScale
+	}
+	if len(reply.Calls) > 0 {
+		// The invalid-output breaker: a trip applies to this decision too.
+		a.checkInvalidOutput(ctx, res)
+		st.SafeMode, st.RiskScale = res.SafeMode, res.RiskScale
+	}
 	if advErr != nil {
 		res.Status, res.Reason = "advisor_error", advErr.Error()
 		if a.d.Store != nil {
@@ -542,6 +556,11 @@ func (a *Agent) state(ctx context.Context, now time.Time, snaps map[string]marke
 	if st.Mode == "backtest" {
 		st.Mode = "paper"
 	}
+	st.ExchangeStatus = a.exchangeStatus(ctx)
+	if w, ok := a.o.Maintenance.Active(now); ok {
+		st.InMaintenance = true
+		a.d.Logger.Info("maintenance window open: no new orders", "window", w.String())
+	}
 	cash := bals[a.quote].Total()
 	equity := cash
 	positions := map[string]schemas.Position{}
@@ -563,6 +582,7 @@ func (a *Agent) state(ctx context.Context, now time.Time, snaps map[string]marke
 			Bid: tk.Bid, Ask: tk.Ask, Last: tk.Last, QuoteVolume24h: tk.QuoteVolume24h,
 			DataAgeS:   decimal.NewFromFloat(age).Round(3),
 			AmountStep: m.AmountStep, PriceStep: m.PriceStep, MinAmount: m.MinAmount, MinNotional: m.MinNotional,
+			Status: m.TradingStatus(),
 		}
 		base, _, _ := strings.Cut(sym, "/")
 		qty := bals[base].Total()
@@ -619,6 +639,30 @@ func (a *Agent) state(ctx context.Context, now time.Time, snaps map[string]marke
 		a.d.Observer.SetAccount(st.Account.Equity, dayPnL, equity.Sub(cash), dd)
 	}
 	return st, nil
+}
+
+// exchangeStatus is the exchange's system status for the state: normal
+// or maintenance as the exchange says, unknown when it could not be read or
+// the exchange cannot report it (fail closed: unknown blocks new orders,
+// and never touches the protective stops resting on the exchange).
+func (a *Agent) exchangeStatus(ctx context.Context) string {
+	sr, ok := a.d.Market.(executor.StatusReader)
+	if !ok {
+		a.d.Logger.Warn("exchange status: the market data source cannot report it; treated as unknown")
+		return schemas.ExchangeUnknown
+	}
+	s, err := sr.SystemStatus(ctx)
+	switch {
+	case err != nil:
+		a.d.Logger.Warn("exchange status could not be read; treated as unknown", "err", err)
+		return schemas.ExchangeUnknown
+	case s == executor.SystemNormal:
+		return schemas.ExchangeNormal
+	case s == executor.SystemMaintenance:
+		return schemas.ExchangeMaintenance
+	}
+	a.d.Logger.Warn("exchange status not understood; treated as unknown", "status", s)
+	return schemas.ExchangeUnknown
 }
 
 // avgEntry is the average price of the buys that built the current
@@ -700,8 +744,14 @@ func (a *Agent) recordCalls(ctx context.Context, runID string, p prompts.Rendere
 			status = "transport_error"
 		case c.HTTPStatus >= 400:
 			status = "http_error"
-		case c.FinishReason == "length":
+		case c.FinishReason == "length" || c.Kind == advisor.KindTruncated:
 			status = "truncated"
+		case c.Kind == advisor.KindRefusal:
+			status = "refusal"
+		case c.Kind == advisor.KindSchemaInvalid:
+			status = "schema_invalid"
+		case c.Kind == advisor.KindBadResponse:
+			status = "bad_response"
 		case c.Err != "":
 			status = "error"
 		}
@@ -715,7 +765,7 @@ func (a *Agent) recordCalls(ctx context.Context, runID string, p prompts.Rendere
 			PromptHash: p.SystemHash + ":" + p.UserHash, Request: string(c.RequestJSON), Response: string(c.ResponseBody),
 			HTTPStatus: c.HTTPStatus, Status: status, Latency: c.Latency,
 			PromptTokens: int64(c.PromptTokens), CompletionTokens: int64(c.CompletionTokens), TotalTokens: int64(c.TotalTokens),
-			FinishReason: c.FinishReason, Error: c.Err,
+			FinishReason: c.FinishReason, Error: c.Err, Purpose: c.Purpose, Kind: string(c.Kind),
 		}); err != nil {
 			return fmt.Errorf("audit: record llm call: %w", err)
 		}

@@ -63,6 +63,11 @@ type BreakerConfig struct {
 	// MaxConsecutiveErrors trips the error-spike breaker: failed cycles in
 	// a row, counted in the audit store across processes.
 	MaxConsecutiveErrors int
+	// InvalidOutputWindow and InvalidOutputPct trip the invalid-output
+	// breaker: more than InvalidOutputPct percent of the last
+	// InvalidOutputWindow model calls (0: 20 and 20; see modelrisk.go).
+	InvalidOutputWindow int
+	InvalidOutputPct    int
 	// Rules by breaker name; a breaker missing here follows
 	// DefaultBreakers.
 	Rules map[string]BreakerRule
@@ -105,6 +110,9 @@ func DefaultBreakerRules() map[string]BreakerRule {
 		BreakerDataGap:    {Level: audit.LevelSafeMode, Cooldown: 4 * time.Hour},
 		BreakerShock:      {Level: audit.LevelSafeMode, Cooldown: time.Hour},
 		BreakerDrift:      {Level: audit.LevelReduce, Cooldown: 4 * time.Hour},
+		// A model that keeps refusing, truncating or answering off-schema
+		// is not advising: safe mode until it has recovered.
+		BreakerInvalidOutput: {Level: audit.LevelSafeMode, Cooldown: 4 * time.Hour},
 	}
 }
 

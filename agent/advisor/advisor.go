@@ -82,6 +82,11 @@ type Call struct {
 	// differs from the Reply's (a consensus member, "consensus/name#k").
 	Advisor string `json:"advisor,omitempty"`
 	Model   string `json:"model,omitempty"`
+	// Kind classifies this call's failure when the call itself carried
+	// it: a refusal, truncated output, an answer that is not schema-valid
+	// (then repaired or given up), a bad response. Empty when it did not
+	// fail, or failed in transport (see Err).
+	Kind Kind `json:"kind,omitempty"`
 }
 
 // MarshalJSON writes the bodies as JSON strings (readable in an audit

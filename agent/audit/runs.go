@@ -105,6 +105,12 @@ type LLMCall struct {
 	TotalTokens      int64         `json:"total_tokens"`
 	FinishReason     string        `json:"finish_reason,omitempty"`
 	Error            string        `json:"error,omitempty"`
+	// Purpose is initial, retry, repair or member (a consensus member
+	// with no HTTP call); Kind the call's failure class (refusal,
+	// truncated, schema_invalid_after_repair, bad_response), for the
+	// reliability figures.
+	Purpose string `json:"purpose,omitempty"`
+	Kind    string `json:"kind,omitempty"`
 }
 
 // RecordLLMCall records one model call.

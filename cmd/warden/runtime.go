@@ -255,6 +255,7 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 		Mode: mode, Symbols: cfg.Symbols, Timeframe: cfg.Timeframe, Lookback: cfg.Candles,
 		Breakers:   agent.BreakersFromConfig(cfg.Breakers),
 		MaxDataAge: cfg.Breakers.MaxDataAge, Output: o.output,
+		Maintenance: cfg.Maintenance,
 	})
 	if err != nil {
 		return nil, err

@@ -257,7 +257,7 @@ func (a *Advisor) calls(req advisor.Request, votes []Vote) []advisor.Call {
 			body, _ := json.Marshal(map[string]string{"system": req.Prompt.System, "user": req.Prompt.User})
 			c := advisor.Call{Purpose: "member", Started: req.Now, RequestJSON: body, ResponseBody: v.Raw, Advisor: label, Model: model}
 			if v.Err != nil {
-				c.Err = v.Err.Error()
+				c.Err, c.Kind = v.Err.Error(), advisor.KindOf(v.Err)
 			}
 			out = append(out, c)
 		} else {

@@ -291,7 +291,9 @@ func (a *Advisor) Advise(ctx context.Context, req advisor.Request) (advisor.Repl
 		if err != nil {
 			return rep, err
 		}
+		last := &rep.Calls[len(rep.Calls)-1]
 		if len(content) > schemas.MaxResponseBytes {
+			last.Kind = advisor.KindBadResponse
 			// Not worth a repair turn: sending it back would cost as much
 			// again, and a model that wrote megabytes is not answering.
 			return rep, a.fail(advisor.KindBadResponse, fmt.Sprintf("the answer is %d bytes, over the %d-byte cap; rejected without a repair turn", len(content), schemas.MaxResponseBytes), nil)
@@ -301,6 +303,8 @@ func (a *Advisor) Advise(ctx context.Context, req advisor.Request) (advisor.Repl
 			rep.Raw = []byte(content)
 			return rep, nil
 		}
+		// This call's answer is not schema-valid: repaired next, or the end.
+		last.Kind = advisor.KindSchemaInvalid
 		var pe *schemas.ParseError
 		var vs []schemas.Violation
 		if errors.As(perr, &pe) {
@@ -442,7 +446,7 @@ func (a *Advisor) complete(ctx context.Context, msgs []goopenai.ChatCompletionMe
 				rep.Calls = append(rep.Calls, call)
 				return content, nil
 			}
-			call.Err = msg
+			call.Err, call.Kind = msg, kind
 			rep.Calls = append(rep.Calls, call)
 			return "", a.fail(kind, msg, nil)
 		}
