@@ -68,6 +68,7 @@ type Config struct {
 	Breakers    Breakers `yaml:"breakers"`
 	Notify      Notify   `yaml:"notify"`
 	Metrics     Metrics  `yaml:"metrics"`
+	UI          UI       `yaml:"ui"`
 }
 
 // Limits are the hard limits in Go that no policy edit can remove.
@@ -274,6 +275,15 @@ type Metrics struct {
 	AllowNonLoop bool   `yaml:"allow_non_loopback"`
 }
 
+// UI configures the console (`warden ui`). It listens on loopback unless
+// AllowNonLoop is set, and then only with TLS (TLSCert and TLSKey).
+type UI struct {
+	Listen       string `yaml:"listen"`
+	TLSCert      string `yaml:"tls_cert"`
+	TLSKey       string `yaml:"tls_key"`
+	AllowNonLoop bool   `yaml:"allow_non_loopback"`
+}
+
 // Default is the configuration of a fresh clone: paper trading over the
 // bundled candles with the baseline advisor and the default policy.
 func Default() Config {
@@ -320,6 +330,7 @@ func Default() Config {
 			ReconcileEvery:     5 * time.Minute,
 		},
 		Breakers: DefaultBreakers(),
+		UI:       UI{Listen: "127.0.0.1:8787"},
 	}
 }
 
@@ -356,6 +367,10 @@ type pathFields struct {
 	Exchange struct {
 		CredentialsFile *string `yaml:"credentials_file"`
 	} `yaml:"exchange"`
+	UI struct {
+		TLSCert *string `yaml:"tls_cert"`
+		TLSKey  *string `yaml:"tls_key"`
+	} `yaml:"ui"`
 }
 
 // resolvePaths makes every relative path set in data relative to dir.
@@ -371,6 +386,7 @@ func (c *Config) resolvePaths(dir string, data []byte) {
 		{set.DB, &c.DB}, {set.Policy, &c.Policy}, {set.PolicyTests, &c.PolicyTests},
 		{set.Advisor.Replay.File, &c.Advisor.Replay.File}, {set.Advisor.Replay.DB, &c.Advisor.Replay.DB},
 		{set.Exchange.CredentialsFile, &c.Exchange.CredentialsFile},
+		{set.UI.TLSCert, &c.UI.TLSCert}, {set.UI.TLSKey, &c.UI.TLSKey},
 	} {
 		if f.set != nil && *f.val != "" && !filepath.IsAbs(*f.val) {
 			*f.val = filepath.Join(dir, *f.val)
@@ -567,6 +583,9 @@ func (c Config) Validate() error {
 	}
 	if c.Notify.Slack.TokenEnv != "" && c.Notify.Slack.Channel == "" {
 		bad("notify.slack.channel: required when token_env is set")
+	}
+	if (c.UI.TLSCert == "") != (c.UI.TLSKey == "") {
+		bad("ui: set both tls_cert and tls_key, or neither")
 	}
 	return errors.Join(errs...)
 }

@@ -53,19 +53,23 @@ type app struct {
 	// stderr are wrapped in it, logs, the database and notifications use
 	// it. Commands add the secrets their configuration names (addSecrets).
 	red *redact.Redactor
+	// rawStdout is stdout without the redactor, for the one secret shown
+	// to its owner on purpose: a console user's TOTP enrolment (ui.go).
+	rawStdout io.Writer
 }
 
 // Main runs the CLI with args (without the program name) and returns the
 // process exit code. It is what main calls and what end-to-end tests call.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	red := redact.New()
+	rawStdout := stdout
 	outW, errW := red.Writer(stdout), red.Writer(stderr)
 	defer func() {
 		outW.Flush()
 		errW.Flush()
 	}()
 	stdout, stderr = outW, errW
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, red: red}
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, red: red, rawStdout: rawStdout}
 	root := newRootCmd(a)
 	root.SetArgs(args)
 	root.SetIn(stdin)
@@ -121,6 +125,7 @@ var commands = []func(*app) *cobra.Command{
 	newProfitCmd,
 	newReviewCmd,
 	newVersionCmd,
+	newUICmd,
 }
 
 // addSecrets registers with the process's redactor every secret cfg names
