@@ -96,6 +96,9 @@ type Deps struct {
 	Store     Store     // nil: no audit records (backtests only)
 	Publisher Publisher // nil: no notifications
 	Observer  Observer  // nil: no metrics
+	// Approvals holds approved orders for a person (agent/approval.Gate);
+	// nil: every approved order is placed at once.
+	Approvals Approvals
 	Clock     func() time.Time
 	Logger    *slog.Logger
 }
@@ -179,6 +182,7 @@ type CycleResult struct {
 	Verdicts    []schemas.Verdict    `json:"verdicts,omitempty"`
 	DecisionIDs []string             `json:"decision_ids,omitempty"`
 	Orders      []schemas.OrderEvent `json:"orders,omitempty"`
+	Held        []string             `json:"held,omitempty"` // approved orders waiting for a person (agent/approval), not placed
 	OrderErrors []string             `json:"order_errors,omitempty"`
 	Equity      decimal.Decimal      `json:"equity"`
 }
@@ -470,6 +474,9 @@ func (a *Agent) cycle(ctx context.Context, res *CycleResult, val *policy.Validat
 		}
 		a.publish(ctx, notify.Decision{ID: res.DecisionIDs[i], RunID: res.RunID, Verdict: v, Rationale: res.Rationale})
 		if v.Decision != schemas.DecisionApproved || v.Order == nil || a.d.Orders == nil {
+			continue
+		}
+		if held, err := a.hold(ctx, res, out.Response, out.PolicyHash, st, v, i); err != nil || held {
 			continue
 		}
 		ev, err := a.d.Orders.Place(ctx, res.DecisionIDs[i], *v.Order)

@@ -107,6 +107,21 @@ func (r *PaperReplay) Advance(start time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%w: no candle within two weeks after %s", ErrReplayEnd, last.Format(time.RFC3339))
 }
 
+// Current gives a restored account its market history again without
+// feeding a new candle, and returns the decision time of the last cycle:
+// what a process that acts between cycles (warden approve placing an
+// approved proposal) decides at. An account no cycle has fed is an error.
+func (r *PaperReplay) Current() (time.Time, error) {
+	last := r.feed.Now()
+	if last.IsZero() {
+		return time.Time{}, errors.New("paper replay: no cycle has run on this account yet")
+	}
+	if err := r.backfill(); err != nil {
+		return time.Time{}, err
+	}
+	return last.Add(r.step), nil
+}
+
 // historyFeed is a CandleFeed restored without its market history
 // (executor/paper): HistoryUntil is the time of the newest candle a symbol
 // had, whose history the feed must give again; zero when it needs none.

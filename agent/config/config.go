@@ -69,6 +69,7 @@ type Config struct {
 	Notify      Notify   `yaml:"notify"`
 	Metrics     Metrics  `yaml:"metrics"`
 	UI          UI       `yaml:"ui"`
+	Approval    Approval `yaml:"approval"`
 }
 
 // Limits are the hard limits in Go that no policy edit can remove.
@@ -330,6 +331,7 @@ func Default() Config {
 			ReconcileEvery:     5 * time.Minute,
 		},
 		Breakers: DefaultBreakers(),
+		Approval: DefaultApproval(),
 		UI:       UI{Listen: "127.0.0.1:8787"},
 	}
 }
@@ -536,6 +538,7 @@ func (c Config) Validate() error {
 		bad("advisor.kind: %q is not baseline, openai, replay or consensus", c.Advisor.Kind)
 	}
 	errs = append(errs, c.pastedSecrets()...)
+	errs = append(errs, c.validateApproval()...)
 	switch c.Paper.Data {
 	case "bundled", "live":
 	default:

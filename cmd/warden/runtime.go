@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/warden-trading/warden/agent/advisor/consensus"
 	"github.com/warden-trading/warden/agent/advisor/openai"
 	"github.com/warden-trading/warden/agent/advisor/replay"
+	"github.com/warden-trading/warden/agent/approval"
 	"github.com/warden-trading/warden/agent/audit"
 	"github.com/warden-trading/warden/agent/config"
 	"github.com/warden-trading/warden/agent/metrics"
@@ -120,6 +122,10 @@ type runtime struct {
 	red        *redact.Redactor  // the one redactor: store, notifications, logs
 	lock       *os.File          // held for the runtime's life: one trading process per database
 	live       bool
+	// approvals is human approval's gate (cmd/warden/approvals.go).
+	approvals *approval.Gate
+	// cycleMu keeps a cycle and an approval step from overlapping.
+	cycleMu sync.Mutex
 	// lastReconcile is when the last full reconciliation succeeded.
 	lastReconcile time.Time
 }
@@ -239,6 +245,9 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 		return nil, err
 	}
 	rt.pub = pub
+	if err := rt.openApprovals(); err != nil {
+		return nil, err
+	}
 	var obs agent.Observer
 	if cfg.Metrics.Listen != "" {
 		rt.metrics = metrics.New()
@@ -251,6 +260,7 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 	rt.agent, err = agent.New(agent.Deps{
 		Market: rt.exchange, Orders: rt.exec, Advisor: adv, Validator: validator,
 		Store: rt.store, Publisher: pub, Observer: obs, Clock: rt.clock.Now, Logger: rt.logger,
+		Approvals: rt.approvalsHook(),
 	}, agent.Options{
 		Mode: mode, Symbols: cfg.Symbols, Timeframe: cfg.Timeframe, Lookback: cfg.Candles,
 		Breakers:   agent.BreakersFromConfig(cfg.Breakers),
@@ -437,6 +447,8 @@ func (rt *runtime) openNotify() (agent.Publisher, error) {
 // cycle runs one cycle: it advances the offline replay when there is one,
 // resolves orders left open, decides, and saves the paper account.
 func (rt *runtime) cycle(ctx context.Context) (agent.CycleResult, error) {
+	rt.cycleMu.Lock()
+	defer rt.cycleMu.Unlock()
 	if rt.replay != nil {
 		start, _ := time.Parse(time.RFC3339, rt.cfg.Paper.ReplayStart)
 		now, err := rt.replay.Advance(start)
@@ -453,6 +465,9 @@ func (rt *runtime) cycle(ctx context.Context) (agent.CycleResult, error) {
 		}
 	}
 	rt.reconcile(ctx, false)
+	// Pending approvals first: expired proposals end, approved ones are
+	// re-checked against this cycle's market and placed or voided.
+	rt.processApprovals(ctx)
 	res, err := rt.agent.Cycle(ctx)
 	if rt.paper != nil {
 		if merr := rt.paperSaver.Save(ctx); merr != nil && err == nil {

@@ -1,0 +1,390 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/warden-trading/warden/agent/audit"
+	"github.com/warden-trading/warden/executor"
+	"github.com/warden-trading/warden/schemas"
+)
+
+// proposalItem is one line of `warden approvals --json`.
+type proposalItem struct {
+	DecisionID string        `json:"decision_id"`
+	Status     string        `json:"status"`
+	Hash       string        `json:"hash"`
+	Order      schemas.Order `json:"order"`
+	DecidedBy  string        `json:"decided_by"`
+	Channel    string        `json:"channel"`
+	HashSeen   string        `json:"hash_seen"`
+	Reason     string        `json:"reason"`
+}
+
+// writeApprovalConfig writes warden.yaml: the scripted model at url, the
+// bundled replay, and approval with the given extra settings.
+func writeApprovalConfig(t *testing.T, url, approval string) {
+	t.Helper()
+	t.Setenv("WARDEN_TEST_APPROVAL_KEY", "sk-test-approval-0123456789abcdef")
+	cfg := fmt.Sprintf(`advisor:
+  kind: openai
+  openai: {base_url: %s, model: gpt-4o-mini, api_key_env: WARDEN_TEST_APPROVAL_KEY, max_retries: -1, timeout: 10s}
+paper: {replay_start: "%s"}
+approval: {required: true%s}
+`, url, quietStart, approval)
+	if err := os.WriteFile("warden.yaml", []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// proposeBTC runs one cycle whose model buys BTC/USDT; with approval on,
+// the approved order becomes the one pending proposal, returned.
+func proposeBTC(t *testing.T, approval string) proposalItem {
+	t.Helper()
+	t.Chdir(t.TempDir())
+	m := newOperatorModel(t, "buyBTC")
+	writeApprovalConfig(t, m.url, approval)
+	if code, out, errOut := runMain(t, "run", "--once", "--config", "warden.yaml"); code != 0 {
+		t.Fatalf("run --once = %d\n%s\n%s", code, out, errOut)
+	}
+	ps := listProposals(t, false)
+	if len(ps) != 1 || ps[0].Status != audit.ApprovalPending || ps[0].Order.Symbol != "BTC/USDT" || ps[0].Order.Side != schemas.SideBuy {
+		t.Fatalf("after the cycle, proposals = %+v; want one pending BTC/USDT buy", ps)
+	}
+	if n := entryOrders(t, ps[0].DecisionID); n != 0 {
+		t.Fatalf("the held order was placed by the cycle (%d order intents)", n)
+	}
+	return ps[0]
+}
+
+func listProposals(t *testing.T, all bool) []proposalItem {
+	t.Helper()
+	args := []string{"approvals", "--json", "--config", "warden.yaml"}
+	if all {
+		args = append(args, "--all")
+	}
+	code, out, errOut := runMain(t, args...)
+	if code != 0 {
+		t.Fatalf("approvals = %d\n%s", code, errOut)
+	}
+	var ps []proposalItem
+	if err := json.Unmarshal([]byte(out), &ps); err != nil {
+		t.Fatalf("approvals --json: %v\n%s", err, out)
+	}
+	return ps
+}
+
+func proposal(t *testing.T, id string) proposalItem {
+	t.Helper()
+	for _, p := range listProposals(t, true) {
+		if p.DecisionID == id {
+			return p
+		}
+	}
+	t.Fatalf("no proposal %s", id)
+	return proposalItem{}
+}
+
+// entryOrders counts the entry orders the executor's journal holds for
+// the decision: the intents sent (at most one per decision id).
+func entryOrders(t *testing.T, decisionID string) int {
+	t.Helper()
+	st, err := audit.Open(context.Background(), "warden.db", audit.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	evs, err := st.OrderHistory(context.Background(), executor.ClientOrderID(decisionID, executor.RoleEntry))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, ev := range evs {
+		if ev.State == schemas.OrderIntent {
+			n++
+		}
+	}
+	return n
+}
+
+// approvalEvents lists the approval event records in the chain, by state.
+func approvalEvents(t *testing.T) map[string][]map[string]any {
+	t.Helper()
+	st, err := audit.Open(context.Background(), "warden.db", audit.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	evs, err := st.ListEvents(context.Background(), audit.EventFilter{Kinds: []string{audit.EventApproval}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]map[string]any{}
+	for _, e := range evs {
+		var d map[string]any
+		if err := json.Unmarshal(e.Detail, &d); err != nil {
+			t.Fatal(err)
+		}
+		out[e.State] = append(out[e.State], d)
+	}
+	return out
+}
+
+// holdLock stands for a `warden run` holding the database: the lock a
+// second process finds taken.
+func holdLock(t *testing.T) (release func()) {
+	t.Helper()
+	f, err := lockDB("warden.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() { f.Close() }
+}
+
+// TestApproveTwicePlacesOnce: a standalone `warden approve` (no run holds
+// the lock) re-checks and places the order; approving again is refused
+// and places nothing more. Who, channel, hash seen and the re-judged
+// verdict are in the chain, which verifies.
+func TestApproveTwicePlacesOnce(t *testing.T) {
+	p := proposeBTC(t, "")
+	code, out, errOut := runMain(t, "approve", p.DecisionID, "--hash", p.Hash[:8], "--by", "alice", "--config", "warden.yaml")
+	if code != 0 || !strings.Contains(out, "placed") {
+		t.Fatalf("approve = %d\n%s\n%s", code, out, errOut)
+	}
+	t.Log(out)
+	if n := entryOrders(t, p.DecisionID); n != 1 {
+		t.Fatalf("after approve, %d entry orders; want 1", n)
+	}
+	code, _, errOut = runMain(t, "approve", p.DecisionID, "--hash", p.Hash[:8], "--config", "warden.yaml")
+	if code != exitRejected || !strings.Contains(errOut, "is placed, not pending") {
+		t.Fatalf("second approve = %d (%s); want 1, refused as placed", code, errOut)
+	}
+	if n := entryOrders(t, p.DecisionID); n != 1 {
+		t.Fatalf("after a second approve, %d entry orders; want 1", n)
+	}
+	got := proposal(t, p.DecisionID)
+	if got.Status != audit.ApprovalPlaced || got.DecidedBy != "alice" || got.Channel != "cli" || got.HashSeen != p.Hash[:8] {
+		t.Fatalf("proposal = %+v; want placed by alice (cli) having seen %s", got, p.Hash[:8])
+	}
+	evs := approvalEvents(t)
+	if len(evs["proposed"]) != 1 || len(evs["approved"]) != 1 || len(evs["placing"]) != 1 || len(evs["placed"]) != 1 || len(evs["refused"]) != 1 {
+		t.Fatalf("approval events = %v", evs)
+	}
+	rej, _ := evs["placing"][0]["rejudged"].(map[string]any)
+	if rej["decision"] != "approved" || rej["policy_hash"] == "" {
+		t.Fatalf("the re-judged verdict is not recorded: %v", evs["placing"][0])
+	}
+	if code, out, errOut := runMain(t, "audit", "verify", "--db", "warden.db"); code != 0 {
+		t.Fatalf("audit verify = %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// TestApproveRefusals: an unknown id, a wrong hash, a hash prefix one
+// digit short of the minimum and the kill switch are refused (exit 1),
+// recorded, and change nothing; the minimum prefix itself is accepted.
+func TestApproveRefusals(t *testing.T) {
+	p := proposeBTC(t, "")
+	wrong := "00000000"
+	if strings.HasPrefix(p.Hash, wrong) {
+		wrong = "11111111"
+	}
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown id", []string{"approve", "r-nope:0", "--hash", p.Hash[:8]}, "no proposal"},
+		{"wrong hash", []string{"approve", p.DecisionID, "--hash", wrong}, "does not match"},
+		{"7 digits", []string{"approve", p.DecisionID, "--hash", p.Hash[:7]}, "at least 8 hex digits"},
+		{"not hex", []string{"approve", p.DecisionID, "--hash", "zzzzzzzz"}, "at least 8 hex digits"},
+	}
+	for _, c := range cases {
+		code, _, errOut := runMain(t, append(c.args, "--config", "warden.yaml")...)
+		if code != exitRejected || !strings.Contains(errOut, c.want) {
+			t.Errorf("%s: approve = %d (%s); want 1, %q", c.name, code, errOut, c.want)
+		}
+	}
+	if code, _, errOut := runMain(t, "approve", p.DecisionID, "--config", "warden.yaml"); code != exitUsage {
+		t.Errorf("approve without --hash = %d (%s); want 2", code, errOut)
+	}
+	if code, _, _ := runMain(t, "kill", "--reason", "test", "--config", "warden.yaml"); code != 0 {
+		t.Fatal("kill failed")
+	}
+	if code, _, errOut := runMain(t, "approve", p.DecisionID, "--hash", p.Hash[:8], "--config", "warden.yaml"); code != exitRejected || !strings.Contains(errOut, "kill switch") {
+		t.Errorf("approve under the kill switch = %d (%s); want 1", code, errOut)
+	}
+	if got := proposal(t, p.DecisionID); got.Status != audit.ApprovalPending {
+		t.Fatalf("after refusals the proposal is %s; want pending", got.Status)
+	}
+	if n := entryOrders(t, p.DecisionID); n != 0 {
+		t.Fatalf("refusals placed %d orders", n)
+	}
+	if n := len(approvalEvents(t)["refused"]); n != 5 {
+		t.Fatalf("%d refusals recorded; want 5", n)
+	}
+	if code, _, _ := runMain(t, "resume", "--reason", "test", "--config", "warden.yaml"); code != 0 {
+		t.Fatal("resume failed")
+	}
+	// Exactly the minimum prefix is enough.
+	if code, out, errOut := runMain(t, "approve", p.DecisionID, "--hash", strings.ToUpper(p.Hash[:8]), "--config", "warden.yaml"); code != 0 {
+		t.Fatalf("approve with 8 hex digits = %d\n%s\n%s", code, out, errOut)
+	}
+	if n := entryOrders(t, p.DecisionID); n != 1 {
+		t.Fatalf("%d entry orders; want 1", n)
+	}
+}
+
+// TestApprovedThenKillSwitch: an approval recorded while a run holds the
+// database, then the kill switch: the run's approval step voids it.
+func TestApprovedThenKillSwitch(t *testing.T) {
+	p := proposeBTC(t, ", expires: 3h")
+	release := holdLock(t)
+	code, out, errOut := runMain(t, "approve", p.DecisionID, "--hash", p.Hash[:12], "--config", "warden.yaml")
+	release()
+	if code != 0 || !strings.Contains(out, "recorded for the running warden") {
+		t.Fatalf("approve while a run holds the lock = %d\n%s\n%s", code, out, errOut)
+	}
+	if got := proposal(t, p.DecisionID); got.Status != audit.ApprovalApproved {
+		t.Fatalf("proposal is %s; want approved (not yet placed)", got.Status)
+	}
+	if code, _, _ := runMain(t, "kill", "--reason", "test", "--config", "warden.yaml"); code != 0 {
+		t.Fatal("kill failed")
+	}
+	if code, _, _ := runMain(t, "run", "--once", "--config", "warden.yaml"); code != exitHalted {
+		t.Fatalf("run --once under the kill switch = %d; want 3", code)
+	}
+	got := proposal(t, p.DecisionID)
+	if got.Status != audit.ApprovalVoid || !strings.Contains(got.Reason, "kill switch") {
+		t.Fatalf("proposal = %+v; want void for the kill switch", got)
+	}
+	if n := entryOrders(t, p.DecisionID); n != 0 {
+		t.Fatalf("%d orders placed under the kill switch", n)
+	}
+}
+
+// TestApproveAfterPriceMove: approved while a run holds the database; the
+// run's next cycle sees the next candle, whose price moved more than
+// max_price_move_bps (0 here): void, nothing placed, the reason recorded.
+func TestApproveAfterPriceMove(t *testing.T) {
+	p := proposeBTC(t, ", expires: 3h, max_price_move_bps: 0")
+	release := holdLock(t)
+	if code, out, errOut := runMain(t, "approve", p.DecisionID, "--hash", p.Hash[:8], "--config", "warden.yaml"); code != 0 {
+		t.Fatalf("approve = %d\n%s\n%s", code, out, errOut)
+	}
+	release()
+	if code, out, errOut := runMain(t, "run", "--once", "--config", "warden.yaml"); code != 0 {
+		t.Fatalf("run --once = %d\n%s\n%s", code, out, errOut)
+	}
+	got := proposal(t, p.DecisionID)
+	t.Logf("void: %s", got.Reason)
+	if got.Status != audit.ApprovalVoid || !strings.Contains(got.Reason, "the price moved") {
+		t.Fatalf("proposal = %+v; want void, the price moved", got)
+	}
+	if n := entryOrders(t, p.DecisionID); n != 0 {
+		t.Fatalf("%d orders placed after the price moved", n)
+	}
+	void := approvalEvents(t)["void"]
+	if len(void) != 1 || void[0]["rejudged"] == nil {
+		t.Fatalf("void events = %v; want one with the re-judged verdict", void)
+	}
+}
+
+// TestApproveAfterExpiry: an approval recorded in time but acted on after
+// expiry is void; a proposal the scheduler expired cannot be approved.
+func TestApproveAfterExpiry(t *testing.T) {
+	p := proposeBTC(t, "") // expires: 15m of decision time; the next cycle is an hour on
+	release := holdLock(t)
+	if code, out, errOut := runMain(t, "approve", p.DecisionID, "--hash", p.Hash[:8], "--config", "warden.yaml"); code != 0 {
+		t.Fatalf("approve = %d\n%s\n%s", code, out, errOut)
+	}
+	release()
+	if code, out, errOut := runMain(t, "run", "--once", "--config", "warden.yaml"); code != 0 {
+		t.Fatalf("run --once = %d\n%s\n%s", code, out, errOut)
+	}
+	got := proposal(t, p.DecisionID)
+	if got.Status != audit.ApprovalVoid || !strings.Contains(got.Reason, "expired") {
+		t.Fatalf("proposal = %+v; want void, expired", got)
+	}
+	if n := entryOrders(t, p.DecisionID); n != 0 {
+		t.Fatalf("%d orders placed after expiry", n)
+	}
+}
+
+func TestApprovePendingExpiredByTheScheduler(t *testing.T) {
+	p := proposeBTC(t, "")
+	if code, out, errOut := runMain(t, "run", "--once", "--config", "warden.yaml"); code != 0 {
+		t.Fatalf("run --once = %d\n%s\n%s", code, out, errOut)
+	}
+	if got := proposal(t, p.DecisionID); got.Status != audit.ApprovalExpired {
+		t.Fatalf("proposal is %s; want expired by the next cycle", got.Status)
+	}
+	code, _, errOut := runMain(t, "approve", p.DecisionID, "--hash", p.Hash[:8], "--config", "warden.yaml")
+	if code != exitRejected || !strings.Contains(errOut, "is expired, not pending") {
+		t.Fatalf("approve of an expired proposal = %d (%s); want 1", code, errOut)
+	}
+	if n := entryOrders(t, p.DecisionID); n != 0 {
+		t.Fatalf("%d orders placed", n)
+	}
+}
+
+// TestApproveCrashBetweenApprovalAndPlacement: the executor placed the
+// order, then the process died before recording it. The next process
+// (run --once) resumes from the journal: one order, the proposal placed.
+func TestApproveCrashBetweenApprovalAndPlacement(t *testing.T) {
+	p := proposeBTC(t, "")
+	approvalPlaceHook = func(string) error { return errors.New("simulated crash after the executor's answer") }
+	code, out, errOut := runMain(t, "approve", p.DecisionID, "--hash", p.Hash[:8], "--config", "warden.yaml")
+	approvalPlaceHook = nil
+	if code == 0 {
+		t.Fatalf("approve with a crash = 0\n%s", out)
+	}
+	if got := proposal(t, p.DecisionID); got.Status != audit.ApprovalPlacing {
+		t.Fatalf("after the crash the proposal is %s; want placing\n%s", got.Status, errOut)
+	}
+	if n := entryOrders(t, p.DecisionID); n != 1 {
+		t.Fatalf("after the crash, %d entry orders; want 1", n)
+	}
+	if code, out, errOut := runMain(t, "run", "--once", "--config", "warden.yaml"); code != 0 {
+		t.Fatalf("run --once = %d\n%s\n%s", code, out, errOut)
+	}
+	if got := proposal(t, p.DecisionID); got.Status != audit.ApprovalPlaced {
+		t.Fatalf("after the resume the proposal is %s; want placed", got.Status)
+	}
+	if n := entryOrders(t, p.DecisionID); n != 1 {
+		t.Fatalf("after the resume, %d entry orders; want 1", n)
+	}
+}
+
+// TestDeny: a denial needs a reason; a denied proposal is never placed and
+// cannot be approved afterwards.
+func TestDeny(t *testing.T) {
+	p := proposeBTC(t, "")
+	if code, _, errOut := runMain(t, "deny", p.DecisionID, "--config", "warden.yaml"); code != exitUsage {
+		t.Fatalf("deny without --reason = %d (%s); want 2", code, errOut)
+	}
+	if code, _, errOut := runMain(t, "deny", "r-nope:1", "--reason", "x", "--config", "warden.yaml"); code != exitRejected || !strings.Contains(errOut, "no proposal") {
+		t.Fatalf("deny of an unknown id = %d (%s); want 1", code, errOut)
+	}
+	code, out, errOut := runMain(t, "deny", p.DecisionID, "--reason", "not before the FOMC", "--by", "bob", "--config", "warden.yaml")
+	if code != 0 || !strings.Contains(out, "denied") {
+		t.Fatalf("deny = %d\n%s\n%s", code, out, errOut)
+	}
+	if code, _, _ := runMain(t, "approve", p.DecisionID, "--hash", p.Hash[:8], "--config", "warden.yaml"); code != exitRejected {
+		t.Fatalf("approve after deny = %d; want 1", code)
+	}
+	got := proposal(t, p.DecisionID)
+	if got.Status != audit.ApprovalDenied || got.DecidedBy != "bob" || got.Reason != "not before the FOMC" {
+		t.Fatalf("proposal = %+v", got)
+	}
+	if n := entryOrders(t, p.DecisionID); n != 0 {
+		t.Fatalf("%d orders placed for a denied proposal", n)
+	}
+	if ps := listProposals(t, false); len(ps) != 0 {
+		t.Fatalf("approvals lists %+v; want nothing waiting", ps)
+	}
+}
