@@ -109,12 +109,16 @@ func invalidStatus(status, kind string) bool {
 // prices maps a model name to its price; a model missing from it has an
 // unknown cost.
 func (s *Store) Reliability(ctx context.Context, from, to time.Time, prices map[string]Price) ([]Reliability, error) {
-	q, args := boundedKind(`SELECT run_id, COALESCE(ref, ''), COALESCE(state, ''),
+	// Calls are taken by the run they belong to (runs started in the
+	// window), as the review counts them: a call's own time is the wall
+	// clock's, a run's may be a replay's.
+	runs, args := boundedKind(`SELECT run_id FROM records WHERE kind = 'run'`, from, to)
+	q := `SELECT run_id, COALESCE(ref, ''), COALESCE(state, ''),
 		COALESCE(json_extract(body, '$.model'), ''), COALESCE(json_extract(body, '$.prompt_hash'), ''),
 		COALESCE(json_extract(body, '$.latency_ns'), 0), COALESCE(json_extract(body, '$.http_status'), 0),
 		COALESCE(json_extract(body, '$.prompt_tokens'), 0), COALESCE(json_extract(body, '$.completion_tokens'), 0),
 		COALESCE(json_extract(body, '$.purpose'), ''), COALESCE(json_extract(body, '$.kind'), '')
-		FROM records WHERE kind = 'llm_call'`, from, to)
+		FROM records WHERE kind = 'llm_call' AND run_id IN (` + runs + `)`
 	rows, err := s.query(ctx, q+` ORDER BY seq`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("audit: reliability: %w", err)
@@ -214,9 +218,9 @@ func (s *Store) Reliability(ctx context.Context, from, to time.Time, prices map[
 // noConsensusRuns are the runs in [from, to) whose response holds a
 // symbol with the reason "no consensus: ...".
 func (s *Store) noConsensusRuns(ctx context.Context, from, to time.Time) (map[string]bool, error) {
-	q, args := boundedKind(`SELECT DISTINCT r.run_id FROM records r, json_each(r.body, '$.parsed.recommendations') j
-		WHERE r.kind = 'response' AND json_extract(j.value, '$.reason') LIKE 'no consensus:%'`, from, to)
-	q = strings.Replace(q, " AND at ", " AND r.at ", 2)
+	runs, args := boundedKind(`SELECT run_id FROM records WHERE kind = 'run'`, from, to)
+	q := `SELECT DISTINCT r.run_id FROM records r, json_each(r.body, '$.parsed.recommendations') j
+		WHERE r.kind = 'response' AND r.run_id IN (` + runs + `) AND json_extract(j.value, '$.reason') LIKE 'no consensus:%'`
 	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("audit: reliability: no-consensus runs: %w", err)

@@ -32,6 +32,9 @@ type Review struct {
 	ModelCalls  []Count    `json:"model_calls"`
 	FailedCalls int        `json:"failed_calls"`
 	Tokens      []TokenUse `json:"tokens"` // by model
+	// Reliability is per model and prompt version (see Store.Reliability),
+	// priced by the caller's table; nil when not asked for.
+	Reliability []Reliability `json:"reliability,omitempty"`
 
 	Trips []BreakerTrip `json:"trips"`
 	// TripsByBreaker counts the trips per breaker.

@@ -163,6 +163,9 @@ func (a Advisor) MemberOpenAI(m Member) OpenAI {
 	if o.TrainingCutoff == "" {
 		o.TrainingCutoff = base.TrainingCutoff
 	}
+	if o.Price == nil && o.Model == base.Model {
+		o.Price = base.Price
+	}
 	return o
 }
 
@@ -187,6 +190,44 @@ type OpenAI struct {
 	// TrainingCutoff is the model's training cutoff (YYYY-MM-DD). A
 	// backtest over data before it is reported as not evidence.
 	TrainingCutoff string `yaml:"training_cutoff"`
+	// Price is what the model's tokens cost per million, in the quote
+	// currency, for the reliability and cost figures; unset: cost unknown
+	// (never reported as zero).
+	Price *Price `yaml:"price"`
+}
+
+// Price is a model's price per million tokens.
+type Price struct {
+	InputPerMTok  decimal.Decimal `yaml:"input_per_mtok"`
+	OutputPerMTok decimal.Decimal `yaml:"output_per_mtok"`
+}
+
+// Prices maps each configured model (advisor.openai and the openai
+// members of a consensus) to its price, for those that set one.
+func (a Advisor) Prices() map[string]Price {
+	out := map[string]Price{}
+	if a.OpenAI.Price != nil && a.OpenAI.Model != "" {
+		out[a.OpenAI.Model] = *a.OpenAI.Price
+	}
+	for _, m := range a.Consensus.Members {
+		if m.Kind != "openai" {
+			continue
+		}
+		if o := a.MemberOpenAI(m); o.Price != nil && o.Model != "" {
+			out[o.Model] = *o.Price
+		}
+	}
+	return out
+}
+
+func (p *Price) check(field string) error {
+	if p == nil {
+		return nil
+	}
+	if p.InputPerMTok.IsNegative() || p.OutputPerMTok.IsNegative() {
+		return fmt.Errorf("%s: prices must be ≥ 0", field)
+	}
+	return nil
 }
 
 // ReplayConfig answers from recorded responses.
@@ -532,6 +573,9 @@ func (c Config) Validate() error {
 				bad("advisor.openai.training_cutoff: %v", err)
 			}
 		}
+		if err := o.Price.check("advisor.openai.price"); err != nil {
+			errs = append(errs, err)
+		}
 	case "consensus":
 		errs = append(errs, c.validateConsensus()...)
 	default:
@@ -738,6 +782,9 @@ func (c Config) validateConsensus() []error {
 			}
 			if o.RepairAttempts < 0 || o.RepairAttempts > 3 {
 				bad("%s.openai.repair_attempts: %d is outside 0..3", at, o.RepairAttempts)
+			}
+			if err := o.Price.check(at + ".openai.price"); err != nil {
+				errs = append(errs, err)
 			}
 		case "replay":
 			if m.Replay.File == "" {

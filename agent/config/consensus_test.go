@@ -53,3 +53,28 @@ func TestConsensusConfig(t *testing.T) {
 		t.Fatalf("samples 1: %v", err)
 	}
 }
+
+func TestPrices(t *testing.T) {
+	c, err := Parse("p", []byte(`advisor:
+  kind: consensus
+  openai: {model: gpt-x, price: {input_per_mtok: 2.5, output_per_mtok: 10}}
+  consensus:
+    members:
+      - {kind: openai, name: same}
+      - {kind: openai, name: other, openai: {model: gpt-y, price: {input_per_mtok: 0.15, output_per_mtok: 0.6}}}
+      - {kind: openai, name: unpriced, openai: {model: gpt-z}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.Advisor.Prices()
+	if len(p) != 2 || p["gpt-x"].InputPerMTok.String() != "2.5" || p["gpt-y"].OutputPerMTok.String() != "0.6" {
+		t.Fatalf("prices = %+v; want gpt-x and gpt-y, gpt-z unknown", p)
+	}
+	if _, ok := p["gpt-z"]; ok {
+		t.Fatal("a model without a price must have no entry (unknown), not zero")
+	}
+	if _, err := Parse("neg", []byte("advisor: {kind: openai, openai: {model: m, price: {input_per_mtok: -1, output_per_mtok: 1}}}")); err == nil || !strings.Contains(err.Error(), "advisor.openai.price") {
+		t.Fatalf("a negative price: %v", err)
+	}
+}

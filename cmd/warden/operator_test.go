@@ -150,6 +150,7 @@ var (
 	clientRe  = regexp.MustCompile(`wd[0-9a-f]{30}`)
 	hash64Re  = regexp.MustCompile(`\b[0-9a-f]{64}\b`)
 	tmpPathRe = regexp.MustCompile(`/\S*/warden\.db`)
+	latencyRe = regexp.MustCompile(`latency p50 \S+, p90 \S+, p99 \S+;`) // wall-clock latencies of the fake model
 )
 
 // normalise replaces what differs between runs of the test (random run id
@@ -161,6 +162,7 @@ func normalise(s, policyHash string) string {
 	s = opRunIDRe.ReplaceAllString(s, "${1}xxxxxx")
 	s = clientRe.ReplaceAllStringFunc(s, func(m string) string { return "wd" + strings.Repeat("x", len(m)-2) })
 	s = hash64Re.ReplaceAllStringFunc(s, func(m string) string { return strings.Repeat("h", len(m)) })
+	s = latencyRe.ReplaceAllString(s, "latency p50 L, p90 L, p99 L;")
 	return tmpPathRe.ReplaceAllString(s, "$$DIR/warden.db")
 }
 

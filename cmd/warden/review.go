@@ -70,8 +70,13 @@ on that schedule, from warden run.`,
 			if err != nil {
 				return err
 			}
+			// Reliability and cost per model and prompt version, priced
+			// by advisor.openai.price (unknown without one).
+			if r.Reliability, err = v.st.Reliability(cmd.Context(), from, to, auditPrices(v.cfg)); err != nil {
+				return err
+			}
 			if htmlOut != "" {
-				page, err := review.Render(review.Page{Review: r, Database: v.abs})
+				page, err := review.Render(review.Page{Review: r, Database: v.abs, TokenPrices: reviewPrices(v.cfg)})
 				if err != nil {
 					return err
 				}
@@ -89,7 +94,7 @@ on that schedule, from warden run.`,
 			if htmlOut != "" {
 				return nil
 			}
-			return writeReview(a.stdout, v.abs, r)
+			return writeReview(a.stdout, v.abs, r, reviewPrices(v.cfg))
 		},
 	}
 	rf.register(cmd)
@@ -121,7 +126,7 @@ func writeFileAtomic(path string, data []byte) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-func writeReview(w io.Writer, db string, r audit.Review) error {
+func writeReview(w io.Writer, db string, r audit.Review, prices map[string]review.TokenPrice) error {
 	p := &storyWriter{w: w}
 	p.f("review of %s\nfrom %s to %s\n\n", db, ts(r.From), ts(r.To))
 	p.f("runs          %s\n", audit.CountsText(countsOf(r.Runs)))
@@ -167,10 +172,11 @@ func writeReview(w io.Writer, db string, r audit.Review) error {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  MODEL\tCALLS\tPROMPT\tCOMPLETION\tTOTAL\tCOST")
 		for _, t := range r.Tokens {
-			fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%d\t%s\n", t.Model, t.Calls, t.Prompt, t.Completion, t.Total, review.Cost(t, nil))
+			fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%d\t%s\n", t.Model, t.Calls, t.Prompt, t.Completion, t.Total, review.Cost(t, prices))
 		}
 		p.err = tw.Flush()
 	}
+	writeReliability(p, w, r.Reliability)
 	chain := "verified"
 	if !r.ChainOK {
 		chain = "BROKEN: " + r.ChainProblem

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/warden-trading/warden/agent/audit"
+	"github.com/warden-trading/warden/agent/config"
+	"github.com/warden-trading/warden/agent/review"
+)
+
+// auditPrices is the configured price table (advisor.openai.price and the
+// consensus members' prices) for the audit's reliability figures.
+func auditPrices(cfg config.Config) map[string]audit.Price {
+	out := map[string]audit.Price{}
+	for m, p := range cfg.Advisor.Prices() {
+		out[m] = audit.Price{InputPerMTok: p.InputPerMTok, OutputPerMTok: p.OutputPerMTok}
+	}
+	return out
+}
+
+// reviewPrices is the same table for the review's token costs.
+func reviewPrices(cfg config.Config) map[string]review.TokenPrice {
+	out := map[string]review.TokenPrice{}
+	for m, p := range cfg.Advisor.Prices() {
+		out[m] = review.TokenPrice{Prompt: p.InputPerMTok, Completion: p.OutputPerMTok}
+	}
+	return out
+}
+
+// writeReliability prints the reliability and cost per model and prompt
+// version.
+func writeReliability(p *storyWriter, w io.Writer, rs []audit.Reliability) {
+	p.f("\nmodel reliability (per model and prompt version; invalid = refusal, truncated, schema failure, bad response)\n")
+	if len(rs) == 0 {
+		p.f("  no model calls\n")
+		return
+	}
+	if p.err != nil {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  MODEL\tPROMPT\tCALLS\tREFUSED\tTRUNC\tSCHEMA\tREPAIRS\tERRORS\tINVALID\tNO CONSENSUS\tTOKENS IN/OUT\tCOST")
+	for _, r := range rs {
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s %%\t%d/%d runs\t%d/%d\t%s\n",
+			r.Model, r.Prompt, r.Calls, r.Refusals, r.Truncations, r.SchemaFailures, r.Repairs, r.Errors,
+			r.InvalidRate().StringFixed(1), r.NoConsensus, r.Runs,
+			r.PromptTokens, r.CompletionTokens, r.CostText())
+	}
+	p.err = tw.Flush()
+	for _, r := range rs {
+		p.f("  %s %s: latency p50 %s, p90 %s, p99 %s; advisors %s\n", r.Model, r.Prompt,
+			latencyText(r.LatencyP50), latencyText(r.LatencyP90), latencyText(r.LatencyP99), strings.Join(r.Advisors, ", "))
+	}
+}
+
+func latencyText(d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	return d.Round(time.Millisecond).String()
+}
