@@ -107,6 +107,7 @@ type Store struct {
 	stmts    map[*sql.DB]map[string]*sql.Stmt // statements used inside write transactions
 	batch    int
 	queue    []writeFunc
+	pendEq   []pendingEquity // equities recorded by queued writes, oldest first (events.go)
 	hashBuf  []byte
 	headSeq  int64  // seq and hash of the last record this store committed
 	headHash []byte //

@@ -223,6 +223,13 @@ type writeFunc func(w *writeTx) error
 // and runs with the next flush; otherwise queued functions run first, in
 // the same transaction.
 func (s *Store) write(ctx context.Context, durable, deferrable bool, fn writeFunc) error {
+	return s.writeQueued(ctx, durable, deferrable, fn, nil)
+}
+
+// writeQueued is write; queued, when fn stays in the queue (not committed
+// yet), runs under the write lock (RecordEquity notes the equity there, so
+// reads answer without committing the queue).
+func (s *Store) writeQueued(ctx context.Context, durable, deferrable bool, fn writeFunc, queued func()) error {
 	if s.ro {
 		return errReadOnly
 	}
@@ -234,6 +241,9 @@ func (s *Store) write(ctx context.Context, durable, deferrable bool, fn writeFun
 	if deferrable && s.batch > 1 {
 		s.queue = append(s.queue, fn)
 		if len(s.queue) < s.batch {
+			if queued != nil {
+				queued()
+			}
 			return nil
 		}
 		fn = nil
@@ -242,7 +252,7 @@ func (s *Store) write(ctx context.Context, durable, deferrable bool, fn writeFun
 	if fn != nil {
 		fns = append(fns, fn)
 	}
-	s.queue = nil
+	s.queue, s.pendEq = nil, nil
 	return s.runBatch(ctx, durable, fns)
 }
 
@@ -339,7 +349,7 @@ func (s *Store) flushLocked(ctx context.Context) error {
 		return nil
 	}
 	fns := s.queue
-	s.queue = nil
+	s.queue, s.pendEq = nil, nil
 	return s.runBatch(ctx, false, fns)
 }
 

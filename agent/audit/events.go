@@ -206,7 +206,7 @@ func (s *Store) RecordEquity(ctx context.Context, at time.Time, equity decimal.D
 	if at.IsZero() {
 		at = s.clock()
 	}
-	return s.write(ctx, false, true, func(w *writeTx) error {
+	return s.writeQueued(ctx, false, true, func(w *writeTx) error {
 		peak := equity
 		var prev string
 		err := w.queryRow(qLastPeak).Scan(&prev)
@@ -229,13 +229,51 @@ func (s *Store) RecordEquity(ctx context.Context, at time.Time, equity decimal.D
 		}
 		_, err = w.append(&record{kind: KindEquity, at: at.UnixNano(), body: body})
 		return err
-	})
+	}, func() { s.pendEq = append(s.pendEq, pendingEquity{at: at.UnixNano(), equity: equity}) })
+}
+
+// pendingEquity is an equity recorded by a write still in the batch queue.
+// PeakEquity and EquityAt combine the queued equities with the committed
+// ones instead of committing the queue: a batched backtest asks both at
+// every cycle, and committing there made every batch one cycle long.
+type pendingEquity struct {
+	at     int64
+	equity decimal.Decimal
+}
+
+func (s *Store) pendingEquities() []pendingEquity {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return append([]pendingEquity(nil), s.pendEq...)
 }
 
 // PeakEquity returns the highest equity ever recorded; ok is false when
 // none was.
 func (s *Store) PeakEquity(ctx context.Context) (decimal.Decimal, bool, error) {
-	return s.equityQuery(ctx, "peak", `SELECT body FROM records WHERE kind = 'equity' ORDER BY seq DESC LIMIT 1`)
+	pend := s.pendingEquities()
+	// Committed records: the queue holds no equity but these (a write of
+	// one queued later only adds to the answer below).
+	var body []byte
+	err := s.queryRowDurable(ctx, `SELECT body FROM records WHERE kind = 'equity' ORDER BY seq DESC LIMIT 1`).Scan(&body)
+	var peak decimal.Decimal
+	ok := false
+	switch {
+	case isNoRows(err):
+	case err != nil:
+		return decimal.Decimal{}, false, fmt.Errorf("audit: read equity: %w", err)
+	default:
+		var e equityBody
+		if err := json.Unmarshal(body, &e); err != nil {
+			return decimal.Decimal{}, false, fmt.Errorf("audit: decode equity: %w", err)
+		}
+		peak, ok = e.Peak, true
+	}
+	for _, p := range pend {
+		if !ok || p.equity.GreaterThan(peak) {
+			peak, ok = p.equity, true
+		}
+	}
+	return peak, ok, nil
 }
 
 // EquityAt returns the equity recorded last at or before t (e.g. the start
@@ -243,28 +281,43 @@ func (s *Store) PeakEquity(ctx context.Context) (decimal.Decimal, bool, error) {
 // when no equity was ever recorded.
 func (s *Store) EquityAt(ctx context.Context, t time.Time) (decimal.Decimal, bool, error) {
 	ns := t.UnixNano()
-	return s.equityQuery(ctx, "equity", `SELECT body FROM (
-		SELECT body, 0 AS pref, -at AS o, seq FROM (SELECT body, at, seq FROM records WHERE kind = 'equity' AND at <= CAST(? AS INTEGER) ORDER BY at DESC, seq DESC LIMIT 1)
-		UNION ALL
-		SELECT body, 1 AS pref, at AS o, seq FROM (SELECT body, at, seq FROM records WHERE kind = 'equity' AND at > CAST(? AS INTEGER) ORDER BY at, seq LIMIT 1)
-	) ORDER BY pref LIMIT 1`, ns, ns)
-}
-
-func (s *Store) equityQuery(ctx context.Context, field, q string, args ...any) (decimal.Decimal, bool, error) {
+	pend := s.pendingEquities()
 	var body []byte
-	err := s.queryRow(ctx, q, args...).Scan(&body)
-	if isNoRows(err) {
-		return decimal.Decimal{}, false, nil
-	}
-	if err != nil {
+	var pref, at int64
+	err := s.queryRowDurable(ctx, `SELECT body, pref, at FROM (
+		SELECT body, 0 AS pref, at, seq FROM (SELECT body, at, seq FROM records WHERE kind = 'equity' AND at <= CAST(? AS INTEGER) ORDER BY at DESC, seq DESC LIMIT 1)
+		UNION ALL
+		SELECT body, 1 AS pref, at, seq FROM (SELECT body, at, seq FROM records WHERE kind = 'equity' AND at > CAST(? AS INTEGER) ORDER BY at, seq LIMIT 1)
+	) ORDER BY pref LIMIT 1`, ns, ns).Scan(&body, &pref, &at)
+	found := false
+	var eq decimal.Decimal
+	switch {
+	case isNoRows(err):
+	case err != nil:
 		return decimal.Decimal{}, false, fmt.Errorf("audit: read equity: %w", err)
+	default:
+		var e equityBody
+		if err := json.Unmarshal(body, &e); err != nil {
+			return decimal.Decimal{}, false, fmt.Errorf("audit: decode equity: %w", err)
+		}
+		eq, found = e.Equity, true
 	}
-	var e equityBody
-	if err := json.Unmarshal(body, &e); err != nil {
-		return decimal.Decimal{}, false, fmt.Errorf("audit: decode equity: %w", err)
+	// Queued equities come after every committed one in the chain: at or
+	// before t, the latest time wins and a tie goes to the later record;
+	// after t (when nothing is at or before t), the earliest wins and a tie
+	// goes to the earlier record.
+	before := found && pref == 0
+	for _, p := range pend {
+		switch {
+		case p.at <= ns:
+			if !before || p.at >= at {
+				eq, at, found, before = p.equity, p.at, true, true
+			}
+		case !before:
+			if !found || p.at < at {
+				eq, at, found = p.equity, p.at, true
+			}
+		}
 	}
-	if field == "peak" {
-		return e.Peak, true, nil
-	}
-	return e.Equity, true, nil
+	return eq, found, nil
 }

@@ -70,6 +70,7 @@ type Config struct {
 	Metrics     Metrics  `yaml:"metrics"`
 	UI          UI       `yaml:"ui"`
 	Approval    Approval `yaml:"approval"`
+	Audit       Audit    `yaml:"audit"`
 }
 
 // Limits are the hard limits in Go that no policy edit can remove.
@@ -414,6 +415,9 @@ type pathFields struct {
 		TLSCert *string `yaml:"tls_cert"`
 		TLSKey  *string `yaml:"tls_key"`
 	} `yaml:"ui"`
+	Audit struct {
+		ArchiveDir *string `yaml:"archive_dir"`
+	} `yaml:"audit"`
 }
 
 // resolvePaths makes every relative path set in data relative to dir.
@@ -430,6 +434,7 @@ func (c *Config) resolvePaths(dir string, data []byte) {
 		{set.Advisor.Replay.File, &c.Advisor.Replay.File}, {set.Advisor.Replay.DB, &c.Advisor.Replay.DB},
 		{set.Exchange.CredentialsFile, &c.Exchange.CredentialsFile},
 		{set.UI.TLSCert, &c.UI.TLSCert}, {set.UI.TLSKey, &c.UI.TLSKey},
+		{set.Audit.ArchiveDir, &c.Audit.ArchiveDir},
 	} {
 		if f.set != nil && *f.val != "" && !filepath.IsAbs(*f.val) {
 			*f.val = filepath.Join(dir, *f.val)
@@ -583,6 +588,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.pastedSecrets()...)
 	errs = append(errs, c.validateApproval()...)
+	errs = append(errs, c.validateAudit()...)
 	switch c.Paper.Data {
 	case "bundled", "live":
 	default:
