@@ -161,10 +161,12 @@ func TestFaultCampaign(t *testing.T) {
 		{Kind: fakebinance.FaultHang}, {Kind: fakebinance.FaultDrop}, {Kind: fakebinance.FaultAcceptDrop},
 		{Kind: fakebinance.FaultAcceptHang}, {Kind: fakebinance.FaultPartialFills, Polls: 3},
 		{Kind: fakebinance.FaultLateVisible, Polls: 2}, {Kind: fakebinance.FaultLateVisible, Polls: 1},
+		{Kind: fakebinance.FaultMaintenance},
 	}
 	getFaults := []fakebinance.Fault{{Kind: fakebinance.FaultUnavailable}, {Kind: fakebinance.FaultDrop}, {Kind: fakebinance.FaultHang}}
 	cancelFaults := []fakebinance.Fault{{Kind: fakebinance.FaultUnavailable}, {Kind: fakebinance.FaultAcceptUnavailable},
-		{Kind: fakebinance.FaultDrop}, {Kind: fakebinance.FaultAcceptDrop}, {Kind: fakebinance.FaultAcceptHang}, {Kind: fakebinance.FaultRateLimit}}
+		{Kind: fakebinance.FaultDrop}, {Kind: fakebinance.FaultAcceptDrop}, {Kind: fakebinance.FaultAcceptHang}, {Kind: fakebinance.FaultRateLimit},
+		{Kind: fakebinance.FaultMaintenance}}
 	readPaths := []string{"/api/v3/openOrders", "/api/v3/account", "/api/v3/myTrades", "/api/v3/exchangeInfo"}
 
 	type placed struct {

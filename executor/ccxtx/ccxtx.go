@@ -93,7 +93,10 @@ type Exchange struct {
 	clientIDs     map[string]string // exchange order id -> our client order id
 }
 
-var _ executor.Exchange = (*Exchange)(nil)
+var (
+	_ executor.Exchange     = (*Exchange)(nil)
+	_ executor.StatusReader = (*Exchange)(nil)
+)
 
 // New builds the adapter. It does not contact the exchange.
 func New(cfg Config, logger *slog.Logger) (*Exchange, error) {

@@ -62,6 +62,7 @@ var kindByBinanceCode = map[string]executor.Kind{
 	"-1007": executor.KindUnavailable, // timeout waiting for backend: execution status unknown
 	"-1008": executor.KindUnavailable, // server busy
 	"-1013": executor.KindRejected,    // filter failure
+	"-1016": executor.KindUnavailable, // service no longer available (system maintenance)
 	"-1015": executor.KindRateLimited, // too many new orders
 	"-1021": executor.KindTimestamp,   // timestamp outside recvWindow / ahead
 	"-1022": executor.KindAuth,        // bad signature

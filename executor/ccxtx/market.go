@@ -145,8 +145,19 @@ func convertMarket(m ccxt.MarketInterface, mode int) executor.Market {
 		MinAmount:   fdec(m.Limits.Amount.Min),
 		MinNotional: fdec(m.Limits.Cost.Min),
 	}
+	// The exchange's own market entry: ccxt's Info is the unified market,
+	// whose "info" holds the raw one.
+	raw := m.Info
+	if inner, ok := m.Info["info"].(map[string]any); ok {
+		raw = inner
+	}
+	// Binance's exchangeInfo status (TRADING, BREAK, HALT, ...); other
+	// exchanges leave it empty and Active decides (TradingStatus).
+	if st, ok := raw["status"].(string); ok && st != "" {
+		mk.Status = st
+	}
 	// Binance: the exact filter strings beat ccxt's floats.
-	if filters, ok := m.Info["filters"].([]any); ok {
+	if filters, ok := raw["filters"].([]any); ok {
 		for _, fr := range filters {
 			f, _ := fr.(map[string]any)
 			switch f["filterType"] {
@@ -169,6 +180,28 @@ func convertMarket(m ccxt.MarketInterface, mode int) executor.Market {
 		}
 	}
 	return mk
+}
+
+// SystemStatus reads the exchange's system status (ccxt fetchStatus;
+// Binance GET /sapi/v1/system/status): executor.SystemNormal for "ok",
+// executor.SystemMaintenance for "maintenance". Any other answer is an
+// error, and a failed read an error too: the caller treats both as
+// unknown, which blocks new orders.
+func (e *Exchange) SystemStatus(ctx context.Context) (string, error) {
+	st, err := call(ctx, e, "fetch status", func() (ccxt.Status, error) {
+		return e.ex.FetchStatus()
+	})
+	if err != nil {
+		return "", err
+	}
+	switch s := sdef(st.Status); s {
+	case "ok":
+		return executor.SystemNormal, nil
+	case "maintenance":
+		return executor.SystemMaintenance, nil
+	default:
+		return "", &executor.Error{Kind: executor.KindUnknown, Msg: fmt.Sprintf("fetch status: the exchange answered %q, not ok or maintenance", s)}
+	}
 }
 
 // stepOf turns a ccxt precision into a step: the value itself in TICK_SIZE

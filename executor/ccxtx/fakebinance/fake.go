@@ -54,8 +54,11 @@ const (
 	MsgTimestampAhead = "Timestamp for this request was 1000ms ahead of the server's time."
 	MsgRecvWindow     = "Timestamp for this request is outside of the recvWindow."
 	MsgInvalidSymbol  = "Invalid symbol."
-	MsgWouldTake      = "Order would immediately match and take."
-	MsgRateLimited    = "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API."
+	// MsgMaintenance is Binance's answer (HTTP 503, -1016) to a request
+	// it does not serve during system maintenance.
+	MsgMaintenance = "This service is no longer available."
+	MsgWouldTake   = "Order would immediately match and take."
+	MsgRateLimited = "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API."
 )
 
 // Options configures a Server.
@@ -188,6 +191,12 @@ type Server struct {
 	submits      map[string]int // POST /api/v3/order attempts per client order id
 	faults       []*Fault
 	faultsServed map[FaultKind]int
+	// maintenance (SetMaintenance): /sapi/v1/system/status says so and
+	// orders are refused 503 -1016; market data is still served.
+	maintenance bool
+	// symbolStatus overrides exchangeInfo's status of a symbol
+	// (SetSymbolStatus).
+	symbolStatus map[string]string
 	requests     []Request
 	unhandled    []string
 }
@@ -510,10 +519,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	f := s.takeFault(r.Method, r.URL.Path)
+
+	maint := s.maintenance && strings.HasPrefix(r.URL.Path, "/api/v3/order") && r.Method != http.MethodGet
 	s.mu.Unlock()
 
 	if f != nil && !f.Kind.processes() {
 		s.serveFault(w, r, f)
+		return
+	}
+	if maint {
+		writeErr(w, http.StatusServiceUnavailable, -1016, MsgMaintenance)
 		return
 	}
 	if needsSignature(r.URL.Path) {
@@ -550,7 +565,35 @@ func needsSignature(path string) bool {
 	case "/api/v3/account", "/api/v3/order", "/api/v3/openOrders", "/api/v3/myTrades", "/api/v3/allOrders":
 		return true
 	}
-	return strings.HasPrefix(path, "/sapi/")
+	// The system status is public (ccxt does not sign it either).
+	return strings.HasPrefix(path, "/sapi/") && path != "/sapi/v1/system/status"
+}
+
+// SetMaintenance puts the exchange into system maintenance or takes it
+// out: /sapi/v1/system/status answers {"status": 1, "msg":
+// "system_maintenance"} and every order request (new, cancel) is refused
+// with HTTP 503 -1016 MsgMaintenance; market data and account reads are
+// still served.
+func (s *Server) SetMaintenance(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maintenance = on
+}
+
+// SetSymbolStatus sets the status exchangeInfo reports for a symbol
+// (Binance id, "BTCUSDT"): TRADING, BREAK, HALT, ... An empty status
+// restores the sample's.
+func (s *Server) SetSymbolStatus(id, status string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.symbolStatus == nil {
+		s.symbolStatus = map[string]string{}
+	}
+	if status == "" {
+		delete(s.symbolStatus, id)
+		return
+	}
+	s.symbolStatus[id] = status
 }
 
 func (s *Server) validSignature(payload, sig string) bool {
@@ -624,12 +667,35 @@ func (s *Server) route(method, path string, p url.Values, f *Fault) (int, any) {
 		return http.StatusOK, map[string]any{}
 	case "GET /api/v3/time":
 		return http.StatusOK, map[string]any{"serverTime": ms(now)}
+	case "GET /sapi/v1/system/status":
+		if s.maintenance {
+			return http.StatusOK, map[string]any{"status": 1, "msg": "system_maintenance"}
+		}
+		return http.StatusOK, map[string]any{"status": 0, "msg": "normal"}
 	case "GET /api/v3/exchangeInfo":
 		info := map[string]any{}
 		for k, v := range s.exchangeInfo {
 			info[k] = v
 		}
 		info["serverTime"] = ms(now)
+		if len(s.symbolStatus) > 0 {
+			syms, _ := s.exchangeInfo["symbols"].([]any)
+			out := make([]any, len(syms))
+			for i, x := range syms {
+				sm, _ := x.(map[string]any)
+				id, _ := sm["symbol"].(string)
+				if st, ok := s.symbolStatus[id]; ok {
+					c := make(map[string]any, len(sm))
+					for k, v := range sm {
+						c[k] = v
+					}
+					c["status"] = st
+					x = c
+				}
+				out[i] = x
+			}
+			info["symbols"] = out
+		}
 		return http.StatusOK, info
 	case "GET /api/v3/ticker/24hr":
 		return s.ticker24(p, now)

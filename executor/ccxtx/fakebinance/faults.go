@@ -47,13 +47,16 @@ const (
 	// reply like FaultAcceptHang; the first Polls lookups of the order then
 	// answer -2013 "Order does not exist." before it appears.
 	FaultLateVisible
+	// FaultMaintenance answers 503 -1016 MsgMaintenance without processing
+	// the request, as Binance does during system maintenance.
+	FaultMaintenance
 )
 
 var faultNames = map[FaultKind]string{
 	FaultUnavailable: "unavailable", FaultAcceptUnavailable: "accept_unavailable", FaultRateLimit: "rate_limit",
 	FaultBan: "ban", FaultTimestamp: "timestamp", FaultInsufficient: "insufficient", FaultFilter: "filter",
 	FaultHang: "hang", FaultDrop: "drop", FaultAcceptDrop: "accept_drop", FaultAcceptHang: "accept_hang",
-	FaultPartialFills: "partial_fills", FaultLateVisible: "late_visible",
+	FaultPartialFills: "partial_fills", FaultLateVisible: "late_visible", FaultMaintenance: "maintenance",
 }
 
 func (k FaultKind) String() string {
@@ -177,6 +180,8 @@ func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f *Fault) {
 	case FaultHang:
 		s.hang(r)
 		writeErr(w, http.StatusServiceUnavailable, -1007, MsgUnknownStatus)
+	case FaultMaintenance:
+		writeErr(w, http.StatusServiceUnavailable, -1016, MsgMaintenance)
 	case FaultDrop:
 		panic(http.ErrAbortHandler)
 	}
