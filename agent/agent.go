@@ -412,11 +412,6 @@ func (a *Agent) cycle(ctx context.Context, res *CycleResult, val *policy.Validat
 		a.checkInvalidOutput(ctx, res)
 		st.SafeMode, st.RiskScale = res.SafeMode, res.RiskScale
 	}
-	if len(reply.Calls) > 0 {
-		// The invalid-output breaker: a trip applies to this decision too.
-		a.checkInvalidOutput(ctx, res)
-		st.SafeMode, st.RiskScale = res.SafeMode, res.RiskScale
-	}
 	if advErr != nil {
 		res.Status, res.Reason = "advisor_error", advErr.Error()
 		if a.d.Store != nil {
@@ -438,6 +433,7 @@ func (a *Agent) cycle(ctx context.Context, res *CycleResult, val *policy.Validat
 	res.SchemaError, res.Verdicts = out.SchemaErrors, out.Verdicts
 	if out.Response != nil {
 		res.Rationale = out.Response.Rationale
+		a.observeNoConsensus(*out.Response)
 		// The prompt asks for one recommendation per configured symbol: a
 		// symbol left out is recorded on the run (see runSummary).
 		res.Warnings = policy.UniverseWarnings(*out.Response, a.o.Symbols)
@@ -741,27 +737,12 @@ func (a *Agent) recordCalls(ctx context.Context, runID string, p prompts.Rendere
 		}
 		if a.d.Observer != nil {
 			a.d.Observer.ObserveLLMCall(c.Latency, c.TotalTokens, callErr)
+			a.observeModelCall(reply, p, c)
 		}
 		if a.d.Store == nil {
 			continue
 		}
-		status := "ok"
-		switch {
-		case c.Err != "" && c.HTTPStatus == 0:
-			status = "transport_error"
-		case c.HTTPStatus >= 400:
-			status = "http_error"
-		case c.FinishReason == "length" || c.Kind == advisor.KindTruncated:
-			status = "truncated"
-		case c.Kind == advisor.KindRefusal:
-			status = "refusal"
-		case c.Kind == advisor.KindSchemaInvalid:
-			status = "schema_invalid"
-		case c.Kind == advisor.KindBadResponse:
-			status = "bad_response"
-		case c.Err != "":
-			status = "error"
-		}
+		status := callStatus(c)
 		who, model := reply.Advisor, reply.Model
 		if c.Advisor != "" {
 			// A consensus member's call: recorded under the member.

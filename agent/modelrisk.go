@@ -3,6 +3,12 @@ package agent
 import (
 	"context"
 	"fmt"
+	"time"
+
+	"github.com/warden-trading/warden/agent/advisor"
+	"github.com/warden-trading/warden/agent/advisor/consensus"
+	"github.com/warden-trading/warden/prompts"
+	"github.com/warden-trading/warden/schemas"
 )
 
 // BreakerInvalidOutput trips when too many of the last model calls had
@@ -54,4 +60,72 @@ func (a *Agent) checkInvalidOutput(ctx context.Context, res *CycleResult) {
 	tr := Trip{Breaker: BreakerInvalidOutput, Reason: reason, Level: a.o.Breakers.Rule(BreakerInvalidOutput).Level}
 	res.Trips = append(res.Trips, tr)
 	a.trip(ctx, res, []Trip{tr})
+}
+
+// callStatus is a model call's status in the audit log: ok,
+// transport_error, http_error, truncated, refusal, schema_invalid,
+// bad_response or error.
+func callStatus(c advisor.Call) string {
+	switch {
+	case c.Err != "" && c.HTTPStatus == 0 && c.Purpose != "member":
+		return "transport_error"
+	case c.HTTPStatus >= 400:
+		return "http_error"
+	case c.FinishReason == "length" || c.Kind == advisor.KindTruncated:
+		return "truncated"
+	case c.Kind == advisor.KindRefusal:
+		return "refusal"
+	case c.Kind == advisor.KindSchemaInvalid:
+		return "schema_invalid"
+	case c.Kind == advisor.KindBadResponse:
+		return "bad_response"
+	case c.Err != "":
+		return "error"
+	}
+	return "ok"
+}
+
+// ModelObserver receives each model call under its model and prompt
+// version, and each hold for want of consensus (agent/metrics.Metrics
+// implements it); an Observer without it gets the totals only.
+type ModelObserver interface {
+	ObserveModelCall(model, prompt, status string, latency time.Duration, promptTokens, completionTokens int)
+	ObserveNoConsensus()
+}
+
+func (a *Agent) observeModelCall(reply advisor.Reply, p prompts.Rendered, c advisor.Call) {
+	mo, ok := a.d.Observer.(ModelObserver)
+	if !ok {
+		return
+	}
+	model := reply.Model
+	if c.Advisor != "" {
+		model = c.Model
+	}
+	mo.ObserveModelCall(model, promptVersion(p), callStatus(c), c.Latency, c.PromptTokens, c.CompletionTokens)
+}
+
+func (a *Agent) observeNoConsensus(r schemas.Response) {
+	mo, ok := a.d.Observer.(ModelObserver)
+	if !ok {
+		return
+	}
+	for _, rec := range r.Recommendations {
+		if consensus.IsNoConsensus(rec) {
+			mo.ObserveNoConsensus()
+		}
+	}
+}
+
+// promptVersion is the short form of the templates' hashes, as the
+// review shows it.
+func promptVersion(p prompts.Rendered) string {
+	s, u := p.SystemHash, p.UserHash
+	if len(s) > 8 {
+		s = s[:8]
+	}
+	if len(u) > 8 {
+		u = u[:8]
+	}
+	return s + ":" + u
 }

@@ -57,6 +57,8 @@ type Metrics struct {
 
 	orderErrors *prometheus.CounterVec
 
+	model modelCollectors // per model and prompt version (model.go)
+
 	mu     sync.Mutex
 	labels map[string]map[string]bool // label name -> values seen
 }
@@ -108,6 +110,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	m.reg.MustRegister(m.initModel()...)
 	// Known outcomes start at zero, so rates work from the first scrape.
 	for _, o := range []schemas.Decision{schemas.DecisionApproved, schemas.DecisionRejected, schemas.DecisionNoAction} {
 		m.decisions.WithLabelValues(string(o))

@@ -213,3 +213,28 @@ func TestServeAndShutdown(t *testing.T) {
 		t.Errorf("server still answers after shutdown")
 	}
 }
+
+func TestModelMetrics(t *testing.T) {
+	m := New()
+	m.SetModelPrice("gpt-x", decimal.RequireFromString("2.5"), decimal.RequireFromString("10"))
+	m.ObserveModelCall("gpt-x", "aaaa:bbbb", "ok", 1500*time.Millisecond, 1000, 100)
+	m.ObserveModelCall("gpt-y", "aaaa:bbbb", "refusal", time.Second, 10, 0)
+	m.ObserveNoConsensus()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", Path, nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`warden_model_calls_total{model="gpt-x",prompt="aaaa:bbbb",status="ok"} 1`,
+		`warden_model_calls_total{model="gpt-y",prompt="aaaa:bbbb",status="refusal"} 1`,
+		`warden_model_tokens_total{kind="completion",model="gpt-x",prompt="aaaa:bbbb"} 100`,
+		`warden_model_cost_quote_total{model="gpt-x"} 0.0035`,
+		`warden_no_consensus_total 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(body, `warden_model_cost_quote_total{model="gpt-y"}`) {
+		t.Error("an unpriced model has a cost series: its cost is unknown, not zero")
+	}
+}

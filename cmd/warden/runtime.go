@@ -251,6 +251,9 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 	var obs agent.Observer
 	if cfg.Metrics.Listen != "" {
 		rt.metrics = metrics.New()
+		for model, p := range cfg.Advisor.Prices() {
+			rt.metrics.SetModelPrice(model, p.InputPerMTok, p.OutputPerMTok)
+		}
 		obs = rt.metrics
 	}
 	mode := "paper"
