@@ -34,8 +34,11 @@ func TestConsoleInBrowser(t *testing.T) {
 	if path := browsertest.Eval[string](p, "location.pathname"); path != "/status" {
 		t.Fatalf("after sign in at %s, want /status", path)
 	}
-	if n := browsertest.Eval[int](p, "document.querySelectorAll('script').length"); n != 0 {
-		t.Errorf("the status page has %d script element(s); it needs none", n)
+	if n := browsertest.Eval[int](p, "document.querySelectorAll('script:not([src])').length"); n != 0 {
+		t.Errorf("the status page has %d inline script(s)", n)
+	}
+	if src := browsertest.Eval[string](p, "Array.from(document.scripts).map(s => s.src).join(' ')"); src != ts.URL+"/static/refresh.js" {
+		t.Errorf("scripts %q, want only the embedded refresh.js", src)
 	}
 	p.RequireNoHorizontalOverflow()
 	p.Screenshot("console-status")
@@ -57,6 +60,21 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	d.RequireNoHorizontalOverflow()
 	d.Screenshot("console-decision")
+
+	// On a phone: nothing scrolls sideways but the wide tables in their own
+	// boxes, and the kill switch form is there.
+	for _, path := range []string{"/status", "/decisions/" + id} {
+		m := b.Open(t, ts.URL+path, 390)
+		if o := m.Overflow(); o.ScrollWidth > o.ClientWidth {
+			t.Errorf("%s at 390 px: the page scrolls sideways (%s)", path, o)
+		}
+		if path == "/status" {
+			if n := browsertest.Eval[int](m, "document.querySelectorAll('#kill-form').length"); n != 1 {
+				t.Error("no kill switch form on a phone")
+			}
+			m.Screenshot("console-status-390")
+		}
+	}
 
 	// Kill switch with step-up: a fresh code from the authenticator.
 	k := b.Open(t, ts.URL+"/status", browsertest.DefaultWidth)

@@ -178,7 +178,9 @@ func TestUIServes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
-	go func() { done <- Main(ctx, []string{"ui", "--db", db, "--listen", addr}, strings.NewReader(""), &stdout, &stderr) }()
+	go func() {
+		done <- Main(ctx, []string{"ui", "--db", db, "--listen", addr}, strings.NewReader(""), &stdout, &stderr)
+	}()
 	base := "http://" + addr
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }, Timeout: 10 * time.Second}
 	deadline := time.Now().Add(20 * time.Second)
