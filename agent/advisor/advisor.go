@@ -50,6 +50,10 @@ type Reply struct {
 	Repairs int
 	// Cached is true when Raw came from the response cache.
 	Cached bool
+	// Transform describes how the prompt was changed before the model saw
+	// it (dates removed, prices rescaled by the recorded factors), and so
+	// how Raw was mapped back; empty when it was not (agent/advisor/transform).
+	Transform string
 }
 
 // TotalTokens sums the token usage of every call.

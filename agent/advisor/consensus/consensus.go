@@ -193,6 +193,16 @@ func (a *Advisor) Advise(ctx context.Context, req advisor.Request) (advisor.Repl
 		return reply, &advisor.Error{Kind: kind, Advisor: Name, Msg: "every member failed: " + strings.Join(msgs, "; ")}
 	}
 	resp := Combine(a.cfg, req.State.Markets, votes)
+	var seen []string
+	for _, v := range votes {
+		if v.reply.Transform != "" {
+			// The perturbation each member saw, for the audit.
+			seen = append(seen, v.label(a.cfg.Samples)+" saw "+v.reply.Transform)
+		}
+	}
+	if len(seen) > 0 {
+		resp.Rationale = clip(resp.Rationale+"\n"+strings.Join(seen, "\n"), 8000)
+	}
 	raw, err := schemas.MarshalResponse(resp)
 	if err != nil {
 		return reply, &advisor.Error{Kind: advisor.KindBadResponse, Advisor: Name, Msg: "combined response", Err: err}
