@@ -122,8 +122,8 @@ func NewNotifier(cfg NotifierConfig) (*Notifier, error) {
 	}
 	seen := map[string]bool{}
 	for _, c := range cfg.Channels {
-		if c != ChannelSlack && c != ChannelTelegram {
-			return nil, fmt.Errorf("notify: unknown channel %q (want %q or %q)", c, ChannelSlack, ChannelTelegram)
+		if c != ChannelSlack && c != ChannelTelegram && c != ChannelEmail {
+			return nil, fmt.Errorf("notify: unknown channel %q (want %q, %q or %q)", c, ChannelSlack, ChannelTelegram, ChannelEmail)
 		}
 		if seen[c] {
 			return nil, fmt.Errorf("notify: channel %q listed twice", c)

@@ -238,7 +238,7 @@ func TestPublishErrors(t *testing.T) {
 	}
 
 	for _, cfg := range []NotifierConfig{
-		{Outbox: ob, Channels: []string{"email"}},
+		{Outbox: ob, Channels: []string{"sms"}},
 		{Outbox: ob, Channels: []string{"slack", "slack"}},
 		{Channels: []string{"slack"}},
 	} {
