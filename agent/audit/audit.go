@@ -114,6 +114,11 @@ type Store struct {
 	closed   bool
 	blobs    map[string]bool // blobs this store committed (blobs.go)
 
+	// Guarded by smu: the static parts of the last request split into
+	// blobs (blobs.go), tried first on the next one.
+	smu        sync.Mutex
+	lastStatic [][]byte
+
 	// Guarded by rmu: read statements prepared on db, by query text.
 	rmu   sync.Mutex
 	reads map[string]*sql.Stmt
@@ -123,6 +128,7 @@ type Store struct {
 	omu      sync.Mutex
 	orderSeq int64
 	open     map[string]*openOrder
+	live     map[string]*openOrder // the entries of open not final
 }
 
 // ErrNotFound is returned by lookups of an id the store has never seen.

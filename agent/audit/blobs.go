@@ -78,6 +78,88 @@ func (s *Store) splitRequest(request string, blobs blobSet) []RequestPart {
 		request = s.redact(request)
 	}
 	raw := []byte(request)
+	// Fast path: the static parts of the previous request, found again
+	// byte for byte (a backtest sends the same system text at every
+	// decision, and parsing each request was most of what storing it
+	// cost). Any split that joins back exactly is a faithful record.
+	s.smu.Lock()
+	last := s.lastStatic
+	s.smu.Unlock()
+	var spans []blobSpan
+	for _, c := range last {
+		i := bytes.Index(raw, c)
+		if i < 0 {
+			spans = nil
+			break
+		}
+		spans = append(spans, blobSpan{i, i + len(c)})
+	}
+	fast := spans != nil
+	if !fast {
+		spans = staticSpans(raw)
+	}
+	if len(spans) == 0 {
+		return nil
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i].at < spans[j].at })
+	var (
+		parts  []RequestPart
+		mine   = blobSet{}
+		static [][]byte
+		pos    int
+	)
+	text := func(t string) {
+		if h := s.textRef(t, mine); h != "" {
+			parts = append(parts, RequestPart{Blob: h})
+		} else {
+			parts = append(parts, RequestPart{Text: t})
+		}
+	}
+	for _, sp := range spans {
+		if sp.at < pos {
+			continue // overlapping (a value inside another): keep the first
+		}
+		if sp.at > pos {
+			text(request[pos:sp.at])
+		}
+		parts = append(parts, RequestPart{Blob: mine.ref(raw[sp.at:sp.end])})
+		static = append(static, raw[sp.at:sp.end])
+		pos = sp.end
+	}
+	if pos < len(raw) {
+		text(request[pos:])
+	}
+	// Joining must give the request back exactly, or it is stored whole.
+	var sb strings.Builder
+	sb.Grow(len(request))
+	for _, p := range parts {
+		if p.Blob != "" {
+			sb.Write(mine[p.Blob])
+		} else {
+			sb.WriteString(p.Text)
+		}
+	}
+	if sb.String() != request {
+		return nil
+	}
+	for h, b := range mine {
+		blobs[h] = b
+	}
+	if !fast {
+		s.smu.Lock()
+		s.lastStatic = static
+		s.smu.Unlock()
+	}
+	return parts
+}
+
+// blobSpan is a byte range of a request stored as a blob.
+type blobSpan struct{ at, end int }
+
+// staticSpans finds the static parts of a request (the system message,
+// the response format, tools; in the offline form the system text) as
+// byte ranges of raw; nil when raw is not JSON or has none.
+func staticSpans(raw []byte) []blobSpan {
 	var req struct {
 		System   json.RawMessage `json:"system"`
 		Messages []struct {
@@ -96,8 +178,7 @@ func (s *Store) splitRequest(request string, blobs blobSet) []RequestPart {
 			cands = append(cands, m.Content)
 		}
 	}
-	type span struct{ at, end int }
-	var spans []span
+	var spans []blobSpan
 	for _, c := range cands {
 		if len(c) < minBlob {
 			continue
@@ -106,54 +187,9 @@ func (s *Store) splitRequest(request string, blobs blobSet) []RequestPart {
 		if i < 0 {
 			continue
 		}
-		spans = append(spans, span{i, i + len(c)})
+		spans = append(spans, blobSpan{i, i + len(c)})
 	}
-	if len(spans) == 0 {
-		return nil
-	}
-	sort.Slice(spans, func(i, j int) bool { return spans[i].at < spans[j].at })
-	var (
-		parts []RequestPart
-		mine  = blobSet{}
-		pos   int
-	)
-	text := func(t string) {
-		if h := s.textRef(t, mine); h != "" {
-			parts = append(parts, RequestPart{Blob: h})
-		} else {
-			parts = append(parts, RequestPart{Text: t})
-		}
-	}
-	for _, sp := range spans {
-		if sp.at < pos {
-			continue // overlapping (a value inside another): keep the first
-		}
-		if sp.at > pos {
-			text(request[pos:sp.at])
-		}
-		parts = append(parts, RequestPart{Blob: mine.ref(raw[sp.at:sp.end])})
-		pos = sp.end
-	}
-	if pos < len(raw) {
-		text(request[pos:])
-	}
-	blobs0 := mine
-	// Joining must give the request back exactly, or it is stored whole.
-	var sb strings.Builder
-	for _, p := range parts {
-		if p.Blob != "" {
-			sb.Write(blobs0[p.Blob])
-		} else {
-			sb.WriteString(p.Text)
-		}
-	}
-	if sb.String() != request {
-		return nil
-	}
-	for h, b := range mine {
-		blobs[h] = b
-	}
-	return parts
+	return spans
 }
 
 const insertBlobSQL = `INSERT INTO blobs (hash, codec, body, created_at) VALUES (?, ?, ?, ?)`

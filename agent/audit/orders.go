@@ -80,7 +80,7 @@ func (s *Store) OpenOrderEvents(ctx context.Context) ([]schemas.OrderEvent, erro
 	}
 	defer rows.Close()
 	if s.open == nil {
-		s.open = map[string]*openOrder{}
+		s.open, s.live = map[string]*openOrder{}, map[string]*openOrder{}
 	}
 	for rows.Next() {
 		var (
@@ -95,10 +95,13 @@ func (s *Store) OpenOrderEvents(ctx context.Context) ([]schemas.OrderEvent, erro
 		switch schemas.OrderState(state) {
 		case schemas.OrderFilled, schemas.OrderCancelled, schemas.OrderRejected:
 			if o, ok := s.open[ref]; ok {
-				o.final = true
+				// Final orders stay as markers only while nothing can
+				// follow; drop their bodies to keep memory flat.
+				o.final, o.body = true, nil
 			} else {
 				s.open[ref] = &openOrder{first: seq, final: true}
 			}
+			delete(s.live, ref)
 			continue
 		}
 		o, ok := s.open[ref]
@@ -112,19 +115,15 @@ func (s *Store) OpenOrderEvents(ctx context.Context) ([]schemas.OrderEvent, erro
 			o.final = false
 		}
 		o.body = body
+		s.live[ref] = o
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("audit: read order events: %w", err)
 	}
-	open := make([]*openOrder, 0, len(s.open))
-	for ref, o := range s.open {
-		if o.final {
-			// Final orders stay as markers only while nothing can follow;
-			// drop their bodies to keep memory flat.
-			o.body = nil
-			continue
-		}
-		_ = ref
+	// s.live holds the orders not final: a reconcile costs the open
+	// orders, not every order ever placed.
+	open := make([]*openOrder, 0, len(s.live))
+	for _, o := range s.live {
 		open = append(open, o)
 	}
 	sort.Slice(open, func(i, j int) bool { return open[i].first < open[j].first })
