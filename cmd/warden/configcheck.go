@@ -12,6 +12,7 @@ import (
 
 	"github.com/warden-trading/warden/agent/advisor/openai"
 	"github.com/warden-trading/warden/agent/config"
+	"github.com/warden-trading/warden/agent/console"
 	"github.com/warden-trading/warden/agent/metrics"
 	"github.com/warden-trading/warden/executor/ccxtx"
 )
@@ -38,6 +39,9 @@ func checkStart(ctx context.Context, cfg config.Config, live bool) (warnings []s
 			bad("metrics.listen: %w (set metrics.allow_non_loopback: true to serve it beyond this machine)", err)
 		}
 	}
+	if err := console.CheckListen(cfg.UI.Listen, cfg.UI.TLSCert != "" && cfg.UI.TLSKey != "", cfg.UI.AllowNonLoop); err != nil {
+		bad("%w", err)
+	}
 
 	switch cfg.Advisor.Kind {
 	case "openai":
@@ -50,7 +54,7 @@ func checkStart(ctx context.Context, cfg config.Config, live bool) (warnings []s
 		}
 	case "consensus":
 		for i, m := range cfg.Advisor.Consensus.Members {
-			if m.Kind != "openai" {
+			if m.Kind != "openai" && m.Kind != "perturbed" {
 				continue
 			}
 			if o := cfg.Advisor.MemberOpenAI(m); o.APIKeyEnv != "" {
@@ -84,6 +88,14 @@ func checkStart(ctx context.Context, cfg config.Config, live bool) (warnings []s
 	if t := cfg.Notify.Telegram; t.TokenEnv != "" {
 		if _, ok := config.Env(t.TokenEnv); !ok {
 			bad("notify.telegram.token_env names $%s, which is not set: Telegram messages would never be sent (set the variable, or remove notify.telegram)", t.TokenEnv)
+		}
+	}
+
+	if e := cfg.Notify.Email; e.Host != "" {
+		for _, v := range []struct{ field, name string }{{"username_env", e.UsernameEnv}, {"password_env", e.PasswordEnv}} {
+			if _, ok := config.Env(v.name); v.name != "" && !ok {
+				bad("notify.email.%s names $%s, which is not set: e-mails would never be sent (set the variable, or remove notify.email)", v.field, v.name)
+			}
 		}
 	}
 

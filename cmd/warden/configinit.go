@@ -84,6 +84,12 @@ notify:
 
 metrics:
   listen: ""                 # e.g. 127.0.0.1:9464 for Prometheus; off when empty
+
+ui:                          # warden ui, the console (users: warden ui user add)
+  listen: 127.0.0.1:8787     # loopback; reach it through an SSH tunnel or a VPN
+  # tls_cert: /etc/warden/ui.crt
+  # tls_key: /etc/warden/ui.key
+  # allow_non_loopback: true # only with tls_cert and tls_key
 `
 
 func newConfigInitCmd(a *app) *cobra.Command {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -151,7 +152,7 @@ func serveUI(ctx context.Context, a *app, cfg config.Config, st *audit.Store) er
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          nil,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn), // redacted like every log
 	}
 	if useTLS {
 		cert, err := tls.LoadX509KeyPair(cfg.UI.TLSCert, cfg.UI.TLSKey)
