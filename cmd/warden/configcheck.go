@@ -54,7 +54,7 @@ func checkStart(ctx context.Context, cfg config.Config, live bool) (warnings []s
 		}
 	case "consensus":
 		for i, m := range cfg.Advisor.Consensus.Members {
-			if m.Kind != "openai" && m.Kind != "perturbed" {
+			if m.Kind != "openai" {
 				continue
 			}
 			if o := cfg.Advisor.MemberOpenAI(m); o.APIKeyEnv != "" {
@@ -88,14 +88,6 @@ func checkStart(ctx context.Context, cfg config.Config, live bool) (warnings []s
 	if t := cfg.Notify.Telegram; t.TokenEnv != "" {
 		if _, ok := config.Env(t.TokenEnv); !ok {
 			bad("notify.telegram.token_env names $%s, which is not set: Telegram messages would never be sent (set the variable, or remove notify.telegram)", t.TokenEnv)
-		}
-	}
-
-	if e := cfg.Notify.Email; e.Host != "" {
-		for _, v := range []struct{ field, name string }{{"username_env", e.UsernameEnv}, {"password_env", e.PasswordEnv}} {
-			if _, ok := config.Env(v.name); v.name != "" && !ok {
-				bad("notify.email.%s names $%s, which is not set: e-mails would never be sent (set the variable, or remove notify.email)", v.field, v.name)
-			}
 		}
 	}
 
