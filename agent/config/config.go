@@ -88,6 +88,21 @@ type Advisor struct {
 	// Consensus configures kind consensus: several advisors that must
 	// agree before a recommendation reaches the validator.
 	Consensus Consensus `yaml:"consensus"`
+	// Anonymise renders model prompts without absolute dates and with
+	// each market's prices rebased to 100 at the first candle shown; the
+	// answer is mapped back exactly before validation. Unset: on for the
+	// offline replay of bundled history (paper.data bundled) and for
+	// backtests, off on live data. See Config.AnonymiseOn.
+	Anonymise *bool `yaml:"anonymise"`
+}
+
+// AnonymiseOn is whether model prompts are anonymised for a run (not a
+// backtest, where it is on unless advisor.anonymise is false).
+func (c Config) AnonymiseOn() bool {
+	if c.Advisor.Anonymise != nil {
+		return *c.Advisor.Anonymise
+	}
+	return c.Mode == "paper" && c.Paper.Data == "bundled"
 }
 
 // Consensus is the consensus advisor (agent/advisor/consensus).
@@ -108,8 +123,11 @@ type Consensus struct {
 type Member struct {
 	// Name identifies the member in reasons and the audit (default: the
 	// model, or the kind).
-	Name   string       `yaml:"name"`
-	Kind   string       `yaml:"kind"` // baseline, openai or replay
+	Name string `yaml:"name"`
+	// Kind is baseline, openai, replay or perturbed: the stability probe,
+	// an openai model asked with dates removed and prices rescaled by a
+	// random factor (recorded), its answer mapped back.
+	Kind   string       `yaml:"kind"`
 	OpenAI OpenAI       `yaml:"openai"`
 	Replay ReplayConfig `yaml:"replay"`
 }
@@ -121,6 +139,8 @@ func (m Member) MemberName() string {
 		return m.Name
 	case m.Kind == "openai" && m.OpenAI.Model != "":
 		return m.OpenAI.Model
+	case m.Kind == "perturbed" && m.OpenAI.Model != "":
+		return m.OpenAI.Model + "-perturbed"
 	}
 	return m.Kind
 }
@@ -211,7 +231,7 @@ func (a Advisor) Prices() map[string]Price {
 		out[a.OpenAI.Model] = *a.OpenAI.Price
 	}
 	for _, m := range a.Consensus.Members {
-		if m.Kind != "openai" {
+		if m.Kind != "openai" && m.Kind != "perturbed" {
 			continue
 		}
 		if o := a.MemberOpenAI(m); o.Price != nil && o.Model != "" {
@@ -290,6 +310,7 @@ type Executor struct {
 type Notify struct {
 	Slack    Slack    `yaml:"slack"`
 	Telegram Telegram `yaml:"telegram"`
+	Email    Email    `yaml:"email"`
 	// Digest is a cron schedule ("0 8 * * MON") on which the review of the
 	// audit log since the previous digest is sent to the channels; empty:
 	// no digest. warden run sends it at its first cycle at or after the
@@ -310,6 +331,19 @@ type Telegram struct {
 	TokenEnv  string `yaml:"token_env"`
 	ChatID    string `yaml:"chat_id"`
 	ServerURL string `yaml:"server_url"` // override, for tests and proxies
+}
+
+// Email sends by SMTP with STARTTLS (default, port 587) or TLS (port
+// 465); never in plain text. The username and password are read from the
+// named environment variables.
+type Email struct {
+	Host        string   `yaml:"host"`
+	Port        int      `yaml:"port"`     // 0: 587 for starttls, 465 for tls
+	Security    string   `yaml:"security"` // starttls (default) or tls
+	UsernameEnv string   `yaml:"username_env"`
+	PasswordEnv string   `yaml:"password_env"`
+	From        string   `yaml:"from"`
+	To          []string `yaml:"to"`
 }
 
 // Metrics configures the Prometheus endpoint, off when Listen is empty.
@@ -631,6 +665,26 @@ func (c Config) Validate() error {
 			bad("notify.digest: %v", err)
 		}
 	}
+	if e := c.Notify.Email; e.Host != "" || len(e.To) > 0 || e.From != "" {
+		if e.Host == "" {
+			bad("notify.email.host: required when from or to is set")
+		}
+		if e.From == "" {
+			bad("notify.email.from: required (the sender address)")
+		}
+		if len(e.To) == 0 {
+			bad("notify.email.to: at least one recipient")
+		}
+		if e.Security != "" && e.Security != "starttls" && e.Security != "tls" {
+			bad("notify.email.security: %q is not starttls or tls (plain text is not offered)", e.Security)
+		}
+		if e.Port < 0 || e.Port > 65535 {
+			bad("notify.email.port: %d is not a TCP port", e.Port)
+		}
+		if (e.UsernameEnv == "") != (e.PasswordEnv == "") {
+			bad("notify.email: set both username_env and password_env, or neither")
+		}
+	}
 	if c.Notify.Telegram.TokenEnv != "" && c.Notify.Telegram.ChatID == "" {
 		bad("notify.telegram.chat_id: required when token_env is set")
 	}
@@ -772,7 +826,7 @@ func (c Config) validateConsensus() []error {
 		at := fmt.Sprintf("advisor.consensus.members[%d]", i)
 		switch m.Kind {
 		case "baseline":
-		case "openai":
+		case "openai", "perturbed":
 			o := c.Advisor.MemberOpenAI(m)
 			if o.Model == "" {
 				bad("%s.openai.model: required for an openai member", at)
@@ -799,9 +853,9 @@ func (c Config) validateConsensus() []error {
 		case "consensus":
 			bad("%s: a consensus cannot name itself as a member", at)
 		case "":
-			bad("%s.kind: required (baseline, openai or replay)", at)
+			bad("%s.kind: required (baseline, openai, replay or perturbed)", at)
 		default:
-			bad("%s.kind: %q is not baseline, openai or replay", at, m.Kind)
+			bad("%s.kind: %q is not baseline, openai, replay or perturbed", at, m.Kind)
 		}
 		if shape := secretShape(m.OpenAI.APIKeyEnv); shape != "" || looksLikeSecret(m.OpenAI.APIKeyEnv) {
 			bad("%s.openai.api_key_env is not the name of an environment variable: put the secret in a variable and write its name here", at)

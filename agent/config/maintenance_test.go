@@ -31,3 +31,25 @@ func TestMaintenanceWindows(t *testing.T) {
 		t.Errorf("Parse(bad window) error = %v; want the file and line 4", err)
 	}
 }
+
+func TestEmailConfig(t *testing.T) {
+	c, err := Parse("warden.yaml", []byte("notify:\n  email:\n    host: smtp.example.com\n    username_env: SMTP_USER\n    password_env: SMTP_PASSWORD\n    from: warden@example.com\n    to: [ops@example.com]\n"))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if e := c.Notify.Email; e.Host != "smtp.example.com" || e.PasswordEnv != "SMTP_PASSWORD" || len(e.To) != 1 {
+		t.Errorf("notify.email = %+v", e)
+	}
+	for src, want := range map[string]string{
+		"notify:\n  email:\n    from: w@example.com\n    to: [a@example.com]\n":                                   "notify.email.host: required",
+		"notify:\n  email:\n    host: h\n    to: [a@example.com]\n":                                               "notify.email.from: required",
+		"notify:\n  email:\n    host: h\n    from: w@example.com\n":                                               "notify.email.to: at least one",
+		"notify:\n  email:\n    host: h\n    from: w@example.com\n    to: [a@example.com]\n    security: none\n":  `"none" is not starttls or tls`,
+		"notify:\n  email:\n    host: h\n    from: w@example.com\n    to: [a@example.com]\n    port: 70000\n":     "70000 is not a TCP port",
+		"notify:\n  email:\n    host: h\n    from: w@example.com\n    to: [a@example.com]\n    password_env: P\n": "both username_env and password_env",
+	} {
+		if _, err := Parse("warden.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse(%q) = %v; want %q", src, err, want)
+		}
+	}
+}

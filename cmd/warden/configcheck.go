@@ -91,6 +91,14 @@ func checkStart(ctx context.Context, cfg config.Config, live bool) (warnings []s
 		}
 	}
 
+	if e := cfg.Notify.Email; e.Host != "" {
+		for _, v := range []struct{ field, name string }{{"username_env", e.UsernameEnv}, {"password_env", e.PasswordEnv}} {
+			if _, ok := config.Env(v.name); v.name != "" && !ok {
+				bad("notify.email.%s names $%s, which is not set: e-mails would never be sent (set the variable, or remove notify.email)", v.field, v.name)
+			}
+		}
+	}
+
 	if live {
 		src := ccxtx.CredentialSource{APIKeyEnv: cfg.Exchange.APIKeyEnv, SecretEnv: cfg.Exchange.APISecretEnv}
 		if cfg.Exchange.CredentialsFile != "" {

@@ -52,6 +52,7 @@ func secretValues(cfg config.Config) []string {
 	names := []string{
 		cfg.Advisor.OpenAI.APIKeyEnv, cfg.Exchange.APIKeyEnv, cfg.Exchange.APISecretEnv,
 		cfg.Notify.Slack.WebhookURLEnv, cfg.Notify.Slack.TokenEnv, cfg.Notify.Telegram.TokenEnv,
+		cfg.Notify.Email.PasswordEnv,
 	}
 	for _, m := range cfg.Advisor.Consensus.Members {
 		names = append(names, m.OpenAI.APIKeyEnv) // consensus members' own keys
@@ -421,6 +422,16 @@ func (rt *runtime) openNotify() (agent.Publisher, error) {
 	t := rt.cfg.Notify.Telegram
 	if tok, ok := config.Env(t.TokenEnv); ok {
 		snd, err := notify.NewTelegramSender(notify.TelegramConfig{Token: tok, ChatID: t.ChatID, ServerURL: t.ServerURL, Logger: rt.logger})
+		if err != nil {
+			return nil, err
+		}
+		senders = append(senders, snd)
+	}
+	if e := rt.cfg.Notify.Email; e.Host != "" {
+		user, _ := config.Env(e.UsernameEnv)
+		pass, _ := config.Env(e.PasswordEnv)
+		snd, err := notify.NewEmailSender(notify.EmailConfig{Host: e.Host, Port: e.Port, Security: e.Security,
+			Username: user, Password: pass, From: e.From, To: e.To})
 		if err != nil {
 			return nil, err
 		}
