@@ -2,13 +2,21 @@ package agent_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/warden-trading/warden/agent/advisor/consensus"
 	"github.com/warden-trading/warden/agent/advisor/openai"
+	"github.com/warden-trading/warden/agent/advisor/transform"
 	"github.com/warden-trading/warden/schemas"
 )
 
@@ -155,4 +163,141 @@ func TestConsensusEndToEnd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// scaledAnswerServer is a fake model that reads the BTC ask shown in the
+// prompt (on whatever scale) and answers action there: a buy at that ask
+// with a stop 3 % below, or a hold.
+func scaledAnswerServer(t *testing.T, action string) *httptest.Server {
+	t.Helper()
+	askRe := regexp.MustCompile(`Market BTC/USDT \([^)]*\):\n- ticker: bid [0-9.]+, ask ([0-9.]+)`)
+	fixture, err := os.ReadFile(filepath.Join("testdata", "openai", "good.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Messages []struct{ Content string } `json:"messages"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.Messages) < 2 {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		m := askRe.FindStringSubmatch(req.Messages[1].Content)
+		if m == nil {
+			t.Errorf("no BTC ask in the prompt:\n%s", req.Messages[1].Content)
+			http.Error(w, "no ask", http.StatusBadRequest)
+			return
+		}
+		ask := decimalOf(m[1])
+		btc := `{"symbol":"BTC/USDT","action":"hold","confidence":0.5,"size_pct":0,"order_type":"limit","limit_price":null,"stop_loss":null,"take_profit":null,"reason":"No edge."}`
+		if action == "buy" {
+			btc = fmt.Sprintf(`{"symbol":"BTC/USDT","action":"buy","confidence":0.7,"size_pct":1,"order_type":"limit","limit_price":%s,"stop_loss":%s,"take_profit":null,"reason":"Trend intact."}`, ask, ask.Mul(decimalOf("0.97")).Round(4))
+		}
+		content := `{"rationale":"BTC: ` + action + `.","recommendations":[` + btc + `,{"symbol":"ETH/USDT","action":"hold","confidence":0.5,"size_pct":0,"order_type":"limit","limit_price":null,"stop_loss":null,"take_profit":null,"reason":"No edge."}]}`
+		var doc map[string]any
+		_ = json.Unmarshal(fixture, &doc)
+		doc["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)["content"] = content
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(doc)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestStabilityProbeEndToEnd: a consensus of a model and the same model
+// asked through the stability probe (no dates, prices rescaled by a
+// random factor). When the probe's answer, mapped back, agrees, the order
+// is placed at the real price; when the action flips under perturbation,
+// no consensus and no order.
+func TestStabilityProbeEndToEnd(t *testing.T) {
+	t.Setenv("WARDEN_TEST_OPENAI_KEY", "sk-test-canary-123456")
+	for _, tt := range []struct {
+		name      string
+		probe     string
+		wantOrder bool
+	}{
+		{"stable", "buy", true},
+		{"flips under perturbation", "hold", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			plain := memberFor(t, "plain", &fakeOpenAI{Server: scaledAnswerServer(t, "buy")})
+			probeSrv := memberFor(t, "probe", &fakeOpenAI{Server: scaledAnswerServer(t, tt.probe)})
+			wrapped, err := transform.Wrap(probeSrv.Advisor, transform.Config{Mode: transform.Perturb, Rand: rand.New(rand.NewPCG(7, 7))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			probeSrv.Advisor = wrapped
+			adv, err := consensus.New(consensus.Config{Members: []consensus.Member{plain, probeSrv}, Samples: 1, Require: consensus.RequireAll, Size: consensus.SizeMin})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := newHarness(t, adv, "")
+			res := h.step()
+			if res.Status != "ok" {
+				t.Fatalf("status %s (%s)", res.Status, res.Reason)
+			}
+			if got := len(res.Orders) > 0; got != tt.wantOrder {
+				t.Fatalf("orders %+v; want an order = %v (verdicts %+v)", res.Orders, tt.wantOrder, res.Verdicts)
+			}
+			resp, err := schemas.ParseResponse(res.Raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			btc := resp.Recommendations[0]
+			if !strings.Contains(resp.Rationale, "probe saw perturb (dates relative; BTC/USDT real = shown × ") {
+				t.Errorf("the probe's factor is not on record: %s", resp.Rationale)
+			}
+			story, err := h.store.Show(context.Background(), res.RunID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var probeReq string
+			for _, c := range story.LLMCalls {
+				if c.Advisor == "consensus/probe" {
+					probeReq = c.Request
+				}
+			}
+			if probeReq == "" || !strings.Contains(probeReq, "t-1 |") || dateInPrompt.MatchString(userOf(t, probeReq)) {
+				t.Fatalf("the probe's audited request is missing or shows dates: %.600s", probeReq)
+			}
+			if tt.wantOrder {
+				// The probe's limit, mapped back, is the real ask to the
+				// digits shown; the combined limit is the lower one.
+				if btc.LimitPrice == nil || btc.Action != schemas.ActionBuy {
+					t.Fatalf("combined %+v", btc)
+				}
+				tk, err := h.px.Ticker(context.Background(), "BTC/USDT")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if off := btc.LimitPrice.Sub(tk.Ask).Abs().Div(tk.Ask); off.GreaterThan(decimalOf("0.000001")) {
+					t.Fatalf("mapped-back limit %s is not the real ask %s", btc.LimitPrice, tk.Ask)
+				}
+			} else if !consensus.IsNoConsensus(btc) || !strings.Contains(btc.Reason, "probe hold") {
+				t.Fatalf("want a no-consensus hold naming the flip: %+v", btc)
+			}
+		})
+	}
+}
+
+var dateInPrompt = regexp.MustCompile(`(19|20)\d\d-\d\d-\d\d`)
+
+// userOf is the user message of an audited chat request.
+func userOf(t *testing.T, request string) string {
+	var req struct {
+		Messages []struct {
+			Role    string `json:"role"`
+			Content string `json:"content"`
+		} `json:"messages"`
+	}
+	if err := json.Unmarshal([]byte(request), &req); err != nil {
+		t.Fatalf("audited request: %v", err)
+	}
+	for _, m := range req.Messages {
+		if m.Role == "user" {
+			return m.Content
+		}
+	}
+	return ""
 }

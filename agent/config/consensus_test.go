@@ -78,3 +78,29 @@ func TestPrices(t *testing.T) {
 		t.Fatalf("a negative price: %v", err)
 	}
 }
+
+func TestAnonymiseDefaultAndPerturbedMember(t *testing.T) {
+	c := Default()
+	if !c.AnonymiseOn() {
+		t.Fatal("the offline replay of bundled history must anonymise by default")
+	}
+	c.Paper.Data = "live"
+	if c.AnonymiseOn() {
+		t.Fatal("live data: anonymise is off unless asked")
+	}
+	on := true
+	c.Advisor.Anonymise = &on
+	if !c.AnonymiseOn() {
+		t.Fatal("advisor.anonymise: true must hold")
+	}
+	p, err := Parse("p", []byte("advisor: {kind: consensus, anonymise: false, openai: {model: gpt-x}, consensus: {members: [{kind: openai}, {kind: perturbed}]}}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.AnonymiseOn() || p.Advisor.Consensus.Members[1].MemberName() != "perturbed" {
+		t.Fatalf("anonymise %v, probe name %q", p.AnonymiseOn(), p.Advisor.Consensus.Members[1].MemberName())
+	}
+	if _, err := Parse("bad", []byte("advisor: {kind: consensus, consensus: {members: [{kind: perturbed}]}}")); err == nil || !strings.Contains(err.Error(), "openai.model") {
+		t.Fatalf("a perturbed member without a model: %v", err)
+	}
+}

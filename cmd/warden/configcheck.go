@@ -54,7 +54,7 @@ func checkStart(ctx context.Context, cfg config.Config, live bool) (warnings []s
 		}
 	case "consensus":
 		for i, m := range cfg.Advisor.Consensus.Members {
-			if m.Kind != "openai" {
+			if m.Kind != "openai" && m.Kind != "perturbed" {
 				continue
 			}
 			if o := cfg.Advisor.MemberOpenAI(m); o.APIKeyEnv != "" {

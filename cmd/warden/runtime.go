@@ -24,6 +24,7 @@ import (
 	"github.com/warden-trading/warden/agent/advisor/consensus"
 	"github.com/warden-trading/warden/agent/advisor/openai"
 	"github.com/warden-trading/warden/agent/advisor/replay"
+	"github.com/warden-trading/warden/agent/advisor/transform"
 	"github.com/warden-trading/warden/agent/approval"
 	"github.com/warden-trading/warden/agent/audit"
 	"github.com/warden-trading/warden/agent/config"
@@ -125,6 +126,9 @@ type runtime struct {
 	live       bool
 	// approvals is human approval's gate (cmd/warden/approvals.go).
 	approvals *approval.Gate
+	// tg is the Telegram approval bot; nil unless approval.channels has
+	// telegram (cmd/warden/approvals.go).
+	tg *approvalTelegram
 	// cycleMu keeps a cycle and an approval step from overlapping.
 	cycleMu sync.Mutex
 	// lastReconcile is when the last full reconciliation succeeded.
@@ -355,13 +359,23 @@ func newAdvisor(ctx context.Context, cfg config.Config, store *audit.Store, logg
 				return nil, fmt.Errorf("advisor.consensus.members[%d]: a consensus cannot name itself", i)
 			}
 			mc := cfg
-			mc.Advisor = config.Advisor{Kind: m.Kind, OpenAI: cfg.Advisor.MemberOpenAI(m), Replay: m.Replay}
+			mc.Advisor = config.Advisor{Kind: m.Kind, OpenAI: cfg.Advisor.MemberOpenAI(m), Replay: m.Replay, Anonymise: cfg.Advisor.Anonymise}
+			if m.Kind == "perturbed" {
+				// The stability probe: the same model, asked without dates
+				// and with prices rescaled by a random factor.
+				mc.Advisor.Kind = "openai"
+				f := false
+				mc.Advisor.Anonymise = &f
+			}
 			adv, err := newAdvisor(ctx, mc, store, logger)
+			if err == nil && m.Kind == "perturbed" {
+				adv, err = transform.Wrap(adv, transform.Config{Mode: transform.Perturb})
+			}
 			if err != nil {
 				return nil, fmt.Errorf("advisor.consensus.members[%d] (%s): %w", i, m.MemberName(), err)
 			}
 			model := ""
-			if m.Kind == "openai" {
+			if m.Kind == "openai" || m.Kind == "perturbed" {
 				model = mc.Advisor.OpenAI.Model
 			}
 			cc.Members = append(cc.Members, consensus.Member{Name: m.MemberName(), Advisor: adv, Model: model})
@@ -373,11 +387,17 @@ func newAdvisor(ctx context.Context, cfg config.Config, store *audit.Store, logg
 		return baseline.New(baseline.DefaultParams())
 	case "openai":
 		o := cfg.Advisor.OpenAI
-		return openai.New(openai.Config{
+		adv, err := openai.New(openai.Config{
 			BaseURL: o.BaseURL, Model: o.Model, APIKeyEnv: o.APIKeyEnv, Temperature: o.Temperature,
 			MaxTokens: o.MaxTokens, Timeout: o.Timeout, Deadline: cfg.AdviceDeadline(), MaxRetries: o.MaxRetries,
 			StructuredOutputs: o.StructuredOutputs, RepairAttempts: o.RepairAttempts, DailyTokenBudget: o.DailyTokenBudget,
 		}, openai.Deps{Logger: logger, Budget: store})
+		if err != nil || !cfg.AnonymiseOn() {
+			return adv, err
+		}
+		// advisor.anonymise (on by default for the offline replay of
+		// bundled history): no dates, prices rebased to 100.
+		return transform.Wrap(adv, transform.Config{Mode: transform.Anonymise})
 	case "replay":
 		if f := cfg.Advisor.Replay.File; f != "" {
 			src, err := replay.LoadFile(f)
@@ -483,6 +503,7 @@ func (rt *runtime) cycle(ctx context.Context) (agent.CycleResult, error) {
 	// re-checked against this cycle's market and placed or voided.
 	rt.processApprovals(ctx)
 	res, err := rt.agent.Cycle(ctx)
+	rt.sendProposals(ctx)
 	if rt.paper != nil {
 		if merr := rt.paperSaver.Save(ctx); merr != nil && err == nil {
 			err = fmt.Errorf("save paper state: %w", merr)
