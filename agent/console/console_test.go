@@ -453,6 +453,8 @@ func TestBadInput(t *testing.T) {
 		{"GET", "/decisions?decision=maybe", "", "", http.StatusBadRequest},
 		{"GET", "/decisions?rule=a%0Ab", "", "", http.StatusBadRequest},
 		{"GET", "/decisions?order=1", "", "", http.StatusBadRequest},
+		{"GET", "/decisions?day=2024-13-01", "", "", http.StatusBadRequest},
+		{"GET", "/api/decisions?day=yesterday", "", "", http.StatusBadRequest},
 		{"GET", "/events?kind=../x", "", "", http.StatusBadRequest},
 		{"GET", "/static/../console.go", "", "", http.StatusTemporaryRedirect}, // the mux cleans the path: to /console.go
 		{"GET", "/console.go", "", "", http.StatusNotFound},
@@ -535,6 +537,14 @@ func TestPagesShowTheRecord(t *testing.T) {
 	}
 	if s := get("/status"); !strings.Contains(s, "Kill switch") || strings.Contains(s, "Engage the kill switch") {
 		t.Error("status page: a viewer sees the action forms, or no kill switch")
+	} else if !strings.Contains(s, "<td>BTC/USDT</td><td class=\"num\">0.01</td><td class=\"num\">42000</td><td class=\"num\">42100</td><td class=\"num\">421</td>") || !strings.Contains(s, "10000 USDT") {
+		t.Errorf("status page lacks the position or the account:\n%s", s)
+	}
+	if l := get("/decisions?day=2024-01-10"); !strings.Contains(l, "ETH/USDT") || !strings.Contains(l, "BTC/USDT") {
+		t.Error("day filter: the day's decisions are missing")
+	}
+	if l := get("/decisions?day=2024-01-11"); !strings.Contains(l, "No decisions match") {
+		t.Error("day filter: decisions of another day shown")
 	}
 	if r := get("/runs"); !strings.Contains(r, runID) {
 		t.Error("runs page lacks the run")

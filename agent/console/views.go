@@ -10,9 +10,12 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/shopspring/decimal"
 
 	"github.com/warden-trading/warden/agent/audit"
 	"github.com/warden-trading/warden/agent/notify"
@@ -85,6 +88,30 @@ type Status struct {
 	LastRun    *audit.RunRow        `json:"last_run"`
 	Equity     *audit.EquityPoint   `json:"equity"`
 	OpenOrders []schemas.OrderEvent `json:"open_orders"`
+	// Account and Positions are as the last decision saw them (the state
+	// it was judged against); nil when no decision was recorded.
+	Account   *AccountView   `json:"account"`
+	Positions []PositionView `json:"positions"`
+}
+
+// AccountView is the account in the latest judged state.
+type AccountView struct {
+	At               time.Time       `json:"at"`
+	Quote            string          `json:"quote"`
+	Equity           decimal.Decimal `json:"equity"`
+	Cash             decimal.Decimal `json:"cash"`
+	PeakEquity       decimal.Decimal `json:"peak_equity"`
+	DayStartEquity   decimal.Decimal `json:"day_start_equity"`
+	OrdersLastMinute int             `json:"orders_last_minute"`
+}
+
+// PositionView is one held quantity with its mark, if the state had one.
+type PositionView struct {
+	Symbol   string          `json:"symbol"`
+	Qty      decimal.Decimal `json:"qty"`
+	AvgPrice decimal.Decimal `json:"avg_price"`
+	Mark     decimal.Decimal `json:"mark"`
+	Value    decimal.Decimal `json:"value"`
 }
 
 func (s *Server) status(ctx context.Context) (Status, error) {
@@ -115,6 +142,24 @@ func (s *Server) status(ctx context.Context) (Status, error) {
 	}
 	if st.OpenOrders == nil {
 		st.OpenOrders = []schemas.OrderEvent{}
+	}
+	st.Positions = []PositionView{}
+	state, ok, err := s.st.LatestState(ctx)
+	if err != nil {
+		return st, err
+	}
+	if ok {
+		a := state.Account
+		st.Account = &AccountView{At: state.Now, Quote: a.Quote, Equity: a.Equity, Cash: a.Cash, PeakEquity: a.PeakEquity, DayStartEquity: a.DayStartEquity, OrdersLastMinute: a.OrdersLastMinute}
+		for sym, p := range a.Positions {
+			pv := PositionView{Symbol: sym, Qty: p.Qty, AvgPrice: p.AvgPrice}
+			if m, ok := state.Markets[sym]; ok {
+				pv.Mark = m.Last
+				pv.Value = p.Qty.Mul(m.Last)
+			}
+			st.Positions = append(st.Positions, pv)
+		}
+		sort.Slice(st.Positions, func(i, j int) bool { return st.Positions[i].Symbol < st.Positions[j].Symbol })
 	}
 	return st, nil
 }
@@ -167,9 +212,9 @@ func decisionFilter(r *http.Request) (audit.Filter, error) {
 	q := r.URL.Query()
 	for k := range q {
 		switch k {
-		case "symbol", "decision", "rule", "model":
+		case "symbol", "decision", "rule", "model", "day":
 		default:
-			return audit.Filter{}, badRequest("unknown parameter %q (filters: symbol, decision, rule, model)", k)
+			return audit.Filter{}, badRequest("unknown parameter %q (filters: day, symbol, decision, rule, model)", k)
 		}
 	}
 	f := audit.Filter{Limit: listLimit, Symbol: q.Get("symbol"), Rule: q.Get("rule"), Model: q.Get("model")}
@@ -181,6 +226,13 @@ func decisionFilter(r *http.Request) (audit.Filter, error) {
 		f.Decision = d
 	default:
 		return f, badRequest("decision %q: want approved, rejected or no_action", d)
+	}
+	if d := q.Get("day"); d != "" {
+		day, err := time.Parse(time.DateOnly, d)
+		if err != nil {
+			return f, badRequest("day %q: want a date like 2024-01-10 (UTC)", d)
+		}
+		f.From, f.To = day, day.AddDate(0, 0, 1)
 	}
 	if err := safeText("rule", f.Rule, 100); err != nil {
 		return f, err
@@ -200,7 +252,7 @@ func (s *Server) decisionsPage(w http.ResponseWriter, r *http.Request, u *user) 
 	if err != nil {
 		return err
 	}
-	s.render(w, http.StatusOK, "decisions", u, map[string]any{"Filter": f, "Rows": rows, "Limit": listLimit})
+	s.render(w, http.StatusOK, "decisions", u, map[string]any{"Filter": f, "Day": r.URL.Query().Get("day"), "Rows": rows, "Limit": listLimit})
 	return nil
 }
 
