@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/warden-trading/warden/agent/audit"
+	"github.com/warden-trading/warden/agent/redact"
 )
 
 // TestRouteMatrix sends every route of the table with no session, as a
@@ -557,5 +558,25 @@ func TestPagesShowTheRecord(t *testing.T) {
 	}
 	if ev := get("/events"); !strings.Contains(ev, "console_login") {
 		t.Error("events page lacks the login")
+	}
+}
+
+// TestResponsesRedacted: a secret that reached the database (written
+// before it was configured as one) never leaves through a page or the API.
+func TestResponsesRedacted(t *testing.T) {
+	const secret = "sk-live-4f9a8b7c6d5e4f3a2b1c"
+	e := newEnv(t, func(o *Options) { o.Redactor = redact.New(secret) })
+	if err := e.st.SetKillSwitch(context.Background(), true, "ops", "key "+secret+" leaked in a log"); err != nil {
+		t.Fatal(err)
+	}
+	cookie := e.login("victor")
+	for _, path := range []string{"/status", "/api/status", "/events", "/api/events"} {
+		text := readAll(t, do(e.srv, "GET", path, nil, nil, cookie))
+		if strings.Contains(text, secret) {
+			t.Errorf("%s shows the secret", path)
+		}
+		if !strings.Contains(text, redact.Mask) {
+			t.Errorf("%s does not show the mask where the secret was", path)
+		}
 	}
 }
