@@ -2,14 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/warden-trading/warden/agent/audit"
+	"github.com/warden-trading/warden/agent/config"
 	"github.com/warden-trading/warden/agent/notify"
 )
 
@@ -31,6 +32,41 @@ func (rt *runtime) publishHead(ctx context.Context) {
 	}
 }
 
+// archiveDue archives, when audit.retention is set, the records older than
+// the retention (from the start of that day, UTC) into a sealed file in
+// audit.archive_dir (default archive/ beside the database). It runs at the
+// start of every cycle, under the run lock the runtime holds; the store's
+// own archive records make it due once a day: after the first cycle of a
+// day has archived, the next find nothing before the same cut-off (a
+// `run --once` a day later finds the next day's records). A failure is
+// logged and recorded as an error event and leaves the database as it
+// was; the cycle runs.
+func (rt *runtime) archiveDue(ctx context.Context) {
+	days := rt.cfg.Audit.Retention
+	if days <= 0 || rt.store == nil {
+		return
+	}
+	// The store dates its records by the wall clock (the replay's clock
+	// only dates the decisions).
+	before := time.Now().UTC().Add(-days.Duration()).Truncate(24 * time.Hour)
+	if rt.archivedBefore.Equal(before) {
+		return // this process archived up to this cut-off already
+	}
+	dir := rt.cfg.Audit.ArchiveDirFor(rt.cfg.DB)
+	res, err := rt.store.Archive(ctx, audit.ArchiveOptions{Before: before, Dir: dir})
+	if err != nil {
+		rt.logger.Error("audit retention: archiving failed; the records stay in the database", "before", before.Format(time.RFC3339), "dir", dir, "error", err)
+		detail, _ := json.Marshal(map[string]string{"problem": "archiving failed", "before": before.Format(time.RFC3339), "dir": dir, "error": err.Error()})
+		_ = rt.store.RecordEvent(ctx, audit.Event{Kind: audit.EventError, State: "archive", Detail: detail})
+		return
+	}
+	rt.archivedBefore = before
+	if res.File.Name != "" {
+		rt.logger.Info("audit retention: archived", "before", before.Format(time.RFC3339), "file", res.Path,
+			"first_seq", res.File.FirstSeq, "last_seq", res.File.LastSeq, "removed", res.Removed, "kept", res.Kept)
+	}
+}
+
 // verifyOptions reads verify's --expect-head (SEQ:HASH or HASH).
 func verifyOptions(expectHead string) (audit.VerifyOptions, error) {
 	var o audit.VerifyOptions
@@ -45,9 +81,10 @@ func verifyOptions(expectHead string) (audit.VerifyOptions, error) {
 	return o, nil
 }
 
-// defaultArchiveDir is where archives go: beside the database.
+// defaultArchiveDir is where archives go: beside the database (as
+// audit.archive_dir's default).
 func defaultArchiveDir(db string) string {
-	return filepath.Join(filepath.Dir(db), "archive")
+	return config.Audit{}.ArchiveDirFor(db)
 }
 
 func newAuditArchiveCmd(a *app) *cobra.Command {

@@ -133,6 +133,8 @@ type runtime struct {
 	cycleMu sync.Mutex
 	// lastReconcile is when the last full reconciliation succeeded.
 	lastReconcile time.Time
+	// archivedBefore is the retention cut-off archived last (archive.go).
+	archivedBefore time.Time
 }
 
 // simClock is the decision clock: wall time live, the replay's time when
@@ -483,6 +485,7 @@ func (rt *runtime) openNotify() (agent.Publisher, error) {
 func (rt *runtime) cycle(ctx context.Context) (agent.CycleResult, error) {
 	rt.cycleMu.Lock()
 	defer rt.cycleMu.Unlock()
+	rt.archiveDue(ctx)
 	if rt.replay != nil {
 		start, _ := time.Parse(time.RFC3339, rt.cfg.Paper.ReplayStart)
 		now, err := rt.replay.Advance(start)
