@@ -463,6 +463,7 @@ func TestBadInput(t *testing.T) {
 		{"GET", "/etc/passwd", "", "", http.StatusNotFound},
 		{"GET", "/static/%2e%2e/console.go", "", "", http.StatusNotFound},
 		{"POST", "/kill", "reason=" + big, "application/x-www-form-urlencoded", http.StatusRequestEntityTooLarge},
+		{"POST", "/kill", "reason=" + big[:MaxBodyBytes-len("reason=")], "application/x-www-form-urlencoded", http.StatusBadRequest}, // at the limit: read, then refused for its content
 		{"POST", "/api/kill", `{"reason":"` + big + `"}`, "application/json", http.StatusRequestEntityTooLarge},
 		{"POST", "/kill", "%zz", "application/x-www-form-urlencoded", http.StatusBadRequest},
 		{"POST", "/api/kill", "reason=x", "text/plain", http.StatusUnsupportedMediaType},
