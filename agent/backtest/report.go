@@ -59,6 +59,9 @@ type Summary struct {
 	// advisor under test is another one; nil otherwise.
 	Baseline  *Metrics      `json:"baseline"`
 	Decisions DecisionStats `json:"decisions"`
+	// Model is how the advisor's answers held up (advisor errors,
+	// no-consensus rate) and the prompt form it was given (issue 16).
+	Model ModelStats `json:"model"`
 	// Symbols breaks the advisor's run down per symbol.
 	Symbols []SymbolStats `json:"symbols"`
 	// Breakers counts the circuit breakers' trips and the cycles at each

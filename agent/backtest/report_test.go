@@ -138,7 +138,7 @@ func TestSummaryFieldNames(t *testing.T) {
 		sort.Strings(k)
 		return strings.Join(k, ",")
 	}
-	if got, want := keys(top), "advisor,baseline,breakers,buy_and_hold,decisions,evidence,months,regimes,run,schema,symbols,warnings"; got != want {
+	if got, want := keys(top), "advisor,baseline,breakers,buy_and_hold,decisions,evidence,model,months,regimes,run,schema,symbols,warnings"; got != want {
 		t.Errorf("summary.json keys = %s; want %s", got, want)
 	}
 	var adv map[string]json.RawMessage

@@ -55,6 +55,10 @@ type Config struct {
 	// TrainingCutoff is the model's training cutoff, for the evidence
 	// banner; nil when unknown.
 	TrainingCutoff *time.Time
+	// Prompt says how the model advisor saw the data ("anonymised: ..."
+	// or "as rendered: ..."), for the banner and Summary.Model; empty for
+	// the rules baseline ("not read").
+	Prompt string
 	// BaselineParams configure the baseline (the advisor when Advisor is
 	// nil, and the comparison); zero means baseline.DefaultParams().
 	BaselineParams baseline.Params
@@ -264,6 +268,7 @@ type runOut struct {
 	decisions []Decision
 	cycles    int
 	breakers  BreakerStats
+	model     ModelStats
 	note      string
 	from, to  time.Time
 	// closes are each symbol's closes at the marks.
@@ -418,6 +423,7 @@ func runOnce(ctx context.Context, c *normalised, stage string, adv advisor.Advis
 			}
 			out.cycles++
 			out.breakers.add(res)
+			out.model.add(res)
 			out.decisions = append(out.decisions, decisionsOf(res)...)
 			if onCycle != nil {
 				onCycle(res)
@@ -595,6 +601,15 @@ func (c *normalised) result(o runOut, kind, model string) (Result, error) {
 	if o.note != "" {
 		s.Warnings = append(s.Warnings, o.note)
 	}
+	prompt := c.Prompt
+	if prompt == "" {
+		prompt = "not read (rules advisor)"
+		if kind != "baseline" {
+			prompt = "as rendered (dates and exchange prices)"
+		}
+	}
+	s.Model = o.model
+	s.Model.finish(prompt)
 	if n := s.Decisions.ByOutcome[OutcomeSkipped]; n > 0 && n*2 > s.Decisions.Cycles {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("%d of %d cycles were skipped (bad snapshots or breakers): the result says little about the advisor", n, s.Decisions.Cycles))
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/warden-trading/warden/agent"
 	"github.com/warden-trading/warden/agent/advisor/openai"
 	"github.com/warden-trading/warden/agent/advisor/replay"
+	"github.com/warden-trading/warden/agent/advisor/transform"
 	"github.com/warden-trading/warden/agent/audit"
 	"github.com/warden-trading/warden/agent/backtest"
 )
@@ -220,6 +221,36 @@ func runBacktest(ctx context.Context, a *app, cmd *cobra.Command, f backtestFlag
 			return usageErr(err)
 		}
 		bc.Advisor, bc.Model, bc.Cache = adv, o.Model, cache
+		if bc.Advisor, bc.Prompt, err = backtestAnonymise(cfg, adv); err != nil {
+			return usageErr(err)
+		}
+	case "consensus":
+		// Members are built as for warden run; prompts are anonymised
+		// unless advisor.anonymise is false.
+		cachePath := cfg.DB
+		if f.cacheDB != "" {
+			cachePath = f.cacheDB
+		}
+		cache, err := audit.Open(ctx, cachePath, audit.Options{Secrets: secretValues(cfg)})
+		if err != nil {
+			return usageErr(fmt.Errorf("response cache: %w", err))
+		}
+		closers = append(closers, cache)
+		bcfg := cfg
+		on := cfg.Advisor.Anonymise == nil || *cfg.Advisor.Anonymise
+		bcfg.Advisor.Anonymise = &on
+		adv, err := newAdvisor(ctx, bcfg, cache, logger)
+		if err != nil {
+			return usageErr(err)
+		}
+		bc.Advisor, bc.Cache = adv, cache
+		if m, ok := adv.(interface{ Model() string }); ok {
+			bc.Model = m.Model()
+		}
+		bc.Prompt = "as rendered (dates and exchange prices) for the members that read it"
+		if on {
+			bc.Prompt = transform.AnonymisedNote + " for the model members"
+		}
 	case "replay":
 		src, closer, err := replaySource(ctx, f.replayFrom, cfg.Advisor.Replay.File)
 		if err != nil {
@@ -230,7 +261,7 @@ func runBacktest(ctx context.Context, a *app, cmd *cobra.Command, f backtestFlag
 		}
 		bc.Advisor, bc.Model = replay.New(src, ""), "replay"
 	default:
-		return usageErr(fmt.Errorf("--advisor %q: want baseline, openai or replay", kind))
+		return usageErr(fmt.Errorf("--advisor %q: want baseline, openai, consensus or replay", kind))
 	}
 
 	// Everything is written into staging files first and moved into place
@@ -476,6 +507,7 @@ func printBacktest(w io.Writer, r backtest.Result, dir, auditPath string) {
 	if !s.Evidence.Evidence {
 		fmt.Fprintf(w, "\n!! %s\n", s.Evidence.Warning)
 	}
+	printModelStats(w, s.Model)
 	for _, warn := range s.Warnings {
 		fmt.Fprintf(w, "note: %s\n", warn)
 	}

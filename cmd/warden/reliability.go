@@ -7,7 +7,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/warden-trading/warden/agent/advisor"
+	"github.com/warden-trading/warden/agent/advisor/transform"
 	"github.com/warden-trading/warden/agent/audit"
+	"github.com/warden-trading/warden/agent/backtest"
 	"github.com/warden-trading/warden/agent/config"
 	"github.com/warden-trading/warden/agent/review"
 )
@@ -62,4 +65,31 @@ func latencyText(d time.Duration) string {
 		return "-"
 	}
 	return d.Round(time.Millisecond).String()
+}
+
+// backtestAnonymise wraps a model advisor for a backtest: anonymised
+// prompts unless advisor.anonymise is false. It returns the advisor and
+// the prompt note for the banner.
+func backtestAnonymise(cfg config.Config, adv advisor.Advisor) (advisor.Advisor, string, error) {
+	if cfg.Advisor.Anonymise != nil && !*cfg.Advisor.Anonymise {
+		return adv, "as rendered (dates and exchange prices; advisor.anonymise is false)", nil
+	}
+	w, err := transform.Wrap(adv, transform.Config{Mode: transform.Anonymise})
+	if err != nil {
+		return nil, "", err
+	}
+	return w, transform.AnonymisedNote, nil
+}
+
+// printModelStats is the backtest summary's prompt and model-risk line.
+func printModelStats(w io.Writer, m backtest.ModelStats) {
+	fmt.Fprintf(w, "prompt: %s\n", m.Prompt)
+	if m.Asked == 0 {
+		return
+	}
+	line := fmt.Sprintf("model: asked %d times; no consensus %d (%s %%, %d symbols held)", m.Asked, m.NoConsensusCycles, m.NoConsensusRate.StringFixed(2), m.NoConsensusHolds)
+	if m.AdvisorErrors > 0 {
+		line += fmt.Sprintf("; %d without a usable answer (%s)", m.AdvisorErrors, joinCounts(m.ErrorsByKind, nil))
+	}
+	fmt.Fprintln(w, line)
 }

@@ -40,6 +40,9 @@ const (
 	Perturb Mode = "perturb"
 )
 
+// AnonymisedNote describes anonymised prompts, for reports.
+const AnonymisedNote = "anonymised (no dates: candles t-1, t-2, ...; prices rebased to 100 at the first candle shown, answers mapped back exactly)"
+
 // Factors are the back factors a perturbation draws from: products of
 // powers of 2 and 5, so a price times the factor and a price divided by
 // it are both finite decimals. 1 is left out: it would not perturb.
