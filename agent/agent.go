@@ -117,6 +117,8 @@ type Options struct {
 	// Maintenance are the configured maintenance windows: while one is
 	// open the state's in_maintenance is true (no new orders).
 	Maintenance maintenance.Windows
+	// Alerts configure the threshold alerts (warnings before a limit).
+	Alerts AlertOptions
 	// RunIDPrefix prefixes run ids ("r" by default; backtests use "bt").
 	RunIDPrefix string
 	// DeterministicRunIDs derives run ids from the clock alone (backtests,
@@ -389,6 +391,7 @@ func (a *Agent) cycle(ctx context.Context, res *CycleResult, val *policy.Validat
 	if a.d.Observer != nil {
 		a.d.Observer.SetBreakers(st.KillSwitch, st.SafeMode)
 	}
+	a.checkAlerts(ctx, now, st, val.Policy(), res)
 
 	// The prompt is rendered whenever it is read: by a model, or by the
 	// audit log. Only a rules advisor with no audit record to keep (a

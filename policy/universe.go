@@ -3,7 +3,11 @@ package policy
 import (
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
+
+	"github.com/google/cel-go/common/types"
+	"github.com/shopspring/decimal"
 
 	"github.com/warden-trading/warden/schemas"
 )
@@ -59,3 +63,21 @@ func (p *Policy) StringListParam(name string) ([]string, bool) {
 }
 
 var stringSliceType = reflect.TypeOf([]string(nil))
+
+// NumberParam returns the policy's param name when it is a number (for
+// example max_day_loss_pct), as the decimal of the shortest text that reads
+// back as its double: the number written in the policy file.
+func (p *Policy) NumberParam(name string) (decimal.Decimal, bool) {
+	if p == nil || p.params == nil {
+		return decimal.Decimal{}, false
+	}
+	v, ok := p.params.vals[name].(types.Double)
+	if !ok {
+		return decimal.Decimal{}, false
+	}
+	d, err := decimal.NewFromString(strconv.FormatFloat(float64(v), 'g', -1, 64))
+	if err != nil {
+		return decimal.Decimal{}, false
+	}
+	return d, true
+}
