@@ -52,6 +52,8 @@ type Config struct {
 	// rule exchange_open). A window that does not parse is a config error
 	// with its line.
 	Maintenance maintenance.Windows `yaml:"maintenance"`
+	// Alerts are the threshold alerts: warnings before a limit is hit.
+	Alerts Alerts `yaml:"alerts"`
 	// Candles is how many closed candles a snapshot holds.
 	Candles int `yaml:"candles"`
 	// Policy is the path of a CEL policy file; empty means the embedded
@@ -344,6 +346,19 @@ type Email struct {
 	PasswordEnv string   `yaml:"password_env"`
 	From        string   `yaml:"from"`
 	To          []string `yaml:"to"`
+}
+
+// Alerts set the thresholds of the warnings sent before a limit is hit,
+// each once per threshold per day (agent/alerts). A percentage left out
+// takes its default; a negative one switches that alert off.
+type Alerts struct {
+	Off              bool            `yaml:"off"`
+	DayLossPct       decimal.Decimal `yaml:"day_loss_pct"`     // % of the policy's max_day_loss_pct; 70
+	DrawdownPct      decimal.Decimal `yaml:"drawdown_pct"`     // % of max_drawdown_pct; 70
+	ExposurePct      decimal.Decimal `yaml:"exposure_pct"`     // % of max_exposure_pct; 90
+	TokenBudgetPct   decimal.Decimal `yaml:"token_budget_pct"` // % of advisor.openai.daily_token_budget; 80
+	ModelErrorPct    decimal.Decimal `yaml:"model_error_pct"`  // % of the last model_error_window calls; 10
+	ModelErrorWindow int             `yaml:"model_error_window"`
 }
 
 // Metrics configures the Prometheus endpoint, off when Listen is empty.
@@ -664,6 +679,18 @@ func (c Config) Validate() error {
 		if _, err := cron.ParseStandard(c.Notify.Digest); err != nil {
 			bad("notify.digest: %v", err)
 		}
+	}
+	for _, f := range []struct {
+		name string
+		v    decimal.Decimal
+	}{{"day_loss_pct", c.Alerts.DayLossPct}, {"drawdown_pct", c.Alerts.DrawdownPct}, {"exposure_pct", c.Alerts.ExposurePct},
+		{"token_budget_pct", c.Alerts.TokenBudgetPct}, {"model_error_pct", c.Alerts.ModelErrorPct}} {
+		if f.v.GreaterThan(decimal.NewFromInt(100)) {
+			bad("alerts.%s: %s is over 100 (a warning must come before the limit; a negative value switches it off)", f.name, f.v)
+		}
+	}
+	if c.Alerts.ModelErrorWindow < 0 || c.Alerts.ModelErrorWindow > 1000 {
+		bad("alerts.model_error_window: %d is outside 0..1000 (0: 20)", c.Alerts.ModelErrorWindow)
 	}
 	if e := c.Notify.Email; e.Host != "" || len(e.To) > 0 || e.From != "" {
 		if e.Host == "" {

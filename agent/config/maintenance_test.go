@@ -53,3 +53,22 @@ func TestEmailConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestAlertsConfig(t *testing.T) {
+	c, err := Parse("warden.yaml", []byte("alerts:\n  day_loss_pct: 50\n  exposure_pct: -1\n  model_error_window: 40\n"))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if c.Alerts.DayLossPct.String() != "50" || c.Alerts.ExposurePct.String() != "-1" || c.Alerts.ModelErrorWindow != 40 || !c.Alerts.DrawdownPct.IsZero() {
+		t.Errorf("alerts = %+v", c.Alerts)
+	}
+	for src, want := range map[string]string{
+		"alerts:\n  drawdown_pct: 100.5\n":    "alerts.drawdown_pct: 100.5 is over 100",
+		"alerts:\n  model_error_window: -1\n": "alerts.model_error_window: -1 is outside",
+		"alerts:\n  day_loss: 50\n":           "day_loss",
+	} {
+		if _, err := Parse("warden.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse(%q) = %v; want %q", src, err, want)
+		}
+	}
+}

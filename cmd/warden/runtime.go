@@ -25,6 +25,7 @@ import (
 	"github.com/warden-trading/warden/agent/advisor/openai"
 	"github.com/warden-trading/warden/agent/advisor/replay"
 	"github.com/warden-trading/warden/agent/advisor/transform"
+	"github.com/warden-trading/warden/agent/alerts"
 	"github.com/warden-trading/warden/agent/approval"
 	"github.com/warden-trading/warden/agent/audit"
 	"github.com/warden-trading/warden/agent/config"
@@ -276,11 +277,31 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 		Breakers:   agent.BreakersFromConfig(cfg.Breakers),
 		MaxDataAge: cfg.Breakers.MaxDataAge, Output: o.output,
 		Maintenance: cfg.Maintenance,
+		Alerts:      alertOptions(cfg, rt.live),
 	})
 	if err != nil {
 		return nil, err
 	}
 	return rt, nil
+}
+
+// alertOptions are the threshold alerts of cfg: the token alert when the
+// model has a daily budget, the key alert for a live exchange key with a
+// creation date.
+func alertOptions(cfg config.Config, live bool) agent.AlertOptions {
+	a := cfg.Alerts
+	o := agent.AlertOptions{Off: a.Off, Thresholds: alerts.Config{
+		DayLossPct: a.DayLossPct, DrawdownPct: a.DrawdownPct, ExposurePct: a.ExposurePct,
+		TokenBudgetPct: a.TokenBudgetPct, ModelErrorPct: a.ModelErrorPct, ModelErrorWindow: a.ModelErrorWindow,
+	}}
+	if cfg.Advisor.Kind == "openai" {
+		o.TokenBudget = cfg.Advisor.OpenAI.DailyTokenBudget
+	}
+	if live && cfg.Exchange.KeyCreated != "" {
+		o.KeyCreated, _ = time.Parse("2006-01-02", cfg.Exchange.KeyCreated)
+		o.KeyRotationDays = cfg.Exchange.KeyRotationDays
+	}
+	return o
 }
 
 func (rt *runtime) openExchange(ctx context.Context, o runtimeOptions) error {
