@@ -260,3 +260,12 @@ func (s *Store) FirstRunInMode(ctx context.Context, mode string) (at time.Time, 
 	}
 	return unixNanoTime(ns.Int64), true, nil
 }
+
+// InboundSeen reports whether MarkInbound was called with id.
+func (s *Store) InboundSeen(ctx context.Context, id string) (bool, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM approval_inbound WHERE id = ?`, id).Scan(&n); err != nil {
+		return false, fmt.Errorf("audit: inbound update: %w", err)
+	}
+	return n > 0, nil
+}

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 
 	"github.com/warden-trading/warden/agent"
 	"github.com/warden-trading/warden/agent/approval"
+	tgapproval "github.com/warden-trading/warden/agent/approval/telegram"
 	"github.com/warden-trading/warden/agent/audit"
 	"github.com/warden-trading/warden/agent/config"
 	"github.com/warden-trading/warden/schemas"
@@ -55,7 +58,56 @@ func (rt *runtime) openApprovals() error {
 		return fmt.Errorf("approval: %w", err)
 	}
 	rt.approvals = g
+	if slices.Contains(rt.cfg.Approval.Channels, approval.ChannelTelegram) {
+		t := rt.cfg.Notify.Telegram
+		tok, ok := config.Env(t.TokenEnv)
+		if !ok {
+			return fmt.Errorf("approval.channels has telegram but %s (notify.telegram.token_env) is not set", t.TokenEnv)
+		}
+		// The bot votes through a gate without the decision clock: it runs
+		// beside the cycles, and expiry is judged where the vote is acted
+		// on (processApprovals, under cycleMu).
+		votes, err := approval.New(approvalConfig(rt.cfg, mode), rt.store, approval.Options{Publisher: rt.pub})
+		if err != nil {
+			return fmt.Errorf("approval: %w", err)
+		}
+		bot, err := tgapproval.New(tgapproval.Config{
+			Token: tok, ChatID: t.ChatID, ServerURL: t.ServerURL, AllowedUserIDs: rt.cfg.Approval.Telegram.AllowedUserIDs, Logger: rt.logger,
+		}, votes, rt.store)
+		if err != nil {
+			return err
+		}
+		rt.tg = &approvalTelegram{bot: bot}
+	}
 	return nil
+}
+
+// approvalTelegram is the runtime's Telegram approval bot: polled at the
+// start of each `run --once` cycle, or long-polling in its own goroutine
+// under a scheduled run (never both: Telegram allows one poller).
+type approvalTelegram struct {
+	bot     *tgapproval.Bot
+	running atomic.Bool
+}
+
+// startTelegram long-polls Telegram until ctx ends (scheduled runs).
+func (rt *runtime) startTelegram(ctx context.Context) {
+	if rt.tg == nil {
+		return
+	}
+	rt.tg.running.Store(true)
+	go rt.tg.bot.Run(ctx)
+}
+
+// sendProposals sends new proposals to Telegram with their buttons, right
+// after the cycle that made them.
+func (rt *runtime) sendProposals(ctx context.Context) {
+	if rt.tg == nil {
+		return
+	}
+	if err := rt.tg.bot.SendPending(ctx); err != nil {
+		rt.logger.Warn("approval telegram: send proposals", "err", err)
+	}
 }
 
 // approvalsHook is the gate for agent.Deps: nil (no approval at all) when
@@ -77,6 +129,12 @@ func (rt *runtime) approvalsHook() agent.Approvals {
 func (rt *runtime) processApprovals(ctx context.Context) approval.Result {
 	if rt.approvals == nil || rt.agent == nil {
 		return approval.Result{}
+	}
+	if rt.tg != nil && !rt.tg.running.Load() {
+		// run --once: the button presses since the last cycle.
+		if _, err := rt.tg.bot.PollOnce(ctx, 0); err != nil {
+			rt.logger.Warn("approval telegram: getUpdates", "err", err)
+		}
 	}
 	res := rt.approvals.Process(ctx, rt.agent, rt.exec)
 	for _, err := range res.Errors {
@@ -117,24 +175,37 @@ func (rt *runtime) approvalLoop(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 		}
-		if !rt.approvalWork(ctx) {
-			continue
+		rt.approvalPass(ctx)
+	}
+}
+
+// approvalPass is one pass of approvalLoop, holding cycleMu (the clock,
+// the agent and the paper account are the cycle's).
+func (rt *runtime) approvalPass(ctx context.Context) {
+	rt.cycleMu.Lock()
+	defer rt.cycleMu.Unlock()
+	if rt.replay != nil && rt.clock.t.IsZero() {
+		// No cycle yet in this process: the offline replay's time is
+		// where the last cycle left the paper account.
+		if now, err := rt.replay.Current(); err == nil {
+			rt.clock.t = now
 		}
-		rt.cycleMu.Lock()
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-		if rt.liveFeed != nil {
-			if err := rt.liveFeed.Advance(pctx, rt.clock.Now()); err != nil {
-				rt.logger.Error("approval: market data", "err", err)
-			}
+	}
+	if !rt.approvalWork(ctx) {
+		return
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	if rt.liveFeed != nil {
+		if err := rt.liveFeed.Advance(pctx, rt.clock.Now()); err != nil {
+			rt.logger.Error("approval: market data", "err", err)
 		}
-		rt.processApprovals(pctx)
-		if rt.paper != nil {
-			if err := rt.paperSaver.Save(pctx); err != nil {
-				rt.logger.Error("save paper state", "err", err)
-			}
+	}
+	rt.processApprovals(pctx)
+	if rt.paper != nil {
+		if err := rt.paperSaver.Save(pctx); err != nil {
+			rt.logger.Error("save paper state", "err", err)
 		}
-		cancel()
-		rt.cycleMu.Unlock()
 	}
 }
 

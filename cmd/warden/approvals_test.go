@@ -27,8 +27,8 @@ type proposalItem struct {
 }
 
 // writeApprovalConfig writes warden.yaml: the scripted model at url, the
-// bundled replay, and approval with the given extra settings.
-func writeApprovalConfig(t *testing.T, url, approval string) {
+// bundled replay, approval with the given extra settings, and extra YAML.
+func writeApprovalConfig(t *testing.T, url, approval, extra string) {
 	t.Helper()
 	t.Setenv("WARDEN_TEST_APPROVAL_KEY", "sk-test-approval-0123456789abcdef")
 	cfg := fmt.Sprintf(`advisor:
@@ -36,7 +36,7 @@ func writeApprovalConfig(t *testing.T, url, approval string) {
   openai: {base_url: %s, model: gpt-4o-mini, api_key_env: WARDEN_TEST_APPROVAL_KEY, max_retries: -1, timeout: 10s}
 paper: {replay_start: "%s"}
 approval: {required: true%s}
-`, url, quietStart, approval)
+%s`, url, quietStart, approval, extra)
 	if err := os.WriteFile("warden.yaml", []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func proposeBTC(t *testing.T, approval string) proposalItem {
 	t.Helper()
 	t.Chdir(t.TempDir())
 	m := newOperatorModel(t, "buyBTC")
-	writeApprovalConfig(t, m.url, approval)
+	writeApprovalConfig(t, m.url, approval, "")
 	if code, out, errOut := runMain(t, "run", "--once", "--config", "warden.yaml"); code != 0 {
 		t.Fatalf("run --once = %d\n%s\n%s", code, out, errOut)
 	}

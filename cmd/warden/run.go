@@ -110,6 +110,7 @@ Every cycle, failed or not, is recorded: warden audit runs --status failed.`,
 			// Approvals recorded by other processes (warden approve, the
 			// console, Telegram) are acted on within seconds, between cycles.
 			go rt.approvalLoop(ctx, approvalPollEvery)
+			rt.startTelegram(ctx)
 			// A failed cycle does not stop the service: it is recorded (warden
 			// audit runs), counted by the error-spike breaker and notified.
 			// The exit code is 0 after a stop by signal.
