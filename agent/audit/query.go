@@ -459,10 +459,15 @@ type RawRecord struct {
 	Body       json.RawMessage `json:"body"`
 	PrevHash   string          `json:"prev_hash"`
 	Hash       string          `json:"hash"`
+	// Blobs are the texts stored once that Body refers to (a prompt's
+	// static parts, long texts), by hash (the SHA-256 of the text's
+	// bytes): with them the export is whole without the database.
+	Blobs map[string]string `json:"blobs,omitempty"`
 }
 
 // ExportRecords writes every record, oldest first, as JSON lines of
-// RawRecord: the whole history with its hash chain, for archiving.
+// RawRecord: the whole history with its hash chain, and the blobs each
+// record refers to, for archiving.
 func (s *Store) ExportRecords(ctx context.Context, w io.Writer) error {
 	rows, err := s.query(ctx, `SELECT seq, kind, at, run_id, decision_id, ref, symbol, state, dedup, parent, due, tokens, body, prev_hash, hash FROM records ORDER BY seq`)
 	if err != nil {
@@ -471,6 +476,7 @@ func (s *Store) ExportRecords(ctx context.Context, w io.Writer) error {
 	defer rows.Close()
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
+	texts := map[string]string{}
 	for rows.Next() {
 		var (
 			r          RawRecord
@@ -486,6 +492,24 @@ func (s *Store) ExportRecords(ctx context.Context, w io.Writer) error {
 			r.Body, _ = json.Marshal(string(body))
 		}
 		r.PrevHash, r.Hash = hex.EncodeToString(prev), hex.EncodeToString(hash)
+		for _, h := range blobRefs(r.Kind, body) {
+			text, ok := texts[h]
+			if !ok {
+				b, err := s.readBlob(ctx, h)
+				if err != nil {
+					return fmt.Errorf("audit: export records: seq %d: %w", r.Seq, err)
+				}
+				text = string(b)
+				if len(texts) > 64 {
+					clear(texts) // the static parts repeat; long unique texts do not
+				}
+				texts[h] = text
+			}
+			if r.Blobs == nil {
+				r.Blobs = map[string]string{}
+			}
+			r.Blobs[h] = text
+		}
 		if err := enc.Encode(r); err != nil {
 			return err
 		}
