@@ -110,6 +110,10 @@ type Server struct {
 	handler http.Handler
 	routes  []route
 
+	vmu        sync.Mutex // serialises chain verification (audit page)
+	verified   audit.VerifyReport
+	verifiedAt time.Time
+
 	mu           sync.Mutex
 	loginLimits  map[string]*limiterEntry
 	actionLimits map[string]*rate.Limiter

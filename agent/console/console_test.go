@@ -581,3 +581,28 @@ func TestResponsesRedacted(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditVerifiedAtMostOnceAMinute: the audit page shows the chain's
+// verification, recomputed at most once a minute however often it is
+// asked for.
+func TestAuditVerifiedAtMostOnceAMinute(t *testing.T) {
+	e := newEnv(t)
+	cookie := e.login("victor")
+	page := func() string { return readAll(t, do(e.srv, "GET", "/audit", nil, nil, cookie)) }
+	first := page()
+	head := fmt.Sprintf("head seq %d", e.records())
+	if !strings.Contains(first, head) || !strings.Contains(first, "verified: intact") {
+		t.Fatalf("audit page lacks %q", head)
+	}
+	if err := e.st.SetKillSwitch(context.Background(), true, "ops", "drill"); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(verifyEvery - time.Second)
+	if !strings.Contains(page(), head) {
+		t.Fatal("verified again within the minute")
+	}
+	e.clock.Advance(time.Second)
+	if again := page(); !strings.Contains(again, fmt.Sprintf("head seq %d", e.records())) {
+		t.Fatal("not verified again after a minute")
+	}
+}
