@@ -65,6 +65,31 @@ type StatusReader interface {
 	SystemStatus(ctx context.Context) (string, error)
 }
 
+// Level is one price level of an order book.
+type Level struct {
+	Price decimal.Decimal `json:"price"`
+	Qty   decimal.Decimal `json:"qty"` // base asset
+}
+
+// OrderBook is the top levels of one symbol's book: bids best (highest)
+// first, asks best (lowest) first.
+type OrderBook struct {
+	Symbol string    `json:"symbol"`
+	Bids   []Level   `json:"bids"`
+	Asks   []Level   `json:"asks"`
+	Time   time.Time `json:"time"`
+}
+
+// BookDepth is how many levels a cycle reads per side.
+const BookDepth = 20
+
+// BookReader is an exchange that serves order books (ccxt fetchOrderBook;
+// the paper exchange models one from the candle's volume). The paper
+// exchange and the ccxt adapter implement it.
+type BookReader interface {
+	OrderBook(ctx context.Context, symbol string, depth int) (OrderBook, error)
+}
+
 // Ticker is the top of book and 24 h volume of one symbol.
 type Ticker struct {
 	Symbol         string          `json:"symbol"`

@@ -248,6 +248,54 @@ func (x *Exchange) Markets(ctx context.Context) (map[string]executor.Market, err
 	return out, nil
 }
 
+// OrderBook models the book of symbol from the last candle: depth levels
+// a side, about 1 bp apart (at least one price step) from the bid and ask
+// of Ticker, holding between them the share of the candle's volume the
+// paper exchange lets an order take (ParticipationRate), split evenly.
+// So a backtest's depth and slippage guards see the market's liquidity at
+// that hour, and an order the book cannot hold is one the paper exchange
+// would not fill in one candle either.
+func (x *Exchange) OrderBook(ctx context.Context, symbol string, depth int) (executor.OrderBook, error) {
+	if err := ctx.Err(); err != nil {
+		return executor.OrderBook{}, err
+	}
+	if depth <= 0 {
+		depth = executor.BookDepth
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	b, ok := x.books[symbol]
+	if !ok {
+		return executor.OrderBook{}, notFound("-1121", "Invalid symbol.")
+	}
+	c, ok := b.last()
+	if !ok {
+		return executor.OrderBook{}, &executor.Error{Kind: executor.KindUnavailable, Msg: "paper: no candle yet for " + symbol}
+	}
+	bid, ask := x.touch(b, c)
+	step := b.m.PriceStep
+	gap := bid.Mul(decimal.New(1, -4)).Div(step).Ceil().Mul(step) // ≈ 1 bp, on the step
+	if gap.LessThan(step) {
+		gap = step
+	}
+	per := decimal.NewFromFloat(math.Max(c.Volume, 0) * x.cfg.ParticipationRate / float64(depth)).Div(b.m.AmountStep).Floor().Mul(b.m.AmountStep)
+	at := x.now // as Ticker: the candle's close time
+	if b.interval > 0 && c.Time.Add(b.interval).After(at) {
+		at = c.Time.Add(b.interval)
+	}
+	ob := executor.OrderBook{Symbol: symbol, Time: at}
+	for i := 0; i < depth; i++ {
+		off := gap.Mul(decimal.NewFromInt(int64(i)))
+		if p := bid.Sub(off); p.IsPositive() && per.IsPositive() {
+			ob.Bids = append(ob.Bids, executor.Level{Price: p, Qty: per})
+		}
+		if per.IsPositive() {
+			ob.Asks = append(ob.Asks, executor.Level{Price: ask.Add(off), Qty: per})
+		}
+	}
+	return ob, nil
+}
+
 // SystemStatus is the paper exchange's system status: maintenance after
 // SetMaintenance(true), else normal.
 func (x *Exchange) SystemStatus(ctx context.Context) (string, error) {

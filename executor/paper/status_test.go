@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/warden-trading/warden/executor"
 	"github.com/warden-trading/warden/schemas"
 )
@@ -70,4 +72,37 @@ func TestMarketStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	place(t, x, limit("b2", schemas.SideBuy, "0.01", "49000"))
+}
+
+// TestModelledBook: the paper book starts at the ticker's bid and ask,
+// levels about 1 bp apart on the price step, holding together the share of
+// the last candle's volume an order may take.
+func TestModelledBook(t *testing.T) {
+	ctx := context.Background()
+	x := newPaper(t, nil) // one candle at 50,000, volume 100, participation 0.1
+	var _ executor.BookReader = x
+	ob, err := x.OrderBook(ctx, btc, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, _ := x.Ticker(ctx, btc)
+	if len(ob.Bids) != 20 || len(ob.Asks) != 20 || !ob.Bids[0].Price.Equal(tk.Bid) || !ob.Asks[0].Price.Equal(tk.Ask) || !ob.Time.Equal(tk.Time) {
+		t.Fatalf("book = %d bids from %v, %d asks from %v at %s; ticker %s/%s at %s", len(ob.Bids), ob.Bids[0].Price, len(ob.Asks), ob.Asks[0].Price, ob.Time, tk.Bid, tk.Ask, tk.Time)
+	}
+	total := decimal.Zero
+	for i, l := range ob.Asks {
+		total = total.Add(l.Qty)
+		if i > 0 && !l.Price.Sub(ob.Asks[i-1].Price).Equal(d("5")) { // 1 bp of 50,000
+			t.Errorf("ask level %d at %s; want 5 above the previous", i, l.Price)
+		}
+		if i > 0 && !ob.Bids[i-1].Price.Sub(ob.Bids[i].Price).Equal(d("5")) {
+			t.Errorf("bid level %d at %s; want 5 below the previous", i, ob.Bids[i].Price)
+		}
+	}
+	if !total.Equal(d("10")) { // 0.1 × 100
+		t.Errorf("ask depth = %s BTC; want 10 (participation × candle volume)", total)
+	}
+	if _, err := x.OrderBook(ctx, "DOGE/USDT", 20); err == nil {
+		t.Error("OrderBook of an unknown symbol: no error")
+	}
 }
