@@ -753,7 +753,7 @@ func (a *Agent) recordCalls(ctx context.Context, runID string, p prompts.Rendere
 		}
 		if err := a.d.Store.RecordLLMCall(ctx, audit.LLMCall{
 			RunID: runID, Attempt: c.Attempt, At: c.Started, Advisor: who, Model: model,
-			PromptHash: p.SystemHash + ":" + p.UserHash, Request: string(c.RequestJSON), Response: string(c.ResponseBody),
+			PromptHash: callPromptHash(p, c), Request: string(c.RequestJSON), Response: string(c.ResponseBody),
 			HTTPStatus: c.HTTPStatus, Status: status, Latency: c.Latency,
 			PromptTokens: int64(c.PromptTokens), CompletionTokens: int64(c.CompletionTokens), TotalTokens: int64(c.TotalTokens),
 			FinishReason: c.FinishReason, Error: c.Err, Purpose: c.Purpose, Kind: string(c.Kind),

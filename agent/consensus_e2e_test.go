@@ -253,10 +253,15 @@ func TestStabilityProbeEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			var probeReq string
+			hashes := map[string]string{}
 			for _, c := range story.LLMCalls {
+				hashes[c.Advisor] = c.PromptHash
 				if c.Advisor == "consensus/probe" {
 					probeReq = c.Request
 				}
+			}
+			if hashes["consensus/probe"] == "" || hashes["consensus/probe"] == hashes["consensus/plain"] {
+				t.Errorf("the probe's calls are not recorded under their own prompt version: %v", hashes)
 			}
 			if probeReq == "" || !strings.Contains(probeReq, "t-1 |") || dateInPrompt.MatchString(userOf(t, probeReq)) {
 				t.Fatalf("the probe's audited request is missing or shows dates: %.600s", probeReq)

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/warden-trading/warden/agent/advisor"
@@ -102,7 +103,16 @@ func (a *Agent) observeModelCall(reply advisor.Reply, p prompts.Rendered, c advi
 	if c.Advisor != "" {
 		model = c.Model
 	}
-	mo.ObserveModelCall(model, promptVersion(p), callStatus(c), c.Latency, c.PromptTokens, c.CompletionTokens)
+	mo.ObserveModelCall(model, promptVersion(callPromptHash(p, c)), callStatus(c), c.Latency, c.PromptTokens, c.CompletionTokens)
+}
+
+// callPromptHash is the "system:user" template hashes of the prompt a
+// call sent: its own when a transformation changed it.
+func callPromptHash(p prompts.Rendered, c advisor.Call) string {
+	if c.PromptHash != "" {
+		return c.PromptHash
+	}
+	return p.SystemHash + ":" + p.UserHash
 }
 
 func (a *Agent) observeNoConsensus(r schemas.Response) {
@@ -119,8 +129,8 @@ func (a *Agent) observeNoConsensus(r schemas.Response) {
 
 // promptVersion is the short form of the templates' hashes, as the
 // review shows it.
-func promptVersion(p prompts.Rendered) string {
-	s, u := p.SystemHash, p.UserHash
+func promptVersion(hash string) string {
+	s, u, _ := strings.Cut(hash, ":")
 	if len(s) > 8 {
 		s = s[:8]
 	}

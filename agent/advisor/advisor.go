@@ -86,6 +86,10 @@ type Call struct {
 	// differs from the Reply's (a consensus member, "consensus/name#k").
 	Advisor string `json:"advisor,omitempty"`
 	Model   string `json:"model,omitempty"`
+	// PromptHash, when set, is the "system:user" template hashes of the
+	// prompt this call sent where it differs from the run's (an
+	// anonymised or perturbed prompt).
+	PromptHash string `json:"prompt_hash,omitempty"`
 	// Kind classifies this call's failure when the call itself carried
 	// it: a refusal, truncated output, an answer that is not schema-valid
 	// (then repaired or given up), a bad response. Empty when it did not

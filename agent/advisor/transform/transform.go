@@ -214,6 +214,10 @@ func (a *Advisor) Advise(ctx context.Context, req advisor.Request) (advisor.Repl
 	in.Snapshots = d.Snapshots
 	rep, err := a.inner.Advise(ctx, in)
 	rep.Transform = sc.String()
+	for i := range rep.Calls {
+		// The calls sent the relative template: their prompt version.
+		rep.Calls[i].PromptHash = in.Prompt.SystemHash + ":" + hash
+	}
 	if err != nil {
 		return rep, err
 	}
