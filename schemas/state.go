@@ -23,7 +23,7 @@ var (
 	positionFields = []string{"qty", "avg_price"}
 	positionOpt    = []string{"locked"}
 	marketFields   = []string{"bid", "ask", "last", "quote_volume_24h", "data_age_s", "amount_step", "price_step", "min_amount", "min_notional"}
-	marketOptional = []string{"status"}
+	marketOptional = []string{"status", "book"}
 )
 
 // ParseState reads a state document (the shape of
@@ -161,6 +161,9 @@ func (r *stateReader) markets(v any, ptr, quote string) map[string]Market {
 		}
 		if _, ok := om["status"]; ok {
 			mk.Status = r.marketStatus(om, sp)
+		}
+		if v, ok := om["book"]; ok {
+			mk.Book = r.book(v, joinPointer(sp, "book"))
 		}
 		if mk.Bid.IsPositive() && mk.Ask.IsPositive() && mk.Bid.GreaterThan(mk.Ask) {
 			r.add(joinPointer(sp, "bid"), "consistency", "%s/bid %s is above %s/ask %s: a crossed book is not valid market data", sp, mk.Bid, sp, mk.Ask)
@@ -313,6 +316,72 @@ func (r *stateReader) enum(m map[string]any, obj, key string, allowed ...string)
 		return ""
 	}
 	return s
+}
+
+// MaxBookLevels caps the levels of one side of a state's book.
+const MaxBookLevels = 100
+
+// book reads an order book: {"bids": [[price, qty], ...], "asks": [...]},
+// each side non-empty, at most MaxBookLevels levels, prices and
+// quantities above 0, bids strictly falling and asks strictly rising from
+// the best, and the best bid below the best ask (a crossed book is not
+// market data).
+func (r *stateReader) book(v any, ptr string) *Book {
+	m := r.object(v, ptr, []string{"bids", "asks"})
+	if m == nil {
+		return nil
+	}
+	b := &Book{}
+	side := func(key string, falling bool) []BookLevel {
+		sp := joinPointer(ptr, key)
+		raw, ok := m[key]
+		if !ok {
+			return nil
+		}
+		arr, ok := raw.([]any)
+		if !ok {
+			r.add(sp, "type", "%s must be an array of [price, qty] levels, not %s", sp, describeValue(raw))
+			return nil
+		}
+		if len(arr) == 0 {
+			r.add(sp, "minItems", "%s is empty: a book needs at least one level a side", sp)
+			return nil
+		}
+		if len(arr) > MaxBookLevels {
+			r.add(sp, "maxItems", "%s has %d levels; at most %d", sp, len(arr), MaxBookLevels)
+			return nil
+		}
+		out := make([]BookLevel, 0, len(arr))
+		for i, lv := range arr {
+			lp := joinPointer(sp, fmt.Sprint(i))
+			pair, ok := lv.([]any)
+			if !ok || len(pair) != 2 {
+				r.add(lp, "type", "%s must be [price, qty], not %s", lp, describeValue(lv))
+				return nil
+			}
+			lm := map[string]any{"price": pair[0], "qty": pair[1]}
+			l := BookLevel{Price: r.num(lm, lp, "price", aboveZero), Qty: r.num(lm, lp, "qty", aboveZero)}
+			if i > 0 {
+				prev := out[i-1].Price
+				if (falling && !l.Price.LessThan(prev)) || (!falling && !l.Price.GreaterThan(prev)) {
+					dir := "rise"
+					if falling {
+						dir = "fall"
+					}
+					r.add(lp, "consistency", "%s: price %s after %s; %s prices must strictly %s from the best", lp, l.Price, prev, key, dir)
+					return nil
+				}
+			}
+			out = append(out, l)
+		}
+		return out
+	}
+	b.Bids = side("bids", true)
+	b.Asks = side("asks", false)
+	if len(b.Bids) > 0 && len(b.Asks) > 0 && !b.Bids[0].Price.LessThan(b.Asks[0].Price) {
+		r.add(joinPointer(ptr, "bids"), "consistency", "%s: best bid %s is not below best ask %s: a crossed book is not market data", ptr, b.Bids[0].Price, b.Asks[0].Price)
+	}
+	return b
 }
 
 // marketStatus reads a market's status: the exchange's own word, 1 to 32

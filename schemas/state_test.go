@@ -115,6 +115,10 @@ func TestParseStateAccepts(t *testing.T) {
 		{"exchange in maintenance, window open, market on a break", stateWith(t, `"quote_volume_24h": 1250000000.0,`, `"quote_volume_24h": 1250000000.0, "status": "BREAK",`), func(s State) bool {
 			return s.Markets["BTC/USDT"].TradingStatus() == "BREAK"
 		}},
+		{"a market with a book", stateWith(t, `"quote_volume_24h": 1250000000.0,`, `"quote_volume_24h": 1250000000.0, "book": {"bids": [[42000.0, 0.5], [41999.5, 1]], "asks": [[42010, 0.25], [42011, 2]]},`), func(s State) bool {
+			b := s.Markets["BTC/USDT"].Book
+			return b != nil && len(b.Bids) == 2 && len(b.Asks) == 2 && b.Asks[1].Price.String() == "42011" && b.Bids[1].Qty.String() == "1" && s.Markets["ETH/USDT"].Book == nil
+		}},
 		{"exchange_status unknown and in_maintenance", stateWith(t, `"mode": "paper",`, `"mode": "paper", "exchange_status": "unknown", "in_maintenance": true,`), func(s State) bool {
 			return s.Exchange() == ExchangeUnknown && s.InMaintenance
 		}},
@@ -185,6 +189,13 @@ func TestParseStateRejects(t *testing.T) {
 		{"market status empty", stateWith(t, `"quote_volume_24h": 1250000000.0,`, `"quote_volume_24h": 1250000000.0, "status": "",`), "/markets/BTC~1USDT/status", "pattern", "market status"},
 		{"market status a number", stateWith(t, `"quote_volume_24h": 1250000000.0,`, `"quote_volume_24h": 1250000000.0, "status": 1,`), "/markets/BTC~1USDT/status", "type", "must be a string"},
 		{"unknown market field", stateWith(t, `"quote_volume_24h": 1250000000.0,`, `"quote_volume_24h": 1250000000.0, "state": "TRADING",`), "/markets/BTC~1USDT/state", "additionalProperties", "min_notional, status"},
+		{"book crossed", stateWith(t, `"quote_volume_24h": 1250000000.0,`, `"quote_volume_24h": 1250000000.0, "book": {"bids": [[42010, 1]], "asks": [[42010, 1]]},`), "/markets/BTC~1USDT/book/bids", "consistency", "best bid 42010 is not below best ask 42010: a crossed book"},
+		{"book empty side", stateWith(t, `"quote_volume_24h": 1250000000.0,`, `"quote_volume_24h": 1250000000.0, "book": {"bids": [], "asks": [[42010, 1]]},`), "/markets/BTC~1USDT/book/bids", "minItems", "is empty"},
+		{"book asks not rising", stateWith(t, `"quote_volume_24h": 1250000000.0,`, `"quote_volume_24h": 1250000000.0, "book": {"bids": [[42000, 1]], "asks": [[42010, 1], [42010, 2]]},`), "/markets/BTC~1USDT/book/asks/1", "consistency", "asks prices must strictly rise"},
+		{"book bids not falling", stateWith(t, `"quote_volume_24h": 1250000000.0,`, `"quote_volume_24h": 1250000000.0, "book": {"bids": [[42000, 1], [42001, 1]], "asks": [[42010, 1]]},`), "/markets/BTC~1USDT/book/bids/1", "consistency", "bids prices must strictly fall"},
+		{"book zero qty", stateWith(t, `"quote_volume_24h": 1250000000.0,`, `"quote_volume_24h": 1250000000.0, "book": {"bids": [[42000, 0]], "asks": [[42010, 1]]},`), "/markets/BTC~1USDT/book/bids/0/qty", "exclusiveMinimum", "must be greater than 0"},
+		{"book level not a pair", stateWith(t, `"quote_volume_24h": 1250000000.0,`, `"quote_volume_24h": 1250000000.0, "book": {"bids": [[42000]], "asks": [[42010, 1]]},`), "/markets/BTC~1USDT/book/bids/0", "type", "must be [price, qty]"},
+		{"book side missing", stateWith(t, `"quote_volume_24h": 1250000000.0,`, `"quote_volume_24h": 1250000000.0, "book": {"bids": [[42000, 1]]},`), "/markets/BTC~1USDT/book/asks", "required", "missing required field"},
 		{"bad mode", stateWith(t, `"mode": "paper"`, `"mode": "Live"`), "/mode", "enum", `/mode is "Live"; it must be one of paper, live`},
 		{"bad time", stateWith(t, `"2024-01-10T12:00:00Z"`, `"2024-01-10 12:00"`), "/now", "format", "RFC 3339"},
 		{"time without zone", stateWith(t, `"2024-01-10T12:00:00Z"`, `"2024-01-10T12:00:00"`), "/now", "format", "RFC 3339"},
@@ -276,7 +287,17 @@ func TestStateRiskScaleJSON(t *testing.T) {
 	m := st.Markets["BTC/USDT"]
 	m.Status = "HALT"
 	st.Markets["BTC/USDT"] = m
+	m.Book = &Book{Bids: []BookLevel{{Price: decimal.RequireFromString("42000"), Qty: decimal.RequireFromString("0.5")}},
+		Asks: []BookLevel{{Price: decimal.RequireFromString("42010.5"), Qty: decimal.RequireFromString("2")}}}
+	st.Markets["BTC/USDT"] = m
 	raw, _ = json.Marshal(st)
+	if !strings.Contains(string(raw), `"book":{"bids":[[42000,0.5]],"asks":[[42010.5,2]]}`) {
+		t.Errorf("book JSON = %s", raw)
+	}
+	var bk State
+	if err := json.Unmarshal(raw, &bk); err != nil || bk.Markets["BTC/USDT"].Book == nil || !bk.Markets["BTC/USDT"].Book.Asks[0].Price.Equal(decimal.RequireFromString("42010.5")) {
+		t.Errorf("json.Unmarshal of a marshalled state with a book = %v", err)
+	}
 	var st2 State
 	err = json.Unmarshal(raw, &st2)
 	if err != nil || st2.Exchange() != ExchangeUnknown || !st2.InMaintenance || st2.Markets["BTC/USDT"].Status != "HALT" {

@@ -1,6 +1,8 @@
 package schemas
 
 import (
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -144,6 +146,42 @@ type Market struct {
 	// HALT, ...). Optional in a state file: empty means MarketTrading (see
 	// TradingStatus). At run time it is always filled.
 	Status string `json:"status,omitempty"`
+	// Book is the top of the order book (optional in a state file; at run
+	// time Warden fills it). Sizing walks it for the expected slippage of
+	// an order and the quote depth near mid (CEL order.expected_slippage_bps,
+	// market.depth_quote_within_bps).
+	Book *Book `json:"book,omitempty"`
+}
+
+// Book is an order book: bids best (highest) first, asks best (lowest)
+// first. In JSON each level is [price, qty].
+type Book struct {
+	Bids []BookLevel `json:"bids"`
+	Asks []BookLevel `json:"asks"`
+}
+
+// BookLevel is one price level: the price and the base quantity there.
+type BookLevel struct {
+	Price decimal.Decimal
+	Qty   decimal.Decimal
+}
+
+// MarshalJSON writes [price, qty] as numbers.
+func (l BookLevel) MarshalJSON() ([]byte, error) {
+	return []byte("[" + l.Price.String() + "," + l.Qty.String() + "]"), nil
+}
+
+// UnmarshalJSON reads [price, qty] (numbers or decimal strings).
+func (l *BookLevel) UnmarshalJSON(b []byte) error {
+	var v []decimal.Decimal
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	if len(v) != 2 {
+		return fmt.Errorf("book level %s: want [price, qty]", b)
+	}
+	l.Price, l.Qty = v[0], v[1]
+	return nil
 }
 
 // TradingStatus is the market status in effect: Status, or MarketTrading
