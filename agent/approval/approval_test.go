@@ -344,3 +344,47 @@ func TestChannelNotAllowed(t *testing.T) {
 		t.Fatal("a refused vote changed the proposal")
 	}
 }
+
+// TestLiveWarmup: in live mode every order waits until the first live run
+// is WarmupDays old (at exactly that age it no longer waits) and
+// WarmupOrders live orders were placed (at that count it no longer waits).
+func TestLiveWarmup(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	if err := st.BeginRun(ctx, audit.Run{ID: "r-live-1", StartedAt: t0, Mode: "live", Advisor: "baseline"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	small := order
+	small.Notional = d("1") // under any over_notional: only the warm-up holds it
+	days, err := New(Config{Mode: "live", WarmupDays: 7, Expires: time.Minute}, st, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		at   time.Time
+		want bool
+	}{{t0.Add(7*24*time.Hour - time.Nanosecond), true}, {t0.Add(7 * 24 * time.Hour), false}} {
+		if got, err := days.Needs(ctx, small, c.at); err != nil || got != c.want {
+			t.Errorf("days: Needs at %s = %v, %v; want %v", c.at, got, err, c.want)
+		}
+	}
+	orders, err := New(Config{Mode: "live", WarmupOrders: 2, Expires: time.Minute}, st, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := t0.Add(30 * 24 * time.Hour)
+	for i := 0; i <= 2; i++ {
+		got, err := orders.Needs(ctx, small, later)
+		if want := i < 2; err != nil || got != want {
+			t.Errorf("orders: after %d live orders Needs = %v, %v; want %v", i, got, err, want)
+		}
+		ev := schemas.OrderEvent{ClientOrderID: "wd-" + string(rune('a'+i)), DecisionID: "r-live-1:" + string(rune('0'+i)), Role: "entry", State: schemas.OrderIntent,
+			Symbol: "BTC/USDT", Side: schemas.SideBuy, Type: "limit", Quantity: d("0.001"), Price: d("50000"), At: t0.Add(time.Hour)}
+		if err := st.AppendOrderEvent(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -182,6 +182,17 @@ func TestApproveTwicePlacesOnce(t *testing.T) {
 	if code, out, errOut := runMain(t, "audit", "verify", "--db", "warden.db"); code != 0 {
 		t.Fatalf("audit verify = %d\n%s\n%s", code, out, errOut)
 	}
+	// The whole story is on the run: audit show lists each step.
+	runID := p.DecisionID[:strings.LastIndexByte(p.DecisionID, ':')]
+	code, out, errOut = runMain(t, "audit", "show", runID, "--db", "warden.db")
+	if code != 0 {
+		t.Fatalf("audit show = %d\n%s", code, errOut)
+	}
+	for _, want := range []string{"== event approval proposed", "== event approval approved", `"who":"alice"`, `"channel":"cli"`, "== event approval placing", `"rejudged"`, "== event approval placed", "== event approval refused"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("audit show %s lacks %q", runID, want)
+		}
+	}
 }
 
 // TestApproveRefusals: an unknown id, a wrong hash, a hash prefix one
