@@ -67,6 +67,30 @@ func (rt *runtime) archiveDue(ctx context.Context) {
 	}
 }
 
+// withArchive returns st or, given an archive directory (--archive DIR),
+// a read-only store holding DIR's sealed archives and st's live records as
+// one (audit.Store.WithArchives: each file checked against the SHA-256
+// the chain recorded for it), in a temporary file; done closes it and
+// removes the file.
+func withArchive(cmd *cobra.Command, st *audit.Store, dir string) (_ *audit.Store, done func(), err error) {
+	if dir == "" {
+		return st, func() {}, nil
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return nil, nil, usageErr(fmt.Errorf("--archive %s: not a directory", dir))
+	}
+	tmp, err := os.MkdirTemp("", "warden-archive-view-")
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := st.WithArchives(cmd.Context(), dir, tmp)
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, nil, err
+	}
+	return m, func() { m.Close(); os.RemoveAll(tmp) }, nil
+}
+
 // verifyOptions reads verify's --expect-head (SEQ:HASH or HASH).
 func verifyOptions(expectHead string) (audit.VerifyOptions, error) {
 	var o audit.VerifyOptions

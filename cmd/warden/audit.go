@@ -125,9 +125,9 @@ func unchanged(st *audit.Store, err *error) {
 
 func newAuditListCmd(a *app) *cobra.Command {
 	var (
-		db     string
-		asJSON bool
-		ff     auditFilterFlags
+		db, archiveDir string
+		asJSON         bool
+		ff             auditFilterFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "list [--since T] [--until T] [--symbol S] [--decision D] [--rule R] [--advisor A] [--model M] [--limit N] [--json]",
@@ -144,6 +144,11 @@ func newAuditListCmd(a *app) *cobra.Command {
 			}
 			defer st.Close()
 			defer unchanged(st, &err)
+			st, done, err := withArchive(cmd, st, archiveDir)
+			if err != nil {
+				return err
+			}
+			defer done()
 			rows, err := st.List(cmd.Context(), f)
 			if err != nil {
 				return err
@@ -158,6 +163,7 @@ func newAuditListCmd(a *app) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&db, "db", defaultAuditDB, "audit database")
+	cmd.Flags().StringVar(&archiveDir, "archive", "", "also read the sealed archives in this directory (warden audit archive), as one history with the database")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 	ff.register(cmd, 50)
 	return cmd
@@ -201,8 +207,8 @@ func dash(s string) string {
 
 func newAuditShowCmd(a *app) *cobra.Command {
 	var (
-		db     string
-		asJSON bool
+		db, archiveDir string
+		asJSON         bool
 	)
 	cmd := &cobra.Command{
 		Use:   "show ID [--json]",
@@ -220,6 +226,11 @@ notifications with their delivery attempts.`,
 			}
 			defer st.Close()
 			defer unchanged(st, &err)
+			st, done, err := withArchive(cmd, st, archiveDir)
+			if err != nil {
+				return err
+			}
+			defer done()
 			story, err := st.Show(cmd.Context(), args[0])
 			if errors.Is(err, audit.ErrNotFound) {
 				return usageErr(err)
@@ -234,6 +245,7 @@ notifications with their delivery attempts.`,
 		},
 	}
 	cmd.Flags().StringVar(&db, "db", defaultAuditDB, "audit database")
+	cmd.Flags().StringVar(&archiveDir, "archive", "", "also read the sealed archives in this directory (warden audit archive), as one history with the database")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
@@ -434,6 +446,7 @@ func writePrompt(p *storyWriter, request string) {
 func newAuditExportCmd(a *app) *cobra.Command {
 	var (
 		db, format, out       string
+		archiveDir            string
 		records, runs, events bool
 		status, mode, state   string
 		kinds                 []string
@@ -490,6 +503,11 @@ its hash chain (seq, prev_hash, hash), for archiving or checking elsewhere.`,
 			}
 			defer st.Close()
 			defer unchanged(st, &err)
+			st, done, err := withArchive(cmd, st, archiveDir)
+			if err != nil {
+				return err
+			}
+			defer done()
 			w := a.stdout
 			if out != "" && out != "-" {
 				file, err := os.Create(out)
@@ -515,6 +533,7 @@ its hash chain (seq, prev_hash, hash), for archiving or checking elsewhere.`,
 		},
 	}
 	cmd.Flags().StringVar(&db, "db", defaultAuditDB, "audit database")
+	cmd.Flags().StringVar(&archiveDir, "archive", "", "also read the sealed archives in this directory (warden audit archive), as one history with the database")
 	cmd.Flags().StringVar(&format, "format", audit.FormatJSONL, "jsonl or csv")
 	cmd.Flags().StringVar(&out, "out", "", "write to this file instead of stdout")
 	cmd.Flags().BoolVar(&records, "records", false, "export every raw record with its hash chain (JSON lines) instead of decisions")

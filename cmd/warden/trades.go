@@ -22,6 +22,7 @@ type tradeFlags struct {
 	readFlags
 	since, symbol string
 	asJSON, asCSV bool
+	archive       string
 }
 
 func (f *tradeFlags) register(cmd *cobra.Command, sinceHelp string) {
@@ -30,6 +31,7 @@ func (f *tradeFlags) register(cmd *cobra.Command, sinceHelp string) {
 	cmd.Flags().StringVar(&f.symbol, "symbol", "", "only this symbol (BTC/USDT)")
 	cmd.Flags().BoolVar(&f.asJSON, "json", false, "print JSON")
 	cmd.Flags().BoolVar(&f.asCSV, "csv", false, "print CSV")
+	cmd.Flags().StringVar(&f.archive, "archive", "", "also read the sealed archives in this directory (warden audit archive): every fill since the first, with the database")
 }
 
 // tradesData is the book read from the database with what values it.
@@ -40,9 +42,20 @@ type tradesData struct {
 	// marksAt is the time of the decision whose mids are the marks.
 	marksAt time.Time
 	from    time.Time
-	// archived is set when older records were moved to archive files:
-	// the trips and costs before them are incomplete here.
+	// archived is set when older records were moved to archive files
+	// not read (no --archive): the trips and costs before them are
+	// incomplete here.
 	archived bool
+	// done closes the view (and the archives' merged copy).
+	done func()
+}
+
+// close closes what load opened.
+func (d *tradesData) close() {
+	if d.done != nil {
+		d.done()
+	}
+	d.view.st.Close()
 }
 
 // warnArchived says on stderr that the history summed is not whole.
@@ -60,14 +73,34 @@ func (f *tradeFlags) load(cmd *cobra.Command) (*tradesData, error) {
 	if err != nil {
 		return nil, err
 	}
+	ctx := cmd.Context()
+	d := &tradesData{view: v}
+	fail := func(err error) (*tradesData, error) { d.close(); return nil, err }
+	if f.archive != "" {
+		// The archives and the live records as one: every fill since the
+		// first, so a position bought before the archive keeps its cost.
+		live := v.st
+		m, done, err := withArchive(cmd, live, f.archive)
+		if err != nil {
+			return fail(err)
+		}
+		v.st, d.done = m, func() { done(); live.Close() }
+		if v.clock == "wall" && v.cfg.Mode == "paper" && v.cfg.Paper.Data == "bundled" {
+			// The offline replay's clock is its last run, which may be
+			// archived.
+			if last, ok, err := m.LastRun(ctx); err != nil {
+				return fail(err)
+			} else if ok {
+				v.now, v.clock = last.StartedAt.UTC(), "replay"
+			}
+		}
+	}
 	from, err := parseAuditTime("--since", f.since, v.now)
 	if err != nil {
-		v.st.Close()
+		d.close()
 		return nil, usageErr(err)
 	}
-	ctx := cmd.Context()
-	d := &tradesData{view: v, from: from}
-	fail := func(err error) (*tradesData, error) { v.st.Close(); return nil, err }
+	d.from = from
 	state, _, err := v.st.LatestState(ctx)
 	if err != nil {
 		return fail(err)
@@ -92,6 +125,7 @@ func (f *tradeFlags) load(cmd *cobra.Command) (*tradesData, error) {
 	if d.archived, err = v.st.HasArchived(ctx); err != nil {
 		return fail(err)
 	}
+	d.archived = d.archived && f.archive == ""
 	return d, nil
 }
 
@@ -165,7 +199,7 @@ closed at or after the time (the cost basis always counts every fill).`,
 			if err != nil {
 				return err
 			}
-			defer d.view.st.Close()
+			defer d.close()
 			defer unchanged(d.view.st, &err)
 			d.warnArchived(a.stderr)
 			rows, err := d.trips(cmd.Context())
@@ -297,7 +331,7 @@ count everything.`,
 			if err != nil {
 				return err
 			}
-			defer d.view.st.Close()
+			defer d.close()
 			defer unchanged(d.view.st, &err)
 			d.warnArchived(a.stderr)
 			rep, err := buildProfit(cmd.Context(), d)
