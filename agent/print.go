@@ -79,6 +79,12 @@ func (a *Agent) print(res CycleResult) {
 	for _, e := range res.OrderErrors {
 		fmt.Fprintf(w, "  order error: %s\n", e)
 	}
+	if len(res.Held) > 0 {
+		fmt.Fprintln(w, "\nwaiting for a person (human approval; warden approvals shows the hash):")
+		for _, id := range res.Held {
+			fmt.Fprintf(w, "  %s\n", id)
+		}
+	}
 }
 
 func short(h string) string {

@@ -393,3 +393,28 @@ func (g *Gate) publish(ctx context.Context, e notify.Event) {
 	}
 	_ = g.pub.Publish(ctx, e) // the outbox logs its own failures; a notice never blocks a decision
 }
+
+// Item is a stored proposal with its body decoded: what a listing (the
+// CLI's warden approvals, the console) shows.
+type Item struct {
+	audit.ApprovalRow
+	Proposal Proposal
+}
+
+// List returns the proposals in any of statuses (all when none), oldest
+// first, decoded.
+func List(ctx context.Context, st Store, statuses ...string) ([]Item, error) {
+	rows, err := st.Approvals(ctx, statuses...)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Item, 0, len(rows))
+	for _, r := range rows {
+		var p Proposal
+		if err := json.Unmarshal(r.Proposal, &p); err != nil {
+			return nil, fmt.Errorf("approval: stored proposal %s: %w", r.DecisionID, err)
+		}
+		out = append(out, Item{ApprovalRow: r, Proposal: p})
+	}
+	return out, nil
+}

@@ -49,12 +49,16 @@ func proposeBTC(t *testing.T, approval string) proposalItem {
 	t.Chdir(t.TempDir())
 	m := newOperatorModel(t, "buyBTC")
 	writeApprovalConfig(t, m.url, approval, "")
-	if code, out, errOut := runMain(t, "run", "--once", "--config", "warden.yaml"); code != 0 {
+	code, out, errOut := runMain(t, "run", "--once", "--config", "warden.yaml")
+	if code != 0 {
 		t.Fatalf("run --once = %d\n%s\n%s", code, out, errOut)
 	}
 	ps := listProposals(t, false)
 	if len(ps) != 1 || ps[0].Status != audit.ApprovalPending || ps[0].Order.Symbol != "BTC/USDT" || ps[0].Order.Side != schemas.SideBuy {
 		t.Fatalf("after the cycle, proposals = %+v; want one pending BTC/USDT buy", ps)
+	}
+	if !strings.Contains(out, "waiting for a person") || !strings.Contains(out, ps[0].DecisionID) {
+		t.Fatalf("the cycle's summary does not say the order waits:\n%s", out)
 	}
 	if n := entryOrders(t, ps[0].DecisionID); n != 0 {
 		t.Fatalf("the held order was placed by the cycle (%d order intents)", n)
