@@ -3,6 +3,8 @@ package policy
 import (
 	"math"
 
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
 	"github.com/shopspring/decimal"
 
 	"github.com/warden-trading/warden/schemas"
@@ -248,6 +250,12 @@ func (b *book) fill(a *activation, rec *schemas.Recommendation, o *schemas.Order
 			// (negative when it is above).
 			a.order.stopDistancePct = ratioDbl(o.Price.Sub(*o.StopLoss), 100, o.Price, roundUp)
 		}
+		if m.Book != nil {
+			a.order.expectedSlippageBps, a.order.hasBook = expectedSlippage(m.Book, side, o.Quantity), true
+		}
+	}
+	if m.Book != nil && known {
+		a.market.depth = depthWithin(m.Book, side, mid)
 	}
 
 	held := b.held(sym)
@@ -298,6 +306,66 @@ func (b *book) fill(a *activation, rec *schemas.Recommendation, o *schemas.Order
 	}
 	a.system = systemObj{mode: st.Mode, killSwitch: st.KillSwitch, safeMode: st.SafeMode, riskScale: b.riskScale,
 		exchangeStatus: st.Exchange(), inMaintenance: st.InMaintenance}
+}
+
+// expectedSlippage walks the book's side an order of qty takes (asks for
+// a buy, bids for a sell) from the best level and returns how far its
+// average fill price is from that best price, in bps, rounded up: what
+// the order would pay over the touch if it took the book. A book that
+// cannot fill qty is +Inf (any slippage limit fails).
+func expectedSlippage(bk *schemas.Book, side schemas.Side, qty decimal.Decimal) float64 {
+	levels := bk.Asks
+	if side == schemas.SideSell {
+		levels = bk.Bids
+	}
+	if len(levels) == 0 {
+		return math.Inf(1)
+	}
+	if !qty.IsPositive() {
+		return 0
+	}
+	rem, cost := qty, decimal.Zero
+	for _, l := range levels {
+		take := decimal.Min(rem, l.Qty)
+		cost = cost.Add(take.Mul(l.Price))
+		rem = rem.Sub(take)
+		if !rem.IsPositive() {
+			break
+		}
+	}
+	if rem.IsPositive() {
+		return math.Inf(1)
+	}
+	best := levels[0].Price
+	// avg - best = (cost - qty×best) / qty; in bps of best.
+	diff := cost.Sub(qty.Mul(best))
+	if side == schemas.SideSell {
+		diff = diff.Neg()
+	}
+	return ratioDbl(diff, 10000, qty.Mul(best), roundUp)
+}
+
+// depthWithin is the quote value on the order's side of the book (asks
+// for a buy, bids for a sell) within each of DepthBps of mid, rounded
+// down (a depth is held above a minimum).
+func depthWithin(bk *schemas.Book, side schemas.Side, mid decimal.Decimal) ref.Val {
+	levels, sign := bk.Asks, int64(1)
+	if side == schemas.SideSell {
+		levels, sign = bk.Bids, -1
+	}
+	out := make(map[int64]float64, len(DepthBps))
+	for _, bps := range DepthBps {
+		bound := mid.Mul(decimal.NewFromInt(10000 + sign*bps)).Div(decimal.NewFromInt(10000))
+		sum := decimal.Zero
+		for _, l := range levels {
+			if (sign > 0 && l.Price.GreaterThan(bound)) || (sign < 0 && l.Price.LessThan(bound)) {
+				break
+			}
+			sum = sum.Add(l.Price.Mul(l.Qty))
+		}
+		out[bps] = dbl(sum, roundDown)
+	}
+	return types.DefaultTypeAdapter.NativeToValue(out)
 }
 
 func optFloat(d *decimal.Decimal) (float64, bool) {

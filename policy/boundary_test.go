@@ -81,6 +81,29 @@ func TestDefaultRuleBoundaries(t *testing.T) {
 				setMkt(st, "BTC/USDT", func(m *schemas.Market) { m.Status = "HALT" })
 			}},
 			"market BTC/USDT is HALT on the exchange, not TRADING"},
+		{"min_quote_volume",
+			boundaryCase{"exactly 50 M", func(st *schemas.State, _ *schemas.Recommendation) {
+				setMkt(st, "BTC/USDT", func(m *schemas.Market) { m.QuoteVolume24h = d("50000000") })
+			}},
+			boundaryCase{"one cent less", func(st *schemas.State, _ *schemas.Recommendation) {
+				setMkt(st, "BTC/USDT", func(m *schemas.Market) { m.QuoteVolume24h = d("49999999.99") })
+			}},
+			"24 h volume of BTC/USDT is 49999999.99, under the minimum of 50000000 for a buy"},
+		{"max_slippage",
+			// 0.0025 BTC: half at 40000, half at 40080 averages 40040, 10 bps over the best.
+			boundaryCase{"exactly 10 bps", func(st *schemas.State, _ *schemas.Recommendation) {
+				setMkt(st, "BTC/USDT", func(m *schemas.Market) {
+					m.Book = &schemas.Book{Bids: []schemas.BookLevel{{Price: d("39999.99"), Qty: d("1")}},
+						Asks: []schemas.BookLevel{{Price: d("40000"), Qty: d("0.00125")}, {Price: d("40080"), Qty: d("1")}}}
+				})
+			}},
+			boundaryCase{"the second level one cent higher", func(st *schemas.State, _ *schemas.Recommendation) {
+				setMkt(st, "BTC/USDT", func(m *schemas.Market) {
+					m.Book = &schemas.Book{Bids: []schemas.BookLevel{{Price: d("39999.99"), Qty: d("1")}},
+						Asks: []schemas.BookLevel{{Price: d("40000"), Qty: d("0.00125")}, {Price: d("40080.01"), Qty: d("1")}}}
+				})
+			}},
+			"through the book is 10.001 bps, over 10 bps"},
 		{"limit_only",
 			boundaryCase{"limit", none},
 			boundaryCase{"market", func(_ *schemas.State, r *schemas.Recommendation) {
@@ -488,7 +511,8 @@ func TestEveryRuleJudgedWhenSizingFails(t *testing.T) {
 func TestReadsSized(t *testing.T) {
 	p := mustDefault(t)
 	want := map[string]bool{"max_position": true, "max_exposure": true, "max_open_positions": true, "limit_near_mid": true,
-		"buy_stop_loss": true, "buy_stop_distance": true, "take_profit_side": true, "sell_held": true, "min_notional": true, "min_amount": true}
+		"buy_stop_loss": true, "buy_stop_distance": true, "take_profit_side": true, "sell_held": true, "min_notional": true, "min_amount": true,
+		"max_slippage": true}
 	for _, r := range p.rules {
 		if r.needsOrder != want[r.name] {
 			t.Errorf("rule %s needsOrder = %v; want %v", r.name, r.needsOrder, want[r.name])

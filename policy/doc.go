@@ -15,12 +15,15 @@
 //	rec      symbol, action, confidence, size_pct, order_type, limit_price,
 //	         stop_loss, take_profit, reason — the recommendation as the model sent it
 //	order    symbol, side, type, quantity, price, notional, stop_loss, take_profit,
-//	         limit_distance_bps, stop_distance_pct — the sized order (rounded quantity,
-//	         price, stop and take-profit); every check runs on it
+//	         limit_distance_bps, stop_distance_pct, expected_slippage_bps — the sized
+//	         order (rounded quantity, price, stop and take-profit); every check runs on it
 //	market   bid, ask, mid, last, spread_bps, quote_volume_24h, data_age_s,
 //	         amount_step, price_step, min_amount, min_notional, known,
 //	         status (the exchange's word for the market: "TRADING" when open,
-//	         "BREAK", "HALT", ...; "TRADING" when the state does not say)
+//	         "BREAK", "HALT", ...; "TRADING" when the state does not say),
+//	         depth_quote_within_bps (map of 5, 10, 25, 50, 100 to the quote value of
+//	         the book on the order's side within that many bps of mid; empty
+//	         without a book: market.depth_quote_within_bps[10] is then an error)
 //	account  equity, cash, peak_equity, day_start_equity,
 //	         position_qty, position_notional, position_pct, position_locked_qty, sellable_qty,
 //	         position_qty_after, position_notional_after, position_pct_after,
@@ -39,6 +42,12 @@
 // sentinel value: reading one that is null is an evaluation error, and so a
 // failed rule. Test them with has(), e.g. has(order.stop_loss) &&
 // order.stop_loss < order.price.
+//
+// order.expected_slippage_bps walks the state's book for the order's
+// quantity (asks for a buy, bids for a sell) from the best level: the
+// average fill price's distance from that best price, in bps of it,
+// rounded up; +Inf when the book cannot fill the quantity. It is null (test
+// it with has()) when the state carries no book for the symbol.
 //
 // market.known is true when the state has a market for the symbol with
 // positive bid, ask and last and ask >= bid; mid is (bid+ask)/2 and spread_bps

@@ -43,6 +43,8 @@ type orderObj struct {
 	hasStop, hasTakeProfit    bool
 	limitDistanceBps          float64
 	stopDistancePct           float64 // set when hasStop
+	expectedSlippageBps       float64 // set when hasBook
+	hasBook                   bool
 }
 
 // marketObj is the symbol's market as CEL sees it.
@@ -50,7 +52,8 @@ type marketObj struct {
 	bid, ask, mid, last, spreadBps, quoteVolume, dataAge float64
 	amountStep, priceStep, minAmount, minNotional        float64
 	known                                                bool
-	status                                               string // the exchange's word; TRADING when open
+	status                                               string  // the exchange's word; TRADING when open
+	depth                                                ref.Val // map(int, double): quote depth on the order's side within N bps of mid
 }
 
 // accountObj is the account as CEL sees it, before and after the order.
@@ -289,6 +292,9 @@ var (
 		"stop_distance_pct": nullableField("order.stop_distance_pct", func(o *orderObj) (float64, bool) {
 			return o.stopDistancePct, o.hasStop
 		}),
+		"expected_slippage_bps": nullableField("order.expected_slippage_bps", func(o *orderObj) (float64, bool) {
+			return o.expectedSlippageBps, o.hasBook
+		}),
 	})
 	marketType = newObjType(map[string]*types.FieldType{
 		"bid":              dblField(func(m *marketObj) float64 { return m.bid }),
@@ -304,6 +310,20 @@ var (
 		"min_notional":     dblField(func(m *marketObj) float64 { return m.minNotional }),
 		"known":            boolField(func(m *marketObj) bool { return m.known }),
 		"status":           strField(func(m *marketObj) string { return m.status }),
+		"depth_quote_within_bps": {
+			Type:  types.NewMapType(types.IntType, types.DoubleType),
+			IsSet: present[marketObj],
+			GetFrom: func(o any) (any, error) {
+				m, ok := o.(*marketObj)
+				if !ok {
+					return nil, errWrongObject
+				}
+				if m.depth == nil {
+					return emptyDepth, nil
+				}
+				return m.depth, nil
+			},
+		},
 	})
 	accountType = newObjType(map[string]*types.FieldType{
 		"equity":                  dblField(func(a *accountObj) float64 { return a.equity }),
@@ -339,6 +359,12 @@ var (
 		"in_maintenance":  boolField(func(s *systemObj) bool { return s.inMaintenance }),
 	})
 )
+
+// DepthBps are the distances from mid, in bps, at which
+// market.depth_quote_within_bps holds the book's quote depth.
+var DepthBps = []int64{5, 10, 25, 50, 100}
+
+var emptyDepth = types.DefaultTypeAdapter.NativeToValue(map[int64]float64{})
 
 // paramField reads one param; the values are built once when the policy loads.
 func paramField(name string, t *types.Type) *types.FieldType {

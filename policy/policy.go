@@ -624,7 +624,7 @@ func compileExpr(env *cel.Env, est sizeEstimator, src string, want *types.Type) 
 // come from the recommendation and are always there.
 var sizedFields = map[string]map[string]bool{
 	"order": {"quantity": true, "price": true, "notional": true, "stop_loss": true, "take_profit": true,
-		"limit_distance_bps": true, "stop_distance_pct": true},
+		"limit_distance_bps": true, "stop_distance_pct": true, "expected_slippage_bps": true},
 	"account": {"position_qty_after": true, "position_notional_after": true, "position_pct_after": true,
 		"exposure_after": true, "exposure_pct_after": true, "open_positions_after": true},
 }

@@ -75,7 +75,7 @@ func TestDefaultRules(t *testing.T) {
 		{"reducing sell passes every rule", func(_ *schemas.State, r *schemas.Recommendation) { ethSell(r, "5") }, nil},
 
 		{"symbol_allowlist", func(st *schemas.State, r *schemas.Recommendation) {
-			st.Markets["SOL/USDT"] = schemas.Market{Bid: d("100"), Ask: d("100.02"), Last: d("100.01"), DataAgeS: d("5"),
+			st.Markets["SOL/USDT"] = schemas.Market{Bid: d("100"), Ask: d("100.02"), Last: d("100.01"), QuoteVolume24h: d("90000000"), DataAgeS: d("5"),
 				AmountStep: d("0.001"), PriceStep: d("0.01"), MinAmount: d("0.001"), MinNotional: d("5")}
 			r.Symbol, r.LimitPrice, r.StopLoss = "SOL/USDT", dp("100.01"), dp("98")
 		}, []string{"symbol_allowlist"}},
