@@ -267,8 +267,10 @@ func TestSimulatedYear(t *testing.T) {
 }
 
 // The simulated year's size budgets per cycle (README "How big the store
-// grows").
+// grows"). The live database's counts the pages archiving freed, which
+// SQLite reuses rather than returns: measured 20.9 KB (30 days) and
+// 23.8 KB (365 days) per live cycle; archives 2.3-2.5 KB per cycle.
 const (
-	yearLiveBytesPerCycle    = 24 << 10
+	yearLiveBytesPerCycle    = 28 << 10
 	yearArchiveBytesPerCycle = 8 << 10
 )
