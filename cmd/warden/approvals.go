@@ -20,6 +20,7 @@ import (
 	tgapproval "github.com/warden-trading/warden/agent/approval/telegram"
 	"github.com/warden-trading/warden/agent/audit"
 	"github.com/warden-trading/warden/agent/config"
+	"github.com/warden-trading/warden/agent/notify"
 	"github.com/warden-trading/warden/schemas"
 )
 
@@ -504,7 +505,11 @@ warden run holds the database.`,
 				return err
 			}
 			defer st.Close()
-			g, err := approval.New(approvalConfig(cfg, cfg.Mode), st, approval.Options{})
+			pub, err := voteNotifier(a, cfg, st)
+			if err != nil {
+				return usageErr(err)
+			}
+			g, err := approval.New(approvalConfig(cfg, cfg.Mode), st, approval.Options{Publisher: pub})
 			if err != nil {
 				return usageErr(err)
 			}
@@ -521,6 +526,31 @@ warden run holds the database.`,
 	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded)")
 	cmd.Flags().StringVar(&by, "by", defaultActor(), "who denies (recorded)")
 	return cmd
+}
+
+// voteNotifier is the outbox publisher of a command that votes without a
+// runtime (deny, an approval recorded for the running warden): it
+// enqueues to the channels the config enables; the running warden's
+// dispatchers, or the next run, deliver. nil when none is enabled.
+func voteNotifier(a *app, cfg config.Config, st *audit.Store) (approval.Publisher, error) {
+	var channels []string
+	s := cfg.Notify.Slack
+	if _, ok := config.Env(s.WebhookURLEnv); ok {
+		channels = append(channels, notify.ChannelSlack)
+	} else if _, ok := config.Env(s.TokenEnv); ok {
+		channels = append(channels, notify.ChannelSlack)
+	}
+	if _, ok := config.Env(cfg.Notify.Telegram.TokenEnv); ok {
+		channels = append(channels, notify.ChannelTelegram)
+	}
+	if len(channels) == 0 {
+		return nil, nil
+	}
+	n, err := notify.NewNotifier(notify.NotifierConfig{Outbox: st, Channels: channels, Redactor: a.red})
+	if err != nil {
+		return nil, err
+	}
+	return n, nil
 }
 
 // approvalPollEvery is how often a scheduled warden run looks for

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/warden-trading/warden/agent/audit"
 	"github.com/warden-trading/warden/executor"
@@ -401,5 +402,39 @@ func TestDeny(t *testing.T) {
 	}
 	if ps := listProposals(t, false); len(ps) != 0 {
 		t.Fatalf("approvals lists %+v; want nothing waiting", ps)
+	}
+}
+
+// TestDenyIsNotified: a denial from the CLI goes into the outbox for the
+// configured channels.
+func TestDenyIsNotified(t *testing.T) {
+	p := proposeBTC(t, "")
+	f := newTGFake(t)
+	t.Setenv("WARDEN_TEST_TG_APPROVAL", tgTestToken)
+	cfg, _ := os.ReadFile("warden.yaml")
+	cfg = append(cfg, []byte(fmt.Sprintf("notify: {telegram: {token_env: WARDEN_TEST_TG_APPROVAL, chat_id: \"%d\", server_url: %s}}\n", tgChat, f.url))...)
+	if err := os.WriteFile("warden.yaml", cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runMain(t, "deny", p.DecisionID, "--reason", "too late in the day", "--config", "warden.yaml"); code != 0 {
+		t.Fatalf("deny = %d: %s", code, errOut)
+	}
+	st, err := audit.Open(context.Background(), "warden.db", audit.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ns, err := st.PendingNotifications(context.Background(), "telegram", time.Now().Add(time.Hour), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, n := range ns {
+		if n.Kind == "approval_outcome" && strings.Contains(n.Title, p.DecisionID+": denied") && strings.Contains(n.Text, "too late in the day") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no denial notification in the outbox: %+v", ns)
 	}
 }
