@@ -533,6 +533,9 @@ func (a *Agent) snapshots(ctx context.Context, now time.Time) (map[string]market
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s snapshot: %w", sym, err)
 		}
+		if err := a.bookOf(ctx, &snap, now); err != nil {
+			return nil, nil, fmt.Errorf("%s snapshot: %w", sym, err)
+		}
 		snaps[sym], closed[sym] = snap, c
 	}
 	return snaps, closed, nil
@@ -589,6 +592,7 @@ func (a *Agent) state(ctx context.Context, now time.Time, snaps map[string]marke
 			DataAgeS:   decimal.NewFromFloat(age).Round(3),
 			AmountStep: m.AmountStep, PriceStep: m.PriceStep, MinAmount: m.MinAmount, MinNotional: m.MinNotional,
 			Status: m.TradingStatus(),
+			Book:   stateBook(snap.Book),
 		}
 		base, _, _ := strings.Cut(sym, "/")
 		qty := bals[base].Total()

@@ -17,6 +17,9 @@ type Snapshot struct {
 	Candles    []executor.Candle `json:"candles"` // last Keep closed candles, oldest first
 	Ticker     executor.Ticker   `json:"ticker"`
 	Indicators Indicators        `json:"indicators"`
+	// Book is the order book read with the ticker (nil when the source
+	// serves none); it passed CheckBook.
+	Book *executor.OrderBook `json:"book,omitempty"`
 }
 
 // Last is the last closed candle; ok is false for an empty snapshot.

@@ -1,0 +1,53 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/warden-trading/warden/agent/market"
+	"github.com/warden-trading/warden/executor"
+	"github.com/warden-trading/warden/schemas"
+)
+
+// bookOf reads the order book of snap's symbol when the market data source
+// serves books (executor.BookReader: the paper exchange, ccxt), checks it
+// (market.CheckBook: a crossed, empty or stale book rejects the snapshot)
+// and puts it in the snapshot. A failed read is an error: the run is
+// skipped, never decided on a book it could not see.
+func (a *Agent) bookOf(ctx context.Context, snap *market.Snapshot, now time.Time) error {
+	br, ok := a.d.Market.(executor.BookReader)
+	if !ok {
+		return nil
+	}
+	ob, err := br.OrderBook(ctx, snap.Symbol, executor.BookDepth)
+	if err != nil {
+		return fmt.Errorf("order book: %w", err)
+	}
+	if ob.Symbol == "" {
+		ob.Symbol = snap.Symbol
+	}
+	if d := ob.Time.Sub(now); d > 0 && d <= maxFetchSkew {
+		ob.Time = now // fetched after the cycle began: latency, not the future
+	}
+	if ps := market.CheckBook(ob, now, a.o.MaxDataAge); len(ps) > 0 {
+		return &market.SnapshotError{Symbol: snap.Symbol, Timeframe: snap.Timeframe, Problems: ps}
+	}
+	snap.Book = &ob
+	return nil
+}
+
+// stateBook is the snapshot's book in the state contract's form.
+func stateBook(ob *executor.OrderBook) *schemas.Book {
+	if ob == nil {
+		return nil
+	}
+	b := &schemas.Book{Bids: make([]schemas.BookLevel, len(ob.Bids)), Asks: make([]schemas.BookLevel, len(ob.Asks))}
+	for i, l := range ob.Bids {
+		b.Bids[i] = schemas.BookLevel{Price: l.Price, Qty: l.Qty}
+	}
+	for i, l := range ob.Asks {
+		b.Asks[i] = schemas.BookLevel{Price: l.Price, Qty: l.Qty}
+	}
+	return b
+}
