@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -259,24 +260,37 @@ func voteErr(err error) error {
 
 func newApprovalsCmd(a *app) *cobra.Command {
 	var (
-		cfgPath, db string
-		all, asJSON bool
+		cfgPath, db, level   string
+		all, asJSON, process bool
+		live                 bool
 	)
 	cmd := &cobra.Command{
-		Use:   "approvals [--all] [--json] [--config FILE | --db FILE]",
+		Use:   "approvals [--all] [--json] [--process] [--config FILE | --db FILE]",
 		Short: "List the proposals waiting for a person (human approval), with their expiry and hash",
 		Long: `approvals lists the approved orders that wait for a person (approval.required
 in the config, or the live warm-up): the order, the hash prefix to name in
 warden approve, when the proposal expires, and its status. --all lists every
-proposal ever made, with who decided, through which channel, and why it ended.`,
+proposal ever made, with who decided, through which channel, and why it ended.
+
+--process acts on approvals now, when no warden run holds the database: it reads
+Telegram once, expires proposals past their time, and re-checks and places (or
+voids) the approved ones. Run it from cron every minute when warden run --once
+runs less often than approval.expires, so that an approval given in Telegram or
+the console is acted on in time. With a warden run holding the database it does
+nothing: that run acts on approvals itself within seconds.`,
 		Example: `  warden approvals --config warden.yaml
-  warden approvals --all --json`,
+  warden approvals --all --json
+  warden approvals --process --config warden.yaml   # from cron, every minute`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			_, st, err := openApprovalStore(ctx, cfgPath, db)
+			cfg, st, err := openApprovalStore(ctx, cfgPath, db)
 			if err != nil {
 				return err
+			}
+			if process {
+				st.Close()
+				return processNow(ctx, a, cfg, live, level)
 			}
 			defer st.Close()
 			statuses := []string{audit.ApprovalPending, audit.ApprovalApproved, audit.ApprovalPlacing}
@@ -333,6 +347,9 @@ proposal ever made, with who decided, through which channel, and why it ended.`,
 	cmd.Flags().StringVar(&cfgPath, "config", "", "YAML config file: its db is read (as for warden run)")
 	cmd.Flags().StringVar(&db, "db", "", "audit database path (overrides the config)")
 	cmd.Flags().BoolVar(&all, "all", false, "every proposal, decided or not")
+	cmd.Flags().BoolVar(&process, "process", false, "act on approvals now (when no warden run holds the database)")
+	cmd.Flags().BoolVar(&live, "live", false, "--process: place live proposals (also needs mode: live in the config)")
+	cmd.Flags().StringVar(&level, "log-level", "warn", "log level: debug, info, warn, error")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "JSON output")
 	return cmd
 }
@@ -427,24 +444,88 @@ func recordApproval(ctx context.Context, a *app, cfg config.Config, vote approva
 	return nil
 }
 
-// approveAndPlace records the vote and, holding the database, re-checks
-// and places the proposal itself.
-func approveAndPlace(ctx context.Context, a *app, rt *runtime, vote approval.Vote) error {
-	rt.cycleMu.Lock()
-	defer rt.cycleMu.Unlock()
-	// The market as the last cycle left it (the offline replay does not
-	// advance: approving is not a cycle), or fresh public data.
+// approvalMarket brings the market to now for a process that acts on
+// approvals between cycles: the offline replay as the last cycle left it
+// (acting on an approval is not a cycle: nothing advances), or fresh
+// public data for paper.data live. The caller holds rt.cycleMu.
+func (rt *runtime) approvalMarket(ctx context.Context) error {
 	if rt.replay != nil {
 		now, err := rt.replay.Current()
 		if err != nil {
-			return &exitError{Code: exitFailed, Err: err}
+			return err
 		}
 		rt.clock.t = now
 	}
 	if rt.liveFeed != nil {
 		if err := rt.liveFeed.Advance(ctx, rt.clock.Now()); err != nil {
-			return &exitError{Code: exitFailed, Err: fmt.Errorf("market data: %w", err)}
+			return fmt.Errorf("market data: %w", err)
 		}
+	}
+	return nil
+}
+
+// processNow is `warden approvals --process`: when no run holds the
+// database, read Telegram once, expire, re-check and place approved
+// proposals, and send new ones; for cron setups whose `run --once` is
+// less frequent than approval.expires.
+func processNow(ctx context.Context, a *app, cfg config.Config, live bool, level string) error {
+	logger, err := newLogger(a, level)
+	if err != nil {
+		return err
+	}
+	a.addSecrets(cfg)
+	if cfg.Mode == "live" && !live {
+		return usageErr(errors.New("the config says mode: live: --process places live orders only with --live"))
+	}
+	rt, err := newRuntime(ctx, cfg, runtimeOptions{live: live, output: a.stderr, logger: logger, red: a.red})
+	if isLockHeld(err) {
+		fmt.Fprintf(a.stdout, "a warden run holds %s: it acts on approvals itself within seconds\n", cfg.DB)
+		return nil
+	}
+	if err != nil {
+		return startErr(err)
+	}
+	defer rt.Close()
+	rt.cycleMu.Lock()
+	defer rt.cycleMu.Unlock()
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+	defer cancel()
+	if err := rt.approvalMarket(pctx); err != nil {
+		return &exitError{Code: exitFailed, Err: err}
+	}
+	res := rt.processApprovals(pctx)
+	rt.sendProposals(pctx)
+	if rt.paper != nil {
+		if err := rt.paperSaver.Save(pctx); err != nil {
+			res.Errors = append(res.Errors, fmt.Errorf("save paper state: %w", err))
+		}
+	}
+	rt.flushNotifications(pctx)
+	for _, ev := range res.Placed {
+		fmt.Fprintf(a.stdout, "placed %s: %s %s %s %s (client order id %s)\n", ev.DecisionID, ev.Side, ev.Quantity, ev.Symbol, ev.State, ev.ClientOrderID)
+	}
+	for _, id := range slices.Sorted(maps.Keys(res.Void)) {
+		fmt.Fprintf(a.stdout, "void %s: %s\n", id, res.Void[id])
+	}
+	for _, id := range res.Expired {
+		fmt.Fprintf(a.stdout, "expired %s\n", id)
+	}
+	if len(res.Placed)+len(res.Void)+len(res.Expired) == 0 {
+		fmt.Fprintln(a.stdout, "nothing to do")
+	}
+	if len(res.Errors) > 0 {
+		return &exitError{Code: exitFailed, Err: errors.Join(res.Errors...)}
+	}
+	return nil
+}
+
+// approveAndPlace records the vote and, holding the database, re-checks
+// and places the proposal itself.
+func approveAndPlace(ctx context.Context, a *app, rt *runtime, vote approval.Vote) error {
+	rt.cycleMu.Lock()
+	defer rt.cycleMu.Unlock()
+	if err := rt.approvalMarket(ctx); err != nil {
+		return &exitError{Code: exitFailed, Err: err}
 	}
 	row, err := rt.approvals.Approve(ctx, vote)
 	if err != nil {

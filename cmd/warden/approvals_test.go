@@ -438,3 +438,32 @@ func TestDenyIsNotified(t *testing.T) {
 		t.Fatalf("no denial notification in the outbox: %+v", ns)
 	}
 }
+
+// TestApprovalsProcess: an approval recorded while a run held the
+// database is placed by `warden approvals --process` once the database is
+// free (for cron setups); while a run holds it, --process leaves it alone.
+func TestApprovalsProcess(t *testing.T) {
+	p := proposeBTC(t, "")
+	release := holdLock(t)
+	if code, out, errOut := runMain(t, "approve", p.DecisionID, "--hash", p.Hash[:8], "--config", "warden.yaml"); code != 0 {
+		t.Fatalf("approve = %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut := runMain(t, "approvals", "--process", "--config", "warden.yaml")
+	if code != 0 || !strings.Contains(out, "a warden run holds") {
+		t.Fatalf("approvals --process with the lock held = %d\n%s\n%s", code, out, errOut)
+	}
+	if got := proposal(t, p.DecisionID); got.Status != audit.ApprovalApproved {
+		t.Fatalf("proposal is %s; want approved, untouched", got.Status)
+	}
+	release()
+	code, out, errOut = runMain(t, "approvals", "--process", "--config", "warden.yaml")
+	if code != 0 || !strings.Contains(out, "placed "+p.DecisionID) {
+		t.Fatalf("approvals --process = %d\n%s\n%s", code, out, errOut)
+	}
+	if code, out, _ := runMain(t, "approvals", "--process", "--config", "warden.yaml"); code != 0 || !strings.Contains(out, "nothing to do") {
+		t.Fatalf("second --process = %d\n%s", code, out)
+	}
+	if n := entryOrders(t, p.DecisionID); n != 1 {
+		t.Fatalf("%d entry orders; want 1", n)
+	}
+}
