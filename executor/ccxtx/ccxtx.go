@@ -96,6 +96,7 @@ type Exchange struct {
 var (
 	_ executor.Exchange     = (*Exchange)(nil)
 	_ executor.StatusReader = (*Exchange)(nil)
+	_ executor.BookReader   = (*Exchange)(nil)
 )
 
 // New builds the adapter. It does not contact the exchange.

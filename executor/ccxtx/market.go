@@ -182,6 +182,40 @@ func convertMarket(m ccxt.MarketInterface, mode int) executor.Market {
 	return mk
 }
 
+// OrderBook reads the top depth levels of symbol's book (ccxt
+// fetchOrderBook), each side from the best. The time is the exchange's,
+// or the local clock when it sends none (Binance spot does not).
+func (e *Exchange) OrderBook(ctx context.Context, symbol string, depth int) (executor.OrderBook, error) {
+	if depth <= 0 {
+		depth = executor.BookDepth
+	}
+	ob, err := call(ctx, e, "fetch order book "+symbol, func() (ccxt.OrderBook, error) {
+		return e.ex.FetchOrderBook(symbol, ccxt.WithFetchOrderBookLimit(int64(depth)))
+	})
+	if err != nil {
+		return executor.OrderBook{}, err
+	}
+	out := executor.OrderBook{Symbol: symbol, Time: msTime(ob.Timestamp)}
+	if out.Time.IsZero() {
+		out.Time = e.clock().UTC()
+	}
+	levels := func(raw [][]float64) []executor.Level {
+		ls := make([]executor.Level, 0, min(len(raw), depth))
+		for _, r := range raw {
+			if len(ls) == depth {
+				break
+			}
+			if len(r) < 2 {
+				continue
+			}
+			ls = append(ls, executor.Level{Price: fdec(&r[0]), Qty: fdec(&r[1])})
+		}
+		return ls
+	}
+	out.Bids, out.Asks = levels(ob.Bids), levels(ob.Asks)
+	return out, nil
+}
+
 // SystemStatus reads the exchange's system status (ccxt fetchStatus;
 // Binance GET /sapi/v1/system/status): executor.SystemNormal for "ok",
 // executor.SystemMaintenance for "maintenance". Any other answer is an

@@ -77,3 +77,44 @@ func TestSystemStatusAndMaintenance(t *testing.T) {
 		}
 	}
 }
+
+// TestOrderBook: ccxt's fetchOrderBook against the fake Binance: 20
+// levels a side from the touch, a thin book when the fake is told so, and
+// the error of a failed read.
+func TestOrderBook(t *testing.T) {
+	r := newRig(t, fakebinance.Options{}, nil)
+	ctx := tctx(t)
+	ob, err := r.ex.OrderBook(ctx, btcusdt, 20)
+	if err != nil {
+		t.Fatalf("OrderBook() = %v", err)
+	}
+	tk, err := r.ex.Ticker(ctx, btcusdt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ob.Bids) != 20 || len(ob.Asks) != 20 || ob.Time.IsZero() || !ob.Bids[0].Price.LessThan(ob.Asks[0].Price) ||
+		!ob.Asks[1].Price.GreaterThan(ob.Asks[0].Price) || !ob.Asks[0].Qty.Equal(d("1")) || !ob.Asks[1].Qty.Equal(d("2")) {
+		t.Fatalf("OrderBook() = %d bids %d asks, best %v/%v, time %s", len(ob.Bids), len(ob.Asks), ob.Bids[0], ob.Asks[0], ob.Time)
+	}
+	_ = tk
+	var sawLimit bool
+	for _, q := range r.fake.Requests() {
+		if q.Path == "/api/v3/depth" && q.Params.Get("limit") == "20" {
+			sawLimit = true
+		}
+	}
+	if !sawLimit {
+		t.Error("no GET /api/v3/depth?limit=20 request")
+	}
+	r.fake.SetThinBook("BTCUSDT", true)
+	ob, err = r.ex.OrderBook(ctx, btcusdt, 20)
+	if err != nil || !ob.Asks[0].Qty.Equal(d("0.00001")) || !ob.Asks[19].Qty.Equal(d("0.00001")) {
+		t.Fatalf("thin OrderBook() = %v, %v", ob.Asks, err)
+	}
+	if err := r.fake.Inject(fakebinance.Fault{Path: "/api/v3/depth", Kind: fakebinance.FaultMaintenance}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ex.OrderBook(ctx, btcusdt, 20); executor.KindOf(err) != executor.KindUnavailable {
+		t.Errorf("OrderBook() in maintenance = %v; want unavailable", err)
+	}
+}

@@ -197,8 +197,10 @@ type Server struct {
 	// symbolStatus overrides exchangeInfo's status of a symbol
 	// (SetSymbolStatus).
 	symbolStatus map[string]string
-	requests     []Request
-	unhandled    []string
+	// thinBook makes a symbol's depth thin (SetThinBook).
+	thinBook  map[string]bool
+	requests  []Request
+	unhandled []string
 }
 
 // New builds a Server from the embedded wire samples.
@@ -580,6 +582,21 @@ func (s *Server) SetMaintenance(on bool) {
 	s.maintenance = on
 }
 
+// thinQty is the quantity of every level of a thin book.
+const thinQty = "0.00001000"
+
+// SetThinBook makes GET /api/v3/depth for a symbol (Binance id,
+// "BTCUSDT") answer with thinQty at every level, or restores the normal
+// depth.
+func (s *Server) SetThinBook(id string, thin bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.thinBook == nil {
+		s.thinBook = map[string]bool{}
+	}
+	s.thinBook[id] = thin
+}
+
 // SetSymbolStatus sets the status exchangeInfo reports for a symbol
 // (Binance id, "BTCUSDT"): TRADING, BREAK, HALT, ... An empty status
 // restores the sample's.
@@ -889,9 +906,29 @@ func (s *Server) depthFor(p url.Values) (int, any) {
 		return errBody(*e)
 	}
 	bk := s.books[si.Symbol]
+	// Binance's default limit is 100; levels one tick apart, 1 at the
+	// touch and 2 behind it, or thinQty each in a thin book (SetThinBook).
+	n := 100
+	if l, err := strconv.Atoi(p.Get("limit")); err == nil && l > 0 {
+		n = min(l, 5000)
+	}
 	d := map[string]any{"lastUpdateId": s.depth["lastUpdateId"]}
-	d["bids"] = []any{[]any{fmt8(bk.bid), "1.00000000"}, []any{fmt8(bk.bid.Sub(si.TickSize)), "2.00000000"}}
-	d["asks"] = []any{[]any{fmt8(bk.ask), "1.00000000"}, []any{fmt8(bk.ask.Add(si.TickSize)), "2.00000000"}}
+	var bids, asks []any
+	for i := 0; i < n; i++ {
+		qty := "2.00000000"
+		if i == 0 {
+			qty = "1.00000000"
+		}
+		if s.thinBook[si.Symbol] {
+			qty = thinQty
+		}
+		off := si.TickSize.Mul(decimal.NewFromInt(int64(i)))
+		if px := bk.bid.Sub(off); px.IsPositive() {
+			bids = append(bids, []any{fmt8(px), qty})
+		}
+		asks = append(asks, []any{fmt8(bk.ask.Add(off)), qty})
+	}
+	d["bids"], d["asks"] = bids, asks
 	return http.StatusOK, d
 }
 
