@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -604,5 +605,40 @@ func TestAuditVerifiedAtMostOnceAMinute(t *testing.T) {
 	e.clock.Advance(time.Second)
 	if again := page(); !strings.Contains(again, fmt.Sprintf("head seq %d", e.records())) {
 		t.Fatal("not verified again after a minute")
+	}
+}
+
+// TestTOTPStepRace: two processes (two stores on one file) racing to use
+// the same code: exactly one wins.
+func TestTOTPStepRace(t *testing.T) {
+	e := newEnv(t)
+	stores := []*audit.Store{e.st, e.open(false)}
+	step := e.clock.Now().Unix()/totpPeriod + 1
+	for round := range 5 {
+		wins := make(chan bool, 8)
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ok, err := stores[i%2].UseConsoleTOTPStep(context.Background(), "alice", step)
+				if err != nil {
+					t.Error(err)
+				}
+				wins <- ok
+			}()
+		}
+		wg.Wait()
+		close(wins)
+		n := 0
+		for ok := range wins {
+			if ok {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("round %d: %d of 8 racing uses of one step won, want 1", round, n)
+		}
+		step++
 	}
 }
