@@ -108,6 +108,7 @@ type Store struct {
 	batch    int
 	queue    []writeFunc
 	pendEq   []pendingEquity // equities recorded by queued writes, oldest first (events.go)
+	pendCall []pendingCall   // model calls recorded by queued writes, oldest first (runs.go)
 	hashBuf  []byte
 	headSeq  int64  // seq and hash of the last record this store committed
 	headHash []byte //

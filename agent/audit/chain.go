@@ -252,7 +252,7 @@ func (s *Store) writeQueued(ctx context.Context, durable, deferrable bool, fn wr
 	if fn != nil {
 		fns = append(fns, fn)
 	}
-	s.queue, s.pendEq = nil, nil
+	s.queue, s.pendEq, s.pendCall = nil, nil, nil
 	return s.runBatch(ctx, durable, fns)
 }
 
@@ -349,7 +349,7 @@ func (s *Store) flushLocked(ctx context.Context) error {
 		return nil
 	}
 	fns := s.queue
-	s.queue, s.pendEq = nil, nil
+	s.queue, s.pendEq, s.pendCall = nil, nil, nil
 	return s.runBatch(ctx, false, fns)
 }
 

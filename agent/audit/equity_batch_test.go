@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"fmt"
 	"math/rand"
 	"testing"
 	"time"
@@ -64,4 +65,45 @@ func TestEquityBatchedAnswersAsCommitted(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(60)
+}
+
+// TestRecentInvalidOutputBatchedAnswersAsCommitted: the invalid-output
+// breaker's count from a batched store (queued calls from memory, nothing
+// committed by the read) equals a committing store's at every step.
+func TestRecentInvalidOutputBatchedAnswersAsCommitted(t *testing.T) {
+	ctx := context.Background()
+	plain, _ := openTest(t, Options{})
+	batched, _ := openTest(t, Options{BatchSize: 9, Scratch: true})
+	rng := rand.New(rand.NewSource(5))
+	at := time.Date(2024, 1, 10, 0, 0, 0, 0, time.UTC)
+	statuses := []struct{ status, kind string }{{"ok", ""}, {"ok", ""}, {"refusal", "refusal"}, {"truncated", "truncated"}, {"schema_invalid", "schema_invalid"}, {"ok", "schema_invalid_after_repair"}, {"http_error", ""}}
+	for i := 0; i < 70; i++ {
+		switch rng.Intn(4) {
+		case 0:
+		case 1:
+			at = at.Add(-time.Minute)
+		default:
+			at = at.Add(time.Duration(1+rng.Intn(30)) * time.Minute)
+		}
+		st := statuses[rng.Intn(len(statuses))]
+		for _, s := range []*Store{plain, batched} {
+			if err := s.RecordLLMCall(ctx, LLMCall{RunID: fmt.Sprintf("r%d", i), Attempt: 1, At: at, Status: st.status, Kind: st.kind, Request: "{}", Response: "{}"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, n := range []int{0, 1, 5, 20, 100} {
+			wc, wi, werr := plain.RecentInvalidOutput(ctx, n)
+			gc, gi, gerr := batched.RecentInvalidOutput(ctx, n)
+			if werr != nil || gerr != nil || wc != gc || wi != gi {
+				t.Fatalf("step %d, last %d: batched = %d calls %d invalid (%v); committed = %d, %d (%v)", i, n, gc, gi, gerr, wc, wi, werr)
+			}
+		}
+	}
+	var n int
+	if err := batched.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM records WHERE kind = 'llm_call'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 63 {
+		t.Errorf("committed calls = %d; want 63 (7 batches of 9): the reads committed the queue", n)
+	}
 }

@@ -242,23 +242,52 @@ func (s *Store) noConsensusRuns(ctx context.Context, from, to time.Time) (map[st
 // answer that was not schema-valid, a bad response. Transport and HTTP
 // errors are not invalid output (the error-spike breaker sees those).
 func (s *Store) RecentInvalidOutput(ctx context.Context, n int) (calls, invalid int, err error) {
-	rows, err := s.query(ctx, `SELECT COALESCE(state, ''), COALESCE(json_extract(body, '$.kind'), '')
+	// The calls still queued (a batched backtest) are taken from memory
+	// and the committed ones read without committing the queue: this is
+	// asked at every cycle, and committing there made every batch one
+	// cycle long. The write lock keeps the two views apart.
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	type call struct {
+		at, seq      int64
+		status, kind string
+	}
+	var all []call
+	rows, err := s.queryDurable(ctx, `SELECT at, seq, COALESCE(state, ''), COALESCE(json_extract(body, '$.kind'), '')
 		FROM records WHERE kind = 'llm_call' ORDER BY at DESC, seq DESC LIMIT ?`, n)
 	if err != nil {
 		return 0, 0, fmt.Errorf("audit: recent invalid output: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var status, kind string
-		if err := rows.Scan(&status, &kind); err != nil {
+		var c call
+		if err := rows.Scan(&c.at, &c.seq, &c.status, &c.kind); err != nil {
 			return 0, 0, fmt.Errorf("audit: recent invalid output: %w", err)
 		}
+		all = append(all, c)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, 0, fmt.Errorf("audit: recent invalid output: %w", err)
+	}
+	for i, p := range s.pendCall {
+		all = append(all, call{at: p.at, seq: 1<<62 + int64(i), status: p.status, kind: p.kind}) // after every committed record
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].at != all[j].at {
+			return all[i].at > all[j].at
+		}
+		return all[i].seq > all[j].seq
+	})
+	if n >= 0 && len(all) > n {
+		all = all[:n]
+	}
+	for _, c := range all {
 		calls++
-		if invalidStatus(status, kind) {
+		if invalidStatus(c.status, c.kind) {
 			invalid++
 		}
 	}
-	return calls, invalid, rows.Err()
+	return calls, invalid, nil
 }
 
 func percentile(sorted []time.Duration, p int) time.Duration {

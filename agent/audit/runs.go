@@ -134,13 +134,20 @@ func (s *Store) RecordLLMCall(ctx context.Context, c LLMCall) error {
 		return err
 	}
 	rec := &record{kind: KindLLMCall, at: c.At.UnixNano(), runID: c.RunID, ref: c.Advisor, state: c.Status, tokens: total, body: body}
-	return s.write(ctx, false, true, func(w *writeTx) error {
+	return s.writeQueued(ctx, false, true, func(w *writeTx) error {
 		if err := w.putBlobs(blobs); err != nil {
 			return err
 		}
 		_, err := w.append(rec)
 		return err
-	})
+	}, func() { s.pendCall = append(s.pendCall, pendingCall{at: rec.at, status: c.Status, kind: c.Kind}) })
+}
+
+// pendingCall is a model call recorded by a write still in the batch
+// queue, for RecentInvalidOutput.
+type pendingCall struct {
+	at           int64
+	status, kind string
 }
 
 // TokensUsedSince sums the tokens of every model call made at or after t,
