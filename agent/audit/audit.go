@@ -109,11 +109,13 @@ type Store struct {
 	queue    []writeFunc
 	pendEq   []pendingEquity // equities recorded by queued writes, oldest first (events.go)
 	pendCall []pendingCall   // model calls recorded by queued writes, oldest first (runs.go)
-	hashBuf  []byte
-	headSeq  int64  // seq and hash of the last record this store committed
-	headHash []byte //
-	closed   bool
-	blobs    map[string]bool // blobs this store committed (blobs.go)
+	// recentCalls is RecentInvalidOutput's last read of committed calls.
+	recentCalls *recentCalls
+	hashBuf     []byte
+	headSeq     int64  // seq and hash of the last record this store committed
+	headHash    []byte //
+	closed      bool
+	blobs       map[string]bool // blobs this store committed (blobs.go)
 
 	// Guarded by smu: the static parts of the last request split into
 	// blobs (blobs.go), tried first on the next one.

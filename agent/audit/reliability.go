@@ -248,29 +248,39 @@ func (s *Store) RecentInvalidOutput(ctx context.Context, n int) (calls, invalid 
 	// cycle long. The write lock keeps the two views apart.
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	type call struct {
-		at, seq      int64
-		status, kind string
-	}
-	var all []call
-	rows, err := s.queryDurable(ctx, `SELECT at, seq, COALESCE(state, ''), COALESCE(json_extract(body, '$.kind'), '')
-		FROM records WHERE kind = 'llm_call' ORDER BY at DESC, seq DESC LIMIT ?`, n)
-	if err != nil {
+	var all []recentCall
+	// The committed calls read last time serve again while no call was
+	// committed since (the newest call's seq is an index lookup; the list
+	// decodes every call's body).
+	var newest int64
+	if err := s.queryRowDurable(ctx, `SELECT COALESCE(MAX(seq), 0) FROM records WHERE kind = 'llm_call'`).Scan(&newest); err != nil {
 		return 0, 0, fmt.Errorf("audit: recent invalid output: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var c call
-		if err := rows.Scan(&c.at, &c.seq, &c.status, &c.kind); err != nil {
+	if m := s.recentCalls; m != nil && m.newest == newest && m.n == n {
+		all = append(all, m.calls...)
+	} else {
+		rows, err := s.queryDurable(ctx, `SELECT at, seq, COALESCE(state, ''), COALESCE(json_extract(body, '$.kind'), '')
+		FROM records WHERE kind = 'llm_call' ORDER BY at DESC, seq DESC LIMIT ?`, n)
+		if err != nil {
 			return 0, 0, fmt.Errorf("audit: recent invalid output: %w", err)
 		}
-		all = append(all, c)
-	}
-	if err := rows.Err(); err != nil {
-		return 0, 0, fmt.Errorf("audit: recent invalid output: %w", err)
+		defer rows.Close()
+		memo := &recentCalls{newest: newest, n: n}
+		for rows.Next() {
+			var c recentCall
+			if err := rows.Scan(&c.at, &c.seq, &c.status, &c.kind); err != nil {
+				return 0, 0, fmt.Errorf("audit: recent invalid output: %w", err)
+			}
+			all = append(all, c)
+			memo.calls = append(memo.calls, c)
+		}
+		if err := rows.Err(); err != nil {
+			return 0, 0, fmt.Errorf("audit: recent invalid output: %w", err)
+		}
+		s.recentCalls = memo
 	}
 	for i, p := range s.pendCall {
-		all = append(all, call{at: p.at, seq: 1<<62 + int64(i), status: p.status, kind: p.kind}) // after every committed record
+		all = append(all, recentCall{at: p.at, seq: 1<<62 + int64(i), status: p.status, kind: p.kind}) // after every committed record
 	}
 	sort.Slice(all, func(i, j int) bool {
 		if all[i].at != all[j].at {
@@ -288,6 +298,20 @@ func (s *Store) RecentInvalidOutput(ctx context.Context, n int) (calls, invalid 
 		}
 	}
 	return calls, invalid, nil
+}
+
+// recentCalls are the committed calls RecentInvalidOutput read last: the
+// newest call's seq then, the limit, and the calls.
+type recentCalls struct {
+	newest int64
+	n      int
+	calls  []recentCall
+}
+
+// recentCall is one model call as the invalid-output breaker counts it.
+type recentCall struct {
+	at, seq      int64
+	status, kind string
 }
 
 func percentile(sorted []time.Duration, p int) time.Duration {
