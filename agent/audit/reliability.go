@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -205,7 +206,7 @@ func (s *Store) Reliability(ctx context.Context, from, to time.Time, prices map[
 		sort.Strings(r.Advisors)
 		sort.Slice(a.lat, func(i, j int) bool { return a.lat[i] < a.lat[j] })
 		r.LatencyP50, r.LatencyP90, r.LatencyP99 = percentile(a.lat, 50), percentile(a.lat, 90), percentile(a.lat, 99)
-		if p, ok := prices[r.Model]; ok {
+		if p, ok := PriceFor(prices, r.Model); ok {
 			c := p.Cost(r.PromptTokens, r.CompletionTokens)
 			r.Cost = &c
 		}
@@ -339,4 +340,21 @@ func shortPrompt(ph string) string {
 		return "-"
 	}
 	return sys + ":" + user
+}
+
+// dateSuffix is a model snapshot's date: "-2024-08-06", "-0613", "-20240806".
+var dateSuffix = regexp.MustCompile(`-(\d{4}-\d{2}-\d{2}|\d{4}|\d{8})$`)
+
+// PriceFor finds the price of a model as a server names it: by its name,
+// or by the name without a snapshot date ("gpt-4o-2024-08-06" is priced
+// as "gpt-4o"), as a configuration names models.
+func PriceFor(prices map[string]Price, model string) (Price, bool) {
+	if p, ok := prices[model]; ok {
+		return p, true
+	}
+	if base := dateSuffix.ReplaceAllString(model, ""); base != model {
+		p, ok := prices[base]
+		return p, ok
+	}
+	return Price{}, false
 }

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"regexp"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -62,6 +63,11 @@ func (m *Metrics) ObserveModelCall(model, prompt, status string, latency time.Du
 	}
 	m.mu.Lock()
 	p, ok := m.model.prices[model]
+	if !ok {
+		// A server names a snapshot ("gpt-4o-2024-08-06"); the price is
+		// configured for the model ("gpt-4o").
+		p, ok = m.model.prices[dateSuffix.ReplaceAllString(model, "")]
+	}
 	m.mu.Unlock()
 	if ok {
 		c := decimal.NewFromInt(int64(promptTokens)).Mul(p[0]).Add(decimal.NewFromInt(int64(completionTokens)).Mul(p[1])).Div(decimal.NewFromInt(1_000_000))
@@ -71,3 +77,6 @@ func (m *Metrics) ObserveModelCall(model, prompt, status string, latency time.Du
 
 // ObserveNoConsensus counts one recommendation held for want of consensus.
 func (m *Metrics) ObserveNoConsensus() { m.model.noConsensus.Inc() }
+
+// dateSuffix is a model snapshot's date: "-2024-08-06", "-0613", "-20240806".
+var dateSuffix = regexp.MustCompile(`-(\d{4}-\d{2}-\d{2}|\d{4}|\d{8})$`)

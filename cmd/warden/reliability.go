@@ -25,11 +25,15 @@ func auditPrices(cfg config.Config) map[string]audit.Price {
 	return out
 }
 
-// reviewPrices is the same table for the review's token costs.
-func reviewPrices(cfg config.Config) map[string]review.TokenPrice {
+// reviewPrices is the same table for the review's token costs, under the
+// names the servers gave the models ("gpt-4o-2024-08-06" for "gpt-4o").
+func reviewPrices(cfg config.Config, r audit.Review) map[string]review.TokenPrice {
+	ap := auditPrices(cfg)
 	out := map[string]review.TokenPrice{}
-	for m, p := range cfg.Advisor.Prices() {
-		out[m] = review.TokenPrice{Prompt: p.InputPerMTok, Completion: p.OutputPerMTok}
+	for _, t := range r.Tokens {
+		if p, ok := audit.PriceFor(ap, t.Model); ok {
+			out[t.Model] = review.TokenPrice{Prompt: p.InputPerMTok, Completion: p.OutputPerMTok}
+		}
 	}
 	return out
 }

@@ -76,7 +76,7 @@ on that schedule, from warden run.`,
 				return err
 			}
 			if htmlOut != "" {
-				page, err := review.Render(review.Page{Review: r, Database: v.abs, TokenPrices: reviewPrices(v.cfg)})
+				page, err := review.Render(review.Page{Review: r, Database: v.abs, TokenPrices: reviewPrices(v.cfg, r)})
 				if err != nil {
 					return err
 				}
@@ -94,7 +94,7 @@ on that schedule, from warden run.`,
 			if htmlOut != "" {
 				return nil
 			}
-			return writeReview(a.stdout, v.abs, r, reviewPrices(v.cfg))
+			return writeReview(a.stdout, v.abs, r, reviewPrices(v.cfg, r))
 		},
 	}
 	rf.register(cmd)
