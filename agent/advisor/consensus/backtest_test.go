@@ -73,8 +73,8 @@ func (n *noisy) Advise(ctx context.Context, req advisor.Request) (advisor.Reply,
 //
 //	go test ./agent/advisor/consensus -run TestBacktestBaselineWithNoisyMember -v
 func TestBacktestBaselineWithNoisyMember(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a year of backtests")
+	if testing.Short() || raceEnabled {
+		t.Skip("a year of backtests (not under -short or -race)")
 	}
 	from, to := time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2022, 1, 1, 0, 0, 0, 0, time.UTC)
 	run := func(adv advisor.Advisor, model string) backtest.Result {
