@@ -742,7 +742,9 @@ func (a *Agent) recordCalls(ctx context.Context, runID string, p prompts.Rendere
 		if c.Err != "" {
 			callErr = errors.New(c.Err)
 		}
-		if a.d.Observer != nil {
+		if a.d.Observer != nil && c.Purpose != "member" {
+			// A consensus member that made no HTTP call (baseline,
+			// replay) is audited below but is no model call to measure.
 			a.d.Observer.ObserveLLMCall(c.Latency, c.TotalTokens, callErr)
 			a.observeModelCall(reply, p, c)
 		}
