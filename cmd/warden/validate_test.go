@@ -182,8 +182,8 @@ func TestPolicyInitCheckTest(t *testing.T) {
 	if code, out, errOut := run(t, "", "policy", "init", "--out", pf, "--force"); code != 0 {
 		t.Errorf("policy init --force = %d; want 0\n%s%s", code, out, errOut)
 	}
-	if code, out, _ := run(t, "", "policy", "check", pf); code != 0 || !strings.Contains(out, ": ok: policy warden-default, 19 rules") {
-		t.Errorf("policy check = %d (%s); want 0 and ok with 19 rules", code, out)
+	if code, out, _ := run(t, "", "policy", "check", pf); code != 0 || !strings.Contains(out, ": ok: policy warden-default, 23 rules") {
+		t.Errorf("policy check = %d (%s); want 0 and ok with 23 rules", code, out)
 	}
 	if code, out, errOut := run(t, "", "policy", "test", tf); code != 0 || !strings.Contains(out, "PASS: ") || strings.Contains(out, "FAIL") {
 		t.Errorf("policy test = %d; want 0 and only PASS\n%s%s", code, out, errOut)
