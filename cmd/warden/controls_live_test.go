@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/warden-trading/warden/agent/audit"
+	"github.com/warden-trading/warden/executor/ccxtx/fakebinance"
+	"github.com/warden-trading/warden/schemas"
+)
+
+func latestState(t *testing.T) schemas.State {
+	t.Helper()
+	st, err := audit.Open(context.Background(), "warden.db", audit.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s, ok, err := st.LatestState(context.Background())
+	if err != nil || !ok {
+		t.Fatalf("LatestState = %v, %v", ok, err)
+	}
+	return s
+}
+
+// TestLiveRunSeesMaintenance: run --once --live against the fake Binance,
+// each a new process: the state carries what the exchange says — normal
+// and TRADING with the book, then maintenance and a symbol on a break —
+// and nothing is placed while the exchange is in maintenance. It also
+// counts the exchange requests of one cycle (README, "requests per
+// cycle").
+func TestLiveRunSeesMaintenance(t *testing.T) {
+	fake, url := startFakeBinance(t, fakebinance.Options{})
+	t.Chdir(t.TempDir())
+	t.Setenv("WARDEN_API_KEY", fakeKey)
+	t.Setenv("WARDEN_API_SECRET", fakeSecret)
+	os.WriteFile("warden.yaml", []byte("mode: live\nexchange: {base_url: "+url+"}\n"), 0o600)
+
+	run := func() {
+		t.Helper()
+		code, out, errOut := runMain(t, "run", "--once", "--live", "--config", "warden.yaml")
+		if code != 0 {
+			t.Fatalf("live run = exit %d\n%s\n%s", code, out, errOut)
+		}
+	}
+	before := len(fake.Requests())
+	run()
+	reqs := fake.Requests()[before:]
+	byPath := map[string]int{}
+	for _, r := range reqs {
+		byPath[r.Method+" "+r.Path]++
+	}
+	var lines []string
+	for k, v := range byPath {
+		lines = append(lines, k+" "+strconv.Itoa(v))
+	}
+	sort.Strings(lines)
+	t.Logf("one run --once --live cycle, 2 symbols: %d exchange requests:\n%s", len(reqs), strings.Join(lines, "\n"))
+	if byPath["GET /sapi/v1/system/status"] != 1 || byPath["GET /api/v3/depth"] != 2 {
+		t.Errorf("requests %v; want one system status and one book per symbol", byPath)
+	}
+	st := latestState(t)
+	if st.ExchangeStatus != schemas.ExchangeNormal || st.InMaintenance || st.Markets["BTC/USDT"].Status != schemas.MarketTrading || st.Markets["BTC/USDT"].Book == nil {
+		t.Fatalf("state = exchange %q, window %v, BTC %q book %v; want normal, false, TRADING with a book", st.ExchangeStatus, st.InMaintenance, st.Markets["BTC/USDT"].Status, st.Markets["BTC/USDT"].Book != nil)
+	}
+
+	fake.SetMaintenance(true)
+	fake.SetSymbolStatus("ETHUSDT", "BREAK")
+	posts := countPosts(fake)
+	run()
+	st = latestState(t)
+	if st.ExchangeStatus != schemas.ExchangeMaintenance || st.Markets["ETH/USDT"].Status != "BREAK" || st.Markets["BTC/USDT"].Status != schemas.MarketTrading {
+		t.Fatalf("state in maintenance = exchange %q, ETH %q, BTC %q", st.ExchangeStatus, st.Markets["ETH/USDT"].Status, st.Markets["BTC/USDT"].Status)
+	}
+	if n := countPosts(fake); n != posts {
+		t.Errorf("%d orders sent while the exchange was in maintenance", n-posts)
+	}
+}
+
+func countPosts(f *fakebinance.Server) int {
+	n := 0
+	for _, r := range f.Requests() {
+		if r.Method == "POST" && r.Path == "/api/v3/order" {
+			n++
+		}
+	}
+	return n
+}
