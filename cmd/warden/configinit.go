@@ -82,6 +82,16 @@ notify:
   # telegram: {token_env: WARDEN_TELEGRAM_TOKEN, chat_id: "-1001234567890"}
   # digest: "0 8 * * MON"    # the weekly review (warden review) to the channels, Mondays 08:00
 
+approval:                    # human approval (off by default): a person confirms before an order is placed
+  # required: true           # matching orders wait for a person (warden approvals, approve, deny)
+  # for: [buy, sell]
+  # over_notional: 0         # only orders above this notional wait; 0: every order
+  # expires: 15m
+  # max_price_move_bps: 25   # the price may move at most this much before placing, else void
+  # channels: [cli, console] # add telegram (uses notify.telegram's bot and chat)
+  # live_warmup: {days: 14, orders: 20}     # mode live: every order waits until both are reached
+  # telegram: {allowed_user_ids: [123456789]}
+
 metrics:
   listen: ""                 # e.g. 127.0.0.1:9464 for Prometheus; off when empty
 
