@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -32,6 +33,10 @@ const (
 	// the position can be sold; they come back (resized to what is still
 	// held) if the sell does not sell it.
 	ProtReleased = "protection_released"
+	// ProtStopTrailed: the stop was raised (Executor.Trail): a new stop at
+	// the higher price replaced the live one, cancel then place, both
+	// journaled.
+	ProtStopTrailed = "stop_trailed"
 	// ProtDust: the entry is final and what is left unprotected is below
 	// the minimum order: it can be neither protected nor sold.
 	ProtDust = "unprotected_dust"
@@ -130,9 +135,27 @@ func belowMin(m Market, qty, price decimal.Decimal) bool {
 }
 
 func (e *Executor) stopPrices(entry schemas.OrderEvent, m Market) (stop, limit decimal.Decimal) {
-	stop = FloorToStep(entry.StopPrice, m.PriceStep)
+	return e.stopAt(entry.StopPrice, m)
+}
+
+// stopAt is a stop's trigger on the price step and its limit below it.
+func (e *Executor) stopAt(trigger decimal.Decimal, m Market) (stop, limit decimal.Decimal) {
+	stop = FloorToStep(trigger, m.PriceStep)
 	limit = FloorToStep(stop.Mul(decimal.NewFromInt(1).Sub(e.opt.StopLimitOffset)), m.PriceStep)
 	return stop, limit
+}
+
+// levelPrices are the prices of the decision's stop: the highest trigger
+// journaled for it (the entry's stop, or a stop a trail raised), so a
+// stop replaced for any reason never comes back lower.
+func (e *Executor) levelPrices(entry schemas.OrderEvent, stops []schemas.OrderEvent, m Market) (stop, limit decimal.Decimal) {
+	lvl := entry.StopPrice
+	for _, s := range stops {
+		if s.StopPrice.GreaterThan(lvl) {
+			lvl = s.StopPrice
+		}
+	}
+	return e.stopAt(lvl, m)
 }
 
 // ensureIntent returns the pending (journaled, never sent) order of kind
@@ -156,7 +179,7 @@ func (e *Executor) ensureIntent(ctx context.Context, entry schemas.OrderEvent, l
 	}
 	if kind == RoleStop {
 		ev.Type = TypeStopLossLimit
-		ev.StopPrice, ev.Price = e.stopPrices(entry, m)
+		ev.StopPrice, ev.Price = e.levelPrices(entry, list, m)
 		ev.Reason = "protects " + entry.ClientOrderID
 	} else {
 		ev.Type = TypeMarket
@@ -310,7 +333,7 @@ func (e *Executor) protect(ctx context.Context, decisionID string) error {
 				pending = &ps.stops[i]
 			}
 		}
-		stopPx, limitPx := e.stopPrices(entry, m)
+		stopPx, limitPx := e.levelPrices(entry, ps.stops, m)
 		held := FloorToStep(want.Sub(sold(ps.stops)), m.AmountStep)
 		avail, sellsOpen, err := e.protectable(ctx, decisionID, entry.Symbol, m)
 		if err != nil {
@@ -332,7 +355,15 @@ func (e *Executor) protect(ctx context.Context, decisionID string) error {
 			}
 			return nil
 		}
-		if len(live) > 0 && liveRem.Equal(need) {
+		// A pending stop above every live one is a trail (Executor.Trail):
+		// the live stops are replaced by it, cancel then place.
+		trailing := pending != nil && len(live) > 0
+		for _, s := range live {
+			if pending != nil && !pending.StopPrice.GreaterThan(s.StopPrice) {
+				trailing = false
+			}
+		}
+		if len(live) > 0 && liveRem.Equal(need) && !trailing {
 			if pending != nil {
 				if err := e.append(ctx, e.next(*pending, schemas.OrderRejected, "never sent: the live stop covers the position")); err != nil {
 					return err
@@ -377,9 +408,13 @@ func (e *Executor) protect(ctx context.Context, decisionID string) error {
 		switch ev.State {
 		case schemas.OrderAcknowledged, schemas.OrderPartiallyFilled, schemas.OrderFilled:
 			p.Kind = ProtStopPlaced
-			if placedBefore {
+			switch {
+			case strings.HasPrefix(intent.Reason, trailReason):
+				p.Kind = ProtStopTrailed
+			case placedBefore:
 				p.Kind = ProtStopResized
 			}
+			p.StopPrice = intent.StopPrice
 			e.emit(p)
 			return nil
 		case schemas.OrderRejected:

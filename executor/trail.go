@@ -1,0 +1,70 @@
+package executor
+
+import (
+	"context"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/warden-trading/warden/schemas"
+)
+
+// trailReason starts the journaled reason of a stop that a trail raised.
+const trailReason = "trails "
+
+// Trail raises the protective stop of decisionID's entry to trigger
+// (floored to the price step) when that is at least one price step above
+// the stop in force: a stop is raised, never lowered. The new stop is
+// journaled first (an intent at the higher price), then the live stop is
+// cancelled and the new one placed, each step journaled; a process that
+// dies between the cancel and the place leaves the intent, and the next
+// start (Reconcile, Poll) places it, so the position is never left
+// without a stop by a restart. It reports whether the stop was raised (or
+// is being raised: the new stop may still be resolving).
+func (e *Executor) Trail(ctx context.Context, decisionID string, trigger decimal.Decimal) (bool, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ps, ok, err := e.loadProt(ctx, decisionID)
+	if err != nil || !ok || !needsProtection(ps.entry) || len(ps.exits) > 0 {
+		return false, err
+	}
+	m, err := e.market(ctx, ps.entry.Symbol)
+	if err != nil {
+		return false, err
+	}
+	cur, _ := e.levelPrices(ps.entry, ps.stops, m)
+	stop, limit := e.stopAt(trigger, m)
+	if stop.Sub(cur).LessThan(m.PriceStep) || !limit.IsPositive() {
+		return false, nil
+	}
+	var live []schemas.OrderEvent
+	rem := decimal.Zero
+	for _, s := range ps.stops {
+		switch {
+		case isUnresolved(s.State):
+			return false, nil // wait until the stop in flight is resolved
+		case isLive(s.State):
+			live = append(live, s)
+			rem = rem.Add(s.Quantity.Sub(s.FilledQty))
+		}
+	}
+	if len(live) == 0 || belowMin(m, rem, limit) {
+		return false, nil // nothing resting to raise
+	}
+	n := len(ps.stops)
+	if ps.stops[n-1].State == schemas.OrderIntent {
+		sup := e.next(ps.stops[n-1], schemas.OrderRejected, "never sent: superseded by a raised stop")
+		if err := e.append(ctx, sup); err != nil {
+			return false, err
+		}
+	}
+	ev := schemas.OrderEvent{
+		ClientOrderID: ClientOrderID(decisionID, seqRole(RoleStop, n+1)), DecisionID: decisionID, Role: RoleStop,
+		State: schemas.OrderIntent, Symbol: ps.entry.Symbol, Side: schemas.SideSell, Type: TypeStopLossLimit,
+		Quantity: rem, StopPrice: stop, Price: limit, At: e.now().UTC(),
+		Reason: trailReason + live[len(live)-1].ClientOrderID + " from " + cur.String() + " to " + stop.String(),
+	}
+	if err := e.append(ctx, ev); err != nil {
+		return false, err
+	}
+	return true, e.protect(ctx, decisionID)
+}
