@@ -92,6 +92,8 @@ type Store interface {
 	Level(ctx context.Context, now time.Time) (audit.LevelState, error)
 	FirstRunInMode(ctx context.Context, mode string) (time.Time, bool, error)
 	OrdersSince(ctx context.Context, t time.Time) (int, error)
+	// LastOrderEvent reads the executor's journal (a crash resume).
+	LastOrderEvent(ctx context.Context, clientOrderID string) (schemas.OrderEvent, bool, error)
 }
 
 // Judge judges a recommendation again against the market and account now,

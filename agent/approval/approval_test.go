@@ -388,3 +388,34 @@ func TestLiveWarmup(t *testing.T) {
 		}
 	}
 }
+
+// TestPlacingResume: a proposal left "placing" with nothing in the order
+// journal (the process died before the executor was called) is re-checked
+// from the start: void under the kill switch, else placed once.
+func TestPlacingResume(t *testing.T) {
+	ctx := context.Background()
+	for _, kill := range []bool{true, false} {
+		g, st, now, p := setup(t, Config{MaxPriceMoveBps: d("25")})
+		approve(t, g, p)
+		if _, err := st.TransitionApproval(ctx, p.DecisionID, []string{audit.ApprovalApproved}, audit.ApprovalPlacing, audit.ApprovalChange{}, map[string]any{"test": "crash before Place"}); err != nil {
+			t.Fatal(err)
+		}
+		if kill {
+			if err := st.SetKillSwitch(ctx, true, "test", "test"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ex := &fakeOrders{}
+		res := g.Process(ctx, &fakeJudge{order: order, mid: "50000", now: *now}, ex)
+		row := status(t, st, p.DecisionID)
+		if kill {
+			if row.Status != audit.ApprovalVoid || !strings.Contains(row.Reason, "kill switch") || ex.placed[p.DecisionID] != 0 {
+				t.Fatalf("under the kill switch: %s (%s), placed %d", row.Status, row.Reason, ex.placed[p.DecisionID])
+			}
+			continue
+		}
+		if row.Status != audit.ApprovalPlaced || ex.placed[p.DecisionID] != 1 || len(res.Errors) != 0 {
+			t.Fatalf("resume: %s (%s), placed %d, errors %v", row.Status, row.Reason, ex.placed[p.DecisionID], res.Errors)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/warden-trading/warden/agent/audit"
+	"github.com/warden-trading/warden/executor"
 	"github.com/warden-trading/warden/schemas"
 )
 
@@ -53,9 +54,18 @@ func (g *Gate) processOne(ctx context.Context, row audit.ApprovalRow, now time.T
 	}
 	switch row.Status {
 	case audit.ApprovalPlacing:
-		// Re-checked and handed to the executor, then interrupted: hand it
-		// the same decision id and order again; it places at most once.
-		return g.place(ctx, row, p, orders, res)
+		// Re-checked and handed to the executor, then interrupted. When the
+		// executor journaled the order, hand it the same decision id and
+		// order again: it never sends twice. When nothing was journaled the
+		// process died before sending: re-check from the start, as if just
+		// approved (the kill switch, expiry and the market may have changed).
+		sent, err := g.journaled(ctx, row.DecisionID)
+		if err != nil {
+			return err // left placing: retried next pass
+		}
+		if sent {
+			return g.place(ctx, row, p, orders, res)
+		}
 	case audit.ApprovalPending:
 		if now.After(row.ExpiresAt) {
 			return g.expire(ctx, row, now, res)
@@ -99,12 +109,22 @@ func (g *Gate) processOne(ctx context.Context, row audit.ApprovalRow, now time.T
 	if why := sameOrder(p.Order, *v.Order, st.Markets[p.Order.Symbol]); why != "" {
 		return g.void(ctx, row, "judged again, the order differs: "+why, rej, res)
 	}
-	row, err = g.store.TransitionApproval(ctx, row.DecisionID, []string{audit.ApprovalApproved}, audit.ApprovalPlacing, audit.ApprovalChange{},
+	row, err = g.store.TransitionApproval(ctx, row.DecisionID, []string{audit.ApprovalApproved, audit.ApprovalPlacing}, audit.ApprovalPlacing, audit.ApprovalChange{},
 		map[string]any{"decision_id": row.DecisionID, "rejudged": rej, "approved_by": row.DecidedBy, "channel": row.Channel, "hash_seen": row.HashSeen})
 	if err != nil {
 		return err
 	}
 	return g.place(ctx, row, p, orders, res)
+}
+
+// journaled reports whether the executor's journal holds the entry order
+// of the decision.
+func (g *Gate) journaled(ctx context.Context, decisionID string) (bool, error) {
+	_, ok, err := g.store.LastOrderEvent(ctx, executor.ClientOrderID(decisionID, executor.RoleEntry))
+	if err != nil {
+		return false, fmt.Errorf("read the order journal: %w", err)
+	}
+	return ok, nil
 }
 
 // place hands the approved order to the executor under the decision id
