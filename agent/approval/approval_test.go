@@ -419,3 +419,35 @@ func TestPlacingResume(t *testing.T) {
 		}
 	}
 }
+
+// TestProposalRedacted: a secret the model echoes in its rationale or
+// reason never reaches the approvals table.
+func TestProposalRedacted(t *testing.T) {
+	ctx := context.Background()
+	secret := "sk-test-secret-0123456789abcdef"
+	path := filepath.Join(t.TempDir(), "warden.db")
+	st, err := audit.Open(ctx, path, audit.Options{Secrets: []string{secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	g, err := New(Config{Required: true, Expires: time.Minute}, st, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := schemas.Recommendation{Symbol: "BTC/USDT", Action: schemas.ActionBuy, Reason: "my key is " + secret}
+	v := schemas.Verdict{Decision: schemas.DecisionApproved, Order: &order}
+	if _, err := g.Hold(ctx, "r-9:0", "r-9", "rationale with "+secret, rec, v, "ph", state(t0, "50000")); err != nil {
+		t.Fatal(err)
+	}
+	row, err := st.Approval(ctx, "r-9:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(row.Proposal), secret) || !strings.Contains(string(row.Proposal), audit.Redacted) {
+		t.Fatalf("proposal stored unredacted: %s", row.Proposal)
+	}
+	if _, p, err := Load(ctx, st, "r-9:0"); err != nil || p.Order.Quantity.String() != order.Quantity.String() {
+		t.Fatalf("redacted proposal does not load: %v %+v", err, p.Order)
+	}
+}

@@ -84,9 +84,16 @@ func (s *Store) AddApproval(ctx context.Context, r ApprovalRow, detail any) erro
 	if r.DecisionID == "" || r.Hash == "" || len(r.Proposal) == 0 || !json.Valid(r.Proposal) {
 		return errors.New("audit: proposal without decision id, hash or JSON body")
 	}
+	// The proposal holds the model's words (rationale, reason): redacted
+	// like every record.
+	body := s.redactText(string(r.Proposal))
+	if !json.Valid([]byte(body)) {
+		wrapped, _ := json.Marshal(map[string]string{"redacted_body": body})
+		body = string(wrapped)
+	}
 	return s.write(ctx, true, false, func(w *writeTx) error {
 		if _, err := w.tx.ExecContext(w.ctx, `INSERT INTO approvals (decision_id, run_id, hash, status, created_at, expires_at, proposal, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.DecisionID, r.RunID, r.Hash, ApprovalPending, r.CreatedAt.UnixNano(), r.ExpiresAt.UnixNano(), string(r.Proposal), s.now()); err != nil {
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.DecisionID, r.RunID, r.Hash, ApprovalPending, r.CreatedAt.UnixNano(), r.ExpiresAt.UnixNano(), body, s.now()); err != nil {
 			return fmt.Errorf("audit: add proposal %s: %w", r.DecisionID, err)
 		}
 		return w.appendApprovalEvent(r.RunID, "proposed", detail)
@@ -100,6 +107,7 @@ func (s *Store) AddApproval(ctx context.Context, r ApprovalRow, detail any) erro
 // from: two processes cannot both make the same change.
 func (s *Store) TransitionApproval(ctx context.Context, id string, from []string, to string, ch ApprovalChange, detail any) (ApprovalRow, error) {
 	var out ApprovalRow
+	ch.DecidedBy, ch.Reason, ch.HashSeen = s.redactText(ch.DecidedBy), s.redactText(ch.Reason), s.redactText(ch.HashSeen)
 	err := s.write(ctx, true, false, func(w *writeTx) error {
 		row, err := scanApproval(w.tx.QueryRowContext(w.ctx, `SELECT `+approvalCols+` FROM approvals WHERE decision_id = ?`, id))
 		if isNoRows(err) {
