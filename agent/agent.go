@@ -392,6 +392,7 @@ func (a *Agent) cycle(ctx context.Context, res *CycleResult, val *policy.Validat
 		a.d.Observer.SetBreakers(st.KillSwitch, st.SafeMode)
 	}
 	a.checkAlerts(ctx, now, st, val.Policy(), res)
+	a.trailStops(ctx, snaps, val.Policy())
 
 	// The prompt is rendered whenever it is read: by a model, or by the
 	// audit log. Only a rules advisor with no audit record to keep (a

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/warden-trading/warden/agent/market"
 	"github.com/warden-trading/warden/executor"
+	"github.com/warden-trading/warden/policy"
 	"github.com/warden-trading/warden/schemas"
 )
 
@@ -50,4 +53,43 @@ func stateBook(ob *executor.OrderBook) *schemas.Book {
 		b.Asks[i] = schemas.BookLevel{Price: l.Price, Qty: l.Qty}
 	}
 	return b
+}
+
+// Trailer raises protective stops (executor.Executor.TrailSymbol).
+type Trailer interface {
+	TrailSymbol(ctx context.Context, symbol string, trigger decimal.Decimal) ([]string, error)
+}
+
+// trailStops applies the policy's trailing stop (params.trailing) at each
+// cycle: for every symbol, the stops resting on it are raised to the last
+// close less the trail's distance when that is at least one price step
+// higher (the executor never lowers a stop and journals the replacement).
+// A failure is logged; the next cycle tries again.
+func (a *Agent) trailStops(ctx context.Context, snaps map[string]market.Snapshot, p *policy.Policy) {
+	tr := p.Trailing()
+	t, ok := a.d.Orders.(Trailer)
+	if tr == nil || !ok {
+		return
+	}
+	for _, sym := range a.o.Symbols {
+		snap, ok := snaps[sym]
+		if !ok {
+			continue
+		}
+		last, ok := snap.Last()
+		if !ok {
+			continue
+		}
+		trigger, ok := tr.Trigger(last.Close, snap.Indicators.ATR14)
+		if !ok {
+			continue
+		}
+		raised, err := t.TrailSymbol(ctx, sym, trigger)
+		if err != nil {
+			a.d.Logger.Warn("trailing stop: not raised this cycle", "symbol", sym, "err", err)
+		}
+		for _, id := range raised {
+			a.d.Logger.Info("trailing stop raised", "symbol", sym, "decision", id, "stop", trigger.String())
+		}
+	}
 }

@@ -23,6 +23,38 @@ const trailReason = "trails "
 func (e *Executor) Trail(ctx context.Context, decisionID string, trigger decimal.Decimal) (bool, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	return e.trail(ctx, decisionID, trigger)
+}
+
+// TrailSymbol trails (see Trail) the stop of every decision with a live
+// protective stop on symbol to trigger, and returns the decisions whose
+// stop was raised.
+func (e *Executor) TrailSymbol(ctx context.Context, symbol string, trigger decimal.Decimal) ([]string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	open, err := e.j.OpenOrderEvents(ctx)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var raised []string
+	for _, ev := range open {
+		if ev.Role != RoleStop || ev.Symbol != symbol || !isLive(ev.State) || seen[ev.DecisionID] {
+			continue
+		}
+		seen[ev.DecisionID] = true
+		ok, err := e.trail(ctx, ev.DecisionID, trigger)
+		if err != nil {
+			return raised, err
+		}
+		if ok {
+			raised = append(raised, ev.DecisionID)
+		}
+	}
+	return raised, nil
+}
+
+func (e *Executor) trail(ctx context.Context, decisionID string, trigger decimal.Decimal) (bool, error) {
 	ps, ok, err := e.loadProt(ctx, decisionID)
 	if err != nil || !ok || !needsProtection(ps.entry) || len(ps.exits) > 0 {
 		return false, err

@@ -53,6 +53,8 @@ type Policy struct {
 	params      *paramsObj
 	paramText   map[string]string
 	rules       []*rule
+	// trailing is params.trailing (nil: no trailing stop).
+	trailing *Trailing
 	// all is every rule in one program (see compileAll); nil if it did not
 	// compile.
 	all cel.Program
@@ -460,6 +462,19 @@ func (l *loader) params(p *Policy, n *yaml.Node) (map[string]*types.Type, map[st
 				typ[name] = types.NewListType(types.DoubleType)
 				sizes[name] = uint64(len(nums))
 			}
+		case yaml.MappingNode:
+			if name != "trailing" {
+				l.fail(v.Line, "", "param %s: must be a number or a list of strings or numbers (only trailing is a mapping)", name)
+				continue
+			}
+			t, err := parseTrailing(v)
+			if err != nil {
+				l.fail(v.Line, "", "param trailing: %v", err)
+				continue
+			}
+			p.trailing = &t
+			p.paramText[name] = t.Kind + " " + t.Distance.String()
+			continue // read in Go only, not a CEL param
 		default:
 			l.fail(v.Line, "", "param %s: must be a number or a list of strings or numbers", name)
 			continue
