@@ -222,8 +222,8 @@ func parseData(s string) (act, id, hash string, ok bool) {
 }
 
 // SendPending sends every pending proposal not yet sent to the chat, with
-// its Approve and Deny buttons. A proposal is sent once (remembered in
-// the store).
+// its Approve and Deny buttons. A proposal sent is remembered in the
+// store; one whose send failed is tried again at the next call.
 func (b *Bot) SendPending(ctx context.Context) error {
 	rows, err := b.store.Approvals(ctx, audit.ApprovalPending)
 	if err != nil {
@@ -239,11 +239,11 @@ func (b *Bot) SendPending(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		fresh, err := b.store.MarkInbound(ctx, key)
-		if err != nil || !fresh {
-			if err != nil {
-				return err
-			}
+		seen, err := b.store.InboundSeen(ctx, key)
+		if err != nil {
+			return err
+		}
+		if seen {
 			continue
 		}
 		kb := [][]button{{
@@ -254,7 +254,13 @@ func (b *Bot) SendPending(ctx context.Context) error {
 			"chat_id": b.chatParam(), "text": msg.Title + "\n\n" + msg.Text,
 			"reply_markup": map[string]any{"inline_keyboard": kb},
 		}, nil); err != nil {
-			return err // sent at most once: a failure is not retried (the outbox's plain notice still goes)
+			// Retried at the next pass. Should Telegram have posted it after
+			// all, a second copy is harmless: the buttons are the same, and
+			// only a press on a confirmation message votes.
+			return err
+		}
+		if _, err := b.store.MarkInbound(ctx, key); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -40,6 +40,8 @@ type fakeBotAPI struct {
 	timeouts []float64
 	url      string
 	nextID   int64
+	// failSends answers that many sendMessage calls with the recorded 429.
+	failSends int
 }
 
 func readFixture(t *testing.T, path string) []byte {
@@ -93,6 +95,13 @@ func newFake(t *testing.T) *fakeBotAPI {
 			}
 		case "sendMessage":
 			f.mu.Lock()
+			if f.failSends > 0 {
+				f.failSends--
+				f.mu.Unlock()
+				w.WriteHeader(http.StatusTooManyRequests)
+				w.Write(readFixture(t, filepath.Join("..", "..", "notify", "testdata", "telegram", "error_429_retry_after.json")))
+				return
+			}
 			f.sent = append(f.sent, params)
 			f.mu.Unlock()
 			w.Write(sendOK)
@@ -425,5 +434,24 @@ func TestParseData(t *testing.T) {
 	}
 	if n := len(callbackData(actConfirmApprove, "r-20220601T000000Z-5a97cf:0", strings.Repeat("a", 64))); n > 64 {
 		t.Errorf("callback data is %d bytes; Telegram allows 64", n)
+	}
+}
+
+// TestProposalSendRetried: a proposal Telegram refused (429) is sent at the
+// next pass, and then not again.
+func TestProposalSendRetried(t *testing.T) {
+	ctx := context.Background()
+	f, bot, _, _ := setup(t)
+	f.failSends = 1
+	if err := bot.SendPending(ctx); err == nil || !strings.Contains(err.Error(), "429") {
+		t.Fatalf("SendPending with a 429 = %v", err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := bot.SendPending(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(f.sent) != 1 {
+		t.Fatalf("%d proposal messages sent; want 1 (retried once, then remembered)", len(f.sent))
 	}
 }
