@@ -64,6 +64,12 @@ func proposeBTC(t *testing.T, approval string) proposalItem {
 	if n := entryOrders(t, ps[0].DecisionID); n != 0 {
 		t.Fatalf("the held order was placed by the cycle (%d order intents)", n)
 	}
+	code, out, _ = runMain(t, "approvals", "--config", "warden.yaml")
+	for _, want := range []string{"DECISION", ps[0].DecisionID, "pending", "buy " + ps[0].Order.Quantity.String() + " BTC/USDT limit", ps[0].Hash[:12], "2022-06-01T"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("approvals = %d, lacks %q:\n%s", code, want, out)
+		}
+	}
 	return ps[0]
 }
 
