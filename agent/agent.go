@@ -187,6 +187,9 @@ type CycleResult struct {
 	Held        []string             `json:"held,omitempty"` // approved orders waiting for a person (agent/approval), not placed
 	OrderErrors []string             `json:"order_errors,omitempty"`
 	Equity      decimal.Decimal      `json:"equity"`
+	// ExchangeRequests is how many exchange calls the cycle sent (when
+	// the market data source counts them: the ccxt adapter).
+	ExchangeRequests int64 `json:"exchange_requests,omitempty"`
 }
 
 // New checks the dependencies and options.
@@ -271,7 +274,9 @@ func (a *Agent) Cycle(ctx context.Context) (CycleResult, error) {
 	if err := a.begin(ctx, res.RunID, now, val); err != nil {
 		return res, err
 	}
+	reqs := a.requestsSent()
 	err := a.cycle(ctx, &res, val)
+	a.countRequests(&res, reqs)
 	if err != nil && res.Status == "" {
 		res.Status, res.Reason = "failed", err.Error()
 	}

@@ -93,3 +93,35 @@ func (a *Agent) trailStops(ctx context.Context, snaps map[string]market.Snapshot
 		}
 	}
 }
+
+// RequestCounter is a market data source that counts the exchange calls
+// it sends (the ccxt adapter).
+type RequestCounter interface {
+	Requests() int64
+}
+
+// RequestObserver receives each cycle's exchange request count
+// (agent/metrics: warden_exchange_requests_per_cycle).
+type RequestObserver interface {
+	ObserveExchangeRequests(n int64)
+}
+
+func (a *Agent) requestsSent() int64 {
+	if c, ok := a.d.Market.(RequestCounter); ok {
+		return c.Requests()
+	}
+	return -1
+}
+
+// countRequests sets the cycle's exchange request count from the counter
+// read before it (before < 0: the source does not count).
+func (a *Agent) countRequests(res *CycleResult, before int64) {
+	if before < 0 {
+		return
+	}
+	res.ExchangeRequests = a.requestsSent() - before
+	if o, ok := a.d.Observer.(RequestObserver); ok {
+		o.ObserveExchangeRequests(res.ExchangeRequests)
+	}
+	a.d.Logger.Debug("exchange requests this cycle", "n", res.ExchangeRequests)
+}

@@ -64,3 +64,36 @@ func TestBookGuards(t *testing.T) {
 		}
 	}
 }
+
+// countingFeed is the paper exchange counting the calls a cycle makes, as
+// the ccxt adapter does.
+type countingFeed struct {
+	*paper.Exchange
+	n *int64
+}
+
+func (f countingFeed) Requests() int64 { return *f.n }
+func (f countingFeed) Ticker(ctx context.Context, s string) (executor.Ticker, error) {
+	*f.n++
+	return f.Exchange.Ticker(ctx, s)
+}
+func (f countingFeed) OrderBook(ctx context.Context, s string, d int) (executor.OrderBook, error) {
+	*f.n++
+	return f.Exchange.OrderBook(ctx, s, d)
+}
+func (f countingFeed) SystemStatus(ctx context.Context) (string, error) {
+	*f.n++
+	return f.Exchange.SystemStatus(ctx)
+}
+
+// TestCycleCountsRequests: the cycle's exchange calls land in
+// CycleResult.ExchangeRequests (here the counted ones: a ticker and a book
+// per symbol and the system status).
+func TestCycleCountsRequests(t *testing.T) {
+	h := newHarness(t, nil, "")
+	var n int64
+	res := cycleAt(t, h, maintenanceAgent(t, h, countingFeed{Exchange: h.px, n: &n}, &buyer{}, nil))
+	if res.ExchangeRequests != 5 || n != 5 {
+		t.Errorf("ExchangeRequests = %d (counter %d); want 5", res.ExchangeRequests, n)
+	}
+}

@@ -26,6 +26,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ccxt "github.com/ccxt/ccxt/go/v4"
@@ -91,7 +92,14 @@ type Exchange struct {
 	// ccxt to reload (ccxt keeps a failed load as "loaded").
 	marketsFailed bool
 	clientIDs     map[string]string // exchange order id -> our client order id
+	// calls counts the ccxt calls sent (Requests).
+	calls atomic.Int64
 }
+
+// Requests is how many exchange calls this adapter has sent (ccxt method
+// calls: one HTTP request each, but the first load of the markets), for
+// the requests-per-cycle metric.
+func (e *Exchange) Requests() int64 { return e.calls.Load() }
 
 var (
 	_ executor.Exchange     = (*Exchange)(nil)
@@ -267,6 +275,7 @@ func call[T any](ctx context.Context, e *Exchange, op string, f func() (T, error
 		err error
 	}
 	ch := make(chan result, 1)
+	e.calls.Add(1)
 	go func() {
 		var r result
 		r.err = e.guard(op, func() error {
