@@ -341,6 +341,12 @@ func RoundTrips(fills []executor.Trade, dust decimal.Decimal) ([]RoundTrip, erro
 	type state struct {
 		qty  decimal.Decimal
 		trip *RoundTrip
+		// carry is the remainder a trip closed with (below dust at its
+		// last fill's price) and last that trip's index in out: a stop
+		// that sells the remainder later (its price rose past the
+		// minimum order) belongs to that trip.
+		carry decimal.Decimal
+		last  int
 	}
 	pos := map[string]*state{}
 	var out []RoundTrip
@@ -358,7 +364,7 @@ func RoundTrips(fills []executor.Trade, dust decimal.Decimal) ([]RoundTrip, erro
 		}
 		s := pos[f.Symbol]
 		if s == nil {
-			s = &state{}
+			s = &state{last: -1}
 			pos[f.Symbol] = s
 		}
 		notional := f.Quantity.Mul(f.Price)
@@ -379,6 +385,16 @@ func RoundTrips(fills []executor.Trade, dust decimal.Decimal) ([]RoundTrip, erro
 			s.trip.boughtN = s.trip.boughtN.Add(notional)
 			s.trip.Fees, s.trip.Fills = s.trip.Fees.Add(fee), s.trip.Fills+1
 		case schemas.SideSell:
+			if s.trip == nil && s.last >= 0 && !s.carry.Add(dustQty(dust, f.Price)).LessThan(f.Quantity.Add(baseFee)) {
+				t := &out[s.last]
+				t.Proceeds = t.Proceeds.Add(notional).Sub(fee)
+				t.sold, t.soldN = t.sold.Add(f.Quantity), t.soldN.Add(notional)
+				t.Fees, t.Fills, t.Closed = t.Fees.Add(fee), t.Fills+1, f.Time
+				t.PnL = t.Proceeds.Sub(t.Cost)
+				t.finish()
+				s.carry = decimal.Max(decimal.Zero, s.carry.Sub(f.Quantity).Sub(baseFee))
+				continue
+			}
 			if s.trip == nil || s.qty.Add(dustQty(dust, f.Price)).LessThan(f.Quantity.Add(baseFee)) {
 				return nil, fmt.Errorf("backtest: fill %d (%s) sells %s %s with only %s held", i, f.ID, f.Quantity, f.Symbol, s.qty)
 			}
@@ -392,6 +408,7 @@ func RoundTrips(fills []executor.Trade, dust decimal.Decimal) ([]RoundTrip, erro
 				s.trip.PnL = s.trip.Proceeds.Sub(s.trip.Cost)
 				s.trip.finish()
 				out = append(out, *s.trip)
+				s.carry, s.last = decimal.Max(decimal.Zero, s.qty), len(out)-1
 				s.trip, s.qty = nil, decimal.Zero
 			}
 		default:
