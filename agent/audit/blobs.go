@@ -340,13 +340,17 @@ func (s *Store) resolveResponse(ctx context.Context, r *ResponseRecord) error {
 // blobRefs returns the blob hashes a record body refers to (llm_call and
 // response records).
 func blobRefs(kind string, body []byte) []string {
-	if (kind != KindLLMCall && kind != KindResponse) || !bytes.Contains(body, []byte(`_blob"`)) && !bytes.Contains(body, []byte(`"request_parts"`)) {
+	if (kind != KindLLMCall && kind != KindResponse && kind != KindState) || !bytes.Contains(body, []byte(`_blob"`)) && !bytes.Contains(body, []byte(`"request_parts"`)) {
 		return nil
 	}
 	var c struct {
 		Parts    []RequestPart `json:"request_parts"`
 		Response string        `json:"response_blob"`
 		Raw      string        `json:"raw_blob"`
+		State    string        `json:"state_blob"`
+	}
+	if kind == KindState && !bytes.HasPrefix(body, stateBlobPrefix) {
+		return nil // a state stored whole
 	}
 	if json.Unmarshal(body, &c) != nil {
 		return nil
@@ -357,7 +361,7 @@ func blobRefs(kind string, body []byte) []string {
 			hs = append(hs, p.Blob)
 		}
 	}
-	for _, h := range []string{c.Response, c.Raw} {
+	for _, h := range []string{c.Response, c.Raw, c.State} {
 		if h != "" {
 			hs = append(hs, h)
 		}
@@ -416,4 +420,47 @@ func (s *Store) redactText(text string) string {
 		return text
 	}
 	return s.redact(text)
+}
+
+// A state record (the state a decision was judged against) whose JSON is
+// long (a market's order book makes it about 2.4 KB) is stored in a blob,
+// deflated, and the record's body is {"state_blob":"HASH"}: the hash is in
+// the chained record, verify rehashes the blob, and every reader gets the
+// state's JSON back byte for byte through stateJSON. Not in scratch
+// stores (backtests), which favour speed.
+var stateBlobPrefix = []byte(`{"state_blob":`)
+
+type stateRef struct {
+	Blob string `json:"state_blob"`
+}
+
+// stateRecordBody is the body to record for a state's JSON (adding the
+// blob to store to blobs).
+func (s *Store) stateRecordBody(state []byte, blobs blobSet) []byte {
+	h := s.textRef(string(state), blobs)
+	if h == "" {
+		return state
+	}
+	body, err := json.Marshal(stateRef{Blob: h})
+	if err != nil {
+		return state
+	}
+	return body
+}
+
+// stateJSON is a state record's JSON: its body, or the blob it names
+// (checked against its hash).
+func (s *Store) stateJSON(ctx context.Context, body []byte) ([]byte, error) {
+	if !bytes.HasPrefix(body, stateBlobPrefix) {
+		return body, nil
+	}
+	var r stateRef
+	if err := json.Unmarshal(body, &r); err != nil || r.Blob == "" {
+		return nil, fmt.Errorf("audit: state record names no blob: %s", body)
+	}
+	text, err := s.readText(ctx, r.Blob)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(text), nil
 }

@@ -251,6 +251,9 @@ func (s *Store) RecordedDecisions(ctx context.Context, since time.Time) ([]Recor
 				return nil, fmt.Errorf("audit: decode recommendation of %s: %w", d.DecisionID, err)
 			}
 		}
+		if state, err = s.stateJSON(ctx, state); err != nil {
+			return nil, fmt.Errorf("audit: state of %s: %w", d.DecisionID, err)
+		}
 		if err := json.Unmarshal(state, &rd.State); err != nil {
 			return nil, fmt.Errorf("audit: decode state of %s: %w", d.DecisionID, err)
 		}
@@ -354,7 +357,10 @@ func (s *Store) Show(ctx context.Context, id string) (Story, error) {
 			}
 			st.Responses = append(st.Responses, r)
 		case KindState:
-			states[seq] = json.RawMessage(body)
+			var js []byte
+			if js, derr = s.stateJSON(ctx, body); derr == nil {
+				states[seq] = json.RawMessage(js)
+			}
 		case KindVerdict:
 			d, err := decodeDecision(seq, body)
 			if err != nil {

@@ -245,6 +245,8 @@ func (s *Store) RecordVerdicts(ctx context.Context, runID, policyHash string, st
 	if err != nil {
 		return nil, err
 	}
+	blobs := blobSet{}
+	stateBody = s.stateRecordBody(stateBody, blobs)
 	ids := make([]string, len(verdicts))
 	seen := make(map[string]bool, len(verdicts))
 	// Encoded now: in batch mode the write runs later, and the caller may
@@ -281,6 +283,9 @@ func (s *Store) RecordVerdicts(ctx context.Context, runID, policyHash string, st
 			if err := json.Unmarshal(recsJSON, &recs); err != nil {
 				return fmt.Errorf("audit: recorded recommendations of run %s: %w", runID, err)
 			}
+		}
+		if err := w.putBlobs(blobs); err != nil {
+			return err
 		}
 		if _, err := w.append(&record{kind: KindState, at: at.UnixNano(), runID: runID, body: stateBody}); err != nil {
 			return err

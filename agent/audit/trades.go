@@ -208,6 +208,9 @@ func (s *Store) LatestState(ctx context.Context) (st schemas.State, ok bool, err
 	if err != nil {
 		return schemas.State{}, false, fmt.Errorf("audit: latest state: %w", err)
 	}
+	if body, err = s.stateJSON(ctx, body); err != nil {
+		return schemas.State{}, false, fmt.Errorf("audit: latest state: %w", err)
+	}
 	if err := json.Unmarshal(body, &st); err != nil {
 		return schemas.State{}, false, fmt.Errorf("audit: decode latest state: %w", err)
 	}
