@@ -145,6 +145,8 @@ type Agent struct {
 	// entries carries each symbol's recent buys, for positions' average
 	// entry price.
 	entries map[string]*entryBook
+	// candles are the recent candles per symbol, fetched incrementally.
+	candles candleCache
 	// cfgJSON is the configuration summary recorded with every run.
 	cfgJSON json.RawMessage
 }
@@ -517,7 +519,7 @@ func (a *Agent) snapshots(ctx context.Context, now time.Time) (map[string]market
 	}
 	since := now.Add(-time.Duration(need+1) * a.step)
 	for _, sym := range a.o.Symbols {
-		cs, err := a.d.Market.OHLCV(ctx, sym, a.o.Timeframe, since, need+2)
+		cs, err := a.ohlcv(ctx, sym, since, now, need+2)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s candles: %w", sym, err)
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/warden-trading/warden/agent"
 	"github.com/warden-trading/warden/agent/advisor"
 	"github.com/warden-trading/warden/agent/maintenance"
+	"github.com/warden-trading/warden/agent/market"
 	"github.com/warden-trading/warden/executor"
 	"github.com/warden-trading/warden/policy"
 	"github.com/warden-trading/warden/schemas"
@@ -17,11 +18,15 @@ import (
 
 // buyer always buys 1% of equity of BTC/USDT at the ask, stop 2% below:
 // an order the default policy approves when nothing else stands in the way.
-type buyer struct{ states []schemas.State }
+type buyer struct {
+	states []schemas.State
+	snaps  []map[string]market.Snapshot
+}
 
 func (b *buyer) Name() string { return "buyer" }
 func (b *buyer) Advise(_ context.Context, req advisor.Request) (advisor.Reply, error) {
 	b.states = append(b.states, req.State)
+	b.snaps = append(b.snaps, req.Snapshots)
 	ask := req.State.Markets["BTC/USDT"].Ask
 	stop := ask.Mul(decimalOf("0.98")).Round(2)
 	raw := fmt.Sprintf(`{"rationale":"test","recommendations":[{"symbol":"BTC/USDT","action":"buy","confidence":0.9,"size_pct":1,"order_type":"limit","limit_price":%s,"stop_loss":%s,"take_profit":null,"reason":"test buy"}]}`, ask, stop)
