@@ -11,10 +11,60 @@ import (
 	"time"
 )
 
-// Human approval's proposals (migration 0012_approvals.sql). What a
-// proposal means, its hash and the re-checks before placing live in
-// agent/approval; this file only stores, and records every change as an
-// approval event in the chain, in the same transaction as the change.
+// Human approval's proposals. What a proposal means, its hash and the
+// re-checks before placing live in agent/approval; this file only stores,
+// and records every change as an approval event in the chain, in the same
+// transaction as the change.
+//
+// The tables are made by the first write that needs them (approvalSchema),
+// not by a migration: a database that never uses approval carries none of
+// their pages, and reads of a database without them find nothing.
+
+// approvalSchema makes the approval tables. Proposals are rows that change
+// (pending, then approved, placing, placed, denied, void or expired);
+// approval_inbound remembers inbound chat updates already handled
+// (Telegram callback ids, confirmations asked, proposals sent), so that a
+// replayed one is ignored; approval_offsets each bot's next getUpdates
+// offset.
+const approvalSchema = `
+CREATE TABLE IF NOT EXISTS approvals (
+	decision_id TEXT    PRIMARY KEY,
+	run_id      TEXT    NOT NULL,
+	hash        TEXT    NOT NULL,  -- sha256 hex over decision id, order, policy hash, judged state
+	status      TEXT    NOT NULL CHECK (status IN ('pending', 'approved', 'placing', 'placed', 'denied', 'void', 'expired')),
+	created_at  INTEGER NOT NULL,  -- Unix nanoseconds, decision clock
+	expires_at  INTEGER NOT NULL,
+	proposal    TEXT    NOT NULL,  -- JSON: order, recommendation, judged state, rules passed (redacted)
+	decided_by  TEXT    NOT NULL DEFAULT '',
+	channel     TEXT    NOT NULL DEFAULT '',
+	decided_at  INTEGER NOT NULL DEFAULT 0,  -- wall clock
+	hash_seen   TEXT    NOT NULL DEFAULT '',
+	reason      TEXT    NOT NULL DEFAULT '',
+	updated_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS approval_inbound (
+	id      TEXT    PRIMARY KEY,
+	seen_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS approval_offsets (
+	bot         TEXT    PRIMARY KEY,
+	next_offset INTEGER NOT NULL
+) WITHOUT ROWID;
+`
+
+// ensureApprovalTables makes the approval tables inside w when missing.
+func (w *writeTx) ensureApprovalTables() error {
+	if _, err := w.tx.ExecContext(w.ctx, approvalSchema); err != nil {
+		return fmt.Errorf("audit: approval tables: %w", err)
+	}
+	return nil
+}
+
+// noApprovalTables reports whether err is a read of approval tables not
+// made yet: nothing was ever stored there.
+func noApprovalTables(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "no such table")
+}
 
 // EventApproval is the kind of every approval event record. Its state is
 // the proposal's new status (proposed, approved, placing, placed, denied,
@@ -92,6 +142,9 @@ func (s *Store) AddApproval(ctx context.Context, r ApprovalRow, detail any) erro
 		body = string(wrapped)
 	}
 	return s.write(ctx, true, false, func(w *writeTx) error {
+		if err := w.ensureApprovalTables(); err != nil {
+			return err
+		}
 		if _, err := w.tx.ExecContext(w.ctx, `INSERT INTO approvals (decision_id, run_id, hash, status, created_at, expires_at, proposal, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.DecisionID, r.RunID, r.Hash, ApprovalPending, r.CreatedAt.UnixNano(), r.ExpiresAt.UnixNano(), body, s.now()); err != nil {
 			return fmt.Errorf("audit: add proposal %s: %w", r.DecisionID, err)
@@ -109,6 +162,9 @@ func (s *Store) TransitionApproval(ctx context.Context, id string, from []string
 	var out ApprovalRow
 	ch.DecidedBy, ch.Reason, ch.HashSeen = s.redactText(ch.DecidedBy), s.redactText(ch.Reason), s.redactText(ch.HashSeen)
 	err := s.write(ctx, true, false, func(w *writeTx) error {
+		if err := w.ensureApprovalTables(); err != nil {
+			return err
+		}
 		row, err := scanApproval(w.tx.QueryRowContext(w.ctx, `SELECT `+approvalCols+` FROM approvals WHERE decision_id = ?`, id))
 		if isNoRows(err) {
 			return fmt.Errorf("%w: proposal %q", ErrNotFound, id)
@@ -181,7 +237,7 @@ func scanApproval(sc interface{ Scan(...any) error }) (ApprovalRow, error) {
 // none.
 func (s *Store) Approval(ctx context.Context, id string) (ApprovalRow, error) {
 	r, err := scanApproval(s.db.QueryRowContext(ctx, `SELECT `+approvalCols+` FROM approvals WHERE decision_id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
+	if errors.Is(err, sql.ErrNoRows) || noApprovalTables(err) {
 		return ApprovalRow{}, fmt.Errorf("%w: proposal %q", ErrNotFound, id)
 	}
 	return r, err
@@ -199,6 +255,9 @@ func (s *Store) Approvals(ctx context.Context, statuses ...string) ([]ApprovalRo
 		}
 	}
 	rows, err := s.db.QueryContext(ctx, q+` ORDER BY created_at, decision_id`, args...)
+	if noApprovalTables(err) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("audit: list proposals: %w", err)
 	}
@@ -218,6 +277,9 @@ func (s *Store) Approvals(ctx context.Context, statuses ...string) ([]ApprovalRo
 // id or update id); fresh is false when it was seen before: a replay.
 func (s *Store) MarkInbound(ctx context.Context, id string) (fresh bool, err error) {
 	err = s.write(ctx, true, false, func(w *writeTx) error {
+		if err := w.ensureApprovalTables(); err != nil {
+			return err
+		}
 		res, err := w.tx.ExecContext(w.ctx, `INSERT OR IGNORE INTO approval_inbound (id, seen_at) VALUES (?, ?)`, id, s.now())
 		if err != nil {
 			return fmt.Errorf("audit: mark inbound update: %w", err)
@@ -233,7 +295,7 @@ func (s *Store) MarkInbound(ctx context.Context, id string) (fresh bool, err err
 func (s *Store) InboundOffset(ctx context.Context, bot string) (int64, error) {
 	var off int64
 	err := s.db.QueryRowContext(ctx, `SELECT next_offset FROM approval_offsets WHERE bot = ?`, bot).Scan(&off)
-	if errors.Is(err, sql.ErrNoRows) {
+	if errors.Is(err, sql.ErrNoRows) || noApprovalTables(err) {
 		return 0, nil
 	}
 	return off, err
@@ -242,6 +304,9 @@ func (s *Store) InboundOffset(ctx context.Context, bot string) (int64, error) {
 // SetInboundOffset stores bot's next getUpdates offset.
 func (s *Store) SetInboundOffset(ctx context.Context, bot string, off int64) error {
 	return s.write(ctx, true, false, func(w *writeTx) error {
+		if err := w.ensureApprovalTables(); err != nil {
+			return err
+		}
 		_, err := w.tx.ExecContext(w.ctx, `INSERT INTO approval_offsets (bot, next_offset) VALUES (?, ?)
 			ON CONFLICT(bot) DO UPDATE SET next_offset = excluded.next_offset`, bot, off)
 		return err
@@ -272,7 +337,11 @@ func (s *Store) FirstRunInMode(ctx context.Context, mode string) (at time.Time, 
 // InboundSeen reports whether MarkInbound was called with id.
 func (s *Store) InboundSeen(ctx context.Context, id string) (bool, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM approval_inbound WHERE id = ?`, id).Scan(&n); err != nil {
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM approval_inbound WHERE id = ?`, id).Scan(&n)
+	if noApprovalTables(err) {
+		return false, nil
+	}
+	if err != nil {
 		return false, fmt.Errorf("audit: inbound update: %w", err)
 	}
 	return n > 0, nil
