@@ -24,8 +24,8 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/warden-trading/warden/agent/market"
 	"github.com/warden-trading/warden/executor"
+	"github.com/warden-trading/warden/marketdata"
 	"github.com/warden-trading/warden/schemas"
 )
 
@@ -52,7 +52,7 @@ type Data struct {
 	// (optional per symbol).
 	Markets map[string]schemas.Market
 	// Snapshots are the validated market snapshots, one per symbol.
-	Snapshots map[string]market.Snapshot
+	Snapshots map[string]marketdata.Snapshot
 	// Policy is the policy's rules in plain words (policy.Describe()).
 	Policy []string
 	// CandleRows is how many recent candles to list per symbol (default

@@ -2,9 +2,9 @@ package market
 
 import (
 	"math"
-	"time"
 
 	"github.com/warden-trading/warden/executor"
+	"github.com/warden-trading/warden/marketdata"
 )
 
 // Indicator periods used by Summarize, in candles.
@@ -20,38 +20,9 @@ const (
 	PeriodReturnDay = 24 // Return24 is over this many candles
 )
 
-// Indicators summarises the candles a decision may see. A value that the
-// history is too short to compute is NaN; Valid reports whether all are set.
-type Indicators struct {
-	Timeframe string    `json:"timeframe"`
-	Bars      int       `json:"bars"`      // candles summarised
-	LastOpen  time.Time `json:"last_open"` // open time of the last candle
-	Close     float64   `json:"close"`     // last close
-	Return1   float64   `json:"return_1"`  // simple return of the last candle
-	Return24  float64   `json:"return_24"` // simple return over the last 24 candles
-	SMA20     float64   `json:"sma_20"`
-	SMA50     float64   `json:"sma_50"`
-	EMA12     float64   `json:"ema_12"`
-	EMA26     float64   `json:"ema_26"`
-	RSI14     float64   `json:"rsi_14"` // Wilder, 0..100
-	ATR14     float64   `json:"atr_14"` // Wilder, in price units
-	// Volatility is the sample stdev of the last 30 log returns, annualised
-	// for the timeframe (24/7 market).
-	Volatility float64 `json:"volatility"`
-	// VolumeRatio is the last candle's volume over the mean volume of the
-	// 20 candles before it.
-	VolumeRatio float64 `json:"volume_ratio"`
-}
-
-// Valid reports whether every indicator could be computed.
-func (in Indicators) Valid() bool {
-	for _, v := range [...]float64{in.Close, in.Return1, in.Return24, in.SMA20, in.SMA50, in.EMA12, in.EMA26, in.RSI14, in.ATR14, in.Volatility, in.VolumeRatio} {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return false
-		}
-	}
-	return in.Bars > 0
-}
+// Indicators summarises the candles a decision may see (the type lives in
+// package marketdata, where prompts reads it).
+type Indicators = marketdata.Indicators
 
 // MinBarsForIndicators is the shortest history for which Summarize sets
 // every indicator.

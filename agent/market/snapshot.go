@@ -6,29 +6,12 @@ import (
 	"time"
 
 	"github.com/warden-trading/warden/executor"
+	"github.com/warden-trading/warden/marketdata"
 )
 
-// Snapshot is what a decision at At may know about one symbol: the last
-// closed candles, the ticker and the indicators over the closed history.
-type Snapshot struct {
-	Symbol     string            `json:"symbol"`
-	Timeframe  string            `json:"timeframe"`
-	At         time.Time         `json:"at"`      // the decision time
-	Candles    []executor.Candle `json:"candles"` // last Keep closed candles, oldest first
-	Ticker     executor.Ticker   `json:"ticker"`
-	Indicators Indicators        `json:"indicators"`
-	// Book is the order book read with the ticker (nil when the source
-	// serves none); it passed CheckBook.
-	Book *executor.OrderBook `json:"book,omitempty"`
-}
-
-// Last is the last closed candle; ok is false for an empty snapshot.
-func (s Snapshot) Last() (executor.Candle, bool) {
-	if len(s.Candles) == 0 {
-		return executor.Candle{}, false
-	}
-	return s.Candles[len(s.Candles)-1], true
-}
+// Snapshot is what a decision may know about one symbol (the type lives
+// in package marketdata, where prompts reads it).
+type Snapshot = marketdata.Snapshot
 
 // BuildOptions tune Build. Zero fields take the defaults documented on each.
 type BuildOptions struct {

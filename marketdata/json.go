@@ -1,4 +1,4 @@
-package market
+package marketdata
 
 import (
 	"encoding/json"
