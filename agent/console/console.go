@@ -35,6 +35,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/warden-trading/warden/agent/approval"
 	"github.com/warden-trading/warden/agent/audit"
 	"github.com/warden-trading/warden/agent/redact"
 )
@@ -85,6 +86,10 @@ type Options struct {
 	Redactor *redact.Redactor
 	Logger   *slog.Logger
 	Now      func() time.Time
+	// Approvals is human approval's gate (agent/approval) the console
+	// records approvals and denials through; nil: approval is off (the
+	// page says so and the approve/deny requests answer 409).
+	Approvals *approval.Gate
 
 	IdleTimeout     time.Duration // default DefaultIdleTimeout
 	AbsoluteTimeout time.Duration // default DefaultAbsoluteTimeout
@@ -262,6 +267,9 @@ func (s *Server) routeTable() []route {
 		{"GET", "/audit", roleViewer, false, s.auditPage},
 		{"POST", "/kill", roleOperator, false, s.killForm},
 		{"POST", "/resume", roleOperator, false, s.resumeForm},
+		{"GET", "/approvals", roleViewer, false, s.approvalsPage},
+		{"POST", "/approvals/{id}/approve", roleOperator, false, s.approveForm},
+		{"POST", "/approvals/{id}/deny", roleOperator, false, s.denyForm},
 		{"GET", "/api/status", roleViewer, true, s.apiStatus},
 		{"GET", "/api/decisions", roleViewer, true, s.apiDecisions},
 		{"GET", "/api/decisions/{id}", roleViewer, true, s.apiDecision},
@@ -269,6 +277,9 @@ func (s *Server) routeTable() []route {
 		{"GET", "/api/events", roleViewer, true, s.apiEvents},
 		{"POST", "/api/kill", roleOperator, true, s.apiKill},
 		{"POST", "/api/resume", roleOperator, true, s.apiResume},
+		{"GET", "/api/approvals", roleViewer, true, s.apiApprovals},
+		{"POST", "/api/approvals/{id}/approve", roleOperator, true, s.apiApprove},
+		{"POST", "/api/approvals/{id}/deny", roleOperator, true, s.apiDeny},
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 // routes with 403, and a refused request writes nothing.
 func TestRouteMatrix(t *testing.T) {
 	e := newEnv(t)
+	propose(e, withApprovals(e), 1, e.clock.Now()) // the approval routes with a proposal to act on
 	sessions := map[string]string{"none": "", "viewer": e.login("victor"), "operator": e.login("alice")}
 	decision := audit.DecisionID(runID, 1)
 	if len(e.srv.routes) < 20 {

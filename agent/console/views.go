@@ -26,7 +26,7 @@ const listLimit = 200
 
 // Templates.
 
-var pageNames = []string{"login", "error", "status", "decisions", "decision", "runs", "events", "policy", "audit"}
+var pageNames = []string{"login", "error", "status", "decisions", "decision", "runs", "events", "policy", "audit", "approvals"}
 
 func (s *Server) parseTemplates() error {
 	funcs := template.FuncMap{
@@ -43,6 +43,7 @@ func (s *Server) parseTemplates() error {
 			}
 			return buf.String()
 		},
+		"order": orderText,
 		"short": func(h string) string {
 			if len(h) > 16 {
 				return h[:16] + "…"
