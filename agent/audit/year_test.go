@@ -224,6 +224,22 @@ func TestSimulatedYear(t *testing.T) {
 		t.Fatalf("verify --archive: %+v, %v", rep, err)
 	}
 	fig.verifyRecords = rep.Records
+
+	// audit list --archive DIR --since 180d: the archives and the live
+	// database read as one.
+	t0 = time.Now()
+	merged, err := ro.WithArchives(ctx, archDir, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer merged.Close()
+	mergeTime := time.Since(t0)
+	t1 = time.Now()
+	old, err := merged.List(ctx, Filter{From: clk.Now().Add(-180 * 24 * time.Hour), Limit: 100000})
+	if err != nil || len(old) != 2*24*min(180, days) {
+		t.Fatalf("list --archive --since 180d: %d rows, %v; want %d", len(old), err, 2*24*min(180, days))
+	}
+	t.Logf("audit list --archive --since 180d: %d decisions in %v (merging the archives and the database: %v)", len(old), (mergeTime + time.Since(t1)).Round(time.Millisecond), mergeTime.Round(time.Millisecond))
 	runtime.ReadMemStats(&ms)
 	fig.peakHeap = max(fig.peakHeap, ms.HeapAlloc)
 	var ru syscall.Rusage
