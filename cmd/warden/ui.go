@@ -12,12 +12,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/warden-trading/warden/agent/approval"
 	"github.com/warden-trading/warden/agent/audit"
 	"github.com/warden-trading/warden/agent/config"
 	"github.com/warden-trading/warden/agent/console"
@@ -32,7 +34,10 @@ func newUICmd(a *app) *cobra.Command {
 		Long: `Serve the web console from this binary (no CDN, no build step) on ui.listen,
 127.0.0.1:8787 by default. Users sign in with a password and a TOTP code;
 accounts are made with "warden ui user add" only. Viewers read; operators may
-also engage or release the kill switch, each time with a fresh TOTP code.
+also engage or release the kill switch and, when approval is configured,
+approve or deny pending proposals (Approvals page), each time with a fresh
+TOTP code. The console only records an approval: the running "warden run"
+places it within seconds, or the next "run --once" / "warden approvals --process".
 
 It runs beside "warden run" on the same database: it reads the audit log and
 writes only its sessions and the records of logins and actions.
@@ -128,6 +133,30 @@ func uiChannels(cfg config.Config) []string {
 	return out
 }
 
+// uiApprovals is the gate the console records approvals and denials
+// through, or nil when approval is off or approval.channels leaves the
+// console out. It places nothing (the console holds no run lock and no
+// executor): the running warden run, the next run --once or
+// warden approvals --process re-checks and places. Expiry is judged at
+// the vote when the decision clock is the wall clock (mode live or
+// paper.data live); in an offline replay the replay's time is the
+// running process's, which judges it before placing.
+func uiApprovals(a *app, cfg config.Config, st *audit.Store) (*approval.Gate, error) {
+	ac := approvalConfig(cfg, cfg.Mode)
+	if !ac.Enabled() || (len(ac.Channels) > 0 && !slices.Contains(ac.Channels, approval.ChannelConsole)) {
+		return nil, nil
+	}
+	pub, err := voteNotifier(a, cfg, st)
+	if err != nil {
+		return nil, err
+	}
+	o := approval.Options{Publisher: pub}
+	if cfg.Mode == "live" || cfg.Paper.Data == "live" {
+		o.Clock = func() time.Time { return time.Now().UTC() }
+	}
+	return approval.New(ac, st, o)
+}
+
 func serveUI(ctx context.Context, a *app, cfg config.Config, st *audit.Store) error {
 	useTLS := cfg.UI.TLSCert != "" && cfg.UI.TLSKey != ""
 	if err := console.CheckListen(cfg.UI.Listen, useTLS, cfg.UI.AllowNonLoop); err != nil {
@@ -141,7 +170,11 @@ func serveUI(ctx context.Context, a *app, cfg config.Config, st *audit.Store) er
 	if err != nil {
 		return err
 	}
-	srv, err := console.New(console.Options{Store: st, Policy: pol, Channels: uiChannels(cfg), TLS: useTLS, Redactor: a.red, Logger: logger})
+	gate, err := uiApprovals(a, cfg, st)
+	if err != nil {
+		return usageErr(err)
+	}
+	srv, err := console.New(console.Options{Store: st, Policy: pol, Channels: uiChannels(cfg), TLS: useTLS, Redactor: a.red, Logger: logger, Approvals: gate})
 	if err != nil {
 		return err
 	}
