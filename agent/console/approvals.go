@@ -29,7 +29,7 @@ import (
 const recentApprovals = 20
 
 // PlacementNote tells a person what happens after an approval.
-const PlacementNote = "The console only records the approval. The running `warden run` re-checks it (expiry, kill switch, safe mode, price move, the same recommendation judged again under the policy in force) and places it within seconds; without a running `warden run`, the next `warden run --once` or `warden approvals --process` does."
+const PlacementNote = "The console only records an approval. The running warden run re-checks it (expiry, kill switch, safe mode, price move, the same recommendation judged again under the policy in force) and places it within seconds; without a running warden run, the next warden run --once or warden approvals --process does."
 
 // errApprovalOff answers an approval action when approval is not configured.
 var errApprovalOff = &httpError{http.StatusConflict, "approval is off: the config has no approval.required (or live warm-up), or approval.channels does not include console; there is nothing to approve or deny here"}

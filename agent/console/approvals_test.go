@@ -100,7 +100,7 @@ func TestApprovalsPage(t *testing.T) {
 	}
 	for _, want := range []string{row.DecisionID, "buy 0.01 BTC/USDT limit @ 42000", "420", rationale, "max_position_pct, min_confidence",
 		"2024-01-10 12:15:00Z", row.Hash[:12], `name="hash" value="` + row.Hash[:12] + `"`, `action="/approvals/` + row.DecisionID + `/approve"`,
-		`action="/approvals/` + row.DecisionID + `/deny"`, "The console only records the approval", "warden approvals --process"} {
+		`action="/approvals/` + row.DecisionID + `/deny"`, "The console only records an approval", "warden approvals --process"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("approvals page lacks %q", want)
 		}
