@@ -64,6 +64,9 @@ func (f *feed) request(t testing.TB, now time.Time, positions map[string]schemas
 		snaps[sym] = s
 		m := markets[sym]
 		m.Bid, m.Ask, m.Last = tk.Bid, tk.Ask, tk.Last
+		// A liquid market: the liquidity floor (min_quote_volume) is the
+		// market's property, not the baseline's; it is tested in policy.
+		m.QuoteVolume24h = dec("1000000000")
 		st.Markets[sym] = m
 	}
 	return advisor.Request{RunID: "r", Now: now, Snapshots: snaps, State: st}, true
