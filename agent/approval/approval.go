@@ -340,7 +340,7 @@ func (g *Gate) Approve(ctx context.Context, v Vote) (audit.ApprovalRow, error) {
 	}
 	prefix := strings.ToLower(strings.TrimSpace(v.HashPrefix))
 	if len(prefix) < MinHashPrefix || !isHex(prefix) {
-		return row, g.refuse(ctx, row.RunID, v, "approve", fmt.Sprintf("--hash must be at least %d hex digits of the proposal's hash", MinHashPrefix))
+		return row, g.refuse(ctx, row.RunID, v, "approve", fmt.Sprintf("the hash must be at least %d hex digits of the proposal's hash as shown (--hash on the CLI)", MinHashPrefix))
 	}
 	if !strings.HasPrefix(row.Hash, prefix) {
 		return row, g.refuse(ctx, row.RunID, v, "approve", fmt.Sprintf("hash %s does not match proposal %s (its hash starts %s): the proposal shown is not this one", prefix, v.DecisionID, row.Hash[:ShownHashPrefix]))

@@ -391,3 +391,48 @@ func TestApprovalsOff(t *testing.T) {
 		t.Fatalf("approval off: the refused requests wrote %d records", got)
 	}
 }
+
+// TestApproveUnderKillSwitchAndRateLimit: with the kill switch on the gate
+// refuses (recorded, still pending); approvals share the per-user action
+// limit with kill and resume (burst 3, then 429 before any code is spent).
+func TestApproveUnderKillSwitchAndRateLimit(t *testing.T) {
+	e := newEnv(t)
+	g := withApprovals(e)
+	e.srv = e.server(e.st, func(o *Options) { o.Approvals = g }) // default action limit: burst 3
+	row := propose(e, g, 0, e.clock.Now())
+	operator := e.login("alice")
+	if err := e.st.SetKillSwitch(context.Background(), true, "test", "incident"); err != nil {
+		t.Fatal(err)
+	}
+	api := func(body string) (int, string) {
+		resp := do(e.srv, "POST", "/api/approvals/"+row.DecisionID+"/approve", strings.NewReader(body), map[string]string{"Content-Type": "application/json"}, operator)
+		return resp.StatusCode, readAll(t, resp)
+	}
+	for i := 0; i < 3; i++ {
+		code, text := api(`{"hash":"` + row.Hash[:12] + `","totp":"` + e.code("alice") + `"}`)
+		if code != http.StatusConflict || !strings.Contains(text, "kill switch is on") {
+			t.Fatalf("approve %d under the kill switch: %d %s", i, code, text)
+		}
+	}
+	if got := e.approval(row.DecisionID); got.Status != audit.ApprovalPending {
+		t.Fatalf("under the kill switch the proposal became %s", got.Status)
+	}
+	if n := e.approvalStates()["refused"]; n != 3 {
+		t.Fatalf("%d refusals recorded, want 3", n)
+	}
+	// Within one TOTP step (the clock stands still): 3 attempts pass the
+	// limiter (and fail the step-up), the 4th is refused by it.
+	e.clock.Advance(30 * time.Second) // the bucket refills
+	for i := 0; i < 3; i++ {
+		if code, text := api(`{"hash":"` + row.Hash[:12] + `","totp":"000000"}`); code != http.StatusForbidden {
+			t.Fatalf("attempt %d in the burst: %d %s; want 403 (wrong code)", i, code, text)
+		}
+	}
+	code, text := api(`{"hash":"` + row.Hash[:12] + `","totp":"000000"}`)
+	if code != http.StatusTooManyRequests || !strings.Contains(text, "too many actions") {
+		t.Fatalf("4th action in a burst of 3: %d %s; want 429", code, text)
+	}
+	if n := e.approvalStates()["refused"]; n != 3 {
+		t.Fatalf("a rate-limited request reached the gate (%d refusals)", n)
+	}
+}
