@@ -149,6 +149,24 @@ func (s *Store) Archive(ctx context.Context, opts ArchiveOptions) (ArchiveResult
 	if err := s.Flush(ctx); err != nil {
 		return res, err
 	}
+	// The orders of the round trips still open stay too: an open
+	// position's buys (and anything sold of it) keep their cost in
+	// `warden trades` without the archive. Read before the write lock
+	// (the run lock keeps other writers out meanwhile).
+	openRefs, err := s.openTripOrders(ctx)
+	if err != nil {
+		return res, err
+	}
+	kept := keptSQL
+	keptArgs := []any{nil}
+	if len(openRefs) > 0 {
+		ph := make([]string, len(openRefs))
+		for i, r := range openRefs {
+			ph[i] = fmt.Sprintf("?%d", i+2)
+			keptArgs = append(keptArgs, r)
+		}
+		kept = strings.Replace(keptSQL, ") ORDER BY seq", "\tUNION SELECT seq FROM records WHERE kind IN ('order_event', 'fill') AND ref IN ("+strings.Join(ph, ", ")+")\n) ORDER BY seq", 1)
+	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if s.closed {
@@ -230,7 +248,8 @@ func (s *Store) Archive(ctx context.Context, opts ArchiveOptions) (ArchiveResult
 	}
 	files = append(append([]ArchiveFile(nil), files...), af)
 	err = s.runTxLocked(ctx, func(w *writeTx) error {
-		rows, err := w.tx.QueryContext(w.ctx, keptSQL, cut)
+		keptArgs[0] = cut
+		rows, err := w.tx.QueryContext(w.ctx, kept, keptArgs...)
 		if err != nil {
 			return fmt.Errorf("audit: archive: kept records: %w", err)
 		}
@@ -268,7 +287,7 @@ func (s *Store) Archive(ctx context.Context, opts ArchiveOptions) (ArchiveResult
 		if _, err := w.tx.ExecContext(w.ctx, `INSERT INTO archive_guard (id, upto) VALUES (1, ?)`, cut); err != nil {
 			return fmt.Errorf("audit: archive: guard: %w", err)
 		}
-		r, err := w.tx.ExecContext(w.ctx, `DELETE FROM records WHERE seq <= ? AND seq NOT IN (`+keptSQL+`)`, cut)
+		r, err := w.tx.ExecContext(w.ctx, `DELETE FROM records WHERE seq <= ?1 AND seq NOT IN (`+kept+`)`, keptArgs...)
 		if err != nil {
 			return fmt.Errorf("audit: archive: remove archived records: %w", err)
 		}
@@ -284,6 +303,38 @@ func (s *Store) Archive(ctx context.Context, opts ArchiveOptions) (ArchiveResult
 	}
 	res.File, res.Path = af, final
 	return res, nil
+}
+
+// openTripOrders are the client order ids of the fills of every round
+// trip still open (as `warden trades` builds them), sorted.
+func (s *Store) openTripOrders(ctx context.Context) ([]string, error) {
+	fills, err := s.FillRecords(ctx, time.Time{}, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	st, _, err := s.LatestState(ctx)
+	if err != nil {
+		return nil, err
+	}
+	book := BuildBook(fills, MinOrderFromState(st))
+	since := map[string]time.Time{} // symbol -> when its open trip opened
+	for _, t := range book.Trips {
+		if t.Open {
+			since[t.Symbol] = t.OpenedAt
+		}
+	}
+	refs := map[string]bool{}
+	for _, f := range fills {
+		if at, ok := since[f.Symbol]; ok && !f.Time.Before(at) && f.ClientOrderID != "" {
+			refs[f.ClientOrderID] = true
+		}
+	}
+	out := make([]string, 0, len(refs))
+	for r := range refs {
+		out = append(out, r)
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 // runTxLocked runs fn in one durable write transaction; wmu is held.

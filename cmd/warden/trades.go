@@ -61,7 +61,7 @@ func (d *tradesData) close() {
 // warnArchived says on stderr that the history summed is not whole.
 func (d *tradesData) warnArchived(w io.Writer) {
 	if d.archived {
-		fmt.Fprintln(w, "warning: older records of this database were moved to archive files: trips, fills and costs from before the archive are missing here, and a position opened before it shows no cost")
+		fmt.Fprintln(w, "warning: older records of this database were moved to archive files: closed trips, their fills and costs from before the archive are missing here (open positions keep their orders); add --archive DIR to read them")
 	}
 }
 
