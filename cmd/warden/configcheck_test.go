@@ -35,6 +35,9 @@ func TestConfigCheckIsStart(t *testing.T) {
 		{"telegram token pasted", "notify: {telegram: {token_env: '123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw', chat_id: '1'}}\n", "notify.telegram.token_env holds a Telegram bot token"},
 		{"slack variable unset", "notify: {slack: {webhook_url_env: WARDEN_TEST_UNSET_HOOK}}\n", "$WARDEN_TEST_UNSET_HOOK, not set here"},
 		{"telegram variable unset", "notify: {telegram: {token_env: WARDEN_TEST_UNSET_TG, chat_id: '1'}}\n", "$WARDEN_TEST_UNSET_TG, which is not set"},
+		{"email password unset", "notify: {email: {host: smtp.example.com, username_env: WARDEN_TEST_SET, password_env: WARDEN_TEST_UNSET_PW, from: w@example.com, to: [o@example.com]}}\n", "notify.email.password_env names $WARDEN_TEST_UNSET_PW, which is not set"},
+		{"maintenance window that does not parse", "maintenance: [{every: 'Wed 2am-4am'}]\n", "line 2: maintenance window: every \"Wed 2am-4am\""},
+		{"alert threshold past the limit", "alerts: {exposure_pct: 120}\n", "alerts.exposure_pct: 120 is over 100"},
 		{"model key unset", "advisor: {kind: openai, openai: {model: m, api_key_env: WARDEN_TEST_UNSET_KEY}}\n", "$WARDEN_TEST_UNSET_KEY, which is not set"},
 		{"live without keys", "mode: live\nexchange: {api_key_env: WARDEN_TEST_UNSET_A, api_secret_env: WARDEN_TEST_UNSET_B}\n", "exchange credentials"},
 	}
