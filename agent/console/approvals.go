@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -314,4 +315,31 @@ func orderText(o schemas.Order) string {
 		t += " @ " + o.Price.String()
 	}
 	return t
+}
+
+// decisionApproval adds the decision's proposal and its approval records
+// to dv, when its order waited for a person.
+func (s *Server) decisionApproval(ctx context.Context, dv *DecisionView) error {
+	row, p, err := approval.Load(ctx, s.st, dv.DecisionID)
+	if errors.Is(err, audit.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	it := approvalItem(approval.Item{ApprovalRow: row, Proposal: p})
+	dv.Approval = &it
+	evs, err := s.st.ListEvents(ctx, audit.EventFilter{Kinds: []string{audit.EventApproval}, RunID: row.RunID, Limit: 1000})
+	if err != nil {
+		return err
+	}
+	for i := len(evs) - 1; i >= 0; i-- { // oldest first: the story in order
+		var d struct {
+			DecisionID string `json:"decision_id"`
+		}
+		if json.Unmarshal(evs[i].Detail, &d) == nil && d.DecisionID == dv.DecisionID {
+			dv.ApprovalEvents = append(dv.ApprovalEvents, evs[i])
+		}
+	}
+	return nil
 }

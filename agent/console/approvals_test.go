@@ -262,6 +262,28 @@ func TestApproveRefusedFromConsole(t *testing.T) {
 	if _, err := e.st.Verify(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	// The decision page tells the story: proposed, the refusals, approved by whom.
+	resp = do(e.srv, "GET", "/decisions/"+row.DecisionID, nil, nil, viewer)
+	page = readAll(t, resp)
+	for _, want := range []string{"Human approval", "Proposal <b>approved</b>", "decided by console:alice (console)", "hash seen <span class=\"id\">" + row.Hash[:8],
+		"<td>proposed</td>", "<td>refused</td>", "<td>approved</td>", "does not match"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("decision page lacks %q", want)
+		}
+	}
+	resp = do(e.srv, "GET", "/api/decisions/"+row.DecisionID, nil, nil, viewer)
+	var dv DecisionView
+	if err := json.Unmarshal([]byte(readAll(t, resp)), &dv); err != nil || dv.Approval == nil || dv.Approval.Status != "approved" || len(dv.ApprovalEvents) < 3 {
+		t.Fatalf("api decision approval: %v %+v", err, dv.Approval)
+	}
+	if dv.ApprovalEvents[0].State != "proposed" || dv.ApprovalEvents[len(dv.ApprovalEvents)-1].State != "refused" {
+		t.Errorf("approval events not in order: first %s, last %s", dv.ApprovalEvents[0].State, dv.ApprovalEvents[len(dv.ApprovalEvents)-1].State)
+	}
+	// A decision that never waited shows no approval section.
+	resp = do(e.srv, "GET", "/decisions/"+audit.DecisionID(runID, 1), nil, nil, viewer)
+	if page := readAll(t, resp); strings.Contains(page, "Human approval") {
+		t.Error("a decision without a proposal shows an approval section")
+	}
 }
 
 // TestApproveExpiry: an approval at the expiry instant is recorded; one

@@ -275,6 +275,12 @@ type DecisionView struct {
 	audit.DecisionStory
 	Rationale     string                     `json:"rationale"`
 	Notifications []audit.NotificationRecord `json:"notifications"`
+	// Approval is the decision's proposal when its order waited for a
+	// person, and ApprovalEvents every approval record about it (proposed,
+	// approved or denied by whom, refused attempts, placing with the
+	// re-judged verdict, placed, void, expired).
+	Approval       *ApprovalItem    `json:"approval,omitempty"`
+	ApprovalEvents []audit.EventRow `json:"approval_events,omitempty"`
 }
 
 func (s *Server) decision(ctx context.Context, id string) (DecisionView, error) {
@@ -307,6 +313,9 @@ func (s *Server) decision(ctx context.Context, id string) (DecisionView, error) 
 		if strings.Contains(n.DedupKey, id) || strings.Contains(n.Text, id) {
 			dv.Notifications = append(dv.Notifications, n)
 		}
+	}
+	if err := s.decisionApproval(ctx, &dv); err != nil {
+		return DecisionView{}, err
 	}
 	return dv, nil
 }
