@@ -409,6 +409,7 @@ func (a *Agent) cycle(ctx context.Context, res *CycleResult, val *policy.Validat
 		rendered, err = prompts.Render(prompts.Data{
 			Now: now, Mode: st.Mode, SafeMode: st.SafeMode, RiskScale: res.RiskScale, Account: st.Account,
 			Markets: st.Markets, Snapshots: snaps, Policy: val.Policy().Describe(),
+			Exchange: st.Exchange(), InMaintenance: st.InMaintenance, Trailing: trailingWords(val.Policy()),
 		})
 		if err != nil {
 			return fmt.Errorf("prompts: %w", err)

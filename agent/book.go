@@ -125,3 +125,11 @@ func (a *Agent) countRequests(res *CycleResult, before int64) {
 	}
 	a.d.Logger.Debug("exchange requests this cycle", "n", res.ExchangeRequests)
 }
+
+// trailingWords is the policy's trailing stop for the prompt ("" without).
+func trailingWords(p *policy.Policy) string {
+	if t := p.Trailing(); t != nil {
+		return t.Describe()
+	}
+	return ""
+}

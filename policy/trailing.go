@@ -90,3 +90,12 @@ func parseTrailing(n *yaml.Node) (Trailing, error) {
 	}
 	return t, nil
 }
+
+// Describe is the trail in words, for the prompt: "3 % below the last
+// close" or "2 × the 14-period ATR below the last close".
+func (t Trailing) Describe() string {
+	if t.Kind == TrailATR {
+		return t.Distance.String() + " × the 14-period ATR below the last close"
+	}
+	return t.Distance.String() + " % below the last close"
+}

@@ -58,6 +58,13 @@ type Data struct {
 	// CandleRows is how many recent candles to list per symbol (default
 	// DefaultCandleRows).
 	CandleRows int
+	// Exchange is the exchange's system status (normal, maintenance,
+	// unknown; empty: not shown) and InMaintenance whether a configured
+	// maintenance window is open.
+	Exchange      string
+	InMaintenance bool
+	// Trailing describes the policy's trailing stop in words (empty: none).
+	Trailing string
 }
 
 // Rendered is one rendered prompt with the hashes of the templates that
@@ -257,6 +264,7 @@ type marketView struct {
 	Table                                                string
 	Close, Return1, Return24, SMA20, SMA50, EMA12, EMA26 string
 	RSI14, ATR14, ATRPct, Volatility, VolumeRatio        string
+	MarketLine                                           string // status and depth, when the state has them
 }
 
 type userView struct {
@@ -269,6 +277,7 @@ type userView struct {
 	Positions                                       []positionView
 	Markets                                         []marketView
 	SymbolList                                      string
+	ExchangeLine, TrailingLine                      string
 }
 
 func newUserView(t *templates, d Data) userView {
@@ -307,6 +316,10 @@ func newUserView(t *templates, d Data) userView {
 	}
 	syms := sortedKeys(d.Snapshots)
 	v.SymbolList = strings.Join(syms, ", ")
+	v.ExchangeLine = exchangeLine(d.Exchange, d.InMaintenance)
+	if d.Trailing != "" {
+		v.TrailingLine = "Trailing stop: each cycle the protective stops are raised to " + d.Trailing + " (never lowered)."
+	}
 	for _, sym := range syms {
 		s := d.Snapshots[sym]
 		in := s.Indicators
@@ -321,6 +334,7 @@ func newUserView(t *templates, d Data) userView {
 			Volatility: pct(in.Volatility, false), VolumeRatio: ratio(in.VolumeRatio),
 		}
 		if m, ok := d.Markets[sym]; ok {
+			mv.MarketLine = marketLine(m, a.Quote)
 			mv.HasExchange = true
 			mv.PriceStep, mv.AmountStep = m.PriceStep.String(), m.AmountStep.String()
 			mv.MinAmount, mv.MinNotional = m.MinAmount.String(), m.MinNotional.String()
@@ -331,6 +345,53 @@ func newUserView(t *templates, d Data) userView {
 		v.Markets = append(v.Markets, mv)
 	}
 	return v
+}
+
+// exchangeLine says in words whether the exchange takes new orders.
+func exchangeLine(status string, window bool) string {
+	switch {
+	case status == "":
+		return ""
+	case status == schemas.ExchangeMaintenance:
+		return "Exchange: IN MAINTENANCE: no new order is accepted now; protective stops already on the exchange stay."
+	case status == schemas.ExchangeUnknown:
+		return "Exchange: status UNKNOWN (it could not be read): no new order is accepted now; protective stops stay."
+	case window:
+		return "Exchange: normal, but a configured maintenance window is open: no new order is accepted now."
+	}
+	return "Exchange: normal operation."
+}
+
+// marketLine is a market's status and the book's quote depth within 10
+// bps of mid, in words; empty when the state has neither.
+func marketLine(m schemas.Market, quote string) string {
+	if m.Status == "" && m.Book == nil {
+		return ""
+	}
+	line := "- market status: " + m.TradingStatus()
+	if m.TradingStatus() != schemas.MarketTrading {
+		line += " (not trading: no new order in this market)"
+	}
+	if b := m.Book; b != nil && len(b.Bids) > 0 && len(b.Asks) > 0 {
+		mid := b.Bids[0].Price.Add(b.Asks[0].Price).Div(decimal.NewFromInt(2))
+		lo := mid.Mul(decimal.NewFromFloat(0.999))
+		hi := mid.Mul(decimal.NewFromFloat(1.001))
+		var bids, asks decimal.Decimal
+		for _, l := range b.Bids {
+			if l.Price.LessThan(lo) {
+				break
+			}
+			bids = bids.Add(l.Price.Mul(l.Qty))
+		}
+		for _, l := range b.Asks {
+			if l.Price.GreaterThan(hi) {
+				break
+			}
+			asks = asks.Add(l.Price.Mul(l.Qty))
+		}
+		line += fmt.Sprintf("; order book within 10 bps of mid: bids %s, asks %s %s (an order walking past it pays slippage)", bids.StringFixed(0), asks.StringFixed(0), quote)
+	}
+	return line
 }
 
 func candleRow(c executor.Candle) string { return string(appendRow(nil, c)) }

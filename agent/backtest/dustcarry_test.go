@@ -17,7 +17,7 @@ import (
 func TestRoundTripsLateDustSale(t *testing.T) {
 	fills := append(handFills()[:2:2],
 		fill("3", "ETH/USDT", schemas.SideBuy, "0.0101", "1000", "0", "USDT", 2),
-		fill("4", "ETH/USDT", schemas.SideSell, "0.0100", "1000", "0", "USDT", 3), // 0.0001 left = 0.1 < 5
+		fill("4", "ETH/USDT", schemas.SideSell, "0.0100", "1000", "0", "USDT", 3),  // 0.0001 left = 0.1 < 5
 		fill("5", "ETH/USDT", schemas.SideSell, "0.0001", "60000", "0", "USDT", 9), // worth 6 later
 	)
 	trips, err := RoundTrips(fills, decimal.NewFromInt(5))

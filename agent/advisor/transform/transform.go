@@ -245,6 +245,7 @@ func (s Scale) data(req advisor.Request, cfg Config) prompts.Data {
 	d := prompts.Data{
 		Now: req.Now, Mode: st.Mode, SafeMode: st.SafeMode, RiskScale: st.RiskScale,
 		Policy: cfg.Policy, CandleRows: cfg.CandleRows,
+		Exchange: st.Exchange(), InMaintenance: st.InMaintenance,
 		Snapshots: make(map[string]market.Snapshot, len(req.Snapshots)),
 		Markets:   make(map[string]schemas.Market, len(st.Markets)),
 	}
