@@ -89,7 +89,11 @@ type Observer interface {
 
 // Deps are the parts a cycle is made of.
 type Deps struct {
-	Market    MarketData
+	Market MarketData
+	// Candles, when set, serves the candles instead of Market (a
+	// StoredCandles over it: closed candles kept in the store between
+	// processes); nil: Market.OHLCV.
+	Candles   OHLCVSource
 	Orders    Orders // nil: verdicts only, nothing is placed
 	Advisor   advisor.Advisor
 	Validator *policy.Validator

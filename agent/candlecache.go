@@ -30,7 +30,7 @@ func (a *Agent) ohlcv(ctx context.Context, sym string, since, now time.Time, n i
 		if !last.Before(since) && !last.After(now) {
 			k := int(now.Sub(last)/a.step) + 2
 			if k < n {
-				fresh, err := a.d.Market.OHLCV(ctx, sym, a.o.Timeframe, last, k)
+				fresh, err := a.candleSource().OHLCV(ctx, sym, a.o.Timeframe, last, k)
 				if err != nil {
 					return nil, err
 				}
@@ -40,7 +40,7 @@ func (a *Agent) ohlcv(ctx context.Context, sym string, since, now time.Time, n i
 			}
 		}
 	}
-	cs, err := a.d.Market.OHLCV(ctx, sym, a.o.Timeframe, since, n)
+	cs, err := a.candleSource().OHLCV(ctx, sym, a.o.Timeframe, since, n)
 	if err != nil {
 		return nil, err
 	}
@@ -93,4 +93,12 @@ func (a *Agent) keepCandles(sym string, cs []executor.Candle, since time.Time, n
 	a.candles.m[sym] = cs
 	a.candles.mu.Unlock()
 	return cs
+}
+
+// candleSource is where candles come from: Deps.Candles, else the market.
+func (a *Agent) candleSource() OHLCVSource {
+	if a.d.Candles != nil {
+		return a.d.Candles
+	}
+	return a.d.Market
 }

@@ -51,6 +51,9 @@ func NewLiveFeed(src OHLCVSource, book PaperBook, symbols []string, tf string, w
 // seen yet. It never feeds a candle that is still forming.
 func (f *LiveFeed) Advance(ctx context.Context, now time.Time) error {
 	for _, sym := range f.symbols {
+		if err := f.backfill(ctx, sym); err != nil {
+			return err
+		}
 		have, err := f.book.OHLCV(ctx, sym, f.tf, now.Add(-time.Duration(f.warmup+2)*f.step), f.warmup+2)
 		if err != nil {
 			return fmt.Errorf("live feed %s: paper history: %w", sym, err)
@@ -77,6 +80,35 @@ func (f *LiveFeed) Advance(ctx context.Context, now time.Time) error {
 				return fmt.Errorf("live feed %s: %w", sym, err)
 			}
 			last = c.Time
+		}
+	}
+	return nil
+}
+
+// backfill gives a paper account restored without its market history (a
+// new process) the warm-up window up to its newest candle again, as
+// history: its snapshots then see the whole window. With a StoredCandles
+// source these candles come from the store, not the exchange.
+func (f *LiveFeed) backfill(ctx context.Context, sym string) error {
+	hf, ok := f.book.(historyFeed)
+	if !ok {
+		return nil
+	}
+	until := hf.HistoryUntil(sym)
+	if until.IsZero() {
+		return nil
+	}
+	since := until.Add(-time.Duration(f.warmup-1) * f.step)
+	cs, err := f.src.OHLCV(ctx, sym, f.tf, since, f.warmup)
+	if err != nil {
+		return fmt.Errorf("live feed %s: history: %w", sym, err)
+	}
+	for _, c := range cs {
+		if c.Time.After(until) {
+			break
+		}
+		if err := f.book.OnCandle(sym, c); err != nil {
+			return fmt.Errorf("live feed %s: history: %w", sym, err)
 		}
 	}
 	return nil

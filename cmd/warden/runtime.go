@@ -115,6 +115,7 @@ type runtime struct {
 	paperSaver *agent.PaperPersister // saves the paper account after each cycle
 	replay     *agent.PaperReplay    // nil unless paper over bundled candles
 	liveFeed   *agent.LiveFeed       // nil unless paper over live public data
+	candles    *agent.StoredCandles  // live data: closed candles kept in the store; nil offline
 	exec       *executor.Executor
 	agent      *agent.Agent
 	clock      *simClock
@@ -269,7 +270,7 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 		mode = "live"
 	}
 	rt.agent, err = agent.New(agent.Deps{
-		Market: rt.exchange, Orders: rt.exec, Advisor: adv, Validator: validator,
+		Market: rt.exchange, Candles: rt.candleSource(), Orders: rt.exec, Advisor: adv, Validator: validator,
 		Store: rt.store, Publisher: pub, Observer: obs, Clock: rt.clock.Now, Logger: rt.logger,
 		Approvals: rt.approvalsHook(),
 	}, agent.Options{
@@ -333,6 +334,7 @@ func (rt *runtime) openExchange(ctx context.Context, o runtimeOptions) error {
 			rt.logger.Warn("api key", "warning", w)
 		}
 		rt.exchange = ex
+		rt.candles = rt.storedCandles(ex)
 		return nil
 	}
 	pc := paper.DefaultConfig()
@@ -358,7 +360,7 @@ func (rt *runtime) openExchange(ctx context.Context, o runtimeOptions) error {
 		return fmt.Errorf("paper state in %s does not restore (move the file aside to start a fresh paper account): %w", cfg.DB, err)
 	}
 	rt.paper, rt.exchange = px, px
-	warmup := cfg.Candles + cfg.Breakers.Drift.ReferenceBars + cfg.Breakers.Drift.RecentBars + 2
+	warmup := warmupCandles(cfg)
 	if cfg.Paper.Data == "live" {
 		// Public market data from the configured exchange, no keys: the
 		// paper account trades on today's market.
@@ -366,11 +368,50 @@ func (rt *runtime) openExchange(ctx context.Context, o runtimeOptions) error {
 		if err != nil {
 			return err
 		}
-		rt.liveFeed, err = agent.NewLiveFeed(pub, px, cfg.Symbols, cfg.Timeframe, warmup)
+		rt.liveFeed, err = agent.NewLiveFeed(rt.storedCandles(pub), px, cfg.Symbols, cfg.Timeframe, warmup)
 		return err
 	}
 	rt.replay, err = agent.NewPaperReplay(px, cfg.Symbols, cfg.Timeframe, warmup)
 	return err
+}
+
+// candleMargin is how many candles beyond the warm-up window the candle
+// cache keeps per symbol.
+const candleMargin = 24
+
+// warmupCandles is the warm-up window: the candles a cycle reads.
+func warmupCandles(cfg config.Config) int {
+	return cfg.Candles + cfg.Breakers.Drift.ReferenceBars + cfg.Breakers.Drift.RecentBars + 2
+}
+
+// storedCandles keeps src's closed candles in the store between processes
+// (agent.StoredCandles), keyed by the configured exchange.
+func (rt *runtime) storedCandles(src agent.OHLCVSource) *agent.StoredCandles {
+	id := rt.cfg.Exchange.ID
+	if id == "" {
+		id = "binance"
+	}
+	if rt.cfg.Exchange.Sandbox {
+		id += "-sandbox"
+	}
+	rt.candles = &agent.StoredCandles{
+		Src: src, Store: rt.store, Exchange: id, Keep: warmupCandles(rt.cfg) + candleMargin, Now: rt.clock.Now,
+		// Both readers (the agent's snapshots, the paper feed) use closed
+		// candles only.
+		ClosedOnly: true,
+		OnError:    func(err error) { rt.logger.Warn("candle cache", "error", err) },
+	}
+	return rt.candles
+}
+
+// candleSource is the agent's candle source: the stored candles in live
+// mode; nil (the market itself) on paper, whose exchange holds the candles
+// the feed gave it.
+func (rt *runtime) candleSource() agent.OHLCVSource {
+	if rt.live && rt.candles != nil {
+		return rt.candles
+	}
+	return nil
 }
 
 func newAdvisor(ctx context.Context, cfg config.Config, store *audit.Store, logger *slog.Logger) (advisor.Advisor, error) {
