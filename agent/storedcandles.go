@@ -61,6 +61,9 @@ func (s *StoredCandles) OHLCV(ctx context.Context, symbol, timeframe string, sin
 	if t := first.Truncate(step); t.Before(first) {
 		first = t.Add(step)
 	}
+	if s.ClosedOnly && first.After(now.Truncate(step).Add(-step)) {
+		return nil, nil // nothing asked for has closed yet
+	}
 	cached, err := s.Store.CachedCandles(ctx, k, step, first, limit)
 	if err != nil {
 		s.fail(err)

@@ -362,6 +362,14 @@ func TestStoredCandlesClosedOnly(t *testing.T) {
 	if !reflect.DeepEqual(first, again) {
 		t.Fatal("the cached closed candles differ from the first fetch's")
 	}
+	// Asked only for candles still forming: nothing to fetch.
+	sc, st := cacheProcess(t, db, src, "binance")
+	sc.ClosedOnly = true
+	src.calls = nil
+	if got, err := sc.OHLCV(ctx, "BTC/USDT", "1h", time.Date(2021, 9, 1, 12, 0, 0, 0, time.UTC), 3); err != nil || len(got) != 0 || len(src.calls) != 0 {
+		t.Fatalf("asked for the forming candle only: %v, %v, requests %+v; want nothing, no request", got, err, src.calls)
+	}
+	st.Close()
 	now = time.Date(2021, 9, 1, 13, 0, 0, 0, time.UTC)
 	next := run()
 	if len(src.calls) != 1 || src.calls[0].got != 2 {
