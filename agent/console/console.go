@@ -33,6 +33,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shopspring/decimal"
 	"golang.org/x/time/rate"
 
 	"github.com/warden-trading/warden/agent/approval"
@@ -86,6 +87,10 @@ type Options struct {
 	Redactor *redact.Redactor
 	Logger   *slog.Logger
 	Now      func() time.Time
+	// Status configures the status page's figures (the same as `warden
+	// status`): the config's mode, schedule and reduce scale, and whether
+	// the clock is the offline replay's.
+	Status StatusConfig
 	// Approvals is human approval's gate (agent/approval) the console
 	// records approvals and denials through; nil: approval is off (the
 	// page says so and the approve/deny requests answer 409).
@@ -102,6 +107,20 @@ type Options struct {
 	LoginBurst  int
 	ActionRate  rate.Limit
 	ActionBurst int
+}
+
+// StatusConfig is what the status page needs from the config besides the
+// policy (Options.Policy: its params are the limits).
+type StatusConfig struct {
+	Mode     string
+	Schedule string
+	// ReduceScale shrinks the caps below the active level
+	// (breakers.reduce_scale); zero: 1.
+	ReduceScale decimal.Decimal
+	// ReplayClock: the offline paper replay, whose cycles live at their
+	// candles' times; the status is read as of the last run, as `warden
+	// status` reads it.
+	ReplayClock bool
 }
 
 // Server is the console's HTTP handler.

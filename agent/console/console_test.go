@@ -541,7 +541,7 @@ func TestPagesShowTheRecord(t *testing.T) {
 	}
 	if s := get("/status"); !strings.Contains(s, "Kill switch") || strings.Contains(s, "Engage the kill switch") {
 		t.Error("status page: a viewer sees the action forms, or no kill switch")
-	} else if !strings.Contains(s, "<td>BTC/USDT</td><td class=\"num\">0.01</td><td class=\"num\">42000</td><td class=\"num\">42100</td><td class=\"num\">421</td>") || !strings.Contains(s, "10000 USDT") {
+	} else if !strings.Contains(s, "<td>BTC/USDT</td><td class=\"num\">0.01</td><td class=\"num\">42010</td><td class=\"num\">42100</td><td class=\"num\">421.00</td>") || !strings.Contains(s, "10000.00 USDT") {
 		t.Errorf("status page lacks the position or the account:\n%s", s)
 	}
 	if l := get("/decisions?day=2024-01-10"); !strings.Contains(l, "ETH/USDT") || !strings.Contains(l, "BTC/USDT") {

@@ -215,7 +215,7 @@ func seed(t *testing.T, st *audit.Store, clock *fakeClock) {
 	state := schemas.State{Now: now, Mode: "paper",
 		Account: schemas.Account{Quote: "USDT", Equity: d("10000"), Cash: d("9580"), PeakEquity: d("10050"), DayStartEquity: d("9990"),
 			Positions: map[string]schemas.Position{"BTC/USDT": {Qty: d("0.01"), AvgPrice: d("42000")}}},
-		Markets: map[string]schemas.Market{"BTC/USDT": {Last: d("42100")}}}
+		Markets: map[string]schemas.Market{"BTC/USDT": {Last: d("42100"), Bid: d("42090"), Ask: d("42110")}}}
 	order := &schemas.Order{Symbol: "BTC/USDT", Side: "buy", Type: "market", Quantity: d("0.01"), Price: d("42000"), Notional: d("420")}
 	verdicts := []schemas.Verdict{
 		{Index: 0, Symbol: "BTC/USDT", Action: "buy", Decision: "approved", Order: order, Rules: []schemas.RuleResult{

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 	"unicode"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/warden-trading/warden/agent/audit"
 	"github.com/warden-trading/warden/agent/notify"
+	"github.com/warden-trading/warden/agent/status"
 	"github.com/warden-trading/warden/schemas"
 )
 
@@ -43,7 +43,19 @@ func (s *Server) parseTemplates() error {
 			}
 			return buf.String()
 		},
-		"order": orderText,
+		"order":  orderText,
+		"fixed":  func(d decimal.Decimal, places int) string { return d.StringFixed(int32(places)) },
+		"signed": signed,
+		// price is a price or "–" when there is none (0).
+		"price": func(d decimal.Decimal) string {
+			if d.IsZero() {
+				return "–"
+			}
+			return d.String()
+		},
+		"limitname":  func(n string) string { return strings.ReplaceAll(n, "_", " ") },
+		"limitvalue": limitValue,
+		"limitcap":   limitCap,
 		"short": func(h string) string {
 			if len(h) > 16 {
 				return h[:16] + "…"
@@ -60,6 +72,39 @@ func (s *Server) parseTemplates() error {
 		s.pages[p] = t
 	}
 	return nil
+}
+
+// signed formats d with places decimals and its sign, as warden status
+// does: "+0.25", "-0.00" for a small loss.
+func signed(d decimal.Decimal, places int) string {
+	s := d.StringFixed(int32(places))
+	switch {
+	case strings.HasPrefix(s, "-"):
+		return s
+	case d.Sign() < 0:
+		return "-" + s
+	}
+	return "+" + s
+}
+
+// limitValue and limitCap are a limit's value and cap as warden status
+// shows them: the value of a percentage with 2 decimals, the cap as the
+// policy (times the risk scale) gives it; a count as is.
+func limitValue(l status.Limit) string {
+	if l.Unit != "%" {
+		return l.Value.String()
+	}
+	return l.Value.StringFixed(2) + " %"
+}
+
+func limitCap(l status.Limit) string {
+	switch {
+	case l.Limit == nil:
+		return "–"
+	case l.Unit == "%":
+		return l.Limit.String() + " %"
+	}
+	return l.Limit.String()
 }
 
 // render executes a page into a buffer (so a failure never leaves half a
@@ -80,87 +125,60 @@ func (s *Server) render(w http.ResponseWriter, code int, page string, u *user, d
 
 // Status.
 
-// Status is what the status page and GET /api/status show.
+// Status is what the status page and GET /api/status show: what `warden
+// status` shows (computed by agent/status), read as of At, and the latest
+// recorded equity point.
 type Status struct {
-	At         time.Time            `json:"at"`
-	KillSwitch audit.SwitchState    `json:"kill_switch"`
-	Level      audit.LevelState     `json:"level"`
-	Breakers   []audit.BreakerTrip  `json:"breakers"`
-	LastRun    *audit.RunRow        `json:"last_run"`
-	Equity     *audit.EquityPoint   `json:"equity"`
-	OpenOrders []schemas.OrderEvent `json:"open_orders"`
-	// Account and Positions are as the last decision saw them (the state
-	// it was judged against); nil when no decision was recorded.
-	Account   *AccountView   `json:"account"`
-	Positions []PositionView `json:"positions"`
-}
-
-// AccountView is the account in the latest judged state.
-type AccountView struct {
-	At               time.Time       `json:"at"`
-	Quote            string          `json:"quote"`
-	Equity           decimal.Decimal `json:"equity"`
-	Cash             decimal.Decimal `json:"cash"`
-	PeakEquity       decimal.Decimal `json:"peak_equity"`
-	DayStartEquity   decimal.Decimal `json:"day_start_equity"`
-	OrdersLastMinute int             `json:"orders_last_minute"`
-}
-
-// PositionView is one held quantity with its mark, if the state had one.
-type PositionView struct {
-	Symbol   string          `json:"symbol"`
-	Qty      decimal.Decimal `json:"qty"`
-	AvgPrice decimal.Decimal `json:"avg_price"`
-	Mark     decimal.Decimal `json:"mark"`
-	Value    decimal.Decimal `json:"value"`
+	At         time.Time           `json:"at"`
+	Clock      string              `json:"clock"` // wall, or replay: the offline replay's last run
+	Mode       string              `json:"mode"`
+	KillSwitch audit.SwitchState   `json:"kill_switch"`
+	Level      audit.LevelState    `json:"level"`
+	RiskScale  decimal.Decimal     `json:"risk_scale"`
+	ErrorCount int                 `json:"error_count"`
+	Breakers   []audit.BreakerTrip `json:"breakers"`
+	LastRun    *audit.RunRow       `json:"last_run"`
+	Equity     *audit.EquityPoint  `json:"equity"`
+	// Account, Positions and Limits are nil/empty when no decision was
+	// recorded.
+	Account    *status.Account   `json:"account"`
+	Positions  []status.Position `json:"positions"`
+	OpenOrders []status.Order    `json:"open_orders"`
+	Limits     []status.Limit    `json:"limits"`
+	Policy     string            `json:"policy"`
+	Schedule   string            `json:"schedule"`
+	NextRun    time.Time         `json:"next_run,omitzero"`
 }
 
 func (s *Server) status(ctx context.Context) (Status, error) {
-	now := s.now()
-	st := Status{At: now.UTC()}
-	var err error
-	if st.KillSwitch, err = s.st.KillSwitchState(ctx); err != nil {
-		return st, err
+	now, clock := s.now().UTC(), "wall"
+	cfg := s.opt.Status
+	if cfg.ReplayClock {
+		if t, ok, err := status.ReplayClock(ctx, s.st); err != nil {
+			return Status{}, err
+		} else if ok {
+			now, clock = t, "replay"
+		}
 	}
-	if st.Level, err = s.st.Level(ctx, now); err != nil {
-		return st, err
+	scale := cfg.ReduceScale
+	if scale.IsZero() {
+		scale = decimal.NewFromInt(1)
 	}
-	if st.Breakers, err = s.st.LastTrips(ctx); err != nil {
-		return st, err
+	rep, err := status.Build(ctx, s.st, status.Input{Now: now, Clock: clock, Mode: cfg.Mode, Schedule: cfg.Schedule, ReduceScale: scale,
+		PolicyName: s.opt.Policy.Name, PolicyHash: s.opt.Policy.Hash, PolicySource: []byte(s.opt.Policy.Source)})
+	if err != nil {
+		return Status{}, err
 	}
-	if run, ok, err := s.st.LastRun(ctx); err != nil {
-		return st, err
-	} else if ok {
-		st.LastRun = &run
+	st := Status{At: rep.Now, Clock: rep.Clock, Mode: rep.Mode, KillSwitch: rep.KillSwitch, Level: rep.Level, RiskScale: rep.RiskScale,
+		ErrorCount: rep.ErrorCount, Breakers: rep.Breakers, LastRun: rep.LastRun, Account: rep.Account, Positions: rep.Positions,
+		OpenOrders: rep.OpenOrders, Limits: rep.Limits, Policy: rep.Policy, Schedule: rep.Schedule, NextRun: rep.NextRun}
+	if st.Breakers == nil {
+		st.Breakers = []audit.BreakerTrip{}
 	}
 	if eq, ok, err := s.st.LatestEquity(ctx); err != nil {
 		return st, err
 	} else if ok {
 		st.Equity = &eq
-	}
-	if st.OpenOrders, err = s.st.OpenOrderEvents(ctx); err != nil {
-		return st, err
-	}
-	if st.OpenOrders == nil {
-		st.OpenOrders = []schemas.OrderEvent{}
-	}
-	st.Positions = []PositionView{}
-	state, ok, err := s.st.LatestState(ctx)
-	if err != nil {
-		return st, err
-	}
-	if ok {
-		a := state.Account
-		st.Account = &AccountView{At: state.Now, Quote: a.Quote, Equity: a.Equity, Cash: a.Cash, PeakEquity: a.PeakEquity, DayStartEquity: a.DayStartEquity, OrdersLastMinute: a.OrdersLastMinute}
-		for sym, p := range a.Positions {
-			pv := PositionView{Symbol: sym, Qty: p.Qty, AvgPrice: p.AvgPrice}
-			if m, ok := state.Markets[sym]; ok {
-				pv.Mark = m.Last
-				pv.Value = p.Qty.Mul(m.Last)
-			}
-			st.Positions = append(st.Positions, pv)
-		}
-		sort.Slice(st.Positions, func(i, j int) bool { return st.Positions[i].Symbol < st.Positions[j].Symbol })
 	}
 	return st, nil
 }
