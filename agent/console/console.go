@@ -13,7 +13,9 @@
 // script) and pass through the shared redactor.
 //
 // It reads through agent/audit and writes only its sessions, users and the
-// records of logins and actions; it never imports the executor.
+// records of logins and actions; it never imports the executor. Its status
+// is agent/status's, the same as `warden status` (which rebuilds a paper
+// account in memory; no exchange is called).
 package console
 
 import (
