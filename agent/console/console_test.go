@@ -544,6 +544,10 @@ func TestPagesShowTheRecord(t *testing.T) {
 	} else if !strings.Contains(s, "<td>BTC/USDT</td><td class=\"num\">0.01</td><td class=\"num\">42010</td><td class=\"num\">42100</td><td class=\"num\">421.00</td>") || !strings.Contains(s, "10000.00 USDT") {
 		t.Errorf("status page lacks the position or the account:\n%s", s)
 	}
+	if s := get("/status"); !strings.Contains(s, `<tr class="over"><td>position BTC/USDT</td><td class="num">4.21 %</td><td class="num">4.2 %</td><td>max_position_pct</td><td>OVER: buys are refused</td>`) ||
+		!strings.Contains(s, `<tr class="within"><td>open positions</td><td class="num">1</td><td class="num">1</td>`) || !strings.Contains(s, "Next run: 2024-01-10 13:00:00Z (schedule @hourly)") {
+		t.Errorf("status page lacks the limits used (a position one step past its cap, the open positions at theirs) or the next run:\n%s", s)
+	}
 	if l := get("/decisions?day=2024-01-10"); !strings.Contains(l, "ETH/USDT") || !strings.Contains(l, "BTC/USDT") {
 		t.Error("day filter: the day's decisions are missing")
 	}

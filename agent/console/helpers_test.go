@@ -83,7 +83,9 @@ func (e *env) open(ro bool) *audit.Store {
 
 func (e *env) server(st *audit.Store, mutate ...func(*Options)) *Server {
 	e.t.Helper()
-	opts := Options{Store: st, Now: e.clock.Now, LoginBurst: 1000, Policy: PolicyInfo{Name: "default", Hash: "abc123", Rules: []RuleInfo{{Name: "max_position_pct", Words: "A position stays under 10% of equity."}}}}
+	opts := Options{Store: st, Now: e.clock.Now, LoginBurst: 1000, Policy: PolicyInfo{Name: "default", Hash: "abc123", Rules: []RuleInfo{{Name: "max_position_pct", Words: "A position stays under 10% of equity."}},
+		Source: "params:\n  max_position_pct: 4.2\n  max_exposure_pct: 30\n  max_day_loss_pct: 3\n  max_drawdown_pct: 10\n  max_open_positions: 1\n"},
+		Status: StatusConfig{Mode: "paper", Schedule: "@hourly", ReduceScale: decimal.RequireFromString("0.5")}}
 	for _, m := range mutate {
 		m(&opts)
 	}
