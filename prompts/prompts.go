@@ -25,7 +25,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/warden-trading/warden/executor"
-	"github.com/warden-trading/warden/marketdata"
+	"github.com/warden-trading/warden/executor/marketdata"
 	"github.com/warden-trading/warden/schemas"
 )
 

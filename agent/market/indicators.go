@@ -4,7 +4,7 @@ import (
 	"math"
 
 	"github.com/warden-trading/warden/executor"
-	"github.com/warden-trading/warden/marketdata"
+	"github.com/warden-trading/warden/executor/marketdata"
 )
 
 // Indicator periods used by Summarize, in candles.

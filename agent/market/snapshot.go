@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/warden-trading/warden/executor"
-	"github.com/warden-trading/warden/marketdata"
+	"github.com/warden-trading/warden/executor/marketdata"
 )
 
 // Snapshot is what a decision may know about one symbol (the type lives
