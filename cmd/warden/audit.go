@@ -57,11 +57,7 @@ func (f *auditFilterFlags) register(cmd *cobra.Command, limit int) {
 }
 
 func (f *auditFilterFlags) filter(now time.Time) (audit.Filter, error) {
-	from, err := parseAuditTime("--since", f.since, now)
-	if err != nil {
-		return audit.Filter{}, err
-	}
-	to, err := parseAuditTime("--until", f.until, now)
+	from, to, err := auditWindow(f.since, f.until, f.limit, now)
 	if err != nil {
 		return audit.Filter{}, err
 	}
@@ -70,11 +66,23 @@ func (f *auditFilterFlags) filter(now time.Time) (audit.Filter, error) {
 	default:
 		return audit.Filter{}, fmt.Errorf("--decision %q: want approved, rejected or no_action", f.decision)
 	}
-	if f.limit < 0 {
-		return audit.Filter{}, fmt.Errorf("--limit %d: want 0 or more", f.limit)
-	}
 	return audit.Filter{From: from, To: to, RunID: f.run, Symbol: f.symbol, Decision: schemas.Decision(f.decision),
 		Rule: f.rule, Advisor: f.advisor, Model: f.model, Limit: f.limit}, nil
+}
+
+// auditWindow reads the --since, --until and --limit flags every audit
+// listing shares.
+func auditWindow(since, until string, limit int, now time.Time) (from, to time.Time, err error) {
+	if from, err = parseAuditTime("--since", since, now); err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	if to, err = parseAuditTime("--until", until, now); err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	if limit < 0 {
+		return time.Time{}, time.Time{}, fmt.Errorf("--limit %d: want 0 or more", limit)
+	}
+	return from, to, nil
 }
 
 // parseAuditTime reads a time flag: "" (no bound), an RFC 3339 time, a

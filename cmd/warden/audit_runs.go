@@ -33,16 +33,9 @@ func (f *runFilterFlags) register(cmd *cobra.Command, limit int) {
 }
 
 func (f *runFilterFlags) filter(now time.Time) (audit.RunFilter, error) {
-	from, err := parseAuditTime("--since", f.since, now)
+	from, to, err := auditWindow(f.since, f.until, f.limit, now)
 	if err != nil {
 		return audit.RunFilter{}, err
-	}
-	to, err := parseAuditTime("--until", f.until, now)
-	if err != nil {
-		return audit.RunFilter{}, err
-	}
-	if f.limit < 0 {
-		return audit.RunFilter{}, fmt.Errorf("--limit %d: want 0 or more", f.limit)
 	}
 	if strings.ContainsAny(f.status, " ,") {
 		return audit.RunFilter{}, fmt.Errorf("--status %q: give one outcome or status", f.status)
@@ -70,16 +63,9 @@ func (f *eventFilterFlags) register(cmd *cobra.Command, limit int) {
 }
 
 func (f *eventFilterFlags) filter(now time.Time) (audit.EventFilter, error) {
-	from, err := parseAuditTime("--since", f.since, now)
+	from, to, err := auditWindow(f.since, f.until, f.limit, now)
 	if err != nil {
 		return audit.EventFilter{}, err
-	}
-	to, err := parseAuditTime("--until", f.until, now)
-	if err != nil {
-		return audit.EventFilter{}, err
-	}
-	if f.limit < 0 {
-		return audit.EventFilter{}, fmt.Errorf("--limit %d: want 0 or more", f.limit)
 	}
 	var kinds []string
 	for _, k := range f.kinds {
