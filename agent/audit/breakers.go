@@ -105,7 +105,7 @@ func (s *Store) Level(ctx context.Context, now time.Time) (LevelState, error) {
 	return LevelState{Level: LevelActive}, nil
 }
 
-const qLatestSwitch = `SELECT state, due, body FROM records WHERE kind = 'event' AND ref = ? ORDER BY seq DESC LIMIT 1`
+const qLatestSwitch = `SELECT state, due, body FROM records WHERE kind = 'event' AND ref = CAST(? AS TEXT) ORDER BY seq DESC LIMIT 1`
 
 // switchAt reads the latest event of a switch kind and whether it holds
 // at now.
