@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shopspring/decimal"
 )
 
 // Record kinds: the value of the kind column.
@@ -170,6 +172,10 @@ type writeTx struct {
 	seqs []int64 // seqs appended by the current write function
 	// newBlobs are the blobs this transaction stored.
 	newBlobs []string
+	// peak is the peak of the last equity record this transaction
+	// appended (peakSet): RecordEquity reads it instead of the database.
+	peak    decimal.Decimal
+	peakSet bool
 }
 
 // queryRow runs a query inside the transaction, through the statement

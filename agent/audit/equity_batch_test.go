@@ -65,6 +65,35 @@ func TestEquityBatchedAnswersAsCommitted(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(60)
+	// Every equity record, peak included, is the committing store's byte
+	// for byte: a batch takes the peak of an equity appended earlier in the
+	// same transaction from memory, the first one of a batch from the
+	// database.
+	bodies := func(s *Store) []string {
+		rows, err := s.db.QueryContext(ctx, `SELECT body FROM records WHERE kind = 'equity' ORDER BY seq`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var b string
+			if err := rows.Scan(&b); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, b)
+		}
+		return out
+	}
+	want, got := bodies(plain), bodies(batched)
+	if len(want) != 60 || len(got) != 60 {
+		t.Fatalf("equity records: committing %d, batched %d; want 60", len(want), len(got))
+	}
+	for i := range want {
+		if want[i] != got[i] {
+			t.Fatalf("equity record %d: batched %s; committing %s", i, got[i], want[i])
+		}
+	}
 }
 
 // TestRecentInvalidOutputBatchedAnswersAsCommitted: the invalid-output

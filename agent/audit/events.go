@@ -208,27 +208,38 @@ func (s *Store) RecordEquity(ctx context.Context, at time.Time, equity decimal.D
 	}
 	return s.writeQueued(ctx, false, true, func(w *writeTx) error {
 		peak := equity
-		var prev string
-		err := w.queryRow(qLastPeak).Scan(&prev)
-		switch {
-		case isNoRows(err):
-		case err != nil:
-			return fmt.Errorf("audit: read peak equity: %w", err)
-		default:
-			p, err := decimal.NewFromString(prev)
-			if err != nil {
-				return fmt.Errorf("audit: stored peak equity %q: %w", prev, err)
+		if w.peakSet {
+			// An equity appended earlier in this transaction is the
+			// latest one: nothing else writes while it holds the lock.
+			if w.peak.GreaterThan(peak) {
+				peak = w.peak
 			}
-			if p.GreaterThan(peak) {
-				peak = p
+		} else {
+			var prev string
+			err := w.queryRow(qLastPeak).Scan(&prev)
+			switch {
+			case isNoRows(err):
+			case err != nil:
+				return fmt.Errorf("audit: read peak equity: %w", err)
+			default:
+				p, err := decimal.NewFromString(prev)
+				if err != nil {
+					return fmt.Errorf("audit: stored peak equity %q: %w", prev, err)
+				}
+				if p.GreaterThan(peak) {
+					peak = p
+				}
 			}
 		}
 		body, err := marshal(equityBody{At: at, Equity: equity, Peak: peak})
 		if err != nil {
 			return err
 		}
-		_, err = w.append(&record{kind: KindEquity, at: at.UnixNano(), body: body})
-		return err
+		if _, err = w.append(&record{kind: KindEquity, at: at.UnixNano(), body: body}); err != nil {
+			return err
+		}
+		w.peak, w.peakSet = peak, true
+		return nil
 	}, func() { s.pendEq = append(s.pendEq, pendingEquity{at: at.UnixNano(), equity: equity}) })
 }
 
