@@ -43,6 +43,12 @@ var replayStart = time.Date(2021, 9, 1, 0, 0, 0, 0, time.UTC)
 
 func newHarness(t *testing.T, adv advisor.Advisor, dbPath string) *harness {
 	t.Helper()
+	return newHarnessBreakers(t, adv, dbPath, agent.DefaultBreakers())
+}
+
+// newHarnessBreakers is newHarness with the given breakers.
+func newHarnessBreakers(t *testing.T, adv advisor.Advisor, dbPath string, breakers agent.BreakerConfig) *harness {
+	t.Helper()
 	ctx := context.Background()
 	h := &harness{t: t}
 	if dbPath == "" {
@@ -83,7 +89,7 @@ func newHarness(t *testing.T, adv advisor.Advisor, dbPath string) *harness {
 		Store: h.store, Clock: clock, Logger: quiet,
 	}, agent.Options{
 		Mode: "paper", Symbols: symbols, Timeframe: "1h",
-		Breakers:   agent.DefaultBreakers(),
+		Breakers:   breakers,
 		MaxDataAge: 2 * time.Hour, Output: &h.out,
 	})
 	if err != nil {

@@ -95,6 +95,7 @@ func DefaultBreakers() BreakerConfig {
 	return BreakerConfig{
 		ShockSigma: DefaultShockSigma, DriftPSI: DefaultDriftPSI,
 		DriftReference: 500, DriftRecent: 48, MaxGapBars: 3, MaxConsecutiveErrors: 3,
+		InvalidOutputWindow: DefaultInvalidOutputWindow, InvalidOutputPct: DefaultInvalidOutputPct,
 		Rules:       DefaultBreakerRules(),
 		ReduceScale: decimal.RequireFromString("0.5"),
 	}
@@ -417,11 +418,13 @@ func BreakersFromConfig(b config.Breakers) BreakerConfig {
 		ShockSigma: b.Shock.Sigma, DriftPSI: b.Drift.PSI,
 		DriftReference: b.Drift.ReferenceBars, DriftRecent: b.Drift.RecentBars,
 		MaxGapBars: b.DataGap.MaxGapBars, MaxConsecutiveErrors: b.ErrorSpike.MaxConsecutive,
+		InvalidOutputWindow: b.InvalidOutput.Window, InvalidOutputPct: b.InvalidOutput.Pct,
 		Rules: map[string]BreakerRule{
-			BreakerErrorSpike: rule(b.ErrorSpike.BreakerLevel),
-			BreakerDataGap:    rule(b.DataGap.BreakerLevel),
-			BreakerShock:      rule(b.Shock.BreakerLevel),
-			BreakerDrift:      rule(b.Drift.BreakerLevel),
+			BreakerErrorSpike:    rule(b.ErrorSpike.BreakerLevel),
+			BreakerDataGap:       rule(b.DataGap.BreakerLevel),
+			BreakerShock:         rule(b.Shock.BreakerLevel),
+			BreakerDrift:         rule(b.Drift.BreakerLevel),
+			BreakerInvalidOutput: rule(b.InvalidOutput.BreakerLevel),
 		},
 		ReduceScale: b.ReduceScale,
 	}

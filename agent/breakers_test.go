@@ -270,6 +270,7 @@ func TestConfigDefaultsMatchAgentDefaults(t *testing.T) {
 	got, want := BreakersFromConfig(config.Default().Breakers), DefaultBreakers()
 	if got.ShockSigma != want.ShockSigma || got.DriftPSI != want.DriftPSI || got.DriftReference != want.DriftReference ||
 		got.DriftRecent != want.DriftRecent || got.MaxGapBars != want.MaxGapBars || got.MaxConsecutiveErrors != want.MaxConsecutiveErrors ||
+		got.InvalidOutputWindow != want.InvalidOutputWindow || got.InvalidOutputPct != want.InvalidOutputPct ||
 		!got.ReduceScale.Equal(want.ReduceScale) {
 		t.Fatalf("config defaults %+v; agent defaults %+v", got, want)
 	}

@@ -29,6 +29,7 @@ const (
 //	  data_gap:         {level: safe_mode, max_gap_bars: 3}
 //	  volatility_shock: {level: safe_mode, cooldown: 1h, sigma: 4.5}
 //	  drift:            {level: reduce, psi: 1.80, reference_bars: 500, recent_bars: 48}
+//	  invalid_output:   {level: safe_mode, window: 20, pct: 20}
 //
 // The older flat keys max_consecutive_errors, max_gap_bars, drift_psi,
 // drift_reference_bars and drift_recent_bars still work (setting both
@@ -48,6 +49,9 @@ type Breakers struct {
 	DataGap    DataGap
 	Shock      Shock
 	Drift      Drift
+	// InvalidOutput trips on a model that keeps refusing, truncating or
+	// answering off-schema.
+	InvalidOutput InvalidOutput
 }
 
 // BreakerLevel is what a trip does: the level it raises and how long it
@@ -85,6 +89,15 @@ type Drift struct {
 	RecentBars    int
 }
 
+// InvalidOutput trips when more than Pct percent of the last Window model
+// calls on record had invalid output (refusal, truncated, schema failure
+// after repair, bad response).
+type InvalidOutput struct {
+	BreakerLevel
+	Window int
+	Pct    int
+}
+
 // Calibrated defaults (agent.DefaultBreakers holds the same numbers; a
 // test keeps them equal).
 const (
@@ -92,6 +105,9 @@ const (
 	DefaultDriftPSI       = 1.80
 	DefaultDriftReference = 500
 	DefaultDriftRecent    = 48
+	// The invalid-output breaker's defaults (agent.DefaultInvalidOutput*).
+	DefaultInvalidOutputWindow = 20
+	DefaultInvalidOutputPct    = 20
 )
 
 // DefaultBreakers are the breakers of Default.
@@ -105,6 +121,8 @@ func DefaultBreakers() Breakers {
 		Shock:       Shock{BreakerLevel: BreakerLevel{Level: LevelSafeMode, Cooldown: time.Hour}, Sigma: DefaultShockSigma},
 		Drift: Drift{BreakerLevel: BreakerLevel{Level: LevelReduce, Cooldown: 4 * time.Hour},
 			PSI: DefaultDriftPSI, ReferenceBars: DefaultDriftReference, RecentBars: DefaultDriftRecent},
+		InvalidOutput: InvalidOutput{BreakerLevel: BreakerLevel{Level: LevelSafeMode, Cooldown: 4 * time.Hour},
+			Window: DefaultInvalidOutputWindow, Pct: DefaultInvalidOutputPct},
 	}
 }
 
@@ -136,6 +154,11 @@ type breakersYAML struct {
 		ReferenceBars *int     `yaml:"reference_bars"`
 		RecentBars    *int     `yaml:"recent_bars"`
 	} `yaml:"drift"`
+	InvalidOutput *struct {
+		levelYAML `yaml:",inline"`
+		Window    *int `yaml:"window"`
+		Pct       *int `yaml:"pct"`
+	} `yaml:"invalid_output"`
 
 	// Older spellings.
 	MaxConsecutiveErr *int     `yaml:"max_consecutive_errors"`
@@ -148,15 +171,22 @@ type breakersYAML struct {
 
 // The keys each mapping may hold; anything else is an error.
 var (
-	breakerKeys = []string{"cooldown", "reduce_scale", "max_data_age", "error_spike", "data_gap", "volatility_shock", "drift",
+	breakerKeys = []string{"cooldown", "reduce_scale", "max_data_age", "error_spike", "data_gap", "volatility_shock", "drift", "invalid_output",
 		"max_consecutive_errors", "max_gap_bars", "drift_psi", "drift_reference_bars", "drift_recent_bars", "shock_atr_multiple"}
 	breakerBlockKeys = map[string][]string{
 		"error_spike":      {"level", "cooldown", "max_consecutive"},
 		"data_gap":         {"level", "cooldown", "max_gap_bars"},
 		"volatility_shock": {"level", "cooldown", "sigma"},
 		"drift":            {"level", "cooldown", "psi", "reference_bars", "recent_bars"},
+		"invalid_output":   {"level", "cooldown", "window", "pct"},
 	}
 )
+
+// breakerIntKeys are the keys whose value is a count.
+var breakerIntKeys = map[string]bool{
+	"max_consecutive": true, "max_gap_bars": true, "reference_bars": true, "recent_bars": true, "window": true, "pct": true,
+	"max_consecutive_errors": true, "drift_reference_bars": true, "drift_recent_bars": true,
+}
 
 // checkKeys refuses a mapping key not in allowed, naming the line.
 func checkKeys(n *yaml.Node, where string, allowed []string) error {
@@ -176,6 +206,10 @@ func checkKeys(n *yaml.Node, where string, allowed []string) error {
 				hint = " (did you mean " + s + "?)"
 			}
 			return fmt.Errorf("line %d: unknown key %s.%s%s (known: %s)", k.Line, where, k.Value, hint, strings.Join(known, ", "))
+		}
+		// yaml.v3 would truncate 2.5 into an int field: a count must be a whole number.
+		if v := n.Content[i+1]; breakerIntKeys[k.Value] && v.Kind == yaml.ScalarNode && v.Tag != "!!int" {
+			return fmt.Errorf("line %d: %s.%s: %q is not a whole number", v.Line, where, k.Value, v.Value)
 		}
 		if sub, ok := breakerBlockKeys[k.Value]; ok && where == "breakers" {
 			if err := checkKeys(n.Content[i+1], where+"."+k.Value, sub); err != nil {
@@ -216,6 +250,7 @@ func (b *Breakers) UnmarshalYAML(n *yaml.Node) error {
 		b.Cooldown = *y.Cooldown
 		// A breaker with no cool-down of its own follows breakers.cooldown.
 		b.ErrorSpike.Cooldown, b.DataGap.Cooldown, b.Shock.Cooldown, b.Drift.Cooldown = b.Cooldown, b.Cooldown, b.Cooldown, b.Cooldown
+		b.InvalidOutput.Cooldown = b.Cooldown
 	}
 	if y.ReduceScale != nil {
 		b.ReduceScale = *y.ReduceScale
@@ -265,6 +300,11 @@ func (b *Breakers) UnmarshalYAML(n *yaml.Node) error {
 		apply(&b.Drift.BreakerLevel, d.levelYAML)
 		psi, ref, recent = d.PSI, d.ReferenceBars, d.RecentBars
 	}
+	if o := y.InvalidOutput; o != nil {
+		apply(&b.InvalidOutput.BreakerLevel, o.levelYAML)
+		setInt(&b.InvalidOutput.Window, o.Window)
+		setInt(&b.InvalidOutput.Pct, o.Pct)
+	}
 	pick(alias{"max_consecutive_errors", "error_spike.max_consecutive", y.MaxConsecutiveErr != nil, spikeMax != nil})
 	pick(alias{"max_gap_bars", "data_gap.max_gap_bars", y.MaxGapBars != nil, gapMax != nil})
 	pick(alias{"drift_psi", "drift.psi", y.DriftPSI != nil, psi != nil})
@@ -300,7 +340,7 @@ func (b Breakers) validate() []error {
 	for _, l := range []struct {
 		name string
 		BreakerLevel
-	}{{"error_spike", b.ErrorSpike.BreakerLevel}, {"data_gap", b.DataGap.BreakerLevel}, {"volatility_shock", b.Shock.BreakerLevel}, {"drift", b.Drift.BreakerLevel}} {
+	}{{"error_spike", b.ErrorSpike.BreakerLevel}, {"data_gap", b.DataGap.BreakerLevel}, {"volatility_shock", b.Shock.BreakerLevel}, {"drift", b.Drift.BreakerLevel}, {"invalid_output", b.InvalidOutput.BreakerLevel}} {
 		if l.Level != LevelReduce && l.Level != LevelSafeMode {
 			bad("breakers.%s.level: %q is not reduce or safe_mode", l.name, l.Level)
 		}
@@ -325,6 +365,12 @@ func (b Breakers) validate() []error {
 	}
 	if b.Drift.RecentBars < 10 {
 		bad("breakers.drift.recent_bars: %d must be ≥ 10", b.Drift.RecentBars)
+	}
+	if b.InvalidOutput.Window < 1 {
+		bad("breakers.invalid_output.window: %d must be ≥ 1 (model calls)", b.InvalidOutput.Window)
+	}
+	if b.InvalidOutput.Pct <= 0 || b.InvalidOutput.Pct > 100 {
+		bad("breakers.invalid_output.pct: %d is outside (0, 100]: the breaker trips when more than pct %% of the window's calls are invalid", b.InvalidOutput.Pct)
 	}
 	return errs
 }

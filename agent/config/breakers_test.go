@@ -91,3 +91,43 @@ func TestBreakersRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestBreakersInvalidOutput: breakers.invalid_output is read strictly,
+// follows breakers.cooldown when it sets none, and its window and pct are
+// refused one step beyond their limits.
+func TestBreakersInvalidOutput(t *testing.T) {
+	d := Default().Breakers.InvalidOutput
+	if d.Level != LevelSafeMode || d.Cooldown != 4*time.Hour || d.Window != 20 || d.Pct != 20 {
+		t.Fatalf("default invalid_output = %+v; want safe_mode, 4h, window 20, pct 20", d)
+	}
+	c, err := Parse("t.yaml", []byte(`breakers: {invalid_output: {level: reduce, cooldown: 30m, window: 1, pct: 100}}`))
+	if err != nil {
+		t.Fatalf("Parse(window 1, pct 100) = %v", err)
+	}
+	if o := c.Breakers.InvalidOutput; o.Level != LevelReduce || o.Cooldown != 30*time.Minute || o.Window != 1 || o.Pct != 100 {
+		t.Errorf("invalid_output = %+v; want reduce, 30m, window 1, pct 100", o)
+	}
+	c, err = Parse("t.yaml", []byte(`breakers: {cooldown: 2h, invalid_output: {pct: 1}}`))
+	if err != nil {
+		t.Fatalf("Parse(pct 1) = %v", err)
+	}
+	if o := c.Breakers.InvalidOutput; o.Cooldown != 2*time.Hour || o.Pct != 1 || o.Window != 20 || o.Level != LevelSafeMode {
+		t.Errorf("invalid_output = %+v; want breakers.cooldown 2h, pct 1, the default window and level", o)
+	}
+	for _, tt := range []struct{ yaml, want string }{
+		{`breakers: {invalid_output: {window: 0}}`, "breakers.invalid_output.window: 0 must be ≥ 1"},
+		{`breakers: {invalid_output: {window: -3}}`, "breakers.invalid_output.window: -3 must be ≥ 1"},
+		{`breakers: {invalid_output: {pct: 0}}`, "breakers.invalid_output.pct: 0 is outside (0, 100]"},
+		{`breakers: {invalid_output: {pct: 101}}`, "breakers.invalid_output.pct: 101 is outside (0, 100]"},
+		{`breakers: {invalid_output: {pct: 2.5}}`, `line 1: breakers.invalid_output.pct: "2.5" is not a whole number`},
+		{`breakers: {error_spike: {max_consecutive: 2.5}}`, `breakers.error_spike.max_consecutive: "2.5" is not a whole number`},
+		{`breakers: {invalid_output: {level: halt}}`, `breakers.invalid_output.level: "halt" is not reduce or safe_mode`},
+		{`breakers: {invalid_output: {cooldown: 0s}}`, "breakers.invalid_output.cooldown: must be > 0"},
+		{"breakers:\n  invalid_output:\n    window: 20\n    percent: 20", "line 4: unknown key breakers.invalid_output.percent"},
+		{`breakers: {invalid_output: 20}`, "breakers.invalid_output must be a mapping"},
+	} {
+		if _, err := Parse("t.yaml", []byte(tt.yaml)); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Parse(%q) = %v; want an error containing %q", tt.yaml, err, tt.want)
+		}
+	}
+}

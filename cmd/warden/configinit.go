@@ -76,6 +76,7 @@ breakers:                    # calibrated defaults; a level holds for its cool-d
   data_gap: {level: safe_mode, max_gap_bars: 3, cooldown: 4h}
   volatility_shock: {level: safe_mode, sigma: 4.5, cooldown: 1h}
   drift: {level: reduce, psi: 1.80, cooldown: 4h}
+  invalid_output: {level: safe_mode, window: 20, pct: 20, cooldown: 4h}   # model refusals/truncations/off-schema: > pct % of the last window calls
 
 notify:
   # slack: {webhook_url_env: WARDEN_SLACK_WEBHOOK}
