@@ -1,6 +1,7 @@
 package review
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,6 +37,14 @@ func TestReviewPageInChromium(t *testing.T) {
 	r.Slippage = audit.SlippageOf(r.Fills)
 	r.Trips = append(r.Trips, audit.BreakerTrip{At: r.From.Add(90 * time.Hour), Breaker: "volatility_shock", Symbol: "ETH/USDT", Level: "safe_mode",
 		Reason: strings.Repeat("the close moved 5.1σ over 4 candles; ", 11)})
+	// A consensus of many members, one with a long model name.
+	for i := range 6 {
+		rel := r.Reliability[0]
+		rel.Model = fmt.Sprintf("ft:gpt-4o-2024-08-06:a-rather-long-organisation-name:warden-advisor-%d:AbCdEf12", i)
+		rel.Advisors = []string{"consensus/" + strings.Repeat("member", 8), "consensus/probe#2"}
+		rel.PromptTokens, rel.CompletionTokens = 123_456_789, 12_345_678
+		r.Reliability = append(r.Reliability, rel)
+	}
 	html, err := Render(Page{Review: r, Database: "/var/lib/warden/a-rather-long-directory-name/for-archived-audit-logs/warden-2024-05.db"})
 	if err != nil {
 		t.Fatal(err)

@@ -30,7 +30,18 @@ var page = template.Must(template.New("review").Funcs(template.FuncMap{
 	"counts":   audit.CountsText,
 	"cost":     Cost,
 	"barwidth": barWidth,
+	"latency":  Latency,
+	"join":     strings.Join,
 }).Parse(pageSrc))
+
+// Latency is a call latency rounded to the millisecond, "-" when none was
+// measured.
+func Latency(d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	return d.Round(time.Millisecond).String()
+}
 
 // Page is what the HTML page shows: the review and the database it was
 // read from.
@@ -105,6 +116,16 @@ func (d Digest) Message() (notify.Message, error) {
 		tok += t.Total
 	}
 	fmt.Fprintf(&b, "tokens: %d\n", tok)
+	// One short line per model and prompt version (see warden review).
+	const maxModels = 8 // a notification carries at most 3500 runes
+	for i, m := range r.Reliability {
+		if i == maxModels {
+			fmt.Fprintf(&b, "(%d more model and prompt versions in warden review)\n", len(r.Reliability)-maxModels)
+			break
+		}
+		fmt.Fprintf(&b, "model %s %s: %d calls, invalid %s %%, no consensus %d/%d runs, p90 %s, cost %s\n",
+			m.Model, m.Prompt, m.Calls, m.InvalidRate().StringFixed(1), m.NoConsensus, m.Runs, Latency(m.LatencyP90), m.CostText())
+	}
 	chain := "verified"
 	if !r.ChainOK {
 		chain = "BROKEN: " + r.ChainProblem

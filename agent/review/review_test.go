@@ -1,6 +1,7 @@
 package review
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -42,8 +43,17 @@ func sampleReview() audit.Review {
 		Fills:    fills,
 		Slippage: audit.SlippageOf(fills),
 		HeadSeq:  48213, HeadHash: strings.Repeat("ab12", 16), ChainOK: true,
+		Reliability: []audit.Reliability{
+			{Model: "gpt-4o-2024-08-06", Prompt: "79ae5295:a36680dd", Advisors: []string{"consensus/fast", "consensus/probe"}, Calls: 168, OK: 150,
+				Refusals: 2, Truncations: 1, SchemaFailures: 12, BadResponses: 3, Errors: 6, Repairs: 12, Runs: 160, NoConsensus: 9,
+				LatencyP50: 812 * time.Millisecond, LatencyP90: 1430 * time.Millisecond, LatencyP99: 2900 * time.Millisecond,
+				PromptTokens: 1_512_000, CompletionTokens: 40_320, Cost: ptr(d("4.1832"))},
+			{Model: "<b>mini</b>", Prompt: "79ae5295:0f0f0f0f", Advisors: []string{"openai"}, Calls: 0},
+		},
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func TestHTMLStructure(t *testing.T) {
 	page, err := Render(Page{Review: sampleReview(), Database: "/var/lib/warden/warden.db"})
@@ -69,6 +79,11 @@ func TestHTMLStructure(t *testing.T) {
 		"gpt-4o-2024-08-06</td><td class=\"num\">168</td>", "<td class=\"num\">unknown</td>", // no price table: unknown, never 0
 		"<span class=\"ok\">verified</span>",
 		`<td class="wrap"><code>r-20240506T090000Z-aadf8f:0</code></td>`, // long ids may break, never widen the page
+		// The reliability table, as in warden review: a priced model, and
+		// one without calls (no latency: "-") whose name is escaped.
+		"Model reliability", `<td class="wrap">gpt-4o-2024-08-06</td><td class="wrap"><code>79ae5295:a36680dd</code></td><td class="num">168</td><td class="num">2</td><td class="num">1</td><td class="num">12</td><td class="num">12</td><td class="num">6</td><td class="num">10.7 %</td><td class="num">9/160 runs</td><td class="num">4.1832</td>`,
+		"latency p50 812ms, p90 1.43s, p99 2.9s · tokens 1512000 in, 40320 out · advisors consensus/fast, consensus/probe",
+		`<td class="wrap">&lt;b&gt;mini&lt;/b&gt;</td>`, "latency p50 -, p90 -, p99 - · tokens 0 in, 0 out · advisors openai", `<td class="num">0/0 runs</td><td class="num">unknown</td>`,
 	} {
 		if !strings.Contains(html, want) {
 			t.Errorf("the page lacks %q", want)
@@ -111,12 +126,39 @@ func TestDigestMessage(t *testing.T) {
 	}
 	for _, want := range []string{"rejections by rule: max_position 20, min_confidence_buy 10", "errors by component: advisor 5, market 1",
 		"model calls: ok 162, http_error 4, timeout 2 (6 failed)", "breaker trips: error_spike 1", "safe_mode 2.4 %",
-		"fills: 2", "tokens: 1552320", "audit chain head 48213 ab12ab12ab12ab12 (verified)"} {
+		"fills: 2", "tokens: 1552320", "audit chain head 48213 ab12ab12ab12ab12 (verified)",
+		"model gpt-4o-2024-08-06 79ae5295:a36680dd: 168 calls, invalid 10.7 %, no consensus 9/160 runs, p90 1.43s, cost 4.1832\n",
+		"model <b>mini</b> 79ae5295:0f0f0f0f: 0 calls, invalid 0.0 %, no consensus 0/0 runs, p90 -, cost unknown\n"} {
 		if !strings.Contains(m.Text, want) {
 			t.Errorf("digest text lacks %q:\n%s", want, m.Text)
 		}
 	}
 	if n := len([]rune(m.Text)); n > 3500 {
 		t.Errorf("digest is %d runes; a notification carries at most 3500", n)
+	}
+}
+
+// TestDigestModelLines: eight models and prompt versions get a line each;
+// a ninth is counted, so the digest stays within a notification.
+func TestDigestModelLines(t *testing.T) {
+	at := time.Date(2024, 5, 13, 8, 0, 0, 0, time.UTC)
+	for _, n := range []int{8, 9, 40} {
+		r := sampleReview()
+		r.Reliability = nil
+		for i := range n {
+			r.Reliability = append(r.Reliability, audit.Reliability{Model: fmt.Sprintf("%s-%02d", strings.Repeat("m", 40), i), Prompt: "79ae5295:a36680dd", Calls: 10})
+		}
+		m, err := Digest{Review: r, Scheduled: at}.Message()
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Count(m.Text, "\nmodel "+strings.Repeat("m", 40))
+		more := fmt.Sprintf("(%d more model and prompt versions in warden review)", n-8)
+		if lines != 8 || (n > 8) != strings.Contains(m.Text, more) {
+			t.Errorf("%d models: %d model lines, %q shown %v; want 8 lines and the rest counted\n%s", n, lines, more, strings.Contains(m.Text, more), m.Text)
+		}
+		if len([]rune(m.Text)) > 3500 {
+			t.Errorf("%d models: digest is %d runes; at most 3500", n, len([]rune(m.Text)))
+		}
 	}
 }

@@ -136,4 +136,55 @@ func TestConsensusRunAndReview(t *testing.T) {
 	if !strings.Contains(out, "gpt-4o-2024-08-06") || !strings.Contains(out, "0.0003") || !strings.Contains(out, "1/1 runs") {
 		t.Fatalf("review lacks the priced reliability row with the no-consensus run:\n%s", out)
 	}
+	// The HTML page shows the same row.
+	if code, _, errOut := runMain(t, "review", "--config", "warden.yaml", "--html", "review.html"); code != 0 {
+		t.Fatalf("review --html = %d %s", code, errOut)
+	}
+	page, err := os.ReadFile("review.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`<td class="wrap">gpt-4o-2024-08-06</td>.*<td class="num">1/1 runs</td><td class="num">0\.0003</td>`).Match(page) ||
+		!strings.Contains(string(page), "advisors consensus/model") {
+		t.Fatalf("review --html lacks the priced reliability row:\n%s", page)
+	}
+}
+
+// TestDigestShowsModelReliability: the digest a run sends carries a line
+// per model and prompt version, priced like warden review.
+func TestDigestShowsModelReliability(t *testing.T) {
+	t.Chdir(t.TempDir())
+	url, calls := holdingModel(t)
+	sink := newNotifySink(t)
+	t.Setenv("WARDEN_TEST_SLACK_HOOK", sink.URL+"/services/T0/B0/digesttest")
+	t.Setenv("WARDEN_TEST_OPENAI_KEY", "sk-test-digest-0123456789abcdef")
+	cfg := `paper: {replay_start: "2022-06-06T08:00:00Z"}
+advisor:
+  kind: openai
+  openai:
+    base_url: ` + url + `
+    model: gpt-4o
+    api_key_env: WARDEN_TEST_OPENAI_KEY
+    max_retries: -1
+    timeout: 10s
+    price: {input_per_mtok: 2.5, output_per_mtok: 10}
+notify:
+  slack: {webhook_url_env: WARDEN_TEST_SLACK_HOOK}
+  digest: "0 8 * * MON"
+`
+	if err := os.WriteFile("warden.yaml", []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runMain(t, "run", "--once", "--config", "warden.yaml"); code != exitOK || calls.Load() != 1 {
+		t.Fatalf("run --once = %d, %d model calls\n%s\n%s", code, calls.Load(), out, errOut)
+	}
+	var digest string
+	for _, b := range sink.all() {
+		if s := string(b); strings.Contains(s, "Warden review") {
+			digest = s
+		}
+	}
+	if !regexp.MustCompile(`model gpt-4o-2024-08-06 [0-9a-f]{8}:[0-9a-f]{8}: 1 calls, invalid 0.0 %, no consensus 0/1 runs, p90 [^,]+, cost 0.0003`).MatchString(digest) {
+		t.Fatalf("the digest lacks the model line:\n%s", digest)
+	}
 }

@@ -252,6 +252,12 @@ func (rt *runtime) sendDigest(ctx context.Context) {
 		rt.logger.Error("digest: build the review", "err", err)
 		return
 	}
+	// The digest's model lines: reliability per model and prompt
+	// version, priced like warden review's.
+	if r.Reliability, err = rt.store.Reliability(ctx, prev, now.Add(time.Nanosecond), auditPrices(rt.cfg)); err != nil {
+		rt.logger.Error("digest: model reliability", "err", err)
+		return
+	}
 	d.Review = r
 	if err := rt.pub.Publish(ctx, d); err != nil {
 		rt.logger.Error("digest: enqueue", "err", err)
