@@ -51,6 +51,7 @@ policy, the database or a flag is unusable.`,
 			if err != nil {
 				return usageErr(err)
 			}
+			a.addSecrets(cfg)
 			if db != "" {
 				cfg.DB = db
 			}

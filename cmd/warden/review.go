@@ -44,7 +44,7 @@ on that schedule, from warden run.`,
   warden review --since 2024-05-01 --until 2024-06-01 --html review.html`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
-			v, err := rf.open(cmd)
+			v, err := rf.open(cmd, a)
 			if err != nil {
 				return err
 			}

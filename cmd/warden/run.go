@@ -248,6 +248,7 @@ func switchCmd(a *app, cmd *cobra.Command, defaultReason string, apply func(ctx 
 		if err != nil {
 			return usageErr(err)
 		}
+		a.addSecrets(cfg) // what is printed passes the redaction the store applies
 		if db != "" {
 			cfg.DB = db
 		}

@@ -44,12 +44,15 @@ type readView struct {
 
 // open loads the config and opens its database read-only. The clock is
 // the wall clock, except for the offline paper replay, whose cycles live
-// at their candles' times: there it is the last run's time.
-func (f *readFlags) open(cmd *cobra.Command) (*readView, error) {
+// at their candles' times: there it is the last run's time. The config's
+// secrets are registered with a's redactor first, so whatever the view
+// prints from the database passes the same redaction as warden run.
+func (f *readFlags) open(cmd *cobra.Command, a *app) (*readView, error) {
 	cfg, err := loadConfig(f.cfgPath)
 	if err != nil {
 		return nil, usageErr(err)
 	}
+	a.addSecrets(cfg)
 	if f.db != "" {
 		cfg.DB = f.db
 	}
@@ -109,7 +112,7 @@ the last cycle saved it; a live account as the last decision saw it.`,
   warden status --db archive/warden.db --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
-			v, err := rf.open(cmd)
+			v, err := rf.open(cmd, a)
 			if err != nil {
 				return err
 			}

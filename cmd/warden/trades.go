@@ -65,11 +65,11 @@ func (d *tradesData) warnArchived(w io.Writer) {
 	}
 }
 
-func (f *tradeFlags) load(cmd *cobra.Command) (*tradesData, error) {
+func (f *tradeFlags) load(cmd *cobra.Command, a *app) (*tradesData, error) {
 	if f.asJSON && f.asCSV {
 		return nil, usageErr(errors.New("--json and --csv: give one"))
 	}
-	v, err := f.open(cmd)
+	v, err := f.open(cmd, a)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +195,7 @@ closed at or after the time (the cost basis always counts every fill).`,
   warden trades --csv > trades.csv`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
-			d, err := f.load(cmd)
+			d, err := f.load(cmd, a)
 			if err != nil {
 				return err
 			}
@@ -327,7 +327,7 @@ count everything.`,
   warden profit --csv > profit.csv`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
-			d, err := f.load(cmd)
+			d, err := f.load(cmd, a)
 			if err != nil {
 				return err
 			}
