@@ -31,7 +31,29 @@ every event and notification.
 
 These commands open it read-only and write nothing, not even SQLite's -wal and
 -shm files when no process has it open: they work on an archived copy and in
-a read-only directory.`,
+a read-only directory.
+
+With --config, the secrets the config names (its *_env variables) are masked
+in everything printed, as for warden run, and its db is the database unless
+--db is given.`,
+	}
+	var cfgPath string
+	cmd.PersistentFlags().StringVar(&cfgPath, "config", "", "YAML config file: its secrets are masked in the output, its db read unless --db is given")
+	cmd.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if cfgPath == "" {
+			return nil
+		}
+		cfg, err := loadConfig(cfgPath)
+		if err != nil {
+			return usageErr(err)
+		}
+		a.addSecrets(cfg)
+		if f := cmd.Flags().Lookup("db"); f != nil && !f.Changed && cfg.DB != "" {
+			if err := f.Value.Set(cfg.DB); err != nil {
+				return usageErr(err)
+			}
+		}
+		return nil
 	}
 	cmd.AddCommand(newAuditListCmd(a), newAuditShowCmd(a), newAuditRunsCmd(a), newAuditEventsCmd(a), newAuditExportCmd(a), newAuditVerifyCmd(a), newAuditArchiveCmd(a))
 	return cmd

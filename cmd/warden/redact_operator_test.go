@@ -10,7 +10,8 @@ import (
 // model key from the config's environment variable — recorded in the
 // database by a process that did not know it (a kill without --config)
 // is redacted by every command that reads the database with --config:
-// status (text and JSON), resume's own printout, trades, profit and review.
+// status (text and JSON), resume's own printout, trades, profit, review
+// and the audit commands.
 func TestOperatorCommandsRedactConfigSecrets(t *testing.T) {
 	t.Chdir(t.TempDir())
 	// Not shaped like any pattern the redactor masks by itself: only the
@@ -35,6 +36,12 @@ advisor:
 		t.Fatal("the kill reason with the value is not in the database: the scenario no longer exercises read-side redaction")
 	}
 
+	// The premise for the audit commands: without --config they print
+	// the value as stored.
+	if code, out, errOut := runMain(t, "audit", "events", "--db", "warden.db"); code != 0 || !strings.Contains(out, secret) {
+		t.Fatalf("audit events --db = %d; want the stored reason as typed\n%s\n%s", code, out, errOut)
+	}
+
 	for _, args := range [][]string{
 		{"status", "--config", "warden.yaml"},
 		{"status", "--config", "warden.yaml", "--json"},
@@ -43,6 +50,8 @@ advisor:
 		{"review", "--config", "warden.yaml", "--since", "3650d", "--json"},
 		{"resume", "--config", "warden.yaml", "--reason", "rotated " + secret},
 		{"status", "--config", "warden.yaml", "--json"}, // after the resume: its reason is on record too
+		{"audit", "events", "--config", "warden.yaml"},  // the config's db, no --db
+		{"audit", "events", "--config", "warden.yaml", "--db", "warden.db", "--json"},
 	} {
 		code, out, errOut := runMain(t, args...)
 		if code != 0 {
@@ -51,7 +60,7 @@ advisor:
 		if strings.Contains(out+errOut, secret) || strings.Contains(out+errOut, "staple-7731") {
 			t.Fatalf("%v printed the config's secret:\n%s\n%s", args, out, errOut)
 		}
-		if args[0] == "status" || args[0] == "resume" {
+		if args[0] == "status" || args[0] == "resume" || args[0] == "audit" {
 			if !strings.Contains(out, "[REDACTED]") {
 				t.Errorf("%v: want the reason shown with the value masked:\n%s", args, out)
 			}
