@@ -15,6 +15,7 @@ import (
 	"github.com/warden-trading/warden/agent/console"
 	"github.com/warden-trading/warden/agent/metrics"
 	"github.com/warden-trading/warden/executor/ccxtx"
+	"github.com/warden-trading/warden/policy"
 )
 
 // checkStart validates everything `warden run` needs before it opens
@@ -24,8 +25,10 @@ import (
 // check` is this function, and `run` calls it before it makes a directory,
 // takes the lock or opens the database. cfg has already passed
 // config.Load's checks (unknown keys, values, pasted secrets). It returns
-// every problem at once, and warnings that do not stop a start.
-func checkStart(ctx context.Context, cfg config.Config, live bool) (warnings []string, err error) {
+// every problem at once, and warnings that do not stop a start. The policy
+// it loaded and tested is returned (nil when it failed) so that the start
+// does not compile it and run its tests a second time.
+func checkStart(ctx context.Context, cfg config.Config, live bool) (pol *policy.Policy, warnings []string, err error) {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
@@ -33,6 +36,8 @@ func checkStart(ctx context.Context, cfg config.Config, live bool) (warnings []s
 		bad("policy: %w", err)
 	} else if err := checkPolicyTests(ctx, cfg, p); err != nil {
 		errs = append(errs, err)
+	} else {
+		pol = p
 	}
 	if cfg.Metrics.Listen != "" {
 		if err := metrics.CheckAddr(cfg.Metrics.Listen, cfg.Metrics.AllowNonLoop); err != nil {
@@ -119,7 +124,10 @@ func checkStart(ctx context.Context, cfg config.Config, live bool) (warnings []s
 	if fi, err := os.Stat(cfg.DB); err == nil && !fi.Mode().IsRegular() {
 		bad("db: %s is not a file", cfg.DB)
 	}
-	return warnings, errors.Join(errs...)
+	if len(errs) > 0 {
+		return nil, warnings, errors.Join(errs...)
+	}
+	return pol, warnings, nil
 }
 
 func dollar(name string) string {
@@ -165,7 +173,7 @@ when run would start, 1 when it would refuse.`,
 				return &exitError{Code: exitRejected, Err: err}
 			}
 			a.addSecrets(cfg)
-			warnings, err := checkStart(cmd.Context(), cfg, live || cfg.Mode == "live")
+			_, warnings, err := checkStart(cmd.Context(), cfg, live || cfg.Mode == "live")
 			for _, w := range warnings {
 				fmt.Fprintf(a.stdout, "warning: %s\n", w)
 			}

@@ -73,14 +73,14 @@ Every cycle, failed or not, is recorded: warden audit runs --status failed.`,
 			// a refused start leaves no database, directory or lock behind.
 			// Credentials are checked when it will trade live; --live with a
 			// paper config is refused by newRuntime, naming both switches.
-			warnings, err := checkStart(ctx, cfg, ccxtx.LiveAllowed(cfg.Mode, live))
+			pol, warnings, err := checkStart(ctx, cfg, ccxtx.LiveAllowed(cfg.Mode, live))
 			if err != nil {
 				return usageErr(err)
 			}
 			for _, w := range warnings {
 				logger.Warn(w)
 			}
-			rt, err := newRuntime(ctx, cfg, runtimeOptions{live: live, output: a.stdout, logger: logger, red: a.red})
+			rt, err := newRuntime(ctx, cfg, runtimeOptions{live: live, output: a.stdout, logger: logger, red: a.red, policy: pol})
 			if err != nil {
 				return startErr(err)
 			}

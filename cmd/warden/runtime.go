@@ -157,6 +157,9 @@ type runtimeOptions struct {
 	// red is the process's one redactor (app.red); the runtime adds the
 	// configured secrets and the exchange credentials to it. nil: a new one.
 	red *redact.Redactor
+	// policy is the configured policy as checkStart loaded it and ran its
+	// tests; nil: newRuntime loads and tests it itself.
+	policy *policy.Policy
 }
 
 func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *runtime, err error) {
@@ -193,11 +196,13 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 	}
 	// The policy and its tests are checked before anything is created: a
 	// refused start leaves no database and no lock file behind.
-	if rt.policy, err = loadPolicy(cfg.Policy); err != nil {
-		return nil, err
-	}
-	if err := checkPolicyTests(ctx, cfg, rt.policy); err != nil {
-		return nil, err
+	if rt.policy = o.policy; rt.policy == nil {
+		if rt.policy, err = loadPolicy(cfg.Policy); err != nil {
+			return nil, err
+		}
+		if err := checkPolicyTests(ctx, cfg, rt.policy); err != nil {
+			return nil, err
+		}
 	}
 	// Whatever this start creates (database, its -wal and -shm, the lock
 	// file) is removed again if the start fails after all; only by the
