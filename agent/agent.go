@@ -177,13 +177,15 @@ type CycleResult struct {
 	// Level is the breakers' level the cycle decided under (active,
 	// reduce, safe_mode), LevelUntil when it ends (zero: until resumed),
 	// RiskScale the policy's system.risk_scale.
-	Level       string               `json:"level"`
-	LevelSince  time.Time            `json:"level_since,omitzero"`
-	LevelUntil  time.Time            `json:"level_until,omitzero"`
-	RiskScale   decimal.Decimal      `json:"risk_scale"`
-	Trips       []Trip               `json:"trips,omitempty"`
-	Rationale   string               `json:"rationale,omitempty"`
-	Raw         []byte               `json:"-"`
+	Level      string          `json:"level"`
+	LevelSince time.Time       `json:"level_since,omitzero"`
+	LevelUntil time.Time       `json:"level_until,omitzero"`
+	RiskScale  decimal.Decimal `json:"risk_scale"`
+	Trips      []Trip          `json:"trips,omitempty"`
+	Rationale  string          `json:"rationale,omitempty"`
+	Raw        []byte          `json:"-"`
+	// Response is Raw parsed, when it passed the schema (nil otherwise).
+	Response    *schemas.Response    `json:"-"`
 	PolicyHash  string               `json:"policy_hash"`
 	SchemaError []schemas.Violation  `json:"schema_errors,omitempty"`
 	Warnings    []schemas.Violation  `json:"warnings,omitempty"` // run-level, e.g. universe_missing
@@ -448,6 +450,7 @@ func (a *Agent) cycle(ctx context.Context, res *CycleResult, val *policy.Validat
 	out := val.ValidateRaw(reply.Raw, st)
 	res.SchemaError, res.Verdicts = out.SchemaErrors, out.Verdicts
 	if out.Response != nil {
+		res.Response = out.Response
 		res.Rationale = out.Response.Rationale
 		a.observeNoConsensus(*out.Response)
 		// The prompt asks for one recommendation per configured symbol: a

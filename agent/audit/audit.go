@@ -72,6 +72,12 @@ type Options struct {
 	// them); every read, Flush and Close commit the queue first. A queued
 	// record is lost if the process dies before it is committed, and an
 	// error of a queued write is returned by the call that commits it.
+	//
+	// With Scratch as well (a backtest's database: no real order, nothing
+	// fsynced anyway), order events and breaker events queue too, so a
+	// batch is not cut short at every order; writes that must answer
+	// something (a fill seen before, a level's state, an error count)
+	// still commit at once.
 	BatchSize int
 }
 
@@ -86,6 +92,9 @@ type Store struct {
 	ro     bool
 	// scratch is Options.Scratch: no compressed blobs (speed first).
 	scratch bool
+	// queueAll is Scratch with BatchSize > 1: writes that return nothing
+	// queue even when durable, and every read commits the queue first.
+	queueAll bool
 	// immutable is set when a read-only store reads the file as immutable
 	// (no writer had it open); base is the file as it was then, for
 	// Unchanged.
@@ -116,6 +125,9 @@ type Store struct {
 	headHash    []byte //
 	closed      bool
 	blobs       map[string]bool // blobs this store committed (blobs.go)
+	// runCtx is the run a queueAll store recorded last, for its verdicts
+	// (runs.go); nil when unknown.
+	runCtx *runContext
 
 	// Guarded by smu: the static parts of the last request split into
 	// blobs (blobs.go), tried first on the next one.
@@ -165,14 +177,15 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 
 	s := &Store{
-		path:    path,
-		clock:   opts.Clock,
-		log:     opts.Logger,
-		redact:  newRedactor(opts.Secrets, opts.Redact),
-		ro:      opts.ReadOnly,
-		stmts:   map[*sql.DB]map[string]*sql.Stmt{},
-		batch:   opts.BatchSize,
-		scratch: opts.Scratch,
+		path:     path,
+		clock:    opts.Clock,
+		log:      opts.Logger,
+		redact:   newRedactor(opts.Secrets, opts.Redact),
+		ro:       opts.ReadOnly,
+		stmts:    map[*sql.DB]map[string]*sql.Stmt{},
+		batch:    opts.BatchSize,
+		scratch:  opts.Scratch,
+		queueAll: opts.Scratch && opts.BatchSize > 1 && !opts.ReadOnly,
 	}
 	if s.clock == nil {
 		s.clock = time.Now

@@ -321,12 +321,13 @@ func (s *Store) runTx(ctx context.Context, durable bool, fns []writeFunc) error 
 	for _, fn := range fns {
 		w.seqs = w.seqs[:0]
 		if err := fn(w); err != nil {
+			s.runCtx = nil // it may name records now rolled back
 			return err
 		}
 	}
 	s.hashBuf = w.buf
 	if err := tx.Commit(); err != nil {
-		s.headHash = nil
+		s.headHash, s.runCtx = nil, nil
 		return fmt.Errorf("audit: commit: %w", err)
 	}
 	s.headSeq, s.headHash = w.seq, w.prev
@@ -359,10 +360,11 @@ func (s *Store) flushLocked(ctx context.Context) error {
 	return s.runBatch(ctx, false, fns)
 }
 
-// appendRecords appends records in one write (deferrable) and returns
-// nothing: seqs are known only inside the transaction.
+// appendRecords appends records in one write (deferrable unless durable,
+// and always in a queueAll store) and returns nothing: seqs are known only
+// inside the transaction.
 func (s *Store) appendRecords(ctx context.Context, durable bool, recs ...*record) error {
-	return s.write(ctx, durable, !durable, func(w *writeTx) error {
+	return s.write(ctx, durable, !durable || s.queueAll, func(w *writeTx) error {
 		for _, r := range recs {
 			if _, err := w.append(r); err != nil {
 				return err
@@ -729,15 +731,35 @@ func (s *Store) queryRow(ctx context.Context, q string, args ...any) scanner {
 // durably (order events, fills, the kill switch and safe mode): such a
 // write commits the queue and itself before it returns, so the read needs
 // no flush of queued writes, and a batched backtest keeps its batches.
+// In a store that queues those too (queueAll), it commits the queue
+// first like any read.
 func (s *Store) queryRowDurable(ctx context.Context, q string, args ...any) scanner {
+	if s.queueAll {
+		return s.queryRow(ctx, q, args...)
+	}
+	return s.queryRowCommitted(ctx, q, args...)
+}
+
+// queryDurable is queryRowDurable for several rows.
+func (s *Store) queryDurable(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if s.queueAll {
+		return s.query(ctx, q, args...)
+	}
+	return s.queryCommitted(ctx, q, args...)
+}
+
+// queryRowCommitted reads committed records only, without committing the
+// queue: for readers that add what is still queued from memory (equity,
+// model calls) and may hold the write lock.
+func (s *Store) queryRowCommitted(ctx context.Context, q string, args ...any) scanner {
 	if st := s.readStmt(ctx, q); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
 	return s.db.QueryRowContext(ctx, q, args...)
 }
 
-// queryDurable is queryRowDurable for several rows.
-func (s *Store) queryDurable(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+// queryCommitted is queryRowCommitted for several rows.
+func (s *Store) queryCommitted(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	if st := s.readStmt(ctx, q); st != nil {
 		return st.QueryContext(ctx, args...)
 	}

@@ -265,7 +265,7 @@ func (s *Store) PeakEquity(ctx context.Context) (decimal.Decimal, bool, error) {
 	// Committed records: the queue holds no equity but these (a write of
 	// one queued later only adds to the answer below).
 	var body []byte
-	err := s.queryRowDurable(ctx, `SELECT body FROM records WHERE kind = 'equity' ORDER BY seq DESC LIMIT 1`).Scan(&body)
+	err := s.queryRowCommitted(ctx, `SELECT body FROM records WHERE kind = 'equity' ORDER BY seq DESC LIMIT 1`).Scan(&body)
 	var peak decimal.Decimal
 	ok := false
 	switch {
@@ -295,7 +295,7 @@ func (s *Store) EquityAt(ctx context.Context, t time.Time) (decimal.Decimal, boo
 	pend := s.pendingEquities()
 	var body []byte
 	var pref, at int64
-	err := s.queryRowDurable(ctx, `SELECT body, pref, at FROM (
+	err := s.queryRowCommitted(ctx, `SELECT body, pref, at FROM (
 		SELECT body, 0 AS pref, at, seq FROM (SELECT body, at, seq FROM records WHERE kind = 'equity' AND at <= CAST(? AS INTEGER) ORDER BY at DESC, seq DESC LIMIT 1)
 		UNION ALL
 		SELECT body, 1 AS pref, at, seq FROM (SELECT body, at, seq FROM records WHERE kind = 'equity' AND at > CAST(? AS INTEGER) ORDER BY at, seq LIMIT 1)

@@ -17,7 +17,8 @@ var _ executor.Journal = (*Store)(nil)
 
 // AppendOrderEvent records one state of an order's lifecycle. It is
 // written with synchronous=FULL: when it returns, the event is on disk, so
-// the executor may send the order it describes.
+// the executor may send the order it describes. (A batched Scratch store,
+// a backtest's, queues it with the other records: its orders are paper.)
 func (s *Store) AppendOrderEvent(ctx context.Context, ev schemas.OrderEvent) error {
 	if ev.ClientOrderID == "" {
 		return errors.New("audit: order event without client order id")
@@ -38,7 +39,7 @@ func (s *Store) AppendOrderEvent(ctx context.Context, ev schemas.OrderEvent) err
 		state:      string(ev.State),
 		body:       body,
 	}
-	return s.write(ctx, true, false, func(w *writeTx) error {
+	return s.write(ctx, true, s.queueAll, func(w *writeTx) error {
 		if ev.DecisionID != "" {
 			r.runID, err = w.runOfDecision(ev.DecisionID)
 			if err != nil {

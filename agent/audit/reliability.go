@@ -93,6 +93,11 @@ func (r Reliability) CostText() string {
 }
 
 // invalidStatus reports whether a call's status or kind is invalid output.
+// InvalidOutput says whether a model call with this status and kind (as
+// LLMCall records them) had invalid output, as RecentInvalidOutput counts
+// it.
+func InvalidOutput(status, kind string) bool { return invalidStatus(status, kind) }
+
 func invalidStatus(status, kind string) bool {
 	switch status {
 	case "refusal", "truncated", "schema_invalid", "bad_response":
@@ -254,13 +259,13 @@ func (s *Store) RecentInvalidOutput(ctx context.Context, n int) (calls, invalid 
 	// committed since (the newest call's seq is an index lookup; the list
 	// decodes every call's body).
 	var newest int64
-	if err := s.queryRowDurable(ctx, `SELECT COALESCE(MAX(seq), 0) FROM records WHERE kind = 'llm_call'`).Scan(&newest); err != nil {
+	if err := s.queryRowCommitted(ctx, `SELECT COALESCE(MAX(seq), 0) FROM records WHERE kind = 'llm_call'`).Scan(&newest); err != nil {
 		return 0, 0, fmt.Errorf("audit: recent invalid output: %w", err)
 	}
 	if m := s.recentCalls; m != nil && m.newest == newest && m.n == n {
 		all = append(all, m.calls...)
 	} else {
-		rows, err := s.queryDurable(ctx, `SELECT at, seq, COALESCE(state, ''), COALESCE(json_extract(body, '$.kind'), '')
+		rows, err := s.queryCommitted(ctx, `SELECT at, seq, COALESCE(state, ''), COALESCE(json_extract(body, '$.kind'), '')
 		FROM records WHERE kind = 'llm_call' ORDER BY at DESC, seq DESC LIMIT ?`, n)
 		if err != nil {
 			return 0, 0, fmt.Errorf("audit: recent invalid output: %w", err)

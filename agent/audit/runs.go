@@ -51,8 +51,58 @@ func (s *Store) BeginRun(ctx context.Context, r Run) error {
 	if err != nil {
 		return err
 	}
-	err = s.appendRecords(ctx, false, &record{kind: KindRun, at: r.StartedAt.UnixNano(), runID: r.ID, ref: r.Advisor, body: body})
-	return err
+	rec := &record{kind: KindRun, at: r.StartedAt.UnixNano(), runID: r.ID, ref: r.Advisor, body: body}
+	if !s.queueAll {
+		return s.appendRecords(ctx, false, rec)
+	}
+	return s.write(ctx, false, true, func(w *writeTx) error {
+		if _, err := w.append(rec); err != nil {
+			return err
+		}
+		var rb struct{ Advisor, Model string }
+		if err := json.Unmarshal(rec.body, &rb); err != nil {
+			return fmt.Errorf("audit: run %s as recorded: %w", r.ID, err)
+		}
+		s.runCtx = &runContext{runID: rec.runID, advisor: rb.Advisor, model: rb.Model}
+		return nil
+	})
+}
+
+// runContext is what the verdicts of the run a queueAll store recorded
+// last copy from it (see qRunContext), taken from the records as
+// written: no other process writes a backtest's database, so the query
+// would find the same.
+type runContext struct {
+	runID, advisor, model string
+	recs                  []json.RawMessage
+}
+
+// noteResponse updates s.runCtx with a response record just appended.
+func (s *Store) noteResponse(rec *record) error {
+	c := s.runCtx
+	if c == nil {
+		return nil
+	}
+	if c.runID != rec.runID {
+		s.runCtx = nil
+		return nil
+	}
+	if rec.state != "valid" {
+		return nil
+	}
+	var rb struct {
+		Parsed *struct {
+			Recommendations []json.RawMessage `json:"recommendations"`
+		} `json:"parsed"`
+	}
+	if err := json.Unmarshal(rec.body, &rb); err != nil {
+		return fmt.Errorf("audit: response of run %s as recorded: %w", rec.runID, err)
+	}
+	c.recs = nil
+	if rb.Parsed != nil {
+		c.recs = rb.Parsed.Recommendations
+	}
+	return nil
 }
 
 // EndRun records the end of a run with its status and a summary (any
@@ -194,8 +244,13 @@ func (s *Store) RecordResponse(ctx context.Context, runID string, raw []byte, pa
 		if err := w.putBlobs(blobs); err != nil {
 			return err
 		}
-		_, err := w.append(rec)
-		return err
+		if _, err := w.append(rec); err != nil {
+			return err
+		}
+		if s.queueAll {
+			return s.noteResponse(rec)
+		}
+		return nil
 	})
 }
 
@@ -276,7 +331,9 @@ func (s *Store) RecordVerdicts(ctx context.Context, runID, policyHash string, st
 			recsJSON       []byte
 			recs           []json.RawMessage
 		)
-		if err := w.queryRow(qRunContext, runID).Scan(&advisor, &model, &recsJSON); err != nil {
+		if c := s.runCtx; s.queueAll && c != nil && c.runID == runID {
+			advisor, model, recs = c.advisor, c.model, c.recs
+		} else if err := w.queryRow(qRunContext, runID).Scan(&advisor, &model, &recsJSON); err != nil {
 			return fmt.Errorf("audit: look up run %s: %w", runID, err)
 		}
 		if len(recsJSON) > 0 {

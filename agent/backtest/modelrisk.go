@@ -2,12 +2,11 @@ package backtest
 
 import (
 	"regexp"
-	"strings"
 
 	"github.com/shopspring/decimal"
 
 	"github.com/warden-trading/warden/agent"
-	"github.com/warden-trading/warden/schemas"
+	"github.com/warden-trading/warden/agent/advisor/consensus"
 )
 
 // ModelStats is how the advisor's answers held up over the run (issue
@@ -49,16 +48,12 @@ func (m *ModelStats) add(res agent.CycleResult) {
 		m.ErrorsByKind[kind]++
 	case "ok":
 		m.Asked++
-		if len(res.Raw) == 0 {
-			return
-		}
-		resp, err := schemas.ParseResponse(res.Raw)
-		if err != nil {
-			return
+		if res.Response == nil {
+			return // no answer, or one the schema refused
 		}
 		n := 0
-		for _, r := range resp.Recommendations {
-			if r.Action == schemas.ActionHold && strings.HasPrefix(r.Reason, "no consensus:") {
+		for _, r := range res.Response.Recommendations {
+			if consensus.IsNoConsensus(r) {
 				n++
 			}
 		}

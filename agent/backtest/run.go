@@ -357,7 +357,8 @@ func runOnce(ctx context.Context, c *normalised, stage string, adv advisor.Advis
 	var st agent.Store
 	var journal executor.Journal
 	if store != nil {
-		st, journal = store, store
+		t := newAuditTee(store, clock)
+		st, journal = t, t
 	} else {
 		m := newMemStore()
 		st, journal = m, m
@@ -440,6 +441,13 @@ func runOnce(ctx context.Context, c *normalised, stage string, adv advisor.Advis
 		bar.update(i+1, out.cycles, at)
 	}
 	bar.finish()
+	if store != nil {
+		// Every queued record committed (or its error reported) before
+		// the run counts as done.
+		if err := store.Flush(ctx); err != nil {
+			return out, fmt.Errorf("backtest: audit records: %w", err)
+		}
+	}
 	// Orders still open at the end are left as they are: the curve marks
 	// what is held; nothing is forced.
 	for _, s := range c.Symbols {

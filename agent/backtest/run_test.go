@@ -197,11 +197,12 @@ func TestModelAdvisorRerunCostsNothing(t *testing.T) {
 	}
 }
 
-// TestAuditOnMatchesAuditOff: with audit records on, the same decisions are
-// made as with them off (the in-memory store keeps what the agent reads
-// back), and every decision is in the store.
+// TestAuditOnMatchesAuditOff: with audit records on (the store opened as
+// `warden backtest --audit` opens it), the same decisions are made as with
+// them off (the in-memory store keeps what the agent reads back), every
+// decision and order event is in the store, and its chain verifies.
 func TestAuditOnMatchesAuditOff(t *testing.T) {
-	store, err := audit.Open(context.Background(), filepath.Join(t.TempDir(), "bt.db"), audit.Options{BatchSize: 64})
+	store, err := audit.Open(context.Background(), filepath.Join(t.TempDir(), "bt.db"), audit.Options{BatchSize: 256, Scratch: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,6 +240,23 @@ func TestAuditOnMatchesAuditOff(t *testing.T) {
 	}
 	if !on.Summary.Run.Audit {
 		t.Errorf("summary run.audit = false with a store")
+	}
+	placed := 0
+	for _, d := range on.Decisions {
+		if d.Outcome == "approved" && d.OrderError == "" {
+			placed++
+		}
+	}
+	fills, err := store.FillRecords(context.Background(), time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if placed == 0 || len(fills) == 0 {
+		t.Errorf("%d approved orders and %d filled orders on record; the window should trade", placed, len(fills))
+	}
+	rep, err := store.Verify(context.Background())
+	if err != nil || !rep.OK {
+		t.Errorf("Verify = %+v, %v; want an intact chain", rep, err)
 	}
 }
 

@@ -1,0 +1,81 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/warden-trading/warden/schemas"
+)
+
+// TestQueueAllRecordsTheSame: a batched Scratch store (a backtest's: order
+// and breaker events queue too, and verdicts take their run's advisor,
+// model and recommendation from the records it just wrote instead of
+// querying them) writes exactly the records, byte for byte and hash for
+// hash, that an unbatched store writes for the same calls — with
+// redaction, text that JSON escapes, an invalid response between valid
+// ones, and verdicts of a run other than the last one.
+func TestQueueAllRecordsTheSame(t *testing.T) {
+	ctx := context.Background()
+	record := func(opts Options) string {
+		clk := newClock()
+		opts.Clock, opts.Secrets = clk.Now, []string{"sk-secret-value"}
+		s, path := openTest(t, opts)
+		recordRun(t, s, clk, "run-1")
+		clk.Advance(3600e9)
+		tricky := testResponse()
+		tricky.Recommendations[0].Reason = "<b>&</b> \u2028 é 🙂 \"quoted\" \\ sk-secret-value\ttab"
+		tricky.Recommendations[1].Confidence = dec("0.0000001")
+		raw, _ := json.Marshal(tricky)
+		must := func(err error) {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		must(s.BeginRun(ctx, Run{ID: "run-2", Mode: "backtest", Advisor: "baseline", Model: "m \"sk-secret-value\"", PolicyHash: "pol-1"}))
+		must(s.RecordResponse(ctx, "run-2", raw, tricky, nil))
+		must(s.RecordResponse(ctx, "run-2", []byte(`{"oops"`), nil, []schemas.Violation{{Rule: "schema", Message: "bad"}}))
+		must(s.BeginRun(ctx, Run{ID: "run-3", Mode: "backtest", Advisor: "baseline", PolicyHash: "pol-1"}))
+		// Verdicts of run-2 after run-3 began: the store asks the database.
+		if _, err := s.RecordVerdicts(ctx, "run-2", "pol-1", testState(clk.Now()), testVerdicts()); err != nil {
+			t.Fatal(err)
+		}
+		// Verdicts of a run with no valid response.
+		if _, err := s.RecordVerdicts(ctx, "run-3", "pol-1", testState(clk.Now()), testVerdicts()[:1]); err != nil {
+			t.Fatal(err)
+		}
+		must(s.BeginRun(ctx, Run{ID: "run-4", Mode: "backtest", Advisor: "baseline", PolicyHash: "pol-1"}))
+		must(s.RecordResponse(ctx, "run-4", raw, tricky, nil))
+		if _, err := s.RecordVerdicts(ctx, "run-4", "pol-1", testState(clk.Now()), testVerdicts()); err != nil {
+			t.Fatal(err)
+		}
+		must(s.Flush(ctx))
+		var out bytes.Buffer
+		rows, err := rawDB(t, path).Query(`SELECT seq, kind, run_id, decision_id, state, body, hex(hash) FROM records ORDER BY seq`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var seq int64
+			var kind, run, dec, state, body, hash string
+			if err := rows.Scan(&seq, &kind, &run, &dec, &state, &body, &hash); err != nil {
+				t.Fatal(err)
+			}
+			out.WriteString(kind + " " + run + " " + dec + " " + state + " " + hash + "\n" + body + "\n")
+		}
+		return out.String()
+	}
+	plain := record(Options{Scratch: true})
+	queued := record(Options{Scratch: true, BatchSize: 256})
+	if plain != queued {
+		t.Fatalf("the batched scratch store wrote other records:\n--- unbatched\n%s\n--- batched\n%s", plain, queued)
+	}
+	for _, want := range []string{`"recommendation":{"symbol":"BTC/USDT"`, `\u2028`, `[REDACTED]`} {
+		if !bytes.Contains([]byte(queued), []byte(want)) {
+			t.Errorf("records lack %s", want)
+		}
+	}
+}
