@@ -167,8 +167,11 @@ func (s *Store) Archive(ctx context.Context, opts ArchiveOptions) (ArchiveResult
 		}
 		kept = strings.Replace(keptSQL, ") ORDER BY seq", "\tUNION SELECT seq FROM records WHERE kind IN ('order_event', 'fill') AND ref IN ("+strings.Join(ph, ", ")+")\n) ORDER BY seq", 1)
 	}
-	s.wmu.Lock()
+	err = s.lockWriter()
 	defer s.wmu.Unlock()
+	if err != nil {
+		return res, err
+	}
 	if s.closed {
 		return res, errors.New("audit: store is closed")
 	}

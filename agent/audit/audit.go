@@ -77,7 +77,10 @@ type Options struct {
 	// fsynced anyway), order events and breaker events queue too, so a
 	// batch is not cut short at every order; writes that must answer
 	// something (a fill seen before, a level's state, an error count)
-	// still commit at once.
+	// still commit at once. And a full batch is committed by a goroutine
+	// of its own while the caller queues the next one (the hash chain
+	// stays in order: one batch at a time); its error, if any, is
+	// returned by the next call that writes, reads, flushes or closes.
 	BatchSize int
 }
 
@@ -93,7 +96,9 @@ type Store struct {
 	// scratch is Options.Scratch: no compressed blobs (speed first).
 	scratch bool
 	// queueAll is Scratch with BatchSize > 1: writes that return nothing
-	// queue even when durable, and every read commits the queue first.
+	// queue even when durable, every read commits the queue first, and a
+	// full queue is committed in the background (inflight) while the
+	// caller goes on queueing the next batch.
 	queueAll bool
 	// immutable is set when a read-only store reads the file as immutable
 	// (no writer had it open); base is the file as it was then, for
@@ -120,6 +125,13 @@ type Store struct {
 	pendCall []pendingCall   // model calls recorded by queued writes, oldest first (runs.go)
 	// recentCalls is RecentInvalidOutput's last read of committed calls.
 	recentCalls *recentCalls
+	// inflight, when not nil, is closed once the batch committing in the
+	// background is done; until then that goroutine owns what runTx uses
+	// (hashBuf, headSeq, headHash, blobs, runCtx, the writers), so every
+	// path that runs a transaction or reads those waits for it first
+	// (drainLocked). asyncErr is that batch's error, for the next caller.
+	inflight    chan struct{}
+	asyncErr    error
 	hashBuf     []byte
 	headSeq     int64  // seq and hash of the last record this store committed
 	headHash    []byte //
@@ -223,6 +235,13 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	if s.wdb, err = openWriter(ctx, abs, normal); err != nil {
 		return fail(err)
+	}
+	if s.queueAll {
+		for _, p := range []string{"PRAGMA cache_size = -65536", "PRAGMA wal_autocheckpoint = 16384"} {
+			if _, err := s.wdb.ExecContext(ctx, p); err != nil {
+				return fail(err)
+			}
+		}
 	}
 	if s.db, err = sql.Open("sqlite3", dsn(abs, "rw", normal)); err != nil {
 		return fail(err)

@@ -163,7 +163,30 @@ func (s *Store) RaiseLevel(ctx context.Context, t LevelTrip) (LevelState, error)
 		t.At = s.clock()
 	}
 	var out LevelState
-	err = s.write(ctx, true, false, func(w *writeTx) error {
+	err = s.write(ctx, true, false, s.raiseLevel(t, kind, &out))
+	return out, err
+}
+
+// QueueRaiseLevel is RaiseLevel for a caller that keeps the levels itself
+// (an audited backtest): in a batched Scratch store the raise is queued
+// with the other records, and the state it leads to is computed when the
+// queue is committed, from every record before it; elsewhere it is
+// RaiseLevel.
+func (s *Store) QueueRaiseLevel(ctx context.Context, t LevelTrip) error {
+	kind, err := levelKind(t.Level)
+	if err != nil {
+		return err
+	}
+	if t.At.IsZero() {
+		t.At = s.clock()
+	}
+	var out LevelState
+	return s.write(ctx, true, s.queueAll, s.raiseLevel(t, kind, &out))
+}
+
+// raiseLevel is the write of RaiseLevel; it sets *out.
+func (s *Store) raiseLevel(t LevelTrip, kind string, out *LevelState) writeFunc {
+	return func(w *writeTx) error {
 		var (
 			state string
 			due   int64
@@ -204,10 +227,9 @@ func (s *Store) RaiseLevel(ctx context.Context, t LevelTrip) (LevelState, error)
 		if _, err := w.append(rec); err != nil {
 			return err
 		}
-		out = LevelState{Level: t.Level, Since: d.Since, Until: d.Until, Reason: d.Reason}
+		*out = LevelState{Level: t.Level, Since: d.Since, Until: d.Until, Reason: d.Reason}
 		return nil
-	})
-	return out, err
+	}
 }
 
 // EndLevels ends reduce and safe mode (an operator's resume): an "off"

@@ -43,8 +43,11 @@ func (s *Store) PutCachedResponse(ctx context.Context, key, model string, body [
 		body = []byte(s.redact(string(body)))
 		model = s.redact(model)
 	}
-	s.wmu.Lock()
+	err := s.lockWriter()
 	defer s.wmu.Unlock()
+	if err != nil {
+		return err
+	}
 	if len(body) < minBlob {
 		_, err := s.wdb.ExecContext(ctx, `INSERT INTO llm_cache (key, model, body, created_at) VALUES (?, ?, ?, ?) `, key, model, body, s.now())
 		if err != nil {

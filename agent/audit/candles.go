@@ -85,8 +85,11 @@ func (s *Store) PutCandles(ctx context.Context, k CandleKey, step time.Duration,
 			return fmt.Errorf("audit: candle cache %s %s: the candle of %s had not closed at %s", k.Symbol, k.Timeframe, c.Time.UTC().Format(time.RFC3339), fetched.UTC().Format(time.RFC3339))
 		}
 	}
-	s.wmu.Lock()
+	err := s.lockWriter()
 	defer s.wmu.Unlock()
+	if err != nil {
+		return err
+	}
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("audit: candle cache %s %s: %w", k.Symbol, k.Timeframe, err)

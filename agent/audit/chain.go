@@ -254,12 +254,50 @@ func (s *Store) writeQueued(ctx context.Context, durable, deferrable bool, fn wr
 		}
 		fn = nil
 	}
+	prev := s.drainLocked()
 	fns := s.queue
 	if fn != nil {
 		fns = append(fns, fn)
 	}
 	s.queue, s.pendEq, s.pendCall = nil, nil, nil
-	return s.runBatch(ctx, durable, fns)
+	if fn == nil && s.queueAll {
+		// A full queue of writes nobody waits on: committed in the
+		// background while the caller goes on.
+		// Its records come from many calls: the context of the one that
+		// filled the queue may end (a cycle's) before they are in.
+		bctx := context.WithoutCancel(ctx)
+		done := make(chan struct{})
+		s.inflight = done
+		go func() {
+			defer close(done)
+			s.asyncErr = s.runBatch(bctx, durable, fns)
+		}()
+		return prev
+	}
+	return errors.Join(prev, s.runBatch(ctx, durable, fns))
+}
+
+// drainLocked waits for the batch committing in the background, if any,
+// and returns its error (once). The caller holds wmu.
+func (s *Store) drainLocked() error {
+	if s.inflight == nil {
+		return nil
+	}
+	<-s.inflight
+	s.inflight = nil
+	err := s.asyncErr
+	s.asyncErr = nil
+	if err != nil {
+		return fmt.Errorf("audit: queued records could not be committed: %w", err)
+	}
+	return nil
+}
+
+// lockWriter takes the write lock once the background batch, if any, is
+// committed; it returns that batch's error with the lock held.
+func (s *Store) lockWriter() error {
+	s.wmu.Lock()
+	return s.drainLocked()
 }
 
 // runBatch runs fns in one transaction. If one fails it takes the batch
@@ -352,12 +390,13 @@ func (s *Store) Flush(ctx context.Context) error {
 }
 
 func (s *Store) flushLocked(ctx context.Context) error {
+	prev := s.drainLocked()
 	if len(s.queue) == 0 {
-		return nil
+		return prev
 	}
 	fns := s.queue
 	s.queue, s.pendEq, s.pendCall = nil, nil, nil
-	return s.runBatch(ctx, false, fns)
+	return errors.Join(prev, s.runBatch(ctx, false, fns))
 }
 
 // appendRecords appends records in one write (deferrable unless durable,

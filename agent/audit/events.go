@@ -252,20 +252,23 @@ type pendingEquity struct {
 	equity decimal.Decimal
 }
 
-func (s *Store) pendingEquities() []pendingEquity {
-	s.wmu.Lock()
+func (s *Store) pendingEquities() ([]pendingEquity, error) {
+	err := s.lockWriter()
 	defer s.wmu.Unlock()
-	return append([]pendingEquity(nil), s.pendEq...)
+	return append([]pendingEquity(nil), s.pendEq...), err
 }
 
 // PeakEquity returns the highest equity ever recorded; ok is false when
 // none was.
 func (s *Store) PeakEquity(ctx context.Context) (decimal.Decimal, bool, error) {
-	pend := s.pendingEquities()
+	pend, err := s.pendingEquities()
+	if err != nil {
+		return decimal.Decimal{}, false, err
+	}
 	// Committed records: the queue holds no equity but these (a write of
 	// one queued later only adds to the answer below).
 	var body []byte
-	err := s.queryRowCommitted(ctx, `SELECT body FROM records WHERE kind = 'equity' ORDER BY seq DESC LIMIT 1`).Scan(&body)
+	err = s.queryRowCommitted(ctx, `SELECT body FROM records WHERE kind = 'equity' ORDER BY seq DESC LIMIT 1`).Scan(&body)
 	var peak decimal.Decimal
 	ok := false
 	switch {
@@ -292,10 +295,13 @@ func (s *Store) PeakEquity(ctx context.Context) (decimal.Decimal, bool, error) {
 // when no equity was ever recorded.
 func (s *Store) EquityAt(ctx context.Context, t time.Time) (decimal.Decimal, bool, error) {
 	ns := t.UnixNano()
-	pend := s.pendingEquities()
+	pend, err := s.pendingEquities()
+	if err != nil {
+		return decimal.Decimal{}, false, err
+	}
 	var body []byte
 	var pref, at int64
-	err := s.queryRowCommitted(ctx, `SELECT body, pref, at FROM (
+	err = s.queryRowCommitted(ctx, `SELECT body, pref, at FROM (
 		SELECT body, 0 AS pref, at, seq FROM (SELECT body, at, seq FROM records WHERE kind = 'equity' AND at <= CAST(? AS INTEGER) ORDER BY at DESC, seq DESC LIMIT 1)
 		UNION ALL
 		SELECT body, 1 AS pref, at, seq FROM (SELECT body, at, seq FROM records WHERE kind = 'equity' AND at > CAST(? AS INTEGER) ORDER BY at, seq LIMIT 1)

@@ -73,6 +73,11 @@ func TestQueueAllRecordsTheSame(t *testing.T) {
 	if plain != queued {
 		t.Fatalf("the batched scratch store wrote other records:\n--- unbatched\n%s\n--- batched\n%s", plain, queued)
 	}
+	// Batches of 3: most are committed in the background, between and
+	// across the synchronous writes (fills, notifications, deliveries).
+	if small := record(Options{Scratch: true, BatchSize: 3}); small != plain {
+		t.Fatalf("the scratch store in batches of 3 wrote other records:\n--- unbatched\n%s\n--- batched\n%s", plain, small)
+	}
 	for _, want := range []string{`"recommendation":{"symbol":"BTC/USDT"`, `\u2028`, `[REDACTED]`} {
 		if !bytes.Contains([]byte(queued), []byte(want)) {
 			t.Errorf("records lack %s", want)

@@ -252,8 +252,11 @@ func (s *Store) RecentInvalidOutput(ctx context.Context, n int) (calls, invalid 
 	// and the committed ones read without committing the queue: this is
 	// asked at every cycle, and committing there made every batch one
 	// cycle long. The write lock keeps the two views apart.
-	s.wmu.Lock()
+	err = s.lockWriter()
 	defer s.wmu.Unlock()
+	if err != nil {
+		return 0, 0, err
+	}
 	var all []recentCall
 	// The committed calls read last time serve again while no call was
 	// committed since (the newest call's seq is an index lookup; the list

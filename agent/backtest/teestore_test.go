@@ -35,7 +35,7 @@ func TestAuditTeeAnswersAsTheDatabase(t *testing.T) {
 		for _, at := range []time.Time{now, now.Add(30 * time.Minute), now.Add(3 * time.Hour)} {
 			a, err1 := tee.Level(ctx, at)
 			b, err2 := db.Level(ctx, at)
-			if err1 != nil || err2 != nil || !sameLevel(a, b) {
+			if err1 != nil || err2 != nil || a.Level != b.Level || !a.Since.Equal(b.Since) || !a.Until.Equal(b.Until) || a.Reason != b.Reason {
 				t.Errorf("%s: Level(%s) memory %+v (%v), database %+v (%v)", step, at.Format(time.RFC3339), a, err1, b, err2)
 			}
 		}
@@ -93,6 +93,23 @@ func TestAuditTeeAnswersAsTheDatabase(t *testing.T) {
 		}
 	}
 	step := func(d time.Duration) { now = now.Add(d) }
+	// ref gets the same raises synchronously: RaiseLevel must return
+	// what audit.Store.RaiseLevel returns.
+	ref, err := audit.Open(ctx, filepath.Join(t.TempDir(), "ref.db"), audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	raise := func(tr audit.LevelTrip) {
+		t.Helper()
+		got, err := tee.RaiseLevel(ctx, tr)
+		must(err)
+		want, err := ref.RaiseLevel(ctx, tr)
+		must(err)
+		if got.Level != want.Level || !got.Since.Equal(want.Since) || !got.Until.Equal(want.Until) || got.Reason != want.Reason {
+			t.Errorf("RaiseLevel(%s at %s) = %+v; audit.Store gives %+v", tr.Level, tr.At.Format(time.RFC3339), got, want)
+		}
+	}
 
 	check("empty")
 	must(tee.RecordEquity(ctx, now, decimal.RequireFromString("10000")))
@@ -101,15 +118,12 @@ func TestAuditTeeAnswersAsTheDatabase(t *testing.T) {
 	check("two equities")
 	step(time.Hour)
 	must(tee.RecordEquity(ctx, now, decimal.RequireFromString("9900")))
-	_, err = tee.RaiseLevel(ctx, audit.LevelTrip{Level: audit.LevelReduce, At: now, Until: now.Add(4 * time.Hour), Reason: "drift", RunID: "bt-1"})
-	must(err)
+	raise(audit.LevelTrip{Level: audit.LevelReduce, At: now, Until: now.Add(4 * time.Hour), Reason: "drift", RunID: "bt-1"})
 	check("reduce")
 	step(time.Hour)
 	// A shorter raise keeps the longer cool-down and the episode's start.
-	_, err = tee.RaiseLevel(ctx, audit.LevelTrip{Level: audit.LevelReduce, At: now, Until: now.Add(time.Hour), Reason: "drift again", RunID: "bt-2"})
-	must(err)
-	_, err = tee.RaiseLevel(ctx, audit.LevelTrip{Level: audit.LevelSafeMode, At: now, Until: now.Add(2 * time.Hour), Reason: "shock", RunID: "bt-2"})
-	must(err)
+	raise(audit.LevelTrip{Level: audit.LevelReduce, At: now, Until: now.Add(time.Hour), Reason: "drift again", RunID: "bt-2"})
+	raise(audit.LevelTrip{Level: audit.LevelSafeMode, At: now, Until: now.Add(2 * time.Hour), Reason: "shock", RunID: "bt-2"})
 	check("safe mode over reduce")
 	ev := schemas.OrderEvent{ClientOrderID: "o-1", DecisionID: "bt-2:0", Role: "entry", State: schemas.OrderIntent, Symbol: "BTC/USDT", Side: schemas.SideBuy, Type: "limit",
 		Quantity: decimal.RequireFromString("0.01"), Price: decimal.RequireFromString("50000"), At: now}
@@ -152,6 +166,12 @@ func TestAuditTeeAnswersAsTheDatabase(t *testing.T) {
 	step(5 * time.Hour)
 	must(tee.RecordEquity(ctx, now, decimal.RequireFromString("10400")))
 	check("after the cool-downs")
+	// A new episode after the cool-down ended, and one with no end.
+	raise(audit.LevelTrip{Level: audit.LevelReduce, At: now, Until: now.Add(time.Hour), Reason: "drift, later", RunID: "bt-9"})
+	raise(audit.LevelTrip{Level: audit.LevelSafeMode, At: now, Reason: "until resumed", RunID: "bt-9"})
+	step(time.Hour)
+	raise(audit.LevelTrip{Level: audit.LevelSafeMode, At: now, Until: now.Add(time.Hour), Reason: "shock again", RunID: "bt-10"})
+	check("open-ended safe mode")
 	rep, err := db.Verify(ctx)
 	if err != nil || !rep.OK {
 		t.Fatalf("Verify = %+v, %v", rep, err)
