@@ -130,13 +130,13 @@ type Store struct {
 	// (hashBuf, headSeq, headHash, blobs, runCtx, the writers), so every
 	// path that runs a transaction or reads those waits for it first
 	// (drainLocked). asyncErr is that batch's error, for the next caller.
-	inflight    chan struct{}
-	asyncErr    error
-	hashBuf     []byte
-	headSeq     int64  // seq and hash of the last record this store committed
-	headHash    []byte //
-	closed      bool
-	blobs       map[string]bool // blobs this store committed (blobs.go)
+	inflight chan struct{}
+	asyncErr error
+	hashBuf  []byte
+	headSeq  int64  // seq and hash of the last record this store committed
+	headHash []byte //
+	closed   bool
+	blobs    map[string]bool // blobs this store committed (blobs.go)
 	// runCtx is the run a queueAll store recorded last, for its verdicts
 	// (runs.go); nil when unknown.
 	runCtx *runContext
