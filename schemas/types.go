@@ -168,7 +168,12 @@ type BookLevel struct {
 
 // MarshalJSON writes [price, qty] as numbers.
 func (l BookLevel) MarshalJSON() ([]byte, error) {
-	return []byte("[" + l.Price.String() + "," + l.Qty.String() + "]"), nil
+	b := make([]byte, 0, 32)
+	b = append(b, '[')
+	b = appendDecimal(b, l.Price)
+	b = append(b, ',')
+	b = appendDecimal(b, l.Qty)
+	return append(b, ']'), nil
 }
 
 // UnmarshalJSON reads [price, qty] (numbers or decimal strings).

@@ -114,6 +114,9 @@ type Exchange struct {
 	// maintenance puts the exchange into maintenance (SetMaintenance):
 	// SystemStatus says so and new orders are refused as Binance does.
 	maintenance bool
+	// below and above are 1 ∓ half the spread, the touch's factors of
+	// the close (cfg.SpreadBps, fixed at New).
+	below, above decimal.Decimal
 }
 
 var _ executor.Exchange = (*Exchange)(nil)
@@ -190,6 +193,8 @@ func New(cfg Config) (*Exchange, error) {
 	if x.log == nil {
 		x.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	half := decimal.NewFromFloat(cfg.SpreadBps).Div(decimal.NewFromInt(20000))
+	x.below, x.above = decimal.NewFromInt(1).Sub(half), decimal.NewFromInt(1).Add(half)
 	x.cfg.Markets = maps.Clone(cfg.Markets)
 	for sym, m := range x.cfg.Markets {
 		if m.Symbol == "" {
@@ -284,14 +289,17 @@ func (x *Exchange) OrderBook(ctx context.Context, symbol string, depth int) (exe
 		at = c.Time.Add(b.interval)
 	}
 	ob := executor.OrderBook{Symbol: symbol, Time: at}
-	for i := 0; i < depth; i++ {
-		off := gap.Mul(decimal.NewFromInt(int64(i)))
-		if p := bid.Sub(off); p.IsPositive() && per.IsPositive() {
-			ob.Bids = append(ob.Bids, executor.Level{Price: p, Qty: per})
-		}
-		if per.IsPositive() {
-			ob.Asks = append(ob.Asks, executor.Level{Price: ask.Add(off), Qty: per})
-		}
+	if !per.IsPositive() {
+		return ob, nil
+	}
+	// Level i is gap×i from the touch: one exact step from the last.
+	ob.Bids = make([]executor.Level, 0, depth)
+	ob.Asks = make([]executor.Level, 0, depth)
+	for i, p := 0, bid; i < depth && p.IsPositive(); i, p = i+1, p.Sub(gap) {
+		ob.Bids = append(ob.Bids, executor.Level{Price: p, Qty: per})
+	}
+	for i, p := 0, ask; i < depth; i, p = i+1, p.Add(gap) {
+		ob.Asks = append(ob.Asks, executor.Level{Price: p, Qty: per})
 	}
 	return ob, nil
 }
@@ -373,10 +381,9 @@ func (x *Exchange) Ticker(ctx context.Context, symbol string) (executor.Ticker, 
 }
 
 func (x *Exchange) touch(b *book, c executor.Candle) (bid, ask decimal.Decimal) {
-	half := decimal.NewFromFloat(x.cfg.SpreadBps).Div(decimal.NewFromInt(20000))
 	close := decimal.NewFromFloat(c.Close)
-	bid = executor.FloorToStep(close.Mul(decimal.NewFromInt(1).Sub(half)), b.m.PriceStep)
-	ask = ceilToStep(close.Mul(decimal.NewFromInt(1).Add(half)), b.m.PriceStep)
+	bid = executor.FloorToStep(close.Mul(x.below), b.m.PriceStep)
+	ask = ceilToStep(close.Mul(x.above), b.m.PriceStep)
 	return bid, ask
 }
 
