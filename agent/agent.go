@@ -951,20 +951,34 @@ func violationsText(vs []schemas.Violation) string {
 	return strings.Join(parts, "; ")
 }
 
-func runSummary(res CycleResult) map[string]any {
+func runSummary(res CycleResult) summaryRecord {
 	counts := map[schemas.Decision]int{}
 	for _, v := range res.Verdicts {
 		counts[v.Decision]++
 	}
-	m := map[string]any{
-		"reason": res.Reason, "equity": res.Equity, "decisions": counts,
-		"orders": len(res.Orders), "order_errors": res.OrderErrors, "trips": res.Trips,
-		"kill_switch": res.KillSwitch, "safe_mode": res.SafeMode, "level": res.Level, "risk_scale": res.RiskScale,
+	return summaryRecord{
+		Reason: res.Reason, Equity: res.Equity, Decisions: counts,
+		Orders: len(res.Orders), OrderErrors: res.OrderErrors, Trips: res.Trips,
+		KillSwitch: res.KillSwitch, SafeMode: res.SafeMode, Level: res.Level, RiskScale: res.RiskScale,
+		Warnings: res.Warnings, // shown by warden audit show
 	}
-	if len(res.Warnings) > 0 {
-		m["warnings"] = res.Warnings // shown by warden audit show
-	}
-	return m
+}
+
+// summaryRecord is a run's summary as its run_end record holds it. The
+// fields are in the order of their keys, as a map of them was encoded
+// before (the records read the same).
+type summaryRecord struct {
+	Decisions   map[schemas.Decision]int `json:"decisions"`
+	Equity      decimal.Decimal          `json:"equity"`
+	KillSwitch  bool                     `json:"kill_switch"`
+	Level       string                   `json:"level"`
+	OrderErrors []string                 `json:"order_errors"`
+	Orders      int                      `json:"orders"`
+	Reason      string                   `json:"reason"`
+	RiskScale   decimal.Decimal          `json:"risk_scale"`
+	SafeMode    bool                     `json:"safe_mode"`
+	Trips       []Trip                   `json:"trips"`
+	Warnings    []schemas.Violation      `json:"warnings,omitempty"`
 }
 
 // lockedBySells is, per symbol, the unfilled quantity of open sell orders

@@ -166,14 +166,42 @@ type BookLevel struct {
 	Qty   decimal.Decimal
 }
 
-// MarshalJSON writes [price, qty] as numbers.
-func (l BookLevel) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 32)
+// MarshalJSON writes the book as encoding/json would from its fields, in
+// one piece: a state's book is encoded at every audited cycle, and one
+// call per level made most of that cost.
+func (b Book) MarshalJSON() ([]byte, error) {
+	out := make([]byte, 0, 24+32*(len(b.Bids)+len(b.Asks)))
+	side := func(key string, ls []BookLevel) {
+		out = append(out, key...)
+		if ls == nil {
+			out = append(out, "null"...)
+			return
+		}
+		out = append(out, '[')
+		for i, l := range ls {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = l.appendJSON(out)
+		}
+		out = append(out, ']')
+	}
+	side(`{"bids":`, b.Bids)
+	side(`,"asks":`, b.Asks)
+	return append(out, '}'), nil
+}
+
+func (l BookLevel) appendJSON(b []byte) []byte {
 	b = append(b, '[')
 	b = appendDecimal(b, l.Price)
 	b = append(b, ',')
 	b = appendDecimal(b, l.Qty)
-	return append(b, ']'), nil
+	return append(b, ']')
+}
+
+// MarshalJSON writes [price, qty] as numbers.
+func (l BookLevel) MarshalJSON() ([]byte, error) {
+	return l.appendJSON(make([]byte, 0, 32)), nil
 }
 
 // UnmarshalJSON reads [price, qty] (numbers or decimal strings).
