@@ -153,6 +153,12 @@ type Agent struct {
 	candles candleCache
 	// cfgJSON is the configuration summary recorded with every run.
 	cfgJSON json.RawMessage
+	// sysJSON is the last system prompt an offline call recorded, and its
+	// JSON encoding (offlineRequest).
+	sysJSON struct {
+		text string
+		enc  []byte
+	}
 }
 
 // SetValidator replaces the validator from the next cycle on. A cycle in
@@ -786,7 +792,7 @@ func (a *Agent) recordCalls(ctx context.Context, runID string, p prompts.Rendere
 	if a.keepsRecords() && len(reply.Calls) == 0 {
 		// Offline advisors make no HTTP call; the prompt they were given is
 		// still recorded so the run can be read and replayed.
-		req, _ := json.Marshal(map[string]string{"system": p.System, "user": p.User})
+		req := a.offlineRequest(p)
 		status := "ok"
 		errText := ""
 		if advErr != nil {
@@ -801,6 +807,24 @@ func (a *Agent) recordCalls(ctx context.Context, runID string, p prompts.Rendere
 		}
 	}
 	return nil
+}
+
+// offlineRequest is the request an offline advisor's call record holds:
+// {"system": ..., "user": ...} as json.Marshal writes that map. The system
+// text is the same at every cycle of a run: its encoding is kept.
+func (a *Agent) offlineRequest(p prompts.Rendered) []byte {
+	if a.sysJSON.text != p.System || a.sysJSON.enc == nil {
+		a.sysJSON.text = p.System
+		a.sysJSON.enc, _ = json.Marshal(p.System)
+	}
+	sys := a.sysJSON.enc
+	user, _ := json.Marshal(p.User)
+	out := make([]byte, 0, len(sys)+len(user)+20)
+	out = append(out, `{"system":`...)
+	out = append(out, sys...)
+	out = append(out, `,"user":`...)
+	out = append(out, user...)
+	return append(out, '}')
 }
 
 // PromptUser is implemented by advisors that may not read the prompt at

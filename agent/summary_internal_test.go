@@ -6,6 +6,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/warden-trading/warden/prompts"
 	"github.com/warden-trading/warden/schemas"
 )
 
@@ -35,6 +36,24 @@ func TestRunSummaryEncodesAsTheMap(t *testing.T) {
 		got, err := json.Marshal(runSummary(res))
 		if err != nil || string(got) != string(want) {
 			t.Errorf("summary encodes as\n%s (%v); the map as\n%s", got, err, want)
+		}
+	}
+}
+
+// TestOfflineRequestIsTheMap: the offline call's request is byte for byte
+// json.Marshal of {"system", "user"}, also when the system text changes
+// between cycles.
+func TestOfflineRequestIsTheMap(t *testing.T) {
+	a := &Agent{}
+	for _, p := range []prompts.Rendered{
+		{System: "You advise <b>&</b> \"q\" \u2028 é", User: "BTC at 42005\n- line\t<tab>"},
+		{System: "You advise <b>&</b> \"q\" \u2028 é", User: "second cycle"},
+		{System: "another system text", User: ""},
+		{},
+	} {
+		want, _ := json.Marshal(map[string]string{"system": p.System, "user": p.User})
+		if got := a.offlineRequest(p); string(got) != string(want) {
+			t.Errorf("offlineRequest = %s; json.Marshal gives %s", got, want)
 		}
 	}
 }

@@ -304,23 +304,40 @@ func (s *Store) CountError(ctx context.Context, at time.Time, runID, component, 
 		at = s.clock()
 	}
 	var n int
-	err := s.write(ctx, true, false, func(w *writeTx) error {
+	err := s.write(ctx, true, false, countError(at, runID, component, msg, &n))
+	return n, err
+}
+
+// QueueCountError is CountError for a caller that keeps the count itself
+// (an audited backtest): in a batched Scratch store the record is queued,
+// and the count it holds is computed when the queue is committed, from
+// every record before it; elsewhere it is CountError.
+func (s *Store) QueueCountError(ctx context.Context, at time.Time, runID, component, msg string) error {
+	if at.IsZero() {
+		at = s.clock()
+	}
+	var n int
+	return s.write(ctx, true, s.queueAll, countError(at, runID, component, msg, &n))
+}
+
+// countError is the write of CountError; it sets *n to the new count.
+func countError(at time.Time, runID, component, msg string, n *int) writeFunc {
+	return func(w *writeTx) error {
 		var state string
 		err := w.queryRow(qLatestErrorCount).Scan(&state)
 		switch {
 		case isNoRows(err):
-			n = 0
+			*n = 0
 		case err != nil:
 			return fmt.Errorf("audit: read error count: %w", err)
 		default:
-			if n, err = parseCount(state); err != nil {
+			if *n, err = parseCount(state); err != nil {
 				return err
 			}
 		}
-		n++
-		return appendErrorCount(w, at, runID, errorCountDetail{Count: n, Component: component, Error: msg})
-	})
-	return n, err
+		*n++
+		return appendErrorCount(w, at, runID, errorCountDetail{Count: *n, Component: component, Error: msg})
+	}
 }
 
 // ResetErrors sets the error-spike count back to 0 after a good cycle. It
@@ -334,6 +351,33 @@ func (s *Store) ResetErrors(ctx context.Context, at time.Time, runID string) err
 		at = s.clock()
 	}
 	return s.write(ctx, true, false, func(w *writeTx) error {
+		return appendErrorCount(w, at, runID, errorCountDetail{Count: 0})
+	})
+}
+
+// QueueResetErrors is ResetErrors for a caller that keeps the count
+// itself (an audited backtest): in a batched Scratch store the reset is
+// queued, and written when the queue is committed if the count on record
+// then is not 0; elsewhere it is ResetErrors.
+func (s *Store) QueueResetErrors(ctx context.Context, at time.Time, runID string) error {
+	if !s.queueAll {
+		return s.ResetErrors(ctx, at, runID)
+	}
+	if at.IsZero() {
+		at = s.clock()
+	}
+	return s.write(ctx, true, true, func(w *writeTx) error {
+		var state string
+		err := w.queryRow(qLatestErrorCount).Scan(&state)
+		switch {
+		case isNoRows(err):
+			return nil
+		case err != nil:
+			return fmt.Errorf("audit: read error count: %w", err)
+		}
+		if n, err := parseCount(state); err != nil || n == 0 {
+			return err
+		}
 		return appendErrorCount(w, at, runID, errorCountDetail{Count: 0})
 	})
 }

@@ -86,7 +86,7 @@ const (
 	COALESCE((SELECT json_extract(body, '$.parsed.recommendations') FROM records WHERE run_id = CAST(?1 AS TEXT) AND run_id <> '' AND kind = 'response' AND state = 'valid' ORDER BY seq DESC LIMIT 1), '')`
 )
 
-var txQueries = []string{qHead, qHeadSeq, qLastPeak, qRunOfDecision, qFillSeen, qDecisionOfOrder, qNotificationByKey, qNotification, qRunContext, qLatestSwitch}
+var txQueries = []string{qHead, qHeadSeq, qLastPeak, qRunOfDecision, qFillSeen, qDecisionOfOrder, qNotificationByKey, qNotification, qRunContext, qLatestSwitch, qLatestErrorCount}
 
 var genesis = make([]byte, sha256.Size)
 

@@ -166,16 +166,17 @@ func (t *auditTee) RaiseLevel(ctx context.Context, tr audit.LevelTrip) (audit.Le
 	return t.memStore.RaiseLevel(ctx, tr)
 }
 
-// CountError counts a failed cycle in the database and in memory.
+// CountError counts a failed cycle in memory and queues the record that
+// counts it in the database (which comes to the same count from the
+// records before it).
 func (t *auditTee) CountError(ctx context.Context, at time.Time, runID, component, msg string) (int, error) {
-	n, err := t.a.CountError(ctx, at, runID, component, msg)
-	if err != nil {
+	if at.IsZero() {
+		at = t.clock()
+	}
+	if err := t.a.QueueCountError(ctx, at, runID, component, msg); err != nil {
 		return 0, err
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.errors = n
-	return n, nil
+	return t.memStore.CountError(ctx, at, runID, component, msg)
 }
 
 // ResetErrors ends a run of failed cycles; the database is written only
@@ -187,7 +188,10 @@ func (t *auditTee) ResetErrors(ctx context.Context, at time.Time, runID string) 
 	if n == 0 {
 		return nil
 	}
-	if err := t.a.ResetErrors(ctx, at, runID); err != nil {
+	if at.IsZero() {
+		at = t.clock()
+	}
+	if err := t.a.QueueResetErrors(ctx, at, runID); err != nil {
 		return err
 	}
 	return t.memStore.ResetErrors(ctx, at, runID)
