@@ -13,9 +13,10 @@ import (
 )
 
 // benchLong runs every sub-benchmark over the full history; without it
-// every_candle/audit_on covers only its first three months (the 45k
-// audited decisions take 35-40 s on a shared 2-core machine, against about
-// 5 s unaudited; most of the difference is SQLite inserts and reads).
+// every_candle/audit_on covers only its first three and a half months
+// (the 44k audited decisions take about 9 s on a shared 2-core machine,
+// against 3.5 s unaudited: JSON encoding and the prompt on the agent's
+// goroutine, SQLite inserts on the committing one).
 var benchLong = flag.Bool("backtest.long", false, "run every_candle/audit_on over the full history")
 
 // BenchmarkBacktest runs the full bundled BTC/USDT 1h history (2017-08 to
