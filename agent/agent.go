@@ -800,7 +800,7 @@ func (a *Agent) recordCalls(ctx context.Context, runID string, p prompts.Rendere
 		}
 		if err := a.d.Store.RecordLLMCall(ctx, audit.LLMCall{
 			RunID: runID, Attempt: 1, At: a.d.Clock().UTC(), Advisor: a.d.Advisor.Name(), Model: reply.Model,
-			PromptHash: p.SystemHash + ":" + p.UserHash, Request: string(req), Response: string(reply.Raw),
+			PromptHash: p.SystemHash + ":" + p.UserHash, Request: req, Response: string(reply.Raw),
 			Status: status, Error: errText,
 		}); err != nil {
 			return fmt.Errorf("audit: record advisor call: %w", err)
@@ -812,19 +812,21 @@ func (a *Agent) recordCalls(ctx context.Context, runID string, p prompts.Rendere
 // offlineRequest is the request an offline advisor's call record holds:
 // {"system": ..., "user": ...} as json.Marshal writes that map. The system
 // text is the same at every cycle of a run: its encoding is kept.
-func (a *Agent) offlineRequest(p prompts.Rendered) []byte {
+func (a *Agent) offlineRequest(p prompts.Rendered) string {
 	if a.sysJSON.text != p.System || a.sysJSON.enc == nil {
 		a.sysJSON.text = p.System
 		a.sysJSON.enc, _ = json.Marshal(p.System)
 	}
 	sys := a.sysJSON.enc
 	user, _ := json.Marshal(p.User)
-	out := make([]byte, 0, len(sys)+len(user)+20)
-	out = append(out, `{"system":`...)
-	out = append(out, sys...)
-	out = append(out, `,"user":`...)
-	out = append(out, user...)
-	return append(out, '}')
+	var out strings.Builder
+	out.Grow(len(sys) + len(user) + 20)
+	out.WriteString(`{"system":`)
+	out.Write(sys)
+	out.WriteString(`,"user":`)
+	out.Write(user)
+	out.WriteByte('}')
+	return out.String()
 }
 
 // PromptUser is implemented by advisors that may not read the prompt at

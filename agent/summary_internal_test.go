@@ -52,7 +52,7 @@ func TestOfflineRequestIsTheMap(t *testing.T) {
 		{},
 	} {
 		want, _ := json.Marshal(map[string]string{"system": p.System, "user": p.User})
-		if got := a.offlineRequest(p); string(got) != string(want) {
+		if got := a.offlineRequest(p); got != string(want) {
 			t.Errorf("offlineRequest = %s; json.Marshal gives %s", got, want)
 		}
 	}

@@ -144,7 +144,7 @@ type Store struct {
 	// Guarded by smu: the static parts of the last request split into
 	// blobs (blobs.go), tried first on the next one.
 	smu        sync.Mutex
-	lastStatic [][]byte
+	lastStatic []staticPart
 
 	// Guarded by rmu: read statements prepared on db, by query text.
 	rmu   sync.Mutex

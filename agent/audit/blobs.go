@@ -77,7 +77,6 @@ func (s *Store) splitRequest(request string, blobs blobSet) []RequestPart {
 	if s.redact != nil {
 		request = s.redact(request)
 	}
-	raw := []byte(request)
 	// Fast path: the static parts of the previous request, found again
 	// byte for byte (a backtest sends the same system text at every
 	// decision, and parsing each request was most of what storing it
@@ -87,16 +86,20 @@ func (s *Store) splitRequest(request string, blobs blobSet) []RequestPart {
 	s.smu.Unlock()
 	var spans []blobSpan
 	for _, c := range last {
-		i := bytes.Index(raw, c)
+		i := strings.Index(request, c.text)
 		if i < 0 {
 			spans = nil
 			break
 		}
-		spans = append(spans, blobSpan{i, i + len(c)})
+		spans = append(spans, blobSpan{at: i, end: i + len(c.text), part: c})
 	}
 	fast := spans != nil
 	if !fast {
-		spans = staticSpans(raw)
+		raw := []byte(request)
+		for _, sp := range staticSpans(raw) {
+			b := raw[sp.at:sp.end]
+			spans = append(spans, blobSpan{at: sp.at, end: sp.end, part: staticPart{text: string(b), b: b, hash: blobHash(b)}})
+		}
 	}
 	if len(spans) == 0 {
 		return nil
@@ -105,7 +108,7 @@ func (s *Store) splitRequest(request string, blobs blobSet) []RequestPart {
 	var (
 		parts  []RequestPart
 		mine   = blobSet{}
-		static [][]byte
+		static []staticPart
 		pos    int
 	)
 	text := func(t string) {
@@ -122,24 +125,31 @@ func (s *Store) splitRequest(request string, blobs blobSet) []RequestPart {
 		if sp.at > pos {
 			text(request[pos:sp.at])
 		}
-		parts = append(parts, RequestPart{Blob: mine.ref(raw[sp.at:sp.end])})
-		static = append(static, raw[sp.at:sp.end])
+		mine[sp.part.hash] = sp.part.b
+		parts = append(parts, RequestPart{Blob: sp.part.hash})
+		static = append(static, sp.part)
 		pos = sp.end
 	}
-	if pos < len(raw) {
+	if pos < len(request) {
 		text(request[pos:])
 	}
 	// Joining must give the request back exactly, or it is stored whole.
-	var sb strings.Builder
-	sb.Grow(len(request))
+	pos = 0
 	for _, p := range parts {
 		if p.Blob != "" {
-			sb.Write(mine[p.Blob])
-		} else {
-			sb.WriteString(p.Text)
+			b := mine[p.Blob]
+			if len(request)-pos < len(b) || request[pos:pos+len(b)] != string(b) {
+				return nil
+			}
+			pos += len(b)
+			continue
 		}
+		if !strings.HasPrefix(request[pos:], p.Text) {
+			return nil
+		}
+		pos += len(p.Text)
 	}
-	if sb.String() != request {
+	if pos != len(request) {
 		return nil
 	}
 	for h, b := range mine {
@@ -153,8 +163,20 @@ func (s *Store) splitRequest(request string, blobs blobSet) []RequestPart {
 	return parts
 }
 
-// blobSpan is a byte range of a request stored as a blob.
-type blobSpan struct{ at, end int }
+// staticPart is a static part of a request: its text, the same bytes,
+// and their blob hash.
+type staticPart struct {
+	text string
+	b    []byte
+	hash string
+}
+
+// blobSpan is a byte range of a request stored as a blob (part, once
+// known).
+type blobSpan struct {
+	at, end int
+	part    staticPart
+}
 
 // staticSpans finds the static parts of a request (the system message,
 // the response format, tools; in the offline form the system text) as
@@ -187,7 +209,7 @@ func staticSpans(raw []byte) []blobSpan {
 		if i < 0 {
 			continue
 		}
-		spans = append(spans, blobSpan{i, i + len(c)})
+		spans = append(spans, blobSpan{at: i, end: i + len(c)})
 	}
 	return spans
 }
