@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/warden-trading/warden/schemas"
@@ -82,5 +83,57 @@ func TestQueueAllRecordsTheSame(t *testing.T) {
 		if !bytes.Contains([]byte(queued), []byte(want)) {
 			t.Errorf("records lack %s", want)
 		}
+	}
+}
+
+// TestQueueAllBackgroundError: in a batched Scratch store a full batch is
+// committed in the background; a write in it that fails (a decision
+// recorded twice) loses only itself, its error comes back from the next
+// call that writes, and the records before and after it are all on
+// record, in order, with the chain whole.
+func TestQueueAllBackgroundError(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	s, path := openTest(t, Options{Clock: clk.Now, Scratch: true, BatchSize: 4})
+	st := testState(clk.Now())
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(s.BeginRun(ctx, Run{ID: "bt-1", Advisor: "baseline"}))
+	_, err := s.RecordVerdicts(ctx, "bt-1", "pol", st, testVerdicts()[:1])
+	must(err)
+	// The same decision again: queued now, refused by the unique index
+	// when its batch commits.
+	_, err = s.RecordVerdicts(ctx, "bt-1", "pol", st, testVerdicts()[:1])
+	must(err)
+	must(s.RecordEvent(ctx, Event{Kind: "a"})) // fills the batch: committed in the background
+	// The next full batch waits for the first and reports its error.
+	must(s.RecordEvent(ctx, Event{Kind: "b"}))
+	must(s.RecordEvent(ctx, Event{Kind: "c"}))
+	must(s.RecordEvent(ctx, Event{Kind: "d"}))
+	err = s.RecordEvent(ctx, Event{Kind: "e"}) // fills the second batch
+	if err == nil || !strings.Contains(err.Error(), "queued records could not be committed") {
+		t.Fatalf("the write after a failed background batch = %v; want that batch's error", err)
+	}
+	must(s.Flush(ctx))
+	var kinds []string
+	rows, err := rawDB(t, path).Query(`SELECT kind, ref FROM records ORDER BY seq`)
+	must(err)
+	defer rows.Close()
+	for rows.Next() {
+		var k, ref string
+		must(rows.Scan(&k, &ref))
+		kinds = append(kinds, k+":"+ref)
+	}
+	want := "run:baseline state: verdict:buy event:a event:b event:c event:d event:e"
+	if got := strings.Join(kinds, " "); got != want {
+		t.Errorf("records = %s; want %s", got, want)
+	}
+	rep, err := s.Verify(ctx)
+	if err != nil || !rep.OK {
+		t.Errorf("Verify = %+v, %v", rep, err)
 	}
 }
