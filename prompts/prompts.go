@@ -373,25 +373,71 @@ func marketLine(m schemas.Market, quote string) string {
 		line += " (not trading: no new order in this market)"
 	}
 	if b := m.Book; b != nil && len(b.Bids) > 0 && len(b.Asks) > 0 {
-		mid := b.Bids[0].Price.Add(b.Asks[0].Price).Div(decimal.NewFromInt(2))
-		lo := mid.Mul(decimal.NewFromFloat(0.999))
-		hi := mid.Mul(decimal.NewFromFloat(1.001))
-		var bids, asks decimal.Decimal
-		for _, l := range b.Bids {
-			if l.Price.LessThan(lo) {
-				break
-			}
-			bids = bids.Add(l.Price.Mul(l.Qty))
-		}
-		for _, l := range b.Asks {
-			if l.Price.GreaterThan(hi) {
-				break
-			}
-			asks = asks.Add(l.Price.Mul(l.Qty))
-		}
+		bids, asks := bookDepth(b)
 		line += fmt.Sprintf("; order book within 10 bps of mid: bids %s, asks %s %s (an order walking past it pays slippage)", bids.StringFixed(0), asks.StringFixed(0), quote)
 	}
 	return line
+}
+
+var (
+	depthLo = decimal.NewFromFloat(0.999)
+	depthHi = decimal.NewFromFloat(1.001)
+)
+
+// bookDepth is the quote value of the bids at or above mid×0.999 and of
+// the asks at or below mid×1.001, from the best level on.
+func bookDepth(b *schemas.Book) (bids, asks decimal.Decimal) {
+	mid := b.Bids[0].Price.Add(b.Asks[0].Price).Div(decimal.NewFromInt(2))
+	lo, hi := mid.Mul(depthLo), mid.Mul(depthHi)
+	n := 0
+	for _, l := range b.Bids {
+		if l.Price.LessThan(lo) {
+			break
+		}
+		n++
+	}
+	bids = sumNotional(b.Bids[:n])
+	n = 0
+	for _, l := range b.Asks {
+		if l.Price.GreaterThan(hi) {
+			break
+		}
+		n++
+	}
+	return bids, sumNotional(b.Asks[:n])
+}
+
+// sumNotional is the sum of price × quantity over levels, exact. Levels
+// whose prices share one exponent and quantities another (a book on
+// fixed steps) are summed in int64 when that cannot overflow; any other
+// book in decimal.
+func sumNotional(ls []schemas.BookLevel) decimal.Decimal {
+	if len(ls) == 0 {
+		return decimal.Decimal{}
+	}
+	pe, qe := ls[0].Price.Exponent(), ls[0].Qty.Exponent()
+	var sum int64
+	// Coefficients of at most 8 digits make products below 10^16, and 900
+	// of them sum below 9×10^18 < MaxInt64.
+	fast := len(ls) <= 900
+	for _, l := range ls {
+		if !fast {
+			break
+		}
+		if l.Price.Exponent() != pe || l.Qty.Exponent() != qe || l.Price.NumDigits() > 8 || l.Qty.NumDigits() > 8 || l.Price.Sign() < 0 || l.Qty.Sign() < 0 {
+			fast = false
+			break
+		}
+		sum += l.Price.CoefficientInt64() * l.Qty.CoefficientInt64()
+	}
+	if fast {
+		return decimal.New(sum, pe+qe)
+	}
+	var out decimal.Decimal
+	for _, l := range ls {
+		out = out.Add(l.Price.Mul(l.Qty))
+	}
+	return out
 }
 
 func candleRow(c executor.Candle) string { return string(appendRow(nil, c)) }
