@@ -45,3 +45,44 @@ func TestSumNotionalIsExact(t *testing.T) {
 		}
 	}
 }
+
+// TestLeadingWithinIsExact: the levels counted within a bound are those
+// the decimal comparison counts, bounds on and between price steps, with
+// levels of other exponents mixed in.
+func TestLeadingWithinIsExact(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for i := range 5000 {
+		pe := int32(-r.IntN(8))
+		above := r.IntN(2) == 0
+		best := r.Int64N(1_000_000_000) + 1000
+		var ls []schemas.BookLevel
+		c := best
+		for range r.IntN(25) + 1 {
+			p := decimal.New(c, pe)
+			if r.IntN(15) == 0 {
+				p = decimal.New(c*10, pe-1) // the same price, another exponent
+			}
+			ls = append(ls, schemas.BookLevel{Price: p, Qty: decimal.New(1, 0)})
+			if above {
+				c -= r.Int64N(50) + 1
+			} else {
+				c += r.Int64N(50) + 1
+			}
+		}
+		// A bound near the book: on a step, between steps, or far.
+		bound := decimal.New(best, pe).Mul(decimal.NewFromFloat([]float64{0.999, 1.001, 0.99999, 1.00001, 1, 0.5, 2}[r.IntN(7)]))
+		if r.IntN(3) == 0 {
+			bound = decimal.New(best-r.Int64N(400)+200, pe)
+		}
+		want := 0
+		for _, l := range ls {
+			if (above && l.Price.LessThan(bound)) || (!above && l.Price.GreaterThan(bound)) {
+				break
+			}
+			want++
+		}
+		if got := leadingWithin(ls, bound, above); got != want {
+			t.Fatalf("case %d (above %v, bound %s, first %s): %d levels; decimal comparison counts %d", i, above, bound, ls[0].Price, got, want)
+		}
+	}
+}

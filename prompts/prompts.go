@@ -389,22 +389,40 @@ var (
 func bookDepth(b *schemas.Book) (bids, asks decimal.Decimal) {
 	mid := b.Bids[0].Price.Add(b.Asks[0].Price).Div(decimal.NewFromInt(2))
 	lo, hi := mid.Mul(depthLo), mid.Mul(depthHi)
-	n := 0
-	for _, l := range b.Bids {
-		if l.Price.LessThan(lo) {
-			break
-		}
-		n++
+	return sumNotional(b.Bids[:leadingWithin(b.Bids, lo, true)]), sumNotional(b.Asks[:leadingWithin(b.Asks, hi, false)])
+}
+
+// leadingWithin counts the levels from the first on whose price is at or
+// above bound (above) or at or below it. Prices on one exponent, as a
+// book on a price step has, are compared as int64 coefficients against
+// the bound rounded the safe way; any other level in decimal.
+func leadingWithin(ls []schemas.BookLevel, bound decimal.Decimal, above bool) int {
+	if len(ls) == 0 {
+		return 0
 	}
-	bids = sumNotional(b.Bids[:n])
-	n = 0
-	for _, l := range b.Asks {
-		if l.Price.GreaterThan(hi) {
-			break
-		}
-		n++
+	pe := ls[0].Price.Exponent()
+	// In units of 10^pe, a coefficient c is at or above bound iff c >=
+	// ceil(bound), at or below iff c <= floor(bound).
+	scaled := bound.Shift(-pe)
+	lim := scaled.Floor()
+	if above {
+		lim = scaled.Ceil()
 	}
-	return bids, sumNotional(b.Asks[:n])
+	fast := lim.NumDigits() <= 17 && lim.Exponent() <= 0
+	limC := lim.IntPart()
+	for i, l := range ls {
+		if fast && l.Price.Exponent() == pe && l.Price.NumDigits() <= 17 {
+			c := l.Price.CoefficientInt64()
+			if (above && c < limC) || (!above && c > limC) {
+				return i
+			}
+			continue
+		}
+		if (above && l.Price.LessThan(bound)) || (!above && l.Price.GreaterThan(bound)) {
+			return i
+		}
+	}
+	return len(ls)
 }
 
 // sumNotional is the sum of price × quantity over levels, exact. Levels
