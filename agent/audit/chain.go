@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -124,14 +125,25 @@ func (s *Store) stamp(t time.Time) int64 {
 // marshal encodes v as a JSON body, leaving <, > and & as they are so the
 // stored text reads as it was written.
 func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	buf := encodeBufs.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 1<<20 {
+			encodeBufs.Put(buf)
+		}
+	}()
+	buf.Reset()
+	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		return nil, fmt.Errorf("audit: encode record: %w", err)
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	// A copy of its own: the buffer goes back to the pool.
+	return bytes.Clone(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
 }
+
+// encodeBufs are marshal's buffers, reused: records are encoded at every
+// cycle, and growing a new buffer each time was a good part of it.
+var encodeBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // scrub redacts every text field of r. A body that redaction turned into
 // invalid JSON is kept as a JSON string so nothing is lost or half-written.
