@@ -155,16 +155,7 @@ type LevelTrip struct {
 // Another process's resume between two trips is seen, because the read
 // happens under SQLite's write lock.
 func (s *Store) RaiseLevel(ctx context.Context, t LevelTrip) (LevelState, error) {
-	kind, err := levelKind(t.Level)
-	if err != nil {
-		return LevelState{}, err
-	}
-	if t.At.IsZero() {
-		t.At = s.clock()
-	}
-	var out LevelState
-	err = s.write(ctx, true, false, s.raiseLevel(t, kind, &out))
-	return out, err
+	return s.raiseLevel(ctx, t, false)
 }
 
 // QueueRaiseLevel is RaiseLevel for a caller that keeps the levels itself
@@ -173,20 +164,22 @@ func (s *Store) RaiseLevel(ctx context.Context, t LevelTrip) (LevelState, error)
 // queue is committed, from every record before it; elsewhere it is
 // RaiseLevel.
 func (s *Store) QueueRaiseLevel(ctx context.Context, t LevelTrip) error {
+	_, err := s.raiseLevel(ctx, t, s.queueAll)
+	return err
+}
+
+// raiseLevel is RaiseLevel, its write queued when deferrable (then the
+// state it returns is the zero value).
+func (s *Store) raiseLevel(ctx context.Context, t LevelTrip, deferrable bool) (LevelState, error) {
 	kind, err := levelKind(t.Level)
 	if err != nil {
-		return err
+		return LevelState{}, err
 	}
 	if t.At.IsZero() {
 		t.At = s.clock()
 	}
 	var out LevelState
-	return s.write(ctx, true, s.queueAll, s.raiseLevel(t, kind, &out))
-}
-
-// raiseLevel is the write of RaiseLevel; it sets *out.
-func (s *Store) raiseLevel(t LevelTrip, kind string, out *LevelState) writeFunc {
-	return func(w *writeTx) error {
+	err = s.write(ctx, true, deferrable, func(w *writeTx) error {
 		var (
 			state string
 			due   int64
@@ -227,9 +220,10 @@ func (s *Store) raiseLevel(t LevelTrip, kind string, out *LevelState) writeFunc 
 		if _, err := w.append(rec); err != nil {
 			return err
 		}
-		*out = LevelState{Level: t.Level, Since: d.Since, Until: d.Until, Reason: d.Reason}
+		out = LevelState{Level: t.Level, Since: d.Since, Until: d.Until, Reason: d.Reason}
 		return nil
-	}
+	})
+	return out, err
 }
 
 // EndLevels ends reduce and safe mode (an operator's resume): an "off"
@@ -288,6 +282,19 @@ func (s *Store) ConsecutiveErrors(ctx context.Context) (int, error) {
 	return parseCount(state)
 }
 
+// errorCount is ConsecutiveErrors inside a write transaction.
+func (w *writeTx) errorCount() (int, error) {
+	var state string
+	err := w.queryRow(qLatestErrorCount).Scan(&state)
+	if isNoRows(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("audit: read error count: %w", err)
+	}
+	return parseCount(state)
+}
+
 func parseCount(state string) (int, error) {
 	n, err := strconv.Atoi(state)
 	if err != nil || n < 0 {
@@ -300,12 +307,7 @@ func parseCount(state string) (int, error) {
 // the new count. The read and the write are one durable transaction, so
 // processes that fail one after another (cron `run --once`) count on.
 func (s *Store) CountError(ctx context.Context, at time.Time, runID, component, msg string) (int, error) {
-	if at.IsZero() {
-		at = s.clock()
-	}
-	var n int
-	err := s.write(ctx, true, false, countError(at, runID, component, msg, &n))
-	return n, err
+	return s.countError(ctx, at, runID, component, msg, false)
 }
 
 // QueueCountError is CountError for a caller that keeps the count itself
@@ -313,31 +315,26 @@ func (s *Store) CountError(ctx context.Context, at time.Time, runID, component, 
 // and the count it holds is computed when the queue is committed, from
 // every record before it; elsewhere it is CountError.
 func (s *Store) QueueCountError(ctx context.Context, at time.Time, runID, component, msg string) error {
+	_, err := s.countError(ctx, at, runID, component, msg, s.queueAll)
+	return err
+}
+
+// countError is CountError, its write queued when deferrable (then the
+// count it returns is 0).
+func (s *Store) countError(ctx context.Context, at time.Time, runID, component, msg string, deferrable bool) (int, error) {
 	if at.IsZero() {
 		at = s.clock()
 	}
 	var n int
-	return s.write(ctx, true, s.queueAll, countError(at, runID, component, msg, &n))
-}
-
-// countError is the write of CountError; it sets *n to the new count.
-func countError(at time.Time, runID, component, msg string, n *int) writeFunc {
-	return func(w *writeTx) error {
-		var state string
-		err := w.queryRow(qLatestErrorCount).Scan(&state)
-		switch {
-		case isNoRows(err):
-			*n = 0
-		case err != nil:
-			return fmt.Errorf("audit: read error count: %w", err)
-		default:
-			if *n, err = parseCount(state); err != nil {
-				return err
-			}
+	err := s.write(ctx, true, deferrable, func(w *writeTx) error {
+		c, err := w.errorCount()
+		if err != nil {
+			return err
 		}
-		*n++
-		return appendErrorCount(w, at, runID, errorCountDetail{Count: *n, Component: component, Error: msg})
-	}
+		n = c + 1
+		return appendErrorCount(w, at, runID, errorCountDetail{Count: n, Component: component, Error: msg})
+	})
+	return n, err
 }
 
 // ResetErrors sets the error-spike count back to 0 after a good cycle. It
@@ -367,15 +364,7 @@ func (s *Store) QueueResetErrors(ctx context.Context, at time.Time, runID string
 		at = s.clock()
 	}
 	return s.write(ctx, true, true, func(w *writeTx) error {
-		var state string
-		err := w.queryRow(qLatestErrorCount).Scan(&state)
-		switch {
-		case isNoRows(err):
-			return nil
-		case err != nil:
-			return fmt.Errorf("audit: read error count: %w", err)
-		}
-		if n, err := parseCount(state); err != nil || n == 0 {
+		if n, err := w.errorCount(); err != nil || n == 0 {
 			return err
 		}
 		return appendErrorCount(w, at, runID, errorCountDetail{Count: 0})
