@@ -81,16 +81,12 @@ func overlap(cached, fresh []executor.Candle) (int, bool) {
 	return 0, false
 }
 
-// mergeCandles replaces cached candles from fresh's first one on with
-// fresh (see overlap for what fresh must be).
-func mergeCandles(cached, fresh []executor.Candle) ([]executor.Candle, bool) {
-	at, ok := overlap(cached, fresh)
-	if !ok {
-		return nil, false
-	}
+// mergeCandles replaces cached candles from cached[at] on with fresh,
+// which starts at that candle's time (overlap).
+func mergeCandles(cached []executor.Candle, at int, fresh []executor.Candle) []executor.Candle {
 	out := make([]executor.Candle, 0, at+len(fresh))
 	out = append(out, cached[:at]...)
-	return append(out, fresh...), true
+	return append(out, fresh...)
 }
 
 // sameCandle says whether two candles are the same bar with the same
@@ -99,7 +95,7 @@ func sameCandle(a, b executor.Candle) bool {
 	return a.Time.Equal(b.Time) && a.Open == b.Open && a.High == b.High && a.Low == b.Low && a.Close == b.Close && a.Volume == b.Volume
 }
 
-// extendCandles is keepCandles(mergeCandles(cached, fresh)) without
+// extendCandles is keepCandles(mergeCandles(cached, at, fresh)) without
 // copying the window when fresh only adds candles after the ones it
 // repeats unchanged: the new ones go into the cache's own buffer past
 // the window's end.
@@ -107,8 +103,7 @@ func (a *Agent) extendCandles(sym string, cached []executor.Candle, at int, fres
 	rep := min(len(cached)-at, len(fresh))
 	for i := 0; i < rep; i++ {
 		if !sameCandle(cached[at+i], fresh[i]) {
-			merged, _ := mergeCandles(cached, fresh)
-			return a.keepCandles(sym, merged, since, n)
+			return a.keepCandles(sym, mergeCandles(cached, at, fresh), since, n)
 		}
 	}
 	a.candles.mu.Lock()
@@ -118,8 +113,7 @@ func (a *Agent) extendCandles(sym string, cached []executor.Candle, at int, fres
 		return cs
 	}
 	// Another cycle replaced the window meanwhile: start afresh.
-	merged, _ := mergeCandles(cached, fresh)
-	return a.keepCandles(sym, merged, since, n)
+	return a.keepCandles(sym, mergeCandles(cached, at, fresh), since, n)
 }
 
 // appendCandles adds candles after sym's window, which must still be

@@ -163,15 +163,21 @@ type LLMCall struct {
 	Kind    string `json:"kind,omitempty"`
 }
 
+// Tokens is the call's total tokens: TotalTokens, or prompt and
+// completion tokens when no total was reported.
+func (c LLMCall) Tokens() int64 {
+	if c.TotalTokens == 0 {
+		return c.PromptTokens + c.CompletionTokens
+	}
+	return c.TotalTokens
+}
+
 // RecordLLMCall records one model call.
 func (s *Store) RecordLLMCall(ctx context.Context, c LLMCall) error {
 	if c.At.IsZero() {
 		c.At = s.clock()
 	}
-	total := c.TotalTokens
-	if total == 0 {
-		total = c.PromptTokens + c.CompletionTokens
-	}
+	total := c.Tokens()
 	blobs := blobSet{}
 	if parts := s.splitRequest(c.Request, blobs); parts != nil {
 		c.Request, c.RequestParts = "", parts

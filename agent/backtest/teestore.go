@@ -85,16 +85,12 @@ func (t *auditTee) RecordLLMCall(ctx context.Context, c audit.LLMCall) error {
 	if err := t.a.RecordLLMCall(ctx, c); err != nil {
 		return err
 	}
-	total := c.TotalTokens
-	if total == 0 {
-		total = c.PromptTokens + c.CompletionTokens
-	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	i := sort.Search(len(t.calls), func(i int) bool { return t.calls[i].at.After(c.At) })
 	t.calls = append(t.calls, teeCall{})
 	copy(t.calls[i+1:], t.calls[i:])
-	t.calls[i] = teeCall{at: c.At, tokens: total, invalid: audit.InvalidOutput(c.Status, c.Kind)}
+	t.calls[i] = teeCall{at: c.At, tokens: c.Tokens(), invalid: audit.InvalidOutput(c.Status, c.Kind)}
 	return nil
 }
 
