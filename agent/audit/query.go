@@ -101,16 +101,30 @@ func (s *Store) List(ctx context.Context, f Filter) ([]DecisionRow, error) {
 
 func (s *Store) eachDecision(ctx context.Context, f Filter, newestFirst bool, fn func(DecisionRow) error) error {
 	where, args := f.where()
+	return s.eachBody(ctx, "decision", where, args, newestFirst, f.Limit, func(seq int64, body []byte) error {
+		d, err := decodeDecision(seq, body)
+		if err != nil {
+			return err
+		}
+		return fn(d)
+	})
+}
+
+// eachBody hands fn the seq and body of every record matching where (on
+// records r), in seq order, newest first when asked, at most limit when
+// limit > 0. what names the records in errors ("decision": "list
+// decisions", "read decision").
+func (s *Store) eachBody(ctx context.Context, what, where string, args []any, newestFirst bool, limit int, fn func(seq int64, body []byte) error) error {
 	q := "SELECT r.seq, r.body FROM records r WHERE " + where + " ORDER BY r.seq"
 	if newestFirst {
 		q += " DESC"
 	}
-	if f.Limit > 0 {
-		q += " LIMIT " + strconv.Itoa(f.Limit)
+	if limit > 0 {
+		q += " LIMIT " + strconv.Itoa(limit)
 	}
 	rows, err := s.query(ctx, q, args...)
 	if err != nil {
-		return fmt.Errorf("audit: list decisions: %w", err)
+		return fmt.Errorf("audit: list %ss: %w", what, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -119,18 +133,14 @@ func (s *Store) eachDecision(ctx context.Context, f Filter, newestFirst bool, fn
 			body []byte
 		)
 		if err := rows.Scan(&seq, &body); err != nil {
-			return fmt.Errorf("audit: read decision: %w", err)
+			return fmt.Errorf("audit: read %s: %w", what, err)
 		}
-		d, err := decodeDecision(seq, body)
-		if err != nil {
-			return err
-		}
-		if err := fn(d); err != nil {
+		if err := fn(seq, body); err != nil {
 			return err
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("audit: list decisions: %w", err)
+		return fmt.Errorf("audit: list %ss: %w", what, err)
 	}
 	return nil
 }
@@ -587,38 +597,13 @@ func (s *Store) ListEvents(ctx context.Context, f EventFilter) ([]EventRow, erro
 
 func (s *Store) eachEvent(ctx context.Context, f EventFilter, newestFirst bool, fn func(EventRow) error) error {
 	where, args := f.where()
-	q := "SELECT seq, body FROM records WHERE " + where + " ORDER BY seq"
-	if newestFirst {
-		q += " DESC"
-	}
-	if f.Limit > 0 {
-		q += " LIMIT " + strconv.Itoa(f.Limit)
-	}
-	rows, err := s.query(ctx, q, args...)
-	if err != nil {
-		return fmt.Errorf("audit: list events: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			seq  int64
-			body []byte
-		)
-		if err := rows.Scan(&seq, &body); err != nil {
-			return fmt.Errorf("audit: read event: %w", err)
-		}
+	return s.eachBody(ctx, "event", where, args, newestFirst, f.Limit, func(seq int64, body []byte) error {
 		e := EventRow{Seq: seq}
 		if err := json.Unmarshal(body, &e.Event); err != nil {
 			return fmt.Errorf("audit: decode event at seq %d: %w", seq, err)
 		}
-		if err := fn(e); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("audit: list events: %w", err)
-	}
-	return nil
+		return fn(e)
+	})
 }
 
 // EventKinds returns every event kind recorded, with how many of each, in
