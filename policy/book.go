@@ -356,14 +356,7 @@ func depthWithin(bk *schemas.Book, side schemas.Side, mid decimal.Decimal) ref.V
 	out := make(map[int64]float64, len(DepthBps))
 	for _, bps := range DepthBps {
 		bound := mid.Mul(decimal.NewFromInt(10000 + sign*bps)).Div(decimal.NewFromInt(10000))
-		sum := decimal.Zero
-		for _, l := range levels {
-			if (sign > 0 && l.Price.GreaterThan(bound)) || (sign < 0 && l.Price.LessThan(bound)) {
-				break
-			}
-			sum = sum.Add(l.Price.Mul(l.Qty))
-		}
-		out[bps] = dbl(sum, roundDown)
+		out[bps] = dbl(schemas.NotionalWithin(levels, bound, sign < 0), roundDown)
 	}
 	return types.DefaultTypeAdapter.NativeToValue(out)
 }

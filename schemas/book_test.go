@@ -1,12 +1,10 @@
-package prompts
+package schemas
 
 import (
 	"math/rand/v2"
 	"testing"
 
 	"github.com/shopspring/decimal"
-
-	"github.com/warden-trading/warden/schemas"
 )
 
 // TestSumNotionalIsExact: the int64 sum of a book's notional is the
@@ -14,7 +12,7 @@ import (
 // exponents and coefficients too large for it, and an empty side.
 func TestSumNotionalIsExact(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	ref := func(ls []schemas.BookLevel) decimal.Decimal {
+	ref := func(ls []BookLevel) decimal.Decimal {
 		var out decimal.Decimal
 		for _, l := range ls {
 			out = out.Add(l.Price.Mul(l.Qty))
@@ -27,17 +25,17 @@ func TestSumNotionalIsExact(t *testing.T) {
 			n = 900 + r.IntN(3)
 		}
 		pe, qe := int32(-r.IntN(9)), int32(-r.IntN(9))
-		var ls []schemas.BookLevel
+		var ls []BookLevel
 		for range n {
 			pc, qc := r.Int64N(99_999_999)+1, r.Int64N(99_999_999)+1
 			switch r.IntN(10) {
 			case 0:
 				pc *= 1_000_000_000 // too many digits: the decimal path
 			case 1:
-				ls = append(ls, schemas.BookLevel{Price: decimal.New(pc, pe-1), Qty: decimal.New(qc, qe)}) // another exponent
+				ls = append(ls, BookLevel{Price: decimal.New(pc, pe-1), Qty: decimal.New(qc, qe)}) // another exponent
 				continue
 			}
-			ls = append(ls, schemas.BookLevel{Price: decimal.New(pc, pe), Qty: decimal.New(qc, qe)})
+			ls = append(ls, BookLevel{Price: decimal.New(pc, pe), Qty: decimal.New(qc, qe)})
 		}
 		got, want := sumNotional(ls), ref(ls)
 		if !got.Equal(want) || got.StringFixed(0) != want.StringFixed(0) {
@@ -55,14 +53,14 @@ func TestLeadingWithinIsExact(t *testing.T) {
 		pe := int32(-r.IntN(8))
 		above := r.IntN(2) == 0
 		best := r.Int64N(1_000_000_000) + 1000
-		var ls []schemas.BookLevel
+		var ls []BookLevel
 		c := best
 		for range r.IntN(25) + 1 {
 			p := decimal.New(c, pe)
 			if r.IntN(15) == 0 {
 				p = decimal.New(c*10, pe-1) // the same price, another exponent
 			}
-			ls = append(ls, schemas.BookLevel{Price: p, Qty: decimal.New(1, 0)})
+			ls = append(ls, BookLevel{Price: p, Qty: decimal.New(1, 0)})
 			if above {
 				c -= r.Int64N(50) + 1
 			} else {
