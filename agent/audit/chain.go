@@ -53,6 +53,9 @@ type record struct {
 	// parentIndex, when > 0, sets parent to the seq of the (parentIndex-1)th
 	// record of the same append call.
 	parentIndex int
+	// redacted is set by scrub when redaction changed the record: what
+	// was written is then no longer what the caller encoded.
+	redacted bool
 }
 
 const insertRecordSQL = `INSERT INTO records
@@ -152,12 +155,15 @@ func (s *Store) scrub(r *record) {
 		return
 	}
 	for _, f := range [...]*string{&r.runID, &r.decisionID, &r.ref, &r.symbol, &r.state, &r.dedup} {
-		*f = s.redact(*f)
+		if v := s.redact(*f); v != *f {
+			*f, r.redacted = v, true
+		}
 	}
 	body := s.redact(string(r.body))
 	if body == string(r.body) {
 		return
 	}
+	r.redacted = true
 	if json.Valid([]byte(body)) {
 		r.body = []byte(body)
 		return

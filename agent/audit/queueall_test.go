@@ -52,6 +52,16 @@ func TestQueueAllRecordsTheSame(t *testing.T) {
 		if _, err := s.RecordVerdicts(ctx, "run-4", "pol-1", testState(clk.Now()), testVerdicts()); err != nil {
 			t.Fatal(err)
 		}
+		// A run nothing in is redacted: its verdicts copy the
+		// recommendations encoded when the response was recorded.
+		clean := testResponse()
+		clean.Recommendations[0].Reason = "<b>&</b> \u2028 é 🙂 \"quoted\" \\ clean\ttab"
+		cleanRaw, _ := json.Marshal(clean)
+		must(s.BeginRun(ctx, Run{ID: "run-5", Mode: "backtest", Advisor: "baseline", Model: "m-5", PolicyHash: "pol-1"}))
+		must(s.RecordResponse(ctx, "run-5", cleanRaw, clean, nil))
+		if _, err := s.RecordVerdicts(ctx, "run-5", "pol-1", testState(clk.Now()), testVerdicts()); err != nil {
+			t.Fatal(err)
+		}
 		must(s.Flush(ctx))
 		var out bytes.Buffer
 		rows, err := rawDB(t, path).Query(`SELECT seq, kind, run_id, decision_id, state, body, hex(hash) FROM records ORDER BY seq`)
@@ -79,7 +89,7 @@ func TestQueueAllRecordsTheSame(t *testing.T) {
 	if small := record(Options{Scratch: true, BatchSize: 3}); small != plain {
 		t.Fatalf("the scratch store in batches of 3 wrote other records:\n--- unbatched\n%s\n--- batched\n%s", plain, small)
 	}
-	for _, want := range []string{`"recommendation":{"symbol":"BTC/USDT"`, `\u2028`, `[REDACTED]`} {
+	for _, want := range []string{`"recommendation":{"symbol":"BTC/USDT"`, `\u2028`, `[REDACTED]`, `"model":"m-5","recommendation":{"symbol":"BTC/USDT"`, `clean\ttab`} {
 		if !bytes.Contains([]byte(queued), []byte(want)) {
 			t.Errorf("records lack %s", want)
 		}

@@ -59,9 +59,11 @@ func (s *Store) BeginRun(ctx context.Context, r Run) error {
 		if _, err := w.append(rec); err != nil {
 			return err
 		}
-		var rb struct{ Advisor, Model string }
-		if err := json.Unmarshal(rec.body, &rb); err != nil {
-			return fmt.Errorf("audit: run %s as recorded: %w", r.ID, err)
+		rb := struct{ Advisor, Model string }{r.Advisor, r.Model}
+		if rec.redacted { // as written, not as given
+			if err := json.Unmarshal(rec.body, &rb); err != nil {
+				return fmt.Errorf("audit: run %s as recorded: %w", r.ID, err)
+			}
 		}
 		s.runCtx = &runContext{runID: rec.runID, advisor: rb.Advisor, model: rb.Model}
 		return nil
@@ -77,8 +79,10 @@ type runContext struct {
 	recs                  []json.RawMessage
 }
 
-// noteResponse updates s.runCtx with a response record just appended.
-func (s *Store) noteResponse(rec *record) error {
+// noteResponse updates s.runCtx with a response record just appended;
+// recs are its parsed recommendations as encoded in the record, taken
+// instead of reading the record again unless redaction changed it.
+func (s *Store) noteResponse(rec *record, recs []json.RawMessage) error {
 	c := s.runCtx
 	if c == nil {
 		return nil
@@ -88,6 +92,10 @@ func (s *Store) noteResponse(rec *record) error {
 		return nil
 	}
 	if rec.state != "valid" {
+		return nil
+	}
+	if !rec.redacted {
+		c.recs = recs
 		return nil
 	}
 	var rb struct {
@@ -246,6 +254,17 @@ func (s *Store) RecordResponse(ctx context.Context, runID string, raw []byte, pa
 		state = "valid"
 	}
 	rec := &record{kind: KindResponse, at: rr.At.UnixNano(), runID: runID, state: state, body: body}
+	var recs []json.RawMessage
+	if s.queueAll && rr.Valid {
+		// The verdicts of the run copy these (runContext): encoded here,
+		// on the caller's goroutine, as marshal encoded them in body.
+		recs = make([]json.RawMessage, len(parsed.Recommendations))
+		for i := range parsed.Recommendations {
+			if recs[i], err = marshal(parsed.Recommendations[i]); err != nil {
+				return err
+			}
+		}
+	}
 	return s.write(ctx, false, true, func(w *writeTx) error {
 		if err := w.putBlobs(blobs); err != nil {
 			return err
@@ -254,7 +273,7 @@ func (s *Store) RecordResponse(ctx context.Context, runID string, raw []byte, pa
 			return err
 		}
 		if s.queueAll {
-			return s.noteResponse(rec)
+			return s.noteResponse(rec, recs)
 		}
 		return nil
 	})
