@@ -551,6 +551,7 @@ func (a *Agent) snapshots(ctx context.Context, now time.Time) (map[string]market
 		snap, err := market.Build(sym, a.o.Timeframe, c, tk, now, market.BuildOptions{
 			Lookback: a.o.Lookback,
 			Check:    market.CheckOptions{MaxAge: a.o.MaxDataAge},
+			Frozen:   true, // a window of the candle cache (candlecache.go)
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s snapshot: %w", sym, err)

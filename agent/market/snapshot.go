@@ -24,6 +24,12 @@ type BuildOptions struct {
 	Keep int
 	// TickerMaxAge is how old the ticker may be (default Check.MaxAge).
 	TickerMaxAge time.Duration
+	// Frozen says the caller never writes the candles it passes again
+	// (the agent's candle cache hands out such windows): the snapshot
+	// then keeps a view of them, with no capacity past its end, instead
+	// of a copy. A backtest builds a snapshot at every candle, and the
+	// copy was a sixth of all it allocated.
+	Frozen bool
 }
 
 // DefaultLookback and DefaultKeep are Build's defaults.
@@ -70,11 +76,16 @@ func Build(symbol, tf string, candles []executor.Candle, tk executor.Ticker, now
 		return Snapshot{}, &SnapshotError{Symbol: symbol, Timeframe: tf, Problems: ps}
 	}
 	keep := window[len(window)-min(opts.Keep, len(window)):]
+	if opts.Frozen {
+		keep = keep[:len(keep):len(keep)]
+	} else {
+		keep = append([]executor.Candle(nil), keep...)
+	}
 	return Snapshot{
 		Symbol:     symbol,
 		Timeframe:  tf,
 		At:         now,
-		Candles:    append([]executor.Candle(nil), keep...),
+		Candles:    keep,
 		Ticker:     tk,
 		Indicators: Summarize(window, tf),
 	}, nil

@@ -164,6 +164,23 @@ func TestBuild(t *testing.T) {
 	if cs[50].Close == -5 {
 		t.Errorf("Build shares its input array")
 	}
+	// Unless the caller says its candles are frozen: then they are a view
+	// of them, and appending to it cannot write into the caller's array.
+	f, err := Build("X/USDT", "1h", cs[:55], ticker("X/USDT", cs[54], now.Add(-5*time.Hour)), now.Add(-5*time.Hour), BuildOptions{Keep: 5, Frozen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Candles) != 5 || &f.Candles[0] != &cs[50] || cap(f.Candles) != 5 {
+		t.Errorf("frozen Build: %d candles from %p, cap %d; want a view of cs[50:55] (%p), cap 5", len(f.Candles), &f.Candles[0], cap(f.Candles), &cs[50])
+	}
+	before := cs[55]
+	_ = append(f.Candles, executor.Candle{Close: -7})
+	if cs[55] != before {
+		t.Errorf("appending to a frozen snapshot's candles wrote into the caller's array")
+	}
+	if !reflect.DeepEqual(f.Indicators, Summarize(cs[:55], "1h")) {
+		t.Errorf("frozen Build.Indicators != Summarize(closed candles)")
+	}
 	bad := []struct {
 		name string
 		cs   []executor.Candle

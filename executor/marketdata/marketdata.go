@@ -15,10 +15,12 @@ import (
 // Snapshot is what a decision at At may know about one symbol: the last
 // closed candles, the ticker and the indicators over the closed history.
 type Snapshot struct {
-	Symbol     string            `json:"symbol"`
-	Timeframe  string            `json:"timeframe"`
-	At         time.Time         `json:"at"`      // the decision time
-	Candles    []executor.Candle `json:"candles"` // last Keep closed candles, oldest first
+	Symbol    string    `json:"symbol"`
+	Timeframe string    `json:"timeframe"`
+	At        time.Time `json:"at"` // the decision time
+	// Candles are the last Keep closed candles, oldest first. Read only:
+	// the agent's snapshots share them with its candle cache.
+	Candles    []executor.Candle `json:"candles"`
 	Ticker     executor.Ticker   `json:"ticker"`
 	Indicators Indicators        `json:"indicators"`
 	// Book is the order book read with the ticker (nil when the source
