@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"time"
 
@@ -157,7 +158,11 @@ func marketTrips(symbol string, candles []executor.Candle, step time.Duration, c
 			Reason: fmt.Sprintf("%d candles missing in the last %d (limit %d)", missing, len(recent), cfg.MaxGapBars)})
 	}
 	if cfg.ShockSigma > 0 {
-		if z, h, ok := shockScore(candles); ok && z > cfg.ShockSigma {
+		var rc *returnCache
+		if dw != nil {
+			rc = &dw.shock
+		}
+		if z, h, ok := shockScore(candles, rc); ok && z > cfg.ShockSigma {
 			trips = append(trips, Trip{Breaker: BreakerShock, Symbol: symbol,
 				Reason: fmt.Sprintf("close moved %.1fσ over the last %d candle(s) (limit %.1fσ)", z, h, cfg.ShockSigma)})
 		}
@@ -197,13 +202,18 @@ const (
 // the shock horizons, in standard deviations of one-candle log returns
 // before the move (EWMA, half-life shockHalfLife) times √horizon, and the
 // horizon it was seen at.
-func shockScore(candles []executor.Candle) (z float64, horizon int, ok bool) {
+// rc, when not nil, carries the log returns from the last call.
+func shockScore(candles []executor.Candle, rc *returnCache) (z float64, horizon int, ok bool) {
 	n := len(candles)
 	maxH := shockHorizons[len(shockHorizons)-1]
 	if n < shockMinBars+maxH+1 {
 		return 0, 0, false
 	}
 	start := max(0, n-1-shockWindow)
+	if rc == nil {
+		rc = &returnCache{}
+	}
+	rets := rc.of(candles[start:])
 	lam := math.Pow(0.5, 1.0/shockHalfLife)
 	// variance[k] for base index n-1-h: the EWMA of returns up to that base.
 	var baseVar [len(shockHorizons)]float64
@@ -213,7 +223,7 @@ func shockScore(candles []executor.Candle) (z float64, horizon int, ok bool) {
 		if candles[i-1].Close <= 0 || candles[i].Close <= 0 {
 			continue
 		}
-		r := math.Log(candles[i].Close / candles[i-1].Close)
+		r := rets[i-start]
 		if !seeded {
 			// The first 24 returns seed the average with their mean square.
 			v += r * r
@@ -247,12 +257,62 @@ func shockScore(candles []executor.Candle) (z float64, horizon int, ok bool) {
 	return z, horizon, horizon > 0
 }
 
+// returnCache keeps the one-candle log returns of the candles a symbol's
+// shock breaker read last, so that a cycle computes only the returns of
+// candles it has not seen with the same close (their logarithms were most
+// of what the breaker cost at every backtest candle). A return comes out
+// bit for bit as computed afresh: the same expression of the same closes.
+type returnCache struct {
+	times  []int64   // open time of each candle, Unix nanoseconds
+	closes []float64 // its close
+	rets   []float64 // log(closes[i]/closes[i-1]); 0 where that is undefined
+	// the buffers of the call before, reused by the next
+	spareTimes  []int64
+	spareCloses []float64
+	spareRets   []float64
+}
+
+// of returns r with r[i] = log(c[i].Close/c[i-1].Close) for every i ≥ 1
+// where both closes are positive (0 elsewhere, and at i = 0), valid until
+// the next call.
+func (rc *returnCache) of(c []executor.Candle) []float64 {
+	times, closes, rets := rc.spareTimes[:0], rc.spareCloses[:0], rc.spareRets[:0]
+	// k: where c[0] sits in the cached candles, if it does.
+	k := -1
+	if len(c) > 0 {
+		t0 := c[0].Time.UnixNano()
+		if j, found := slices.BinarySearch(rc.times, t0); found {
+			k = j
+		}
+	}
+	prevSame := false // c[i-1] is the cached candle it is aligned with
+	for i := range c {
+		t, cl := c[i].Time.UnixNano(), c[i].Close
+		same := k >= 0 && k+i < len(rc.times) && rc.times[k+i] == t && rc.closes[k+i] == cl
+		var r float64
+		switch {
+		case i == 0:
+		case same && prevSame:
+			r = rc.rets[k+i]
+		case c[i-1].Close > 0 && cl > 0:
+			r = math.Log(cl / c[i-1].Close)
+		}
+		times, closes, rets = append(times, t), append(closes, cl), append(rets, r)
+		prevSame = same
+	}
+	rc.spareTimes, rc.spareCloses, rc.spareRets = rc.times, rc.closes, rc.rets
+	rc.times, rc.closes, rc.rets = times, closes, rets
+	return rets
+}
+
 // driftWindow keeps the reference window of the drift breaker between
 // cycles: its returns in time order and sorted.
 type driftWindow struct {
 	next   time.Time // open time the next window's first candle has when it slid by one
 	ref    []float64 // absolute log returns, in time order
 	sorted []float64 // the same, sorted
+	// shock is the shock breaker's returns, carried the same way.
+	shock returnCache
 }
 
 // reference returns the sorted absolute log returns of window[0..n]. When

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -309,7 +310,7 @@ func TestShockThresholdAtTheLimit(t *testing.T) {
 	// A quiet series, then one candle whose move is measured; the breaker
 	// trips strictly above the limit.
 	c := synthCandles(600, 0.01, 4)
-	z, h, ok := shockScore(c)
+	z, h, ok := shockScore(c, nil)
 	if !ok {
 		t.Fatal("shockScore: not enough candles")
 	}
@@ -322,6 +323,46 @@ func TestShockThresholdAtTheLimit(t *testing.T) {
 	if !hasBreaker(MarketTrips("X/USDT", c, time.Hour, cfg), BreakerShock) {
 		t.Fatalf("shock did not trip one step below the score %.3f", z)
 	}
+}
+
+// TestShockScoreCarriedIsFresh: the shock score with the returns carried
+// from cycle to cycle is bit for bit the one computed afresh, whatever the
+// next cycle's candles are: the window slid by one or by many, an open
+// candle revised, a candle missing, a close of zero, the same candles
+// again, an older window, a jump far ahead.
+func TestShockScoreCarriedIsFresh(t *testing.T) {
+	all := synthCandles(2000, 0.01, 9)
+	var dw driftWindow
+	check := func(name string, c []executor.Candle) {
+		t.Helper()
+		z, h, ok := shockScore(c, &dw.shock)
+		fz, fh, fok := shockScore(c, nil)
+		if math.Float64bits(z) != math.Float64bits(fz) || h != fh || ok != fok {
+			t.Fatalf("%s: carried shockScore = %v, %d, %v; afresh %v, %d, %v", name, z, h, ok, fz, fh, fok)
+		}
+	}
+	for end := 520; end < 560; end++ {
+		check(fmt.Sprintf("slide to %d", end), all[end-520:end])
+	}
+	check("same again", all[39:559])
+	check("slid by 7", all[46:566])
+	revised := slices.Clone(all[47:567])
+	revised[len(revised)-1].Close *= 1.05 // the open candle moved
+	check("last close revised", revised)
+	check("unrevised", all[47:567])
+	mid := slices.Clone(all[48:568])
+	mid[300].Close *= 0.97 // a candle inside the window differs
+	check("inner close revised", mid)
+	gap := slices.Concat(all[49:300], all[301:570]) // one candle missing
+	check("gap", gap)
+	zero := slices.Clone(all[50:570])
+	zero[200].Close = 0
+	check("zero close", zero)
+	check("after zero", all[51:571])
+	check("older window", all[10:530])
+	check("far ahead", all[1400:1920])
+	check("short", all[1900:1960])
+	check("shortest", all[1900:1955])
 }
 
 func hasBreaker(trips []Trip, name string) bool {
