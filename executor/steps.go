@@ -3,6 +3,7 @@ package executor
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"math/big"
 	"regexp"
 
 	"github.com/shopspring/decimal"
@@ -42,10 +43,106 @@ func ValidClientOrderID(id string) bool { return clientIDRe.MatchString(id) }
 // FloorToStep rounds v down to a multiple of step; a zero or negative step
 // leaves v unchanged.
 func FloorToStep(v, step decimal.Decimal) decimal.Decimal {
+	return ToStep(v, step, StepFloor)
+}
+
+// StepRounding is how ToStep rounds: down, up, or to the nearest multiple
+// (half away from zero, as decimal.Round).
+type StepRounding int
+
+const (
+	StepFloor StepRounding = iota
+	StepCeil
+	StepNearest
+)
+
+// ToStep rounds v to a multiple of step as mode says; a zero or negative
+// step leaves v unchanged. The result is quotient × step with step's
+// exponent, as v.Div(step).Floor().Mul(step) wrote it, but the quotient is
+// exact: integer division at a common exponent. (decimal's Div stops at
+// 16 digits and can round a quotient just under a whole number up to it,
+// and so put a floor a step above v; it was also the dearest part of
+// every price and quantity on a step.)
+func ToStep(v, step decimal.Decimal, mode StepRounding) decimal.Decimal {
 	if step.Sign() <= 0 {
 		return v
 	}
-	return v.Div(step).Floor().Mul(step)
+	ve, se := v.Exponent(), step.Exponent()
+	e := min(ve, se)
+	// Common case: both coefficients, scaled to exponent e, fit in int64.
+	if v.NumDigits()+int(ve-e) <= 18 && step.NumDigits()+int(se-e) <= 18 {
+		a := v.CoefficientInt64() * pow10i64[ve-e]
+		b := step.CoefficientInt64() * pow10i64[se-e]
+		q, r := a/b, a%b // truncated toward zero
+		switch mode {
+		case StepFloor:
+			if r < 0 {
+				q--
+			}
+		case StepCeil:
+			if r > 0 {
+				q++
+			}
+		case StepNearest:
+			if r < 0 && -2*r >= b {
+				q--
+			} else if r > 0 && 2*r >= b {
+				q++
+			}
+		}
+		if c := step.CoefficientInt64(); q == 0 || c <= 1<<62/absInt64(q) {
+			return decimal.New(q*c, se)
+		}
+		return decimal.NewFromBigInt(new(big.Int).Mul(big.NewInt(q), step.Coefficient()), se)
+	}
+	a := scaledCoefficient(v, e)
+	b := scaledCoefficient(step, e)
+	q, r := new(big.Int).QuoRem(a, b, new(big.Int))
+	one := big.NewInt(1)
+	switch mode {
+	case StepFloor:
+		if r.Sign() < 0 {
+			q.Sub(q, one)
+		}
+	case StepCeil:
+		if r.Sign() > 0 {
+			q.Add(q, one)
+		}
+	case StepNearest:
+		if new(big.Int).Lsh(new(big.Int).Abs(r), 1).Cmp(b) >= 0 {
+			if r.Sign() < 0 {
+				q.Sub(q, one)
+			} else {
+				q.Add(q, one)
+			}
+		}
+	}
+	return decimal.NewFromBigInt(q.Mul(q, step.Coefficient()), se)
+}
+
+// pow10i64[k] is 10^k, for k up to 18.
+var pow10i64 = func() (p [19]int64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
+
+func absInt64(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+// scaledCoefficient is d's coefficient scaled to exponent e ≤ d's.
+func scaledCoefficient(d decimal.Decimal, e int32) *big.Int {
+	c := d.Coefficient()
+	if k := int64(d.Exponent()) - int64(e); k > 0 {
+		c.Mul(c, new(big.Int).Exp(big.NewInt(10), big.NewInt(k), nil))
+	}
+	return c
 }
 
 // IsStepMultiple reports whether v is a whole multiple of step; a zero step

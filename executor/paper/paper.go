@@ -279,11 +279,11 @@ func (x *Exchange) OrderBook(ctx context.Context, symbol string, depth int) (exe
 	}
 	bid, ask := x.touch(b, c)
 	step := b.m.PriceStep
-	gap := bid.Mul(decimal.New(1, -4)).Div(step).Ceil().Mul(step) // ≈ 1 bp, on the step
+	gap := ceilToStep(bid.Mul(decimal.New(1, -4)), step) // ≈ 1 bp, on the step
 	if gap.LessThan(step) {
 		gap = step
 	}
-	per := decimal.NewFromFloat(math.Max(c.Volume, 0) * x.cfg.ParticipationRate / float64(depth)).Div(b.m.AmountStep).Floor().Mul(b.m.AmountStep)
+	per := executor.FloorToStep(decimal.NewFromFloat(math.Max(c.Volume, 0)*x.cfg.ParticipationRate/float64(depth)), b.m.AmountStep)
 	at := x.now // as Ticker: the candle's close time
 	if b.interval > 0 && c.Time.Add(b.interval).After(at) {
 		at = c.Time.Add(b.interval)
@@ -388,11 +388,11 @@ func (x *Exchange) touch(b *book, c executor.Candle) (bid, ask decimal.Decimal) 
 }
 
 func ceilToStep(v, step decimal.Decimal) decimal.Decimal {
-	return v.Div(step).Ceil().Mul(step)
+	return executor.ToStep(v, step, executor.StepCeil)
 }
 
 func roundToStep(v, step decimal.Decimal) decimal.Decimal {
-	return v.Div(step).Round(0).Mul(step)
+	return executor.ToStep(v, step, executor.StepNearest)
 }
 
 // Balances returns every asset the account has held.
