@@ -12,7 +12,7 @@ import (
 // integer arithmetic is checked against.
 func refToStep(v, step decimal.Decimal, mode StepRounding) decimal.Decimal {
 	q := new(big.Rat).Quo(v.Rat(), step.Rat())
-	n, d := q.Num(), q.Denom() // d > 0
+	n, d := q.Num(), q.Denom()                       // d > 0
 	fl, r := new(big.Int).DivMod(n, d, new(big.Int)) // Euclidean: fl = ⌊q⌋, r ≥ 0
 	switch mode {
 	case StepCeil:
