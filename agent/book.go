@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -13,31 +12,29 @@ import (
 	"github.com/warden-trading/warden/schemas"
 )
 
-// bookOf reads the order book of snap's symbol when the market data source
-// serves books (executor.BookReader: the paper exchange, ccxt), checks it
-// (market.CheckBook: a crossed, empty or stale book rejects the snapshot)
-// and puts it in the snapshot. A failed read is an error: the run is
-// skipped, never decided on a book it could not see.
-func (a *Agent) bookOf(ctx context.Context, snap *market.Snapshot, now time.Time) error {
+// fetchBook reads sym's order book when the market data source serves
+// books (executor.BookReader: the paper exchange, ccxt; ok is false
+// otherwise). snapshots checks it (market.CheckBook: a crossed, empty or
+// stale book rejects the snapshot) and puts it in the snapshot. A failed
+// read is an error: the run is skipped, never decided on a book it could
+// not see. A book fetched a moment after the cycle began is dated at the
+// decision time: that is latency, not the future.
+func (a *Agent) fetchBook(ctx context.Context, sym string, now time.Time) (ob executor.OrderBook, ok bool, err error) {
 	br, ok := a.d.Market.(executor.BookReader)
 	if !ok {
-		return nil
+		return executor.OrderBook{}, false, nil
 	}
-	ob, err := br.OrderBook(ctx, snap.Symbol, executor.BookDepth)
+	ob, err = br.OrderBook(ctx, sym, executor.BookDepth)
 	if err != nil {
-		return fmt.Errorf("order book: %w", err)
+		return executor.OrderBook{}, false, err
 	}
 	if ob.Symbol == "" {
-		ob.Symbol = snap.Symbol
+		ob.Symbol = sym
 	}
 	if d := ob.Time.Sub(now); d > 0 && d <= maxFetchSkew {
-		ob.Time = now // fetched after the cycle began: latency, not the future
+		ob.Time = now
 	}
-	if ps := market.CheckBook(ob, now, a.o.MaxDataAge); len(ps) > 0 {
-		return &market.SnapshotError{Symbol: snap.Symbol, Timeframe: snap.Timeframe, Problems: ps}
-	}
-	snap.Book = &ob
-	return nil
+	return ob, true, nil
 }
 
 // stateBook is the snapshot's book in the state contract's form.
