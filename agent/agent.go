@@ -382,14 +382,21 @@ func (a *Agent) cycle(ctx context.Context, res *CycleResult, val *policy.Validat
 		a.setLevel(res, lv)
 	}
 
-	snaps, trips, err := a.snapshots(ctx, now, true)
+	snaps, candles, err := a.snapshots(ctx, now)
 	if err != nil {
 		res.Status, res.Reason = "skipped", err.Error()
 		a.event(ctx, audit.Event{Kind: "snapshot_rejected", RunID: res.RunID, At: now, State: "skipped", Detail: jsonDetail(map[string]string{"error": err.Error()})})
 		a.errorSeen(ctx, res, "market", err)
 		return nil
 	}
-	res.Trips = append(res.Trips, trips...)
+	for _, sym := range a.o.Symbols {
+		dw := a.drift[sym]
+		if dw == nil {
+			dw = &driftWindow{}
+			a.drift[sym] = dw
+		}
+		res.Trips = append(res.Trips, marketTrips(sym, candles[sym], a.step, a.o.Breakers, dw)...)
+	}
 	if len(res.Trips) > 0 {
 		a.trip(ctx, res, res.Trips)
 	}
@@ -516,18 +523,10 @@ func (a *Agent) cycle(ctx context.Context, res *CycleResult, val *policy.Validat
 const maxFetchSkew = 30 * time.Second
 
 // snapshots builds a validated snapshot per symbol. Any bad snapshot skips
-// the whole run: a prompt never sees unchecked data. With breakers set it
-// also measures each symbol's market breakers (marketTrips) on the closed
-// candles the snapshot is built from, in symbol order.
-//
-// A symbol's snapshot and breakers are computed on a second goroutine
-// while its order book is fetched: in a backtest both are CPU work at
-// every candle (the paper book is built, not fetched), and in a live run
-// the book is a request worth overlapping. The outcome is the same as one
-// after the other: a failed snapshot is reported before a failed book.
-func (a *Agent) snapshots(ctx context.Context, now time.Time, breakers bool) (map[string]market.Snapshot, []Trip, error) {
+// the whole run: a prompt never sees unchecked data.
+func (a *Agent) snapshots(ctx context.Context, now time.Time) (map[string]market.Snapshot, map[string][]executor.Candle, error) {
 	snaps := make(map[string]market.Snapshot, len(a.o.Symbols))
-	var trips []Trip
+	closed := make(map[string][]executor.Candle, len(a.o.Symbols))
 	need := a.o.Lookback
 	if n := a.o.Breakers.DriftReference + a.o.Breakers.DriftRecent + 1; n > need {
 		need = n
@@ -549,48 +548,20 @@ func (a *Agent) snapshots(ctx context.Context, now time.Time, breakers bool) (ma
 			tk.Time = now
 		}
 		c := market.Closed(cs, a.step, now)
-		var dw *driftWindow
-		if breakers {
-			if dw = a.drift[sym]; dw == nil {
-				dw = &driftWindow{}
-				a.drift[sym] = dw
-			}
+		snap, err := market.Build(sym, a.o.Timeframe, c, tk, now, market.BuildOptions{
+			Lookback: a.o.Lookback,
+			Check:    market.CheckOptions{MaxAge: a.o.MaxDataAge},
+			Frozen:   true, // a window of the candle cache (candlecache.go)
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s snapshot: %w", sym, err)
 		}
-		var (
-			snap     market.Snapshot
-			buildErr error
-			symTrips []Trip
-		)
-		built := make(chan struct{})
-		go func() {
-			defer close(built)
-			snap, buildErr = market.Build(sym, a.o.Timeframe, c, tk, now, market.BuildOptions{
-				Lookback: a.o.Lookback,
-				Check:    market.CheckOptions{MaxAge: a.o.MaxDataAge},
-				Frozen:   true, // a window of the candle cache (candlecache.go)
-			})
-			if dw != nil {
-				symTrips = marketTrips(sym, c, a.step, a.o.Breakers, dw)
-			}
-		}()
-		ob, hasBook, bookErr := a.fetchBook(ctx, sym, now)
-		<-built
-		if buildErr != nil {
-			return nil, nil, fmt.Errorf("%s snapshot: %w", sym, buildErr)
+		if err := a.bookOf(ctx, &snap, now); err != nil {
+			return nil, nil, fmt.Errorf("%s snapshot: %w", sym, err)
 		}
-		if bookErr != nil {
-			return nil, nil, fmt.Errorf("%s snapshot: order book: %w", sym, bookErr)
-		}
-		if hasBook {
-			if ps := market.CheckBook(ob, now, a.o.MaxDataAge); len(ps) > 0 {
-				return nil, nil, fmt.Errorf("%s snapshot: %w", sym, &market.SnapshotError{Symbol: snap.Symbol, Timeframe: snap.Timeframe, Problems: ps})
-			}
-			snap.Book = &ob
-		}
-		snaps[sym] = snap
-		trips = append(trips, symTrips...)
+		snaps[sym], closed[sym] = snap, c
 	}
-	return snaps, trips, nil
+	return snaps, closed, nil
 }
 
 // state builds the world the decision is judged against from the

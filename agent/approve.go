@@ -67,7 +67,7 @@ func (a *Agent) Rejudge(ctx context.Context, rec schemas.Recommendation) (schema
 		res.KillSwitch = kill
 		a.setLevel(&res, lv)
 	}
-	snaps, _, err := a.snapshots(ctx, now, false)
+	snaps, _, err := a.snapshots(ctx, now)
 	if err != nil {
 		return schemas.Verdict{}, schemas.State{}, "", err
 	}

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -12,29 +13,31 @@ import (
 	"github.com/warden-trading/warden/schemas"
 )
 
-// fetchBook reads sym's order book when the market data source serves
-// books (executor.BookReader: the paper exchange, ccxt; ok is false
-// otherwise). snapshots checks it (market.CheckBook: a crossed, empty or
-// stale book rejects the snapshot) and puts it in the snapshot. A failed
-// read is an error: the run is skipped, never decided on a book it could
-// not see. A book fetched a moment after the cycle began is dated at the
-// decision time: that is latency, not the future.
-func (a *Agent) fetchBook(ctx context.Context, sym string, now time.Time) (ob executor.OrderBook, ok bool, err error) {
+// bookOf reads the order book of snap's symbol when the market data source
+// serves books (executor.BookReader: the paper exchange, ccxt), checks it
+// (market.CheckBook: a crossed, empty or stale book rejects the snapshot)
+// and puts it in the snapshot. A failed read is an error: the run is
+// skipped, never decided on a book it could not see.
+func (a *Agent) bookOf(ctx context.Context, snap *market.Snapshot, now time.Time) error {
 	br, ok := a.d.Market.(executor.BookReader)
 	if !ok {
-		return executor.OrderBook{}, false, nil
+		return nil
 	}
-	ob, err = br.OrderBook(ctx, sym, executor.BookDepth)
+	ob, err := br.OrderBook(ctx, snap.Symbol, executor.BookDepth)
 	if err != nil {
-		return executor.OrderBook{}, false, err
+		return fmt.Errorf("order book: %w", err)
 	}
 	if ob.Symbol == "" {
-		ob.Symbol = sym
+		ob.Symbol = snap.Symbol
 	}
 	if d := ob.Time.Sub(now); d > 0 && d <= maxFetchSkew {
-		ob.Time = now
+		ob.Time = now // fetched after the cycle began: latency, not the future
 	}
-	return ob, true, nil
+	if ps := market.CheckBook(ob, now, a.o.MaxDataAge); len(ps) > 0 {
+		return &market.SnapshotError{Symbol: snap.Symbol, Timeframe: snap.Timeframe, Problems: ps}
+	}
+	snap.Book = &ob
+	return nil
 }
 
 // stateBook is the snapshot's book in the state contract's form.
