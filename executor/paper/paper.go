@@ -194,6 +194,11 @@ func New(cfg Config) (*Exchange, error) {
 		x.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	half := decimal.NewFromFloat(cfg.SpreadBps).Div(decimal.NewFromInt(20000))
+	// Div writes 16 decimal places whatever the quotient (2 bp is
+	// 1000000000000e-16); read back from its shortest text it has only the
+	// digits it needs, so the bid and ask computed from it at every candle
+	// stay in int64 arithmetic (executor.ToStep).
+	half = decimal.RequireFromString(half.String())
 	x.below, x.above = decimal.NewFromInt(1).Sub(half), decimal.NewFromInt(1).Add(half)
 	x.cfg.Markets = maps.Clone(cfg.Markets)
 	for sym, m := range x.cfg.Markets {
