@@ -146,6 +146,9 @@ type Agent struct {
 	validator atomic.Pointer[policy.Validator]
 	// drift carries each symbol's drift-breaker window between cycles.
 	drift map[string]*driftWindow
+	// prepared, when set, serves market work done ahead (UsePrepared).
+	prepared      func(sym string, now time.Time) *Prepared
+	preparedTaken int
 	// entries carries each symbol's recent buys, for positions' average
 	// entry price.
 	entries map[string]*entryBook
@@ -390,12 +393,16 @@ func (a *Agent) cycle(ctx context.Context, res *CycleResult, val *policy.Validat
 		return nil
 	}
 	for _, sym := range a.o.Symbols {
+		if p := candles[sym].prepared; p != nil {
+			res.Trips = append(res.Trips, p.trips...)
+			continue
+		}
 		dw := a.drift[sym]
 		if dw == nil {
 			dw = &driftWindow{}
 			a.drift[sym] = dw
 		}
-		res.Trips = append(res.Trips, marketTrips(sym, candles[sym], a.step, a.o.Breakers, dw)...)
+		res.Trips = append(res.Trips, marketTrips(sym, candles[sym].closed, a.step, a.o.Breakers, dw)...)
 	}
 	if len(res.Trips) > 0 {
 		a.trip(ctx, res, res.Trips)
@@ -524,13 +531,14 @@ const maxFetchSkew = 30 * time.Second
 
 // snapshots builds a validated snapshot per symbol. Any bad snapshot skips
 // the whole run: a prompt never sees unchecked data.
-func (a *Agent) snapshots(ctx context.Context, now time.Time) (map[string]market.Snapshot, map[string][]executor.Candle, error) {
+//
+// It also returns, per symbol, the market breakers' trips when they were
+// prepared ahead on the same candles (UsePrepared), else the closed
+// candles to measure them on.
+func (a *Agent) snapshots(ctx context.Context, now time.Time) (map[string]market.Snapshot, map[string]symbolMarket, error) {
 	snaps := make(map[string]market.Snapshot, len(a.o.Symbols))
-	closed := make(map[string][]executor.Candle, len(a.o.Symbols))
-	need := a.o.Lookback
-	if n := a.o.Breakers.DriftReference + a.o.Breakers.DriftRecent + 1; n > need {
-		need = n
-	}
+	closed := make(map[string]symbolMarket, len(a.o.Symbols))
+	need := candlesNeeded(a.o)
 	since := now.Add(-time.Duration(need+1) * a.step)
 	for _, sym := range a.o.Symbols {
 		cs, err := a.ohlcv(ctx, sym, since, now, need+2)
@@ -548,10 +556,16 @@ func (a *Agent) snapshots(ctx context.Context, now time.Time) (map[string]market
 			tk.Time = now
 		}
 		c := market.Closed(cs, a.step, now)
+		sm := symbolMarket{closed: c, prepared: a.preparedFor(sym, c, now)}
+		var known *market.Analysis
+		if sm.prepared != nil {
+			known = &sm.prepared.analysis
+		}
 		snap, err := market.Build(sym, a.o.Timeframe, c, tk, now, market.BuildOptions{
 			Lookback: a.o.Lookback,
 			Check:    market.CheckOptions{MaxAge: a.o.MaxDataAge},
 			Frozen:   true, // a window of the candle cache (candlecache.go)
+			Known:    known,
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s snapshot: %w", sym, err)
@@ -559,9 +573,16 @@ func (a *Agent) snapshots(ctx context.Context, now time.Time) (map[string]market
 		if err := a.bookOf(ctx, &snap, now); err != nil {
 			return nil, nil, fmt.Errorf("%s snapshot: %w", sym, err)
 		}
-		snaps[sym], closed[sym] = snap, c
+		snaps[sym], closed[sym] = snap, sm
 	}
 	return snaps, closed, nil
+}
+
+// symbolMarket is what snapshots leaves for the market breakers of one
+// symbol: its closed candles, and the work prepared on them if any.
+type symbolMarket struct {
+	closed   []executor.Candle
+	prepared *Prepared
 }
 
 // state builds the world the decision is judged against from the

@@ -273,6 +273,8 @@ type runOut struct {
 	from, to  time.Time
 	// closes are each symbol's closes at the marks.
 	closes map[string][]float64
+	// prepared is how many symbol cycles took market work prepared ahead.
+	prepared int
 }
 
 // InterruptedError is a backtest stopped by its context (Ctrl-C, a
@@ -384,6 +386,11 @@ func runOnce(ctx context.Context, c *normalised, stage string, adv advisor.Advis
 	if err != nil {
 		return out, fmt.Errorf("backtest: %w", err)
 	}
+	if prepareAhead {
+		q := startAhead(ctx, ag.NewPreparer(), tp, c.Every)
+		defer q.close()
+		ag.UsePrepared(q.get)
+	}
 
 	n := len(tp.opens)
 	out.curve = make([]Point, 0, n)
@@ -471,6 +478,7 @@ func runOnce(ctx context.Context, c *normalised, stage string, adv advisor.Advis
 	for si, s := range c.Symbols {
 		out.closes[s] = tp.closes[si]
 	}
+	out.prepared = ag.PreparedTaken()
 	return out, nil
 }
 

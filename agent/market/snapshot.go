@@ -2,6 +2,7 @@ package market
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -30,6 +31,65 @@ type BuildOptions struct {
 	// of a copy. A backtest builds a snapshot at every candle, and the
 	// copy was a sixth of all it allocated.
 	Frozen bool
+	// Known is the analysis of the window done ahead (Analyse), used only
+	// when it was done on the same candles with the same time, timeframe
+	// and check options as this Build; otherwise Build analyses itself.
+	Known *Analysis
+}
+
+// Analysis is what Build computes from its window of closed candles: the
+// data check's problems and the indicators, with what they were computed
+// from. A backtest computes it ahead, on another goroutine, for the
+// decisions to come (Analyse).
+type Analysis struct {
+	Window     []executor.Candle
+	Now        time.Time
+	Timeframe  string
+	Check      CheckOptions
+	Problems   []Problem
+	Indicators Indicators
+}
+
+// Analyse is the analysis Build makes of the last lookback closed candles
+// (0: DefaultLookback) at now, with the check options Build would use.
+func Analyse(closed []executor.Candle, tf string, now time.Time, lookback int, check CheckOptions) Analysis {
+	if lookback <= 0 {
+		lookback = DefaultLookback
+	}
+	window := closed[max(0, len(closed)-lookback):]
+	return Analysis{
+		Window: window, Now: now, Timeframe: tf, Check: check,
+		Problems:   Check(window, tf, now, check),
+		Indicators: Summarize(window, tf),
+	}
+}
+
+// SameCandles says whether a and b hold the same candles, value for value
+// (a NaN never equals itself, so a window holding one is never taken for
+// another).
+func SameCandles(a, b []executor.Candle) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if len(a) == 0 || &a[0] == &b[0] {
+		return true
+	}
+	for i := range a {
+		if a[i] == b[i] {
+			continue
+		}
+		if !a[i].Time.Equal(b[i].Time) || a[i].Open != b[i].Open || a[i].High != b[i].High ||
+			a[i].Low != b[i].Low || a[i].Close != b[i].Close || a[i].Volume != b[i].Volume {
+			return false
+		}
+	}
+	return true
+}
+
+// matches says whether the analysis k was made of window at now with tf
+// and check.
+func (k *Analysis) matches(window []executor.Candle, tf string, now time.Time, check CheckOptions) bool {
+	return k != nil && k.Timeframe == tf && k.Now.Equal(now) && k.Check == check && SameCandles(k.Window, window)
 }
 
 // DefaultLookback and DefaultKeep are Build's defaults.
@@ -70,7 +130,15 @@ func Build(symbol, tf string, candles []executor.Candle, tk executor.Ticker, now
 	}
 	closed := Closed(candles, step, now)
 	window := closed[max(0, len(closed)-opts.Lookback):]
-	ps := Check(window, tf, now, opts.Check)
+	var (
+		ps  []Problem
+		ind Indicators
+	)
+	if k := opts.Known; k.matches(window, tf, now, opts.Check) {
+		ps, ind = slices.Clip(k.Problems), k.Indicators
+	} else {
+		ps, ind = Check(window, tf, now, opts.Check), Summarize(window, tf)
+	}
 	ps = append(ps, CheckTicker(tk, now, opts.TickerMaxAge)...)
 	if len(ps) > 0 {
 		return Snapshot{}, &SnapshotError{Symbol: symbol, Timeframe: tf, Problems: ps}
@@ -87,6 +155,6 @@ func Build(symbol, tf string, candles []executor.Candle, tk executor.Ticker, now
 		At:         now,
 		Candles:    keep,
 		Ticker:     tk,
-		Indicators: Summarize(window, tf),
+		Indicators: ind,
 	}, nil
 }

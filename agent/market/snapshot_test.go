@@ -4,6 +4,8 @@ import (
 	"errors"
 	"math/rand/v2"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -304,6 +306,55 @@ func BenchmarkBuild(b *testing.B) {
 	for b.Loop() {
 		if _, err := Build("BTC/USDT", "1h", all, tk, now, BuildOptions{}); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestBuildTakesKnownAnalysisOnlyWhenItFits: an analysis done ahead
+// (Analyse) gives the very snapshot Build computes itself, and Build takes
+// it only when it was made of the same window at the same time with the
+// same timeframe and check options: a marked analysis (a problem Build
+// would not find) rejects the snapshot when it fits, and is ignored when
+// any of those differs.
+func TestBuildTakesKnownAnalysisOnlyWhenItFits(t *testing.T) {
+	cs, now := clean()
+	tk := ticker("X/USDT", cs[59], now)
+	opts := BuildOptions{Lookback: 55, Check: CheckOptions{MaxAge: 2 * time.Hour}, Frozen: true}
+	fresh, err := Build("X/USDT", "1h", cs, tk, now, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := Analyse(cs, "1h", now, 55, opts.Check)
+	withKnown := opts
+	withKnown.Known = &k
+	got, err := Build("X/USDT", "1h", cs, tk, now, withKnown)
+	if err != nil || !reflect.DeepEqual(got, fresh) {
+		t.Fatalf("Build with its own analysis = %+v, %v; want %+v", got.Indicators, err, fresh.Indicators)
+	}
+	marked := func(edit func(*Analysis)) *Analysis {
+		m := Analyse(cs, "1h", now, 55, opts.Check)
+		m.Problems = append(m.Problems, Problem{Kind: ProblemGap, Index: -1, Detail: "marked"})
+		edit(&m)
+		return &m
+	}
+	o := opts
+	o.Known = marked(func(*Analysis) {})
+	if _, err := Build("X/USDT", "1h", cs, tk, now, o); err == nil || !strings.Contains(err.Error(), "marked") {
+		t.Fatalf("Build with a fitting marked analysis = %v; want it taken (the marked problem)", err)
+	}
+	other := slices.Clone(cs)
+	other[50].Volume++
+	for name, edit := range map[string]func(*Analysis){
+		"another window":    func(m *Analysis) { m.Window = other[5:] },
+		"a shorter window":  func(m *Analysis) { m.Window = m.Window[1:] },
+		"another time":      func(m *Analysis) { m.Now = m.Now.Add(time.Minute) },
+		"another timeframe": func(m *Analysis) { m.Timeframe = "4h" },
+		"other checks":      func(m *Analysis) { m.Check.OutlierATR = 3 },
+	} {
+		o.Known = marked(edit)
+		got, err := Build("X/USDT", "1h", cs, tk, now, o)
+		if err != nil || !reflect.DeepEqual(got, fresh) {
+			t.Errorf("Build with a marked analysis of %s = %v; want it ignored", name, err)
 		}
 	}
 }

@@ -1,0 +1,96 @@
+package agent
+
+import (
+	"time"
+
+	"github.com/warden-trading/warden/agent/market"
+	"github.com/warden-trading/warden/executor"
+)
+
+// Prepared is the market work of one symbol at one decision time done
+// ahead of the cycle: the snapshot's analysis (data check and indicators)
+// and the market breakers' measures, and the closed candles they were
+// computed from. A backtest prepares the decisions to come on a second
+// goroutine while earlier cycles run; a cycle takes a Prepared only if its
+// own candles are the same, candle for candle, and otherwise computes as
+// it always does.
+type Prepared struct {
+	closed   []executor.Candle
+	analysis market.Analysis
+	trips    []Trip
+}
+
+// Preparer computes Prepared values with an agent's options. It carries
+// the breakers' windows from call to call, as the agent does, so it is
+// used from one goroutine at a time; it never touches the agent itself.
+type Preparer struct {
+	o     Options
+	step  time.Duration
+	drift map[string]*driftWindow
+}
+
+// NewPreparer returns a Preparer with a's options.
+func (a *Agent) NewPreparer() *Preparer {
+	return &Preparer{o: a.o, step: a.step, drift: map[string]*driftWindow{}}
+}
+
+// Window is what a cycle at now asks the market for, per symbol: the
+// candles opened at or after since, at most n of them (the newest).
+func (p *Preparer) Window(now time.Time) (since time.Time, n int) {
+	need := candlesNeeded(p.o)
+	return now.Add(-time.Duration(need+1) * p.step), need + 2
+}
+
+// candlesNeeded is how many closed candles a cycle reads per symbol: the
+// lookback, or the drift breaker's windows when longer.
+func candlesNeeded(o Options) int {
+	need := o.Lookback
+	if n := o.Breakers.DriftReference + o.Breakers.DriftRecent + 1; n > need {
+		need = n
+	}
+	return need
+}
+
+// Prepare does the market work of sym at now on its closed candles (the
+// candles of Window, Closed at now), which must never be written again.
+func (p *Preparer) Prepare(sym string, closed []executor.Candle, now time.Time) *Prepared {
+	dw := p.drift[sym]
+	if dw == nil {
+		dw = &driftWindow{}
+		p.drift[sym] = dw
+	}
+	return &Prepared{
+		closed:   closed,
+		analysis: market.Analyse(closed, p.o.Timeframe, now, p.o.Lookback, p.checkOptions()),
+		trips:    marketTrips(sym, closed, p.step, p.o.Breakers, dw),
+	}
+}
+
+func (p *Preparer) checkOptions() market.CheckOptions {
+	return market.CheckOptions{MaxAge: p.o.MaxDataAge}
+}
+
+// UsePrepared makes the agent's cycles take market work from src (nil:
+// none), which returns the Prepared of sym at now or nil. Set it before
+// the first cycle.
+func (a *Agent) UsePrepared(src func(sym string, now time.Time) *Prepared) {
+	a.prepared = src
+}
+
+// preparedFor is src's Prepared of sym at now when it was computed at now
+// from exactly the closed candles c, else nil.
+func (a *Agent) preparedFor(sym string, c []executor.Candle, now time.Time) *Prepared {
+	if a.prepared == nil {
+		return nil
+	}
+	p := a.prepared(sym, now)
+	if p == nil || !p.analysis.Now.Equal(now) || !market.SameCandles(p.closed, c) {
+		return nil
+	}
+	a.preparedTaken++
+	return p
+}
+
+// PreparedTaken is how many times a cycle took a symbol's market work
+// from UsePrepared's source.
+func (a *Agent) PreparedTaken() int { return a.preparedTaken }
