@@ -149,6 +149,7 @@ type Agent struct {
 	// prepared, when set, serves market work done ahead (UsePrepared).
 	prepared      func(sym string, now time.Time) *Prepared
 	preparedTaken int
+	verified      map[string]*verifiedPair // per symbol, see preparedFor
 	// entries carries each symbol's recent buys, for positions' average
 	// entry price.
 	entries map[string]*entryBook
@@ -264,7 +265,7 @@ func New(d Deps, o Options) (*Agent, error) {
 	if o.RunIDPrefix == "" {
 		o.RunIDPrefix = "r"
 	}
-	a := &Agent{d: d, o: o, step: step, quote: quote, drift: map[string]*driftWindow{}, entries: map[string]*entryBook{}}
+	a := &Agent{d: d, o: o, step: step, quote: quote, drift: map[string]*driftWindow{}, entries: map[string]*entryBook{}, verified: map[string]*verifiedPair{}}
 	a.cfgJSON, _ = json.Marshal(map[string]any{"symbols": o.Symbols, "timeframe": o.Timeframe, "lookback": o.Lookback})
 	a.validator.Store(d.Validator)
 	return a, nil

@@ -78,17 +78,68 @@ func (a *Agent) UsePrepared(src func(sym string, now time.Time) *Prepared) {
 }
 
 // preparedFor is src's Prepared of sym at now when it was computed at now
-// from exactly the closed candles c, else nil.
+// from exactly the closed candles c, else nil. The Prepared returned is a
+// copy whose analysis window is c's own (the same candles, now known).
 func (a *Agent) preparedFor(sym string, c []executor.Candle, now time.Time) *Prepared {
 	if a.prepared == nil {
 		return nil
 	}
 	p := a.prepared(sym, now)
-	if p == nil || !p.analysis.Now.Equal(now) || !market.SameCandles(p.closed, c) {
+	if p == nil || !p.analysis.Now.Equal(now) {
+		return nil
+	}
+	v := a.verified[sym]
+	if v == nil {
+		v = &verifiedPair{}
+		a.verified[sym] = v
+	}
+	if !v.same(c, p.closed) {
 		return nil
 	}
 	a.preparedTaken++
-	return p
+	q := *p
+	q.analysis.Window = c[len(c)-len(p.analysis.Window):]
+	return &q
+}
+
+// verifiedPair is the last pair of candle windows found equal for one
+// symbol: the cycle's (a view of the agent's candle cache, which never
+// writes a window it handed out) and the prepared one (never written
+// again either, Prepare's contract). Where a new pair starts in the same
+// two arrays at the same offset, the candles they share with the last pair
+// are known equal without reading them again; only the new ones are
+// compared. A cycle slides both windows by one candle, so it compares one.
+type verifiedPair struct{ mine, theirs []executor.Candle }
+
+func (v *verifiedPair) same(mine, theirs []executor.Candle) bool {
+	if len(mine) != len(theirs) {
+		return false
+	}
+	from := 0
+	if k, ok := offsetIn(v.mine, mine); ok {
+		if k2, ok := offsetIn(v.theirs, theirs); ok && k2 == k {
+			from = min(len(v.mine)-k, len(mine))
+		}
+	}
+	if !market.SameCandles(mine[from:], theirs[from:]) {
+		v.mine, v.theirs = nil, nil
+		return false
+	}
+	v.mine, v.theirs = mine, theirs
+	return true
+}
+
+// offsetIn finds k with &old[k] == &cur[0]: cur starts inside old's array.
+func offsetIn(old, cur []executor.Candle) (int, bool) {
+	if len(cur) == 0 {
+		return 0, false
+	}
+	for k := range old {
+		if &old[k] == &cur[0] {
+			return k, true
+		}
+	}
+	return 0, false
 }
 
 // PreparedTaken is how many times a cycle took a symbol's market work

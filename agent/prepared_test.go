@@ -108,3 +108,46 @@ func TestCycleTakesPreparedWorkOnlyOnItsOwnCandles(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifiedPairComparesOnlyNewCandles: windows sliding through the same
+// two arrays are compared on their new candles only, and a new candle that
+// differs is still found; windows at other offsets, or in other arrays,
+// are compared whole.
+func TestVerifiedPairComparesOnlyNewCandles(t *testing.T) {
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	mk := func() []executor.Candle {
+		cs := make([]executor.Candle, 30)
+		for i := range cs {
+			cs[i] = executor.Candle{Time: t0.Add(time.Duration(i) * time.Hour), Open: 1, High: 2, Low: 1, Close: 1 + float64(i)/100, Volume: 5}
+		}
+		return cs
+	}
+	mine, theirs := mk(), mk()
+	var v verifiedPair
+	for i := 0; i < 5; i++ {
+		if !v.same(mine[i:i+10], theirs[i:i+10]) {
+			t.Fatalf("slide %d: equal windows found different", i)
+		}
+	}
+	theirs[14].Close = 9 // the next window's new candle
+	if v.same(mine[5:15], theirs[5:15]) {
+		t.Fatal("a new candle that differs was not found")
+	}
+	theirs[14].Close = mine[14].Close
+	if !v.same(mine[5:15], theirs[5:15]) {
+		t.Fatal("equal windows after a failed comparison found different")
+	}
+	// Same arrays, offsets that disagree: compared whole.
+	if v.same(mine[6:16], theirs[7:17]) {
+		t.Fatal("windows one candle apart found equal")
+	}
+	// A candle inside the overlap differs in a copy: compared whole.
+	other := mk()
+	other[8].Volume = 6
+	if v.same(mine[6:16], other[6:16]) {
+		t.Fatal("a copy with a candle that differs found equal")
+	}
+	if !v.same(mine[6:16], mk()[6:16]) || v.same(mine[6:16], theirs[6:17]) {
+		t.Fatal("windows of other arrays: equal ones must match, other lengths must not")
+	}
+}
