@@ -170,7 +170,10 @@ type BookLevel struct {
 // one piece: a state's book is encoded at every audited cycle, and one
 // call per level made most of that cost.
 func (b Book) MarshalJSON() ([]byte, error) {
-	out := make([]byte, 0, 24+32*(len(b.Bids)+len(b.Asks)))
+	return b.appendJSON(make([]byte, 0, 24+32*(len(b.Bids)+len(b.Asks)))), nil
+}
+
+func (b Book) appendJSON(out []byte) []byte {
 	side := func(key string, ls []BookLevel) {
 		out = append(out, key...)
 		if ls == nil {
@@ -188,7 +191,7 @@ func (b Book) MarshalJSON() ([]byte, error) {
 	}
 	side(`{"bids":`, b.Bids)
 	side(`,"asks":`, b.Asks)
-	return append(out, '}'), nil
+	return append(out, '}')
 }
 
 func (l BookLevel) appendJSON(b []byte) []byte {

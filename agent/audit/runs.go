@@ -321,9 +321,11 @@ func (s *Store) RecordVerdicts(ctx context.Context, runID, policyHash string, st
 	if at.IsZero() {
 		at = s.clock()
 	}
-	stateBody, err := marshal(state)
+	// The state's own encoder writes what marshal would, without
+	// encoding/json's pass over it (a state is encoded at every cycle).
+	stateBody, err := state.AppendJSON(make([]byte, 0, 2048))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("audit: encode record: %w", err)
 	}
 	blobs := blobSet{}
 	stateBody = s.stateRecordBody(stateBody, blobs)

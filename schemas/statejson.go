@@ -1,0 +1,216 @@
+package schemas
+
+import (
+	"slices"
+	"unicode/utf8"
+
+	"github.com/shopspring/decimal"
+)
+
+// MarshalJSON writes the state as encoding/json writes it from its fields
+// (AppendJSON). A state is encoded at every audited cycle, and
+// encoding/json spent most of that calling and checking the MarshalJSON
+// of each decimal in it.
+func (s State) MarshalJSON() ([]byte, error) {
+	return s.AppendJSON(make([]byte, 0, 1024))
+}
+
+// AppendJSON appends the state's JSON to b: the bytes encoding/json writes
+// from its fields with HTML escaping off (json.Encoder.SetEscapeHTML(false),
+// as the audit store encodes records), key for key and byte for byte;
+// json.Marshal, which escapes <, > and &, makes the same of it.
+func (s State) AppendJSON(b []byte) ([]byte, error) {
+	now, err := s.Now.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	b = append(b, `{"now":`...)
+	b = append(b, now...)
+	b = append(b, `,"mode":`...)
+	b = appendJSONString(b, s.Mode)
+	b = append(b, `,"kill_switch":`...)
+	b = appendBool(b, s.KillSwitch)
+	b = append(b, `,"safe_mode":`...)
+	b = appendBool(b, s.SafeMode)
+	if !s.RiskScale.IsZero() {
+		b = append(b, `,"risk_scale":`...)
+		b = appendQuotedDecimal(b, s.RiskScale)
+	}
+	if s.ExchangeStatus != "" {
+		b = append(b, `,"exchange_status":`...)
+		b = appendJSONString(b, s.ExchangeStatus)
+	}
+	if s.InMaintenance {
+		b = append(b, `,"in_maintenance":true`...)
+	}
+	a := &s.Account
+	b = append(b, `,"account":{"quote":`...)
+	b = appendJSONString(b, a.Quote)
+	for _, f := range [...]struct {
+		key string
+		v   decimal.Decimal
+	}{{`,"equity":`, a.Equity}, {`,"cash":`, a.Cash}, {`,"peak_equity":`, a.PeakEquity}, {`,"day_start_equity":`, a.DayStartEquity}} {
+		b = append(b, f.key...)
+		b = appendQuotedDecimal(b, f.v)
+	}
+	b = append(b, `,"orders_last_minute":`...)
+	b = appendInt(b, a.OrdersLastMinute)
+	b = append(b, `,"open_orders":`...)
+	b = appendInt(b, a.OpenOrders)
+	b = append(b, `,"positions":`...)
+	b = appendSortedMap(b, a.Positions, func(b []byte, p Position) []byte {
+		b = append(b, `{"qty":`...)
+		b = appendQuotedDecimal(b, p.Qty)
+		b = append(b, `,"avg_price":`...)
+		b = appendQuotedDecimal(b, p.AvgPrice)
+		if !p.Locked.IsZero() {
+			b = append(b, `,"locked":`...)
+			b = appendQuotedDecimal(b, p.Locked)
+		}
+		return append(b, '}')
+	})
+	b = append(b, `},"markets":`...)
+	b = appendSortedMap(b, s.Markets, func(b []byte, m Market) []byte {
+		for _, f := range [...]struct {
+			key string
+			v   decimal.Decimal
+		}{{`{"bid":`, m.Bid}, {`,"ask":`, m.Ask}, {`,"last":`, m.Last}, {`,"quote_volume_24h":`, m.QuoteVolume24h},
+			{`,"data_age_s":`, m.DataAgeS}, {`,"amount_step":`, m.AmountStep}, {`,"price_step":`, m.PriceStep},
+			{`,"min_amount":`, m.MinAmount}, {`,"min_notional":`, m.MinNotional}} {
+			b = append(b, f.key...)
+			b = appendQuotedDecimal(b, f.v)
+		}
+		if m.Status != "" {
+			b = append(b, `,"status":`...)
+			b = appendJSONString(b, m.Status)
+		}
+		if m.Book != nil {
+			b = append(b, `,"book":`...)
+			b = m.Book.appendJSON(b)
+		}
+		return append(b, '}')
+	})
+	return append(b, '}'), nil
+}
+
+// appendSortedMap appends m as encoding/json does: null when nil, else
+// its keys in order.
+func appendSortedMap[V any](b []byte, m map[string]V, value func([]byte, V) []byte) []byte {
+	if m == nil {
+		return append(b, "null"...)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = value(b, m[k])
+	}
+	return append(b, '}')
+}
+
+// appendQuotedDecimal appends d as decimal's MarshalJSON writes it: its
+// String() in quotes.
+func appendQuotedDecimal(b []byte, d decimal.Decimal) []byte {
+	if decimal.MarshalJSONWithoutQuotes {
+		return appendDecimal(b, d)
+	}
+	b = append(b, '"')
+	b = appendDecimal(b, d)
+	return append(b, '"')
+}
+
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, "true"...)
+	}
+	return append(b, "false"...)
+}
+
+func appendInt(b []byte, v int) []byte {
+	if v >= 0 && v < 10 {
+		return append(b, byte('0'+v))
+	}
+	var buf [20]byte
+	i := len(buf)
+	neg := v < 0
+	u := uint64(v)
+	if neg {
+		u = -u
+	}
+	for u >= 10 {
+		i--
+		buf[i] = byte('0' + u%10)
+		u /= 10
+	}
+	i--
+	buf[i] = byte('0' + u)
+	if neg {
+		i--
+		buf[i] = '-'
+	}
+	return append(b, buf[i:]...)
+}
+
+// appendJSONString appends s as encoding/json writes a string with HTML
+// escaping off: quotes and backslashes escaped, \b \f \n \r \t, other
+// control bytes as \u00XX, U+2028 and U+2029 escaped, and each byte of
+// invalid UTF-8 as \ufffd.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += n
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			i += n
+			start = i
+			continue
+		}
+		i += n
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

@@ -1,0 +1,139 @@
+package schemas
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// plainState is State without its methods: encoding/json writes it from
+// the fields, the reference State.AppendJSON must match.
+type plainState State
+
+func referenceJSON(t *testing.T, s State, escapeHTML bool) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(escapeHTML)
+	if err := enc.Encode(plainState(s)); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+var trickyStrings = []string{
+	"", "TRADING", "BTC/USDT", "USDT", "normal", "<b>&amp;</b>", "a\u2028b\u2029c", "\x00\x01\x1f\b\f\n\r\t\x7f",
+	"\xff\xfe bad utf-8 \xc3", "é 🙂 日本", `"quoted" \ back\slash`, "end\\", "\u00e9\u2027\u202a",
+}
+
+func randomDecimal(r *rand.Rand) decimal.Decimal {
+	switch r.IntN(8) {
+	case 0:
+		return decimal.Decimal{}
+	case 1:
+		return decimal.New(r.Int64N(1e6)-5e5, -int32(r.IntN(12)))
+	case 2:
+		return decimal.New(r.Int64(), int32(r.IntN(50))-40) // past int64 digits when scaled
+	case 3:
+		return decimal.RequireFromString("123456789012345678901234567890.000000000000000000001")
+	case 4:
+		return decimal.New(r.Int64N(1000), int32(r.IntN(5))) // positive exponent
+	default:
+		return decimal.NewFromFloat(r.Float64() * 1e5).Round(int32(r.IntN(9)))
+	}
+}
+
+func randomState(r *rand.Rand) State {
+	str := func() string { return trickyStrings[r.IntN(len(trickyStrings))] }
+	locs := []*time.Location{time.UTC, time.FixedZone("X", 5*3600+1800), time.FixedZone("Y", -7*3600)}
+	s := State{
+		Now:            time.Date(1+r.IntN(9999), time.Month(1+r.IntN(12)), 1+r.IntN(28), r.IntN(24), r.IntN(60), r.IntN(60), r.IntN(3)*r.IntN(1e9), locs[r.IntN(len(locs))]),
+		Mode:           str(),
+		KillSwitch:     r.IntN(2) == 0,
+		SafeMode:       r.IntN(2) == 0,
+		RiskScale:      randomDecimal(r),
+		ExchangeStatus: str(),
+		InMaintenance:  r.IntN(2) == 0,
+		Account: Account{Quote: str(), Equity: randomDecimal(r), Cash: randomDecimal(r), PeakEquity: randomDecimal(r), DayStartEquity: randomDecimal(r),
+			OrdersLastMinute: r.IntN(40) - 5, OpenOrders: r.IntN(1 << 20)},
+	}
+	if r.IntN(4) > 0 {
+		s.Account.Positions = map[string]Position{}
+		for range r.IntN(4) {
+			s.Account.Positions[str()] = Position{Qty: randomDecimal(r), AvgPrice: randomDecimal(r), Locked: randomDecimal(r)}
+		}
+	}
+	if r.IntN(4) > 0 {
+		s.Markets = map[string]Market{}
+		for range r.IntN(4) {
+			m := Market{Bid: randomDecimal(r), Ask: randomDecimal(r), Last: randomDecimal(r), QuoteVolume24h: randomDecimal(r), DataAgeS: randomDecimal(r),
+				AmountStep: randomDecimal(r), PriceStep: randomDecimal(r), MinAmount: randomDecimal(r), MinNotional: randomDecimal(r), Status: str()}
+			switch r.IntN(3) {
+			case 0:
+			case 1:
+				m.Book = &Book{}
+			default:
+				m.Book = &Book{Bids: []BookLevel{{randomDecimal(r), randomDecimal(r)}}, Asks: []BookLevel{}}
+			}
+			s.Markets[str()] = m
+		}
+	}
+	return s
+}
+
+// TestStateJSONIsEncodingJSON: the state's own encoder writes what
+// encoding/json writes from its fields, byte for byte, with HTML escaping
+// off (as the audit store encodes) and on (json.Marshal), over random
+// states with every kind of string, decimal, map and time in them.
+func TestStateJSONIsEncodingJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < 3000; i++ {
+		s := randomState(r)
+		got, err := s.AppendJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := referenceJSON(t, s, false); !bytes.Equal(got, want) {
+			t.Fatalf("state %d:\n got %s\nwant %s", i, got, want)
+		}
+		marshalled, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want, _ := json.Marshal(plainState(s)); !bytes.Equal(marshalled, want) {
+			t.Fatalf("json.Marshal of state %d:\n got %s\nwant %s", i, marshalled, want)
+		}
+	}
+	// A year encoding/json refuses is refused.
+	s := State{Now: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}
+	if _, err := s.AppendJSON(nil); err == nil {
+		t.Fatal("AppendJSON of year 10000: no error")
+	}
+	if _, err := json.Marshal(s); err == nil || !strings.Contains(err.Error(), "year") {
+		t.Fatalf("json.Marshal of year 10000 = %v; want the year error", err)
+	}
+}
+
+func BenchmarkStateJSON(b *testing.B) {
+	s := randomState(rand.New(rand.NewPCG(5, 6)))
+	s.Markets = map[string]Market{"BTC/USDT": {Bid: decimal.RequireFromString("31879.82"), Ask: decimal.RequireFromString("31886.2"),
+		Book: &Book{Bids: make([]BookLevel, 20), Asks: make([]BookLevel, 20)}}}
+	b.Run("AppendJSON", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf []byte
+		for b.Loop() {
+			buf, _ = s.AppendJSON(buf[:0])
+		}
+	})
+	b.Run("encoding_json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			json.Marshal(plainState(s))
+		}
+	})
+}
