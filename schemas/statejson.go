@@ -214,3 +214,63 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// MarshalJSON writes the response as encoding/json writes it from its
+// fields (AppendJSON).
+func (r Response) MarshalJSON() ([]byte, error) {
+	return r.AppendJSON(make([]byte, 0, 256+len(r.Rationale)+256*len(r.Recommendations))), nil
+}
+
+// AppendJSON appends the response's JSON to b, byte for byte what
+// encoding/json writes from its fields with HTML escaping off.
+func (r Response) AppendJSON(b []byte) []byte {
+	b = append(b, `{"rationale":`...)
+	b = appendJSONString(b, r.Rationale)
+	b = append(b, `,"recommendations":`...)
+	if r.Recommendations == nil {
+		return append(b, "null}"...)
+	}
+	b = append(b, '[')
+	for i := range r.Recommendations {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = r.Recommendations[i].AppendJSON(b)
+	}
+	return append(b, "]}"...)
+}
+
+// MarshalJSON writes the recommendation as encoding/json writes it from
+// its fields (AppendJSON).
+func (r Recommendation) MarshalJSON() ([]byte, error) {
+	return r.AppendJSON(make([]byte, 0, 256+len(r.Reason))), nil
+}
+
+// AppendJSON appends the recommendation's JSON to b, byte for byte what
+// encoding/json writes from its fields with HTML escaping off.
+func (r Recommendation) AppendJSON(b []byte) []byte {
+	b = append(b, `{"symbol":`...)
+	b = appendJSONString(b, r.Symbol)
+	b = append(b, `,"action":`...)
+	b = appendJSONString(b, string(r.Action))
+	b = append(b, `,"confidence":`...)
+	b = appendQuotedDecimal(b, r.Confidence)
+	b = append(b, `,"size_pct":`...)
+	b = appendQuotedDecimal(b, r.SizePct)
+	b = append(b, `,"order_type":`...)
+	b = appendJSONString(b, string(r.OrderType))
+	for _, f := range [...]struct {
+		key string
+		v   *decimal.Decimal
+	}{{`,"limit_price":`, r.LimitPrice}, {`,"stop_loss":`, r.StopLoss}, {`,"take_profit":`, r.TakeProfit}} {
+		b = append(b, f.key...)
+		if f.v == nil {
+			b = append(b, "null"...)
+		} else {
+			b = appendQuotedDecimal(b, *f.v)
+		}
+	}
+	b = append(b, `,"reason":`...)
+	b = appendJSONString(b, r.Reason)
+	return append(b, '}')
+}

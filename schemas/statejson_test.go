@@ -119,6 +119,70 @@ func TestStateJSONIsEncodingJSON(t *testing.T) {
 	}
 }
 
+// plainResponse and plainRecommendation are Response and Recommendation
+// without their methods.
+type (
+	plainRecommendation Recommendation
+	plainResponse       struct {
+		Rationale       string                `json:"rationale"`
+		Recommendations []plainRecommendation `json:"recommendations"`
+	}
+)
+
+func randomResponse(r *rand.Rand) Response {
+	str := func() string { return trickyStrings[r.IntN(len(trickyStrings))] }
+	opt := func() *decimal.Decimal {
+		if r.IntN(3) == 0 {
+			return nil
+		}
+		d := randomDecimal(r)
+		return &d
+	}
+	resp := Response{Rationale: str()}
+	if r.IntN(5) > 0 {
+		resp.Recommendations = []Recommendation{}
+		for range r.IntN(4) {
+			resp.Recommendations = append(resp.Recommendations, Recommendation{Symbol: str(), Action: Action(str()), Confidence: randomDecimal(r), SizePct: randomDecimal(r),
+				OrderType: OrderType(str()), LimitPrice: opt(), StopLoss: opt(), TakeProfit: opt(), Reason: str()})
+		}
+	}
+	return resp
+}
+
+// TestResponseJSONIsEncodingJSON: as TestStateJSONIsEncodingJSON, for the
+// response and its recommendations.
+func TestResponseJSONIsEncodingJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for i := 0; i < 3000; i++ {
+		resp := randomResponse(r)
+		plain := plainResponse{Rationale: resp.Rationale}
+		if resp.Recommendations != nil {
+			plain.Recommendations = []plainRecommendation{}
+		}
+		for _, rec := range resp.Recommendations {
+			plain.Recommendations = append(plain.Recommendations, plainRecommendation(rec))
+		}
+		encode := func(v any, escape bool) []byte {
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(escape)
+			if err := enc.Encode(v); err != nil {
+				t.Fatal(err)
+			}
+			return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+		}
+		want := encode(plain, false)
+		if got := resp.AppendJSON(nil); !bytes.Equal(got, want) {
+			t.Fatalf("response %d:\n got %s\nwant %s", i, got, want)
+		}
+		for _, escape := range []bool{false, true} {
+			if got, want := encode(resp, escape), encode(plain, escape); !bytes.Equal(got, want) {
+				t.Fatalf("response %d through encoding/json (escape HTML %v):\n got %s\nwant %s", i, escape, got, want)
+			}
+		}
+	}
+}
+
 func BenchmarkStateJSON(b *testing.B) {
 	s := randomState(rand.New(rand.NewPCG(5, 6)))
 	s.Markets = map[string]Market{"BTC/USDT": {Bid: decimal.RequireFromString("31879.82"), Ask: decimal.RequireFromString("31886.2"),
