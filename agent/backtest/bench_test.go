@@ -15,9 +15,9 @@ import (
 
 // benchLong runs every sub-benchmark over the full history; without it
 // every_candle/audit_on covers only its first three and a half months
-// (the 44k audited decisions take about 9 s on a shared 2-core machine,
-// against 3.5 s unaudited: JSON encoding and the prompt on the agent's
-// goroutine, SQLite inserts on the committing one).
+// (the 44k audited decisions take 7-8 s on a shared 2-core machine,
+// against 2.3-2.6 s unaudited: JSON encoding and the prompt on the agent's
+// goroutine, SQLite inserts on the committing one; see README.md).
 var benchLong = flag.Bool("backtest.long", false, "run every_candle/audit_on over the full history")
 
 // BenchmarkBacktest runs the full bundled BTC/USDT 1h history (2017-08 to
