@@ -168,6 +168,9 @@ type Executor struct {
 
 	lateMu sync.Mutex
 	late   map[string]OrderReport // replies that arrived after SubmitTimeout
+	// lateWG counts the sends still waiting for a reply after
+	// SubmitTimeout (Wait).
+	lateWG sync.WaitGroup
 }
 
 // New builds an Executor over an exchange and a journal.
@@ -458,7 +461,9 @@ func (e *Executor) send(ctx context.Context, req OrderRequest) (OrderReport, err
 	case <-timer.C:
 	case <-ctx.Done():
 	}
+	e.lateWG.Add(1)
 	go func() {
+		defer e.lateWG.Done()
 		defer cancel()
 		r := <-ch
 		e.onLate(req, r.rep, r.err)
@@ -466,16 +471,65 @@ func (e *Executor) send(ctx context.Context, req OrderRequest) (OrderReport, err
 	return OrderReport{}, &Error{Kind: KindNetwork, Msg: fmt.Sprintf("no reply to order %s within %s", req.ClientOrderID, e.opt.SubmitTimeout)}
 }
 
+// onLate takes a reply that came after SubmitTimeout. An acceptance is
+// remembered (the resolver keeps the order unknown rather than conclude
+// it was never placed) and journaled as the order's state: the journal is
+// all a later process has (a cron `run --once` is a new process each
+// cycle), and an exchange that lags in showing the order could otherwise
+// let that process conclude "never placed" and leave a filled buy without
+// its stop.
 func (e *Executor) onLate(req OrderRequest, rep OrderReport, err error) {
 	if err != nil {
 		e.log.Warn("executor: late reply to an abandoned order", "client_order_id", req.ClientOrderID, "err", err)
 		return
 	}
-	e.log.Warn("executor: late reply: the exchange accepted an order after the wait ended; reconciliation records it",
+	e.log.Warn("executor: late reply: the exchange accepted an order after the wait ended; journaling it",
 		"client_order_id", req.ClientOrderID, "status", rep.Status, "filled", rep.FilledQty)
 	e.lateMu.Lock()
 	e.late[req.ClientOrderID] = rep
 	e.lateMu.Unlock()
+
+	e.mu.Lock() // after the Place that sent it, like any other journal write
+	defer e.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	prev, ok, err := e.j.LastOrderEvent(ctx, req.ClientOrderID)
+	switch {
+	case err != nil:
+		e.log.Error("executor: cannot read the journal to record a late reply", "client_order_id", req.ClientOrderID, "err", err)
+		return
+	case !ok:
+		e.log.Error("executor: late reply for an order the journal has never seen", "client_order_id", req.ClientOrderID)
+		return
+	case prev.State.Final():
+		if prev.State != rep.Status {
+			e.log.Error("executor: late reply contradicts the journal's final state; reconcile and check the account",
+				"client_order_id", req.ClientOrderID, "journal", prev.State, "exchange", rep.Status, "filled", rep.FilledQty)
+		}
+		return
+	}
+	if _, err := e.record(ctx, prev, rep); err != nil {
+		e.log.Error("executor: cannot journal a late reply", "client_order_id", req.ClientOrderID, "err", err)
+	}
+}
+
+// Wait waits until every order sent without a reply in time has its reply
+// (each send gives up after SubmitTimeout plus a minute) and the reply is
+// journaled, or until ctx is done. A process that ends after its cycle
+// (`warden run --once`) calls it before closing the journal, so that what
+// the exchange accepted late is on record for the next process.
+func (e *Executor) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		e.lateWG.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (e *Executor) lateReply(cid string) (OrderReport, bool) {

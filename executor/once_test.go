@@ -313,3 +313,58 @@ func TestIdleCycleCallsDoNotGrowWithJournal(t *testing.T) {
 		t.Errorf("exchange calls per idle cycle: %d %v with 1 position, %d %v with 6; want the same, at most 3, one balance read", start, perStart, end, perEnd)
 	}
 }
+
+// A reply that comes after SubmitTimeout is journaled before the process
+// ends (Executor.Wait, which `warden run --once` calls as it closes), so
+// the next process knows the order was accepted and filled, and protects
+// the fill, although the exchange keeps it from lookups: without it,
+// lookups in three processes two minutes apart would have concluded
+// "never placed" and left the position without its stop.
+func TestLateReplyJournaledForTheNextProcess(t *testing.T) {
+	opts := func(o *executor.Options) {
+		o.NotFoundLookups, o.NotFoundGrace, o.SubmitTimeout = 3, 2*time.Minute, 30*time.Millisecond
+	}
+	cid := executor.ClientOrderID("dec-1", executor.RoleEntry)
+	e := newEnv(t, nil)
+	release := make(chan struct{})
+	e.ex.setPlace(func(_ context.Context, req executor.OrderRequest, inner func() (executor.OrderReport, error)) (executor.OrderReport, error) {
+		r, err := inner() // the exchange accepts (and fills) it...
+		if req.ClientOrderID == cid {
+			<-release // ...and the reply comes after SubmitTimeout
+		}
+		return r, err
+	})
+	e.ex.setFetch(func(c string) error {
+		if c == cid {
+			return errNotFound // and lookups never show it
+		}
+		return nil
+	})
+	x := e.process(opts)
+	stop := d("45000")
+	if _, err := x.Place(bg, "dec-1", buyOrder("0.01", "51000", &stop)); !errors.Is(err, executor.ErrOutcomeUnknown) {
+		t.Fatalf("Place() error = %v; want ErrOutcomeUnknown", err)
+	}
+	close(release)
+	ctx, cancel := context.WithTimeout(bg, 5*time.Second)
+	defer cancel()
+	if err := x.Wait(ctx); err != nil {
+		t.Fatalf("Wait() = %v", err)
+	}
+	if last, _ := e.last(cid); last.State != schemas.OrderFilled || !last.FilledQty.Equal(d("0.01")) {
+		t.Fatalf("journal after the late reply = %s filled %s; want filled 0.01", last.State, last.FilledQty)
+	}
+	for i := range 4 {
+		e.clk.Advance(3 * time.Minute)
+		if _, err := e.process(opts).Poll(bg); err != nil {
+			t.Fatalf("process %d: Poll() = %v", i+2, err)
+		}
+	}
+	if last, _ := e.last(cid); last.State != schemas.OrderFilled {
+		t.Errorf("entry after four more processes = %s; want filled", last.State)
+	}
+	stops := e.liveStops()
+	if len(stops) != 1 || !stops[0].Quantity.Add(d("0.00001")).GreaterThanOrEqual(d("0.01")) {
+		t.Errorf("stops on the exchange = %+v; want one for the 0.01 filled", stops)
+	}
+}

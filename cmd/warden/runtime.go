@@ -640,6 +640,17 @@ func (rt *runtime) flushNotifications(ctx context.Context) {
 }
 
 func (rt *runtime) Close() {
+	if rt.exec != nil {
+		// An order sent without a reply in time may still be answered:
+		// its reply is journaled before the store closes, or the next
+		// process (cron's next --once) would know only that it is unknown.
+		// Each send gives up a minute after its submit timeout.
+		ctx, cancel := context.WithTimeout(context.Background(), rt.cfg.Executor.SubmitTimeout+time.Minute+15*time.Second)
+		if err := rt.exec.Wait(ctx); err != nil {
+			rt.logger.Warn("closing with an order still waiting for the exchange's reply; the next run resolves it", "err", err)
+		}
+		cancel()
+	}
 	if rt.store != nil {
 		_ = rt.store.Close()
 	}
