@@ -501,12 +501,14 @@ func (e *Executor) onLate(req OrderRequest, rep OrderReport, err error) {
 	case !ok:
 		e.log.Error("executor: late reply for an order the journal has never seen", "client_order_id", req.ClientOrderID)
 		return
-	case prev.State.Final():
-		if prev.State != rep.Status {
-			e.log.Error("executor: late reply contradicts the journal's final state; reconcile and check the account",
-				"client_order_id", req.ClientOrderID, "journal", prev.State, "exchange", rep.Status, "filled", rep.FilledQty)
-		}
+	case prev.State == schemas.OrderRejected && rep.Status != schemas.OrderRejected:
+		// Resolved as never placed before the reply came: the exchange
+		// has it after all. Only an operator can tell what it did.
+		e.log.Error("executor: late reply: the exchange accepted an order the journal holds as never placed; check the account",
+			"client_order_id", req.ClientOrderID, "exchange", rep.Status, "filled", rep.FilledQty)
 		return
+	case prev.State.Final():
+		return // a later read already settled it
 	}
 	if _, err := e.record(ctx, prev, rep); err != nil {
 		e.log.Error("executor: cannot journal a late reply", "client_order_id", req.ClientOrderID, "err", err)
