@@ -13,9 +13,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -296,7 +296,7 @@ func newUserView(t *templates, d Data) userView {
 	if v.Quote == "" {
 		v.Quote = "?"
 	}
-	for _, sym := range sortedKeys(a.Positions) {
+	for _, sym := range slices.Sorted(maps.Keys(a.Positions)) {
 		p := a.Positions[sym]
 		pv := positionView{Symbol: sym, Qty: p.Qty.String(), AvgPrice: p.AvgPrice.String()}
 		if s, ok := d.Snapshots[sym]; ok && s.Ticker.Last.IsPositive() {
@@ -314,7 +314,7 @@ func newUserView(t *templates, d Data) userView {
 	if rows <= 0 {
 		rows = DefaultCandleRows
 	}
-	syms := sortedKeys(d.Snapshots)
+	syms := slices.Sorted(maps.Keys(d.Snapshots))
 	v.SymbolList = strings.Join(syms, ", ")
 	v.ExchangeLine = exchangeLine(d.Exchange, d.InMaintenance)
 	if d.Trailing != "" {
@@ -400,15 +400,6 @@ func appendRow(b []byte, c executor.Candle) []byte {
 		b = appendNum(b, x)
 	}
 	return b
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 func fmtTime(t time.Time) string {

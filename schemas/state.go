@@ -3,6 +3,7 @@ package schemas
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -112,7 +113,7 @@ func (r *stateReader) account(v any, ptr string) Account {
 		if pm != nil {
 			a.Positions = make(map[string]Position, len(pm))
 		}
-		for _, sym := range sortedKeys(pm) {
+		for _, sym := range slices.Sorted(maps.Keys(pm)) {
 			sp := joinPointer(pptr, sym)
 			r.symbol(sym, sp, a.Quote)
 			om := r.objectOpt(pm[sym], sp, positionFields, positionOpt)
@@ -141,7 +142,7 @@ func (r *stateReader) markets(v any, ptr, quote string) map[string]Market {
 		return nil
 	}
 	out := make(map[string]Market, len(m))
-	for _, sym := range sortedKeys(m) {
+	for _, sym := range slices.Sorted(maps.Keys(m)) {
 		sp := joinPointer(ptr, sym)
 		r.symbol(sym, sp, quote)
 		om := r.objectOpt(m[sym], sp, marketFields, marketOptional)
@@ -194,7 +195,7 @@ func (r *stateReader) objectOpt(v any, ptr string, fields, optional []string) ma
 			r.add(joinPointer(ptr, f), "required", "missing required field %q at %s", f, where(ptr))
 		}
 	}
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		if !slices.Contains(fields, k) && !slices.Contains(optional, k) {
 			allowed := strings.Join(append(slices.Clone(fields), optional...), ", ")
 			r.add(joinPointer(ptr, k), "additionalProperties", "unknown field %q at %s (allowed: %s)", k, where(ptr), allowed)
@@ -465,13 +466,4 @@ func isAsset(s string) bool {
 		}
 	}
 	return true
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -3,6 +3,8 @@ package audit
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -489,7 +491,7 @@ func SlippageOf(fills []FillRecord) Slippage {
 		sl.Median = bps[(len(bps)-1)/2]
 		sl.P90 = bps[(len(bps)*9+9)/10-1]
 	}
-	for _, role := range sortedKeys(roles) {
+	for _, role := range slices.Sorted(maps.Keys(roles)) {
 		rs := roles[role]
 		rsl := RoleSlippage{Role: role, Fills: rs.n, Cost: rs.cost}
 		if rs.not.IsPositive() {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -646,7 +647,7 @@ func (b Book) Profit(marks Marks) Profit {
 	}
 	var out Profit
 	out.Total.Key = "total"
-	for _, k := range sortedKeys(bySym) {
+	for _, k := range slices.Sorted(maps.Keys(bySym)) {
 		l := bySym[k]
 		l.Total = l.Realised.Add(l.Unrealised)
 		out.BySymbol = append(out.BySymbol, *l)
@@ -656,7 +657,7 @@ func (b Book) Profit(marks Marks) Profit {
 		t.UnknownMark = append(t.UnknownMark, l.UnknownMark...)
 	}
 	out.Total.Total = out.Total.Realised.Add(out.Total.Unrealised)
-	for _, k := range sortedKeys(byDay) {
+	for _, k := range slices.Sorted(maps.Keys(byDay)) {
 		l := byDay[k]
 		l.Total = l.Realised
 		out.ByDay = append(out.ByDay, *l)
@@ -668,15 +669,6 @@ func (b Book) Profit(marks Marks) Profit {
 		out.ByDay = []ProfitLine{}
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // HasArchived reports whether records were moved out of this database

@@ -10,7 +10,8 @@ import (
 	"fmt"
 	"html/template"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -148,19 +149,10 @@ func short(h string) string {
 
 func mapCounts(m map[string]int) []audit.Count {
 	var out []audit.Count
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		out = append(out, audit.Count{Name: k, Count: m[k]})
 	}
 	return out
-}
-
-func sortedKeys(m map[string]int) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // Render is WriteHTML into a byte slice.

@@ -14,7 +14,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -222,7 +223,7 @@ func Build(ctx context.Context, st *audit.Store, in Input) (Report, error) {
 		}
 		return a.Mul(hundred).DivRound(b, 4)
 	}
-	for _, sym := range sortedKeys(held) {
+	for _, sym := range slices.Sorted(maps.Keys(held)) {
 		qty := held[sym]
 		p := Position{Symbol: sym, Qty: qty, Mark: marks[sym], Protected: protected[sym]}
 		if bp, ok := book.Positions[sym]; ok && bp.Qty.IsPositive() {
@@ -400,14 +401,5 @@ func PolicyParams(src []byte) map[string]decimal.Decimal {
 			out[k] = d
 		}
 	}
-	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }
