@@ -1,7 +1,9 @@
 package schemas
 
 import (
+	"maps"
 	"slices"
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
@@ -29,9 +31,9 @@ func (s State) AppendJSON(b []byte) ([]byte, error) {
 	b = append(b, `,"mode":`...)
 	b = appendJSONString(b, s.Mode)
 	b = append(b, `,"kill_switch":`...)
-	b = appendBool(b, s.KillSwitch)
+	b = strconv.AppendBool(b, s.KillSwitch)
 	b = append(b, `,"safe_mode":`...)
-	b = appendBool(b, s.SafeMode)
+	b = strconv.AppendBool(b, s.SafeMode)
 	if !s.RiskScale.IsZero() {
 		b = append(b, `,"risk_scale":`...)
 		b = appendQuotedDecimal(b, s.RiskScale)
@@ -54,9 +56,9 @@ func (s State) AppendJSON(b []byte) ([]byte, error) {
 		b = appendQuotedDecimal(b, f.v)
 	}
 	b = append(b, `,"orders_last_minute":`...)
-	b = appendInt(b, a.OrdersLastMinute)
+	b = strconv.AppendInt(b, int64(a.OrdersLastMinute), 10)
 	b = append(b, `,"open_orders":`...)
-	b = appendInt(b, a.OpenOrders)
+	b = strconv.AppendInt(b, int64(a.OpenOrders), 10)
 	b = append(b, `,"positions":`...)
 	b = appendSortedMap(b, a.Positions, func(b []byte, p Position) []byte {
 		b = append(b, `{"qty":`...)
@@ -99,12 +101,9 @@ func appendSortedMap[V any](b []byte, m map[string]V, value func([]byte, V) []by
 	if m == nil {
 		return append(b, "null"...)
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
 	b = append(b, '{')
+	keys := slices.AppendSeq(make([]string, 0, len(m)), maps.Keys(m))
+	slices.Sort(keys)
 	for i, k := range keys {
 		if i > 0 {
 			b = append(b, ',')
@@ -125,38 +124,6 @@ func appendQuotedDecimal(b []byte, d decimal.Decimal) []byte {
 	b = append(b, '"')
 	b = appendDecimal(b, d)
 	return append(b, '"')
-}
-
-func appendBool(b []byte, v bool) []byte {
-	if v {
-		return append(b, "true"...)
-	}
-	return append(b, "false"...)
-}
-
-func appendInt(b []byte, v int) []byte {
-	if v >= 0 && v < 10 {
-		return append(b, byte('0'+v))
-	}
-	var buf [20]byte
-	i := len(buf)
-	neg := v < 0
-	u := uint64(v)
-	if neg {
-		u = -u
-	}
-	for u >= 10 {
-		i--
-		buf[i] = byte('0' + u%10)
-		u /= 10
-	}
-	i--
-	buf[i] = byte('0' + u)
-	if neg {
-		i--
-		buf[i] = '-'
-	}
-	return append(b, buf[i:]...)
 }
 
 // appendJSONString appends s as encoding/json writes a string with HTML
