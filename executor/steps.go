@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"math/big"
@@ -74,22 +75,7 @@ func ToStep(v, step decimal.Decimal, mode StepRounding) decimal.Decimal {
 		a := v.CoefficientInt64() * pow10i64[ve-e]
 		b := step.CoefficientInt64() * pow10i64[se-e]
 		q, r := a/b, a%b // truncated toward zero
-		switch mode {
-		case StepFloor:
-			if r < 0 {
-				q--
-			}
-		case StepCeil:
-			if r > 0 {
-				q++
-			}
-		case StepNearest:
-			if r < 0 && -2*r >= b {
-				q--
-			} else if r > 0 && 2*r >= b {
-				q++
-			}
-		}
+		q += int64(mode.adjust(cmp.Compare(r, 0), func() int { return cmp.Compare(2*absInt64(r), b) }))
 		if c := step.CoefficientInt64(); q == 0 || c <= 1<<62/absInt64(q) {
 			return decimal.New(q*c, se)
 		}
@@ -98,26 +84,23 @@ func ToStep(v, step decimal.Decimal, mode StepRounding) decimal.Decimal {
 	a := scaledCoefficient(v, e)
 	b := scaledCoefficient(step, e)
 	q, r := new(big.Int).QuoRem(a, b, new(big.Int))
-	one := big.NewInt(1)
-	switch mode {
-	case StepFloor:
-		if r.Sign() < 0 {
-			q.Sub(q, one)
-		}
-	case StepCeil:
-		if r.Sign() > 0 {
-			q.Add(q, one)
-		}
-	case StepNearest:
-		if new(big.Int).Lsh(new(big.Int).Abs(r), 1).Cmp(b) >= 0 {
-			if r.Sign() < 0 {
-				q.Sub(q, one)
-			} else {
-				q.Add(q, one)
-			}
-		}
-	}
+	q.Add(q, big.NewInt(int64(mode.adjust(r.Sign(), func() int { return new(big.Int).Lsh(new(big.Int).Abs(r), 1).Cmp(b) }))))
 	return decimal.NewFromBigInt(q.Mul(q, step.Coefficient()), se)
+}
+
+// adjust is what mode adds to a quotient truncated toward zero, given the
+// sign of the remainder and, for StepNearest, how twice its magnitude
+// compares with the divisor (ties go away from zero).
+func (mode StepRounding) adjust(rSign int, twiceCmp func() int) int {
+	switch {
+	case rSign == 0:
+		return 0
+	case mode == StepFloor && rSign < 0, mode == StepCeil && rSign > 0:
+		return rSign
+	case mode == StepNearest && twiceCmp() >= 0:
+		return rSign
+	}
+	return 0
 }
 
 // pow10i64[k] is 10^k, for k up to 18.
