@@ -398,12 +398,7 @@ func (a *Agent) cycle(ctx context.Context, res *CycleResult, val *policy.Validat
 			res.Trips = append(res.Trips, p.trips...)
 			continue
 		}
-		dw := a.drift[sym]
-		if dw == nil {
-			dw = &driftWindow{}
-			a.drift[sym] = dw
-		}
-		res.Trips = append(res.Trips, marketTrips(sym, candles[sym].closed, a.step, a.o.Breakers, dw)...)
+		res.Trips = append(res.Trips, marketTrips(sym, candles[sym].closed, a.step, a.o.Breakers, driftFor(a.drift, sym))...)
 	}
 	if len(res.Trips) > 0 {
 		a.trip(ctx, res, res.Trips)
@@ -539,10 +534,9 @@ const maxFetchSkew = 30 * time.Second
 func (a *Agent) snapshots(ctx context.Context, now time.Time) (map[string]market.Snapshot, map[string]symbolMarket, error) {
 	snaps := make(map[string]market.Snapshot, len(a.o.Symbols))
 	closed := make(map[string]symbolMarket, len(a.o.Symbols))
-	need := candlesNeeded(a.o)
-	since := now.Add(-time.Duration(need+1) * a.step)
+	since, n := fetchWindow(a.o, a.step, now)
 	for _, sym := range a.o.Symbols {
-		cs, err := a.ohlcv(ctx, sym, since, now, need+2)
+		cs, err := a.ohlcv(ctx, sym, since, now, n)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s candles: %w", sym, err)
 		}
@@ -564,7 +558,7 @@ func (a *Agent) snapshots(ctx context.Context, now time.Time) (map[string]market
 		}
 		snap, err := market.Build(sym, a.o.Timeframe, c, tk, now, market.BuildOptions{
 			Lookback: a.o.Lookback,
-			Check:    market.CheckOptions{MaxAge: a.o.MaxDataAge},
+			Check:    checkOptions(a.o),
 			Frozen:   true, // a window of the candle cache (candlecache.go)
 			Known:    known,
 		})

@@ -37,37 +37,43 @@ func (a *Agent) NewPreparer() *Preparer {
 // Window is what a cycle at now asks the market for, per symbol: the
 // candles opened at or after since, at most n of them (the newest).
 func (p *Preparer) Window(now time.Time) (since time.Time, n int) {
-	need := candlesNeeded(p.o)
-	return now.Add(-time.Duration(need+1) * p.step), need + 2
+	return fetchWindow(p.o, p.step, now)
 }
 
-// candlesNeeded is how many closed candles a cycle reads per symbol: the
-// lookback, or the drift breaker's windows when longer.
-func candlesNeeded(o Options) int {
+// fetchWindow is what a cycle at now reads per symbol: the candles opened
+// at or after since, at most n, enough for the lookback and for the drift
+// breaker's windows when they are longer.
+func fetchWindow(o Options, step time.Duration, now time.Time) (since time.Time, n int) {
 	need := o.Lookback
-	if n := o.Breakers.DriftReference + o.Breakers.DriftRecent + 1; n > need {
-		need = n
+	if d := o.Breakers.DriftReference + o.Breakers.DriftRecent + 1; d > need {
+		need = d
 	}
-	return need
+	return now.Add(-time.Duration(need+1) * step), need + 2
+}
+
+// checkOptions are the data check's options of a cycle's snapshots.
+func checkOptions(o Options) market.CheckOptions {
+	return market.CheckOptions{MaxAge: o.MaxDataAge}
+}
+
+// driftFor is sym's breaker windows in m, created on first use.
+func driftFor(m map[string]*driftWindow, sym string) *driftWindow {
+	dw := m[sym]
+	if dw == nil {
+		dw = &driftWindow{}
+		m[sym] = dw
+	}
+	return dw
 }
 
 // Prepare does the market work of sym at now on its closed candles (the
 // candles of Window, Closed at now), which must never be written again.
 func (p *Preparer) Prepare(sym string, closed []executor.Candle, now time.Time) *Prepared {
-	dw := p.drift[sym]
-	if dw == nil {
-		dw = &driftWindow{}
-		p.drift[sym] = dw
-	}
 	return &Prepared{
 		closed:   closed,
-		analysis: market.Analyse(closed, p.o.Timeframe, now, p.o.Lookback, p.checkOptions()),
-		trips:    marketTrips(sym, closed, p.step, p.o.Breakers, dw),
+		analysis: market.Analyse(closed, p.o.Timeframe, now, p.o.Lookback, checkOptions(p.o)),
+		trips:    marketTrips(sym, closed, p.step, p.o.Breakers, driftFor(p.drift, sym)),
 	}
-}
-
-func (p *Preparer) checkOptions() market.CheckOptions {
-	return market.CheckOptions{MaxAge: p.o.MaxDataAge}
 }
 
 // UsePrepared makes the agent's cycles take market work from src (nil:

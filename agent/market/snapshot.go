@@ -56,7 +56,11 @@ func Analyse(closed []executor.Candle, tf string, now time.Time, lookback int, c
 	if lookback <= 0 {
 		lookback = DefaultLookback
 	}
-	window := closed[max(0, len(closed)-lookback):]
+	return analyse(closed[max(0, len(closed)-lookback):], tf, now, check)
+}
+
+// analyse checks and summarises window.
+func analyse(window []executor.Candle, tf string, now time.Time, check CheckOptions) Analysis {
 	return Analysis{
 		Window: window, Now: now, Timeframe: tf, Check: check,
 		Problems:   Check(window, tf, now, check),
@@ -130,16 +134,12 @@ func Build(symbol, tf string, candles []executor.Candle, tk executor.Ticker, now
 	}
 	closed := Closed(candles, step, now)
 	window := closed[max(0, len(closed)-opts.Lookback):]
-	var (
-		ps  []Problem
-		ind Indicators
-	)
-	if k := opts.Known; k.matches(window, tf, now, opts.Check) {
-		ps, ind = slices.Clip(k.Problems), k.Indicators
-	} else {
-		ps, ind = Check(window, tf, now, opts.Check), Summarize(window, tf)
+	k := opts.Known
+	if !k.matches(window, tf, now, opts.Check) {
+		a := analyse(window, tf, now, opts.Check)
+		k = &a
 	}
-	ps = append(ps, CheckTicker(tk, now, opts.TickerMaxAge)...)
+	ps := append(slices.Clip(k.Problems), CheckTicker(tk, now, opts.TickerMaxAge)...)
 	if len(ps) > 0 {
 		return Snapshot{}, &SnapshotError{Symbol: symbol, Timeframe: tf, Problems: ps}
 	}
@@ -155,6 +155,6 @@ func Build(symbol, tf string, candles []executor.Candle, tk executor.Ticker, now
 		At:         now,
 		Candles:    keep,
 		Ticker:     tk,
-		Indicators: ind,
+		Indicators: k.Indicators,
 	}, nil
 }
