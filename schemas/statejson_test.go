@@ -15,12 +15,13 @@ import (
 // the fields, the reference State.AppendJSON must match.
 type plainState State
 
-func referenceJSON(t *testing.T, s State, escapeHTML bool) []byte {
+// encodeJSON is what a json.Encoder writes of v, without its newline.
+func encodeJSON(t *testing.T, v any, escapeHTML bool) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(escapeHTML)
-	if err := enc.Encode(plainState(s)); err != nil {
+	if err := enc.Encode(v); err != nil {
 		t.Fatal(err)
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
@@ -98,7 +99,7 @@ func TestStateJSONIsEncodingJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := referenceJSON(t, s, false); !bytes.Equal(got, want) {
+		if want := encodeJSON(t, plainState(s), false); !bytes.Equal(got, want) {
 			t.Fatalf("state %d:\n got %s\nwant %s", i, got, want)
 		}
 		marshalled, err := json.Marshal(s)
@@ -162,21 +163,12 @@ func TestResponseJSONIsEncodingJSON(t *testing.T) {
 		for _, rec := range resp.Recommendations {
 			plain.Recommendations = append(plain.Recommendations, plainRecommendation(rec))
 		}
-		encode := func(v any, escape bool) []byte {
-			var buf bytes.Buffer
-			enc := json.NewEncoder(&buf)
-			enc.SetEscapeHTML(escape)
-			if err := enc.Encode(v); err != nil {
-				t.Fatal(err)
-			}
-			return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-		}
-		want := encode(plain, false)
+		want := encodeJSON(t, plain, false)
 		if got := resp.AppendJSON(nil); !bytes.Equal(got, want) {
 			t.Fatalf("response %d:\n got %s\nwant %s", i, got, want)
 		}
 		for _, escape := range []bool{false, true} {
-			if got, want := encode(resp, escape), encode(plain, escape); !bytes.Equal(got, want) {
+			if got, want := encodeJSON(t, resp, escape), encodeJSON(t, plain, escape); !bytes.Equal(got, want) {
 				t.Fatalf("response %d through encoding/json (escape HTML %v):\n got %s\nwant %s", i, escape, got, want)
 			}
 		}
