@@ -15,19 +15,16 @@ import (
 	"github.com/warden-trading/warden/agent/config"
 )
 
-// TestInvalidOutputBreaker runs cycles whose first answer is not
-// schema-valid and whose repair is good: each cycle adds one invalid call
-// out of two. Four invalid calls are 20 % of the default window of 20 (at
-// the limit: no trip); the fifth is over it: safe mode, in the store, seen
-// by a second process. The reliability figures count the same calls.
-func TestInvalidOutputBreaker(t *testing.T) {
-	t.Setenv("WARDEN_TEST_OPENAI_KEY", "sk-test-canary-123456")
-	var h *harness
+// invalidThenRepaired is an OpenAI advisor over a fake whose first answer
+// of each of the cycles is not schema-valid and whose repair is good (a
+// hold for *h's market).
+func invalidThenRepaired(t *testing.T, h **harness, cycles int) *openai.Advisor {
+	t.Helper()
 	var queue []reply
-	for range 6 {
+	for range cycles {
 		queue = append(queue, reply{status: 200, file: "malformed.json"}, reply{status: 200, file: "good.json", price: true})
 	}
-	fake := newFakeOpenAI(t, answerFor(t, &h, "hold", "", ""), queue...)
+	fake := newFakeOpenAI(t, answerFor(t, h, "hold", "", ""), queue...)
 	zero := 0.0
 	adv, err := openai.New(openai.Config{
 		BaseURL: fake.URL + "/v1", Model: "gpt-4o-2024-08-06", APIKeyEnv: "WARDEN_TEST_OPENAI_KEY",
@@ -36,6 +33,18 @@ func TestInvalidOutputBreaker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return adv
+}
+
+// TestInvalidOutputBreaker runs cycles whose first answer is not
+// schema-valid and whose repair is good: each cycle adds one invalid call
+// out of two. Four invalid calls are 20 % of the default window of 20 (at
+// the limit: no trip); the fifth is over it: safe mode, in the store, seen
+// by a second process. The reliability figures count the same calls.
+func TestInvalidOutputBreaker(t *testing.T) {
+	t.Setenv("WARDEN_TEST_OPENAI_KEY", "sk-test-canary-123456")
+	var h *harness
+	adv := invalidThenRepaired(t, &h, 6)
 	h = newHarness(t, adv, "")
 	for i := 1; i <= 5; i++ {
 		res := h.step()
@@ -114,19 +123,7 @@ func TestInvalidOutputBreakerFromConfig(t *testing.T) {
 				t.Fatal(err)
 			}
 			var h *harness
-			var queue []reply
-			for range 2 {
-				queue = append(queue, reply{status: 200, file: "malformed.json"}, reply{status: 200, file: "good.json", price: true})
-			}
-			fake := newFakeOpenAI(t, answerFor(t, &h, "hold", "", ""), queue...)
-			zero := 0.0
-			adv, err := openai.New(openai.Config{
-				BaseURL: fake.URL + "/v1", Model: "gpt-4o-2024-08-06", APIKeyEnv: "WARDEN_TEST_OPENAI_KEY",
-				Temperature: &zero, Timeout: time.Second, MaxRetries: 0, StructuredOutputs: true, RepairAttempts: 1,
-			}, openai.Deps{Logger: quiet})
-			if err != nil {
-				t.Fatal(err)
-			}
+			adv := invalidThenRepaired(t, &h, 2)
 			h = newHarnessBreakers(t, adv, "", agent.BreakersFromConfig(cfg.Breakers))
 			for i := 1; i <= 2; i++ {
 				res := h.step()
