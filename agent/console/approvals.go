@@ -264,25 +264,13 @@ func (s *Server) denyForm(w http.ResponseWriter, r *http.Request, u *user) error
 }
 
 func (s *Server) apiVote(w http.ResponseWriter, r *http.Request, u *user, approve bool) error {
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		return &httpError{http.StatusUnsupportedMediaType, "send JSON: Content-Type: application/json"}
-	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
 	var req voteRequest
 	want := `{"hash": "<prefix shown>", "totp": "123456"}`
 	if !approve {
 		want = `{"reason": "...", "totp": "123456"}`
 	}
-	if err := dec.Decode(&req); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return badRequest("malformed JSON body: %v (want %s)", err, want)
-	}
-	if dec.More() {
-		return badRequest("malformed JSON body: one object only")
+	if err := decodeJSONBody(r, &req, want); err != nil {
+		return err
 	}
 	row, err := s.vote(r, u, approve, req)
 	if err != nil {

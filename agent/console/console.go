@@ -356,6 +356,29 @@ func badRequest(format string, a ...any) error {
 	return &httpError{http.StatusBadRequest, fmt.Sprintf(format, a...)}
 }
 
+// decodeJSONBody decodes an API request's body into v strictly: JSON by
+// its Content-Type, no unknown field, one object only; want shows the
+// expected shape in the error. A body over MaxBodyBytes keeps its own
+// error (413).
+func decodeJSONBody(r *http.Request, v any, want string) error {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		return &httpError{http.StatusUnsupportedMediaType, "send JSON: Content-Type: application/json"}
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return badRequest("malformed JSON body: %v (want %s)", err, want)
+	}
+	if dec.More() {
+		return badRequest("malformed JSON body: one object only")
+	}
+	return nil
+}
+
 func (s *Server) handleErr(w http.ResponseWriter, r *http.Request, u *user, err error) {
 	var he *httpError
 	var mbe *http.MaxBytesError

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -568,21 +567,9 @@ func (s *Server) resumeForm(w http.ResponseWriter, r *http.Request, u *user) err
 }
 
 func (s *Server) apiAction(w http.ResponseWriter, r *http.Request, u *user, on bool) error {
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		return &httpError{http.StatusUnsupportedMediaType, "send JSON: Content-Type: application/json"}
-	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
 	var req actionRequest
-	if err := dec.Decode(&req); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return badRequest("malformed JSON body: %v (want {\"reason\": \"...\", \"totp\": \"123456\"})", err)
-	}
-	if dec.More() {
-		return badRequest("malformed JSON body: one object only")
+	if err := decodeJSONBody(r, &req, `{"reason": "...", "totp": "123456"}`); err != nil {
+		return err
 	}
 	if err := s.act(r, u, on, req); err != nil {
 		return err
