@@ -75,16 +75,8 @@ func (s *Server) parseTemplates() error {
 
 // signed formats d with places decimals and its sign, as warden status
 // does: "+0.25", "-0.00" for a small loss.
-func signed(d decimal.Decimal, places int) string {
-	s := d.StringFixed(int32(places))
-	switch {
-	case strings.HasPrefix(s, "-"):
-		return s
-	case d.Sign() < 0:
-		return "-" + s
-	}
-	return "+" + s
-}
+// signed is status.Signed for templates, which pass an int.
+func signed(d decimal.Decimal, places int) string { return status.Signed(d, int32(places)) }
 
 // limitValue and limitCap are a limit's value and cap as warden status
 // shows them: the value of a percentage with 2 decimals, the cap as the

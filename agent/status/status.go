@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -402,4 +403,17 @@ func PolicyParams(src []byte) map[string]decimal.Decimal {
 		}
 	}
 	return out
+}
+
+// Signed is d with places decimals and its sign always written: +1.50,
+// -0.25, and -0.00 for a loss that rounds to nothing.
+func Signed(d decimal.Decimal, places int32) string {
+	s := d.StringFixed(places)
+	switch {
+	case strings.HasPrefix(s, "-"):
+		return s
+	case d.Sign() < 0:
+		return "-" + s
+	}
+	return "+" + s
 }

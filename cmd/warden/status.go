@@ -339,16 +339,8 @@ func priceText(d decimal.Decimal) string {
 
 // signed formats d with places decimals and its sign: "+0.25", "-0.00"
 // for a small loss (never "+0.00" for one).
-func signed(d decimal.Decimal, places int32) string {
-	s := d.StringFixed(places)
-	switch {
-	case strings.HasPrefix(s, "-"):
-		return s
-	case d.Sign() < 0:
-		return "-" + s
-	}
-	return "+" + s
-}
+// signed writes a figure with its sign (status.Signed).
+var signed = status.Signed
 
 func prefixed(p, s string) string {
 	if s == "" {
