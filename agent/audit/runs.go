@@ -257,12 +257,10 @@ func (s *Store) RecordResponse(ctx context.Context, runID string, raw []byte, pa
 	var recs []json.RawMessage
 	if s.queueAll && rr.Valid {
 		// The verdicts of the run copy these (runContext): encoded here,
-		// on the caller's goroutine, as marshal encoded them in body.
+		// on the caller's goroutine, by the encoder marshal used for body.
 		recs = make([]json.RawMessage, len(parsed.Recommendations))
 		for i := range parsed.Recommendations {
-			if recs[i], err = marshal(parsed.Recommendations[i]); err != nil {
-				return err
-			}
+			recs[i] = parsed.Recommendations[i].AppendJSON(nil)
 		}
 	}
 	return s.write(ctx, false, true, func(w *writeTx) error {
