@@ -446,7 +446,7 @@ func (e *Executor) send(ctx context.Context, req OrderRequest) (OrderReport, err
 	}
 	// The call is detached from ctx's cancellation: an abandoned send may
 	// still complete, and its reply is worth logging.
-	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opt.SubmitTimeout+time.Minute)
+	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opt.SubmitTimeout+lateReplyWindow)
 	ch := make(chan result, 1)
 	go func() {
 		rep, err := e.ex.PlaceOrder(callCtx, req)
@@ -491,7 +491,7 @@ func (e *Executor) onLate(req OrderRequest, rep OrderReport, err error) {
 
 	e.mu.Lock() // after the Place that sent it, like any other journal write
 	defer e.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), lateJournalTimeout)
 	defer cancel()
 	prev, ok, err := e.j.LastOrderEvent(ctx, req.ClientOrderID)
 	switch {
@@ -515,8 +515,22 @@ func (e *Executor) onLate(req OrderRequest, rep OrderReport, err error) {
 	}
 }
 
+// lateReplyWindow is how long past SubmitTimeout a send still waits for
+// its reply; lateJournalTimeout bounds journaling a late reply.
+const (
+	lateReplyWindow    = time.Minute
+	lateJournalTimeout = 10 * time.Second
+)
+
+// LateReplyWait is the longest Wait takes when no Place, Poll or Reconcile
+// runs meanwhile (a process closing): a send's whole wait for its reply,
+// then journaling it.
+func (e *Executor) LateReplyWait() time.Duration {
+	return e.opt.SubmitTimeout + lateReplyWindow + lateJournalTimeout
+}
+
 // Wait waits until every order sent without a reply in time has its reply
-// (each send gives up after SubmitTimeout plus a minute) and the reply is
+// (each send gives up lateReplyWindow after SubmitTimeout) and the reply is
 // journaled, or until ctx is done. A process that ends after its cycle
 // (`warden run --once`) calls it before closing the journal, so that what
 // the exchange accepted late is on record for the next process.

@@ -644,8 +644,7 @@ func (rt *runtime) Close() {
 		// An order sent without a reply in time may still be answered:
 		// its reply is journaled before the store closes, or the next
 		// process (cron's next --once) would know only that it is unknown.
-		// Each send gives up a minute after its submit timeout.
-		ctx, cancel := context.WithTimeout(context.Background(), rt.cfg.Executor.SubmitTimeout+time.Minute+15*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), rt.exec.LateReplyWait())
 		if err := rt.exec.Wait(ctx); err != nil {
 			rt.logger.Warn("closing with an order still waiting for the exchange's reply; the next run resolves it", "err", err)
 		}
