@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/shopspring/decimal"
 
@@ -30,6 +31,7 @@ import (
 	"github.com/warden-trading/warden/agent/market"
 	"github.com/warden-trading/warden/agent/notify"
 	"github.com/warden-trading/warden/executor"
+	"github.com/warden-trading/warden/internal/jsonw"
 	"github.com/warden-trading/warden/policy"
 	"github.com/warden-trading/warden/prompts"
 	"github.com/warden-trading/warden/schemas"
@@ -832,18 +834,18 @@ func (a *Agent) recordCalls(ctx context.Context, runID string, p prompts.Rendere
 func (a *Agent) offlineRequest(p prompts.Rendered) string {
 	if a.sysJSON.text != p.System || a.sysJSON.enc == nil {
 		a.sysJSON.text = p.System
-		a.sysJSON.enc, _ = json.Marshal(p.System)
+		a.sysJSON.enc = jsonw.StringHTML(nil, p.System)
 	}
 	sys := a.sysJSON.enc
-	user, _ := json.Marshal(p.User)
-	var out strings.Builder
-	out.Grow(len(sys) + len(user) + 20)
-	out.WriteString(`{"system":`)
-	out.Write(sys)
-	out.WriteString(`,"user":`)
-	out.Write(user)
-	out.WriteByte('}')
-	return out.String()
+	b := make([]byte, 0, len(sys)+len(p.User)+len(p.User)/8+32)
+	b = append(b, `{"system":`...)
+	b = append(b, sys...)
+	b = append(b, `,"user":`...)
+	b = jsonw.StringHTML(b, p.User)
+	b = append(b, '}')
+	// As strings.Builder does: b is never written again, so the string
+	// may share its bytes (a request is kilobytes, at every decision).
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // PromptUser is implemented by advisors that may not read the prompt at

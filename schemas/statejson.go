@@ -4,9 +4,9 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
+	"github.com/warden-trading/warden/internal/jsonw"
 )
 
 // MarshalJSON writes the state as encoding/json writes it from its fields
@@ -29,31 +29,31 @@ func (s State) AppendJSON(b []byte) ([]byte, error) {
 	b = append(b, `{"now":`...)
 	b = append(b, now...)
 	b = append(b, `,"mode":`...)
-	b = appendJSONString(b, s.Mode)
+	b = jsonw.String(b, s.Mode)
 	b = append(b, `,"kill_switch":`...)
 	b = strconv.AppendBool(b, s.KillSwitch)
 	b = append(b, `,"safe_mode":`...)
 	b = strconv.AppendBool(b, s.SafeMode)
 	if !s.RiskScale.IsZero() {
 		b = append(b, `,"risk_scale":`...)
-		b = appendQuotedDecimal(b, s.RiskScale)
+		b = jsonw.QuotedDecimal(b, s.RiskScale)
 	}
 	if s.ExchangeStatus != "" {
 		b = append(b, `,"exchange_status":`...)
-		b = appendJSONString(b, s.ExchangeStatus)
+		b = jsonw.String(b, s.ExchangeStatus)
 	}
 	if s.InMaintenance {
 		b = append(b, `,"in_maintenance":true`...)
 	}
 	a := &s.Account
 	b = append(b, `,"account":{"quote":`...)
-	b = appendJSONString(b, a.Quote)
+	b = jsonw.String(b, a.Quote)
 	for _, f := range [...]struct {
 		key string
 		v   decimal.Decimal
 	}{{`,"equity":`, a.Equity}, {`,"cash":`, a.Cash}, {`,"peak_equity":`, a.PeakEquity}, {`,"day_start_equity":`, a.DayStartEquity}} {
 		b = append(b, f.key...)
-		b = appendQuotedDecimal(b, f.v)
+		b = jsonw.QuotedDecimal(b, f.v)
 	}
 	b = append(b, `,"orders_last_minute":`...)
 	b = strconv.AppendInt(b, int64(a.OrdersLastMinute), 10)
@@ -62,12 +62,12 @@ func (s State) AppendJSON(b []byte) ([]byte, error) {
 	b = append(b, `,"positions":`...)
 	b = appendSortedMap(b, a.Positions, func(b []byte, p Position) []byte {
 		b = append(b, `{"qty":`...)
-		b = appendQuotedDecimal(b, p.Qty)
+		b = jsonw.QuotedDecimal(b, p.Qty)
 		b = append(b, `,"avg_price":`...)
-		b = appendQuotedDecimal(b, p.AvgPrice)
+		b = jsonw.QuotedDecimal(b, p.AvgPrice)
 		if !p.Locked.IsZero() {
 			b = append(b, `,"locked":`...)
-			b = appendQuotedDecimal(b, p.Locked)
+			b = jsonw.QuotedDecimal(b, p.Locked)
 		}
 		return append(b, '}')
 	})
@@ -80,11 +80,11 @@ func (s State) AppendJSON(b []byte) ([]byte, error) {
 			{`,"data_age_s":`, m.DataAgeS}, {`,"amount_step":`, m.AmountStep}, {`,"price_step":`, m.PriceStep},
 			{`,"min_amount":`, m.MinAmount}, {`,"min_notional":`, m.MinNotional}} {
 			b = append(b, f.key...)
-			b = appendQuotedDecimal(b, f.v)
+			b = jsonw.QuotedDecimal(b, f.v)
 		}
 		if m.Status != "" {
 			b = append(b, `,"status":`...)
-			b = appendJSONString(b, m.Status)
+			b = jsonw.String(b, m.Status)
 		}
 		if m.Book != nil {
 			b = append(b, `,"book":`...)
@@ -108,78 +108,11 @@ func appendSortedMap[V any](b []byte, m map[string]V, value func([]byte, V) []by
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, k)
+		b = jsonw.String(b, k)
 		b = append(b, ':')
 		b = value(b, m[k])
 	}
 	return append(b, '}')
-}
-
-// appendQuotedDecimal appends d as decimal's MarshalJSON writes it: its
-// String() in quotes.
-func appendQuotedDecimal(b []byte, d decimal.Decimal) []byte {
-	if decimal.MarshalJSONWithoutQuotes {
-		return appendDecimal(b, d)
-	}
-	b = append(b, '"')
-	b = appendDecimal(b, d)
-	return append(b, '"')
-}
-
-// appendJSONString appends s as encoding/json writes a string with HTML
-// escaping off: quotes and backslashes escaped, \b \f \n \r \t, other
-// control bytes as \u00XX, U+2028 and U+2029 escaped, and each byte of
-// invalid UTF-8 as \ufffd.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += n
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += n
-			start = i
-			continue
-		}
-		i += n
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // MarshalJSON writes the response as encoding/json writes it from its
@@ -192,7 +125,7 @@ func (r Response) MarshalJSON() ([]byte, error) {
 // encoding/json writes from its fields with HTML escaping off.
 func (r Response) AppendJSON(b []byte) []byte {
 	b = append(b, `{"rationale":`...)
-	b = appendJSONString(b, r.Rationale)
+	b = jsonw.String(b, r.Rationale)
 	b = append(b, `,"recommendations":`...)
 	if r.Recommendations == nil {
 		return append(b, "null}"...)
@@ -217,15 +150,15 @@ func (r Recommendation) MarshalJSON() ([]byte, error) {
 // encoding/json writes from its fields with HTML escaping off.
 func (r Recommendation) AppendJSON(b []byte) []byte {
 	b = append(b, `{"symbol":`...)
-	b = appendJSONString(b, r.Symbol)
+	b = jsonw.String(b, r.Symbol)
 	b = append(b, `,"action":`...)
-	b = appendJSONString(b, string(r.Action))
+	b = jsonw.String(b, string(r.Action))
 	b = append(b, `,"confidence":`...)
-	b = appendQuotedDecimal(b, r.Confidence)
+	b = jsonw.QuotedDecimal(b, r.Confidence)
 	b = append(b, `,"size_pct":`...)
-	b = appendQuotedDecimal(b, r.SizePct)
+	b = jsonw.QuotedDecimal(b, r.SizePct)
 	b = append(b, `,"order_type":`...)
-	b = appendJSONString(b, string(r.OrderType))
+	b = jsonw.String(b, string(r.OrderType))
 	for _, f := range [...]struct {
 		key string
 		v   *decimal.Decimal
@@ -234,10 +167,122 @@ func (r Recommendation) AppendJSON(b []byte) []byte {
 		if f.v == nil {
 			b = append(b, "null"...)
 		} else {
-			b = appendQuotedDecimal(b, *f.v)
+			b = jsonw.QuotedDecimal(b, *f.v)
 		}
 	}
 	b = append(b, `,"reason":`...)
-	b = appendJSONString(b, r.Reason)
+	b = jsonw.String(b, r.Reason)
 	return append(b, '}')
+}
+
+// MarshalJSON writes the verdict as encoding/json writes it from its
+// fields (AppendJSON).
+func (v Verdict) MarshalJSON() ([]byte, error) {
+	return v.AppendJSON(make([]byte, 0, 256+128*(len(v.Violations)+len(v.Warnings)+len(v.Rules)))), nil
+}
+
+// AppendJSON appends the verdict's JSON to b, byte for byte what
+// encoding/json writes from its fields with HTML escaping off.
+func (v Verdict) AppendJSON(b []byte) []byte {
+	b = append(b, `{"index":`...)
+	b = jsonw.Int(b, int64(v.Index))
+	b = append(b, `,"symbol":`...)
+	b = jsonw.String(b, v.Symbol)
+	b = append(b, `,"action":`...)
+	b = jsonw.String(b, string(v.Action))
+	b = append(b, `,"decision":`...)
+	b = jsonw.String(b, string(v.Decision))
+	b = append(b, `,"order":`...)
+	if v.Order == nil {
+		b = append(b, "null"...)
+	} else {
+		b = v.Order.appendJSON(b)
+	}
+	b = append(b, `,"violations":`...)
+	b = appendViolations(b, v.Violations)
+	b = append(b, `,"warnings":`...)
+	b = appendViolations(b, v.Warnings)
+	if len(v.Rules) > 0 {
+		b = append(b, `,"rules":[`...)
+		for i, r := range v.Rules {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"name":`...)
+			b = jsonw.String(b, r.Name)
+			b = append(b, `,"mode":`...)
+			b = jsonw.String(b, r.Mode)
+			b = append(b, `,"passed":`...)
+			b = jsonw.Bool(b, r.Passed)
+			if r.Message != "" {
+				b = append(b, `,"message":`...)
+				b = jsonw.String(b, r.Message)
+			}
+			if r.Error != "" {
+				b = append(b, `,"error":`...)
+				b = jsonw.String(b, r.Error)
+			}
+			if r.NotApplicable {
+				b = append(b, `,"not_applicable":true`...)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+func (o *Order) appendJSON(b []byte) []byte {
+	b = append(b, `{"symbol":`...)
+	b = jsonw.String(b, o.Symbol)
+	b = append(b, `,"side":`...)
+	b = jsonw.String(b, string(o.Side))
+	b = append(b, `,"type":`...)
+	b = jsonw.String(b, string(o.Type))
+	b = append(b, `,"quantity":`...)
+	b = jsonw.QuotedDecimal(b, o.Quantity)
+	b = append(b, `,"price":`...)
+	b = jsonw.QuotedDecimal(b, o.Price)
+	b = append(b, `,"notional":`...)
+	b = jsonw.QuotedDecimal(b, o.Notional)
+	b = append(b, `,"stop_loss":`...)
+	b = appendOptDecimal(b, o.StopLoss)
+	b = append(b, `,"take_profit":`...)
+	b = appendOptDecimal(b, o.TakeProfit)
+	return append(b, '}')
+}
+
+func appendOptDecimal(b []byte, d *decimal.Decimal) []byte {
+	if d == nil {
+		return append(b, "null"...)
+	}
+	return jsonw.QuotedDecimal(b, *d)
+}
+
+// AppendViolationsJSON appends vs as encoding/json writes the slice: null
+// when nil.
+func AppendViolationsJSON(b []byte, vs []Violation) []byte { return appendViolations(b, vs) }
+
+func appendViolations(b []byte, vs []Violation) []byte {
+	if vs == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, v := range vs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"rule":`...)
+		b = jsonw.String(b, v.Rule)
+		b = append(b, `,"message":`...)
+		b = jsonw.String(b, v.Message)
+		b = append(b, `,"source":`...)
+		b = jsonw.String(b, v.Source)
+		if v.Pointer != "" {
+			b = append(b, `,"pointer":`...)
+			b = jsonw.String(b, v.Pointer)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']')
 }

@@ -193,3 +193,69 @@ func BenchmarkStateJSON(b *testing.B) {
 		}
 	})
 }
+
+// TestVerdictJSONIsEncodingJSON: as TestStateJSONIsEncodingJSON, for a
+// verdict with its order, violations, warnings and rule results.
+func TestVerdictJSONIsEncodingJSON(t *testing.T) {
+	type plainVerdict Verdict // the fields without the methods
+	r := rand.New(rand.NewPCG(9, 10))
+	str := func() string { return trickyStrings[r.IntN(len(trickyStrings))] }
+	opt := func() *decimal.Decimal {
+		if r.IntN(3) == 0 {
+			return nil
+		}
+		d := randomDecimal(r)
+		return &d
+	}
+	violations := func() []Violation {
+		switch r.IntN(4) {
+		case 0:
+			return nil
+		case 1:
+			return []Violation{}
+		}
+		var vs []Violation
+		for range 1 + r.IntN(3) {
+			v := Violation{Rule: str(), Message: str(), Source: str()}
+			if r.IntN(2) == 0 {
+				v.Pointer = str()
+			}
+			vs = append(vs, v)
+		}
+		return vs
+	}
+	for i := 0; i < 3000; i++ {
+		v := Verdict{Index: r.IntN(2000) - 1000, Symbol: str(), Action: Action(str()), Decision: Decision(str()), Violations: violations(), Warnings: violations()}
+		if r.IntN(2) == 0 {
+			v.Order = &Order{Symbol: str(), Side: Side(str()), Type: OrderType(str()), Quantity: randomDecimal(r), Price: randomDecimal(r), Notional: randomDecimal(r), StopLoss: opt(), TakeProfit: opt()}
+		}
+		switch r.IntN(3) {
+		case 0:
+		case 1:
+			v.Rules = []RuleResult{}
+		default:
+			for range 1 + r.IntN(5) {
+				rr := RuleResult{Name: str(), Mode: str(), Passed: r.IntN(2) == 0, NotApplicable: r.IntN(3) == 0}
+				if r.IntN(2) == 0 {
+					rr.Message = str()
+				}
+				if r.IntN(3) == 0 {
+					rr.Error = str()
+				}
+				v.Rules = append(v.Rules, rr)
+			}
+		}
+		want := encodeJSON(t, plainVerdict(v), false)
+		if got := v.AppendJSON([]byte("x")); !bytes.Equal(got, append([]byte("x"), want...)) {
+			t.Fatalf("verdict %d:\n got %s\nwant %s", i, got, want)
+		}
+		if got, want := AppendViolationsJSON(nil, v.Violations), encodeJSON(t, v.Violations, false); !bytes.Equal(got, want) {
+			t.Fatalf("violations %d:\n got %s\nwant %s", i, got, want)
+		}
+		for _, escape := range []bool{false, true} {
+			if got, want := encodeJSON(t, v, escape), encodeJSON(t, plainVerdict(v), escape); !bytes.Equal(got, want) {
+				t.Fatalf("verdict %d through encoding/json (escape HTML %v):\n got %s\nwant %s", i, escape, got, want)
+			}
+		}
+	}
+}

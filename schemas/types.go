@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+	"github.com/warden-trading/warden/internal/jsonw"
 )
 
 // Action is what the model recommends for one symbol.
@@ -196,9 +197,9 @@ func (b Book) appendJSON(out []byte) []byte {
 
 func (l BookLevel) appendJSON(b []byte) []byte {
 	b = append(b, '[')
-	b = appendDecimal(b, l.Price)
+	b = jsonw.Decimal(b, l.Price)
 	b = append(b, ',')
-	b = appendDecimal(b, l.Qty)
+	b = jsonw.Decimal(b, l.Qty)
 	return append(b, ']')
 }
 

@@ -47,6 +47,8 @@ func BenchmarkRecordDecision(b *testing.B) {
 func BenchmarkRecordRun(b *testing.B) {
 	b.Run("normal", func(b *testing.B) { benchmarkRecordRun(b, Options{}) })
 	b.Run("batch256", func(b *testing.B) { benchmarkRecordRun(b, Options{BatchSize: 256}) })
+	// A backtest's store: batches committed in the background.
+	b.Run("scratch256", func(b *testing.B) { benchmarkRecordRun(b, Options{BatchSize: 256, Scratch: true}) })
 }
 
 func benchmarkRecordRun(b *testing.B, opts Options) {
@@ -76,6 +78,10 @@ func benchmarkRecordRun(b *testing.B, opts Options) {
 		if err := s.EndRun(ctx, id, "ok", nil); err != nil {
 			b.Fatal(err)
 		}
+	}
+	// The last batch is part of the cost.
+	if err := s.Flush(ctx); err != nil {
+		b.Fatal(err)
 	}
 }
 

@@ -128,6 +128,19 @@ func (s *Store) stamp(t time.Time) int64 {
 // marshal encodes v as a JSON body, leaving <, > and & as they are so the
 // stored text reads as it was written.
 func marshal(v any) ([]byte, error) {
+	if a, ok := v.(Appender); ok {
+		var err error
+		b := appendExact(func(b []byte) []byte {
+			if b, err = a.AppendJSON(b); err != nil {
+				return nil
+			}
+			return b
+		})
+		if err != nil {
+			return nil, fmt.Errorf("audit: encode record: %w", err)
+		}
+		return b, nil
+	}
 	buf := encodeBufs.Get().(*bytes.Buffer)
 	defer func() {
 		if buf.Cap() <= 1<<20 {
@@ -147,6 +160,23 @@ func marshal(v any) ([]byte, error) {
 // encodeBufs are marshal's buffers, reused: records are encoded at every
 // cycle, and growing a new buffer each time was a good part of it.
 var encodeBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// appendExact returns what f appends to an empty slice, in a slice of
+// its exact size: f writes into a buffer kept from call to call, so a
+// body of a few kilobytes is not grown step by step, nor kept with room
+// to spare for as long as its record is queued.
+func appendExact(f func([]byte) []byte) []byte {
+	p := appendBufs.Get().(*[]byte)
+	b := f((*p)[:0])
+	out := bytes.Clone(b)
+	if cap(b) > 0 && cap(b) <= 1<<20 {
+		*p = b[:0]
+	}
+	appendBufs.Put(p)
+	return out
+}
+
+var appendBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // scrub redacts every text field of r. A body that redaction turned into
 // invalid JSON is kept as a JSON string so nothing is lost or half-written.

@@ -338,9 +338,7 @@ func (s *Store) RecordVerdicts(ctx context.Context, runID, policyHash string, st
 			return nil, fmt.Errorf("audit: two verdicts with index %d in run %s", v.Index, runID)
 		}
 		seen[ids[i]] = true
-		if encoded[i], err = marshal(v); err != nil {
-			return nil, err
-		}
+		encoded[i] = appendExact(v.AppendJSON)
 	}
 	type verdictOut struct {
 		Index                    int

@@ -1,4 +1,4 @@
-package schemas
+package jsonw
 
 import (
 	"strconv"
@@ -6,11 +6,11 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// appendDecimal appends d.String() to b. A coefficient that fits in an
+// Decimal appends d.String() to b. A coefficient that fits in an
 // int64 (every price and quantity of a market) is formatted with strconv
 // instead of big.Int's division: a state's book holds dozens of them and
 // is encoded at every audited cycle.
-func appendDecimal(b []byte, d decimal.Decimal) []byte {
+func Decimal(b []byte, d decimal.Decimal) []byte {
 	e := d.Exponent()
 	if !decimal.TrimTrailingZeros || decimal.UseScientificNotation || e > 18 || e < -40 || d.NumDigits() > 18 {
 		return append(b, d.String()...)
