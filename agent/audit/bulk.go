@@ -1,0 +1,158 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+)
+
+// bulkMark is the database's user_version while a bulk store (Options.Bulk)
+// writes it with its lookup indexes and append-only insert trigger
+// deferred ("BULK" in ASCII). It lives in the file's header, so a bulk
+// writer killed before Close leaves a mark the next writable Open sees.
+const bulkMark = 0x42554c4b
+
+// deferredSQL selects what a bulk store defers: the records table's
+// indexes that are not unique (the unique ones hold throughout) and its
+// append-only insert trigger.
+const deferredSQL = `SELECT m.type, m.name, m.sql FROM sqlite_master m
+	WHERE m.tbl_name = 'records' AND m.sql IS NOT NULL AND (
+		(m.type = 'index' AND m.name IN (SELECT name FROM pragma_index_list('records') WHERE "unique" = 0 AND origin = 'c'))
+		OR (m.type = 'trigger' AND m.name = 'records_append_only'))
+	ORDER BY m.type, m.name`
+
+type schemaObject struct{ typ, name, sql string }
+
+func deferredObjects(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}) ([]schemaObject, error) {
+	rows, err := q.QueryContext(ctx, deferredSQL)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []schemaObject
+	for rows.Next() {
+		var o schemaObject
+		if err := rows.Scan(&o.typ, &o.name, &o.sql); err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// deferForBulk drops what deferredSQL selects and sets the bulk mark, in
+// one transaction, on a database without records.
+func deferForBulk(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM records LIMIT 1)`).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return errors.New("Bulk writes a new database only, and this one holds records")
+	}
+	objs, err := deferredObjects(ctx, tx)
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if _, err := tx.ExecContext(ctx, `DROP `+o.typ+` `+quoteIdent(o.name)); err != nil {
+			return fmt.Errorf("defer %s %s: %w", o.typ, o.name, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, bulkMark)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// bulkMarked reports whether the database carries the bulk mark.
+func bulkMarked(ctx context.Context, db *sql.DB) (bool, error) {
+	var v int64
+	err := db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v)
+	return v == bulkMark, err
+}
+
+// restoreDeferred builds, in one transaction, every object deferredSQL
+// selects in a newly migrated database that this one lacks (as the
+// migrations define it, byte for byte), indexes first, and clears the
+// bulk mark.
+func restoreDeferred(ctx context.Context, db *sql.DB) error {
+	want, err := referenceDeferred(ctx)
+	if err != nil {
+		return fmt.Errorf("reference schema: %w", err)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	have, err := deferredObjects(ctx, tx)
+	if err != nil {
+		return err
+	}
+	present := map[string]bool{}
+	for _, o := range have {
+		present[o.typ+" "+o.name] = true
+	}
+	// Indexes before the trigger: sort puts "index" first.
+	for _, o := range want {
+		if present[o.typ+" "+o.name] {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, o.sql); err != nil {
+			return fmt.Errorf("build %s %s: %w", o.typ, o.name, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `PRAGMA user_version = 0`); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// referenceDeferred is deferredSQL's answer in an in-memory database the
+// embedded migrations have just built.
+func referenceDeferred(ctx context.Context) ([]schemaObject, error) {
+	db, err := sql.Open("sqlite3", "file::memory:")
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1) // one connection: one in-memory database
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		buf, err := fs.ReadFile(migrationFS, name)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := db.ExecContext(ctx, string(buf)); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return deferredObjects(ctx, db)
+}
+
+// quoteIdent quotes an SQL identifier.
+func quoteIdent(s string) string {
+	b := []byte{'"'}
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' {
+			b = append(b, '"')
+		}
+		b = append(b, s[i])
+	}
+	return string(append(b, '"'))
+}
