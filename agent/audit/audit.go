@@ -84,14 +84,13 @@ type Options struct {
 	BatchSize int
 	// Bulk is for a new database that this store alone writes from its
 	// first record to Close, with Scratch and BatchSize > 1: a backtest's
-	// staged audit file. The records table's lookup indexes (not the
-	// unique ones) and its append-only insert trigger are built when the
-	// store closes, from the rows written, instead of being updated row
-	// by row, which was half of what each insert cost. Until then reads
-	// are right but slower, and the store's own writer keeps the rule the
-	// trigger enforces (each record takes the next seq, under the write
-	// lock). Open refuses Bulk on a database that holds records. If the
-	// process dies before Close, the next writable Open builds them.
+	// staged audit file. The records table's append-only insert trigger
+	// is created when the store closes instead of running at every insert
+	// (it was a third of an insert's cost); until then the store's own
+	// writer keeps its rule (each record takes the next seq, under the
+	// write lock), and the unique indexes hold throughout. Open refuses
+	// Bulk on a database that holds records. If the process dies before
+	// Close, the next writable Open creates the trigger.
 	Bulk bool
 }
 
@@ -250,17 +249,16 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return fail(err)
 	}
 	if !s.bulk {
-		// A bulk writer that died before Close left its indexes and
-		// trigger unbuilt.
+		// A bulk writer that died before Close left its trigger out.
 		marked, err := bulkMarked(ctx, s.ddb)
 		if err != nil {
 			return fail(err)
 		}
 		if marked {
 			if err := restoreDeferred(ctx, s.ddb); err != nil {
-				return fail(fmt.Errorf("build the indexes an unfinished bulk write deferred: %w", err))
+				return fail(fmt.Errorf("create the trigger an unfinished bulk write deferred: %w", err))
 			}
-			s.log.Warn("audit: built the indexes and the append-only trigger a bulk write (a backtest) left unbuilt when it stopped before closing", "db", path)
+			s.log.Warn("audit: created the append-only trigger a bulk write (a backtest) left out when it stopped before closing", "db", path)
 		}
 	}
 	if s.wdb, err = openWriter(ctx, abs, normal); err != nil {
@@ -377,7 +375,7 @@ func (s *Store) Close() error {
 		errs = append(errs, s.flushLocked(context.Background()))
 		if s.bulk {
 			if err := restoreDeferred(context.Background(), s.wdb); err != nil {
-				errs = append(errs, fmt.Errorf("audit: build the indexes deferred by Bulk: %w", err))
+				errs = append(errs, fmt.Errorf("audit: create the trigger deferred by Bulk: %w", err))
 			}
 		}
 	}
