@@ -45,6 +45,12 @@ func appendString(b []byte, s string, html bool) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight plain ASCII bytes at a time: most of a prompt or an
+		// answer is written as it is.
+		if i+8 <= len(s) && !special8(load64(s, i), html) {
+			i += 8
+			continue
+		}
 		if c := s[i]; c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' && (!html || c != '<' && c != '>' && c != '&') {
 				i++
@@ -90,6 +96,37 @@ func appendString(b []byte, s string, html bool) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// Word-at-a-time tests: lsb has the low bit of each byte set, msb the high
+// bit.
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// load64 reads s[i:i+8] as a little-endian word.
+func load64(s string, i int) uint64 {
+	_ = s[i+7]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+}
+
+// hasByte reports whether a byte of w equals c.
+func hasByte(w uint64, c byte) bool {
+	v := w ^ (lsb * uint64(c))
+	return (v-lsb)&^v&msb != 0
+}
+
+// special8 reports whether one of the eight bytes in w may need escaping
+// or decoding: a control byte, a quote, a backslash, a byte of a non-ASCII
+// rune, and in HTML mode <, > or &. (Exact for ASCII; any doubt sends
+// the bytes down the byte-by-byte path.)
+func special8(w uint64, html bool) bool {
+	if w&msb != 0 || (w-lsb*0x20)&^w&msb != 0 || hasByte(w, '"') || hasByte(w, '\\') {
+		return true
+	}
+	return html && (hasByte(w, '<') || hasByte(w, '>') || hasByte(w, '&'))
 }
 
 // Time appends t as its MarshalJSON writes it (RFC 3339 with nanoseconds,

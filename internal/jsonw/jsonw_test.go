@@ -95,3 +95,40 @@ func TestRawIsEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestStringFindsEverySpecialByteAtEveryOffset: each byte that needs
+// escaping, or starts a rune, is found wherever it falls in a word of
+// plain ASCII (the eight-bytes-at-a-time path).
+func TestStringFindsEverySpecialByteAtEveryOffset(t *testing.T) {
+	specials := []string{"\x00", "\x1f", "\n", `"`, `\`, "<", ">", "&", "\x7f", " ", "~", "é", "\u2028", "\xff", "😀"}
+	for _, sp := range specials {
+		for at := 0; at < 40; at++ {
+			s := strings.Repeat("a", at) + sp + strings.Repeat("z", 40-at)
+			if got, want := string(String(nil, s)), encode(t, s, false); got != want {
+				t.Fatalf("String(%q) = %s; encoding/json writes %s", s, got, want)
+			}
+			if got, want := string(StringHTML(nil, s)), encode(t, s, true); got != want {
+				t.Fatalf("StringHTML(%q) = %s; json.Marshal writes %s", s, got, want)
+			}
+		}
+	}
+}
+
+// BenchmarkString: a model call's request text, as an audit record holds
+// it (a prompt already encoded once, so its quotes and newlines escape
+// again).
+func BenchmarkString(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString(`{"system":"You are a careful trading assistant.","user":"Decision time: 2017-09-10T15:00:00Z (mode: paper)\nAccount (quote USDT):\n`)
+	for range 30 {
+		sb.WriteString(`  2017-09-10 03:00 | 4126.06 | 4166.00 | 4087.62 | 4144.00 | 50.2724\n`)
+	}
+	sb.WriteString(`Answer with the JSON object for: BTC/USDT.\n"}`)
+	s := sb.String()
+	buf := make([]byte, 0, 2*len(s))
+	b.SetBytes(int64(len(s)))
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = String(buf[:0], s)
+	}
+}
