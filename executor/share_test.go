@@ -209,3 +209,35 @@ func TestResizedIntentSurvivesCrash(t *testing.T) {
 		})
 	}
 }
+
+// A decision whose share of the free balance is below the minimum order,
+// while what it bought is not, has its pending stop closed once nothing
+// can change the share (no sell of ours open): it is not dust of its own
+// that more fills could lift, and left pending it would stay so for good.
+// Here a sell took most of the free BTC of two fills whose stops waited:
+// the newer bears it.
+func TestDustShareDoesNotLeaveStopPending(t *testing.T) {
+	e := newEnv(t, nil)
+	var prots []executor.ProtectionEvent
+	x := e.executor(e.store, func(o *executor.Options) {
+		o.OnProtection = func(p executor.ProtectionEvent) { prots = append(prots, p) }
+	})
+	e.unprotectedFill(x, "buy-1")
+	e.unprotectedFill(x, "buy-2")
+	e.ex.setBalances(func() error { return errNet }) // stops still unsized: the sell takes what is free
+	if ev, err := x.Place(bg, "sell-1", sellOrder("0.00996", "49000")); err != nil || ev.State != schemas.OrderFilled {
+		t.Fatalf("Place(sell) = %q, %v; want filled", ev.State, err)
+	}
+	e.ex.setBalances(nil)
+	if _, err := x.Poll(bg); err != nil {
+		t.Fatalf("Poll() error = %v", err)
+	}
+	if got := e.stopOf("buy-1"); !got.Equal(d("0.00999")) {
+		t.Errorf("buy-1 stop = %s; want 0.00999", got)
+	}
+	if got := e.stopOf("buy-2"); !got.IsZero() {
+		t.Errorf("buy-2 stop = %s; want none (its share, 0.00003, is below the minimum order)", got)
+	}
+	e.noIntentsLeft()
+	noExits(t, prots)
+}
