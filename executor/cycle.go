@@ -36,6 +36,13 @@ type cycle struct {
 	// fillsAfterRead: fills were recorded after the balances were read, so
 	// the read no longer tells the exchange's totals exactly.
 	fillsAfterRead bool
+	// sent: our sells this cycle sent after reading the balances, already
+	// taken off the free balance above (trackSent). One whose outcome is
+	// unknown is not taken off again as a sell that may still land.
+	sent map[string]bool
+	// alloc: each symbol's allocation (allocate), until the cycle journals
+	// an event or its balances move.
+	alloc map[string]allocation
 
 	openRead bool
 	open     map[string]OrderReport // by client order id
@@ -62,6 +69,7 @@ func (e *Executor) balances(ctx context.Context) (map[string]Balance, error) {
 	if !c.balRead {
 		c.balRead = true
 		c.bals, c.balErr = read(ctx, e, "balances", e.ex.Balances)
+		c.alloc = nil
 	}
 	return c.bals, c.balErr
 }
@@ -71,6 +79,7 @@ func (e *Executor) adjust(asset string, dFree, dLocked decimal.Decimal) {
 	if e.cyc == nil || e.cyc.bals == nil || asset == "" {
 		return
 	}
+	e.cyc.alloc = nil
 	b := e.cyc.bals[asset]
 	b.Asset = asset
 	b.Free, b.Locked = b.Free.Add(dFree), b.Locked.Add(dLocked)
@@ -113,7 +122,19 @@ func (e *Executor) trackSent(ev schemas.OrderEvent) {
 	if isLive(ev.State) {
 		rem = ev.Quantity.Sub(ev.FilledQty)
 	}
+	if e.cyc != nil && e.cyc.bals != nil {
+		if e.cyc.sent == nil {
+			e.cyc.sent = map[string]bool{}
+		}
+		e.cyc.sent[ev.ClientOrderID] = true
+	}
 	e.adjust(e.base(ev.Symbol), ev.Quantity.Neg(), rem)
+}
+
+// sentThisCycle reports whether trackSent already took the sell cid off
+// this cycle's free balance.
+func (e *Executor) sentThisCycle(cid string) bool {
+	return e.cyc != nil && e.cyc.sent[cid]
 }
 
 // trackCancelled updates the cycle's balances for a sell of ours this

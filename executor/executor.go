@@ -198,6 +198,9 @@ func (e *Executor) OrdersLastMinute() int { return e.limiter.Count() }
 
 // append journals one event (and collects it for the current Poll).
 func (e *Executor) append(ctx context.Context, ev schemas.OrderEvent) error {
+	if e.cyc != nil {
+		e.cyc.alloc = nil // the journal changes: share out anew
+	}
 	if err := e.j.AppendOrderEvent(ctx, ev); err != nil {
 		return fmt.Errorf("executor: journal %s %s: %w", ev.ClientOrderID, ev.State, err)
 	}

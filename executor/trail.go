@@ -83,12 +83,6 @@ func (e *Executor) trail(ctx context.Context, decisionID string, trigger decimal
 		return false, nil // nothing resting to raise
 	}
 	n := len(ps.stops)
-	if ps.stops[n-1].State == schemas.OrderIntent {
-		sup := e.next(ps.stops[n-1], schemas.OrderRejected, "never sent: superseded by a raised stop")
-		if err := e.append(ctx, sup); err != nil {
-			return false, err
-		}
-	}
 	ev := schemas.OrderEvent{
 		ClientOrderID: ClientOrderID(decisionID, seqRole(RoleStop, n+1)), DecisionID: decisionID, Role: RoleStop,
 		State: schemas.OrderIntent, Symbol: ps.entry.Symbol, Side: schemas.SideSell, Type: TypeStopLossLimit,
@@ -97,6 +91,14 @@ func (e *Executor) trail(ctx context.Context, decisionID string, trigger decimal
 	}
 	if err := e.append(ctx, ev); err != nil {
 		return false, err
+	}
+	// The raised stop is journaled before a pending one it supersedes is
+	// closed (as in ensureIntent): a process that dies in between leaves
+	// a pending stop, never none.
+	if ps.stops[n-1].State == schemas.OrderIntent {
+		if err := e.append(ctx, e.next(ps.stops[n-1], schemas.OrderRejected, "never sent: superseded by a raised stop")); err != nil {
+			return false, err
+		}
 	}
 	return true, e.protect(ctx, decisionID)
 }
