@@ -31,10 +31,10 @@ import (
 	"github.com/warden-trading/warden/agent/market"
 	"github.com/warden-trading/warden/agent/notify"
 	"github.com/warden-trading/warden/executor"
-	"github.com/warden-trading/warden/internal/jsonw"
 	"github.com/warden-trading/warden/policy"
 	"github.com/warden-trading/warden/prompts"
 	"github.com/warden-trading/warden/schemas"
+	"github.com/warden-trading/warden/schemas/jsonw"
 )
 
 // MarketData is what a cycle reads from the exchange.

@@ -4,8 +4,8 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/warden-trading/warden/internal/jsonw"
 	"github.com/warden-trading/warden/schemas"
+	"github.com/warden-trading/warden/schemas/jsonw"
 )
 
 // AppendJSON appends the summary's JSON to b, byte for byte what

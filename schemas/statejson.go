@@ -6,7 +6,7 @@ import (
 	"strconv"
 
 	"github.com/shopspring/decimal"
-	"github.com/warden-trading/warden/internal/jsonw"
+	"github.com/warden-trading/warden/schemas/jsonw"
 )
 
 // MarshalJSON writes the state as encoding/json writes it from its fields

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
-	"github.com/warden-trading/warden/internal/jsonw"
+	"github.com/warden-trading/warden/schemas/jsonw"
 )
 
 // Action is what the model recommends for one symbol.

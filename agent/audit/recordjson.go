@@ -4,8 +4,8 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/warden-trading/warden/internal/jsonw"
 	"github.com/warden-trading/warden/schemas"
+	"github.com/warden-trading/warden/schemas/jsonw"
 )
 
 // Appender is a record body that writes its own JSON: byte for byte what
