@@ -29,10 +29,24 @@ const deferredSQL = `SELECT m.type, m.name, m.sql FROM sqlite_master m
 
 type schemaObject struct{ typ, name, sql string }
 
-func deferredObjects(ctx context.Context, q interface {
+// querier is a database, a connection or a transaction.
+type querier interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}) ([]schemaObject, error) {
-	rows, err := q.QueryContext(ctx, deferredSQL)
+}
+
+func deferredObjects(ctx context.Context, q querier) ([]schemaObject, error) {
+	return schemaObjects(ctx, q, deferredSQL)
+}
+
+// triggers lists every trigger of the schema.
+func triggers(ctx context.Context, q querier) ([]schemaObject, error) {
+	return schemaObjects(ctx, q, `SELECT type, name, tbl_name FROM sqlite_master WHERE type = 'trigger' ORDER BY name`)
+}
+
+// schemaObjects runs a query of sqlite_master that selects type, name and
+// a third text (the sql, or the table).
+func schemaObjects(ctx context.Context, q querier, query string) ([]schemaObject, error) {
+	rows, err := q.QueryContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
@@ -125,6 +139,12 @@ func restoreDeferred(ctx context.Context, db *sql.DB) error {
 // referenceDeferred is deferredSQL's answer in an in-memory database the
 // embedded migrations have just built.
 func referenceDeferred(ctx context.Context) ([]schemaObject, error) {
+	return referenceSchema(ctx, deferredObjects)
+}
+
+// referenceSchema is what list finds in an in-memory database the embedded
+// migrations have just built.
+func referenceSchema(ctx context.Context, list func(context.Context, querier) ([]schemaObject, error)) ([]schemaObject, error) {
 	db, err := sql.Open("sqlite3", "file::memory:")
 	if err != nil {
 		return nil, err
@@ -145,7 +165,7 @@ func referenceDeferred(ctx context.Context) ([]schemaObject, error) {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	return deferredObjects(ctx, db)
+	return list(ctx, db)
 }
 
 // quoteIdent quotes an SQL identifier.
@@ -158,4 +178,35 @@ func quoteIdent(s string) string {
 		b = append(b, s[i])
 	}
 	return string(append(b, '"'))
+}
+
+// guardWarnings names each trigger a newly migrated database has and this
+// one lacks, and a bulk write that did not close (Options.Bulk).
+func (s *Store) guardWarnings(ctx context.Context) ([]string, error) {
+	want, err := referenceSchema(ctx, triggers)
+	if err != nil {
+		return nil, fmt.Errorf("audit: reference schema: %w", err)
+	}
+	have, err := triggers(ctx, s.db)
+	if err != nil {
+		return nil, fmt.Errorf("audit: read the schema: %w", err)
+	}
+	present := map[string]bool{}
+	for _, t := range have {
+		present[t.name] = true
+	}
+	var out []string
+	marked, err := bulkMarked(ctx, s.db)
+	if err != nil {
+		return nil, err
+	}
+	if marked {
+		out = append(out, "a bulk write (a backtest's audit file) stopped before it closed: its append-only insert trigger was never created; a writable open (any warden command that writes) creates it")
+	}
+	for _, t := range want {
+		if !present[t.name] && !(marked && t.name == "records_append_only") {
+			out = append(out, fmt.Sprintf("trigger %s on %s is missing: the database no longer refuses what it refused by itself (the chain still finds any edit of a record)", t.name, t.sql))
+		}
+	}
+	return out, nil
 }

@@ -35,8 +35,8 @@ func recordsSchema(t *testing.T, db *sql.DB) map[string]string {
 	return out
 }
 
-// referenceSchema is the schema of a database opened the ordinary way.
-func referenceSchema(t *testing.T) map[string]string {
+// ordinarySchema is the schema of a database opened the ordinary way.
+func ordinarySchema(t *testing.T) map[string]string {
 	t.Helper()
 	s, path := openTest(t, Options{})
 	s.Close()
@@ -78,7 +78,7 @@ func recordBacktestRuns(t *testing.T, s *Store, from, n int) {
 // refuses an overwrite again.
 func TestBulkBuildsTheSameSchemaAtClose(t *testing.T) {
 	ctx := context.Background()
-	want := referenceSchema(t)
+	want := ordinarySchema(t)
 	path := filepath.Join(t.TempDir(), "bt.db")
 	s, err := Open(ctx, path, Options{Scratch: true, BatchSize: 8, Bulk: true})
 	if err != nil {
@@ -180,7 +180,7 @@ func TestBulkWriterKilledIsRepairedOnOpen(t *testing.T) {
 		bulkChild(t, path)
 		return
 	}
-	want := referenceSchema(t)
+	want := ordinarySchema(t)
 	path := filepath.Join(t.TempDir(), "bt.db")
 	cmd := exec.Command(os.Args[0], "-test.run=^TestBulkWriterKilledIsRepairedOnOpen$")
 	cmd.Env = append(os.Environ(), "WARDEN_AUDIT_BULK_CHILD="+path)
@@ -209,6 +209,15 @@ func TestBulkWriterKilledIsRepairedOnOpen(t *testing.T) {
 		t.Fatal("the killed bulk writer left the insert trigger in place; want it deferred")
 	}
 
+	// Read-only, nothing is repaired: verify finds the chain whole and
+	// says the bulk write did not close.
+	ro := openAt(t, path, Options{ReadOnly: true})
+	rep, err := ro.Verify(context.Background())
+	if err != nil || !rep.OK || len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], "bulk write") {
+		t.Errorf("read-only Verify() of the killed bulk writer's file = %+v, %v; want a whole chain and one warning of the unfinished bulk write", rep, err)
+	}
+	ro.Close()
+
 	s := openAt(t, path, Options{})
 	got := recordsSchema(t, db)
 	for name, q := range want {
@@ -220,8 +229,8 @@ func TestBulkWriterKilledIsRepairedOnOpen(t *testing.T) {
 	if err := db.QueryRow(`PRAGMA user_version`).Scan(&mark); err != nil || mark != 0 {
 		t.Errorf("user_version after the repairing Open = %#x (%v); want 0", mark, err)
 	}
-	rep, err := s.Verify(context.Background())
-	if err != nil || !rep.OK || rep.Records < 70 {
+	rep, err = s.Verify(context.Background())
+	if err != nil || !rep.OK || rep.Records < 70 || len(rep.Warnings) > 0 {
 		t.Errorf("Verify() after the kill = %+v, %v; want at least the 70 committed records, whole", rep, err)
 	}
 }

@@ -469,6 +469,12 @@ type VerifyReport struct {
 	HeadSeq  int64  `json:"head_seq"`              // seq of the last record
 	HeadHash string `json:"head_hash"`             // hex hash of the last record: note it to detect a truncated tail later
 	Broken   *Break `json:"broken,omitempty"`
+	// Warnings name what the database lacks of its own refusals: a
+	// trigger a newly migrated database has (records_no_update...) and
+	// this one does not, or a bulk write (a backtest's file) that stopped
+	// before it closed. The chain still finds any edit; the database no
+	// longer refuses it by itself.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Break names the first record at which the chain is broken.
@@ -517,7 +523,12 @@ type VerifyOptions struct {
 
 // VerifyWith is Verify with the checks of opts.
 func (s *Store) VerifyWith(ctx context.Context, opts VerifyOptions) (VerifyReport, error) {
-	return s.verifyChain(ctx, opts)
+	rep, err := s.verifyChain(ctx, opts)
+	if err != nil {
+		return rep, err
+	}
+	rep.Warnings, err = s.guardWarnings(ctx)
+	return rep, err
 }
 
 func (s *Store) verifyChain(ctx context.Context, opts VerifyOptions) (VerifyReport, error) {

@@ -633,6 +633,11 @@ finds that: the record SEQ must still be there with that hash.`,
 					}
 				}
 			}
+			if !asJSON {
+				for _, w := range rep.Warnings {
+					fmt.Fprintf(a.stdout, "warning: %s\n", w)
+				}
+			}
 			if !rep.OK {
 				return &exitError{Code: exitRejected, Err: fmt.Errorf("audit chain broken at %s", rep.Broken)}
 			}

@@ -222,13 +222,20 @@ func TestAuditVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	for _, q := range []string{
-		`DROP TRIGGER records_no_update`,
-		`UPDATE records SET body = replace(body, '"rejected"', '"approved"') WHERE kind = 'verdict' AND decision_id = 'run-1:1'`,
-	} {
-		if _, err := raw.Exec(q); err != nil {
-			t.Fatal(err)
-		}
+	if strings.Contains(out, "warning") {
+		t.Errorf("audit verify of an intact database warns: %q", out)
+	}
+	// The guard against edits removed: the chain is still whole, and
+	// verify says what the database no longer refuses.
+	if _, err := raw.Exec(`DROP TRIGGER records_no_update`); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = runWarden(t, "audit", "verify", "--db", db)
+	if code != 0 || !strings.HasPrefix(out, "ok: 12 records") || !strings.Contains(out, "warning: trigger records_no_update on records is missing") {
+		t.Errorf("audit verify without the update trigger = exit %d, %q, %q; want ok and a warning naming it", code, out, errOut)
+	}
+	if _, err := raw.Exec(`UPDATE records SET body = replace(body, '"rejected"', '"approved"') WHERE kind = 'verdict' AND decision_id = 'run-1:1'`); err != nil {
+		t.Fatal(err)
 	}
 	code, _, errOut = runWarden(t, "audit", "verify", "--db", db)
 	if code != 1 || !strings.Contains(errOut, "records seq 6 (verdict run-1:1): edited") {
@@ -236,7 +243,8 @@ func TestAuditVerify(t *testing.T) {
 	}
 	code, out, _ = runWarden(t, "audit", "verify", "--db", db, "--json")
 	var rep audit.VerifyReport
-	if err := json.Unmarshal([]byte(out), &rep); code != 1 || err != nil || rep.OK || rep.Broken == nil || rep.Broken.Seq != 6 {
+	if err := json.Unmarshal([]byte(out), &rep); code != 1 || err != nil || rep.OK || rep.Broken == nil || rep.Broken.Seq != 6 ||
+		len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], "records_no_update") {
 		t.Errorf("audit verify --json = exit %d, %+v, %v", code, rep, err)
 	}
 }
