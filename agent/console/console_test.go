@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"net/http"
 	"strings"
@@ -610,6 +611,30 @@ func TestAuditVerifiedAtMostOnceAMinute(t *testing.T) {
 	e.clock.Advance(time.Second)
 	if again := page(); !strings.Contains(again, fmt.Sprintf("head seq %d", e.records())) {
 		t.Fatal("not verified again after a minute")
+	}
+}
+
+// TestAuditPageWarnsOfARemovedGuard: with a trigger of the schema
+// removed by hand, the audit page still says the chain is intact and warns
+// that the database no longer refuses deletes by itself.
+func TestAuditPageWarnsOfARemovedGuard(t *testing.T) {
+	e := newEnv(t)
+	cookie := e.login("victor")
+	page := func() string { return readAll(t, do(e.srv, "GET", "/audit", nil, nil, cookie)) }
+	if first := page(); strings.Contains(first, "warning:") {
+		t.Fatalf("audit page of an intact database warns:\n%s", first)
+	}
+	raw, err := sql.Open("sqlite3", "file:"+e.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`DROP TRIGGER records_no_delete`); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(verifyEvery)
+	if again := page(); !strings.Contains(again, "verified: intact") || !strings.Contains(again, "warning: trigger records_no_delete on records is missing") {
+		t.Errorf("audit page after the delete trigger was dropped lacks the warning:\n%s", again)
 	}
 }
 
