@@ -86,7 +86,7 @@ type Options struct {
 	// first record to Close, with Scratch and BatchSize > 1: a backtest's
 	// staged audit file. The records table's append-only insert trigger
 	// is created when the store closes instead of running at every insert
-	// (it was a third of an insert's cost); until then the store's own
+	// (it was a quarter to a third of an insert's cost); until then the store's own
 	// writer keeps its rule (each record takes the next seq, under the
 	// write lock), and the unique indexes hold throughout. Open refuses
 	// Bulk on a database that holds records. If the process dies before

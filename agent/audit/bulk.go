@@ -11,14 +11,15 @@ import (
 
 // bulkMark is the database's user_version while a bulk store (Options.Bulk)
 // writes it with its append-only insert trigger deferred ("BULK" in
-// ASCII). It lives in the file's header, so a bulk
-// writer killed before Close leaves a mark the next writable Open sees.
+// ASCII). It lives in the file's header, so a bulk writer killed before
+// Close leaves a mark the next writable Open (and Verify) sees.
 const bulkMark = 0x42554c4b
 
 // deferredSQL selects what a bulk store defers: the records table's
 // append-only insert trigger. A trigger on every insert makes SQLite run
-// a sub-program for each row (about a third of what an insert cost a
-// backtest), and creating it at the end costs nothing. The indexes stay:
+// a sub-program for each row (a quarter to a third of what recording a
+// decision cost: BenchmarkRecordRun/bulk256), and creating it at the end
+// costs nothing. The indexes stay:
 // one updated row by row costs the writer about as much as building it
 // at Close from the whole table would, and the writer runs beside the
 // backtest while Close is waited for (measured: deferring the six lookup
