@@ -3,6 +3,8 @@ package executor_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +40,29 @@ func TestClientOrderID(t *testing.T) {
 				t.Errorf("ClientOrderID(%q, %q) = %q; want a Binance-valid id with prefix %q", dec, role, id, executor.ClientIDPrefix)
 			}
 		}
+	}
+}
+
+// TestClientOrderIDIsStable: the ids already journaled and on exchanges
+// stay what they were ("wd" and the first 30 hex digits of
+// sha256(decision, 0, role)).
+func TestClientOrderIDIsStable(t *testing.T) {
+	for _, c := range []struct{ dec, role, want string }{
+		{"dec-1", "entry", "wdb1e34fb2a061f59342bb7c4b43f51b"},
+		{"dec-1", "stop.2", "wd1f00ff2081d2cacca95cbf2f889a60"},
+		{"bt-20170910T150000Z:0", "entry", "wdb7b6f389d11738adc1b1cda02bd675"},
+		{"bt-20170910T150000Z:0", "stop.2", "wd3e7bd418a519dbf3be4635f845c6a1"},
+		{"", "entry", "wdd9c2d66b522c2522728f539ff9f67b"},
+		{"", "stop.2", "wd1e888d1ae4d6b81eba760354620a48"},
+	} {
+		if got := executor.ClientOrderID(c.dec, c.role); got != c.want {
+			t.Errorf("ClientOrderID(%q, %q) = %q; journaled ids say %q", c.dec, c.role, got, c.want)
+		}
+	}
+	long := strings.Repeat("d", 300) // past the stack buffer
+	sum := sha256.Sum256([]byte(long + "\x00" + "exit"))
+	if got, want := executor.ClientOrderID(long, "exit"), executor.ClientIDPrefix+hex.EncodeToString(sum[:])[:30]; got != want {
+		t.Errorf("ClientOrderID(long id) = %q; want %q", got, want)
 	}
 }
 
