@@ -139,12 +139,13 @@ type Store struct {
 	recentCalls *recentCalls
 	// inflight, when not nil, is closed once the batch committing in the
 	// background is done; until then that goroutine owns what runTx uses
-	// (hashBuf, headSeq, headHash, blobs, runCtx, the writers), so every
+	// (hashBuf, encBuf, headSeq, headHash, blobs, runCtx, the writers), so every
 	// path that runs a transaction or reads those waits for it first
 	// (drainLocked). asyncErr is that batch's error, for the next caller.
 	inflight chan struct{}
 	asyncErr error
 	hashBuf  []byte
+	encBuf   []byte // lazily encoded bodies (record.encode), reused
 	headSeq  int64  // seq and hash of the last record this store committed
 	headHash []byte //
 	closed   bool

@@ -49,6 +49,10 @@ type record struct {
 	due        int64
 	tokens     int64
 	body       []byte // JSON
+	// encode, when set, writes the body instead (lazy): the writer calls it
+	// into a buffer it reuses, so the body is valid until the next append.
+	// Only for values that nothing changes once recorded (see lazyBody).
+	encode func([]byte) ([]byte, error)
 
 	// parentIndex, when > 0, sets parent to the seq of the (parentIndex-1)th
 	// record of the same append call.
@@ -253,6 +257,15 @@ func (s *Store) prepare(ctx context.Context, db *sql.DB) error {
 
 // append chains and inserts one record and returns its seq.
 func (w *writeTx) append(r *record) (int64, error) {
+	if r.encode != nil {
+		// Encoded anew at every append: a batch that failed runs its
+		// writes again, and the buffer has moved on since.
+		b, err := r.encode(w.s.encBuf[:0])
+		if err != nil {
+			return 0, fmt.Errorf("audit: encode %s record: %w", r.kind, err)
+		}
+		w.s.encBuf, r.body, r.redacted = b, b, false
+	}
 	w.s.scrub(r)
 	if r.parentIndex > 0 {
 		r.parent = w.seqs[r.parentIndex-1]

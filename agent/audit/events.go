@@ -231,11 +231,8 @@ func (s *Store) RecordEquity(ctx context.Context, at time.Time, equity decimal.D
 				}
 			}
 		}
-		body, err := marshal(equityBody{At: at, Equity: equity, Peak: peak})
-		if err != nil {
-			return err
-		}
-		if _, err = w.append(&record{kind: KindEquity, at: at.UnixNano(), body: body}); err != nil {
+		// Encoded by the writer into its buffer (this runs in the write).
+		if _, err := w.append(&record{kind: KindEquity, at: at.UnixNano(), encode: equityBody{At: at, Equity: equity, Peak: peak}.AppendJSON}); err != nil {
 			return err
 		}
 		w.peak, w.peakSet = peak, true

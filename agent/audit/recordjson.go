@@ -221,3 +221,19 @@ func (e equityBody) AppendJSON(b []byte) ([]byte, error) {
 	b = jsonw.QuotedDecimal(b, e.Peak)
 	return append(b, '}'), nil
 }
+
+// lazyBody gives r the body of v. A store that commits in the background
+// (queueAll: a backtest's) leaves the encoding to its writer goroutine,
+// which encodes into a buffer it reuses: the decisions go on meanwhile,
+// and no body is allocated. Elsewhere the body is encoded now, so an
+// encoding error is the caller's. v must be a value nothing changes once
+// recorded (strings, numbers, times, slices and maps made for the record).
+func (s *Store) lazyBody(r *record, v Appender) error {
+	if s.queueAll {
+		r.encode = v.AppendJSON
+		return nil
+	}
+	b, err := marshal(v)
+	r.body = b
+	return err
+}

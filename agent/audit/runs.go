@@ -47,11 +47,10 @@ func (s *Store) BeginRun(ctx context.Context, r Run) error {
 	if r.StartedAt.IsZero() {
 		r.StartedAt = s.clock()
 	}
-	body, err := marshal(r)
-	if err != nil {
+	rec := &record{kind: KindRun, at: r.StartedAt.UnixNano(), runID: r.ID, ref: r.Advisor}
+	if err := s.lazyBody(rec, r); err != nil {
 		return err
 	}
-	rec := &record{kind: KindRun, at: r.StartedAt.UnixNano(), runID: r.ID, ref: r.Advisor, body: body}
 	if !s.queueAll {
 		return s.appendRecords(ctx, false, rec)
 	}
@@ -127,12 +126,11 @@ func (s *Store) EndRun(ctx context.Context, runID, status string, summary any) e
 		}
 		end.Summary = b
 	}
-	body, err := marshal(end)
-	if err != nil {
+	rec := &record{kind: KindRunEnd, at: end.EndedAt.UnixNano(), runID: runID, state: status}
+	if err := s.lazyBody(rec, end); err != nil {
 		return err
 	}
-	err = s.appendRecords(ctx, false, &record{kind: KindRunEnd, at: end.EndedAt.UnixNano(), runID: runID, state: status, body: body})
-	return err
+	return s.appendRecords(ctx, false, rec)
 }
 
 // LLMCall is one request to a model and what came back. Every retry and
@@ -193,11 +191,10 @@ func (s *Store) RecordLLMCall(ctx context.Context, c LLMCall) error {
 	if h := s.textRef(s.redactText(c.Response), blobs); h != "" {
 		c.Response, c.ResponseBlob = "", h
 	}
-	body, err := marshal(c)
-	if err != nil {
+	rec := &record{kind: KindLLMCall, at: c.At.UnixNano(), runID: c.RunID, ref: c.Advisor, state: c.Status, tokens: total}
+	if err := s.lazyBody(rec, c); err != nil {
 		return err
 	}
-	rec := &record{kind: KindLLMCall, at: c.At.UnixNano(), runID: c.RunID, ref: c.Advisor, state: c.Status, tokens: total, body: body}
 	return s.writeQueued(ctx, false, true, func(w *writeTx) error {
 		if err := w.putBlobs(blobs); err != nil {
 			return err
@@ -245,15 +242,14 @@ func (s *Store) RecordResponse(ctx context.Context, runID string, raw []byte, pa
 	if h := s.textRef(s.redactText(rr.Raw), blobs); h != "" {
 		rr.Raw, rr.RawBlob = "", h
 	}
-	body, err := marshal(rr)
-	if err != nil {
-		return err
-	}
 	state := "invalid"
 	if rr.Valid {
 		state = "valid"
 	}
-	rec := &record{kind: KindResponse, at: rr.At.UnixNano(), runID: runID, state: state, body: body}
+	rec := &record{kind: KindResponse, at: rr.At.UnixNano(), runID: runID, state: state}
+	if err := s.lazyBody(rec, rr); err != nil {
+		return err
+	}
 	var recs []json.RawMessage
 	if s.queueAll && rr.Valid {
 		// The verdicts of the run copy these (runContext): encoded here,
@@ -375,11 +371,8 @@ func (s *Store) RecordVerdicts(ctx context.Context, runID, policyHash string, st
 			if v.Index >= 0 && v.Index < len(recs) {
 				vb.Recommendation = recs[v.Index]
 			}
-			body, err := marshal(vb)
-			if err != nil {
-				return err
-			}
-			r := &record{kind: KindVerdict, at: at.UnixNano(), runID: runID, decisionID: ids[i], ref: v.Action, symbol: v.Symbol, state: v.Decision, body: body, parentIndex: 1}
+			// Encoded by the writer, into its buffer: this runs there.
+			r := &record{kind: KindVerdict, at: at.UnixNano(), runID: runID, decisionID: ids[i], ref: v.Action, symbol: v.Symbol, state: v.Decision, encode: vb.AppendJSON, parentIndex: 1}
 			if _, err := w.append(r); err != nil {
 				return err
 			}
