@@ -264,7 +264,7 @@ func (w *writeTx) append(r *record) (int64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("audit: encode %s record: %w", r.kind, err)
 		}
-		w.s.encBuf, r.body, r.redacted = b, b, false
+		w.s.encBuf, r.body = b, b
 	}
 	w.s.scrub(r)
 	if r.parentIndex > 0 {

@@ -62,6 +62,15 @@ func TestQueueAllRecordsTheSame(t *testing.T) {
 		if _, err := s.RecordVerdicts(ctx, "run-5", "pol-1", testState(clk.Now()), testVerdicts()); err != nil {
 			t.Fatal(err)
 		}
+		// A model call and a run end with the secret in them, and equity
+		// (the writer encodes these in a backtest's store).
+		must(s.RecordLLMCall(ctx, LLMCall{RunID: "run-5", Attempt: 1, Advisor: "openai", Model: "m-5", PromptHash: "h",
+			Request:  `{"system":"` + strings.Repeat("You advise. ", 40) + `","user":"key sk-secret-value, BTC at 42005 <&>"}`,
+			Response: `{"choices":[{"message":{"content":"sk-secret-value \u2028"}}]}`, HTTPStatus: 200, Status: "ok", TotalTokens: 9}))
+		must(s.RecordEquity(ctx, clk.Now(), dec("10000.5")))
+		clk.Advance(3600e9)
+		must(s.RecordEquity(ctx, clk.Now(), dec("9999.25")))
+		must(s.EndRun(ctx, "run-5", "ok", map[string]string{"reason": "sk-secret-value"}))
 		must(s.Flush(ctx))
 		var out bytes.Buffer
 		rows, err := rawDB(t, path).Query(`SELECT seq, kind, run_id, decision_id, state, body, hex(hash) FROM records ORDER BY seq`)
@@ -89,10 +98,13 @@ func TestQueueAllRecordsTheSame(t *testing.T) {
 	if small := record(Options{Scratch: true, BatchSize: 3}); small != plain {
 		t.Fatalf("the scratch store in batches of 3 wrote other records:\n--- unbatched\n%s\n--- batched\n%s", plain, small)
 	}
-	for _, want := range []string{`"recommendation":{"symbol":"BTC/USDT"`, `\u2028`, `[REDACTED]`, `"model":"m-5","recommendation":{"symbol":"BTC/USDT"`, `clean\ttab`} {
+	for _, want := range []string{`"recommendation":{"symbol":"BTC/USDT"`, `\u2028`, `[REDACTED]`, `"model":"m-5","recommendation":{"symbol":"BTC/USDT"`, `clean\ttab`, `"peak":"10000.5"`, "run_end run-5", "llm_call run-5"} {
 		if !bytes.Contains([]byte(queued), []byte(want)) {
 			t.Errorf("records lack %s", want)
 		}
+	}
+	if strings.Contains(queued, "sk-secret-value") {
+		t.Errorf("the batched store wrote the secret:\n%s", queued)
 	}
 }
 
@@ -130,13 +142,19 @@ func TestQueueAllBackgroundError(t *testing.T) {
 	}
 	must(s.Flush(ctx))
 	var kinds []string
-	rows, err := rawDB(t, path).Query(`SELECT kind, ref FROM records ORDER BY seq`)
+	rows, err := rawDB(t, path).Query(`SELECT kind, ref, body FROM records ORDER BY seq`)
 	must(err)
 	defer rows.Close()
 	for rows.Next() {
-		var k, ref string
-		must(rows.Scan(&k, &ref))
+		var k, ref, body string
+		must(rows.Scan(&k, &ref, &body))
 		kinds = append(kinds, k+":"+ref)
+		// The batch ran again without the failed write: bodies the writer
+		// encodes were encoded again, not taken from its reused buffer.
+		if !json.Valid([]byte(body)) || (k == KindRun && !strings.Contains(body, `"id":"bt-1"`)) ||
+			(k == KindVerdict && !strings.Contains(body, `"decision_id":"bt-1:0"`)) {
+			t.Errorf("%s record's body after the retried batch: %s", k, body)
+		}
 	}
 	want := "run:baseline state: verdict:buy event:a event:b event:c event:d event:e"
 	if got := strings.Join(kinds, " "); got != want {
