@@ -235,7 +235,10 @@ type ResponseRecord struct {
 }
 
 // RecordResponse records the raw response of a run's advisor, the parsed
-// response (nil when parsing failed) and the schema errors.
+// response (nil when parsing failed) and the schema errors. A batched
+// scratch store (a backtest's) encodes the record when its batch commits:
+// parsed and schemaErrors must not be changed after the call (the agent
+// parses a new response at every cycle and never changes one).
 func (s *Store) RecordResponse(ctx context.Context, runID string, raw []byte, parsed *schemas.Response, schemaErrors []schemas.Violation) error {
 	rr := ResponseRecord{RunID: runID, At: s.clock(), Valid: parsed != nil && len(schemaErrors) == 0, Raw: string(raw), Parsed: parsed, SchemaErrors: schemaErrors}
 	blobs := blobSet{}
