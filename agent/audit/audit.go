@@ -27,6 +27,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // the SQLite driver; this package is its only importer
@@ -98,11 +99,13 @@ type Options struct {
 // serialised (one global hash chain), and several processes may share the
 // file (writes take SQLite's write lock before reading the chain head).
 type Store struct {
-	path   string
-	clock  func() time.Time
-	log    *slog.Logger
-	redact func(string) string
-	ro     bool
+	path string
+	// clockFn is Options.Clock, or the one UseClock set: read at every
+	// record by the caller's goroutine and the writer's.
+	clockFn atomic.Pointer[func() time.Time]
+	log     *slog.Logger
+	redact  func(string) string
+	ro      bool
 	// scratch is Options.Scratch: no compressed blobs (speed first).
 	scratch bool
 	// queueAll is Scratch with BatchSize > 1: writes that return nothing
@@ -203,7 +206,6 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 
 	s := &Store{
 		path:     path,
-		clock:    opts.Clock,
 		log:      opts.Logger,
 		redact:   newRedactor(opts.Secrets, opts.Redact),
 		ro:       opts.ReadOnly,
@@ -213,9 +215,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		queueAll: opts.Scratch && opts.BatchSize > 1 && !opts.ReadOnly,
 		bulk:     opts.Bulk && !opts.ReadOnly,
 	}
-	if s.clock == nil {
-		s.clock = time.Now
+	clock := opts.Clock
+	if clock == nil {
+		clock = time.Now
 	}
+	s.clockFn.Store(&clock)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -118,6 +118,22 @@ func hashRecord(buf []byte, prev []byte, seq int64, r *record) ([]byte, []byte) 
 	return sum[:], buf
 }
 
+// clock is the store's clock: Options.Clock, or what UseClock set.
+func (s *Store) clock() time.Time { return (*s.clockFn.Load())() }
+
+// UseClock makes clock the store's clock until restore is called (which
+// puts back the one before). It is for a store that records a simulation
+// (a backtest's): records whose time the caller does not give (a model
+// response, the end of a run, the time safe mode began) then carry the
+// simulated time like every other record of the run, not the wall clock.
+func (s *Store) UseClock(clock func() time.Time) (restore func()) {
+	if clock == nil {
+		clock = time.Now
+	}
+	prev := s.clockFn.Swap(&clock)
+	return func() { s.clockFn.Store(prev) }
+}
+
 // now is the store's clock in Unix nanoseconds.
 func (s *Store) now() int64 { return s.clock().UnixNano() }
 

@@ -359,6 +359,12 @@ func runOnce(ctx context.Context, c *normalised, stage string, adv advisor.Advis
 	var st agent.Store
 	var journal executor.Journal
 	if store != nil {
+		// Records the agent does not time itself (a model response, the
+		// end of a run, the start of safe mode) carry the simulated time
+		// too: an audited backtest's records all lie in the simulated
+		// period, so `audit list --since` and `audit archive --before`
+		// keep a decision's records together.
+		defer store.UseClock(clock)()
 		t := newAuditTee(store, clock)
 		st, journal = t, t
 	} else {
