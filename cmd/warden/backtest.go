@@ -486,17 +486,22 @@ func replaySource(ctx context.Context, flag, cfgFile string) (replay.Source, io.
 		}
 		return fs, nil, nil
 	}
+	// An audit database (an earlier backtest's --audit, or a recorded
+	// warden.db): each run answers with the response recorded by the run
+	// that decided at the same time, read once into memory.
 	st, err := audit.Open(ctx, path, audit.Options{ReadOnly: true})
 	if err != nil {
 		return nil, nil, err
 	}
-	var v any = st
-	src, ok := v.(replay.Source)
-	if !ok {
-		st.Close()
-		return nil, nil, fmt.Errorf("%s: this build's audit store cannot serve recorded responses; export a JSONL recording instead", path)
+	defer st.Close()
+	src, err := agent.LoadRecordings(ctx, st, time.Time{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return src, st, nil
+	if src.Len() == 0 {
+		return nil, nil, fmt.Errorf("%s: no recorded model responses to replay (record them with warden backtest --audit, or warden run)", path)
+	}
+	return src, nil, nil
 }
 
 func printBacktest(w io.Writer, r backtest.Result, dir, auditPath string) {

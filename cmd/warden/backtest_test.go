@@ -131,6 +131,52 @@ func TestBacktestRecordAndReplay(t *testing.T) {
 	}
 }
 
+// TestBacktestReplayFromAuditDB: a replay backtest answers from the audit
+// database of an earlier `backtest --audit` (as --help says it can) and
+// decides the same; a database with no model responses is refused, never
+// replayed as nothing.
+func TestBacktestReplayFromAuditDB(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "rec.db")
+	args := []string{"backtest", "--quiet", "--from", "2022-02-01", "--to", "2022-02-04", "--symbols", "BTC/USDT"}
+	code, out1, errOut := run(t, "", append(args, "--out", filepath.Join(dir, "a"), "--audit", "--audit-db", db)...)
+	if code != 0 {
+		t.Fatalf("backtest --audit: exit %d\n%s\n%s", code, out1, errOut)
+	}
+	code, out2, errOut := run(t, "", append(args, "--out", filepath.Join(dir, "b"), "--advisor", "replay", "--replay-from", db)...)
+	if code != 0 {
+		t.Fatalf("backtest --advisor replay --replay-from %s: exit %d\n%s\n%s", db, code, out2, errOut)
+	}
+	line := func(out, prefix string) string {
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(l), prefix) {
+				return l
+			}
+		}
+		return ""
+	}
+	if d1, d2 := line(out1, "decisions:"), line(out2, "decisions:"); d1 == "" || d1 != d2 || strings.Contains(d2, "error") {
+		t.Errorf("replayed decisions %q; recorded %q", d2, d1)
+	}
+	r1, r2 := line(out1, "Total return"), line(out2, "Total return")
+	if r1 == "" || strings.Fields(r1)[2] != strings.Fields(r2)[2] {
+		t.Errorf("replayed return %q; recorded %q", r2, r1)
+	}
+
+	// A Warden database without a single model response: refused.
+	code, _, errOut = run(t, "", "kill", "--create", "--db", filepath.Join(dir, "bare.db"))
+	if code != 0 {
+		t.Fatalf("kill --create: exit %d: %s", code, errOut)
+	}
+	code, _, errOut = run(t, "", append(args, "--out", filepath.Join(dir, "c"), "--advisor", "replay", "--replay-from", filepath.Join(dir, "bare.db"))...)
+	if code != exitUsage || !strings.Contains(errOut, "no recorded model responses") {
+		t.Errorf("replay from a database without responses: exit %d, stderr %q; want %d naming the missing responses", code, errOut, exitUsage)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "c")); err == nil {
+		t.Errorf("a refused replay left a report directory")
+	}
+}
+
 func TestBacktestWalkForward(t *testing.T) {
 	code, out, errOut := run(t, "", "backtest", "--quiet", "--symbols", "BTC/USDT", "--from", "2020-01-01", "--to", "2021-01-01",
 		"--every", "day", "--walk-forward", "--min-trades", "1", "--out", t.TempDir())
