@@ -372,8 +372,10 @@ func MinOrderFromState(st schemas.State) MinOrder {
 	}
 }
 
-// ledger is the average-cost account of one symbol.
-type ledger struct{ qty, basis decimal.Decimal }
+// Ledger is the average-cost account of one symbol: the quantity held and
+// what it cost. `warden trades` and `profit` book fills through it, and so
+// does a backtest's report, so both come to the same realised PnL.
+type Ledger struct{ Qty, Basis decimal.Decimal }
 
 // feeInQuote is a fill's fee in the quote currency: a base-asset fee
 // valued at the fill's price; ok is false for a fee in another asset.
@@ -388,9 +390,12 @@ func feeInQuote(f FillRecord) (fee decimal.Decimal, ok bool) {
 	return decimal.Zero, f.Fee.IsZero()
 }
 
-// apply books one fill and returns what a sell realised (zero for a buy)
-// and the cost basis it took.
-func (a *ledger) apply(f FillRecord) (realised, share decimal.Decimal) {
+// Apply books one fill and returns what a sell realised (zero for a buy)
+// and the cost basis it took. A buy adds its quantity less a base-asset
+// fee and its notional plus a quote fee; a sell takes its quantity plus a
+// base-asset fee, at its share of the basis, for its notional less a quote
+// fee.
+func (a *Ledger) Apply(f FillRecord) (realised, share decimal.Decimal) {
 	base, quote, _ := strings.Cut(f.Symbol, "/")
 	notional := f.Quantity.Mul(f.Price)
 	if f.Side == schemas.SideBuy {
@@ -401,7 +406,7 @@ func (a *ledger) apply(f FillRecord) (realised, share decimal.Decimal) {
 		case quote:
 			cost = cost.Add(f.Fee)
 		}
-		a.qty, a.basis = a.qty.Add(got), a.basis.Add(cost)
+		a.Qty, a.Basis = a.Qty.Add(got), a.Basis.Add(cost)
 		return decimal.Zero, decimal.Zero
 	}
 	gone, proceeds := f.Quantity, notional
@@ -412,14 +417,14 @@ func (a *ledger) apply(f FillRecord) (realised, share decimal.Decimal) {
 		proceeds = proceeds.Sub(f.Fee)
 	}
 	switch {
-	case !a.qty.IsPositive():
+	case !a.Qty.IsPositive():
 		share = decimal.Zero // sold what the fills never bought (held before)
-	case gone.GreaterThanOrEqual(a.qty):
-		share = a.basis
+	case gone.GreaterThanOrEqual(a.Qty):
+		share = a.Basis
 	default:
-		share = a.basis.Mul(gone).DivRound(a.qty, basisDigits)
+		share = a.Basis.Mul(gone).DivRound(a.Qty, basisDigits)
 	}
-	a.qty, a.basis = a.qty.Sub(gone), a.basis.Sub(share)
+	a.Qty, a.Basis = a.Qty.Sub(gone), a.Basis.Sub(share)
 	return proceeds.Sub(share), share
 }
 
@@ -438,7 +443,7 @@ func BuildBook(fills []FillRecord, minOrder MinOrder) Book {
 	b := Book{Trips: []RoundTrip{}, Positions: map[string]Position{}, Realised: map[string]decimal.Decimal{},
 		Fills: fills, realisedByFill: make([]decimal.Decimal, len(fills))}
 	type acct struct {
-		ledger
+		Ledger
 		trip int // index in b.Trips of the open trip, -1 none
 		last int // index of the symbol's last closed trip, -1 none
 	}
@@ -484,13 +489,13 @@ func BuildBook(fills []FillRecord, minOrder MinOrder) Book {
 		if f.Intended.IsPositive() {
 			t.intendedNotional = t.intendedNotional.Add(f.Intended.Mul(f.Quantity))
 		}
-		basis := a.basis
-		realised, share := a.apply(f)
+		basis := a.Basis
+		realised, share := a.Apply(f)
 		notional := f.Quantity.Mul(f.Price)
 		if f.Side == schemas.SideBuy {
 			t.Bought = t.Bought.Add(f.Quantity)
 			t.entryNotional = t.entryNotional.Add(notional)
-			t.Cost = t.Cost.Add(a.basis.Sub(basis))
+			t.Cost = t.Cost.Add(a.Basis.Sub(basis))
 			continue
 		}
 		b.realisedByFill[i] = realised
@@ -507,13 +512,13 @@ func BuildBook(fills []FillRecord, minOrder MinOrder) Book {
 			t.ExitRoles = append(t.ExitRoles, role)
 		}
 		b.Realised[f.Symbol] = b.Realised[f.Symbol].Add(realised)
-		closed := !a.qty.IsPositive()
+		closed := !a.Qty.IsPositive()
 		if !closed && minOrder != nil {
-			closed = minOrder(f.Symbol, a.qty, f.Price)
+			closed = minOrder(f.Symbol, a.Qty, f.Price)
 		}
 		if closed {
 			t.Open, t.ClosedAt = false, f.Time
-			t.Held, t.Basis = a.qty, a.basis
+			t.Held, t.Basis = a.Qty, a.Basis
 			finish(t)
 			a.trip, a.last = -1, a.trip
 		}
@@ -522,13 +527,13 @@ func BuildBook(fills []FillRecord, minOrder MinOrder) Book {
 		a := accts[sym]
 		if a.trip >= 0 {
 			t := &b.Trips[a.trip]
-			t.Held, t.Basis = a.qty, a.basis
+			t.Held, t.Basis = a.Qty, a.Basis
 			finish(t)
 		}
-		if !a.qty.IsZero() || !a.basis.IsZero() {
-			p := Position{Symbol: sym, Qty: a.qty, Basis: a.basis}
-			if a.qty.IsPositive() {
-				p.AvgEntry = a.basis.DivRound(a.qty, 8)
+		if !a.Qty.IsZero() || !a.Basis.IsZero() {
+			p := Position{Symbol: sym, Qty: a.Qty, Basis: a.Basis}
+			if a.Qty.IsPositive() {
+				p.AvgEntry = a.Basis.DivRound(a.Qty, 8)
 			}
 			b.Positions[sym] = p
 		}

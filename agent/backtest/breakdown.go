@@ -105,7 +105,9 @@ type SymbolStats struct {
 	// WinRate is Wins over RoundTrips (closed trips only); 0 with none.
 	WinRate   float64 `json:"win_rate"`
 	OpenTrips int     `json:"open_trips"`
-	// RealisedPnL sums the closed trips' PnL (fees included), exact.
+	// RealisedPnL sums what the trips realised (fees included), exact:
+	// the closed trips' PnL and what an open trip's sells realised so far,
+	// as `warden profit` counts it.
 	RealisedPnL    decimal.Decimal `json:"realised_pnl"`
 	Fees           decimal.Decimal `json:"fees"`
 	TradedNotional decimal.Decimal `json:"traded_notional"`
@@ -144,12 +146,12 @@ func BySymbol(symbols []string, fills []executor.Trade, trips []RoundTrip, ds []
 		if !ok {
 			return nil, fmt.Errorf("backtest: round trip of %s, a symbol not in the run", t.Symbol)
 		}
+		out[i].RealisedPnL = out[i].RealisedPnL.Add(t.PnL)
 		if t.Open {
 			out[i].OpenTrips++
 			continue
 		}
 		out[i].RoundTrips++
-		out[i].RealisedPnL = out[i].RealisedPnL.Add(t.PnL)
 		if t.PnL.IsPositive() {
 			out[i].Wins++
 		}
@@ -175,21 +177,27 @@ func BySymbol(symbols []string, fills []executor.Trade, trips []RoundTrip, ds []
 }
 
 // WriteTradesCSV writes the round trips, one per line: the trade list of
-// the report, for a spreadsheet.
+// the report, for a spreadsheet. An open trip has no close, holding time
+// or return; its pnl is what its sells realised so far (0 before any), and
+// its exit price is empty until it sold something.
 func WriteTradesCSV(w io.Writer, trips []RoundTrip) error {
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"symbol", "opened", "closed", "status", "quantity", "entry_price", "exit_price",
 		"cost", "proceeds", "fees", "pnl", "return_pct", "holding_hours", "fills"})
 	for _, t := range trips {
-		closed, status, hold := "", "open", ""
+		closed, status, hold, ret, exit := "", "open", "", "", ""
 		if !t.Open {
 			closed, status = t.Closed.UTC().Format(time.RFC3339), "closed"
 			hold = strconv.FormatFloat(t.Closed.Sub(t.Opened).Hours(), 'f', 2, 64)
+			ret = strconv.FormatFloat(t.Return()*100, 'f', 4, 64)
+		}
+		if t.ExitPrice.IsPositive() {
+			exit = t.ExitPrice.String()
 		}
 		_ = cw.Write([]string{t.Symbol, t.Opened.UTC().Format(time.RFC3339), closed, status,
-			t.Quantity.String(), t.EntryPrice.String(), t.ExitPrice.String(),
+			t.Quantity.String(), t.EntryPrice.String(), exit,
 			t.Cost.StringFixed(8), t.Proceeds.StringFixed(8), t.Fees.StringFixed(8), t.PnL.StringFixed(8),
-			strconv.FormatFloat(t.Return()*100, 'f', 4, 64), hold, strconv.Itoa(t.Fills)})
+			ret, hold, strconv.Itoa(t.Fills)})
 	}
 	cw.Flush()
 	return cw.Error()

@@ -82,9 +82,12 @@ func TestRoundTripDetails(t *testing.T) {
 		open                        bool
 	}{
 		{"1", "100", "110", "0.21", "9.79", 2, false},
-		// The fee of 0.001 BTC is worth 0.05 USDT at the buy's price.
-		{"2", "50", "45", "0.13995", "-10.18495", 2, false},
-		{"1", "10", "0", "0.01", "-10.01", 1, true},
+		// The fee of 0.001 BTC is worth 0.05 USDT at the buy's price: it
+		// is counted in fees, and paid in quantity (1.999 BTC delivered,
+		// sold for 89.86505 against the 100 paid), not again in money.
+		{"2", "50", "45", "0.13995", "-10.13495", 2, false},
+		// Open, nothing sold: nothing realised yet.
+		{"1", "10", "0", "0.01", "0", 1, true},
 	} {
 		tr := trips[i]
 		if !tr.Quantity.Equal(d(tc.qty)) || !tr.EntryPrice.Equal(d(tc.entry)) || !tr.ExitPrice.Equal(d(tc.exit)) ||
@@ -114,7 +117,7 @@ func TestBySymbol(t *testing.T) {
 	}
 	btc, eth := got[0], got[1]
 	if btc.Fills != 4 || btc.RoundTrips != 2 || btc.Wins != 1 || btc.WinRate != 0.5 || btc.OpenTrips != 0 ||
-		!btc.RealisedPnL.Equal(d("-0.39495")) || !btc.Fees.Equal(d("0.34995")) || !btc.TradedNotional.Equal(d("399.955")) ||
+		!btc.RealisedPnL.Equal(d("-0.34495")) || !btc.Fees.Equal(d("0.34995")) || !btc.TradedNotional.Equal(d("399.955")) ||
 		btc.Approved != 1 || btc.Rejected != 1 || !near(btc.BuyHoldReturn, 0.2) {
 		t.Errorf("BTC = %+v", btc)
 	}
@@ -147,8 +150,10 @@ func TestTradesCSV(t *testing.T) {
 	if got := strings.Join(rows[1], ","); got != "BTC/USDT,2021-01-01T00:00:00Z,2021-01-01T01:00:00Z,closed,1,100,110,100.10000000,109.89000000,0.21000000,9.79000000,9.7802,1.00,2" {
 		t.Errorf("first trade row = %s", got)
 	}
-	if r := rows[3]; r[3] != "open" || r[2] != "" || r[12] != "" {
-		t.Errorf("open trade row = %q; want status open, no close, no holding time", r)
+	// Open, nothing sold: no exit price, nothing realised, no return (not
+	// a loss of everything it cost).
+	if got := strings.Join(rows[3], ","); got != "ETH/USDT,2021-01-01T04:00:00Z,,open,1,10,,10.01000000,0.00000000,0.01000000,0.00000000,,,1" {
+		t.Errorf("open trade row = %s; want status open, no close, exit, return or holding time, pnl 0", got)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/warden-trading/warden/agent/audit"
 	"github.com/warden-trading/warden/executor"
 	"github.com/warden-trading/warden/schemas"
 )
@@ -337,16 +338,21 @@ func (t *RoundTrip) finish() {
 // RoundTrips groups spot fills into round trips per symbol, in the order
 // they closed (open trips last, by symbol). A sell larger than the position
 // is an error: a spot backtest cannot go short.
+//
+// Money is booked as `warden trades` and `profit` book it (audit.Ledger,
+// average cost), so a backtest's realised PnL and the views of its audit
+// database agree, and the realised PnL of every trip plus the cost of what
+// is still held is the cash the fills moved: a fee in the base asset is
+// paid in quantity (a buy delivers less, a sell gives up more), never also
+// in money; a trip that closes with a remainder worth less than dust keeps
+// that remainder's cost out of its PnL (it stays held at its cost, taken by
+// the sale that later sells it). A stop that sells such a remainder later
+// (its price rose past the minimum order) belongs to the closed trip.
 func RoundTrips(fills []executor.Trade, dust decimal.Decimal) ([]RoundTrip, error) {
 	type state struct {
-		qty  decimal.Decimal
+		led  audit.Ledger
 		trip *RoundTrip
-		// carry is the remainder a trip closed with (below dust at its
-		// last fill's price) and last that trip's index in out: a stop
-		// that sells the remainder later (its price rose past the
-		// minimum order) belongs to that trip.
-		carry decimal.Decimal
-		last  int
+		last int // index in out of the symbol's last closed trip, -1 none
 	}
 	pos := map[string]*state{}
 	var out []RoundTrip
@@ -354,7 +360,7 @@ func RoundTrips(fills []executor.Trade, dust decimal.Decimal) ([]RoundTrip, erro
 		if !f.Quantity.IsPositive() || !f.Price.IsPositive() {
 			return nil, fmt.Errorf("backtest: fill %d (%s) has quantity %s and price %s; both must be positive", i, f.ID, f.Quantity, f.Price)
 		}
-		base, _, err := splitSymbol(f.Symbol)
+		base, quote, err := splitSymbol(f.Symbol)
 		if err != nil {
 			return nil, fmt.Errorf("backtest: fill %d: %w", i, err)
 		}
@@ -367,49 +373,50 @@ func RoundTrips(fills []executor.Trade, dust decimal.Decimal) ([]RoundTrip, erro
 			s = &state{last: -1}
 			pos[f.Symbol] = s
 		}
-		notional := f.Quantity.Mul(f.Price)
-		// A fee in the base asset reduces what a buy delivers or what a
-		// sell consumes on top of its quantity.
-		baseFee := decimal.Zero
-		if f.FeeCurrency == base {
-			baseFee = f.Fee
+		rec := audit.FillRecord{Trade: f}
+		if rec.FeeCurrency == "" {
+			rec.FeeCurrency = quote // as feeInQuote reads it
 		}
+		notional := f.Quantity.Mul(f.Price)
 		switch f.Side {
 		case schemas.SideBuy:
 			if s.trip == nil {
 				s.trip = &RoundTrip{Symbol: f.Symbol, Opened: f.Time}
 			}
-			s.qty = s.qty.Add(f.Quantity).Sub(baseFee)
-			s.trip.Cost = s.trip.Cost.Add(notional).Add(fee)
+			basis := s.led.Basis
+			s.led.Apply(rec)
+			s.trip.Cost = s.trip.Cost.Add(s.led.Basis.Sub(basis))
 			s.trip.Quantity = s.trip.Quantity.Add(f.Quantity)
 			s.trip.boughtN = s.trip.boughtN.Add(notional)
 			s.trip.Fees, s.trip.Fills = s.trip.Fees.Add(fee), s.trip.Fills+1
 		case schemas.SideSell:
-			if s.trip == nil && s.last >= 0 && !s.carry.Add(dustQty(dust, f.Price)).LessThan(f.Quantity.Add(baseFee)) {
-				t := &out[s.last]
-				t.Proceeds = t.Proceeds.Add(notional).Sub(fee)
-				t.sold, t.soldN = t.sold.Add(f.Quantity), t.soldN.Add(notional)
-				t.Fees, t.Fills, t.Closed = t.Fees.Add(fee), t.Fills+1, f.Time
-				t.PnL = t.Proceeds.Sub(t.Cost)
+			gone := f.Quantity
+			if rec.FeeCurrency == base {
+				gone = gone.Add(f.Fee)
+			}
+			held := decimal.Max(s.led.Qty, decimal.Zero)
+			if held.Add(dustQty(dust, f.Price)).LessThan(gone) || s.trip == nil && s.last < 0 {
+				return nil, fmt.Errorf("backtest: fill %d (%s) sells %s %s with only %s held", i, f.ID, f.Quantity, f.Symbol, held)
+			}
+			realised, share := s.led.Apply(rec)
+			t, late := s.trip, s.trip == nil
+			if late {
+				t = &out[s.last] // the remainder a closed trip left
+			}
+			t.Proceeds = t.Proceeds.Add(realised).Add(share)
+			t.PnL = t.PnL.Add(realised)
+			t.sold, t.soldN = t.sold.Add(f.Quantity), t.soldN.Add(notional)
+			t.Fees, t.Fills = t.Fees.Add(fee), t.Fills+1
+			if late {
+				t.Closed = f.Time
 				t.finish()
-				s.carry = decimal.Max(decimal.Zero, s.carry.Sub(f.Quantity).Sub(baseFee))
 				continue
 			}
-			if s.trip == nil || s.qty.Add(dustQty(dust, f.Price)).LessThan(f.Quantity.Add(baseFee)) {
-				return nil, fmt.Errorf("backtest: fill %d (%s) sells %s %s with only %s held", i, f.ID, f.Quantity, f.Symbol, s.qty)
-			}
-			s.qty = s.qty.Sub(f.Quantity).Sub(baseFee)
-			s.trip.Proceeds = s.trip.Proceeds.Add(notional).Sub(fee)
-			s.trip.sold = s.trip.sold.Add(f.Quantity)
-			s.trip.soldN = s.trip.soldN.Add(notional)
-			s.trip.Fees, s.trip.Fills = s.trip.Fees.Add(fee), s.trip.Fills+1
-			if s.qty.Mul(f.Price).LessThan(dust) || s.qty.Sign() <= 0 {
-				s.trip.Closed = f.Time
-				s.trip.PnL = s.trip.Proceeds.Sub(s.trip.Cost)
-				s.trip.finish()
-				out = append(out, *s.trip)
-				s.carry, s.last = decimal.Max(decimal.Zero, s.qty), len(out)-1
-				s.trip, s.qty = nil, decimal.Zero
+			if s.led.Qty.Sign() <= 0 || s.led.Qty.Mul(f.Price).LessThan(dust) {
+				t.Closed = f.Time
+				t.finish()
+				out = append(out, *t)
+				s.trip, s.last = nil, len(out)-1
 			}
 		default:
 			return nil, fmt.Errorf("backtest: fill %d (%s) has side %q", i, f.ID, f.Side)
@@ -424,7 +431,7 @@ func RoundTrips(fills []executor.Trade, dust decimal.Decimal) ([]RoundTrip, erro
 	sort.Strings(syms)
 	for _, sym := range syms {
 		t := *pos[sym].trip
-		t.Open, t.PnL = true, t.Proceeds.Sub(t.Cost)
+		t.Open = true // PnL: what its sells realised so far
 		t.finish()
 		out = append(out, t)
 	}
