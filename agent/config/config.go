@@ -763,9 +763,36 @@ func (c Config) pastedSecrets() []error {
 	} {
 		if shape := embeddedSecret(f.v); shape != "" {
 			errs = append(errs, fmt.Errorf("%s holds %s: secrets never go in the config file; name them in the *_env settings", f.field, shape))
+		} else if strings.HasSuffix(f.field, "_url") {
+			if p := urlProblem(f.v); p != "" {
+				errs = append(errs, fmt.Errorf("%s: the URL %s", f.field, p))
+			}
 		}
 	}
 	return errs
+}
+
+// urlProblem says what is wrong with a service's base URL ("" when
+// nothing, or when it is empty: required fields are checked apart). It
+// must be an absolute http or https URL with a host, and carry no query
+// or fragment: a key=… there would be sent with every request, and
+// printed with every error that names the URL.
+func urlProblem(v string) string {
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	switch {
+	case err != nil:
+		return "is not a URL"
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "is not an http:// or https:// URL"
+	case u.Host == "" || u.Hostname() == "":
+		return "names no host"
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(v, "#"):
+		return "carries a query or fragment (?…, #…): a base URL takes none, and a key there would be sent and logged; secrets go in the *_env settings"
+	}
+	return ""
 }
 
 var (
@@ -889,6 +916,8 @@ func (c Config) validateConsensus() []error {
 		}
 		if shape := embeddedSecret(m.OpenAI.BaseURL); shape != "" {
 			bad("%s.openai.base_url holds %s: secrets never go in the config file", at, shape)
+		} else if p := urlProblem(m.OpenAI.BaseURL); p != "" {
+			bad("%s.openai.base_url: the URL %s", at, p)
 		}
 		if n := m.MemberName(); names[n] {
 			bad("%s.name: %q is used by another member (set name)", at, n)

@@ -106,6 +106,12 @@ func TestPastedSecrets(t *testing.T) {
 		{"notify: {slack: {api_url: '" + hook + "'}}", "notify.slack.api_url", "a Slack webhook URL"},
 		{"notify: {telegram: {server_url: 'https://api.telegram.org/bot" + tg + "', token_env: TG, chat_id: '1'}}", "notify.telegram.server_url", "a Telegram bot token"},
 		{"advisor: {openai: {base_url: 'https://user:hunter2hunter2@llm.example/v1'}}", "advisor.openai.base_url", "a password in the URL"},
+		// A key in the query string would be sent, and printed with every
+		// error naming the URL.
+		{"advisor: {openai: {base_url: 'http://127.0.0.1:9/v1?key=sk-live-OTHERSECRET'}}", "advisor.openai.base_url", "carries a query or fragment"},
+		{"advisor: {kind: consensus, consensus: {members: [{kind: openai, openai: {model: m, api_key_env: K, base_url: 'https://llm.example/v1?api-version=1&code=OTHERSECRET'}}, {kind: baseline}]}}", "advisor.consensus.members[0].openai.base_url", "carries a query or fragment"},
+		{"exchange: {base_url: 'https://testnet.example/#OTHERSECRET'}", "exchange.base_url", "carries a query or fragment"},
+		{"notify: {telegram: {server_url: 'https://tg.example/?token=OTHERSECRET', token_env: TG, chat_id: '1'}}", "notify.telegram.server_url", "carries a query or fragment"},
 	}
 	for _, tt := range tests {
 		_, err := Parse("t.yaml", []byte(tt.yaml+"\n"))
@@ -113,7 +119,7 @@ func TestPastedSecrets(t *testing.T) {
 			t.Errorf("Parse(%q) = %v; want an error naming %s and %q", tt.yaml, err, tt.field, tt.shape)
 			continue
 		}
-		for _, secret := range []string{hook, tg, "sk-proj-abcdefghijkl", "xoxb-1234-5678-abcdefgh", "hunter2hunter2", "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"} {
+		for _, secret := range []string{hook, tg, "OTHERSECRET", "sk-proj-abcdefghijkl", "xoxb-1234-5678-abcdefgh", "hunter2hunter2", "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"} {
 			if strings.Contains(err.Error(), secret) {
 				t.Errorf("Parse(%q) error quotes the secret: %v", tt.yaml, err)
 			}
@@ -122,6 +128,28 @@ func TestPastedSecrets(t *testing.T) {
 	// Names are fine, including ones with digits.
 	if _, err := Parse("t.yaml", []byte("notify: {slack: {webhook_url_env: SLACK_WEBHOOK_2}, telegram: {token_env: TG_TOKEN, chat_id: '-1001234567890'}}\n")); err != nil {
 		t.Errorf("Parse with variable names = %v; want ok", err)
+	}
+}
+
+// TestBaseURLs: a service's base URL is an absolute http(s) URL with a
+// host; anything else is refused at check time, not at the first request.
+func TestBaseURLs(t *testing.T) {
+	for _, tc := range []struct{ url, want string }{
+		{"ftp://llm.example/v1", "is not an http:// or https:// URL"},
+		{"not a url", "is not an http:// or https:// URL"},
+		{"llm.example/v1", "is not an http:// or https:// URL"},
+		{"https:///v1", "names no host"},
+		{"https://llm.example/v1?", "carries a query or fragment"},
+		{"https://llm.example/v1", ""},
+		{"http://127.0.0.1:8080/v1", ""},
+	} {
+		_, err := Parse("t.yaml", []byte("advisor: {openai: {base_url: '"+tc.url+"'}}\n"))
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("base_url %q: %v; want accepted", tc.url, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), "advisor.openai.base_url") || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("base_url %q: %v; want refused: %s", tc.url, err, tc.want)
+		}
 	}
 }
 

@@ -5,7 +5,8 @@ import (
 )
 
 // Values no configuration names are masked by what precedes them: the
-// value of a signed query string (signature=<hex or base64>), of the
+// value of a signed query string (signature=<hex or base64>), of a query
+// parameter named key (?key=… or &key=…, an API key in a URL), of the
 // X-MBX-APIKEY header in any printed form (X-MBX-APIKEY: k,
 // "X-MBX-APIKEY":"k", map[X-Mbx-Apikey:[k]]), of a key=value or key: value
 // pair whose key names an API key, secret, password, passphrase or token,
@@ -16,6 +17,7 @@ import (
 // audit body):
 //
 //	(signature=)[^&\s"'\[\]}]+
+//	([?&]key=)[^&\s"'\[\]}]+
 //	(x-mbx-apikey["']?\s*[:=]\s*\[?["']?)[^\s"'\[\],}]+
 //	((?:api[-_]?key|api[-_]?secret|secret[-_]?key|secret|password|passphrase|token)["']?\s*[:=]\s*\[?["']?)[^\s"'&\[\],}]+
 //	(authorization["']?\s*[:=]\s*\[?["']?(?:bearer|basic|bot)\s+)[^\s"'\[\],}]+
@@ -29,6 +31,7 @@ type rule struct {
 
 var rules = []rule{
 	{keys: []string{"signature="}, stop: `&"'[]}`},
+	{keys: []string{"?key=", "&key="}, stop: `&"'[]}`},
 	{keys: []string{"x-mbx-apikey"}, sep: true, stop: `"'[],}`},
 	{keys: []string{"apikey", "api_key", "api-key", "secretkey", "secret_key", "secret-key", "secret", "password", "passphrase", "token"}, sep: true, stop: `"'&[],}`},
 	{keys: []string{"authorization"}, sep: true, scheme: []string{"bearer", "basic", "bot"}, stop: `"'[],}`},

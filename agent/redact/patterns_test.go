@@ -13,6 +13,7 @@ var oracle = []struct {
 	repl string
 }{
 	{regexp.MustCompile(`(?i)(signature=)[^&\s"'\[\]}]+`), "${1}" + Mask},
+	{regexp.MustCompile(`(?i)([?&]key=)[^&\s"'\[\]}]+`), "${1}" + Mask},
 	{regexp.MustCompile(`(?i)(x-mbx-apikey["']?\s*[:=]\s*\[?["']?)[^\s"'\[\],}]+`), "${1}" + Mask},
 	{regexp.MustCompile(`(?i)((?:api[-_]?key|api[-_]?secret|secret[-_]?key|secret|password|passphrase|token)["']?\s*[:=]\s*\[?["']?)[^\s"'&\[\],}]+`), "${1}" + Mask},
 	{regexp.MustCompile(`(?i)(authorization["']?\s*[:=]\s*\[?["']?(?:bearer|basic|bot)\s+)[^\s"'\[\],}]+`), "${1}" + Mask},
@@ -35,8 +36,9 @@ func TestScannerMatchesRegexps(t *testing.T) {
 		`"max_tokens":2000`, `tokens: 5`, `password=p&x=1`, `passphrase: "a b"`, `secret_keyboard: x`,
 		"Authorization: Bearer abc", "authorization=basic   dXNlcjpw", `"Authorization":"Bot 123:abc"`, "Authorization: Token x",
 		"token\n:\nvalue", "tokentoken: v", "sig signature=a signature=b",
+		"POST http://127.0.0.1:9/v1/chat/completions?key=sk-live-X: dial tcp", "https://h/v1?a=1&KEY=abc&b=2", "?key=", "monkey=1", "cache key=abc", "?keys=1",
 	}
-	parts := []string{"token", "Token", "secret", "_key", "-key", "api", "signature=", "x-mbx-apikey", "authorization", "bearer ",
+	parts := []string{"?key=", "&key=", "key=", "token", "Token", "secret", "_key", "-key", "api", "signature=", "x-mbx-apikey", "authorization", "bearer ",
 		"password", ":", "=", " ", "\n", `"`, "'", "[", "]", ",", "}", "&", "v1", "ZZ", "[REDACTED]", "é"}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 20000 {
