@@ -500,9 +500,24 @@ func (s *Store) VerifyArchives(ctx context.Context, dir string, opts VerifyOptio
 			kept[int64(seq)] = h
 		}
 	}
+	// The expected head, when given, is looked for in the archives first:
+	// a head noted before the records were archived is there.
+	expect := strings.ToLower(strings.TrimSpace(opts.ExpectHash))
+	var (
+		found bool
+		atSeq string
+	)
+	seen := func(seq int64, hash string) {
+		if seq == opts.ExpectSeq {
+			atSeq = hash
+		}
+		if expect != "" && hash == expect && (opts.ExpectSeq == 0 || seq == opts.ExpectSeq) {
+			found = true
+		}
+	}
 	for _, af := range rep.Files {
 		listed[af.Name] = true
-		brk, err := s.verifyArchiveFile(ctx, filepath.Join(dir, af.Name), af, next, prevHash, kept, &rep.Records)
+		brk, err := s.verifyArchiveFile(ctx, filepath.Join(dir, af.Name), af, next, prevHash, kept, &rep.Records, seen)
 		if err != nil {
 			return rep, err
 		}
@@ -519,7 +534,19 @@ func (s *Store) VerifyArchives(ctx context.Context, dir string, opts VerifyOptio
 			}
 		}
 	}
-	live, err := s.VerifyWith(ctx, opts)
+	liveOpts := opts
+	switch {
+	case expect == "" && opts.ExpectSeq == 0:
+	case found:
+		liveOpts.ExpectSeq, liveOpts.ExpectHash = 0, "" // the live chain is checked whole all the same
+	case opts.ExpectSeq > 0 && opts.ExpectSeq < next:
+		rep.Broken = &Break{Table: "records", Seq: opts.ExpectSeq, Problem: "edited",
+			Detail: fmt.Sprintf("archived seq %d has hash %s, not the expected %s: the chain from there was rewritten", opts.ExpectSeq, shortHex(atSeq), shortHex(expect))}
+		return rep, nil
+	default:
+		liveOpts.archivesSearched = true
+	}
+	live, err := s.VerifyWith(ctx, liveOpts)
 	if err != nil {
 		return rep, err
 	}
@@ -531,7 +558,7 @@ func (s *Store) VerifyArchives(ctx context.Context, dir string, opts VerifyOptio
 
 // verifyArchiveFile checks one archive file (see VerifyArchives). records
 // counts the records read.
-func (s *Store) verifyArchiveFile(ctx context.Context, path string, af ArchiveFile, first int64, prevHash string, kept map[int64]string, records *int64) (*Break, error) {
+func (s *Store) verifyArchiveFile(ctx context.Context, path string, af ArchiveFile, first int64, prevHash string, kept map[int64]string, records *int64, seen func(seq int64, hash string)) (*Break, error) {
 	table := "archive " + af.Name
 	brk := func(seq int64, kind, ref, problem, detail string) *Break {
 		return &Break{Table: table, Seq: seq, Kind: kind, Ref: ref, Problem: problem, Detail: detail}
@@ -608,6 +635,7 @@ func (s *Store) verifyArchiveFile(ctx context.Context, path string, af ArchiveFi
 			}
 			lastSeq, lastHash = rr.Seq, rr.Hash
 			*records++
+			seen(rr.Seq, rr.Hash)
 		case l.Blob != "":
 			b, err := decodeBlob(l.BlobCodec, l.BlobBody)
 			if err != nil || blobHash(b) != l.Blob {

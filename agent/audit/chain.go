@@ -539,6 +539,10 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 	return s.VerifyWith(ctx, VerifyOptions{})
 }
 
+// ErrHeadArchived: the expected head lies in the archived part of the
+// chain, which the live database alone cannot check (VerifyArchives can).
+var ErrHeadArchived = errors.New("audit: the expected head is archived")
+
 // VerifyOptions are what Verify checks beyond the chain itself.
 type VerifyOptions struct {
 	// ExpectSeq and ExpectHash are a head noted earlier (published every
@@ -548,6 +552,10 @@ type VerifyOptions struct {
 	// any record may have it.
 	ExpectSeq  int64
 	ExpectHash string
+
+	// archivesSearched: VerifyArchives looked for the expected head in
+	// the archive files and did not find it there.
+	archivesSearched bool
 }
 
 // VerifyWith is Verify with the checks of opts.
@@ -712,6 +720,18 @@ func (s *Store) verifyChain(ctx context.Context, opts VerifyOptions) (VerifyRepo
 	rep.HeadSeq = lastSeq
 	if lastSeq > 0 {
 		rep.HeadHash = hex.EncodeToString(lastHash)
+	}
+	if ab != nil && !found && (expect != "" || opts.ExpectSeq > 0) {
+		// The expected head may have been archived since it was noted.
+		arch := ab.File.LastSeq
+		switch {
+		case opts.ExpectSeq == arch && expect == ab.File.LastHash:
+			found = true // the archive record holds it, and the live chain goes on from it
+		case opts.ExpectSeq > 0 && opts.ExpectSeq <= arch && !opts.archivesSearched:
+			return rep, fmt.Errorf("%w: seq %d is in the archived part of the chain (seqs 1..%d): pass --archive DIR to check the head against the archive files", ErrHeadArchived, opts.ExpectSeq, arch)
+		case opts.ExpectSeq == 0 && !opts.archivesSearched:
+			return rep, fmt.Errorf("%w: no live record has hash %s, and seqs 1..%d are archived: pass --archive DIR to search the archive files too", ErrHeadArchived, shortHex(expect), arch)
+		}
 	}
 	switch {
 	case opts.ExpectSeq > lastSeq:

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -84,5 +85,77 @@ func TestParseHead(t *testing.T) {
 		if (err != nil) != tc.wantErr || !tc.wantErr && (seq != tc.seq || hash != h) {
 			t.Errorf("ParseHead(%q) = %d %q %v", tc.in, seq, hash, err)
 		}
+	}
+}
+
+// TestExpectHeadAfterArchiving: a head noted before its records were
+// archived (as retention does to every daily head in time) still checks:
+// with the archives it is found there, as SEQ:HASH or bare HASH, and the
+// same head with another hash is a rewrite; without them Verify says to
+// pass the archives rather than crying tampering. The archived range's
+// last record, which the live chain goes on from, checks either way.
+func TestExpectHeadAfterArchiving(t *testing.T) {
+	ctx := context.Background()
+	s, clk, _, dir := archiveStore(t)
+	noted := map[int64]string{}
+	for _, day := range []int{1, 3} { // heads noted on two days, both archived later
+		clk.t = day0.Add(time.Duration(day) * 24 * time.Hour)
+		var seq int64
+		var hash string
+		if err := s.db.QueryRow(`SELECT seq, lower(hex(hash)) FROM records WHERE at < ? ORDER BY seq DESC LIMIT 1`, clk.t.UnixNano()).Scan(&seq, &hash); err != nil {
+			t.Fatal(err)
+		}
+		noted[seq] = hash
+	}
+	res, err := s.Archive(ctx, ArchiveOptions{Before: day0.Add(5 * 24 * time.Hour), Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lastHash string
+	if err := s.db.QueryRow(`SELECT json_extract(body, '$.file.last_hash') FROM records WHERE seq = ?`, res.Seq).Scan(&lastHash); err != nil || lastHash == "" {
+		t.Fatalf("archive record's end hash = %q, %v", lastHash, err)
+	}
+	noted[res.File.LastSeq] = lastHash
+	for seq, hash := range noted {
+		if seq > res.File.LastSeq {
+			t.Fatalf("noted head %d is not archived (archived up to %d)", seq, res.File.LastSeq)
+		}
+		for _, o := range []VerifyOptions{{ExpectSeq: seq, ExpectHash: hash}, {ExpectHash: hash}} {
+			rep, err := s.VerifyArchives(ctx, dir, o)
+			if err != nil || !rep.OK {
+				t.Errorf("VerifyArchives(expect %d:%s…) = %+v %+v, %v; want ok (the head is archived)", o.ExpectSeq, hash[:8], rep, rep.Broken, err)
+			}
+		}
+		other := strings.Repeat("0", 64)
+		if rep, err := s.VerifyArchives(ctx, dir, VerifyOptions{ExpectSeq: seq, ExpectHash: other}); err != nil || rep.OK || rep.Broken.Problem != "edited" || rep.Broken.Seq != seq {
+			t.Errorf("VerifyArchives(expect %d with another hash) = %+v %+v, %v; want edited at %d", seq, rep, rep.Broken, err, seq)
+		}
+		if rep, err := s.VerifyArchives(ctx, dir, VerifyOptions{ExpectHash: other}); err != nil || rep.OK || rep.Broken.Problem != "deleted" {
+			t.Errorf("VerifyArchives(expect a hash no record has) = %+v %+v, %v; want deleted", rep, rep.Broken, err)
+		}
+		rep, err := s.VerifyWith(ctx, VerifyOptions{ExpectSeq: seq, ExpectHash: hash})
+		if seq == res.File.LastSeq {
+			if err != nil || !rep.OK {
+				t.Errorf("VerifyWith(expect the archived range's end %d) = %+v, %v; want ok from the archive record", seq, rep, err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrHeadArchived) || !strings.Contains(err.Error(), "--archive") || rep.Broken != nil {
+			t.Errorf("VerifyWith(expect archived seq %d) without the archives = %+v, %v; want ErrHeadArchived naming --archive", seq, rep.Broken, err)
+		}
+	}
+	// A head after the archived range checks live, with or without them,
+	// and one step beyond the end is a deleted tail.
+	seq, hash, err := s.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []VerifyOptions{{ExpectSeq: seq, ExpectHash: hash}, {ExpectHash: hash}} {
+		if rep, err := s.VerifyArchives(ctx, dir, o); err != nil || !rep.OK {
+			t.Errorf("VerifyArchives(expect the live head) = %+v, %v", rep.Broken, err)
+		}
+	}
+	if rep, err := s.VerifyArchives(ctx, dir, VerifyOptions{ExpectSeq: seq + 1, ExpectHash: hash}); err != nil || rep.OK || rep.Broken.Problem != "deleted" {
+		t.Errorf("VerifyArchives(expect seq %d, one beyond the head) = %+v, %v; want deleted", seq+1, rep.Broken, err)
 	}
 }

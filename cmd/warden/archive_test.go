@@ -59,6 +59,44 @@ func TestVerifyExpectHead(t *testing.T) {
 	}
 }
 
+// TestVerifyExpectHeadArchived: a head noted before its records were
+// archived passes with --archive (as SEQ:HASH and as HASH); without it,
+// verify says to pass the archives (exit 2), never that the chain was
+// tampered with.
+func TestVerifyExpectHeadArchived(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for i := 0; i < 3; i++ {
+		if code, out, errOut := runMain(t, "run", "--once"); code != 0 {
+			t.Fatalf("run --once = %d\n%s\n%s", code, out, errOut)
+		}
+	}
+	_, out, _ := runMain(t, "audit", "verify", "--json")
+	var rep audit.VerifyReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	head := fmt.Sprintf("%d:%s", rep.HeadSeq, rep.HeadHash)
+	if code, out, errOut := runMain(t, "run", "--once"); code != 0 {
+		t.Fatalf("run --once = %d\n%s\n%s", code, out, errOut)
+	}
+	if code, out, errOut := runMain(t, "audit", "archive", "--before", "0d"); code != 0 || !strings.Contains(out, "archived seqs 1..") {
+		t.Fatalf("archive = %d %s %s", code, out, errOut)
+	}
+	for _, h := range []string{head, rep.HeadHash} {
+		if code, out, errOut := runMain(t, "audit", "verify", "--archive", "archive", "--expect-head", h); code != 0 || !strings.HasPrefix(out, "ok:") {
+			t.Errorf("verify --archive --expect-head %s (archived) = %d %s %s; want ok", h, code, out, errOut)
+		}
+	}
+	code, _, errOut := runMain(t, "audit", "verify", "--expect-head", head)
+	if code != exitUsage || !strings.Contains(errOut, "--archive") || strings.Contains(errOut, "deleted") || strings.Contains(errOut, "rewritten") {
+		t.Errorf("verify --expect-head (archived) without --archive = %d %q; want 2 asking for --archive", code, errOut)
+	}
+	other := fmt.Sprintf("%d:%s", rep.HeadSeq, strings.Repeat("0", 64))
+	if code, _, errOut := runMain(t, "audit", "verify", "--archive", "archive", "--expect-head", other); code != exitRejected || !strings.Contains(errOut, "rewritten") {
+		t.Errorf("verify --archive --expect-head with another hash = %d %q; want 1, rewritten", code, errOut)
+	}
+}
+
 // TestHeadPublishedOncePerDay: with a notification channel configured,
 // every cycle offers the chain's head to the outbox and one notification a
 // day (of the run's clock) is enqueued per channel, naming the head.

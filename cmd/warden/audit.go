@@ -617,6 +617,9 @@ finds that: the record SEQ must still be there with that hash.`,
 				rep, err = st.VerifyWith(cmd.Context(), opts)
 				out = rep
 			}
+			if errors.Is(err, audit.ErrHeadArchived) {
+				return &exitError{Code: exitUsage, Err: err}
+			}
 			if err != nil {
 				return err
 			}
