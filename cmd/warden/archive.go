@@ -166,6 +166,6 @@ Verify the result with: warden audit verify --archive DIR.`,
 	}
 	cmd.Flags().StringVar(&db, "db", defaultAuditDB, "audit database")
 	cmd.Flags().StringVar(&before, "before", "", "archive the records before this date, time, or duration ago (90d)")
-	cmd.Flags().StringVar(&dir, "dir", "", "archive directory (default: archive/ beside the database)")
+	cmd.Flags().StringVar(&dir, "dir", "", "archive directory (default: with --config, its audit.archive_dir; else archive/ beside the database)")
 	return cmd
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/warden-trading/warden/agent/audit"
 )
@@ -182,5 +183,64 @@ func TestAuditArchiveCommand(t *testing.T) {
 	code, _, errOut = runMain(t, "audit", "verify", "--archive", "archive")
 	if code != exitRejected || !strings.Contains(errOut, filepath.Base(files[0])) || !strings.Contains(errOut, "seq ") {
 		t.Errorf("verify --archive of a truncated file = %d %q; want 1 naming the file and record", code, errOut)
+	}
+}
+
+// TestParseAuditTimeLimits: times and durations an audit record cannot
+// carry are refused at the limit's next step, never wrapped around
+// (150000d ago once meant the year 2200 and archived everything).
+func TestParseAuditTimeLimits(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{"36500d", true}, {"36501d", false}, {"150000d", false}, {"200000d", false}, {"99999999999d", false},
+		{"876000h", true}, {"876001h", false}, {"0d", true},
+		{"2200-12-31", true}, {"2201-01-01", false}, {"9999-12-31", false},
+		{"1700-01-01", true}, {"1699-12-31", false}, {"0001-01-01", false},
+		{"2199-12-31T23:59:59Z", true}, {"2262-05-01T00:00:00Z", false},
+	} {
+		got, err := parseAuditTime("--before", tc.in, now)
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("parseAuditTime(%q) = %v; want accepted", tc.in, err)
+		case !tc.ok && err == nil:
+			t.Errorf("parseAuditTime(%q) = %s; want refused", tc.in, got)
+		case !tc.ok && !strings.Contains(err.Error(), "--before"):
+			t.Errorf("parseAuditTime(%q) = %v; want the flag named", tc.in, err)
+		}
+	}
+}
+
+// TestAuditArchiveUsesTheConfigsDir: with --config, archive writes where
+// retention writes (audit.archive_dir), so one directory holds every
+// archive and verify --archive walks them all.
+func TestAuditArchiveUsesTheConfigsDir(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, d := range []string{"etc", "var", "elsewhere"} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := "db: ../var/warden.db\naudit:\n  retention: 1d\n  archive_dir: ../arch\n"
+	if err := os.WriteFile("etc/w.yaml", []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir("elsewhere")
+	for i := 0; i < 3; i++ {
+		if code, out, errOut := runMain(t, "run", "--once", "--config", "../etc/w.yaml"); code != 0 {
+			t.Fatalf("run --once = %d\n%s\n%s", code, out, errOut)
+		}
+	}
+	code, out, errOut := runMain(t, "audit", "archive", "--config", "../etc/w.yaml", "--before", "0d")
+	if code != 0 || !strings.Contains(out, filepath.Join("arch", "warden-audit-")) {
+		t.Fatalf("archive --config = %d %s %s; want a file in the config's archive_dir", code, out, errOut)
+	}
+	if _, err := os.Stat("../var/archive"); err == nil {
+		t.Errorf("archive --config wrote beside the database, not into audit.archive_dir")
+	}
+	if code, out, errOut := runMain(t, "audit", "verify", "--config", "../etc/w.yaml", "--archive", "../arch"); code != 0 {
+		t.Errorf("verify --archive ../arch = %d %s %s", code, out, errOut)
 	}
 }

@@ -52,6 +52,13 @@ in everything printed, as for warden run, and its db is the database unless
 			if err := f.Value.Set(cfg.DB); err != nil {
 				return usageErr(err)
 			}
+			// archive writes where retention writes: the config's
+			// audit.archive_dir, for the config's database.
+			if d := cmd.Flags().Lookup("dir"); d != nil && !d.Changed {
+				if err := d.Value.Set(cfg.Audit.ArchiveDirFor(cfg.DB)); err != nil {
+					return usageErr(err)
+				}
+			}
 		}
 		return nil
 	}
@@ -113,25 +120,41 @@ func parseAuditTime(flag, s string, now time.Time) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+	// Records are stamped in Unix nanoseconds: 1678..2262. A time outside
+	// what an audit can hold, or a duration reaching past it, would wrap
+	// around (150000d ago once meant the year 2200), so it is refused.
+	inRange := func(t time.Time) (time.Time, error) {
+		if t.Year() < 1700 || t.Year() > 2200 {
+			return time.Time{}, fmt.Errorf("%s %q: %s is outside the years 1700..2200 an audit record can carry", flag, s, t.UTC().Format(time.DateOnly))
+		}
 		return t, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return inRange(t)
 	}
 	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, nil
+		return inRange(t)
 	}
 	bad := fmt.Errorf("%s %q: want an RFC 3339 time, a date (2024-01-10) or a duration like 24h or 7d", flag, s)
+	const maxAgo = 100 * 365 * 24 * time.Hour
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(days)
 		if err != nil || n < 0 {
 			return time.Time{}, bad
 		}
-		return now.Add(-time.Duration(n) * 24 * time.Hour), nil
+		if int64(n) > int64(maxAgo/(24*time.Hour)) {
+			return time.Time{}, fmt.Errorf("%s %q: at most %dd (a hundred years) ago", flag, s, maxAgo/(24*time.Hour))
+		}
+		return inRange(now.Add(-time.Duration(n) * 24 * time.Hour))
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
 		return time.Time{}, bad
 	}
-	return now.Add(-d), nil
+	if d > maxAgo {
+		return time.Time{}, fmt.Errorf("%s %q: at most %dd (a hundred years) ago", flag, s, maxAgo/(24*time.Hour))
+	}
+	return inRange(now.Add(-d))
 }
 
 // openAudit opens the audit database read-only; a missing file is an
