@@ -505,6 +505,31 @@ func (c Config) AdviceDeadline() time.Duration {
 	return d
 }
 
+// checkSchedule parses a cron spec and refuses what would not do what it
+// says: an @every interval under a second (the cron library runs a
+// negative, zero or sub-second one every second: with a model advisor, a
+// paid call a second), and a spec with no time to fire on (30 February).
+func checkSchedule(spec string) error {
+	sched, err := cron.ParseStandard(spec)
+	if err != nil {
+		return err
+	}
+	if d, ok := strings.CutPrefix(strings.TrimSpace(spec), "@every "); ok {
+		iv, err := time.ParseDuration(strings.TrimSpace(d))
+		if err != nil {
+			return err
+		}
+		if iv < time.Second {
+			return fmt.Errorf("%q: the interval must be at least 1s (%s would run a cycle every second)", spec, iv)
+		}
+	}
+	from := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	if sched.Next(from).IsZero() {
+		return fmt.Errorf("%q never fires (no such date in the next five years)", spec)
+	}
+	return nil
+}
+
 // ScheduleInterval is the shortest gap between two runs of a cron spec
 // over its next 100 runs, or 0 when the spec does not parse.
 func ScheduleInterval(spec string) time.Duration {
@@ -562,7 +587,7 @@ func (c Config) Validate() error {
 	if strings.TrimSpace(c.DB) == "" {
 		bad("db: empty path")
 	}
-	if _, err := cron.ParseStandard(c.Schedule); err != nil {
+	if err := checkSchedule(c.Schedule); err != nil {
 		bad("schedule: %v", err)
 	}
 	if len(c.Symbols) == 0 {
@@ -676,7 +701,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.Notify.Digest != "" {
-		if _, err := cron.ParseStandard(c.Notify.Digest); err != nil {
+		if err := checkSchedule(c.Notify.Digest); err != nil {
 			bad("notify.digest: %v", err)
 		}
 	}

@@ -208,3 +208,31 @@ func TestAdviceDeadline(t *testing.T) {
 		}
 	}
 }
+
+// TestScheduleRefusesWhatNeverDoesWhatItSays: an @every under a second
+// (which the cron library runs every second), at the limit and one step
+// beyond, and a spec that never fires are refused, for the run schedule
+// and the review digest alike.
+func TestScheduleRefusesWhatNeverDoesWhatItSays(t *testing.T) {
+	for _, tc := range []struct {
+		spec string
+		ok   bool
+	}{
+		{"@every 1s", true}, {"@every 999ms", false}, {"@every 0s", false}, {"@every -1h", false}, {"@every 1ns", false},
+		{"@hourly", true}, {"0 0 29 2 *", true}, {"0 0 30 2 *", false}, {"0 0 31 4 *", false},
+	} {
+		for _, field := range []string{"schedule", "notify.digest"} {
+			yaml := "schedule: '" + tc.spec + "'\n"
+			if field == "notify.digest" {
+				yaml = "notify: {digest: '" + tc.spec + "'}\n"
+			}
+			_, err := Parse("t.yaml", []byte(yaml))
+			switch {
+			case tc.ok && err != nil:
+				t.Errorf("%s %q: %v; want accepted", field, tc.spec, err)
+			case !tc.ok && (err == nil || !strings.Contains(err.Error(), field+":")):
+				t.Errorf("%s %q: %v; want refused, naming %s", field, tc.spec, err, field)
+			}
+		}
+	}
+}
