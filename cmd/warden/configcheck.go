@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -15,6 +17,7 @@ import (
 	"github.com/warden-trading/warden/agent/console"
 	"github.com/warden-trading/warden/agent/metrics"
 	"github.com/warden-trading/warden/executor/ccxtx"
+	"github.com/warden-trading/warden/executor/paper"
 	"github.com/warden-trading/warden/policy"
 )
 
@@ -46,6 +49,14 @@ func checkStart(ctx context.Context, cfg config.Config, live bool) (pol *policy.
 	}
 	if err := console.CheckListen(cfg.UI.Listen, cfg.UI.TLSCert != "" && cfg.UI.TLSKey != "", cfg.UI.AllowNonLoop); err != nil {
 		bad("%w", err)
+	}
+
+	if !live {
+		// The paper exchange trades only the markets it defines; run
+		// would refuse the others at start.
+		if err := paperKnows(cfg.Symbols); err != nil {
+			bad("symbols: %w", err)
+		}
 	}
 
 	switch cfg.Advisor.Kind {
@@ -187,4 +198,16 @@ when run would start, 1 when it would refuse.`,
 	check.Flags().BoolVar(&live, "live", false, "check as for warden run --live (implied by mode: live)")
 	cmd.AddCommand(check, newConfigInitCmd(a))
 	return cmd
+}
+
+// paperKnows refuses a symbol the paper exchange has no market definition
+// for (its steps and minimums), naming those it has.
+func paperKnows(symbols []string) error {
+	known := paper.DefaultConfig().Markets
+	for _, s := range symbols {
+		if _, ok := known[s]; !ok {
+			return fmt.Errorf("the paper exchange has no market definition for %s (it knows %s)", s, strings.Join(slices.Sorted(maps.Keys(known)), ", "))
+		}
+	}
+	return nil
 }

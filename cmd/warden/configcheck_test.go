@@ -40,6 +40,7 @@ func TestConfigCheckIsStart(t *testing.T) {
 		{"alert threshold past the limit", "alerts: {exposure_pct: 120}\n", "alerts.exposure_pct: 120 is over 100"},
 		{"model key unset", "advisor: {kind: openai, openai: {model: m, api_key_env: WARDEN_TEST_UNSET_KEY}}\n", "$WARDEN_TEST_UNSET_KEY, which is not set"},
 		{"live without keys", "mode: live\nexchange: {api_key_env: WARDEN_TEST_UNSET_A, api_secret_env: WARDEN_TEST_UNSET_B}\n", "exchange credentials"},
+		{"a symbol the paper exchange does not define", "symbols: [BTC/USDT, DOGE/USDT]\n", "no market definition for DOGE/USDT (it knows BTC/USDT, ETH/USDT)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -352,10 +352,8 @@ func (rt *runtime) openExchange(ctx context.Context, o runtimeOptions) error {
 	pc.ParticipationRate, _ = cfg.Paper.Participation.Float64()
 	pc.Latency = cfg.Paper.Latency
 	pc.Logger = rt.logger
-	for _, s := range cfg.Symbols {
-		if _, ok := pc.Markets[s]; !ok {
-			return fmt.Errorf("paper exchange: no market definition for %s (it knows BTC/USDT and ETH/USDT)", s)
-		}
+	if err := paperKnows(cfg.Symbols); err != nil {
+		return fmt.Errorf("paper exchange: %w", err)
 	}
 	px, err := paper.New(pc)
 	if err != nil {
