@@ -53,6 +53,7 @@ func (c *normalised) walkForward(ctx context.Context) (*WalkForwardReport, error
 	}
 	from := c.walkForwardFrom()
 	wcfg := *c.WalkForward
+	wcfg.DustNotional = c.dust
 	if c.Progress != nil && wcfg.OnWindow == nil {
 		start := c.Wall()
 		wcfg.OnWindow = func(i, n int, w WalkForwardWindow) {

@@ -287,4 +287,13 @@ func TestRunWalkForward(t *testing.T) {
 	if wf.Windows[0].TestFrom != time.Date(2020, 7, 1, 0, 0, 0, 0, time.UTC) {
 		t.Errorf("first test window starts %s; want 2020-07-01", wf.Windows[0].TestFrom)
 	}
+	// The out-of-sample record counts the test windows' round trips (it
+	// once closed none: the remainders fees leave were never dust to it).
+	trips := 0
+	for _, w := range wf.Windows {
+		trips += w.TestTrips
+	}
+	if oos := wf.OutOfSample; trips == 0 || oos.RoundTrips < trips-len(wf.Windows) || oos.RoundTrips > trips {
+		t.Errorf("out of sample: %d round trips (%d open) over %d fills; the test windows closed %d", oos.RoundTrips, oos.OpenTrips, oos.Fills, trips)
+	}
 }

@@ -1,6 +1,8 @@
 package backtest
 
 import (
+	"github.com/shopspring/decimal"
+
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +29,9 @@ type WalkForwardConfig struct {
 	// OnWindow, when set, is called after each test window (i of n,
 	// 1-based), for progress reports.
 	OnWindow func(i, n int, w WalkForwardWindow)
+	// DustNotional is the remainder below which a round trip counts as
+	// closed, as in the runs (the markets' largest minimum notional).
+	DustNotional decimal.Decimal
 }
 
 func (c WalkForwardConfig) withDefaults() WalkForwardConfig {
@@ -144,7 +149,7 @@ func WalkForward(ctx context.Context, from, to time.Time, cfg WalkForwardConfig,
 		allFills = append(allFills, r.Fills...)
 	}
 	var err error
-	if rep.OutOfSample, err = Analyze(Input{Curve: oos, Fills: allFills, PeriodsPerYear: ppy}); err != nil {
+	if rep.OutOfSample, err = Analyze(Input{Curve: oos, Fills: allFills, PeriodsPerYear: ppy, DustNotional: cfg.DustNotional}); err != nil {
 		return nil, fmt.Errorf("backtest: walk-forward out of sample: %w", err)
 	}
 	if rep.OutOfSampleBuyHold, err = Analyze(Input{Curve: oosBH, PeriodsPerYear: ppy}); err != nil {
