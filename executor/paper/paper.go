@@ -553,7 +553,7 @@ func (x *Exchange) accept(req executor.OrderRequest) (*order, error) {
 			ref = bid
 		}
 		f, _ := ref.Float64()
-		x.fill(b, o, x.takerPrice(req.Side, f, last), true, last)
+		x.fill(b, o, x.takerPrice(req.Side, f, last), true, last, x.quoteTime(b, last))
 	}
 	if o.open() {
 		b.open = append(b.open, o)
@@ -586,9 +586,23 @@ func (x *Exchange) takerPrice(side schemas.Side, ref float64, c executor.Candle)
 	return ref * (1 - x.slip(c))
 }
 
+// quoteTime is when the quote built on candle c (the newest) holds: its
+// close, as Ticker and OrderBook report it, or the paper clock when later.
+// An order filled at once against that quote fills then, never before the
+// decision that placed it (at the candle's open, an hour early on 1h
+// candles).
+func (x *Exchange) quoteTime(b *book, c executor.Candle) time.Time {
+	at := x.now
+	if b.interval > 0 && c.Time.Add(b.interval).After(at) {
+		at = c.Time.Add(b.interval)
+	}
+	return at
+}
+
 // fill executes as much of o as the candle's volume share allows at price
-// px (clamped to the order's limit).
-func (x *Exchange) fill(b *book, o *order, px float64, taker bool, c executor.Candle) {
+// px (clamped to the order's limit), at time at: the candle's time when it
+// arrives and matches resting orders, the quote's when o fills on arrival.
+func (x *Exchange) fill(b *book, o *order, px float64, taker bool, c executor.Candle, at time.Time) {
 	m := b.m
 	rem := o.Rep.Quantity.Sub(o.Rep.FilledQty)
 	q := rem
@@ -650,7 +664,7 @@ func (x *Exchange) fill(b *book, o *order, px float64, taker bool, c executor.Ca
 	o.Cost = o.Cost.Add(cost)
 	o.Rep.AvgPrice = o.Cost.DivRound(o.Rep.FilledQty, 8)
 	o.Rep.Fee = o.Rep.Fee.Add(fee)
-	o.Rep.Updated = x.now
+	o.Rep.Updated = at
 	o.Rep.Status = schemas.OrderPartiallyFilled
 	if o.Rep.FilledQty.Equal(o.Rep.Quantity) {
 		o.Rep.Status = schemas.OrderFilled
@@ -662,7 +676,7 @@ func (x *Exchange) fill(b *book, o *order, px float64, taker bool, c executor.Ca
 	x.trades = append(x.trades, executor.Trade{
 		ID: strconv.FormatInt(x.tseq, 10), OrderID: o.Rep.ExchangeOrderID, ClientOrderID: o.Rep.ClientOrderID,
 		Symbol: o.Rep.Symbol, Side: o.Rep.Side, Price: p, Quantity: q, Fee: fee, FeeCurrency: o.Rep.FeeCurrency,
-		Time: x.now,
+		Time: at,
 	})
 	x.log.Debug("paper: fill", "client_order_id", o.Rep.ClientOrderID, "qty", q, "price", p, "taker", taker)
 }
@@ -876,7 +890,7 @@ func (x *Exchange) matchOne(b *book, o *order, c executor.Candle) {
 	buy := o.Rep.Side == schemas.SideBuy
 	switch o.Rep.Type {
 	case executor.TypeMarket:
-		x.fill(b, o, x.takerPrice(o.Rep.Side, c.Open, c), true, c)
+		x.fill(b, o, x.takerPrice(o.Rep.Side, c.Open, c), true, c, x.now)
 	case executor.TypeLimit:
 		x.matchLimit(b, o, c, buy)
 	case executor.TypeStopLossLimit:
@@ -888,13 +902,13 @@ func (x *Exchange) matchOne(b *book, o *order, c executor.Candle) {
 			o.Triggered = true
 			trig := math.Max(o.stopF, c.Open)
 			if trig <= o.priceF {
-				x.fill(b, o, x.takerPrice(o.Rep.Side, trig, c), true, c)
+				x.fill(b, o, x.takerPrice(o.Rep.Side, trig, c), true, c, x.now)
 			}
 		} else if !buy && c.Low <= o.stopF {
 			o.Triggered = true
 			trig := math.Min(o.stopF, c.Open)
 			if trig >= o.priceF {
-				x.fill(b, o, x.takerPrice(o.Rep.Side, trig, c), true, c)
+				x.fill(b, o, x.takerPrice(o.Rep.Side, trig, c), true, c, x.now)
 			}
 		}
 	}
@@ -903,10 +917,10 @@ func (x *Exchange) matchOne(b *book, o *order, c executor.Candle) {
 func (x *Exchange) matchLimit(b *book, o *order, c executor.Candle, buy bool) {
 	switch {
 	case buy && o.Marketable && c.Open <= o.priceF:
-		x.fill(b, o, x.takerPrice(o.Rep.Side, c.Open, c), true, c)
+		x.fill(b, o, x.takerPrice(o.Rep.Side, c.Open, c), true, c, x.now)
 	case !buy && o.Marketable && c.Open >= o.priceF:
-		x.fill(b, o, x.takerPrice(o.Rep.Side, c.Open, c), true, c)
+		x.fill(b, o, x.takerPrice(o.Rep.Side, c.Open, c), true, c, x.now)
 	case buy && c.Low <= o.priceF, !buy && c.High >= o.priceF:
-		x.fill(b, o, o.priceF, false, c)
+		x.fill(b, o, o.priceF, false, c, x.now)
 	}
 }

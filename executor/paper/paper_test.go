@@ -468,3 +468,40 @@ func BenchmarkPaperPlaceAndFill(b *testing.B) {
 		x.OnCandle(btc, executor.Candle{Time: at, Open: 50000, High: 50000, Low: 48000, Close: 50000, Volume: 100})
 	}
 }
+
+// TestFillTimesNeverPrecedeTheQuote: an order that fills on arrival fills
+// when the quote it met holds (the newest candle's close, as Ticker says),
+// not at that candle's open, which on hourly candles is an hour before
+// the decision that placed it; a resting order fills at the open of the
+// candle that reaches it, never before it was placed.
+func TestFillTimesNeverPrecedeTheQuote(t *testing.T) {
+	ctx := context.Background()
+	x := newPaper(t, nil) // a candle at t0
+	feed(t, x, candle(60, 50000, 50000, 50000, 50000, 100))
+	tk, err := x.Ticker(ctx, btc)
+	if err != nil || !tk.Time.Equal(t0.Add(2*time.Hour)) {
+		t.Fatalf("Ticker = %+v, %v; want the 01:00 candle's close, 02:00", tk, err)
+	}
+	now := place(t, x, limit("taker", schemas.SideBuy, "0.01", "51000")) // marketable: fills on arrival
+	rest := place(t, x, limit("maker", schemas.SideBuy, "0.01", "49000"))
+	if now.Status != schemas.OrderFilled || rest.Status != schemas.OrderAcknowledged {
+		t.Fatalf("placed: %s and %s; want filled and resting", now.Status, rest.Status)
+	}
+	if !now.Updated.Equal(tk.Time) {
+		t.Errorf("the order filled on arrival was updated at %s; want the quote's %s", now.Updated, tk.Time)
+	}
+	feed(t, x, candle(120, 50000, 50100, 48900, 49500, 100)) // the 02:00 candle reaches 49000
+	trades, err := x.MyTrades(ctx, btc, time.Time{})
+	if err != nil || len(trades) != 2 {
+		t.Fatalf("MyTrades = %+v, %v; want two fills", trades, err)
+	}
+	want := map[string]time.Time{"taker": tk.Time, "maker": t0.Add(2 * time.Hour)}
+	for _, tr := range trades {
+		if !tr.Time.Equal(want[tr.ClientOrderID]) {
+			t.Errorf("fill of %s at %s; want %s", tr.ClientOrderID, tr.Time, want[tr.ClientOrderID])
+		}
+		if tr.Time.Before(tk.Time) {
+			t.Errorf("fill of %s at %s, before the quote the order was placed on (%s)", tr.ClientOrderID, tr.Time, tk.Time)
+		}
+	}
+}
