@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -163,6 +165,12 @@ func runBacktest(ctx context.Context, a *app, cmd *cobra.Command, f backtestFlag
 	case "never":
 	default:
 		return usageErr(fmt.Errorf("--progress %q: want auto, always or never", f.progress))
+	}
+	// Where the results go is checked before anything runs: a path that
+	// cannot take them would otherwise fail only after the whole backtest
+	// (and, with a model, after its calls were paid for).
+	if err := checkOutputs(f); err != nil {
+		return usageErr(err)
 	}
 	logger, err := newLogger(a, "error")
 	if err != nil {
@@ -409,14 +417,10 @@ func (s *staging) dir(final string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
-		return "", err
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(abs), "."+filepath.Base(abs)+".partial-")
+	tmp, err := s.tempDir(abs)
 	if err != nil {
 		return "", err
 	}
-	s.tmpDirs = append(s.tmpDirs, tmp)
 	for _, name := range backtest.ReportFiles {
 		s.moves = append(s.moves, [2]string{filepath.Join(tmp, name), filepath.Join(abs, name)})
 	}
@@ -429,17 +433,102 @@ func (s *staging) file(final string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+	tmp, err := s.tempDir(abs)
+	if err != nil {
 		return "", err
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(abs), "."+filepath.Base(abs)+".partial-")
+	staged := filepath.Join(tmp, filepath.Base(abs))
+	s.moves = append(s.moves, [2]string{staged, abs})
+	return staged, nil
+}
+
+// stagePrefix names the staging directories of final path abs; the
+// process id follows it, so that a later run can tell the leftovers of a
+// process that was killed (kill -9 runs no cleanup) from those of one
+// still running.
+func stagePrefix(abs string) string { return "." + filepath.Base(abs) + ".partial-" }
+
+// tempDir makes a staging directory for final path abs in the nearest
+// directory that already exists above it (nothing is created where the
+// results go until commit), after removing the staging directories that
+// killed processes left there for the same path.
+func (s *staging) tempDir(abs string) (string, error) {
+	parent := filepath.Dir(abs)
+	for {
+		if fi, err := os.Stat(parent); err == nil && fi.IsDir() {
+			break
+		}
+		up := filepath.Dir(parent)
+		if up == parent {
+			break
+		}
+		parent = up
+	}
+	prefix := stagePrefix(abs)
+	removeDeadStages(parent, prefix)
+	tmp, err := os.MkdirTemp(parent, prefix+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
 		return "", err
 	}
 	s.tmpDirs = append(s.tmpDirs, tmp)
-	staged := filepath.Join(tmp, filepath.Base(abs))
-	s.moves = append(s.moves, [2]string{staged, abs})
-	return staged, nil
+	return tmp, nil
+}
+
+// removeDeadStages removes the staging directories named prefix+PID-… in
+// dir whose process no longer exists.
+func removeDeadStages(dir, prefix string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		pidText, _, ok := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// checkOutputs refuses, before a backtest runs, output paths its results
+// could not be moved to: --out naming something that is not a directory,
+// --record naming a directory, or a parent of either that is a file.
+func checkOutputs(f backtestFlags) error {
+	notDir := func(p string) error {
+		for d := p; ; {
+			fi, err := os.Stat(d)
+			if err == nil {
+				if !fi.IsDir() {
+					return fmt.Errorf("%s is not a directory", d)
+				}
+				return nil
+			}
+			up := filepath.Dir(d)
+			if up == d {
+				return nil
+			}
+			d = up
+		}
+	}
+	if err := notDir(f.out); err != nil {
+		return fmt.Errorf("--out %s: %w", f.out, err)
+	}
+	if f.record != "" {
+		if fi, err := os.Stat(f.record); err == nil && fi.IsDir() {
+			return fmt.Errorf("--record %s is a directory; name the JSONL file to write", f.record)
+		}
+		if err := notDir(filepath.Dir(f.record)); err != nil {
+			return fmt.Errorf("--record %s: %w", f.record, err)
+		}
+	}
+	return nil
 }
 
 // commit moves every staged file that exists into place, then removes

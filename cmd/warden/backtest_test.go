@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -287,5 +289,98 @@ func TestBacktestInterrupted(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "audit.db")); err != nil {
 		t.Errorf("the rerun's audit.db: %v", err)
+	}
+}
+
+// TestBacktestInterruptedCreatesNothing: an interrupted backtest into an
+// --out that did not exist leaves no directory behind (the results are
+// staged beside the nearest directory that exists).
+func TestBacktestInterruptedCreatesNothing(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "new", "report")
+	args := []string{"backtest", "--from", "2022-01-01", "--to", "2022-06-01", "--symbols", "BTC/USDT", "--out", dir, "--audit", "--record", filepath.Join(base, "new", "rec.jsonl")}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errW := &cancelOnWrite{cancel: cancel}
+	if code := Main(ctx, append(args, "--progress", "always"), strings.NewReader(""), io.Discard, errW); code != 130 {
+		t.Fatalf("interrupted backtest: exit %d, stderr %q; want 130", code, errW.String())
+	}
+	ents, err := os.ReadDir(base)
+	if err != nil || len(ents) != 0 {
+		names := []string{}
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("after the interrupt %s holds %v (%v); want nothing", base, names, err)
+	}
+}
+
+// TestBacktestRemovesStagingOfKilledRuns: the staging a killed backtest
+// left (kill -9 runs no cleanup) is removed by the next backtest to the
+// same paths; the staging of a process still running is left alone.
+func TestBacktestRemovesStagingOfKilledRuns(t *testing.T) {
+	base := t.TempDir()
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	deadPID := dead.Process.Pid
+	stale := []string{
+		filepath.Join(base, fmt.Sprintf(".report.partial-%d-111", deadPID)),
+		filepath.Join(base, "report", fmt.Sprintf(".audit.db.partial-%d-222", deadPID)),
+	}
+	alive := filepath.Join(base, ".report.partial-1-333") // pid 1 runs as long as the machine
+	for _, d := range append(stale, alive) {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(d, "audit.db"), []byte("a killed run's 154 MB"), 0o600)
+	}
+	code, out, errOut := run(t, "", "backtest", "--quiet", "--from", "2022-02-01", "--to", "2022-02-03", "--symbols", "BTC/USDT", "--out", filepath.Join(base, "report"), "--audit")
+	if code != 0 {
+		t.Fatalf("backtest: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, d := range stale {
+		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s (a killed run's staging): %v; want removed", d, err)
+		}
+	}
+	if _, err := os.Stat(alive); err != nil {
+		t.Errorf("the staging of a running process was removed: %v", err)
+	}
+}
+
+// TestBacktestRefusesUnusableOutputsFirst: an --out that is a file, or a
+// --record that is a directory, is refused before the backtest runs (it
+// once failed after the whole run, losing its audit database and
+// recording), and nothing is created.
+func TestBacktestRefusesUnusableOutputsFirst(t *testing.T) {
+	base := t.TempDir()
+	file := filepath.Join(base, "afile")
+	os.WriteFile(file, []byte("x"), 0o600)
+	adir := filepath.Join(base, "adir")
+	os.Mkdir(adir, 0o755)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"--out a file", []string{"--out", file}, "is not a directory"},
+		{"--out under a file", []string{"--out", filepath.Join(file, "sub")}, "is not a directory"},
+		{"--record a directory", []string{"--out", filepath.Join(base, "r"), "--record", adir}, "is a directory"},
+		{"--record under a file", []string{"--out", filepath.Join(base, "r"), "--record", filepath.Join(file, "rec.jsonl")}, "is not a directory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"backtest", "--quiet", "--from", "2022-02-01", "--to", "2022-02-03", "--symbols", "BTC/USDT", "--audit", "--audit-db", filepath.Join(base, "a.db")}, tc.args...)
+			code, _, errOut := run(t, "", args...)
+			if code != exitUsage || !strings.Contains(errOut, tc.want) {
+				t.Errorf("exit %d, stderr %q; want %d mentioning %q", code, errOut, exitUsage, tc.want)
+			}
+			for _, p := range []string{filepath.Join(base, "a.db"), filepath.Join(base, "r")} {
+				if _, err := os.Stat(p); err == nil {
+					t.Errorf("a refused backtest created %s", p)
+				}
+			}
+		})
 	}
 }
