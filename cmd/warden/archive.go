@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -137,6 +138,15 @@ Verify the result with: warden audit verify --archive DIR.`,
 			}
 			if _, err := os.Stat(db); err != nil {
 				return usageErr(fmt.Errorf("audit database %s: %w", db, err))
+			}
+			// An empty file or another kind of database is refused as it
+			// is: archiving would otherwise make it a Warden database.
+			abs, err := filepath.Abs(db)
+			if err != nil {
+				return usageErr(err)
+			}
+			if err := existingAuditDB(cmd.Context(), abs, false); err != nil {
+				return usageErr(err)
 			}
 			lock, err := lockDB(db)
 			if err != nil {

@@ -244,3 +244,26 @@ func TestAuditArchiveUsesTheConfigsDir(t *testing.T) {
 		t.Errorf("verify --archive ../arch = %d %s %s", code, out, errOut)
 	}
 }
+
+// TestAuditArchiveRefusesWhatIsNotAWardenDatabase: an empty file, a text
+// file or a directory is refused (exit 2) and left exactly as it was: no
+// schema written into it, no lock file beside it.
+func TestAuditArchiveRefusesWhatIsNotAWardenDatabase(t *testing.T) {
+	t.Chdir(t.TempDir())
+	os.WriteFile("empty.db", nil, 0o600)
+	os.WriteFile("junk.db", []byte("hi\n"), 0o600)
+	os.Mkdir("dir.db", 0o755)
+	for _, db := range []string{"empty.db", "junk.db", "dir.db"} {
+		before, _ := os.ReadFile(db)
+		code, _, errOut := runMain(t, "audit", "archive", "--before", "0d", "--db", db)
+		if code != exitUsage || !strings.Contains(errOut, "nothing changed") {
+			t.Errorf("archive --db %s = %d %q; want 2, nothing changed", db, code, errOut)
+		}
+		if after, _ := os.ReadFile(db); string(after) != string(before) {
+			t.Errorf("archive changed %s: %d bytes, was %d", db, len(after), len(before))
+		}
+		if _, err := os.Stat(db + ".lock"); err == nil {
+			t.Errorf("archive left %s.lock", db)
+		}
+	}
+}

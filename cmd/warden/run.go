@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -299,6 +300,18 @@ func switchCmd(a *app, cmd *cobra.Command, defaultReason string, apply func(ctx 
 	return cmd
 }
 
+// sqliteFile reports whether the file at path starts with SQLite's header.
+func sqliteFile(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var hdr [16]byte
+	_, err = io.ReadFull(f, hdr[:])
+	return err == nil && string(hdr[:]) == "SQLite format 3\x00"
+}
+
 // existingAuditDB refuses a path that holds no Warden audit database
 // (missing, empty, a directory, another kind of file), unless create and
 // there is nothing there at all.
@@ -316,6 +329,9 @@ func existingAuditDB(ctx context.Context, abs string, create bool) error {
 		return fmt.Errorf("%s is a directory, not a database: nothing changed", abs)
 	case fi.Size() == 0:
 		return fmt.Errorf("%s is an empty file, not a Warden database (left by a failed start?): nothing changed", abs)
+	}
+	if !sqliteFile(abs) {
+		return fmt.Errorf("%s is not a Warden audit database (not an SQLite file): nothing changed", abs)
 	}
 	st, err := audit.Open(ctx, abs, audit.Options{ReadOnly: true})
 	if errors.Is(err, audit.ErrNotAuditDB) {
