@@ -93,6 +93,10 @@ approval:                    # human approval (off by default): a person confirm
   # live_warmup: {days: 14, orders: 20}     # mode live: every order waits until both are reached
   # telegram: {allowed_user_ids: [123456789]}
 
+audit:                       # the audit log's retention (README: "Retention")
+  # retention: 90d           # whole days, 1d..3650d: the first cycle of each day archives older records
+  # archive_dir: ./archive   # default: archive/ beside the database
+
 metrics:
   listen: ""                 # e.g. 127.0.0.1:9464 for Prometheus; off when empty
 
