@@ -83,7 +83,7 @@ func (r *PaperReplay) Advance(start time.Time) (time.Time, error) {
 		}
 	}
 	if exhausted {
-		return time.Time{}, fmt.Errorf("%w: the paper clock is at %s", ErrReplayEnd, last.Format(time.RFC3339))
+		return time.Time{}, fmt.Errorf("%w: its last candle closed at %s (the last decision time)", ErrReplayEnd, last.Add(r.step).Format(time.RFC3339))
 	}
 	for close, tries := last.Add(2*r.step), 0; tries < 24*14; close, tries = close.Add(r.step), tries+1 {
 		fed := false

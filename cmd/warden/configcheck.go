@@ -9,12 +9,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/warden-trading/warden/agent/advisor/openai"
 	"github.com/warden-trading/warden/agent/config"
 	"github.com/warden-trading/warden/agent/console"
+	"github.com/warden-trading/warden/agent/market"
 	"github.com/warden-trading/warden/agent/metrics"
 	"github.com/warden-trading/warden/executor/ccxtx"
 	"github.com/warden-trading/warden/executor/paper"
@@ -56,6 +58,10 @@ func checkStart(ctx context.Context, cfg config.Config, live bool) (pol *policy.
 		// would refuse the others at start.
 		if err := paperKnows(cfg.Symbols); err != nil {
 			bad("symbols: %w", err)
+		} else if cfg.Paper.Data != "live" {
+			if err := replayStartCovered(cfg); err != nil {
+				bad("paper.replay_start: %w", err)
+			}
 		}
 	}
 
@@ -207,6 +213,32 @@ func paperKnows(symbols []string) error {
 	for _, s := range symbols {
 		if _, ok := known[s]; !ok {
 			return fmt.Errorf("the paper exchange has no market definition for %s (it knows %s)", s, strings.Join(slices.Sorted(maps.Keys(known)), ", "))
+		}
+	}
+	return nil
+}
+
+// replayStartCovered refuses a replay start the bundled candles do not
+// cover: the first cycle needs a candle closed by then, and the next one
+// a candle after it (a start past the data was moved to its end, and
+// every cycle after the first failed).
+func replayStartCovered(cfg config.Config) error {
+	start, err := time.Parse(time.RFC3339, cfg.Paper.ReplayStart)
+	if err != nil {
+		return err
+	}
+	for _, s := range cfg.Symbols {
+		rp, err := market.BundledReplay(s, cfg.Timeframe)
+		if err != nil {
+			return err
+		}
+		if rp.Len() == 0 {
+			return fmt.Errorf("no bundled %s %s candles", s, cfg.Timeframe)
+		}
+		first, last := rp.Candle(0).Time, rp.Candle(rp.Len()-1).Time
+		if start.Before(first.Add(rp.Step())) || start.After(last) {
+			return fmt.Errorf("%s is outside the bundled %s %s candles, which cover %s to %s: the replay needs a candle closed by its start and candles after it",
+				start.UTC().Format(time.RFC3339), s, cfg.Timeframe, first.Format(time.RFC3339), last.Add(rp.Step()).Format(time.RFC3339))
 		}
 	}
 	return nil

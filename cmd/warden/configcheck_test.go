@@ -5,6 +5,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/warden-trading/warden/agent/config"
+	"github.com/warden-trading/warden/agent/market"
 )
 
 // TestConfigCheckIsStart: config check refuses what run refuses, and run
@@ -41,6 +45,8 @@ func TestConfigCheckIsStart(t *testing.T) {
 		{"model key unset", "advisor: {kind: openai, openai: {model: m, api_key_env: WARDEN_TEST_UNSET_KEY}}\n", "$WARDEN_TEST_UNSET_KEY, which is not set"},
 		{"live without keys", "mode: live\nexchange: {api_key_env: WARDEN_TEST_UNSET_A, api_secret_env: WARDEN_TEST_UNSET_B}\n", "exchange credentials"},
 		{"a symbol the paper exchange does not define", "symbols: [BTC/USDT, DOGE/USDT]\n", "no market definition for DOGE/USDT (it knows BTC/USDT, ETH/USDT)"},
+		{"a replay start after the bundled data", "paper: {replay_start: '2030-01-01T00:00:00Z'}\n", "paper.replay_start: 2030-01-01T00:00:00Z is outside the bundled BTC/USDT 1h candles"},
+		{"a replay start before the bundled data", "paper: {replay_start: '2010-01-01T00:00:00Z'}\n", "paper.replay_start: 2010-01-01T00:00:00Z is outside the bundled"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -114,5 +120,38 @@ func TestConfigPathsFromAnotherDirectory(t *testing.T) {
 	}
 	if _, err := os.Stat("w.db"); err == nil {
 		t.Error("the database was made in the working directory")
+	}
+}
+
+// TestReplayStartLimits: the offline replay may start from the first
+// candle's close to the last candle's open (that candle still to come);
+// one step beyond either end is refused.
+func TestReplayStartLimits(t *testing.T) {
+	cfg := config.Default()
+	cfg.Symbols = []string{"BTC/USDT", "ETH/USDT"}
+	var first, last time.Time
+	for _, s := range cfg.Symbols {
+		rp, err := market.BundledReplay(s, cfg.Timeframe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f := rp.Candle(0).Time.Add(rp.Step()); f.After(first) {
+			first = f
+		}
+		if l := rp.Candle(rp.Len() - 1).Time; last.IsZero() || l.Before(last) {
+			last = l
+		}
+	}
+	for _, tc := range []struct {
+		start time.Time
+		ok    bool
+	}{
+		{first, true}, {first.Add(-time.Hour), false},
+		{last, true}, {last.Add(time.Hour), false},
+	} {
+		cfg.Paper.ReplayStart = tc.start.Format(time.RFC3339)
+		if err := replayStartCovered(cfg); (err == nil) != tc.ok {
+			t.Errorf("replay_start %s: %v; want ok %v", cfg.Paper.ReplayStart, err, tc.ok)
+		}
 	}
 }
