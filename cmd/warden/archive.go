@@ -87,7 +87,9 @@ func withArchive(cmd *cobra.Command, st *audit.Store, dir string) (_ *audit.Stor
 	m, err := st.WithArchives(cmd.Context(), dir, tmp)
 	if err != nil {
 		os.RemoveAll(tmp)
-		return nil, nil, err
+		// An archive that is not the one the chain recorded (edited,
+		// truncated, swapped, missing) is a failed check, as in verify.
+		return nil, nil, &exitError{Code: exitRejected, Err: err}
 	}
 	return m, func() { m.Close(); os.RemoveAll(tmp) }, nil
 }

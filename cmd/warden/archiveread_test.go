@@ -91,8 +91,8 @@ func TestAuditReadsArchives(t *testing.T) {
 		{"profit", "--archive", "archive"},
 	} {
 		code, out, errOut := runMain(t, args...)
-		if code == 0 || !strings.Contains(errOut, filepath.Base(files[0])) {
-			t.Errorf("%v with an edited archive = %d, stderr %q; want a failure naming the file", args, code, errOut)
+		if code != exitRejected || !strings.Contains(errOut, filepath.Base(files[0])) {
+			t.Errorf("%v with an edited archive = %d, stderr %q; want 1 (a failed check, as verify), naming the file", args, code, errOut)
 		}
 		if strings.Contains(out, firstRun) {
 			t.Errorf("%v printed records from an edited archive", args)
