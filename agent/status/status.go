@@ -99,7 +99,8 @@ type Position struct {
 	Unrealised    decimal.Decimal `json:"unrealised"`
 	UnrealisedPct decimal.Decimal `json:"unrealised_pct"`
 	PctOfEquity   decimal.Decimal `json:"pct_of_equity"`
-	// Protected is the quantity open stop orders cover.
+	// Protected is the quantity the stop orders the exchange acknowledged
+	// cover (not those still being sent, nor one whose fate is unknown).
 	Protected decimal.Decimal `json:"protected"`
 	// Dust is true when the quantity is below the exchange's smallest
 	// order: it can be neither sold nor protected.
@@ -194,7 +195,11 @@ func Build(ctx context.Context, st *audit.Store, in Input) (Report, error) {
 		rep.OpenOrders = append(rep.OpenOrders, Order{ClientOrderID: ev.ClientOrderID, DecisionID: ev.DecisionID, Role: ev.Role,
 			Symbol: ev.Symbol, Side: string(ev.Side), Type: ev.Type, State: string(ev.State), Quantity: ev.Quantity,
 			Filled: ev.FilledQty, Price: ev.Price, Trigger: ev.StopPrice, At: ev.At})
-		if ev.Role == "stop" {
+		// Only a stop the exchange acknowledged protects: one journaled
+		// but not yet sent (intent, submitted) or lost in a timeout
+		// (unknown) may rest nowhere, and after a crash both the old stop
+		// (unknown) and its replacement (intent) are open at once.
+		if ev.Role == "stop" && (ev.State == schemas.OrderAcknowledged || ev.State == schemas.OrderPartiallyFilled) {
 			protected[ev.Symbol] = protected[ev.Symbol].Add(ev.Quantity.Sub(ev.FilledQty))
 		}
 	}

@@ -2,6 +2,7 @@ package status
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -124,5 +125,49 @@ func TestLimitsFromTheLastDecision(t *testing.T) {
 		if rep.LastRun == nil || rep.LastRun.RunID != runID || rep.Mode != "live" {
 			t.Errorf("last run %+v, mode %s", rep.LastRun, rep.Mode)
 		}
+	}
+}
+
+// TestProtectionCountsOnlyAcknowledgedStops: after a crash mid-cycle the
+// journal holds the old stop (unknown: lost in the crash) and its
+// replacement (intent: journaled, not yet sent); neither is known to rest
+// on the exchange, so the position shows only what acknowledged stops
+// cover, never more than it holds.
+func TestProtectionCountsOnlyAcknowledgedStops(t *testing.T) {
+	const runID = "run-1"
+	st := open(t, func(w *audit.Store) {
+		ctx := context.Background()
+		now := time.Date(2024, 1, 10, 12, 0, 0, 0, time.UTC)
+		if err := w.BeginRun(ctx, audit.Run{ID: runID, StartedAt: now, Mode: "live", Advisor: "baseline", PolicyHash: "h"}); err != nil {
+			t.Fatal(err)
+		}
+		state := schemas.State{Now: now, Mode: "live",
+			Account: schemas.Account{Quote: "USDT", Equity: d("10000"), Cash: d("9579"), PeakEquity: d("10000"), DayStartEquity: d("10000"),
+				Positions: map[string]schemas.Position{"BTC/USDT": {Qty: d("0.01"), AvgPrice: d("42000")}}},
+			Markets: map[string]schemas.Market{"BTC/USDT": {Last: d("42100"), Bid: d("42090"), Ask: d("42110")}}}
+		if _, err := w.RecordVerdicts(ctx, runID, "h", state, []schemas.Verdict{{Index: 0, Symbol: "BTC/USDT", Action: "hold", Decision: "no_action"}}); err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range []schemas.OrderState{schemas.OrderAcknowledged, schemas.OrderUnknown, schemas.OrderIntent, schemas.OrderSubmitted} {
+			qty := map[int]string{0: "0.004", 1: "0.01", 2: "0.01", 3: "0.01"}[i]
+			ev := schemas.OrderEvent{ClientOrderID: fmt.Sprintf("wd-stop-%d", i), DecisionID: audit.DecisionID(runID, 0), Role: "stop", State: s,
+				Symbol: "BTC/USDT", Side: "sell", Type: "stop_loss_limit", Quantity: d(qty), Price: d("40000"), StopPrice: d("40100")}
+			if err := w.AppendOrderEvent(ctx, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.EndRun(ctx, runID, "ok", nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	rep, err := Build(context.Background(), st, input("params:\n  max_position_pct: 10\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Positions) != 1 || !rep.Positions[0].Protected.Equal(d("0.004")) {
+		t.Fatalf("positions %+v; want 0.01 BTC protected by the acknowledged 0.004 only", rep.Positions)
+	}
+	if len(rep.OpenOrders) != 4 {
+		t.Errorf("open orders %d; want the four stops listed with their states", len(rep.OpenOrders))
 	}
 }
