@@ -48,6 +48,7 @@ in everything printed, as for warden run, and its db is the database unless
 			return usageErr(err)
 		}
 		a.addSecrets(cfg)
+		a.auditWallClock = !(cfg.Mode == "paper" && cfg.Paper.Data == "bundled")
 		if f := cmd.Flags().Lookup("db"); f != nil && !f.Changed && cfg.DB != "" {
 			if err := f.Value.Set(cfg.DB); err != nil {
 				return usageErr(err)
@@ -197,6 +198,13 @@ func newAuditListCmd(a *app) *cobra.Command {
 			}
 			defer st.Close()
 			defer unchanged(st, &err)
+			now, err := a.auditNow(cmd.Context(), st)
+			if err != nil {
+				return err
+			}
+			if f, err = ff.filter(now); err != nil {
+				return usageErr(err)
+			}
 			st, done, err := withArchive(cmd, st, archiveDir)
 			if err != nil {
 				return err
@@ -537,17 +545,20 @@ its hash chain (seq, prev_hash, hash), for archiving or checking elsewhere.`,
 				rf audit.RunFilter
 				ef audit.EventFilter
 			)
-			switch what {
-			case "runs":
-				rff := runFilterFlags{since: ff.since, until: ff.until, status: status, mode: mode, advisor: ff.advisor, model: ff.model, run: ff.run, limit: ff.limit}
-				rf, err = rff.filter(now)
-			case "events":
-				eff := eventFilterFlags{since: ff.since, until: ff.until, kinds: kinds, state: state, symbol: ff.symbol, run: ff.run, limit: ff.limit}
-				ef, err = eff.filter(now)
-			default:
-				f, err = ff.filter(now)
+			filters := func(now time.Time) (err error) {
+				switch what {
+				case "runs":
+					rff := runFilterFlags{since: ff.since, until: ff.until, status: status, mode: mode, advisor: ff.advisor, model: ff.model, run: ff.run, limit: ff.limit}
+					rf, err = rff.filter(now)
+				case "events":
+					eff := eventFilterFlags{since: ff.since, until: ff.until, kinds: kinds, state: state, symbol: ff.symbol, run: ff.run, limit: ff.limit}
+					ef, err = eff.filter(now)
+				default:
+					f, err = ff.filter(now)
+				}
+				return err
 			}
-			if err != nil {
+			if err := filters(now); err != nil {
 				return usageErr(err)
 			}
 			st, err := openAudit(cmd, db)
@@ -556,6 +567,12 @@ its hash chain (seq, prev_hash, hash), for archiving or checking elsewhere.`,
 			}
 			defer st.Close()
 			defer unchanged(st, &err)
+			if now, err = a.auditNow(cmd.Context(), st); err != nil {
+				return err
+			}
+			if err := filters(now); err != nil {
+				return usageErr(err)
+			}
 			st, done, err := withArchive(cmd, st, archiveDir)
 			if err != nil {
 				return err

@@ -111,6 +111,13 @@ warden audit show RUN_ID tells a run's whole story.`,
 			}
 			defer st.Close()
 			defer unchanged(st, &err)
+			now, err := a.auditNow(cmd.Context(), st)
+			if err != nil {
+				return err
+			}
+			if f, err = ff.filter(now); err != nil {
+				return usageErr(err)
+			}
 			rows, err := st.ListRuns(cmd.Context(), f)
 			if err != nil {
 				return err
@@ -187,6 +194,13 @@ kind recorded is listed, including kinds this version does not name;
 			}
 			defer st.Close()
 			defer unchanged(st, &err)
+			now, err := a.auditNow(cmd.Context(), st)
+			if err != nil {
+				return err
+			}
+			if f, err = ff.filter(now); err != nil {
+				return usageErr(err)
+			}
 			if kinds {
 				counts, err := st.EventKinds(cmd.Context())
 				if err != nil {

@@ -248,3 +248,44 @@ func TestAuditVerify(t *testing.T) {
 		t.Errorf("audit verify --json = exit %d, %+v, %v", code, rep, err)
 	}
 }
+
+// TestAuditSinceCountsBackFromTheHistorysClock: on a backtest's database
+// (and the offline replay's), --since durations count back from the last
+// run's decision time, as status, trades and profit read it: `--since
+// 24h` lists the last simulated day, not nothing. With a config that
+// trades on live data they count back from now.
+func TestAuditSinceCountsBackFromTheHistorysClock(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "bt.db")
+	if code, out, errOut := runMain(t, "backtest", "--quiet", "--from", "2022-02-01", "--to", "2022-02-04", "--symbols", "BTC/USDT", "--out", filepath.Join(dir, "r"), "--audit", "--audit-db", db); code != 0 {
+		t.Fatalf("backtest = %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut := runMain(t, "audit", "list", "--db", db, "--since", "24h", "--json")
+	if code != 0 {
+		t.Fatalf("audit list = %d %s", code, errOut)
+	}
+	var rows []audit.DecisionRow
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatal(err)
+	}
+	last := time.Date(2022, 2, 4, 0, 0, 0, 0, time.UTC)
+	if len(rows) < 20 || len(rows) > 25 {
+		t.Errorf("audit list --since 24h on a backtest's database: %d decisions; want the last simulated day's (24)", len(rows))
+	}
+	for _, r := range rows {
+		if r.At.Before(last.Add(-25 * time.Hour)) {
+			t.Errorf("decision %s at %s: before the last simulated day", r.DecisionID, r.At)
+		}
+	}
+	code, out, _ = runMain(t, "audit", "runs", "--db", db, "--since", "2h", "--json")
+	var runs []json.RawMessage
+	if code != 0 || json.Unmarshal([]byte(out), &runs) != nil || len(runs) < 2 || len(runs) > 3 {
+		t.Errorf("audit runs --since 2h = %d, %d runs; want the last two or three", code, len(runs))
+	}
+	live := filepath.Join(dir, "live.yaml")
+	os.WriteFile(live, []byte("paper: {data: live}\n"), 0o600)
+	code, out, errOut = runMain(t, "audit", "list", "--config", live, "--db", db, "--since", "24h", "--json")
+	if code != 0 || strings.TrimSpace(out) != "[]" {
+		t.Errorf("audit list --since 24h with a live-data config = %d %q %q; want no decisions (counted from now)", code, out, errOut)
+	}
+}

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/warden-trading/warden/agent/audit"
 	"github.com/warden-trading/warden/agent/config"
 	"github.com/warden-trading/warden/agent/redact"
 )
@@ -56,6 +58,29 @@ type app struct {
 	// rawStdout is stdout without the redactor, for the one secret shown
 	// to its owner on purpose: a console user's TOTP enrolment (ui.go).
 	rawStdout io.Writer
+	// auditWallClock: the audit commands' --config runs live or on live
+	// paper data, so --since/--until durations count back from now; else
+	// (the built-in offline replay, a backtest's database) from the last
+	// run's decision time (auditNow).
+	auditWallClock bool
+}
+
+// auditNow is the time the audit commands' --since/--until durations
+// count back from: now when the config trades on live data; otherwise
+// (the offline replay of bundled candles, the built-in default, and a
+// backtest's database) the decision time of the database's last run, as
+// status, trades and profit read it, so that `--since 24h` means the
+// last day of that history rather than of the wall clock.
+func (a *app) auditNow(ctx context.Context, st *audit.Store) (time.Time, error) {
+	now := time.Now().UTC()
+	if a.auditWallClock {
+		return now, nil
+	}
+	last, ok, err := st.LastRun(ctx)
+	if err != nil || !ok {
+		return now, err
+	}
+	return last.StartedAt.UTC(), nil
 }
 
 // Main runs the CLI with args (without the program name) and returns the
