@@ -198,7 +198,7 @@ func newAuditListCmd(a *app) *cobra.Command {
 			}
 			defer st.Close()
 			defer unchanged(st, &err)
-			now, err := a.auditNow(cmd.Context(), st)
+			now, err := a.auditNow(cmd.Context(), st, ff.since, ff.until)
 			if err != nil {
 				return err
 			}
@@ -567,7 +567,7 @@ its hash chain (seq, prev_hash, hash), for archiving or checking elsewhere.`,
 			}
 			defer st.Close()
 			defer unchanged(st, &err)
-			if now, err = a.auditNow(cmd.Context(), st); err != nil {
+			if now, err = a.auditNow(cmd.Context(), st, ff.since, ff.until); err != nil {
 				return err
 			}
 			if err := filters(now); err != nil {

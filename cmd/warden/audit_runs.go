@@ -111,7 +111,7 @@ warden audit show RUN_ID tells a run's whole story.`,
 			}
 			defer st.Close()
 			defer unchanged(st, &err)
-			now, err := a.auditNow(cmd.Context(), st)
+			now, err := a.auditNow(cmd.Context(), st, ff.since, ff.until)
 			if err != nil {
 				return err
 			}
@@ -194,7 +194,7 @@ kind recorded is listed, including kinds this version does not name;
 			}
 			defer st.Close()
 			defer unchanged(st, &err)
-			now, err := a.auditNow(cmd.Context(), st)
+			now, err := a.auditNow(cmd.Context(), st, ff.since, ff.until)
 			if err != nil {
 				return err
 			}

@@ -264,6 +264,9 @@ func TestAuditSinceCountsBackFromTheHistorysClock(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("audit list = %d %s", code, errOut)
 	}
+	if !strings.Contains(errOut, "note: 24h counts back from the last run's decision time, 2022-02-04 00:00 UTC (the backtest history's clock") {
+		t.Errorf("stderr %q; want a note naming the clock --since counted from", errOut)
+	}
 	var rows []audit.DecisionRow
 	if err := json.Unmarshal([]byte(out), &rows); err != nil {
 		t.Fatal(err)

@@ -66,21 +66,33 @@ type app struct {
 }
 
 // auditNow is the time the audit commands' --since/--until durations
-// count back from: now when the config trades on live data; otherwise
-// (the offline replay of bundled candles, the built-in default, and a
-// backtest's database) the decision time of the database's last run, as
-// status, trades and profit read it, so that `--since 24h` means the
-// last day of that history rather than of the wall clock.
-func (a *app) auditNow(ctx context.Context, st *audit.Store) (time.Time, error) {
+// count back from: now when the config trades on live data or the last
+// run traded live; otherwise (the offline replay of bundled candles, the
+// built-in default, and a backtest's database) the decision time of the
+// database's last run, as status, trades and profit read it, so that
+// `--since 24h` means the last day of that history rather than of the
+// wall clock. When it is not now and a duration was given, a note on
+// stderr says so.
+func (a *app) auditNow(ctx context.Context, st *audit.Store, durations ...string) (time.Time, error) {
 	now := time.Now().UTC()
 	if a.auditWallClock {
 		return now, nil
 	}
 	last, ok, err := st.LastRun(ctx)
-	if err != nil || !ok {
+	if err != nil || !ok || last.Mode == "live" {
 		return now, err
 	}
-	return last.StartedAt.UTC(), nil
+	at := last.StartedAt.UTC()
+	for _, d := range durations {
+		if _, err := time.Parse(time.RFC3339Nano, d); d != "" && err != nil {
+			if _, err := time.Parse(time.DateOnly, d); err != nil {
+				fmt.Fprintf(a.stderr, "note: %s counts back from the last run's decision time, %s (the %s history's clock; give --config for a live one)\n",
+					d, at.Format("2006-01-02 15:04 MST"), last.Mode)
+				break
+			}
+		}
+	}
+	return at, nil
 }
 
 // Main runs the CLI with args (without the program name) and returns the
