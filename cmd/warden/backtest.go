@@ -77,7 +77,7 @@ bundled BTC/USDT and ETH/USDT 1h history with a decision at every candle.`,
 	fl.StringVar(&f.to, "to", "", "end, exclusive (YYYY-MM-DD or RFC 3339; default: the end of the data)")
 	fl.StringVar(&f.symbols, "symbols", "", "comma-separated symbols (default: the config's)")
 	fl.StringVar(&f.timeframe, "timeframe", "", "candle timeframe: 1h, 4h or 1d (default: the config's)")
-	fl.StringVar(&f.advisor, "advisor", "", "baseline, openai or replay (default: the config's advisor.kind)")
+	fl.StringVar(&f.advisor, "advisor", "", "baseline, openai, consensus or replay (default: the config's advisor.kind)")
 	fl.StringVar(&f.policy, "policy", "", "CEL policy file (default: the config's, else the embedded default)")
 	fl.StringVar(&f.config, "config", "", "YAML config file (default: built-in offline defaults)")
 	fl.StringVar(&f.every, "every", "candle", "decision cadence: candle (every close) or day (UTC midnight)")
@@ -192,6 +192,22 @@ func runBacktest(ctx context.Context, a *app, cmd *cobra.Command, f backtestFlag
 	kind := cfg.Advisor.Kind
 	if f.advisor != "" {
 		kind = f.advisor
+	}
+	// A flag that would change nothing in this run is refused, not
+	// ignored: it says the user expects something that will not happen.
+	for _, c := range []struct {
+		flag, needs string
+		used        bool
+	}{
+		{"--audit-db", "--audit", f.auditDB != "" && !f.audit},
+		{"--replay-from", "--advisor replay", f.replayFrom != "" && kind != "replay"},
+		{"--train-months", "--walk-forward", cmd.Flags().Changed("train-months") && !f.walkForward},
+		{"--test-months", "--walk-forward", cmd.Flags().Changed("test-months") && !f.walkForward},
+		{"--min-trades", "--walk-forward", cmd.Flags().Changed("min-trades") && !f.walkForward},
+	} {
+		if c.used {
+			return usageErr(fmt.Errorf("%s has no effect without %s", c.flag, c.needs))
+		}
 	}
 	cutoff := cfg.Advisor.OpenAI.TrainingCutoff
 	if f.cutoff != "" {

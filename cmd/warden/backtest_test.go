@@ -91,6 +91,10 @@ func TestBacktestUsageErrors(t *testing.T) {
 		{"no data in range", []string{"--from", "2030-01-01", "--to", "2030-02-01"}, "no candles"},
 		{"unknown symbol", []string{"--symbols", "DOGE/USDT"}, "DOGE/USDT"},
 		{"walk-forward without a train window", []string{"--walk-forward", "--train-months", "0"}, "--train-months"},
+		{"--audit-db without --audit", []string{"--audit-db", "x.db"}, "--audit-db has no effect without --audit"},
+		{"--replay-from without the replay advisor", []string{"--replay-from", "r.jsonl"}, "--replay-from has no effect without --advisor replay"},
+		{"--train-months without --walk-forward", []string{"--train-months", "3"}, "--train-months has no effect without --walk-forward"},
+		{"--min-trades without --walk-forward", []string{"--min-trades", "0"}, "--min-trades has no effect without --walk-forward"},
 		{"walk-forward over too short a span", []string{"--walk-forward", "--from", "2021-01-01", "--to", "2021-03-01", "--every", "day"}, "too short"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
