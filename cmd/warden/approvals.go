@@ -226,11 +226,14 @@ func defaultActor() string {
 
 // openApprovalStore opens the existing database cfg (or --db) names, for a
 // vote; a missing database is refused, never created.
-func openApprovalStore(ctx context.Context, cfgPath, db string) (config.Config, *audit.Store, error) {
+func openApprovalStore(ctx context.Context, a *app, cfgPath, db string) (config.Config, *audit.Store, error) {
 	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		return cfg, nil, usageErr(err)
 	}
+	// What the command prints passes the redactor with the config's
+	// secrets too (a reason or a proposal may quote one).
+	a.addSecrets(cfg)
 	if db != "" {
 		cfg.DB = db
 	}
@@ -284,7 +287,7 @@ nothing: that run acts on approvals itself within seconds.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			cfg, st, err := openApprovalStore(ctx, cfgPath, db)
+			cfg, st, err := openApprovalStore(ctx, a, cfgPath, db)
 			if err != nil {
 				return err
 			}
@@ -385,7 +388,7 @@ proposal only with --live, as for warden run). Approving twice places once.`,
 			if strings.TrimSpace(hash) == "" {
 				return usageErr(fmt.Errorf("--hash is required: at least %d hex digits of the proposal's hash (warden approvals shows it)", approval.MinHashPrefix))
 			}
-			cfg, st, err := openApprovalStore(ctx, cfgPath, db)
+			cfg, st, err := openApprovalStore(ctx, a, cfgPath, db)
 			if err != nil {
 				return err
 			}
@@ -581,7 +584,7 @@ warden run holds the database.`,
 			if strings.TrimSpace(reason) == "" {
 				return usageErr(errors.New("--reason is required: say why, for the audit log"))
 			}
-			cfg, st, err := openApprovalStore(ctx, cfgPath, db)
+			cfg, st, err := openApprovalStore(ctx, a, cfgPath, db)
 			if err != nil {
 				return err
 			}

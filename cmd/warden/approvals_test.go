@@ -392,15 +392,20 @@ func TestDeny(t *testing.T) {
 	if code, _, errOut := runMain(t, "deny", "r-nope:1", "--reason", "x", "--config", "warden.yaml"); code != exitRejected || !strings.Contains(errOut, "no proposal") {
 		t.Fatalf("deny of an unknown id = %d (%s); want 1", code, errOut)
 	}
-	code, out, errOut := runMain(t, "deny", p.DecisionID, "--reason", "not before the FOMC", "--by", "bob", "--config", "warden.yaml")
+	// A reason that quotes a secret the config names: masked on stdout as
+	// in the database (it was printed as given).
+	code, out, errOut := runMain(t, "deny", p.DecisionID, "--reason", "not before the FOMC; key sk-test-approval-0123456789abcdef", "--by", "bob", "--config", "warden.yaml")
 	if code != 0 || !strings.Contains(out, "denied") {
 		t.Fatalf("deny = %d\n%s\n%s", code, out, errOut)
+	}
+	if strings.Contains(out+errOut, "0123456789abcdef") || !strings.Contains(out, "[REDACTED]") {
+		t.Errorf("deny printed the secret in its reason: %q", out)
 	}
 	if code, _, _ := runMain(t, "approve", p.DecisionID, "--hash", p.Hash[:8], "--config", "warden.yaml"); code != exitRejected {
 		t.Fatalf("approve after deny = %d; want 1", code)
 	}
 	got := proposal(t, p.DecisionID)
-	if got.Status != audit.ApprovalDenied || got.DecidedBy != "bob" || got.Reason != "not before the FOMC" {
+	if got.Status != audit.ApprovalDenied || got.DecidedBy != "bob" || got.Reason != "not before the FOMC; key [REDACTED]" {
 		t.Fatalf("proposal = %+v", got)
 	}
 	if n := entryOrders(t, p.DecisionID); n != 0 {
