@@ -405,13 +405,14 @@ proposal only with --live, as for warden run). Approving twice places once.`,
 			placeHere := cfg.Mode != "live" || live
 			var rt *runtime
 			if placeHere {
-				rt, err = newRuntime(ctx, cfg, runtimeOptions{live: live, output: a.stderr, logger: logger, red: a.red})
+				rt, err = newRuntime(ctx, cfg, runtimeOptions{live: live, output: a.stderr, logger: logger, red: a.red, lockKind: "approve"})
 				if err != nil && !isLockHeld(err) {
 					return startErr(err)
 				}
 			}
 			if rt == nil {
-				return recordApproval(ctx, a, cfg, vote)
+				running := placeHere // not placed here only because a warden run holds the database
+				return recordApproval(ctx, a, cfg, vote, running)
 			}
 			defer rt.Close()
 			return approveAndPlace(ctx, a, rt, vote)
@@ -428,7 +429,7 @@ proposal only with --live, as for warden run). Approving twice places once.`,
 
 // recordApproval records the vote only: a warden run holds the database
 // (or the proposal is live and --live was not given) and places it.
-func recordApproval(ctx context.Context, a *app, cfg config.Config, vote approval.Vote) error {
+func recordApproval(ctx context.Context, a *app, cfg config.Config, vote approval.Vote, running bool) error {
 	st, err := audit.Open(ctx, cfg.DB, audit.Options{Secrets: secretValues(cfg)})
 	if err != nil {
 		return usageErr(err)
@@ -442,8 +443,13 @@ func recordApproval(ctx context.Context, a *app, cfg config.Config, vote approva
 	if err != nil {
 		return voteErr(err)
 	}
-	fmt.Fprintf(a.stdout, "approved %s (hash %s) by %s; recorded for the running warden, which re-checks and places it within seconds (warden approvals --all shows the outcome)\n",
-		row.DecisionID, row.Hash[:approval.ShownHashPrefix], row.DecidedBy)
+	if running {
+		fmt.Fprintf(a.stdout, "approved %s (hash %s) by %s; recorded for the running warden, which re-checks and places it within seconds (warden approvals --all shows the outcome)\n",
+			row.DecisionID, row.Hash[:approval.ShownHashPrefix], row.DecidedBy)
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "approved %s (hash %s) by %s; recorded, not placed here (a live proposal is placed with --live): the next warden run, run --once or approvals --process --live re-checks and places it if before %s (warden approvals --all shows the outcome)\n",
+		row.DecisionID, row.Hash[:approval.ShownHashPrefix], row.DecidedBy, row.ExpiresAt.UTC().Format(time.RFC3339))
 	return nil
 }
 
@@ -480,7 +486,7 @@ func processNow(ctx context.Context, a *app, cfg config.Config, live bool, level
 	if cfg.Mode == "live" && !live {
 		return usageErr(errors.New("the config says mode: live: --process places live orders only with --live"))
 	}
-	rt, err := newRuntime(ctx, cfg, runtimeOptions{live: live, output: a.stderr, logger: logger, red: a.red})
+	rt, err := newRuntime(ctx, cfg, runtimeOptions{live: live, output: a.stderr, logger: logger, red: a.red, lockKind: "approvals --process"})
 	if isLockHeld(err) {
 		fmt.Fprintf(a.stdout, "a warden run holds %s: it acts on approvals itself within seconds\n", cfg.DB)
 		return nil

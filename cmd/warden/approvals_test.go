@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -476,5 +478,64 @@ func TestApprovalsProcess(t *testing.T) {
 	}
 	if n := entryOrders(t, p.DecisionID); n != 1 {
 		t.Fatalf("%d entry orders; want 1", n)
+	}
+}
+
+// TestApproveRaceStillPlaces: two people approve the same proposal at once
+// (two `warden approve` processes): one places it, the other is refused;
+// it is never left approved with nobody to place it, nor placed twice.
+func TestApproveRaceStillPlaces(t *testing.T) {
+	p := proposeBTC(t, "")
+	var wg sync.WaitGroup
+	codes := make([]int, 2)
+	outs := make([]string, 2)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var out, errOut bytes.Buffer
+			codes[i] = Main(context.Background(), []string{"approve", p.DecisionID, "--hash", p.Hash[:8], "--by", fmt.Sprintf("person%d", i), "--config", "warden.yaml"}, strings.NewReader(""), &out, &errOut)
+			outs[i] = out.String() + errOut.String()
+		}()
+	}
+	wg.Wait()
+	if min(codes[0], codes[1]) != 0 || max(codes[0], codes[1]) != exitRejected {
+		t.Fatalf("two approves = %v\n%s\n%s; want one 0 and one 1", codes, outs[0], outs[1])
+	}
+	if got := proposal(t, p.DecisionID); got.Status != audit.ApprovalPlaced {
+		t.Errorf("proposal %s after the race; want placed (%s | %s)", got.Status, outs[0], outs[1])
+	}
+	if n := entryOrders(t, p.DecisionID); n != 1 {
+		t.Errorf("%d entry orders; want 1", n)
+	}
+}
+
+// TestRunOnceWaitsForABriefHolder: cron starts `run --once` while the
+// minute's `approvals --process` (or an approve, or an archive) holds the
+// database for a few seconds: the run waits for it and runs, instead of
+// losing the hour's cycle; a `warden run` holding it is not waited for.
+func TestRunOnceWaitsForABriefHolder(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if code, out, errOut := runMain(t, "run", "--once"); code != 0 {
+		t.Fatalf("run --once = %d\n%s\n%s", code, out, errOut)
+	}
+	brief, err := lockDBKind("warden.db", "approvals --process")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { time.Sleep(1500 * time.Millisecond); brief.Close() }()
+	start := time.Now()
+	if code, out, errOut := runMain(t, "run", "--once"); code != 0 || time.Since(start) < time.Second {
+		t.Fatalf("run --once beside a brief holder = %d after %s\n%s\n%s; want it to wait, then run", code, time.Since(start), out, errOut)
+	}
+	daemon, err := lockDB("warden.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer daemon.Close()
+	start = time.Now()
+	code, _, errOut := runMain(t, "run", "--once")
+	if code != exitUsage || !strings.Contains(errOut, "another warden run") || time.Since(start) > 10*time.Second {
+		t.Errorf("run --once beside warden run = %d after %s %q; want refused at once", code, time.Since(start), errOut)
 	}
 }

@@ -150,7 +150,7 @@ Verify the result with: warden audit verify --archive DIR.`,
 			if err := existingAuditDB(cmd.Context(), abs, false); err != nil {
 				return usageErr(err)
 			}
-			lock, err := lockDB(db)
+			lock, err := lockDBAs(cmd.Context(), db, "audit archive", lockWait)
 			if err != nil {
 				return usageErr(err)
 			}

@@ -81,7 +81,11 @@ Every cycle, failed or not, is recorded: warden audit runs --status failed.`,
 			for _, w := range warnings {
 				logger.Warn(w)
 			}
-			rt, err := newRuntime(ctx, cfg, runtimeOptions{live: live, output: a.stdout, logger: logger, red: a.red, policy: pol})
+			kind := ""
+			if once {
+				kind = "run --once"
+			}
+			rt, err := newRuntime(ctx, cfg, runtimeOptions{live: live, output: a.stdout, logger: logger, red: a.red, policy: pol, lockKind: kind})
 			if err != nil {
 				return startErr(err)
 			}

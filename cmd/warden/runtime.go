@@ -160,6 +160,11 @@ type runtimeOptions struct {
 	// policy is the configured policy as checkStart loaded it and ran its
 	// tests; nil: newRuntime loads and tests it itself.
 	policy *policy.Policy
+	// lockKind names a brief holder of the database (run --once,
+	// approvals --process, approve): it waits for another brief holder,
+	// and one that finds it holding waits for it (lockDBAs). "": `warden
+	// run`, which keeps the database and waits for no one.
+	lockKind string
 }
 
 func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *runtime, err error) {
@@ -231,7 +236,11 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 	}
 	// One trading process per database: the executor's journal and the
 	// paper account assume a single writer of orders.
-	if rt.lock, err = lockDB(cfg.DB); err != nil {
+	wait := time.Duration(0)
+	if o.lockKind != "" {
+		wait = lockWait
+	}
+	if rt.lock, err = lockDBAs(ctx, cfg.DB, o.lockKind, wait); err != nil {
 		return nil, err
 	}
 	rt.store, err = audit.Open(ctx, cfg.DB, audit.Options{Logger: rt.logger, Redact: rt.red.String})
@@ -687,7 +696,52 @@ func (c createdFiles) remove() {
 // and locking it: the window in which a failed start may unlink it.
 var lockOpened func(path string)
 
-func lockDB(db string) (*os.File, error) {
+// lockWait is how long a process waits for a database held by a brief
+// holder (run --once, approvals --process, approve, audit archive) before
+// giving up: cron starts the hourly run --once and the minute's approvals
+// --process together, and either holds the lock for seconds (a slow
+// notification server, tens of them). A `warden run` that keeps the
+// database is never waited for.
+const lockWait = 2 * time.Minute
+
+// lockDBAs is lockDB for a holder of kind ("" for `warden run`, which
+// keeps the lock; else a brief one, named in the lock file), waiting up
+// to wait while a brief holder has the database.
+func lockDBAs(ctx context.Context, db, kind string, wait time.Duration) (*os.File, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		f, err := lockDBKind(db, kind)
+		if err == nil {
+			return f, nil
+		}
+		if !isLockHeld(err) || !heldBriefly(db) || time.Now().After(deadline) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// heldBriefly reports whether the lock file says its holder is a brief
+// one (see lockDBAs).
+func heldBriefly(db string) bool {
+	real, err := resolveDBPath(db)
+	if err != nil {
+		return false
+	}
+	b, err := os.ReadFile(real + ".lock")
+	return err == nil && strings.Contains(string(b), " brief: ")
+}
+
+func lockDB(db string) (*os.File, error) { return lockDBKind(db, "") }
+
+// lockDBKind is lockDB for a holder of kind (see lockDBAs), which it
+// writes into the lock file once it holds it, for a process that finds
+// the database held.
+func lockDBKind(db, kind string) (*os.File, error) {
 	real, err := resolveDBPath(db)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", db, err)
@@ -714,6 +768,13 @@ func lockDB(db string) (*os.File, error) {
 		held, herr := f.Stat()
 		onPath, perr := os.Stat(real + ".lock")
 		if herr == nil && perr == nil && os.SameFile(held, onPath) {
+			holder := "warden run"
+			if kind != "" {
+				holder = "brief: " + kind
+			}
+			if f.Truncate(0) == nil {
+				f.WriteAt([]byte(fmt.Sprintf("pid %d %s\n", os.Getpid(), holder)), 0)
+			}
 			return f, nil
 		}
 		f.Close()
