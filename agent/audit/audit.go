@@ -100,6 +100,9 @@ type Options struct {
 // file (writes take SQLite's write lock before reading the chain head).
 type Store struct {
 	path string
+	// abs and opened are the file the store opened (CheckFile).
+	abs    string
+	opened os.FileInfo
 	// clockFn is Options.Clock, or the one UseClock set: read at every
 	// record by the caller's goroutine and the writer's.
 	clockFn atomic.Pointer[func() time.Time]
@@ -232,6 +235,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		if err := s.openReadOnly(ctx, abs); err != nil {
 			return fail(err)
 		}
+		s.noteFile(abs)
 		return s, nil
 	}
 
@@ -298,7 +302,40 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 			return fail(err)
 		}
 	}
+	s.noteFile(abs)
 	return s, nil
+}
+
+// noteFile remembers which file the store opened at abs (CheckFile).
+func (s *Store) noteFile(abs string) {
+	s.abs = abs
+	s.opened, _ = os.Stat(abs)
+}
+
+// ErrFileChanged: the database file at the store's path is not the one it
+// opened (CheckFile).
+var ErrFileChanged = errors.New("audit: the database file changed under this process")
+
+// CheckFile says whether the database file at the store's path is still
+// the one it opened. A database deleted (or replaced: a restored backup,
+// a fresh start) while a process keeps it open is one no other process
+// reads: a kill switch set there would stop nothing, and one set in the
+// new file would never reach this process. Long-lived processes (warden
+// run, warden ui) check it before acting.
+func (s *Store) CheckFile() error {
+	if s.opened == nil {
+		return nil
+	}
+	fi, err := os.Stat(s.abs)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%w: %s was deleted after this process opened it: what it reads and writes is no longer what other processes see; restart it", ErrFileChanged, s.abs)
+	case err != nil:
+		return fmt.Errorf("audit: the database %s: %w", s.abs, err)
+	case !os.SameFile(fi, s.opened):
+		return fmt.Errorf("%w: %s was replaced by another file after this process opened it: what it reads and writes is no longer what other processes see; restart it", ErrFileChanged, s.abs)
+	}
+	return nil
 }
 
 // createPrivate creates an empty database file readable by its owner only

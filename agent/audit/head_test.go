@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -157,5 +158,31 @@ func TestExpectHeadAfterArchiving(t *testing.T) {
 	}
 	if rep, err := s.VerifyArchives(ctx, dir, VerifyOptions{ExpectSeq: seq + 1, ExpectHash: hash}); err != nil || rep.OK || rep.Broken.Problem != "deleted" {
 		t.Errorf("VerifyArchives(expect seq %d, one beyond the head) = %+v, %v; want deleted", seq+1, rep.Broken, err)
+	}
+}
+
+// TestCheckFile: a store says when the file at its path is no longer the
+// one it opened (deleted, or another file put there), and is content again
+// once the same file is back.
+func TestCheckFile(t *testing.T) {
+	s, path := writeSome(t, 3)
+	if err := s.CheckFile(); err != nil {
+		t.Fatalf("CheckFile on the file opened = %v", err)
+	}
+	if err := os.Rename(path, path+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckFile(); !errors.Is(err, ErrFileChanged) || !strings.Contains(err.Error(), "deleted") {
+		t.Errorf("CheckFile with no file at the path = %v; want ErrFileChanged, deleted", err)
+	}
+	os.WriteFile(path, []byte("x"), 0o600)
+	if err := s.CheckFile(); !errors.Is(err, ErrFileChanged) || !strings.Contains(err.Error(), "replaced") {
+		t.Errorf("CheckFile with another file at the path = %v; want ErrFileChanged, replaced", err)
+	}
+	if err := os.Rename(path+".moved", path); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckFile(); err != nil {
+		t.Errorf("CheckFile with the file back = %v", err)
 	}
 }

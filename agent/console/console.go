@@ -315,6 +315,13 @@ func (s *Server) guard(rt route) http.Handler {
 		if rt.api {
 			r = r.WithContext(context.WithValue(r.Context(), apiKey{}, true))
 		}
+		// A database deleted or replaced since the console opened it is
+		// one no other process reads: a kill switch set there would stop
+		// nothing. Nothing is served or done until it is restarted.
+		if err := s.st.CheckFile(); err != nil {
+			s.fail(w, r, nil, http.StatusServiceUnavailable, err.Error()+" (restart warden ui)")
+			return
+		}
 		u, err := s.session(r)
 		if err != nil {
 			s.fail(w, r, nil, http.StatusServiceUnavailable, "the audit database cannot be read: "+err.Error())

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -670,5 +671,46 @@ func TestTOTPStepRace(t *testing.T) {
 			t.Fatalf("round %d: %d of 8 racing uses of one step won, want 1", round, n)
 		}
 		step++
+	}
+}
+
+// TestDatabaseReplacedUnderTheConsole: once the database file at the
+// console's path is deleted or replaced (a fresh start, a restored
+// backup), every page and action is refused with 503, the kill switch
+// included: set in the old file it would reach no other process.
+func TestDatabaseReplacedUnderTheConsole(t *testing.T) {
+	e := newEnv(t)
+	cookie := e.login("alice")
+	if resp := do(e.srv, "GET", "/status", nil, nil, cookie); resp.StatusCode != http.StatusOK {
+		t.Fatalf("status page before: %d", resp.StatusCode)
+	}
+	// Replaced: a new file under the same name.
+	if err := os.Rename(e.path, e.path+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.path, []byte("another file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hdr := map[string]string{"Content-Type": "application/json"}
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/status", ""}, {"GET", "/login", ""},
+		{"POST", "/api/kill", `{"reason":"stop","totp":"` + e.code("alice") + `"}`},
+	} {
+		resp := do(e.srv, c.method, c.path, strings.NewReader(c.body), hdr, cookie)
+		if text := readAll(t, resp); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(text, "replaced") {
+			t.Errorf("%s %s after the file was replaced: %d %q; want 503 naming it", c.method, c.path, resp.StatusCode, text)
+		}
+	}
+	// Deleted.
+	os.Remove(e.path)
+	if resp := do(e.srv, "GET", "/status", nil, nil, cookie); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(readAll(t, resp), "deleted") {
+		t.Errorf("status page after the file was deleted: %d; want 503", resp.StatusCode)
+	}
+	// The same file back under its name: served again.
+	if err := os.Rename(e.path+".old", e.path); err != nil {
+		t.Fatal(err)
+	}
+	if resp := do(e.srv, "GET", "/status", nil, nil, cookie); resp.StatusCode != http.StatusOK {
+		t.Errorf("status page with the file back: %d", resp.StatusCode)
 	}
 }

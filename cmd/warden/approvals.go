@@ -186,6 +186,9 @@ func (rt *runtime) approvalLoop(ctx context.Context, every time.Duration) {
 func (rt *runtime) approvalPass(ctx context.Context) {
 	rt.cycleMu.Lock()
 	defer rt.cycleMu.Unlock()
+	if err := rt.store.CheckFile(); err != nil {
+		return // the next cycle stops the service (run.go)
+	}
 	if rt.replay != nil && rt.clock.t.IsZero() {
 		// No cycle yet in this process: the offline replay's time is
 		// where the last cycle left the paper account.

@@ -119,14 +119,28 @@ Every cycle, failed or not, is recorded: warden audit runs --status failed.`,
 			// A failed cycle does not stop the service: it is recorded (warden
 			// audit runs), counted by the error-spike breaker and notified.
 			// The exit code is 0 after a stop by signal.
-			return agent.Schedule(ctx, cfg.Schedule, 10*time.Minute, logger, func(cctx context.Context) error {
+			// A database deleted or replaced under the service stops it
+			// (exit 1), for its supervisor to start it on the file
+			// operators now use.
+			sctx, stop := context.WithCancelCause(ctx)
+			defer stop(nil)
+			err = agent.Schedule(sctx, cfg.Schedule, 10*time.Minute, logger, func(cctx context.Context) error {
 				_, err := rt.cycle(cctx)
+				if errors.Is(err, audit.ErrFileChanged) {
+					logger.Error("stopping: the database changed under warden run", "err", err)
+					stop(err)
+					return err
+				}
 				rt.sendDigest(cctx)
 				if errors.Is(err, agent.ErrReplayEnd) {
 					logger.Error("offline replay finished; nothing more to run", "err", err)
 				}
 				return err
 			})
+			if cause := context.Cause(sctx); errors.Is(cause, audit.ErrFileChanged) {
+				return &exitError{Code: exitFailed, Err: cause}
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "YAML config file (default: built-in offline paper defaults)")

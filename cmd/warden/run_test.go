@@ -237,3 +237,52 @@ func TestOneTradingProcessPerDatabase(t *testing.T) {
 	}
 	second.Close()
 }
+
+// TestRunStopsWhenTheDatabaseIsReplaced: `warden run` keeps its database
+// open; when the file at its path is deleted and a new one made there (an
+// operator starting over, a restored backup) its kill switch is no longer
+// the one `warden kill` sets. The service stops (exit 1) at its next cycle
+// instead of trading on, and places nothing in the meantime.
+func TestRunStopsWhenTheDatabaseIsReplaced(t *testing.T) {
+	t.Chdir(t.TempDir())
+	os.WriteFile("warden.yaml", []byte("schedule: \"@every 1s\"\n"), 0o600)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	var out, errb bytes.Buffer
+	go func() {
+		done <- Main(ctx, []string{"run", "--config", "warden.yaml"}, strings.NewReader(""), &out, &errb)
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if ran := func() bool {
+			st, err := audit.Open(ctx, "warden.db", audit.Options{ReadOnly: true})
+			if err != nil {
+				return false
+			}
+			defer st.Close()
+			_, ok, _ := st.LastRun(ctx)
+			return ok
+		}(); ran {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no cycle ran in 20 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, f := range []string{"warden.db", "warden.db-wal", "warden.db-shm"} {
+		os.Rename(f, "old-"+f)
+	}
+	if code, o, e := runMain(t, "kill", "--create", "--db", "warden.db", "--reason", "stop everything"); code != 0 {
+		t.Fatalf("kill --create = %d %s %s", code, o, e)
+	}
+	select {
+	case code := <-done:
+		if code != exitFailed || !strings.Contains(errb.String(), "deleted after this process opened it") && !strings.Contains(errb.String(), "replaced by another file") {
+			t.Fatalf("warden run = exit %d; stderr:\n%s\nwant 1, naming the changed database", code, errb.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("warden run kept running on a database no longer at its path")
+	}
+}

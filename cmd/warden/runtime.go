@@ -559,6 +559,11 @@ func (rt *runtime) openNotify() (agent.Publisher, error) {
 func (rt *runtime) cycle(ctx context.Context) (agent.CycleResult, error) {
 	rt.cycleMu.Lock()
 	defer rt.cycleMu.Unlock()
+	// A database deleted or replaced under a long-running process: its
+	// kill switch is no longer the one operators set. Nothing is done.
+	if err := rt.store.CheckFile(); err != nil {
+		return agent.CycleResult{}, err
+	}
 	rt.archiveDue(ctx)
 	if rt.replay != nil {
 		start, _ := time.Parse(time.RFC3339, rt.cfg.Paper.ReplayStart)
