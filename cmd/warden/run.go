@@ -124,6 +124,24 @@ Every cycle, failed or not, is recorded: warden audit runs --status failed.`,
 			// operators now use.
 			sctx, stop := context.WithCancelCause(ctx)
 			defer stop(nil)
+			go func() {
+				// Between cycles too: an hourly schedule would otherwise
+				// notice only at its next cycle.
+				t := time.NewTicker(5 * time.Second)
+				defer t.Stop()
+				for {
+					select {
+					case <-sctx.Done():
+						return
+					case <-t.C:
+					}
+					if err := rt.store.CheckFile(); err != nil {
+						logger.Error("stopping: the database changed under warden run", "err", err)
+						stop(err)
+						return
+					}
+				}
+			}()
 			err = agent.Schedule(sctx, cfg.Schedule, 10*time.Minute, logger, func(cctx context.Context) error {
 				_, err := rt.cycle(cctx)
 				if errors.Is(err, audit.ErrFileChanged) {

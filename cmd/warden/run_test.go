@@ -249,6 +249,7 @@ func TestRunStopsWhenTheDatabaseIsReplaced(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan int, 1)
+	// (A second test below uses an hourly schedule: noticed between cycles.)
 	var out, errb bytes.Buffer
 	go func() {
 		done <- Main(ctx, []string{"run", "--config", "warden.yaml"}, strings.NewReader(""), &out, &errb)
@@ -284,5 +285,32 @@ func TestRunStopsWhenTheDatabaseIsReplaced(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("warden run kept running on a database no longer at its path")
+	}
+}
+
+// TestRunStopsBetweenCyclesWhenTheDatabaseIsReplaced: on an hourly
+// schedule the service does not wait for its next cycle to notice.
+func TestRunStopsBetweenCyclesWhenTheDatabaseIsReplaced(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if code, o, e := runMain(t, "run", "--once"); code != 0 {
+		t.Fatalf("run --once = %d %s %s", code, o, e)
+	}
+	os.WriteFile("warden.yaml", []byte("schedule: \"@hourly\"\n"), 0o600)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	var errb bytes.Buffer
+	go func() {
+		done <- Main(ctx, []string{"run", "--config", "warden.yaml"}, strings.NewReader(""), io.Discard, &errb)
+	}()
+	time.Sleep(2 * time.Second) // started, waiting for the hour
+	os.Rename("warden.db", "old.db")
+	select {
+	case code := <-done:
+		if code != exitFailed {
+			t.Fatalf("warden run = exit %d; stderr:\n%s", code, errb.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("warden run on an hourly schedule kept running on a deleted database")
 	}
 }
