@@ -316,33 +316,47 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ *user) error {
 	}
 	if !found {
 		CheckPassword(dummyHash, password)
-		if err := s.st.RecordConsoleEvent(ctx, audit.EventConsoleLogin, "failed", audit.ConsoleEvent{User: name, Remote: addr, Reason: "unknown user"}); err != nil {
+		// The name typed is not kept (it may be a password typed in the
+		// wrong field, and the chain keeps what it is given for good):
+		// only a fingerprint, to tell repeated tries of one name apart.
+		sum := sha256.Sum256([]byte(name))
+		if err := s.st.RecordConsoleEvent(ctx, audit.EventConsoleLogin, "failed", audit.ConsoleEvent{Remote: addr, Reason: "unknown user (name not recorded; sha256 " + hex.EncodeToString(sum[:6]) + ")"}); err != nil {
 			return err
 		}
 		return &httpError{http.StatusUnauthorized, errLogin}
 	}
-	if now := s.now(); u.LockedUntil.After(now) {
+	// A lockout is told only to someone who gives the right password and
+	// code: to anyone else a locked account answers as an unknown name
+	// does, so the lockout reveals no user name.
+	why := ""
+	if !CheckPassword(u.PasswordHash, password) {
+		why = "wrong password"
+	} else if now := s.now(); u.LockedUntil.After(now) {
 		if err := s.st.RecordConsoleEvent(ctx, audit.EventConsoleLogin, "failed", audit.ConsoleEvent{User: name, Remote: addr, Reason: "locked"}); err != nil {
 			return err
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(int(u.LockedUntil.Sub(now).Seconds())+1))
-		return &httpError{http.StatusTooManyRequests, "this account is locked after repeated failures until " + u.LockedUntil.UTC().Format(time.RFC3339)}
-	}
-	why := ""
-	if !CheckPassword(u.PasswordHash, password) {
-		why = "wrong password"
+		if ok, _, err := s.checkTOTP(ctx, u, code); err != nil {
+			return err
+		} else if ok {
+			return &httpError{http.StatusTooManyRequests, "this account is locked after repeated failures until " + u.LockedUntil.UTC().Format(time.RFC3339)}
+		}
+		return &httpError{http.StatusUnauthorized, errLogin}
 	} else if ok, w2, err := s.checkTOTP(ctx, u, code); err != nil {
 		return err
 	} else if !ok {
 		why = w2
 	}
 	if why != "" {
-		locked, err := s.st.ConsoleLoginFailed(ctx, name, addr, why, s.opt.MaxFailures, s.opt.Lockout)
-		if err != nil {
-			return err
+		if u.LockedUntil.After(s.now()) {
+			// Locked already: recorded, not counted again.
+			if err := s.st.RecordConsoleEvent(ctx, audit.EventConsoleLogin, "failed", audit.ConsoleEvent{User: name, Remote: addr, Reason: "locked"}); err != nil {
+				return err
+			}
+			return &httpError{http.StatusUnauthorized, errLogin}
 		}
-		if locked {
-			return &httpError{http.StatusTooManyRequests, fmt.Sprintf("too many failures: this account is locked for %s", s.opt.Lockout)}
+		if _, err := s.st.ConsoleLoginFailed(ctx, name, addr, why, s.opt.MaxFailures, s.opt.Lockout); err != nil {
+			return err
 		}
 		return &httpError{http.StatusUnauthorized, errLogin}
 	}

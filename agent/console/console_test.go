@@ -113,7 +113,9 @@ func TestLoginFailures(t *testing.T) {
 	}
 	for _, ev := range evs {
 		d := string(ev.Detail)
-		if strings.Contains(d, testPassword) || strings.Contains(d, "wrong password here") || strings.Contains(d, "passwd") {
+		// An unknown name is not kept either: it may be a password typed
+		// in the wrong field.
+		if strings.Contains(d, testPassword) || strings.Contains(d, "wrong password here") || strings.Contains(d, "passwd") || strings.Contains(d, "mallory") {
 			t.Errorf("a login record holds what was typed: %s", d)
 		}
 	}
@@ -164,16 +166,24 @@ func TestLockout(t *testing.T) {
 	}
 	// At the limit minus one a correct login still works, and resets the count.
 	e.login("alice")
-	for i := 1; i <= 3; i++ {
+	// The failure that locks the account, and failures while it is
+	// locked, answer as any failed login does (and as an unknown name
+	// does): the lockout reveals no user name.
+	var unknown string
+	for i := 1; i <= 5; i++ {
 		resp := e.postLogin(e.srv, "alice", "wrong password!!", "123456", "")
-		want := http.StatusUnauthorized
-		if i == 3 {
-			want = http.StatusTooManyRequests
-		}
-		if text := readAll(t, resp); resp.StatusCode != want {
-			t.Fatalf("failure %d: status %d, want %d: %s", i, resp.StatusCode, want, text)
+		text := readAll(t, resp)
+		u := e.postLogin(e.srv, "nosuchuser", "wrong password!!", "123456", "")
+		unknown = readAll(t, u)
+		if resp.StatusCode != http.StatusUnauthorized || u.StatusCode != http.StatusUnauthorized || text != unknown || resp.Header.Get("Retry-After") != "" {
+			t.Fatalf("failure %d: status %d %q; an unknown name gets %d %q: want the same 401", i, resp.StatusCode, text, u.StatusCode, unknown)
 		}
 	}
+	// The right password with a wrong code: still the common answer.
+	if resp := e.postLogin(e.srv, "alice", testPassword, "000000", ""); readAll(t, resp) != unknown || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("right password, wrong code while locked: status %d; want the common 401", resp.StatusCode)
+	}
+	// Only the right password and code learn of the lockout.
 	resp := e.postLogin(e.srv, "alice", testPassword, e.code("alice"), "")
 	if text := readAll(t, resp); resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(text, "locked") {
 		t.Fatalf("correct login while locked: status %d: %s", resp.StatusCode, text)
