@@ -263,8 +263,41 @@ func New(opts Options) (*Server, error) {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, nil, http.StatusForbidden, "cross-origin request refused: state-changing requests must come from this console's own pages")
 	}))
-	s.handler = s.headers(s.recoverer(cop.Handler(mux)))
+	s.handler = s.headers(s.recoverer(s.hostGuard(cop.Handler(mux))))
 	return s, nil
+}
+
+// hostGuard: without TLS the console listens on loopback only, so it
+// answers only to a loopback host name (localhost, 127.0.0.0/8, ::1). A
+// web page on another site that rebinds its own name to 127.0.0.1 (DNS
+// rebinding) would otherwise reach it as a same-origin page, past the
+// cross-origin check. Under TLS the browser checks the certificate's name.
+func (s *Server) hostGuard(next http.Handler) http.Handler {
+	if s.opt.TLS {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackHost(r.Host) {
+			s.fail(w, r, nil, http.StatusMisdirectedRequest, "this console answers only to a loopback host name (localhost, 127.0.0.1, [::1])")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// loopbackHost reports whether a Host header names this machine's
+// loopback interface.
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // ServeHTTP implements http.Handler.

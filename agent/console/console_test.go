@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -722,5 +723,38 @@ func TestDatabaseReplacedUnderTheConsole(t *testing.T) {
 	}
 	if resp := do(e.srv, "GET", "/status", nil, nil, cookie); resp.StatusCode != http.StatusOK {
 		t.Errorf("status page with the file back: %d", resp.StatusCode)
+	}
+}
+
+// TestHostMustBeLoopback: without TLS the console answers only to a
+// loopback host name: a page that rebinds its own name to 127.0.0.1 (DNS
+// rebinding) gets 421 before any login is tried or counted.
+func TestHostMustBeLoopback(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.MaxFailures = 100 })
+	before := e.records()
+	for _, c := range []struct {
+		host string
+		ok   bool
+	}{
+		{"127.0.0.1:8787", true}, {"localhost:8787", true}, {"LOCALHOST", true}, {"[::1]:8787", true}, {"127.0.0.2:8787", true},
+		{"evil.example:8787", false}, {"evil.example", false}, {"127.0.0.1.evil.example:8787", false}, {"10.0.0.1:8787", false}, {"", false},
+	} {
+		body, hdr := form(map[string]string{"username": "alice", "password": "wrong password!!", "totp": "123456"})
+		r := httptest.NewRequest("POST", "/login", body)
+		r.Host = c.host
+		for k, v := range hdr {
+			r.Header.Set(k, v)
+		}
+		if c.host != "" {
+			r.Header.Set("Origin", "http://"+c.host)
+		}
+		w := httptest.NewRecorder()
+		e.srv.ServeHTTP(w, r)
+		if got := w.Code != http.StatusMisdirectedRequest; got != c.ok {
+			t.Errorf("Host %q: status %d; want served %v", c.host, w.Code, c.ok)
+		}
+	}
+	if got := e.records() - before; got != 5 {
+		t.Errorf("%d records; want 5 (the failed logins under loopback names only)", got)
 	}
 }

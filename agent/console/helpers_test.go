@@ -117,6 +117,7 @@ func (e *env) code(user string) string {
 // do sends a request to srv and returns the response.
 func do(srv http.Handler, method, target string, body io.Reader, hdr map[string]string, cookie string) *http.Response {
 	r := httptest.NewRequest(method, target, body)
+	r.Host = "127.0.0.1:8787" // as a browser on this machine sends it
 	for k, v := range hdr {
 		r.Header.Set(k, v)
 	}

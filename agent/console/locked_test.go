@@ -31,6 +31,7 @@ func TestLockedDatabase(t *testing.T) {
 	}
 	body, hdr := form(map[string]string{"username": "alice", "password": testPassword, "totp": code})
 	r := httptest.NewRequest("POST", "/login", body)
+	r.Host = "127.0.0.1:8787"
 	for k, v := range hdr {
 		r.Header.Set(k, v)
 	}
