@@ -343,7 +343,7 @@ func (g *Gate) Approve(ctx context.Context, v Vote) (audit.ApprovalRow, error) {
 		return row, g.refuse(ctx, row.RunID, v, "approve", fmt.Sprintf("the hash must be at least %d hex digits of the proposal's hash as shown (--hash on the CLI)", MinHashPrefix))
 	}
 	if !strings.HasPrefix(row.Hash, prefix) {
-		return row, g.refuse(ctx, row.RunID, v, "approve", fmt.Sprintf("hash %s does not match proposal %s (its hash starts %s): the proposal shown is not this one", prefix, v.DecisionID, row.Hash[:ShownHashPrefix]))
+		return row, g.refuse(ctx, row.RunID, v, "approve", fmt.Sprintf("hash %s does not match proposal %s: the proposal shown is not this one (warden approvals shows its hash)", prefix, v.DecisionID))
 	}
 	if g.clock != nil && g.clock().After(row.ExpiresAt) {
 		return row, g.refuse(ctx, row.RunID, v, "approve", fmt.Sprintf("proposal %s expired at %s", v.DecisionID, row.ExpiresAt.Format(time.RFC3339)))

@@ -232,6 +232,11 @@ func TestApproveRefusals(t *testing.T) {
 		if code != exitRejected || !strings.Contains(errOut, c.want) {
 			t.Errorf("%s: approve = %d (%s); want 1, %q", c.name, code, errOut, c.want)
 		}
+		// A refusal never tells the hash it wanted: the hash binds the
+		// approval to the proposal the person saw, not to a guess.
+		if strings.Contains(errOut, p.Hash[:8]) && c.name != "7 digits" {
+			t.Errorf("%s: the refusal quotes the proposal's hash: %s", c.name, errOut)
+		}
 	}
 	if code, _, errOut := runMain(t, "approve", p.DecisionID, "--config", "warden.yaml"); code != exitUsage {
 		t.Errorf("approve without --hash = %d (%s); want 2", code, errOut)
