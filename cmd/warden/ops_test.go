@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/csv"
 	"encoding/json"
 	"net/http"
@@ -498,6 +499,38 @@ func TestAuditReadsAReadOnlyCopy(t *testing.T) {
 	for _, suffix := range []string{"-wal", "-shm"} {
 		if _, err := os.Stat(db + suffix); err == nil {
 			t.Errorf("reading created %s", filepath.Base(db+suffix))
+		}
+	}
+}
+
+// TestKillFromTheCLIIsNotified: `warden kill` and `warden resume` from the
+// command line queue the same notification the console's switch does, for
+// the configured channels (delivered by the running warden or the next
+// run --once); they were recorded but never notified.
+func TestKillFromTheCLIIsNotified(t *testing.T) {
+	t.Chdir(t.TempDir())
+	t.Setenv("WARDEN_TEST_KILL_SLACK", "xoxb-test-kill-0123456789")
+	cfg := "notify: {slack: {token_env: WARDEN_TEST_KILL_SLACK, channel: '#ops', api_url: 'http://127.0.0.1:1/'}}\n"
+	os.WriteFile("warden.yaml", []byte(cfg), 0o600)
+	if code, out, errOut := runMain(t, "run", "--once", "--config", "warden.yaml"); code != 0 {
+		t.Fatalf("run --once = %d\n%s\n%s", code, out, errOut)
+	}
+	for _, c := range []struct {
+		cmd, want string
+	}{{"kill", "engaged"}, {"resume", "released"}} {
+		code, out, errOut := runMain(t, c.cmd, "--reason", "exchange incident", "--by", "oncall", "--config", "warden.yaml")
+		if code != 0 || !strings.Contains(out, "notification queued") {
+			t.Fatalf("%s = %d\n%s\n%s", c.cmd, code, out, errOut)
+		}
+		db, err := sql.Open("sqlite3", "file:warden.db?mode=ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		err = db.QueryRow(`SELECT COUNT(*) FROM records WHERE kind = 'notification' AND ref = 'slack' AND body LIKE '%Kill switch%' AND body LIKE ?`, "%"+c.want+"%").Scan(&n)
+		db.Close()
+		if err != nil || n != 1 {
+			t.Errorf("after %s: %d kill-switch notifications (%s) queued for slack, %v; want 1", c.cmd, n, c.want, err)
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/warden-trading/warden/agent"
 	"github.com/warden-trading/warden/agent/audit"
+	"github.com/warden-trading/warden/agent/notify"
 	"github.com/warden-trading/warden/executor/ccxtx"
 )
 
@@ -237,7 +238,7 @@ that does not exist is refused, never created: a kill switch set in the wrong
 file would stop nothing (--create makes it anyway). The command prints the
 database it changed and when a run last used it, and warns when none ever did
 or the last one is long past.`,
-	}, "manual", func(ctx context.Context, st *audit.Store, actor, reason string) (string, error) {
+	}, "manual", true, func(ctx context.Context, st *audit.Store, actor, reason string) (string, error) {
 		if err := st.SetKillSwitch(ctx, true, actor, reason); err != nil {
 			return "", err
 		}
@@ -252,7 +253,7 @@ func newResumeCmd(a *app) *cobra.Command {
 		Long: `Release the kill switch and end the circuit breakers' levels (safe mode and
 reduce), in the database --config names (as for warden run) or --db. A database
 that does not exist is refused. A breaker that trips again raises its level again.`,
-	}, "", func(ctx context.Context, st *audit.Store, actor, reason string) (string, error) {
+	}, "", false, func(ctx context.Context, st *audit.Store, actor, reason string) (string, error) {
 		if err := st.SetKillSwitch(ctx, false, actor, reason); err != nil {
 			return "", err
 		}
@@ -267,7 +268,7 @@ that does not exist is refused. A breaker that trips again raises its level agai
 // database, the reason (defaultReason when not given; required when that
 // is empty) and the actor (both recorded), and apply run on the opened
 // store; apply returns what it did, for the confirmation line.
-func switchCmd(a *app, cmd *cobra.Command, defaultReason string, apply func(ctx context.Context, st *audit.Store, actor, reason string) (string, error)) *cobra.Command {
+func switchCmd(a *app, cmd *cobra.Command, defaultReason string, on bool, apply func(ctx context.Context, st *audit.Store, actor, reason string) (string, error)) *cobra.Command {
 	var (
 		cfgPath, db, reason, actor string
 		create                     bool
@@ -307,6 +308,18 @@ func switchCmd(a *app, cmd *cobra.Command, defaultReason string, apply func(ctx 
 		}
 		fmt.Fprintf(a.stdout, "%s in %s (by %s: %s)\n", did, abs, actor, reason)
 		now := time.Now()
+		// Notified as the console's switch is: queued in the database's
+		// outbox, sent by the warden run that holds it within seconds, or
+		// by the next run --once (or approvals --process).
+		if pub, err := voteNotifier(a, cfg, st); err != nil {
+			fmt.Fprintf(a.stderr, "warning: the switch is set, but no notification could be queued: %v\n", err)
+		} else if pub != nil {
+			if err := pub.Publish(ctx, notify.KillSwitch{On: on, Reason: reason, By: actor, At: now}); err != nil {
+				fmt.Fprintf(a.stderr, "warning: the switch is set, but its notification could not be queued: %v\n", err)
+			} else {
+				fmt.Fprintln(a.stdout, "notification queued for the configured channels (sent by the running warden, or the next run --once)")
+			}
+		}
 		last, ok, err := st.LastRunAt(ctx)
 		switch {
 		case err != nil:
