@@ -10,6 +10,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/warden-trading/warden/agent/audit"
+	"github.com/warden-trading/warden/agent/notify"
 	"github.com/warden-trading/warden/executor"
 	"github.com/warden-trading/warden/schemas"
 )
@@ -155,6 +156,11 @@ func (g *Gate) place(ctx context.Context, row audit.ApprovalRow, p Proposal, ord
 	}
 	res.Placed = append(res.Placed, ev)
 	g.publish(ctx, Outcome{Row: row, Status: audit.ApprovalPlaced, Reason: "client order id " + ev.ClientOrderID})
+	// As a cycle's own order: a fill at placement is notified (an order
+	// placed through approval sent no Filled notice).
+	if ev.State == schemas.OrderFilled || ev.State == schemas.OrderPartiallyFilled {
+		g.publish(ctx, notify.Fill{RunID: row.RunID, Event: ev})
+	}
 	return err
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"database/sql"
 	"fmt"
 	"os"
 	"strings"
@@ -542,5 +543,40 @@ func TestRunOnceWaitsForABriefHolder(t *testing.T) {
 	code, _, errOut := runMain(t, "run", "--once")
 	if code != exitUsage || !strings.Contains(errOut, "another warden run") || time.Since(start) > 10*time.Second {
 		t.Errorf("run --once beside warden run = %d after %s %q; want refused at once", code, time.Since(start), errOut)
+	}
+}
+
+// TestApprovedFillIsNotified: an order placed through approval that fills
+// at once is notified as a cycle's own fill is ("Filled: BUY …"); it sent
+// only "Proposal …: placed" with the client order id.
+func TestApprovedFillIsNotified(t *testing.T) {
+	t.Chdir(t.TempDir())
+	m := newOperatorModel(t, "buyBTC")
+	t.Setenv("WARDEN_TEST_APPROVAL_SLACK", "xoxb-test-approval-0123456789")
+	writeApprovalConfig(t, m.url, "", "notify: {slack: {token_env: WARDEN_TEST_APPROVAL_SLACK, channel: '#ops', api_url: 'http://127.0.0.1:1/'}}\n")
+	if code, out, errOut := runMain(t, "run", "--once", "--config", "warden.yaml"); code != 0 {
+		t.Fatalf("run --once = %d\n%s\n%s", code, out, errOut)
+	}
+	ps := listProposals(t, false)
+	if len(ps) != 1 {
+		t.Fatalf("proposals %+v; want one", ps)
+	}
+	code, out, errOut := runMain(t, "approve", ps[0].DecisionID, "--hash", ps[0].Hash[:8], "--config", "warden.yaml")
+	if code != 0 || !strings.Contains(out, "placed") {
+		t.Fatalf("approve = %d\n%s\n%s", code, out, errOut)
+	}
+	filled := strings.Contains(out, " filled ")
+	db, err := sql.Open("sqlite3", "file:warden.db?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM records WHERE kind = 'notification' AND body LIKE '%"kind":"fill"%' AND body LIKE ?`, "%"+ps[0].DecisionID+"%").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	// The scripted buy is marketable: it fills at placement.
+	if !filled || n != 1 {
+		t.Errorf("approve: %s; %d fill notifications queued, want a fill and 1", strings.TrimSpace(out), n)
 	}
 }
