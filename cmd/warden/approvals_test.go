@@ -3,9 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
-	"database/sql"
 	"fmt"
 	"os"
 	"strings"
