@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -532,5 +533,49 @@ func TestKillFromTheCLIIsNotified(t *testing.T) {
 		if err != nil || n != 1 {
 			t.Errorf("after %s: %d kill-switch notifications (%s) queued for slack, %v; want 1", c.cmd, n, c.want, err)
 		}
+	}
+}
+
+// TestStopFillIsNotified: a protective stop that triggers cycles after its
+// entry (found by the next cycle's poll) is notified like a fill at
+// placement; only fills at placement were, so a stop-loss hitting went
+// unnoticed. Each fill is notified once, however many cycles follow.
+func TestStopFillIsNotified(t *testing.T) {
+	t.Chdir(t.TempDir())
+	m := newOperatorModel(t, "buyBTC") // then holds
+	t.Setenv("WARDEN_TEST_OPS_KEY", "sk-test-ops-0123456789abcdef")
+	t.Setenv("WARDEN_TEST_STOP_SLACK", "xoxb-test-stop-0123456789")
+	cfg := fmt.Sprintf("advisor:\n  kind: openai\n  openai: {base_url: %s, model: gpt-4o-mini, api_key_env: WARDEN_TEST_OPS_KEY, max_retries: -1, timeout: 10s}\n"+
+		"notify: {slack: {token_env: WARDEN_TEST_STOP_SLACK, channel: '#ops', api_url: 'http://127.0.0.1:1/'}}\n", m.url)
+	os.WriteFile("warden.yaml", []byte(cfg), 0o600)
+	count := func(q string, args ...any) int {
+		db, err := sql.Open("sqlite3", "file:warden.db?mode=ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var n int
+		if err := db.QueryRow(q, args...).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	stopFilled := `SELECT COUNT(*) FROM records WHERE kind = 'order_event' AND state = 'filled' AND body LIKE '%"role":"stop"%'`
+	cycles := 0
+	for ; cycles < 72 && (cycles == 0 || count(stopFilled) == 0); cycles++ {
+		if code, out, errOut := runMain(t, "run", "--once", "--config", "warden.yaml"); code != 0 {
+			t.Fatalf("cycle %d: run --once = %d\n%s\n%s", cycles, code, out, errOut)
+		}
+	}
+	if count(stopFilled) == 0 {
+		t.Fatalf("the stop 3%% below the June 2022 entry did not fill in %d hourly cycles", cycles)
+	}
+	for i := 0; i < 2; i++ { // later cycles poll again: nothing new
+		if code, _, errOut := runMain(t, "run", "--once", "--config", "warden.yaml"); code != 0 {
+			t.Fatalf("run --once = %d %s", code, errOut)
+		}
+	}
+	if n := count(`SELECT COUNT(*) FROM records WHERE kind = 'notification' AND ref = 'slack' AND body LIKE '%"kind":"fill"%' AND body LIKE '%Role: stop%'`); n != 1 {
+		t.Errorf("%d stop fill notifications queued after %d cycles; want 1", n, cycles)
 	}
 }

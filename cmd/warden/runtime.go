@@ -36,6 +36,7 @@ import (
 	"github.com/warden-trading/warden/executor/ccxtx"
 	"github.com/warden-trading/warden/executor/paper"
 	"github.com/warden-trading/warden/policy"
+	"github.com/warden-trading/warden/schemas"
 )
 
 // loadConfig reads the config file, or returns the built-in defaults when
@@ -608,10 +609,31 @@ func (rt *runtime) reconcile(ctx context.Context, force bool) {
 		}
 		rt.lastReconcile = time.Now()
 		rt.logger.Info("reconcile", "report", rep)
+		rt.notifyFills(ctx, rep.Events)
 		return
 	}
-	if _, err := rt.exec.Poll(ctx); err != nil {
+	res, err := rt.exec.Poll(ctx)
+	if err != nil {
 		rt.logger.Error("poll open orders", "err", err)
+	}
+	rt.notifyFills(ctx, res.Events)
+}
+
+// notifyFills notifies the fills a poll or reconciliation found: resting
+// orders that filled since, protective stops that triggered. (Only an
+// order filled at placement was notified; a stop-loss hitting was not.)
+// The outbox's dedup key (order, state, filled quantity) sends each once.
+func (rt *runtime) notifyFills(ctx context.Context, evs []schemas.OrderEvent) {
+	if rt.pub == nil {
+		return
+	}
+	for _, ev := range evs {
+		if ev.State != schemas.OrderFilled && ev.State != schemas.OrderPartiallyFilled {
+			continue
+		}
+		if err := rt.pub.Publish(ctx, notify.Fill{Event: ev}); err != nil {
+			rt.logger.Error("notify fill", "client_order_id", ev.ClientOrderID, "err", err)
+		}
 	}
 }
 
