@@ -183,10 +183,12 @@ func (s *Store) ResetConsoleTOTP(ctx context.Context, name, secret, actor string
 
 // UseConsoleTOTPStep marks the TOTP time step as used by the user, if it
 // is later than the last step accepted: ok is false for a step already
-// used (a replayed code) or an earlier one. Atomic across processes.
+// used (a replayed code) or an earlier one. Atomic across processes. An
+// accepted code (asked only after the password, or within a session)
+// ends a run of failures: the lockout counts failures in a row.
 func (s *Store) UseConsoleTOTPStep(ctx context.Context, name string, step int64) (ok bool, err error) {
 	err = s.write(ctx, true, false, func(w *writeTx) error {
-		res, err := w.tx.ExecContext(w.ctx, `UPDATE console_users SET totp_step = ? WHERE name = ? AND totp_step < ?`, step, name, step)
+		res, err := w.tx.ExecContext(w.ctx, `UPDATE console_users SET totp_step = ?, failures = 0 WHERE name = ? AND totp_step < ?`, step, name, step)
 		if err != nil {
 			return fmt.Errorf("audit: use totp step: %w", err)
 		}

@@ -758,3 +758,33 @@ func TestHostMustBeLoopback(t *testing.T) {
 		t.Errorf("%d records; want 5 (the failed logins under loopback names only)", got)
 	}
 }
+
+// TestStepUpSuccessEndsAFailureRun: the lockout counts failures in a row:
+// a step-up with the right code ends the run, so typos around a good code
+// do not add up to a lockout (they did: only a login reset the count).
+func TestStepUpSuccessEndsAFailureRun(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.MaxFailures = 3; o.ActionBurst = 100 })
+	cookie := e.login("alice")
+	api := func(body string) int {
+		resp := do(e.srv, "POST", "/api/kill", strings.NewReader(body), map[string]string{"Content-Type": "application/json"}, cookie)
+		readAll(t, resp)
+		return resp.StatusCode
+	}
+	wrong := `{"reason":"typo","totp":"000000"}`
+	for i := 0; i < 2; i++ {
+		if code := api(wrong); code != http.StatusForbidden {
+			t.Fatalf("wrong step-up %d: %d, want 403", i+1, code)
+		}
+	}
+	if code := api(`{"reason":"incident","totp":"` + e.code("alice") + `"}`); code != http.StatusOK {
+		t.Fatalf("step-up with the right code: %d", code)
+	}
+	for i := 0; i < 2; i++ { // at the limit minus one again: not locked
+		if code := api(wrong); code != http.StatusForbidden {
+			t.Fatalf("wrong step-up %d after a good one: %d, want 403 (not locked)", i+1, code)
+		}
+	}
+	if code := api(wrong); code != http.StatusTooManyRequests {
+		t.Errorf("third wrong step-up in a row: %d, want 429 (locked)", code)
+	}
+}
