@@ -223,7 +223,10 @@ func (s *Server) session(r *http.Request) (*user, error) {
 		}
 		return nil, nil
 	}
-	if now.Sub(cs.LastSeen) > time.Minute {
+	// The status page's own refresh (refresh.js) is not activity: a tab
+	// left open still reaches the idle timeout.
+	auto := r.Method == http.MethodGet && r.URL.RawQuery == "auto=1"
+	if now.Sub(cs.LastSeen) > time.Minute && !auto {
 		if err := s.st.TouchConsoleSession(r.Context(), h); err != nil {
 			return nil, err
 		}

@@ -788,3 +788,26 @@ func TestStepUpSuccessEndsAFailureRun(t *testing.T) {
 		t.Errorf("third wrong step-up in a row: %d, want 429 (locked)", code)
 	}
 }
+
+// TestAutoRefreshIsNotActivity: the status page's own refresh (?auto=1,
+// every 30 s) keeps it current but does not keep the session alive: a
+// forgotten tab is signed out at the idle timeout; a click is activity.
+func TestAutoRefreshIsNotActivity(t *testing.T) {
+	e := newEnv(t)
+	cookie := e.login("alice")
+	start := e.clock.t
+	for e.clock.t.Sub(start) < 20*time.Minute { // a user clicking every 30 s: kept
+		e.clock.Advance(30 * time.Second)
+		if resp := do(e.srv, "GET", "/status", nil, nil, cookie); resp.StatusCode != http.StatusOK {
+			t.Fatalf("a user active every 30 s was signed out after %s: %d", e.clock.t.Sub(start), resp.StatusCode)
+		}
+	}
+	start = e.clock.t
+	for e.clock.t.Sub(start) < 16*time.Minute { // then only the page's refresh
+		e.clock.Advance(30 * time.Second)
+		readAll(t, do(e.srv, "GET", "/status?auto=1", nil, nil, cookie))
+	}
+	if resp := do(e.srv, "GET", "/status?auto=1", nil, nil, cookie); resp.StatusCode == http.StatusOK {
+		t.Errorf("after 16 minutes of auto-refresh only, the session is still open")
+	}
+}
