@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"maps"
 	"slices"
@@ -385,6 +386,17 @@ func (s *Store) levelTimes(ctx context.Context, from, to time.Time) ([]LevelTime
 		spans[k] = append(spans[k], *c)
 	}
 	lo, hi := from.UnixNano(), to.UnixNano()
+	// Before the first run nothing ran: that time is at no level (it was
+	// counted as active: a one-hour backtest read "active 7d0h").
+	var first sql.NullInt64
+	if err := s.queryRowDurable(ctx, `SELECT MIN(at) FROM records WHERE kind = 'run'`).Scan(&first); err != nil {
+		return nil, fmt.Errorf("audit: first run: %w", err)
+	}
+	if !first.Valid {
+		lo = hi
+	} else if first.Int64 > lo {
+		lo = min(first.Int64, hi)
+	}
 	clip := func(list []span) []span {
 		var out []span
 		for _, sp := range list {
