@@ -24,6 +24,10 @@ func TestLevelTimes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The first run starts at 0h: before it nothing ran, at no level.
+	if err := st.BeginRun(ctx, Run{ID: "r-first", StartedAt: h(0), Mode: "paper", Advisor: "baseline"}); err != nil {
+		t.Fatal(err)
+	}
 	raise(LevelReduce, h(0), h(4))   // reduce 0-4h ...
 	raise(LevelSafeMode, h(1), h(2)) // safe mode 1-2h on top
 	raise(LevelReduce, h(3), h(6))   // reduce extended to 6h
@@ -40,6 +44,8 @@ func TestLevelTimes(t *testing.T) {
 		{h(1.5), h(3), 0, 1 * time.Hour, 30 * time.Minute},
 		{h(5), h(8), 3 * time.Hour, 0, 0},
 		{h(9), h(9.5), 0, 0, 30 * time.Minute},
+		{h(-48), h(10), 3 * time.Hour, 4 * time.Hour, 3 * time.Hour}, // two days before the first run: not active time
+		{h(-48), h(0), 0, 0, 0},
 	} {
 		lt, err := st.levelTimes(ctx, c.from, c.to)
 		if err != nil {
