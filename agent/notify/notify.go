@@ -229,7 +229,7 @@ func (d Decision) Message() (Message, error) {
 		fmt.Fprintf(&b, "Decision: %s", d.ID)
 		return Message{
 			Kind:     KindApproved,
-			Title:    fmt.Sprintf("Approved: %s %s %s", strings.ToUpper(string(o.Side)), o.Quantity.String(), o.Symbol),
+			Title:    fmt.Sprintf("Approved by policy: %s %s %s", strings.ToUpper(string(o.Side)), o.Quantity.String(), o.Symbol),
 			Text:     b.String(),
 			DedupKey: "decision:" + d.ID + ":" + KindApproved,
 			RunID:    d.RunID,

@@ -53,7 +53,7 @@ func TestDecisionApproved(t *testing.T) {
 	if m.Kind != KindApproved || m.DedupKey != "decision:d-42:approved" || m.RunID != "run-7" {
 		t.Errorf("Message() = kind %q key %q run %q; want approved, decision:d-42:approved, run-7", m.Kind, m.DedupKey, m.RunID)
 	}
-	if want := "Approved: BUY 0.01234 BTC/USDT"; m.Title != want {
+	if want := "Approved by policy: BUY 0.01234 BTC/USDT"; m.Title != want {
 		t.Errorf("Title = %q; want %q", m.Title, want)
 	}
 	for _, want := range []string{"Symbol: BTC/USDT", "Side: buy", "Quantity: 0.01234", "Price: 64000.5",
