@@ -23,6 +23,9 @@ var (
 	// ErrRateLimited: the order-rate limit refused the order; nothing was
 	// recorded or sent.
 	ErrRateLimited = errors.New("executor: order rate limit reached")
+	// ErrUnresolvedOrder: an earlier buy of the symbol has no known
+	// outcome yet (Place).
+	ErrUnresolvedOrder = errors.New("executor: an earlier order's outcome is not known yet")
 	// ErrRejected: the order is final as rejected (the exchange refused it,
 	// or it was never sent). Nothing was placed.
 	ErrRejected = errors.New("executor: order rejected")
@@ -263,10 +266,11 @@ func validate(decisionID string, o schemas.Order) error {
 //
 // The returned event is the order's newest state. err is nil when the order
 // is acknowledged, (partially) filled or cancelled; otherwise it wraps
-// ErrInvalidOrder or ErrRateLimited (nothing recorded), ErrRejected (final:
-// nothing placed), ErrOutcomeUnknown (journaled as unknown; Poll and
-// Reconcile resolve it) or a journal error (the order was not sent, or its
-// outcome will be resolved like an unknown one).
+// ErrInvalidOrder, ErrRateLimited or ErrUnresolvedOrder (nothing
+// recorded), ErrRejected (final: nothing placed), ErrOutcomeUnknown
+// (journaled as unknown; Poll and Reconcile resolve it) or a journal error
+// (the order was not sent, or its outcome will be resolved like an unknown
+// one).
 func (e *Executor) Place(ctx context.Context, decisionID string, o schemas.Order) (schemas.OrderEvent, error) {
 	if err := validate(decisionID, o); err != nil {
 		return schemas.OrderEvent{}, err
@@ -289,6 +293,16 @@ func (e *Executor) Place(ctx context.Context, decisionID string, o schemas.Order
 			}
 		}
 		return ev, placeErr(ev, err)
+	}
+	if o.Side == schemas.SideBuy {
+		// A buy whose outcome is not known yet (sent and unanswered, lost
+		// in a timeout, or journaled by a process killed before it sent
+		// it) may be on the exchange: another buy of the symbol beside it
+		// could take the position past its cap. It waits for the poll or
+		// reconciliation to resolve the first.
+		if err := e.unresolvedBuy(ctx, o.Symbol); err != nil {
+			return schemas.OrderEvent{}, err
+		}
 	}
 	e.seedLimiter(ctx)
 	if !e.limiter.Allow() {
@@ -326,6 +340,25 @@ func (e *Executor) Place(ctx context.Context, decisionID string, o schemas.Order
 		e.protectDecision(ctx, d) // back if the sell did not sell
 	}
 	return ev, err
+}
+
+// unresolvedBuy refuses (ErrUnresolvedOrder) when the journal holds a buy
+// of symbol whose outcome is not known: intent, submitted or unknown.
+func (e *Executor) unresolvedBuy(ctx context.Context, symbol string) error {
+	open, err := e.j.OpenOrderEvents(ctx)
+	if err != nil {
+		return fmt.Errorf("executor: journal: %w", err)
+	}
+	for _, ev := range open {
+		if ev.Symbol != symbol || ev.Side != schemas.SideBuy {
+			continue
+		}
+		switch ev.State {
+		case schemas.OrderIntent, schemas.OrderSubmitted, schemas.OrderUnknown:
+			return fmt.Errorf("%w: buy %s of %s is %s; no other buy of %s until it is resolved", ErrUnresolvedOrder, ev.ClientOrderID, symbol, ev.State, symbol)
+		}
+	}
+	return nil
 }
 
 // pendingStopDecisions lists decisions with a journaled, unsent stop on

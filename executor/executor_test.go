@@ -589,3 +589,51 @@ func TestConcurrentPlaceAndPoll(t *testing.T) {
 		t.Errorf("open orders = %d; want 12 (4 goroutines × 3 decisions)", len(open))
 	}
 }
+
+// TestNoBuyBesideAnUnresolvedBuy: while a buy of a symbol has no known
+// outcome (lost in a timeout: it may be on the exchange), another buy of
+// that symbol is refused without sending anything (it could take the
+// position past its cap); once the first is resolved, buys go through
+// again. (Sells are never held up: they only reduce.)
+func TestNoBuyBesideAnUnresolvedBuy(t *testing.T) {
+	e := newEnv(t, nil)
+	lost := true
+	e.ex.setPlace(func(_ context.Context, _ executor.OrderRequest, inner func() (executor.OrderReport, error)) (executor.OrderReport, error) {
+		r, err := inner()
+		if lost {
+			return executor.OrderReport{}, errNet
+		}
+		return r, err
+	})
+	hidden := true // lookups do not find it yet
+	e.ex.setFetch(func(string) error {
+		if hidden {
+			return &executor.Error{Kind: executor.KindNotFound, Code: "-2013", Msg: "Order does not exist."}
+		}
+		return nil
+	})
+	x := e.executor(e.store, nil)
+	first, err := x.Place(bg, "dec-1", buyOrder("0.01", "49000", nil))
+	if !errors.Is(err, executor.ErrOutcomeUnknown) {
+		t.Fatalf("first buy = %q, %v; want unknown", first.State, err)
+	}
+	lost = false
+	ev, err := x.Place(bg, "dec-2", buyOrder("0.01", "49000", nil))
+	if !errors.Is(err, executor.ErrUnresolvedOrder) || ev.ClientOrderID != "" || !strings.Contains(err.Error(), first.ClientOrderID) {
+		t.Fatalf("second buy beside the unknown one = %+v, %v; want ErrUnresolvedOrder naming it, nothing journaled", ev, err)
+	}
+	if n := e.ex.sends(executor.ClientOrderID("dec-2", executor.RoleEntry)); n != 0 {
+		t.Fatalf("the refused buy was sent %d times", n)
+	}
+	// Resolved by the poll (the exchange has it): buys go through again.
+	hidden = false
+	if _, err := x.Poll(bg); err != nil {
+		t.Fatal(err)
+	}
+	if last, _ := e.last(first.ClientOrderID); last.State == schemas.OrderUnknown {
+		t.Fatalf("the first buy is still unknown after a poll that finds it")
+	}
+	if _, err := x.Place(bg, "dec-3", buyOrder("0.01", "49000", nil)); err != nil {
+		t.Errorf("a buy after the first was resolved = %v", err)
+	}
+}
