@@ -46,6 +46,9 @@ type Input struct {
 	PolicyName   string
 	PolicyHash   string
 	PolicySource []byte
+	// PolicyNote, when set, says why the policy shown may not be the one
+	// in force; with no PolicySource no limits are shown.
+	PolicyNote string
 }
 
 // Report is where things stand.
@@ -64,6 +67,9 @@ type Report struct {
 	OpenOrders []Order             `json:"open_orders"`
 	Limits     []Limit             `json:"limits"`
 	Policy     string              `json:"policy"` // name and hash of the policy in force
+	// PolicyNote says when the policy file is not the one in force (it does
+	// not load, or the last run used another): see Input.PolicyNote.
+	PolicyNote string `json:"policy_note,omitempty"`
 	LastRun    *audit.RunRow       `json:"last_run"`
 	Schedule   string              `json:"schedule"`
 	NextRun    time.Time           `json:"next_run,omitzero"`
@@ -182,7 +188,8 @@ func Build(ctx context.Context, st *audit.Store, in Input) (Report, error) {
 	if sched, err := cron.ParseStandard(in.Schedule); err == nil {
 		rep.NextRun = sched.Next(in.Now)
 	}
-	rep.Policy = in.PolicyName + " " + in.PolicyHash
+	rep.Policy = strings.TrimSpace(in.PolicyName + " " + in.PolicyHash)
+	rep.PolicyNote = in.PolicyNote
 	params := PolicyParams(in.PolicySource)
 
 	// Open orders, from the journal.
@@ -273,6 +280,9 @@ func Build(ctx context.Context, st *audit.Store, in Input) (Report, error) {
 	rep.Account = acct
 
 	limit := func(name, param string, value decimal.Decimal, unit string, scaled bool) {
+		if len(in.PolicySource) == 0 {
+			return // no policy could be read: no limits to hold against
+		}
 		rep.Limits = append(rep.Limits, MakeLimit(name, param, value, unit, scaled, params, rep.RiskScale))
 	}
 	dayLoss := decimal.Max(decimal.Zero, acct.DayPnLPct.Neg())

@@ -141,12 +141,44 @@ type (
 )
 
 func buildStatus(ctx context.Context, v *readView) (statusReport, error) {
-	pol, err := loadPolicy(v.cfg.Policy)
+	in := status.Input{Database: v.abs, Now: v.now, Clock: v.clock, Mode: v.cfg.Mode, Schedule: v.cfg.Schedule,
+		ReduceScale: v.cfg.Breakers.ReduceScale}
+	// The policy in force is the one the last run decided under; the file
+	// on disk may be an edit the service refused (or has not reloaded).
+	last, ran, err := v.st.LastRun(ctx)
 	if err != nil {
-		return statusReport{}, usageErr(fmt.Errorf("policy: %w", err))
+		return statusReport{}, err
 	}
-	return status.Build(ctx, v.st, status.Input{Database: v.abs, Now: v.now, Clock: v.clock, Mode: v.cfg.Mode, Schedule: v.cfg.Schedule,
-		ReduceScale: v.cfg.Breakers.ReduceScale, PolicyName: pol.Name(), PolicyHash: pol.Hash(), PolicySource: pol.Source()})
+	inForce := ""
+	if ran {
+		inForce = last.PolicyHash
+	}
+	pol, perr := loadPolicy(v.cfg.Policy)
+	switch {
+	case perr != nil:
+		// Shown all the same: status is needed most halfway through fixing
+		// a policy.
+		in.PolicyName, in.PolicyHash = "(the policy file does not load)", inForce
+		in.PolicyNote = strings.Join(strings.Fields(perr.Error()), " ") + "; a running service keeps the policy it accepted last"
+		if inForce != "" {
+			in.PolicyNote += " (" + shortHash(inForce) + ", the last run's)"
+		}
+		in.PolicyNote += "; no limits shown"
+	default:
+		in.PolicyName, in.PolicyHash, in.PolicySource = pol.Name(), pol.Hash(), pol.Source()
+		if inForce != "" && inForce != pol.Hash() {
+			in.PolicyNote = fmt.Sprintf("the policy file on disk (%s) is not the one the last run decided under (%s): the service refused it or has not reloaded it yet (warden audit events --kind policy_reload); the limits below are the file's",
+				shortHash(pol.Hash()), shortHash(inForce))
+		}
+	}
+	return status.Build(ctx, v.st, in)
+}
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
 }
 
 // makeLimit, policyParams and restorePaperAccount are agent/status's.
@@ -225,6 +257,9 @@ func writeStatus(w io.Writer, r statusReport) error {
 		p.f("failed cycles %d in a row (the error-spike breaker counts them)\n", r.ErrorCount)
 	}
 	p.f("policy        %s\n", r.Policy)
+	if r.PolicyNote != "" {
+		p.f("              NOTE: %s\n", r.PolicyNote)
+	}
 
 	if a := r.Account; a == nil {
 		p.f("\nno decision recorded yet: no account, positions or limits to show\n")
@@ -234,7 +269,13 @@ func writeStatus(w io.Writer, r statusReport) error {
 		p.f("cash          %s %s (free %s)\n", a.Cash.StringFixed(2), a.Quote, a.Free.StringFixed(2))
 		p.f("day PnL       %s %s (%s %%)\n", signed(a.DayPnL, 2), a.Quote, signed(a.DayPnLPct, 2))
 		p.f("exposure      %s %s\n", a.Exposure.StringFixed(2), a.Quote)
-		p.f("\nlimits (policy in force)\n")
+		switch {
+		case len(r.Limits) == 0:
+		case r.PolicyNote != "":
+			p.f("\nlimits (the policy file on disk, NOT the one in force: see the note)\n")
+		default:
+			p.f("\nlimits (policy in force)\n")
+		}
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		for _, l := range r.Limits {
 			fmt.Fprintf(tw, "  %s\t%s\n", strings.ReplaceAll(l.Name, "_", " "), limitText(l, r.RiskScale))
