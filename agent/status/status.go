@@ -69,10 +69,10 @@ type Report struct {
 	Policy     string              `json:"policy"` // name and hash of the policy in force
 	// PolicyNote says when the policy file is not the one in force (it does
 	// not load, or the last run used another): see Input.PolicyNote.
-	PolicyNote string `json:"policy_note,omitempty"`
-	LastRun    *audit.RunRow       `json:"last_run"`
-	Schedule   string              `json:"schedule"`
-	NextRun    time.Time           `json:"next_run,omitzero"`
+	PolicyNote string        `json:"policy_note,omitempty"`
+	LastRun    *audit.RunRow `json:"last_run"`
+	Schedule   string        `json:"schedule"`
+	NextRun    time.Time     `json:"next_run,omitzero"`
 }
 
 // Account is the account's figures.
