@@ -48,6 +48,8 @@ func Watch(ctx context.Context, path string, testsPath string, logger *slog.Logg
 // watcher is the state of one Watch.
 type watcher struct {
 	path, testsPath string
+	// hadTests is the tests file in force when watching began.
+	hadTests string
 	logger          *slog.Logger
 	onReload        func(*Policy)
 	onReject        func(error)
@@ -90,7 +92,10 @@ func watch(ctx context.Context, path, testsPath string, logger *slog.Logger, deb
 		w.accepted = hashOf(src)
 		w.lastKey = w.accepted
 	}
-	logger.Info("watching the policy file", "path", w.path, "tests", w.testsFile())
+	// The tests in force now stay required: deleting them does not let
+	// the next edit in untested.
+	w.hadTests = w.testsFile()
+	logger.Info("watching the policy file", "path", w.path, "tests", w.hadTests)
 
 	timer := time.NewTimer(debounce)
 	timer.Stop()
@@ -178,6 +183,9 @@ func (w *watcher) check(ctx context.Context) {
 	}
 	rev := hashOf(src)
 	testsFile := w.testsFile()
+	if testsFile == "" && w.hadTests != "" {
+		testsFile = w.hadTests // gone since the start: read below, refused
+	}
 	var (
 		tests    []byte
 		testsErr error

@@ -269,6 +269,28 @@ func TestWatchNoTests(t *testing.T) {
 	<-done
 }
 
+// The tests beside the policy when watching began stay required: once
+// they are deleted, a loosened policy is refused (it was taken untested)
+// until they are back.
+func TestWatchTestsDeleted(t *testing.T) {
+	t.Parallel()
+	src, tests := string(DefaultSource()), string(DefaultTestsSource())
+	h := startWatch(t, true)
+	if err := os.Remove(filepath.Join(h.dir, "policy_test.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	h.write("policy.yaml", strings.Replace(src, "max_position_pct: 2 ", "max_position_pct: 50 ", 1))
+	if err := h.wantReject("tests deleted, cap loosened"); !strings.Contains(err.Error(), "policy tests") {
+		t.Errorf("rejection = %v; want the missing tests named", err)
+	}
+	h.write("policy_test.yaml", tests) // back: the loosened cap fails them
+	h.wantReject("tests back, cap loosened")
+	h.write("policy.yaml", strings.Replace(src, "name: warden-default", "name: warden-renamed", 1))
+	if p := h.wantReload("an edit that passes"); p.Name() != "warden-renamed" {
+		t.Errorf("reloaded %s", p.Name())
+	}
+}
+
 // A burst of writes closer together than the debounce is checked once,
 // with the last content.
 func TestWatchDebounce(t *testing.T) {
