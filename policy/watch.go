@@ -50,9 +50,9 @@ type watcher struct {
 	path, testsPath string
 	// hadTests is the tests file in force when watching began.
 	hadTests string
-	logger          *slog.Logger
-	onReload        func(*Policy)
-	onReject        func(error)
+	logger   *slog.Logger
+	onReload func(*Policy)
+	onReject func(error)
 	// accepted is the hash of the policy in force; lastKey identifies the
 	// last (policy, tests) contents judged, so a refusal is reported once.
 	accepted, lastKey string
