@@ -637,3 +637,38 @@ func TestNoBuyBesideAnUnresolvedBuy(t *testing.T) {
 		t.Errorf("a buy after the first was resolved = %v", err)
 	}
 }
+
+// TestStopIntentOfAnEntryNeverFilledIsClosed: a process killed after it
+// journaled an entry and its stop, before sending either, leaves both as
+// intents; the next poll records the entry as never sent, and the stop,
+// which protects nothing, is closed with it instead of staying listed as
+// an open order for ever.
+func TestStopIntentOfAnEntryNeverFilledIsClosed(t *testing.T) {
+	e := newEnv(t, nil)
+	stop := d("48000")
+	entry := schemas.OrderEvent{ClientOrderID: executor.ClientOrderID("dec-k9", executor.RoleEntry), DecisionID: "dec-k9", Role: executor.RoleEntry,
+		State: schemas.OrderIntent, Symbol: btc, Side: schemas.SideBuy, Type: "limit", Quantity: d("0.01"), Price: d("49000"), StopPrice: stop, At: t0}
+	pending := schemas.OrderEvent{ClientOrderID: executor.ClientOrderID("dec-k9", executor.RoleStop), DecisionID: "dec-k9", Role: executor.RoleStop,
+		State: schemas.OrderIntent, Symbol: btc, Side: schemas.SideSell, Type: "stop_loss_limit", Quantity: d("0.01"), Price: d("47900"), StopPrice: stop, At: t0}
+	for _, ev := range []schemas.OrderEvent{entry, pending} {
+		if err := e.store.AppendOrderEvent(bg, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x := e.executor(e.store, nil)
+	if _, err := x.Poll(bg); err != nil {
+		t.Fatalf("Poll = %v", err)
+	}
+	for _, cid := range []string{entry.ClientOrderID, pending.ClientOrderID} {
+		if last, _ := e.last(cid); last.State != schemas.OrderRejected {
+			t.Errorf("%s after the poll: %s; want rejected (never sent)", cid, last.State)
+		}
+		if n := e.ex.sends(cid); n != 0 {
+			t.Errorf("%s was sent %d times", cid, n)
+		}
+	}
+	open, err := e.store.OpenOrderEvents(bg)
+	if err != nil || len(open) != 0 {
+		t.Errorf("open orders after the poll: %+v, %v; want none", open, err)
+	}
+}

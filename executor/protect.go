@@ -316,6 +316,18 @@ func (e *Executor) protect(ctx context.Context, decisionID string) error {
 		}
 		entry := ps.entry
 		if entry.FilledQty.Sign() == 0 {
+			if entry.State.Final() {
+				// The entry ended without a fill (never placed, rejected,
+				// cancelled): a stop journaled for it but never sent
+				// protects nothing and is closed, not left open.
+				for _, st := range ps.stops {
+					if st.State == schemas.OrderIntent {
+						if err := e.append(ctx, e.next(st, schemas.OrderRejected, "never sent: its entry ended without a fill")); err != nil {
+							return err
+						}
+					}
+				}
+			}
 			return nil
 		}
 		m, err := e.market(ctx, entry.Symbol)
