@@ -199,6 +199,16 @@ func (s *Store) Archive(ctx context.Context, opts ArchiveOptions) (ArchiveResult
 		cut--
 	}
 	cut = min(cut, head-1) // the head stays: the chain goes on from it
+	// The newest run stays whole, whatever the date (--before 0d, a date
+	// ahead): status reads its state and marks, kill and status when a run
+	// last used the database.
+	var lastRun int64
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM records WHERE kind = 'run'`).Scan(&lastRun); err != nil {
+		return res, fmt.Errorf("audit: archive: %w", err)
+	}
+	if lastRun > 0 {
+		cut = min(cut, lastRun-1)
+	}
 	if cut < from {
 		return res, nil
 	}

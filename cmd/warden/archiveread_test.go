@@ -34,7 +34,8 @@ func TestAuditReadsArchives(t *testing.T) {
 		t.Fatalf("no decisions listed:\n%.400s", list)
 	}
 	runs := read("audit", "runs", "--json")
-	firstRun := runs[strings.Index(runs, `"run_id": "`)+len(`"run_id": "`):]
+	// The oldest run (runs lists newest first; the newest stays live).
+	firstRun := runs[strings.LastIndex(runs, `"run_id": "`)+len(`"run_id": "`):]
 	firstRun = firstRun[:strings.Index(firstRun, `"`)]
 	show := read("audit", "show", firstRun, "--json")
 	records := read("audit", "export", "--records", "--format", "jsonl")

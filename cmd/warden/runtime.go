@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -760,7 +761,9 @@ func heldBriefly(db string) bool {
 		return false
 	}
 	b, err := os.ReadFile(real + ".lock")
-	return err == nil && strings.Contains(string(b), " brief: ")
+	// A holder that has just taken the lock may not have written its line
+	// yet: waiting a moment for it is safe.
+	return err == nil && (strings.Contains(string(b), " brief: ") || len(bytes.TrimSpace(b)) == 0)
 }
 
 func lockDB(db string) (*os.File, error) { return lockDBKind(db, "") }
@@ -799,8 +802,11 @@ func lockDBKind(db, kind string) (*os.File, error) {
 			if kind != "" {
 				holder = "brief: " + kind
 			}
-			if f.Truncate(0) == nil {
-				f.WriteAt([]byte(fmt.Sprintf("pid %d %s\n", os.Getpid(), holder)), 0)
+			// Written over the previous holder's line, then cut to
+			// length: never empty for a process reading it meanwhile.
+			line := []byte(fmt.Sprintf("pid %d %s\n", os.Getpid(), holder))
+			if _, err := f.WriteAt(line, 0); err == nil {
+				f.Truncate(int64(len(line)))
 			}
 			return f, nil
 		}
