@@ -125,7 +125,8 @@ file in DIR (default: archive/ beside the database), with the chain hash at
 its end, and removes them from the database in one transaction that appends
 an archive record (the file's SHA-256 and range) to the chain. It is the only
 way a record leaves the database. Records the agent still reads (the kill
-switch, open orders, the paper account, pending notifications) stay.
+switch, open orders, the paper account, pending notifications) stay, and so
+does the newest run, whatever the date.
 
 It takes the run lock: it refuses while a warden run uses the database.
 Verify the result with: warden audit verify --archive DIR.`,
