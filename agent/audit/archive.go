@@ -26,7 +26,8 @@ import (
 // file, its SHA-256, the range, the end hash, and every archive so far) and
 // deletes the archived records from the database, except those the
 // running agent still reads (kept: the newest event of each kind, the
-// paper account's newest checkpoint and later deltas, the newest equity,
+// paper account's newest checkpoint and later deltas, the newest equity (and
+// the one its day starts from, for the daily loss limit),
 // orders not final, notifications not delivered); the archive record
 // lists them by seq and hash.
 //
@@ -117,6 +118,8 @@ func (s *Store) latestArchive(ctx context.Context, q func(string, ...any) scanne
 const keptSQL = `SELECT seq FROM records WHERE seq <= ?1 AND seq IN (
 	SELECT MAX(seq) FROM records WHERE kind = 'event' GROUP BY ref
 	UNION SELECT MAX(seq) FROM records WHERE kind = 'equity'
+	UNION SELECT seq FROM (SELECT seq FROM records WHERE kind = 'equity' AND at <= (SELECT (MAX(at) / 86400000000000) * 86400000000000 FROM records WHERE kind = 'equity') ORDER BY at DESC, seq DESC LIMIT 1)
+	UNION SELECT seq FROM (SELECT seq FROM records WHERE kind = 'equity' AND at > (SELECT (MAX(at) / 86400000000000) * 86400000000000 FROM records WHERE kind = 'equity') ORDER BY at, seq LIMIT 1)
 	UNION SELECT seq FROM records WHERE kind = 'paper_state' AND seq >= COALESCE((SELECT MAX(seq) FROM records WHERE kind = 'paper_state' AND state <> 'delta'), 0)
 	UNION SELECT seq FROM records WHERE kind IN ('order_event', 'fill') AND ref IN (
 		SELECT ref FROM (SELECT ref, state, MAX(seq) FROM records WHERE kind = 'order_event' GROUP BY ref)
