@@ -1,8 +1,6 @@
 package backtest
 
 import (
-	"github.com/shopspring/decimal"
-
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +8,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/shopspring/decimal"
 )
 
 // WalkForwardConfig shapes the rolling windows.

@@ -151,7 +151,7 @@ Verify the result with: warden audit verify --archive DIR.`,
 			if err := existingAuditDB(cmd.Context(), abs, false); err != nil {
 				return usageErr(err)
 			}
-			lock, err := lockDBAs(cmd.Context(), db, "audit archive", lockWait)
+			lock, err := lockDBAs(cmd.Context(), db, "audit archive")
 			if err != nil {
 				return usageErr(err)
 			}

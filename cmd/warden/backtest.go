@@ -469,16 +469,9 @@ func stagePrefix(abs string) string { return "." + filepath.Base(abs) + ".partia
 // results go until commit), after removing the staging directories that
 // killed processes left there for the same path.
 func (s *staging) tempDir(abs string) (string, error) {
-	parent := filepath.Dir(abs)
-	for {
-		if fi, err := os.Stat(parent); err == nil && fi.IsDir() {
-			break
-		}
-		up := filepath.Dir(parent)
-		if up == parent {
-			break
-		}
-		parent = up
+	parent, fi := nearestExisting(filepath.Dir(abs))
+	for fi != nil && !fi.IsDir() {
+		parent, fi = nearestExisting(filepath.Dir(parent))
 	}
 	prefix := stagePrefix(abs)
 	removeDeadStages(parent, prefix)
@@ -488,6 +481,21 @@ func (s *staging) tempDir(abs string) (string, error) {
 	}
 	s.tmpDirs = append(s.tmpDirs, tmp)
 	return tmp, nil
+}
+
+// nearestExisting is p, or the nearest path above it that exists, with
+// its file info (nil when nothing up to the root exists).
+func nearestExisting(p string) (string, os.FileInfo) {
+	for {
+		if fi, err := os.Stat(p); err == nil {
+			return p, fi
+		}
+		up := filepath.Dir(p)
+		if up == p {
+			return p, nil
+		}
+		p = up
+	}
 }
 
 // removeDeadStages removes the staging directories named prefix+PID-… in
@@ -518,20 +526,10 @@ func removeDeadStages(dir, prefix string) {
 // --record naming a directory, or a parent of either that is a file.
 func checkOutputs(f backtestFlags) error {
 	notDir := func(p string) error {
-		for d := p; ; {
-			fi, err := os.Stat(d)
-			if err == nil {
-				if !fi.IsDir() {
-					return fmt.Errorf("%s is not a directory", d)
-				}
-				return nil
-			}
-			up := filepath.Dir(d)
-			if up == d {
-				return nil
-			}
-			d = up
+		if d, fi := nearestExisting(p); fi != nil && !fi.IsDir() {
+			return fmt.Errorf("%s is not a directory", d)
 		}
+		return nil
 	}
 	if err := notDir(f.out); err != nil {
 		return fmt.Errorf("--out %s: %w", f.out, err)

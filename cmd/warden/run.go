@@ -125,9 +125,17 @@ Every cycle, failed or not, is recorded: warden audit runs --status failed.`,
 			// operators now use.
 			sctx, stop := context.WithCancelCause(ctx)
 			defer stop(nil)
+			stopIfChanged := func(err error) bool {
+				if !errors.Is(err, audit.ErrFileChanged) {
+					return false
+				}
+				logger.Error("stopping: the database changed under warden run", "err", err)
+				stop(err)
+				return true
+			}
 			go func() {
 				// Between cycles too: an hourly schedule would otherwise
-				// notice only at its next cycle.
+				// notice only at its next cycle (rt.cycle checks first).
 				t := time.NewTicker(5 * time.Second)
 				defer t.Stop()
 				for {
@@ -136,18 +144,14 @@ Every cycle, failed or not, is recorded: warden audit runs --status failed.`,
 						return
 					case <-t.C:
 					}
-					if err := rt.store.CheckFile(); err != nil {
-						logger.Error("stopping: the database changed under warden run", "err", err)
-						stop(err)
+					if stopIfChanged(rt.store.CheckFile()) {
 						return
 					}
 				}
 			}()
 			err = agent.Schedule(sctx, cfg.Schedule, 10*time.Minute, logger, func(cctx context.Context) error {
 				_, err := rt.cycle(cctx)
-				if errors.Is(err, audit.ErrFileChanged) {
-					logger.Error("stopping: the database changed under warden run", "err", err)
-					stop(err)
+				if stopIfChanged(err) {
 					return err
 				}
 				rt.sendDigest(cctx)

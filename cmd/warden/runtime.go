@@ -238,11 +238,7 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 	}
 	// One trading process per database: the executor's journal and the
 	// paper account assume a single writer of orders.
-	wait := time.Duration(0)
-	if o.lockKind != "" {
-		wait = lockWait
-	}
-	if rt.lock, err = lockDBAs(ctx, cfg.DB, o.lockKind, wait); err != nil {
+	if rt.lock, err = lockDBAs(ctx, cfg.DB, o.lockKind); err != nil {
 		return nil, err
 	}
 	rt.store, err = audit.Open(ctx, cfg.DB, audit.Options{Logger: rt.logger, Redact: rt.red.String})
@@ -733,9 +729,14 @@ var lockOpened func(path string)
 const lockWait = 2 * time.Minute
 
 // lockDBAs is lockDB for a holder of kind ("" for `warden run`, which
-// keeps the lock; else a brief one, named in the lock file), waiting up
-// to wait while a brief holder has the database.
-func lockDBAs(ctx context.Context, db, kind string, wait time.Duration) (*os.File, error) {
+// keeps the lock and waits for no one; else a brief one, named in the
+// lock file, which waits up to lockWait while another brief holder has
+// the database).
+func lockDBAs(ctx context.Context, db, kind string) (*os.File, error) {
+	wait := time.Duration(0)
+	if kind != "" {
+		wait = lockWait
+	}
 	deadline := time.Now().Add(wait)
 	for {
 		f, err := lockDBKind(db, kind)
