@@ -59,6 +59,24 @@ func TestNothingDecidedYet(t *testing.T) {
 	}
 }
 
+// decideHoldBTC records a live run that holds 0.01 BTC/USDT bought at
+// 42,000 (last 42,100) in an account of 10,000 USDT, and decides to hold.
+func decideHoldBTC(t *testing.T, w *audit.Store, runID string) {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Date(2024, 1, 10, 12, 0, 0, 0, time.UTC)
+	if err := w.BeginRun(ctx, audit.Run{ID: runID, StartedAt: now, Mode: "live", Advisor: "baseline", PolicyHash: "h"}); err != nil {
+		t.Fatal(err)
+	}
+	state := schemas.State{Now: now, Mode: "live",
+		Account: schemas.Account{Quote: "USDT", Equity: d("10000"), Cash: d("9579"), PeakEquity: d("10000"), DayStartEquity: d("10000"),
+			Positions: map[string]schemas.Position{"BTC/USDT": {Qty: d("0.01"), AvgPrice: d("42000")}}},
+		Markets: map[string]schemas.Market{"BTC/USDT": {Last: d("42100"), Bid: d("42090"), Ask: d("42110")}}}
+	if _, err := w.RecordVerdicts(ctx, runID, "h", state, []schemas.Verdict{{Index: 0, Symbol: "BTC/USDT", Action: "hold", Decision: "no_action"}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestLimitsFromTheLastDecision: a live account as the last decision saw
 // it; the BTC position is 4.21 % of equity: within a 4.21 cap, over a
 // 4.20 one.
@@ -66,17 +84,7 @@ func TestLimitsFromTheLastDecision(t *testing.T) {
 	const runID = "run-1"
 	st := open(t, func(w *audit.Store) {
 		ctx := context.Background()
-		now := time.Date(2024, 1, 10, 12, 0, 0, 0, time.UTC)
-		if err := w.BeginRun(ctx, audit.Run{ID: runID, StartedAt: now, Mode: "live", Advisor: "baseline", PolicyHash: "h"}); err != nil {
-			t.Fatal(err)
-		}
-		state := schemas.State{Now: now, Mode: "live",
-			Account: schemas.Account{Quote: "USDT", Equity: d("10000"), Cash: d("9579"), PeakEquity: d("10000"), DayStartEquity: d("10000"),
-				Positions: map[string]schemas.Position{"BTC/USDT": {Qty: d("0.01"), AvgPrice: d("42000")}}},
-			Markets: map[string]schemas.Market{"BTC/USDT": {Last: d("42100"), Bid: d("42090"), Ask: d("42110")}}}
-		if _, err := w.RecordVerdicts(ctx, runID, "h", state, []schemas.Verdict{{Index: 0, Symbol: "BTC/USDT", Action: "hold", Decision: "no_action"}}); err != nil {
-			t.Fatal(err)
-		}
+		decideHoldBTC(t, w, runID)
 		stop := schemas.OrderEvent{ClientOrderID: "wd-stop", DecisionID: audit.DecisionID(runID, 0), Role: "stop", State: schemas.OrderAcknowledged,
 			Symbol: "BTC/USDT", Side: "sell", Type: "stop_loss_limit", Quantity: d("0.006"), Price: d("40000"), StopPrice: d("40100")}
 		if err := w.AppendOrderEvent(ctx, stop); err != nil {
@@ -137,17 +145,7 @@ func TestProtectionCountsOnlyAcknowledgedStops(t *testing.T) {
 	const runID = "run-1"
 	st := open(t, func(w *audit.Store) {
 		ctx := context.Background()
-		now := time.Date(2024, 1, 10, 12, 0, 0, 0, time.UTC)
-		if err := w.BeginRun(ctx, audit.Run{ID: runID, StartedAt: now, Mode: "live", Advisor: "baseline", PolicyHash: "h"}); err != nil {
-			t.Fatal(err)
-		}
-		state := schemas.State{Now: now, Mode: "live",
-			Account: schemas.Account{Quote: "USDT", Equity: d("10000"), Cash: d("9579"), PeakEquity: d("10000"), DayStartEquity: d("10000"),
-				Positions: map[string]schemas.Position{"BTC/USDT": {Qty: d("0.01"), AvgPrice: d("42000")}}},
-			Markets: map[string]schemas.Market{"BTC/USDT": {Last: d("42100"), Bid: d("42090"), Ask: d("42110")}}}
-		if _, err := w.RecordVerdicts(ctx, runID, "h", state, []schemas.Verdict{{Index: 0, Symbol: "BTC/USDT", Action: "hold", Decision: "no_action"}}); err != nil {
-			t.Fatal(err)
-		}
+		decideHoldBTC(t, w, runID)
 		for i, s := range []schemas.OrderState{schemas.OrderAcknowledged, schemas.OrderUnknown, schemas.OrderIntent, schemas.OrderSubmitted} {
 			qty := map[int]string{0: "0.004", 1: "0.01", 2: "0.01", 3: "0.01"}[i]
 			ev := schemas.OrderEvent{ClientOrderID: fmt.Sprintf("wd-stop-%d", i), DecisionID: audit.DecisionID(runID, 0), Role: "stop", State: s,

@@ -18,11 +18,7 @@ import (
 // alone cannot.
 func TestVerifyExpectHead(t *testing.T) {
 	t.Chdir(t.TempDir())
-	for i := 0; i < 3; i++ {
-		if code, out, errOut := runMain(t, "run", "--once"); code != 0 {
-			t.Fatalf("run --once = %d\n%s\n%s", code, out, errOut)
-		}
-	}
+	runCycles(t, 3)
 	code, out, errOut := runMain(t, "audit", "verify", "--json")
 	if code != 0 {
 		t.Fatalf("verify = %d %s %s", code, out, errOut)
@@ -66,22 +62,14 @@ func TestVerifyExpectHead(t *testing.T) {
 // tampered with.
 func TestVerifyExpectHeadArchived(t *testing.T) {
 	t.Chdir(t.TempDir())
-	for i := 0; i < 3; i++ {
-		if code, out, errOut := runMain(t, "run", "--once"); code != 0 {
-			t.Fatalf("run --once = %d\n%s\n%s", code, out, errOut)
-		}
-	}
+	runCycles(t, 3)
 	_, out, _ := runMain(t, "audit", "verify", "--json")
 	var rep audit.VerifyReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
 	head := fmt.Sprintf("%d:%s", rep.HeadSeq, rep.HeadHash)
-	for i := 0; i < 2; i++ { // the newest run stays live: the noted head is archived inside the range
-		if code, out, errOut := runMain(t, "run", "--once"); code != 0 {
-			t.Fatalf("run --once = %d\n%s\n%s", code, out, errOut)
-		}
-	}
+	runCycles(t, 2) // the newest run stays live: the noted head is archived inside the range
 	if code, out, errOut := runMain(t, "audit", "archive", "--before", "0d"); code != 0 || !strings.Contains(out, "archived seqs 1..") {
 		t.Fatalf("archive = %d %s %s", code, out, errOut)
 	}
@@ -111,11 +99,7 @@ func TestHeadPublishedOncePerDay(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The replay starts at 00:00: 26 hourly cycles cross into a second day.
-	for i := 0; i < 26; i++ {
-		if code, out, errOut := runMain(t, "run", "--once", "--config", "warden.yaml"); code != 0 {
-			t.Fatalf("cycle %d: run --once = %d\n%s\n%s", i, code, out, errOut)
-		}
-	}
+	runCycles(t, 26, "--config", "warden.yaml")
 	db, err := sql.Open("sqlite3", "file:warden.db?mode=ro")
 	if err != nil {
 		t.Fatal(err)
@@ -146,11 +130,7 @@ func TestHeadPublishedOncePerDay(t *testing.T) {
 // command refuses while a run holds the lock.
 func TestAuditArchiveCommand(t *testing.T) {
 	t.Chdir(t.TempDir())
-	for i := 0; i < 30; i++ {
-		if code, out, errOut := runMain(t, "run", "--once"); code != 0 {
-			t.Fatalf("run --once = %d\n%s\n%s", code, out, errOut)
-		}
-	}
+	runCycles(t, 30)
 	if code, _, errOut := runMain(t, "audit", "archive"); code != exitUsage || !strings.Contains(errOut, "--before") {
 		t.Errorf("archive without --before = %d %q", code, errOut)
 	}
@@ -230,11 +210,7 @@ func TestAuditArchiveUsesTheConfigsDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Chdir("elsewhere")
-	for i := 0; i < 3; i++ {
-		if code, out, errOut := runMain(t, "run", "--once", "--config", "../etc/w.yaml"); code != 0 {
-			t.Fatalf("run --once = %d\n%s\n%s", code, out, errOut)
-		}
-	}
+	runCycles(t, 3, "--config", "../etc/w.yaml")
 	code, out, errOut := runMain(t, "audit", "archive", "--config", "../etc/w.yaml", "--before", "0d")
 	if code != 0 || !strings.Contains(out, filepath.Join("arch", "warden-audit-")) {
 		t.Fatalf("archive --config = %d %s %s; want a file in the config's archive_dir", code, out, errOut)
@@ -277,11 +253,7 @@ func TestAuditArchiveRefusesWhatIsNotAWardenDatabase(t *testing.T) {
 // kill still knows when a run last used the database.
 func TestArchiveKeepsTheNewestRun(t *testing.T) {
 	t.Chdir(t.TempDir())
-	for i := 0; i < 4; i++ {
-		if code, out, errOut := runMain(t, "run", "--once"); code != 0 {
-			t.Fatalf("run --once = %d\n%s\n%s", code, out, errOut)
-		}
-	}
+	runCycles(t, 4)
 	status := func() string {
 		_, out, _ := runMain(t, "status")
 		var keep []string
@@ -307,5 +279,16 @@ func TestArchiveKeepsTheNewestRun(t *testing.T) {
 	code, out, errOut := runMain(t, "kill", "--reason", "test")
 	if code != 0 || strings.Contains(out, "last run: never") || strings.Contains(errOut, "no run has ever used") {
 		t.Errorf("kill after archiving = %d %q %q; want the last run known", code, out, errOut)
+	}
+}
+
+// runCycles runs n `run --once` cycles (with args), as cron would, and
+// fails the test on any that does not exit 0.
+func runCycles(t *testing.T, n int, args ...string) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		if code, out, errOut := runMain(t, append([]string{"run", "--once"}, args...)...); code != 0 {
+			t.Fatalf("cycle %d: run --once = %d\n%s\n%s", i+1, code, out, errOut)
+		}
 	}
 }

@@ -16,11 +16,7 @@ import (
 // named, for every reader.
 func TestAuditReadsArchives(t *testing.T) {
 	t.Chdir(t.TempDir())
-	for i := 0; i < 12; i++ {
-		if code, out, errOut := runMain(t, "run", "--once"); code != 0 {
-			t.Fatalf("cycle %d: run --once = %d\n%s\n%s", i, code, out, errOut)
-		}
-	}
+	runCycles(t, 12)
 	read := func(args ...string) string {
 		t.Helper()
 		code, out, errOut := runMain(t, args...)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/csv"
@@ -335,13 +334,7 @@ func TestKillTakesTheDatabaseFromTheConfig(t *testing.T) {
 func TestKillWhileRunHoldsTheLock(t *testing.T) {
 	t.Chdir(t.TempDir())
 	os.WriteFile("warden.yaml", []byte("schedule: \"@every 1s\"\n"), 0o600)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan int, 1)
-	var out, errb bytes.Buffer
-	go func() {
-		done <- Main(ctx, []string{"run", "--config", "warden.yaml"}, strings.NewReader(""), &out, &errb)
-	}()
+	svc := startService(t)
 	waitRuns := func(n int) []audit.RunRow {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
@@ -363,7 +356,7 @@ func TestKillWhileRunHoldsTheLock(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
-		t.Fatalf("fewer than %d runs ended within 30 s; stderr:\n%s", n, errb.String())
+		t.Fatalf("fewer than %d runs ended within 30 s", n)
 		return nil
 	}
 	before := waitRuns(1)
@@ -373,14 +366,11 @@ func TestKillWhileRunHoldsTheLock(t *testing.T) {
 	}
 	killedAt := time.Now()
 	rows := waitRuns(len(before) + 2)
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("warden run = %d; stderr:\n%s", code, errb.String())
-		}
-	case <-time.After(30 * time.Second):
+	svc.stop()
+	if code, stderr, ok := svc.wait(30 * time.Second); !ok {
 		t.Fatal("warden run did not stop")
+	} else if code != 0 {
+		t.Fatalf("warden run = %d; stderr:\n%s", code, stderr)
 	}
 	sawKilled := false
 	for _, r := range rows {

@@ -146,22 +146,14 @@ func TestRunScheduledStopsGracefully(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	os.WriteFile("warden.yaml", []byte("schedule: \"@every 1s\"\n"), 0o600)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	var out, errb bytes.Buffer
-	go func() {
-		done <- Main(ctx, []string{"run", "--config", "warden.yaml"}, strings.NewReader(""), &out, &errb)
-	}()
+	svc := startService(t)
 	// Long enough for two cycles on a 1 s schedule even on a loaded machine.
 	time.Sleep(6 * time.Second)
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("warden run = exit %d; stderr:\n%s", code, errb.String())
-		}
-	case <-time.After(30 * time.Second):
+	svc.stop()
+	if code, stderr, ok := svc.wait(30 * time.Second); !ok {
 		t.Fatal("warden run did not stop within 30s of cancellation")
+	} else if code != 0 {
+		t.Fatalf("warden run = exit %d; stderr:\n%s", code, stderr)
 	}
 	st, err := audit.Open(context.Background(), "warden.db", audit.Options{ReadOnly: true})
 	if err != nil {
@@ -246,14 +238,9 @@ func TestOneTradingProcessPerDatabase(t *testing.T) {
 func TestRunStopsWhenTheDatabaseIsReplaced(t *testing.T) {
 	t.Chdir(t.TempDir())
 	os.WriteFile("warden.yaml", []byte("schedule: \"@every 1s\"\n"), 0o600)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan int, 1)
 	// (A second test below uses an hourly schedule: noticed between cycles.)
-	var out, errb bytes.Buffer
-	go func() {
-		done <- Main(ctx, []string{"run", "--config", "warden.yaml"}, strings.NewReader(""), &out, &errb)
-	}()
+	svc := startService(t)
+	ctx := context.Background()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if ran := func() bool {
@@ -278,13 +265,12 @@ func TestRunStopsWhenTheDatabaseIsReplaced(t *testing.T) {
 	if code, o, e := runMain(t, "kill", "--create", "--db", "warden.db", "--reason", "stop everything"); code != 0 {
 		t.Fatalf("kill --create = %d %s %s", code, o, e)
 	}
-	select {
-	case code := <-done:
-		if code != exitFailed || !strings.Contains(errb.String(), "deleted after this process opened it") && !strings.Contains(errb.String(), "replaced by another file") {
-			t.Fatalf("warden run = exit %d; stderr:\n%s\nwant 1, naming the changed database", code, errb.String())
-		}
-	case <-time.After(30 * time.Second):
+	code, stderr, ok := svc.wait(30 * time.Second)
+	if !ok {
 		t.Fatal("warden run kept running on a database no longer at its path")
+	}
+	if code != exitFailed || !strings.Contains(stderr, "deleted after this process opened it") && !strings.Contains(stderr, "replaced by another file") {
+		t.Fatalf("warden run = exit %d; stderr:\n%s\nwant 1, naming the changed database", code, stderr)
 	}
 }
 
@@ -296,21 +282,42 @@ func TestRunStopsBetweenCyclesWhenTheDatabaseIsReplaced(t *testing.T) {
 		t.Fatalf("run --once = %d %s %s", code, o, e)
 	}
 	os.WriteFile("warden.yaml", []byte("schedule: \"@hourly\"\n"), 0o600)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan int, 1)
-	var errb bytes.Buffer
-	go func() {
-		done <- Main(ctx, []string{"run", "--config", "warden.yaml"}, strings.NewReader(""), io.Discard, &errb)
-	}()
+	svc := startService(t)
 	time.Sleep(2 * time.Second) // started, waiting for the hour
 	os.Rename("warden.db", "old.db")
-	select {
-	case code := <-done:
-		if code != exitFailed {
-			t.Fatalf("warden run = exit %d; stderr:\n%s", code, errb.String())
-		}
-	case <-time.After(30 * time.Second):
+	if code, stderr, ok := svc.wait(30 * time.Second); !ok {
 		t.Fatal("warden run on an hourly schedule kept running on a deleted database")
+	} else if code != exitFailed {
+		t.Fatalf("warden run = exit %d; stderr:\n%s", code, stderr)
+	}
+}
+
+// service is `warden run --config warden.yaml` running in the background,
+// as under a supervisor; stop cancels it as SIGINT does.
+type service struct {
+	stop func()
+	done chan int
+	errb bytes.Buffer // safe to read once it has exited (wait)
+}
+
+func startService(t *testing.T) *service {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	s := &service{stop: cancel, done: make(chan int, 1)}
+	go func() {
+		s.done <- Main(ctx, []string{"run", "--config", "warden.yaml"}, strings.NewReader(""), io.Discard, &s.errb)
+	}()
+	return s
+}
+
+// wait is the service's exit code and stderr once it exits; ok is false
+// when it is still running after timeout.
+func (s *service) wait(timeout time.Duration) (code int, stderr string, ok bool) {
+	select {
+	case code := <-s.done:
+		return code, s.errb.String(), true
+	case <-time.After(timeout):
+		return 0, "", false
 	}
 }
