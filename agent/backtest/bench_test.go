@@ -57,7 +57,7 @@ func BenchmarkBacktest(b *testing.B) {
 				}
 				if bc.audit {
 					b.StopTimer()
-					st, err := audit.Open(context.Background(), filepath.Join(b.TempDir(), "bt.db"), audit.Options{BatchSize: 256, Scratch: true, Bulk: true}) // as warden backtest --audit
+					st, err := audit.Open(context.Background(), filepath.Join(b.TempDir(), "bt.db"), AuditOptions(nil)) // as warden backtest --audit
 					if err != nil {
 						b.Fatal(err)
 					}

@@ -22,7 +22,7 @@ import (
 // an equity change of −8.77.)
 func TestTripsReconcileWithAuditAndCash(t *testing.T) {
 	ctx := context.Background()
-	store, err := audit.Open(ctx, filepath.Join(t.TempDir(), "bt.db"), audit.Options{BatchSize: 256, Scratch: true, Bulk: true})
+	store, err := audit.Open(ctx, filepath.Join(t.TempDir(), "bt.db"), AuditOptions(nil)) // as warden backtest --audit
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 func TestAuditedBacktestRecordsSimulatedTime(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "bt.db")
-	store, err := audit.Open(ctx, path, audit.Options{BatchSize: 256, Scratch: true, Bulk: true}) // as warden backtest --audit
+	store, err := audit.Open(ctx, path, AuditOptions(nil)) // as warden backtest --audit
 	if err != nil {
 		t.Fatal(err)
 	}

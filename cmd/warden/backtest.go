@@ -313,7 +313,7 @@ func runBacktest(ctx context.Context, a *app, cmd *cobra.Command, f backtestFlag
 		if err != nil {
 			return usageErr(fmt.Errorf("--audit: %w", err))
 		}
-		st, err = audit.Open(ctx, staged, audit.Options{Secrets: secretValues(cfg), BatchSize: 256, Scratch: true, Bulk: true})
+		st, err = audit.Open(ctx, staged, backtest.AuditOptions(secretValues(cfg)))
 		if err != nil {
 			return usageErr(err)
 		}
