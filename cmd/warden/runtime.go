@@ -659,15 +659,23 @@ func (rt *runtime) recordReconcile(ctx context.Context, rep executor.Report, err
 }
 
 // flushNotifications makes one delivery pass on every channel, bounded,
-// so a single `run --once` delivers what it produced when it can.
+// so a single `run --once` delivers what it produced when it can. The
+// channels are flushed side by side, as the service's dispatchers run: a
+// channel that hangs (up to its 20 s) delays none of the others.
 func (rt *runtime) flushNotifications(ctx context.Context) {
+	var wg sync.WaitGroup
 	for _, d := range rt.dispatch {
-		fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		if err := d.Flush(fctx); err != nil {
-			rt.logger.Warn("notifications left in the outbox for a later run", "channel", d.Channel(), "err", err)
-		}
-		cancel()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			if err := d.Flush(fctx); err != nil {
+				rt.logger.Warn("notifications left in the outbox for a later run", "channel", d.Channel(), "err", err)
+			}
+		}()
 	}
+	wg.Wait()
 }
 
 func (rt *runtime) Close() {
