@@ -279,8 +279,9 @@ func (s *Store) TouchConsoleSession(ctx context.Context, idHash string) error {
 }
 
 // EndConsoleSession deletes the session and records why (logout,
-// expired). Ending a session that is already gone records nothing.
-func (s *Store) EndConsoleSession(ctx context.Context, idHash, why string) error {
+// expired) and the address of the request that ended it. Ending a session
+// that is already gone records nothing.
+func (s *Store) EndConsoleSession(ctx context.Context, idHash, why, remote string) error {
 	return s.write(ctx, true, false, func(w *writeTx) error {
 		var user string
 		err := w.tx.QueryRowContext(w.ctx, `DELETE FROM console_sessions WHERE id_hash = ? RETURNING user`, idHash).Scan(&user)
@@ -290,7 +291,7 @@ func (s *Store) EndConsoleSession(ctx context.Context, idHash, why string) error
 		if err != nil {
 			return fmt.Errorf("audit: end session: %w", err)
 		}
-		return w.appendConsoleEvent(EventConsoleLogout, why, ConsoleEvent{User: user})
+		return w.appendConsoleEvent(EventConsoleLogout, why, ConsoleEvent{User: user, Remote: remote})
 	})
 }
 

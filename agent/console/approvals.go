@@ -213,7 +213,7 @@ func (s *Server) vote(r *http.Request, u *user, approve bool, req voteRequest) (
 	if err := s.stepUp(ctx, u, req.TOTP, remote(r)); err != nil {
 		return audit.ApprovalRow{}, err
 	}
-	v := approval.Vote{DecisionID: id, HashPrefix: req.Hash, Who: "console:" + u.Name, Channel: approval.ChannelConsole, Reason: req.Reason}
+	v := approval.Vote{DecisionID: id, HashPrefix: req.Hash, Who: actor(u, r), Channel: approval.ChannelConsole, Reason: req.Reason}
 	var (
 		row audit.ApprovalRow
 		err error

@@ -74,7 +74,7 @@ func TestApprovalsInBrowser(t *testing.T) {
 	}
 	a.Screenshot("console-approvals-approved")
 	got := e.approval(first.DecisionID)
-	if got.Status != audit.ApprovalApproved || got.DecidedBy != "console:alice" || got.Channel != "console" || got.HashSeen != first.Hash[:12] {
+	if got.Status != audit.ApprovalApproved || got.DecidedBy != "console:alice@127.0.0.1" || got.Channel != "console" || got.HashSeen != first.Hash[:12] {
 		t.Fatalf("in the store after the browser's approval: %+v", got)
 	}
 	if e.approval(second.DecisionID).Status != audit.ApprovalPending {

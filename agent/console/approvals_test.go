@@ -232,7 +232,7 @@ func TestApproveRefusedFromConsole(t *testing.T) {
 		t.Fatalf("approve form: %d location %q %s", resp.StatusCode, resp.Header.Get("Location"), text)
 	}
 	got := e.approval(row.DecisionID)
-	if got.Status != audit.ApprovalApproved || got.DecidedBy != "console:alice" || got.Channel != approval.ChannelConsole || got.HashSeen != row.Hash[:8] {
+	if got.Status != audit.ApprovalApproved || got.DecidedBy != "console:alice@192.0.2.1" || got.Channel != approval.ChannelConsole || got.HashSeen != row.Hash[:8] {
 		t.Fatalf("after approve: %+v; want approved by console:alice (console) having seen %s", got, row.Hash[:8])
 	}
 	var ev map[string]any
@@ -242,7 +242,7 @@ func TestApproveRefusedFromConsole(t *testing.T) {
 			json.Unmarshal(x.Detail, &ev)
 		}
 	}
-	if ev["who"] != "console:alice" || ev["channel"] != "console" || ev["hash_seen"] != row.Hash[:8] {
+	if ev["who"] != "console:alice@192.0.2.1" || ev["channel"] != "console" || ev["hash_seen"] != row.Hash[:8] {
 		t.Fatalf("approved record = %v", ev)
 	}
 	resp = do(e.srv, "GET", "/approvals?done=approved&id="+row.DecisionID, nil, nil, operator)
@@ -265,7 +265,7 @@ func TestApproveRefusedFromConsole(t *testing.T) {
 	// The decision page tells the story: proposed, the refusals, approved by whom.
 	resp = do(e.srv, "GET", "/decisions/"+row.DecisionID, nil, nil, viewer)
 	page = readAll(t, resp)
-	for _, want := range []string{"Human approval", "Proposal <b>approved</b>", "decided by console:alice (console)", "hash seen <span class=\"id\">" + row.Hash[:8],
+	for _, want := range []string{"Human approval", "Proposal <b>approved</b>", "decided by console:alice@192.0.2.1 (console)", "hash seen <span class=\"id\">" + row.Hash[:8],
 		"<td>proposed</td>", "<td>refused</td>", "<td>approved</td>", "does not match"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("decision page lacks %q", want)
@@ -367,7 +367,7 @@ func TestDenyFromConsole(t *testing.T) {
 		t.Fatalf("deny: %d %s", resp.StatusCode, text)
 	}
 	got := e.approval(row.DecisionID)
-	if got.Status != audit.ApprovalDenied || got.DecidedBy != "console:alice" || got.Channel != "console" || got.Reason != "news pending, not now" {
+	if got.Status != audit.ApprovalDenied || got.DecidedBy != "console:alice@192.0.2.1" || got.Channel != "console" || got.Reason != "news pending, not now" {
 		t.Fatalf("after deny: %+v", got)
 	}
 	resp = do(e.srv, "POST", "/api/approvals/"+row.DecisionID+"/approve", strings.NewReader(`{"hash":"`+row.Hash[:12]+`","totp":"`+e.code("alice")+`"}`),

@@ -218,7 +218,7 @@ func (s *Server) session(r *http.Request) (*user, error) {
 	}
 	now := s.now()
 	if now.Sub(cs.LastSeen) > s.opt.IdleTimeout || now.Sub(cs.CreatedAt) > s.opt.AbsoluteTimeout {
-		if err := s.st.EndConsoleSession(r.Context(), h, "expired"); err != nil {
+		if err := s.st.EndConsoleSession(r.Context(), h, "expired", remote(r)); err != nil {
 			return nil, err
 		}
 		return nil, nil
@@ -380,7 +380,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ *user) error {
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, u *user) error {
-	if err := s.st.EndConsoleSession(r.Context(), u.idHash, "logout"); err != nil {
+	if err := s.st.EndConsoleSession(r.Context(), u.idHash, "logout", remote(r)); err != nil {
 		return err
 	}
 	s.setCookie(w, "", -1)

@@ -91,7 +91,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	k.Screenshot("console-status-killed")
 	ks := e.killSwitch()
-	if !ks.On || ks.Actor != "console:alice" || ks.Reason != "exchange incident (browser test)" {
+	if !ks.On || ks.Actor != "console:alice@127.0.0.1" || ks.Reason != "exchange incident (browser test)" {
 		t.Fatalf("kill switch in the store: %+v", ks)
 	}
 }

@@ -493,6 +493,13 @@ func (s *Server) writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Write([]byte(s.red.String(buf.String())))
 }
 
+// actor is who a console action is recorded as: the user and the address
+// the request came from ("console:alice@192.0.2.7"), so an action made
+// with a session cookie used from elsewhere shows where it came from.
+func actor(u *user, r *http.Request) string {
+	return "console:" + u.Name + "@" + remote(r)
+}
+
 // remote is the client's address without the port (the console is not
 // meant to sit behind a proxy: X-Forwarded-For is not trusted).
 func remote(r *http.Request) string {

@@ -295,8 +295,8 @@ func TestSessionTimeouts(t *testing.T) {
 		t.Fatalf("idle past the limit: %d, want 401", c)
 	}
 	ends := e.events(audit.EventConsoleLogout)
-	if len(ends) != 1 || ends[0].State != "expired" {
-		t.Fatalf("expiry recorded as %+v, want one 'expired'", ends)
+	if len(ends) != 1 || ends[0].State != "expired" || !strings.Contains(string(ends[0].Detail), `"remote":"192.0.2.1"`) {
+		t.Fatalf("expiry recorded as %+v (%s), want one 'expired' from 192.0.2.1", ends, ends[0].Detail)
 	}
 	// Absolute: at the limit it holds, one step past it ends whatever the activity.
 	cookie = e.login("victor")
@@ -341,6 +341,16 @@ func TestLogoutAndRotation(t *testing.T) {
 	}
 	if n, _ := e.st.ConsoleSessionCount(context.Background(), ""); n != 0 {
 		t.Fatalf("%d session(s) left after logout", n)
+	}
+	// The logout is recorded with the address it came from.
+	var logouts []string
+	for _, ev := range e.events(audit.EventConsoleLogout) {
+		if ev.State == "logout" {
+			logouts = append(logouts, string(ev.Detail))
+		}
+	}
+	if len(logouts) != 1 || !strings.Contains(logouts[0], `"remote":"192.0.2.1"`) {
+		t.Errorf("logout recorded as %q; want one, from 192.0.2.1", logouts)
 	}
 }
 
@@ -419,7 +429,7 @@ func TestKillAndResumeStepUp(t *testing.T) {
 		t.Fatalf("kill: %d %s", code, text)
 	}
 	ks := e.killSwitch()
-	if !ks.On || ks.Actor != "console:alice" || ks.Reason != "exchange incident" {
+	if !ks.On || ks.Actor != "console:alice@192.0.2.1" || ks.Reason != "exchange incident" {
 		t.Fatalf("kill switch %+v, want on by console:alice", ks)
 	}
 	// Another process sees it.

@@ -512,12 +512,12 @@ func (s *Server) act(r *http.Request, u *user, on bool, req actionRequest) error
 	if err := s.stepUp(ctx, u, req.TOTP, remote(r)); err != nil {
 		return err
 	}
-	actor := "console:" + u.Name
-	if err := s.st.SetKillSwitch(ctx, on, actor, req.Reason); err != nil {
+	by := actor(u, r)
+	if err := s.st.SetKillSwitch(ctx, on, by, req.Reason); err != nil {
 		return err
 	}
 	if !on {
-		if err := s.st.EndLevels(ctx, actor, req.Reason); err != nil {
+		if err := s.st.EndLevels(ctx, by, req.Reason); err != nil {
 			return err
 		}
 	}
@@ -526,7 +526,7 @@ func (s *Server) act(r *http.Request, u *user, on bool, req actionRequest) error
 		if err != nil {
 			return err
 		}
-		if err := n.Publish(ctx, notify.KillSwitch{On: on, Reason: req.Reason, By: actor, At: s.now()}); err != nil {
+		if err := n.Publish(ctx, notify.KillSwitch{On: on, Reason: req.Reason, By: by, At: s.now()}); err != nil {
 			// The switch is set and recorded; the notice is what failed.
 			s.log.Error("console: notify", "err", s.red.String(err.Error()))
 		}

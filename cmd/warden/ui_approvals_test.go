@@ -120,7 +120,7 @@ func TestUIApproveThenRunOnce(t *testing.T) {
 		t.Fatalf("the console placed %d order(s); it only records", n)
 	}
 	got := proposal(t, p.DecisionID)
-	if got.Status != audit.ApprovalApproved || got.DecidedBy != "console:alice" || got.Channel != "console" || got.HashSeen != p.Hash[:12] {
+	if got.Status != audit.ApprovalApproved || got.DecidedBy != "console:alice@127.0.0.1" || got.Channel != "console" || got.HashSeen != p.Hash[:12] {
 		t.Fatalf("after the console's approval: %+v", got)
 	}
 	// The same proposal approved again through the CLI: refused.
@@ -132,7 +132,7 @@ func TestUIApproveThenRunOnce(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("run --once = %d\n%s\n%s", code, out, errOut)
 	}
-	if got := proposal(t, p.DecisionID); got.Status != audit.ApprovalPlaced || got.DecidedBy != "console:alice" {
+	if got := proposal(t, p.DecisionID); got.Status != audit.ApprovalPlaced || got.DecidedBy != "console:alice@127.0.0.1" {
 		t.Fatalf("after run --once: %+v; want placed, approved by console:alice", got)
 	}
 	if n := entryOrders(t, p.DecisionID); n != 1 {
@@ -148,7 +148,7 @@ func TestUIApproveThenRunOnce(t *testing.T) {
 		t.Fatalf("%d entry orders after a second run; want 1", n)
 	}
 	evs := approvalEvents(t)
-	if len(evs["approved"]) != 1 || evs["approved"][0]["who"] != "console:alice" || evs["approved"][0]["channel"] != "console" || len(evs["placed"]) != 1 {
+	if len(evs["approved"]) != 1 || evs["approved"][0]["who"] != "console:alice@127.0.0.1" || evs["approved"][0]["channel"] != "console" || len(evs["placed"]) != 1 {
 		t.Fatalf("approval events = %v", evs)
 	}
 	if code, out, errOut := runMain(t, "audit", "verify", "--db", "warden.db"); code != 0 {
