@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -234,13 +233,8 @@ func (s *Server) vote(r *http.Request, u *user, approve bool, req voteRequest) (
 }
 
 func (s *Server) voteForm(w http.ResponseWriter, r *http.Request, u *user, approve bool) error {
-	if err := r.ParseForm(); err != nil {
-		return formErr(err)
-	}
-	for k := range r.PostForm {
-		if !slices.Contains([]string{"hash", "reason", "totp"}, k) {
-			return badRequest("unknown field %q", k)
-		}
+	if err := parseForm(r, "hash", "reason", "totp"); err != nil {
+		return err
 	}
 	req := voteRequest{Hash: r.PostForm.Get("hash"), Reason: r.PostForm.Get("reason"), TOTP: r.PostForm.Get("totp")}
 	row, err := s.vote(r, u, approve, req)

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -299,8 +300,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ *user) error {
 		w.Header().Set("Retry-After", "60")
 		return &httpError{http.StatusTooManyRequests, "too many login attempts from your address; wait a minute"}
 	}
-	if err := r.ParseForm(); err != nil {
-		return formErr(err)
+	if err := parseForm(r, "username", "password", "totp"); err != nil {
+		return err
 	}
 	name, password, code := r.PostForm.Get("username"), r.PostForm.Get("password"), r.PostForm.Get("totp")
 	if name == "" || password == "" || code == "" {
@@ -380,6 +381,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ *user) error {
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, u *user) error {
+	if err := parseForm(r); err != nil {
+		return err
+	}
 	if err := s.st.EndConsoleSession(r.Context(), u.idHash, "logout", remote(r)); err != nil {
 		return err
 	}
@@ -419,6 +423,26 @@ func (s *Server) stepUp(ctx context.Context, u *user, code, addr string) error {
 		return &httpError{http.StatusTooManyRequests, fmt.Sprintf("too many failures: this account is locked for %s", s.opt.Lockout)}
 	}
 	return &httpError{http.StatusForbidden, "this action needs a fresh TOTP code: " + why + " (a code works once; wait for the next one)"}
+}
+
+// parseForm parses a form POST strictly: only the named fields, each at
+// most once, and no query parameters (400 otherwise, as for JSON bodies).
+func parseForm(r *http.Request, fields ...string) error {
+	if err := r.ParseForm(); err != nil {
+		return formErr(err)
+	}
+	for k := range r.URL.Query() {
+		return badRequest("unknown parameter %q", k)
+	}
+	for k, vs := range r.PostForm {
+		if !slices.Contains(fields, k) {
+			return badRequest("unknown field %q", k)
+		}
+		if len(vs) > 1 {
+			return badRequest("field %q given %d times", k, len(vs))
+		}
+	}
+	return nil
 }
 
 func formErr(err error) error {

@@ -493,6 +493,13 @@ func TestBadInput(t *testing.T) {
 		{"POST", "/kill", "%zz", "application/x-www-form-urlencoded", http.StatusBadRequest},
 		{"POST", "/api/kill", "reason=x", "text/plain", http.StatusUnsupportedMediaType},
 		{"POST", "/login", "username=%zz", "application/x-www-form-urlencoded", http.StatusBadRequest},
+		// Forms are as strict as JSON: only their fields, each once, no query.
+		{"POST", "/login", "username=alice&password=" + testPassword + "&totp=000000&role=operator", "application/x-www-form-urlencoded", http.StatusBadRequest},
+		{"POST", "/login", "username=alice&username=bob&password=" + testPassword + "&totp=000000", "application/x-www-form-urlencoded", http.StatusBadRequest},
+		{"POST", "/login?next=/kill", "username=alice&password=" + testPassword + "&totp=000000", "application/x-www-form-urlencoded", http.StatusBadRequest},
+		{"POST", "/kill", "reason=news&totp=000000&by=bob", "application/x-www-form-urlencoded", http.StatusBadRequest},
+		{"POST", "/resume?force=1", "reason=news&totp=000000", "application/x-www-form-urlencoded", http.StatusBadRequest},
+		{"POST", "/logout", "all=1", "application/x-www-form-urlencoded", http.StatusBadRequest},
 	}
 	for _, c := range cases {
 		hdr := map[string]string{}

@@ -535,8 +535,8 @@ func (s *Server) act(r *http.Request, u *user, on bool, req actionRequest) error
 }
 
 func (s *Server) formAction(w http.ResponseWriter, r *http.Request, u *user, on bool) error {
-	if err := r.ParseForm(); err != nil {
-		return formErr(err)
+	if err := parseForm(r, "reason", "totp"); err != nil {
+		return err
 	}
 	req := actionRequest{Reason: r.PostForm.Get("reason"), TOTP: r.PostForm.Get("totp")}
 	if err := s.act(r, u, on, req); err != nil {
