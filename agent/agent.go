@@ -89,6 +89,13 @@ type Observer interface {
 	OrderError(kind string)
 }
 
+// BreakerObserver is an Observer that also shows each circuit breaker's
+// state (agent/metrics.Metrics).
+type BreakerObserver interface {
+	BreakerTripped(name string, until time.Time)
+	BreakersAt(now time.Time, active bool)
+}
+
 // Deps are the parts a cycle is made of.
 type Deps struct {
 	Market MarketData
@@ -414,6 +421,9 @@ func (a *Agent) cycle(ctx context.Context, res *CycleResult, val *policy.Validat
 	}
 	if a.d.Observer != nil {
 		a.d.Observer.SetBreakers(st.KillSwitch, st.SafeMode)
+		if bo, ok := a.d.Observer.(BreakerObserver); ok {
+			bo.BreakersAt(now, audit.HigherLevel(res.Level, audit.LevelActive) == audit.LevelActive)
+		}
 	}
 	a.checkAlerts(ctx, now, st, val.Policy(), res)
 	a.trailStops(ctx, snaps, val.Policy())
@@ -936,6 +946,9 @@ func (a *Agent) trip(ctx context.Context, res *CycleResult, trips []Trip) {
 			r.breakers = append(r.breakers, t.Breaker)
 		}
 		a.event(ctx, audit.Event{Kind: audit.EventBreaker, RunID: res.RunID, At: res.At, Symbol: t.Symbol, State: "tripped", Detail: jsonDetail(t)})
+		if bo, ok := a.d.Observer.(BreakerObserver); ok {
+			bo.BreakerTripped(t.Breaker, until)
+		}
 		a.publish(ctx, notify.Breaker{Name: t.Breaker, Tripped: true, Reason: strings.TrimSpace(t.Symbol + " " + t.Reason + " → " + t.Level), Until: until, At: res.At, RunID: res.RunID})
 	}
 	for _, level := range []string{audit.LevelReduce, audit.LevelSafeMode} {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -119,6 +120,11 @@ func DefaultBreakerRules() map[string]BreakerRule {
 }
 
 // Rule returns the rule of a breaker, the default when none is set.
+// BreakerNames are the circuit breakers a cycle evaluates, sorted.
+func BreakerNames() []string {
+	return slices.Sorted(maps.Keys(DefaultBreakerRules()))
+}
+
 func (c BreakerConfig) Rule(breaker string) BreakerRule {
 	r, ok := c.Rules[breaker]
 	def := DefaultBreakerRules()[breaker]

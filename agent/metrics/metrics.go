@@ -61,14 +61,17 @@ type Metrics struct {
 
 	mu     sync.Mutex
 	labels map[string]map[string]bool // label name -> values seen
+	// breakerUntil is when each breaker's last trip's cool-down ends.
+	breakerUntil map[string]time.Time
 }
 
 // New returns Metrics registered in a registry of their own, together with
 // the Go runtime and process collectors.
 func New() *Metrics {
 	m := &Metrics{
-		reg:    prometheus.NewRegistry(),
-		labels: map[string]map[string]bool{},
+		reg:          prometheus.NewRegistry(),
+		labels:       map[string]map[string]bool{},
+		breakerUntil: map[string]time.Time{},
 	}
 	gauge := func(name, help string) prometheus.Gauge {
 		return prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "warden", Name: name, Help: help})
@@ -80,7 +83,7 @@ func New() *Metrics {
 	m.killSwitch = gauge("kill_switch", "1 when the kill switch is engaged.")
 	m.safeMode = gauge("safe_mode", "1 when safe mode is on.")
 	m.breakers = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "warden", Name: "breaker_tripped",
-		Help: "1 while the named circuit breaker is tripped."}, []string{"breaker"})
+		Help: "1 while the named circuit breaker's trip holds (its cool-down, unless an operator resumed first)."}, []string{"breaker"})
 
 	m.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "warden", Name: "decisions_total",
 		Help: "Validator decisions by outcome (approved, rejected, no_action)."}, []string{"outcome"})
@@ -192,9 +195,37 @@ func (m *Metrics) SetBreakers(killSwitch, safeMode bool) {
 	m.safeMode.Set(b2f(safeMode))
 }
 
-// SetBreaker sets one circuit breaker's gauge.
-func (m *Metrics) SetBreaker(name string, tripped bool) {
-	m.breakers.WithLabelValues(m.label("breaker", name)).Set(b2f(tripped))
+// KnownBreakers starts each named circuit breaker's series at 0, so an
+// alert on it works before its first trip.
+func (m *Metrics) KnownBreakers(names ...string) {
+	for _, n := range names {
+		m.breakers.WithLabelValues(m.label("breaker", n))
+	}
+}
+
+// BreakerTripped marks the named breaker tripped until its cool-down ends.
+func (m *Metrics) BreakerTripped(name string, until time.Time) {
+	m.mu.Lock()
+	if until.After(m.breakerUntil[name]) {
+		m.breakerUntil[name] = until
+	}
+	m.mu.Unlock()
+	m.breakers.WithLabelValues(m.label("breaker", name)).Set(1)
+}
+
+// BreakersAt sets every breaker's gauge for a cycle at now: 1 while its
+// trip's cool-down holds, 0 after; all 0 when the cycle runs at the active
+// level (an operator's resume ends every raise before its cool-down).
+func (m *Metrics) BreakersAt(now time.Time, active bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for name, until := range m.breakerUntil {
+		tripped := !active && now.Before(until)
+		if !tripped {
+			delete(m.breakerUntil, name)
+		}
+		m.breakers.WithLabelValues(name).Set(b2f(tripped))
+	}
 }
 
 // OrderError counts an order error of the given kind (the executor's error

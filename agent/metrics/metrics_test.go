@@ -54,8 +54,8 @@ func TestSeriesValues(t *testing.T) {
 	m.SetAccount(decimal.RequireFromString("10250.5"), decimal.RequireFromString("-1.25"),
 		decimal.RequireFromString("3000"), decimal.RequireFromString("4.5"))
 	m.SetBreakers(true, false)
-	m.SetBreaker("volatility_shock", true)
-	m.SetBreaker("data_gap", false)
+	m.KnownBreakers("volatility_shock", "data_gap")
+	m.BreakerTripped("volatility_shock", time.Now().Add(time.Hour))
 	m.ObserveDecision(schemas.Verdict{Decision: schemas.DecisionApproved,
 		Warnings: []schemas.Violation{{Rule: "wide_spread", Source: schemas.SourcePolicy}}})
 	m.ObserveDecision(schemas.Verdict{Decision: schemas.DecisionRejected, Violations: []schemas.Violation{
@@ -104,6 +104,41 @@ func TestSeriesValues(t *testing.T) {
 	}
 	if _, ok := got["go_goroutines"]; !ok {
 		t.Errorf("no Go runtime series in the scrape")
+	}
+}
+
+// TestBreakerGauge: a breaker's series exists at 0 before any trip, is 1
+// from its trip until its cool-down ends (1 at the last instant before,
+// 0 at the end), and 0 at once when a cycle runs at the active level (an
+// operator resumed).
+func TestBreakerGauge(t *testing.T) {
+	m := New()
+	m.KnownBreakers("data_gap", "drift")
+	gauge := func(name string) string {
+		t.Helper()
+		return scrape(t, m.Handler())[`warden_breaker_tripped{breaker="`+name+`"}`]
+	}
+	if g, d := gauge("data_gap"), gauge("drift"); g != "0" || d != "0" {
+		t.Fatalf("before any trip: data_gap %q, drift %q; want both 0", g, d)
+	}
+	t0 := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
+	until := t0.Add(4 * time.Hour)
+	m.BreakerTripped("data_gap", until)
+	if g := gauge("data_gap"); g != "1" {
+		t.Fatalf("at the trip: %q; want 1", g)
+	}
+	m.BreakersAt(until.Add(-time.Nanosecond), false)
+	if g, d := gauge("data_gap"), gauge("drift"); g != "1" || d != "0" {
+		t.Fatalf("one nanosecond before the cool-down ends: data_gap %q, drift %q; want 1, 0", g, d)
+	}
+	m.BreakersAt(until, false)
+	if g := gauge("data_gap"); g != "0" {
+		t.Fatalf("when the cool-down ends: %q; want 0", g)
+	}
+	m.BreakerTripped("drift", until)
+	m.BreakersAt(t0.Add(time.Minute), true)
+	if d := gauge("drift"); d != "0" {
+		t.Fatalf("a cycle at the active level (resumed) inside the cool-down: %q; want 0", d)
 	}
 }
 

@@ -272,6 +272,7 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 	var obs agent.Observer
 	if cfg.Metrics.Listen != "" {
 		rt.metrics = metrics.New()
+		rt.metrics.KnownBreakers(agent.BreakerNames()...)
 		for model, p := range cfg.Advisor.Prices() {
 			rt.metrics.SetModelPrice(model, p.InputPerMTok, p.OutputPerMTok)
 		}
