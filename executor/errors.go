@@ -35,6 +35,9 @@ const (
 
 var kindNames = [...]string{"unknown", "network", "rejected", "not_found", "rate_limited", "banned", "auth", "timestamp", "unavailable"}
 
+// KindNames are the names of every error kind, in order.
+func KindNames() []string { return append([]string(nil), kindNames[:]...) }
+
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
 		return kindNames[k]

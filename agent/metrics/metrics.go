@@ -228,6 +228,14 @@ func (m *Metrics) BreakersAt(now time.Time, active bool) {
 	}
 }
 
+// KnownOrderErrors starts each named order error kind's counter at 0, so a
+// rate over it works before the first error.
+func (m *Metrics) KnownOrderErrors(kinds ...string) {
+	for _, k := range kinds {
+		m.orderErrors.WithLabelValues(m.label("kind", k))
+	}
+}
+
 // OrderError counts an order error of the given kind (the executor's error
 // kind: "network", "rejected", "unknown_outcome", ...).
 func (m *Metrics) OrderError(kind string) {

@@ -273,6 +273,7 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 	if cfg.Metrics.Listen != "" {
 		rt.metrics = metrics.New()
 		rt.metrics.KnownBreakers(agent.BreakerNames()...)
+		rt.metrics.KnownOrderErrors(executor.KindNames()...)
 		for model, p := range cfg.Advisor.Prices() {
 			rt.metrics.SetModelPrice(model, p.InputPerMTok, p.OutputPerMTok)
 		}
