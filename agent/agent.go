@@ -515,6 +515,9 @@ func (a *Agent) cycle(ctx context.Context, res *CycleResult, val *policy.Validat
 		if held, err := a.hold(ctx, res, out.Response, out.PolicyHash, st, v, i); err != nil || held {
 			continue
 		}
+		if a.killedSince(ctx, res, res.DecisionIDs[i], *v.Order) {
+			continue
+		}
 		ev, err := a.d.Orders.Place(ctx, res.DecisionIDs[i], *v.Order)
 		if err != nil {
 			res.OrderErrors = append(res.OrderErrors, fmt.Sprintf("%s: %v", res.DecisionIDs[i], err))
@@ -531,6 +534,32 @@ func (a *Agent) cycle(ctx context.Context, res *CycleResult, val *policy.Validat
 		}
 	}
 	return nil
+}
+
+// killedSince reports whether the kill switch was set after the cycle
+// read it (an operator's `warden kill` while the model was answering, which
+// may take minutes): it is read again before every order, and an order
+// whose check fails is not placed either (failing closed). A withheld
+// order is recorded and the run counts as killed (exit 3).
+func (a *Agent) killedSince(ctx context.Context, res *CycleResult, decisionID string, o schemas.Order) bool {
+	if a.d.Store == nil {
+		return false
+	}
+	kill, err := a.d.Store.KillSwitch(ctx)
+	if err == nil && !kill {
+		return false
+	}
+	why := "the kill switch was set during the cycle, after its verdicts"
+	if err != nil {
+		why = "the kill switch could not be read: " + err.Error()
+		res.OrderErrors = append(res.OrderErrors, fmt.Sprintf("%s: not placed: %s", decisionID, why))
+	} else {
+		res.KillSwitch = true
+	}
+	a.d.Logger.Warn("approved order withheld", "decision", decisionID, "symbol", o.Symbol, "side", o.Side, "reason", why)
+	a.event(ctx, audit.Event{Kind: audit.EventOrderWithheld, RunID: res.RunID, At: res.At, Symbol: o.Symbol, State: "withheld",
+		Detail: jsonDetail(map[string]any{"decision_id": decisionID, "order": o, "reason": why})})
+	return true
 }
 
 // maxFetchSkew is how much newer than the decision time a live quote may

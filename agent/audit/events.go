@@ -24,7 +24,8 @@ const (
 	EventError            = "error"
 	EventPaperState       = "paper_state"
 	EventReconcile        = "reconcile"
-	EventProtection       = "protection" // a filled entry whose stop could not be placed
+	EventProtection       = "protection"     // a filled entry whose stop could not be placed
+	EventOrderWithheld    = "order_withheld" // an approved order not placed: the kill switch was set during its cycle
 )
 
 // Event is an operator, breaker or system event.
