@@ -690,7 +690,7 @@ func (a *Agent) state(ctx context.Context, now time.Time, snaps map[string]marke
 	st.Account = schemas.Account{
 		Quote: a.quote, Equity: equity.Round(8), Cash: bals[a.quote].Free,
 		PeakEquity: equity, DayStartEquity: equity,
-		OpenOrders: len(open), Positions: positions,
+		OpenOrders: len(open), Positions: positions, PendingBuys: pendingBuys(open),
 	}
 	res.Equity = st.Account.Equity
 	if a.d.Store != nil {
@@ -1072,6 +1072,27 @@ type summaryRecord struct {
 // that a new sell cannot use: plain limit and market sells (an earlier
 // sell, an exit). Stop orders are left out: they are the protective stops,
 // which the executor releases before a sell decision.
+// pendingBuys is what the open buy orders still buy, by symbol: the
+// unfilled remainder and its value at the order's limit price (nil when
+// none rests).
+func pendingBuys(open []executor.OrderReport) map[string]schemas.PendingBuy {
+	var out map[string]schemas.PendingBuy
+	for _, o := range open {
+		rest := o.Quantity.Sub(o.FilledQty)
+		if o.Side != schemas.SideBuy || !rest.IsPositive() {
+			continue
+		}
+		if out == nil {
+			out = map[string]schemas.PendingBuy{}
+		}
+		p := out[o.Symbol]
+		p.Qty = p.Qty.Add(rest)
+		p.Notional = p.Notional.Add(rest.Mul(o.Price))
+		out[o.Symbol] = p
+	}
+	return out
+}
+
 func lockedBySells(open []executor.OrderReport) map[string]decimal.Decimal {
 	out := map[string]decimal.Decimal{}
 	for _, o := range open {

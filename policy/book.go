@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"maps"
 	"math"
+	"slices"
 
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
@@ -94,6 +96,21 @@ func newBook(st *schemas.State) *book {
 		}
 		b.openNow++
 		b.exposureNow = b.exposureNow.Add(p.Qty.Abs().Mul(b.mark(s)))
+	}
+	// Buys resting from earlier cycles count as if they fill, as approved
+	// buys do (their funds are already out of the free cash).
+	for _, s := range slices.Sorted(maps.Keys(st.Account.PendingBuys)) {
+		p := st.Account.PendingBuys[s]
+		if !p.Qty.IsPositive() {
+			continue
+		}
+		f := b.fillsFor(s)
+		if f.boughtQty.IsZero() && b.held(s).IsZero() {
+			b.newOpen++
+		}
+		f.boughtQty = f.boughtQty.Add(p.Qty)
+		f.boughtNotional = f.boughtNotional.Add(p.Notional)
+		b.boughtTotal = b.boughtTotal.Add(p.Notional)
 	}
 	// Undefined percentages stay NaN: every comparison with NaN is false, so
 	// a rule reading them fails closed.

@@ -23,6 +23,8 @@ var (
 	accountFields  = []string{"quote", "equity", "cash", "peak_equity", "day_start_equity", "orders_last_minute", "open_orders", "positions"}
 	positionFields = []string{"qty", "avg_price"}
 	positionOpt    = []string{"locked"}
+	accountOpt     = []string{"pending_buys"}
+	pendingFields  = []string{"qty", "notional"}
 	marketFields   = []string{"bid", "ask", "last", "quote_volume_24h", "data_age_s", "amount_step", "price_step", "min_amount", "min_notional"}
 	marketOptional = []string{"status", "book"}
 )
@@ -94,7 +96,7 @@ func (r *stateReader) state(doc any) State {
 }
 
 func (r *stateReader) account(v any, ptr string) Account {
-	m := r.object(v, ptr, accountFields)
+	m := r.objectOpt(v, ptr, accountFields, accountOpt)
 	if m == nil {
 		return Account{}
 	}
@@ -131,6 +133,22 @@ func (r *stateReader) account(v any, ptr string) Account {
 				}
 			}
 			a.Positions[sym] = pos
+		}
+	}
+	bptr := joinPointer(ptr, "pending_buys")
+	if bv, ok := m["pending_buys"]; ok {
+		bm := r.object(bv, bptr, nil)
+		if len(bm) > 0 {
+			a.PendingBuys = make(map[string]PendingBuy, len(bm))
+		}
+		for _, sym := range slices.Sorted(maps.Keys(bm)) {
+			sp := joinPointer(bptr, sym)
+			r.symbol(sym, sp, a.Quote)
+			om := r.object(bm[sym], sp, pendingFields)
+			if om == nil {
+				continue
+			}
+			a.PendingBuys[sym] = PendingBuy{Qty: r.num(om, sp, "qty", atLeastZero), Notional: r.num(om, sp, "notional", atLeastZero)}
 		}
 	}
 	return a

@@ -71,6 +71,16 @@ func (s State) AppendJSON(b []byte) ([]byte, error) {
 		}
 		return append(b, '}')
 	})
+	if len(a.PendingBuys) > 0 {
+		b = append(b, `,"pending_buys":`...)
+		b = appendSortedMap(b, a.PendingBuys, func(b []byte, p PendingBuy) []byte {
+			b = append(b, `{"qty":`...)
+			b = jsonw.QuotedDecimal(b, p.Qty)
+			b = append(b, `,"notional":`...)
+			b = jsonw.QuotedDecimal(b, p.Notional)
+			return append(b, '}')
+		})
+	}
 	b = append(b, `},"markets":`...)
 	b = appendSortedMap(b, s.Markets, func(b []byte, m Market) []byte {
 		for _, f := range [...]struct {

@@ -119,6 +119,19 @@ type Account struct {
 	OrdersLastMinute int                 `json:"orders_last_minute"`
 	OpenOrders       int                 `json:"open_orders"`
 	Positions        map[string]Position `json:"positions"`
+	// PendingBuys are the buy orders resting on the exchange from earlier
+	// cycles, by symbol: what of them has not filled yet, and its value at
+	// their limit prices (optional in a state file). The caps count them
+	// as if they fill, as they do this response's approved buys: a buy
+	// placed every hour while the last ones rest would otherwise pass the
+	// position cap each time and exceed it once they all fill.
+	PendingBuys map[string]PendingBuy `json:"pending_buys,omitempty"`
+}
+
+// PendingBuy is what resting buy orders of one symbol still buy.
+type PendingBuy struct {
+	Qty      decimal.Decimal `json:"qty"`
+	Notional decimal.Decimal `json:"notional"`
 }
 
 // Position is a held spot quantity.
