@@ -207,6 +207,16 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("audit: open %q: %w", path, err)
 	}
 
+	// SQLite names the -wal and -shm files after the file a symbolic link
+	// points to: the store does too, or a read through a link would not see
+	// a writer's WAL and would read a stale file (or no database at all).
+	// CheckFile still watches the path as given (a link pointed elsewhere
+	// is a changed database).
+	real := abs
+	if r, err := filepath.EvalSymlinks(abs); err == nil {
+		real = r
+	}
+
 	s := &Store{
 		path:     path,
 		log:      opts.Logger,
@@ -232,7 +242,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("audit: open %q: %w", path, err)
 	}
 	if opts.ReadOnly {
-		if err := s.openReadOnly(ctx, abs); err != nil {
+		if err := s.openReadOnly(ctx, real); err != nil {
 			return fail(err)
 		}
 		s.noteFile(abs)
@@ -251,7 +261,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		normal = "FULL"
 	}
 	// The durable writer connects first: it sets WAL on a new file.
-	if s.ddb, err = openWriter(ctx, abs, durable); err != nil {
+	if s.ddb, err = openWriter(ctx, real, durable); err != nil {
 		return fail(err)
 	}
 	if err := s.migrate(ctx); err != nil {
@@ -270,7 +280,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 			s.log.Warn("audit: created the append-only trigger a bulk write (a backtest) left out when it stopped before closing", "db", path)
 		}
 	}
-	if s.wdb, err = openWriter(ctx, abs, normal); err != nil {
+	if s.wdb, err = openWriter(ctx, real, normal); err != nil {
 		return fail(err)
 	}
 	if s.queueAll {
@@ -285,7 +295,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 			return fail(err)
 		}
 	}
-	if s.db, err = sql.Open("sqlite3", dsn(abs, "rw", normal)); err != nil {
+	if s.db, err = sql.Open("sqlite3", dsn(real, "rw", normal)); err != nil {
 		return fail(err)
 	}
 	if err := s.db.PingContext(ctx); err != nil {
