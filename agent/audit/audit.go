@@ -280,6 +280,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 			s.log.Warn("audit: created the append-only trigger a bulk write (a backtest) left out when it stopped before closing", "db", path)
 		}
 	}
+	if err := s.removeLingeringGuard(ctx); err != nil {
+		return fail(err)
+	}
 	if s.wdb, err = openWriter(ctx, real, normal); err != nil {
 		return fail(err)
 	}
@@ -317,6 +320,21 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 }
 
 // noteFile remembers which file the store opened at abs (CheckFile).
+// removeLingeringGuard deletes an archive guard row found committed (see
+// guardWarnings): it switched the delete trigger off. One inside another
+// process's archive transaction is not visible, so it is never touched.
+func (s *Store) removeLingeringGuard(ctx context.Context) error {
+	var upto sql.NullInt64
+	if err := s.ddb.QueryRowContext(ctx, `SELECT MAX(upto) FROM archive_guard`).Scan(&upto); err != nil || !upto.Valid {
+		return err
+	}
+	if _, err := s.ddb.ExecContext(ctx, `DELETE FROM archive_guard`); err != nil {
+		return fmt.Errorf("remove the archive guard row left in place: %w", err)
+	}
+	s.log.Error("audit: removed an archive guard row left outside an archive (it let records be deleted): the database was tampered with; run warden audit verify with --expect-head", "upto", upto.Int64)
+	return nil
+}
+
 func (s *Store) noteFile(abs string) {
 	s.abs = abs
 	s.opened, _ = os.Stat(abs)

@@ -209,5 +209,15 @@ func (s *Store) guardWarnings(ctx context.Context) ([]string, error) {
 			out = append(out, fmt.Sprintf("trigger %s on %s is missing: the database no longer refuses what it refused by itself (the chain still finds any edit of a record)", t.name, t.sql))
 		}
 	}
+	// The archive transaction's guard row never outlives it; one left in
+	// place switches the delete trigger off up to its seq: someone put it
+	// there (a crash rolls the transaction back with it).
+	var upto sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT MAX(upto) FROM archive_guard`).Scan(&upto); err != nil {
+		return nil, fmt.Errorf("audit: read the archive guard: %w", err)
+	}
+	if upto.Valid {
+		out = append(out, fmt.Sprintf("archive_guard holds a row (up to seq %d) outside an archive: records_no_delete lets records up to that seq be deleted; only warden audit archive writes that row, inside its transaction, and removes it before committing (a writable open removes it; the chain still finds a deleted record, or a deleted tail with --expect-head)", upto.Int64))
+	}
 	return out, nil
 }
