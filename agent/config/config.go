@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -816,8 +817,20 @@ func urlProblem(v string) string {
 		return "names no host"
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(v, "#"):
 		return "carries a query or fragment (?…, #…): a base URL takes none, and a key there would be sent and logged; secrets go in the *_env settings"
+	case u.Scheme == "http" && !loopbackHost(u.Hostname()):
+		return "is plain http:// to a host other than this machine: every request carries a key (an API key header, a bearer token, a bot token in the path) that anyone on the way could read and replay; use https:// (plain http is for a proxy or fake on 127.0.0.1, ::1 or localhost)"
 	}
 	return ""
+}
+
+// loopbackHost reports whether host is this machine: localhost or a
+// loopback address.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 var (

@@ -142,6 +142,14 @@ func TestBaseURLs(t *testing.T) {
 		{"https://llm.example/v1?", "carries a query or fragment"},
 		{"https://llm.example/v1", ""},
 		{"http://127.0.0.1:8080/v1", ""},
+		// Plain http carries the key in clear: only to this machine.
+		{"http://localhost:8080/v1", ""},
+		{"http://[::1]:8080/v1", ""},
+		{"http://127.255.255.254/v1", ""},
+		{"http://llm.example/v1", "plain http:// to a host other than this machine"},
+		{"http://10.0.0.5:8080/v1", "plain http:// to a host other than this machine"},
+		{"http://128.0.0.1/v1", "plain http:// to a host other than this machine"},
+		{"http://localhost.example/v1", "plain http:// to a host other than this machine"},
 	} {
 		_, err := Parse("t.yaml", []byte("advisor: {openai: {base_url: '"+tc.url+"'}}\n"))
 		switch {
@@ -233,6 +241,25 @@ func TestScheduleRefusesWhatNeverDoesWhatItSays(t *testing.T) {
 			case !tc.ok && (err == nil || !strings.Contains(err.Error(), field+":")):
 				t.Errorf("%s %q: %v; want refused, naming %s", field, tc.spec, err, field)
 			}
+		}
+	}
+}
+
+// TestPlainHTTPRefusedForEveryService: the exchange, Slack and Telegram
+// URLs follow the same rule as the model's: https, or http to this machine.
+func TestPlainHTTPRefusedForEveryService(t *testing.T) {
+	for _, tc := range []struct{ yaml, field string }{
+		{"exchange: {base_url: 'http://binance-proxy.example.com'}", "exchange.base_url"},
+		{"notify: {slack: {token_env: SLACK_TOKEN, channel: C1, api_url: 'http://slack-proxy.example.com/api/'}}", "notify.slack.api_url"},
+		{"notify: {telegram: {token_env: TG_TOKEN, chat_id: '42', server_url: 'http://tg.example.com'}}", "notify.telegram.server_url"},
+	} {
+		_, err := Parse("t.yaml", []byte(tc.yaml+"\n"))
+		if err == nil || !strings.Contains(err.Error(), tc.field) || !strings.Contains(err.Error(), "plain http://") {
+			t.Errorf("%s: %v; want refused naming %s", tc.yaml, err, tc.field)
+		}
+		loop := strings.Replace(strings.Replace(strings.Replace(tc.yaml, "binance-proxy.example.com", "127.0.0.1:9", 1), "slack-proxy.example.com", "127.0.0.1:9", 1), "tg.example.com", "127.0.0.1:9", 1)
+		if _, err := Parse("t.yaml", []byte(loop+"\n")); err != nil {
+			t.Errorf("%s: %v; want accepted", loop, err)
 		}
 	}
 }
