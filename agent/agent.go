@@ -1068,10 +1068,6 @@ type summaryRecord struct {
 	Warnings    []schemas.Violation      `json:"warnings,omitempty"`
 }
 
-// lockedBySells is, per symbol, the unfilled quantity of open sell orders
-// that a new sell cannot use: plain limit and market sells (an earlier
-// sell, an exit). Stop orders are left out: they are the protective stops,
-// which the executor releases before a sell decision.
 // pendingBuys is what the open buy orders still buy, by symbol: the
 // unfilled remainder and its value at the order's limit price (nil when
 // none rests).
@@ -1093,6 +1089,10 @@ func pendingBuys(open []executor.OrderReport) map[string]schemas.PendingBuy {
 	return out
 }
 
+// lockedBySells is, per symbol, the unfilled quantity of open sell orders
+// that a new sell cannot use: plain limit and market sells (an earlier
+// sell, an exit). Stop orders are left out: they are the protective stops,
+// which the executor releases before a sell decision.
 func lockedBySells(open []executor.OrderReport) map[string]decimal.Decimal {
 	out := map[string]decimal.Decimal{}
 	for _, o := range open {

@@ -119,12 +119,12 @@ func DefaultBreakerRules() map[string]BreakerRule {
 	}
 }
 
-// Rule returns the rule of a breaker, the default when none is set.
 // BreakerNames are the circuit breakers a cycle evaluates, sorted.
 func BreakerNames() []string {
 	return slices.Sorted(maps.Keys(DefaultBreakerRules()))
 }
 
+// Rule returns the rule of a breaker, the default when none is set.
 func (c BreakerConfig) Rule(breaker string) BreakerRule {
 	r, ok := c.Rules[breaker]
 	def := DefaultBreakerRules()[breaker]

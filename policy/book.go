@@ -100,17 +100,9 @@ func newBook(st *schemas.State) *book {
 	// Buys resting from earlier cycles count as if they fill, as approved
 	// buys do (their funds are already out of the free cash).
 	for _, s := range slices.Sorted(maps.Keys(st.Account.PendingBuys)) {
-		p := st.Account.PendingBuys[s]
-		if !p.Qty.IsPositive() {
-			continue
+		if p := st.Account.PendingBuys[s]; p.Qty.IsPositive() {
+			b.addBuy(s, p.Qty, p.Notional)
 		}
-		f := b.fillsFor(s)
-		if f.boughtQty.IsZero() && b.held(s).IsZero() {
-			b.newOpen++
-		}
-		f.boughtQty = f.boughtQty.Add(p.Qty)
-		f.boughtNotional = f.boughtNotional.Add(p.Notional)
-		b.boughtTotal = b.boughtTotal.Add(p.Notional)
 	}
 	// Undefined percentages stay NaN: every comparison with NaN is false, so
 	// a rule reading them fails closed.
@@ -133,20 +125,27 @@ func newBook(st *schemas.State) *book {
 
 // apply records an approved order.
 func (b *book) apply(o *schemas.Order) {
-	f := b.fillsFor(o.Symbol)
 	if o.Side == schemas.SideBuy {
-		if f.boughtQty.IsZero() && b.held(o.Symbol).IsZero() {
-			b.newOpen++
-		}
-		f.boughtQty = f.boughtQty.Add(o.Quantity)
-		f.boughtNotional = f.boughtNotional.Add(o.Notional)
-		b.boughtTotal = b.boughtTotal.Add(o.Notional)
+		b.addBuy(o.Symbol, o.Quantity, o.Notional)
 		b.cash = b.cash.Sub(o.Notional)
 	} else {
+		f := b.fillsFor(o.Symbol)
 		f.soldQty = f.soldQty.Add(o.Quantity)
 	}
 	b.ordersLastMinute++
 	b.openOrders++
+}
+
+// addBuy counts a buy as if it fills: in sym's position and the total
+// exposure, and as a new position when sym is neither held nor bought yet.
+func (b *book) addBuy(sym string, qty, notional decimal.Decimal) {
+	f := b.fillsFor(sym)
+	if f.boughtQty.IsZero() && b.held(sym).IsZero() {
+		b.newOpen++
+	}
+	f.boughtQty = f.boughtQty.Add(qty)
+	f.boughtNotional = f.boughtNotional.Add(notional)
+	b.boughtTotal = b.boughtTotal.Add(notional)
 }
 
 // held is the quantity of sym the state says is held now.

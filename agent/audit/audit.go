@@ -319,13 +319,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// noteFile remembers which file the store opened at abs (CheckFile).
 // removeLingeringGuard deletes an archive guard row found committed (see
 // guardWarnings): it switched the delete trigger off. One inside another
 // process's archive transaction is not visible, so it is never touched.
 func (s *Store) removeLingeringGuard(ctx context.Context) error {
-	var upto sql.NullInt64
-	if err := s.ddb.QueryRowContext(ctx, `SELECT MAX(upto) FROM archive_guard`).Scan(&upto); err != nil || !upto.Valid {
+	upto, err := lingeringGuard(ctx, s.ddb)
+	if err != nil || !upto.Valid {
 		return err
 	}
 	if _, err := s.ddb.ExecContext(ctx, `DELETE FROM archive_guard`); err != nil {
@@ -335,6 +334,7 @@ func (s *Store) removeLingeringGuard(ctx context.Context) error {
 	return nil
 }
 
+// noteFile remembers which file the store opened at abs (CheckFile).
 func (s *Store) noteFile(abs string) {
 	s.abs = abs
 	s.opened, _ = os.Stat(abs)

@@ -181,6 +181,15 @@ func quoteIdent(s string) string {
 	return string(append(b, '"'))
 }
 
+// lingeringGuard is the seq a committed archive_guard row lets records be
+// deleted up to (not Valid when there is none). An archive's own row,
+// inside its uncommitted transaction, is not visible here.
+func lingeringGuard(ctx context.Context, db *sql.DB) (sql.NullInt64, error) {
+	var upto sql.NullInt64
+	err := db.QueryRowContext(ctx, `SELECT MAX(upto) FROM archive_guard`).Scan(&upto)
+	return upto, err
+}
+
 // guardWarnings names each trigger a newly migrated database has and this
 // one lacks, and a bulk write that did not close (Options.Bulk).
 func (s *Store) guardWarnings(ctx context.Context) ([]string, error) {
@@ -212,8 +221,8 @@ func (s *Store) guardWarnings(ctx context.Context) ([]string, error) {
 	// The archive transaction's guard row never outlives it; one left in
 	// place switches the delete trigger off up to its seq: someone put it
 	// there (a crash rolls the transaction back with it).
-	var upto sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, `SELECT MAX(upto) FROM archive_guard`).Scan(&upto); err != nil {
+	upto, err := lingeringGuard(ctx, s.db)
+	if err != nil {
 		return nil, fmt.Errorf("audit: read the archive guard: %w", err)
 	}
 	if upto.Valid {
