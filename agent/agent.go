@@ -212,6 +212,9 @@ type CycleResult struct {
 	DecisionIDs []string             `json:"decision_ids,omitempty"`
 	Orders      []schemas.OrderEvent `json:"orders,omitempty"`
 	Held        []string             `json:"held,omitempty"` // approved orders waiting for a person (agent/approval), not placed
+	// Withdrawn are resting buys this cycle cancelled because the kill
+	// switch or safe mode holds.
+	Withdrawn   []schemas.OrderEvent `json:"withdrawn,omitempty"`
 	OrderErrors []string             `json:"order_errors,omitempty"`
 	Equity      decimal.Decimal      `json:"equity"`
 	// ExchangeRequests is how many exchange calls the cycle sent (when
@@ -394,6 +397,7 @@ func (a *Agent) cycle(ctx context.Context, res *CycleResult, val *policy.Validat
 		res.KillSwitch = kill
 		a.setLevel(res, lv)
 	}
+	a.withdrawBuys(ctx, res)
 
 	snaps, candles, err := a.snapshots(ctx, now)
 	if err != nil {
@@ -411,6 +415,7 @@ func (a *Agent) cycle(ctx context.Context, res *CycleResult, val *policy.Validat
 	}
 	if len(res.Trips) > 0 {
 		a.trip(ctx, res, res.Trips)
+		a.withdrawBuys(ctx, res) // a trip may have raised safe mode
 	}
 
 	st, err := a.state(ctx, now, snaps, res)
@@ -553,13 +558,93 @@ func (a *Agent) killedSince(ctx context.Context, res *CycleResult, decisionID st
 	if err != nil {
 		why = "the kill switch could not be read: " + err.Error()
 		res.OrderErrors = append(res.OrderErrors, fmt.Sprintf("%s: not placed: %s", decisionID, why))
-	} else {
+	} else if !res.KillSwitch {
 		res.KillSwitch = true
+		a.withdrawBuys(ctx, res)
 	}
 	a.d.Logger.Warn("approved order withheld", "decision", decisionID, "symbol", o.Symbol, "side", o.Side, "reason", why)
 	a.event(ctx, audit.Event{Kind: audit.EventOrderWithheld, RunID: res.RunID, At: res.At, Symbol: o.Symbol, State: "withheld",
 		Detail: jsonDetail(map[string]any{"decision_id": decisionID, "order": o, "reason": why})})
 	return true
+}
+
+// BuyWithdrawer cancels the resting buy entries (executor.Executor).
+type BuyWithdrawer interface {
+	WithdrawBuys(ctx context.Context, reason string) (executor.PollResult, error)
+}
+
+// withdrawBuys cancels the buys resting on the exchange while the kill
+// switch or safe mode holds: neither lets a buy be placed, and one placed
+// before that fills now adds exposure all the same. Protective stops and
+// exits stay. What was cancelled is recorded (buys_withdrawn) and on the
+// result; a cancellation that failed is an order error, notified, and
+// tried again at the next cycle.
+func (a *Agent) withdrawBuys(ctx context.Context, res *CycleResult) {
+	if err := a.withdraw(ctx, res); err != nil {
+		res.OrderErrors = append(res.OrderErrors, "withdraw resting buys: "+err.Error())
+		a.publish(ctx, notify.Error{Component: "executor", Err: "withdraw resting buys: " + err.Error(), Key: res.RunID + ":withdraw", RunID: res.RunID, At: res.At})
+	}
+}
+
+// WithdrawIfHalted withdraws the resting buys between cycles when the kill
+// switch or safe mode holds (set by another process: `warden kill`, the
+// console), so that a long-running `warden run` on an hourly schedule
+// acts within seconds. It returns how many it cancelled. A failure is
+// logged and returned, not notified: the next cycle tries again and
+// reports it.
+func (a *Agent) WithdrawIfHalted(ctx context.Context) (int, error) {
+	if a.d.Store == nil {
+		return 0, nil
+	}
+	now := a.d.Clock().UTC()
+	kill, err := a.d.Store.KillSwitch(ctx)
+	if err != nil {
+		return 0, err
+	}
+	lv, err := a.d.Store.Level(ctx, now)
+	if err != nil {
+		return 0, err
+	}
+	res := CycleResult{At: now, KillSwitch: kill}
+	a.setLevel(&res, lv)
+	err = a.withdraw(ctx, &res)
+	return len(res.Withdrawn), err
+}
+
+func (a *Agent) withdraw(ctx context.Context, res *CycleResult) error {
+	w, ok := a.d.Orders.(BuyWithdrawer)
+	if !ok || (!res.KillSwitch && !res.SafeMode) {
+		return nil
+	}
+	why := "safe mode: only sells that reduce a position"
+	if res.KillSwitch {
+		why = "kill switch: nothing may be bought"
+	}
+	pr, err := w.WithdrawBuys(ctx, why)
+	var cancelled []schemas.OrderEvent
+	for _, ev := range pr.Events {
+		if ev.Role == executor.RoleEntry && ev.State == schemas.OrderCancelled {
+			cancelled = append(cancelled, ev)
+		}
+	}
+	res.Withdrawn = append(res.Withdrawn, cancelled...)
+	if err != nil {
+		a.d.Logger.Error("resting buys not all withdrawn; tried again", "reason", why, "err", err)
+	}
+	if len(cancelled) == 0 {
+		return err
+	}
+	ids := make([]string, len(cancelled))
+	for i, ev := range cancelled {
+		ids[i] = ev.ClientOrderID
+		a.d.Logger.Warn("resting buy withdrawn", "client_order_id", ev.ClientOrderID, "symbol", ev.Symbol, "filled", ev.FilledQty.String(), "reason", why)
+	}
+	detail := map[string]any{"reason": why, "cancelled": ids}
+	if err != nil {
+		detail["error"] = err.Error()
+	}
+	a.event(ctx, audit.Event{Kind: audit.EventBuysWithdrawn, RunID: res.RunID, At: res.At, State: "cancelled", Detail: jsonDetail(detail)})
+	return err
 }
 
 // maxFetchSkew is how much newer than the decision time a live quote may

@@ -49,6 +49,13 @@ func newHarness(t *testing.T, adv advisor.Advisor, dbPath string) *harness {
 // newHarnessBreakers is newHarness with the given breakers.
 func newHarnessBreakers(t *testing.T, adv advisor.Advisor, dbPath string, breakers agent.BreakerConfig) *harness {
 	t.Helper()
+	return newHarnessPaper(t, adv, dbPath, breakers, paper.DefaultConfig())
+}
+
+// newHarnessPaper is newHarnessBreakers on a paper exchange configured
+// as pcfg.
+func newHarnessPaper(t *testing.T, adv advisor.Advisor, dbPath string, breakers agent.BreakerConfig, pcfg paper.Config) *harness {
+	t.Helper()
 	ctx := context.Background()
 	h := &harness{t: t}
 	if dbPath == "" {
@@ -60,7 +67,7 @@ func newHarnessBreakers(t *testing.T, adv advisor.Advisor, dbPath string, breake
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.store.Close() })
-	h.px, err = paper.New(paper.DefaultConfig())
+	h.px, err = paper.New(pcfg)
 	if err != nil {
 		t.Fatal(err)
 	}

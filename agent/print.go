@@ -79,6 +79,12 @@ func (a *Agent) print(res CycleResult) {
 	for _, e := range res.OrderErrors {
 		fmt.Fprintf(w, "  order error: %s\n", e)
 	}
+	if len(res.Withdrawn) > 0 {
+		fmt.Fprintln(w, "\nresting buys withdrawn:")
+	}
+	for _, o := range res.Withdrawn {
+		fmt.Fprintf(w, "  %s buy %s %s @ %s: cancelled, filled %s (%s)\n", o.ClientOrderID, o.Symbol, o.Quantity, o.Price, o.FilledQty, o.Reason)
+	}
 	if len(res.Held) > 0 {
 		fmt.Fprintln(w, "\nwaiting for a person (human approval; warden approvals shows the hash):")
 		for _, id := range res.Held {

@@ -653,8 +653,8 @@ func (e *Executor) market(ctx context.Context, symbol string) (Market, error) {
 }
 
 // fromReport is prev updated with what the exchange says.
-func (e *Executor) fromReport(prev schemas.OrderEvent, rep OrderReport) schemas.OrderEvent {
-	ev := e.next(prev, rep.Status, "")
+func (e *Executor) fromReport(prev schemas.OrderEvent, rep OrderReport, reason string) schemas.OrderEvent {
+	ev := e.next(prev, rep.Status, reason)
 	if rep.ExchangeOrderID != "" {
 		ev.ExchangeOrderID = rep.ExchangeOrderID
 	}
@@ -680,12 +680,17 @@ func changed(prev, ev schemas.OrderEvent) bool {
 // (as intent) first, so a crash right after cannot leave the fill
 // unprotected.
 func (e *Executor) record(ctx context.Context, prev schemas.OrderEvent, rep OrderReport) (schemas.OrderEvent, error) {
+	return e.recordWhy(ctx, prev, rep, "")
+}
+
+// recordWhy is record, with the reason the new event carries.
+func (e *Executor) recordWhy(ctx context.Context, prev schemas.OrderEvent, rep OrderReport, reason string) (schemas.OrderEvent, error) {
 	switch rep.Status {
 	case schemas.OrderAcknowledged, schemas.OrderPartiallyFilled, schemas.OrderFilled, schemas.OrderCancelled, schemas.OrderRejected:
 	default:
 		return prev, fmt.Errorf("executor: exchange reported status %q for %s", rep.Status, prev.ClientOrderID)
 	}
-	ev := e.fromReport(prev, rep)
+	ev := e.fromReport(prev, rep, reason)
 	if prev.State.Final() || !changed(prev, ev) {
 		return prev, nil
 	}

@@ -287,6 +287,11 @@ func (e *Executor) protectDecision(ctx context.Context, decisionID string) {
 // retried; the next poll tries again) and journals what the exchange says.
 // An order that is no longer open is fetched instead.
 func (e *Executor) cancel(ctx context.Context, ev schemas.OrderEvent) (schemas.OrderEvent, error) {
+	return e.cancelWhy(ctx, ev, "")
+}
+
+// cancelWhy is cancel; the journaled cancellation carries reason.
+func (e *Executor) cancelWhy(ctx context.Context, ev schemas.OrderEvent, reason string) (schemas.OrderEvent, error) {
 	c, stop := context.WithTimeout(ctx, e.opt.ReadTimeout)
 	rep, err := e.ex.CancelOrder(c, ev.Symbol, ev.ClientOrderID)
 	stop()
@@ -297,7 +302,11 @@ func (e *Executor) cancel(ctx context.Context, ev schemas.OrderEvent) (schemas.O
 	if err != nil {
 		return ev, err
 	}
-	out, err := e.record(ctx, ev, rep)
+	why := ""
+	if cancelled && rep.Status == schemas.OrderCancelled {
+		why = reason
+	}
+	out, err := e.recordWhy(ctx, ev, rep, why)
 	if err == nil && cancelled {
 		e.trackCancelled(ev, out)
 	}

@@ -26,6 +26,7 @@ const (
 	EventReconcile        = "reconcile"
 	EventProtection       = "protection"     // a filled entry whose stop could not be placed
 	EventOrderWithheld    = "order_withheld" // an approved order not placed: the kill switch was set during its cycle
+	EventBuysWithdrawn    = "buys_withdrawn" // resting buys cancelled: the kill switch or safe mode holds
 )
 
 // Event is an operator, breaker or system event.

@@ -167,7 +167,8 @@ func (rt *runtime) approvalWork(ctx context.Context) bool {
 
 // approvalLoop acts, between cycles, on approvals recorded by other
 // processes (warden approve while this run holds the lock, the console,
-// Telegram) within a few seconds, never during a cycle.
+// Telegram) and on a kill switch or safe mode they set (withdrawIfHalted)
+// within a few seconds, never during a cycle.
 func (rt *runtime) approvalLoop(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -196,6 +197,7 @@ func (rt *runtime) approvalPass(ctx context.Context) {
 			rt.clock.t = now
 		}
 	}
+	rt.withdrawIfHalted(ctx)
 	if !rt.approvalWork(ctx) {
 		return
 	}
@@ -208,6 +210,33 @@ func (rt *runtime) approvalPass(ctx context.Context) {
 	}
 	rt.processApprovals(pctx)
 	if rt.paper != nil {
+		if err := rt.paperSaver.Save(pctx); err != nil {
+			rt.logger.Error("save paper state", "err", err)
+		}
+	}
+}
+
+// withdrawRetry is how long a between-cycles withdrawal that failed waits
+// before it is tried again (the exchange may be down; the next cycle tries
+// too).
+const withdrawRetry = time.Minute
+
+// withdrawIfHalted cancels the resting buys as soon as the kill switch or
+// safe mode is seen between cycles (agent.WithdrawIfHalted): a buy placed
+// before `warden kill` must not fill during the rest of an hourly
+// schedule's hour. The caller holds rt.cycleMu.
+func (rt *runtime) withdrawIfHalted(ctx context.Context) {
+	if time.Now().Before(rt.withdrawAfter) {
+		return
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	n, err := rt.agent.WithdrawIfHalted(pctx)
+	if err != nil {
+		rt.logger.Error("withdraw resting buys between cycles; the next cycle tries again", "err", err)
+		rt.withdrawAfter = time.Now().Add(withdrawRetry)
+	}
+	if n > 0 && rt.paper != nil {
 		if err := rt.paperSaver.Save(pctx); err != nil {
 			rt.logger.Error("save paper state", "err", err)
 		}

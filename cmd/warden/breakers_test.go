@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,7 +23,8 @@ import (
 // switches between runs: "fail" answers HTTP 500 with the recorded OpenAI
 // error body; "hold" a valid answer holding both symbols; "buy2" a buy of
 // BTC/USDT for 2 % of equity at the ask shown in the prompt, with a stop
-// 3 % below.
+// 3 % below; "dip" a buy for 1 % of equity 49 bps under the mid, which
+// rests.
 type levelModel struct {
 	mode  atomic.Value // string
 	calls atomic.Int64
@@ -75,6 +77,22 @@ func newLevelModel(t *testing.T) *levelModel {
 			ask, _ := strconv.ParseFloat(mm[2], 64)
 			recs = []map[string]any{{"symbol": "BTC/USDT", "action": "buy", "confidence": 0.7, "size_pct": 2, "order_type": "limit",
 				"limit_price": ask, "stop_loss": float64(int(ask*0.97*100)) / 100, "take_profit": nil, "reason": "test buy at the position cap"},
+				hold("ETH/USDT")}
+		case "dip":
+			user := ""
+			if len(req.Messages) > 0 {
+				user = req.Messages[len(req.Messages)-1].Content
+			}
+			mm := askRe.FindStringSubmatch(user)
+			if mm == nil {
+				http.Error(w, "no BTC/USDT ticker in the prompt", http.StatusBadRequest)
+				return
+			}
+			bid, _ := strconv.ParseFloat(mm[1], 64)
+			ask, _ := strconv.ParseFloat(mm[2], 64)
+			limit := math.Floor((bid+ask)/2*0.9951*100) / 100 // as far under the mid as limit_near_mid allows
+			recs = []map[string]any{{"symbol": "BTC/USDT", "action": "buy", "confidence": 0.7, "size_pct": 1, "order_type": "limit",
+				"limit_price": limit, "stop_loss": math.Floor(limit*0.97*100) / 100, "take_profit": nil, "reason": "test buy under the market"},
 				hold("ETH/USDT")}
 		}
 		content, _ := json.Marshal(map[string]any{"rationale": "test model", "recommendations": recs})

@@ -115,19 +115,22 @@ type runtime struct {
 	exchange   executor.Exchange
 	paper      *paper.Exchange       // nil in live mode
 	paperSaver *agent.PaperPersister // saves the paper account after each cycle
-	replay     *agent.PaperReplay    // nil unless paper over bundled candles
-	liveFeed   *agent.LiveFeed       // nil unless paper over live public data
-	candles    *agent.StoredCandles  // live data: closed candles kept in the store; nil offline
-	exec       *executor.Executor
-	agent      *agent.Agent
-	clock      *simClock
-	metrics    *metrics.Metrics
-	dispatch   []*notify.Dispatcher
-	pub        agent.Publisher   // nil when no channel is configured
-	creds      ccxtx.Credentials // live keys; zero in paper mode
-	red        *redact.Redactor  // the one redactor: store, notifications, logs
-	lock       *os.File          // held for the runtime's life: one trading process per database
-	live       bool
+	// withdrawAfter: a between-cycles withdrawal of resting buys failed;
+	// none is tried again before this time (withdrawIfHalted).
+	withdrawAfter time.Time
+	replay        *agent.PaperReplay   // nil unless paper over bundled candles
+	liveFeed      *agent.LiveFeed      // nil unless paper over live public data
+	candles       *agent.StoredCandles // live data: closed candles kept in the store; nil offline
+	exec          *executor.Executor
+	agent         *agent.Agent
+	clock         *simClock
+	metrics       *metrics.Metrics
+	dispatch      []*notify.Dispatcher
+	pub           agent.Publisher   // nil when no channel is configured
+	creds         ccxtx.Credentials // live keys; zero in paper mode
+	red           *redact.Redactor  // the one redactor: store, notifications, logs
+	lock          *os.File          // held for the runtime's life: one trading process per database
+	live          bool
 	// approvals is human approval's gate (cmd/warden/approvals.go).
 	approvals *approval.Gate
 	// tg is the Telegram approval bot; nil unless approval.channels has
