@@ -35,6 +35,10 @@ var (
 	ErrOutcomeUnknown = errors.New("executor: order outcome unknown")
 )
 
+// DefaultStopLimitOffset is Options.StopLimitOffset's default, 0.5 %. The
+// validator's stop check (policy.StopLimitOffset) uses the same value.
+var DefaultStopLimitOffset = decimal.RequireFromString("0.005")
+
 // Options configure an Executor. Zero values take the defaults shown.
 type Options struct {
 	Logger *slog.Logger     // nil discards
@@ -77,7 +81,7 @@ type Options struct {
 	MaxOrdersPerMinute int
 
 	// StopLimitOffset is how far below the stop price the protective
-	// stop-loss-limit rests, as a fraction (default 0.005 = 0.5%).
+	// stop-loss-limit rests, as a fraction (default DefaultStopLimitOffset).
 	StopLimitOffset decimal.Decimal
 	// BalanceTolerance is the absolute difference per asset below which
 	// Reconcile reports no balance mismatch (default 1e-8); a relative
@@ -126,7 +130,7 @@ func (o *Options) defaults() {
 		o.MaxOrdersPerMinute = 10
 	}
 	if o.StopLimitOffset.Sign() <= 0 {
-		o.StopLimitOffset = decimal.RequireFromString("0.005")
+		o.StopLimitOffset = DefaultStopLimitOffset
 	}
 	if o.BalanceTolerance.Sign() <= 0 {
 		o.BalanceTolerance = decimal.New(1, -8)

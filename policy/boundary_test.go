@@ -254,6 +254,11 @@ func TestDefaultRuleBoundaries(t *testing.T) {
 			}},
 			"quantity 0.005 is below the exchange minimum 0.00501"},
 	}
+	// A buy exactly at the exchange's minimum amount or notional meets
+	// the rule, but its protective stop (what the fill leaves after the
+	// fee, at the stop's lower price) is under the minimum: the hard limit
+	// limit_stop_placeable refuses it, and nothing else may.
+	stopUnderMinimum := map[string]bool{"min_notional": true, "min_amount": true}
 	covered := map[string]bool{}
 	for _, tc := range tests {
 		rule, _, _ := strings.Cut(tc.rule, " ")
@@ -262,6 +267,12 @@ func TestDefaultRuleBoundaries(t *testing.T) {
 			st, rec := roundState(t)
 			tc.at.change(&st, &rec)
 			vd := validateRec(t, v, st, rec)[0]
+			if stopUnderMinimum[tc.rule] {
+				if names := violationNames(vd); !slices.Equal(names, []string{RuleLimitStopPlaceable}) {
+					t.Errorf("verdict = %s %+v; want %s passed and only %s failed", vd.Decision, vd.Violations, tc.rule, RuleLimitStopPlaceable)
+				}
+				return
+			}
 			if vd.Decision != schemas.DecisionApproved {
 				t.Errorf("verdict = %s %+v; want approved at the limit", vd.Decision, vd.Violations)
 			}

@@ -17,6 +17,7 @@ const (
 	RuleLimitMaxOrderNotional = "limit_max_order_notional" // an order's notional is over Limits.MaxOrderNotional
 	RuleLimitMarketData       = "limit_market_data"        // no order without market data for its symbol
 	RuleLimitRiskScale        = "limit_risk_scale"         // the state's risk scale is not in (0, 1]
+	RuleLimitStopPlaceable    = "limit_stop_placeable"     // a buy's protective stop would be below the exchange's minimums
 )
 
 // DefaultMaxOrderNotional is the maximum order notional, in quote units,
@@ -33,6 +34,28 @@ var KnownModes = []string{"paper", "live"}
 type Limits struct {
 	// MaxOrderNotional caps one order's notional, in quote units.
 	MaxOrderNotional decimal.Decimal
+	// BaseFee is the largest fee a buy may pay in the asset it buys, as a
+	// fraction (Binance takes its 0.1 % from what a buy receives): what
+	// filled less this is what the protective stop sells. Zero or less
+	// means DefaultBaseFee; a smaller value is not taken (a VIP rate may
+	// change, the check must not become optimistic).
+	BaseFee decimal.Decimal
+}
+
+// DefaultBaseFee is Binance's standard spot fee, 0.1 %.
+var DefaultBaseFee = decimal.RequireFromString("0.001")
+
+// StopLimitOffset is how far under its trigger the executor rests a
+// protective stop-loss-limit (executor.Options.StopLimitOffset's default;
+// a test keeps the two equal). The exchange judges the stop's minimums at
+// that limit price.
+var StopLimitOffset = decimal.RequireFromString("0.005")
+
+func (l Limits) baseFee() decimal.Decimal {
+	if l.BaseFee.GreaterThan(DefaultBaseFee) {
+		return l.BaseFee
+	}
+	return DefaultBaseFee
 }
 
 func (l Limits) maxNotional() decimal.Decimal {
@@ -79,6 +102,47 @@ func (l Limits) check(rec *schemas.Recommendation, o *schemas.Order, b *book) []
 		if max := l.maxNotional(); o.Notional.GreaterThan(max) {
 			bad(RuleLimitMaxOrderNotional, "order notional %s is over the maximum of %s per order", o.Notional, max)
 		}
+		if m, ok := st.Markets[rec.Symbol]; ok {
+			if msg := l.unplaceableStop(o, m); msg != "" {
+				bad(RuleLimitStopPlaceable, "%s", msg)
+			}
+		}
 	}
 	return vs
+}
+
+// unplaceableStop says why the protective stop of buy o could not be
+// placed once it filled: the stop sells what the fill left after a fee in
+// the bought asset (BaseFee), rounded down to the amount step, at the
+// stop's limit price (StopLimitOffset under the trigger, on the price
+// step), and the exchange refuses it under its minimum amount or
+// notional. Such a buy would hold a position nothing protects and that
+// may be too small even to sell. Empty when the stop can be placed, when
+// o is not a buy with a stop loss, or when o itself is under the
+// minimums (nothing fills).
+func (l Limits) unplaceableStop(o *schemas.Order, m schemas.Market) string {
+	if o.Side != schemas.SideBuy || o.StopLoss == nil || !o.StopLoss.IsPositive() || !m.AmountStep.IsPositive() || !m.PriceStep.IsPositive() {
+		return ""
+	}
+	if o.Quantity.LessThan(m.MinAmount) || o.Notional.LessThan(m.MinNotional) {
+		// The order itself is under the minimums: the exchange refuses it,
+		// and the policy's min_amount and min_notional rules say so.
+		return ""
+	}
+	one := decimal.NewFromInt(1)
+	fee := l.baseFee()
+	net := roundToStep(o.Quantity.Mul(one.Sub(fee)), m.AmountStep, false)
+	trigger := roundToStep(*o.StopLoss, m.PriceStep, false)
+	limit := roundToStep(trigger.Mul(one.Sub(StopLimitOffset)), m.PriceStep, false)
+	notional := net.Mul(limit)
+	feePct := fee.Mul(decimal.NewFromInt(100))
+	switch {
+	case net.LessThan(m.MinAmount) || !net.IsPositive():
+		return fmt.Sprintf("the protective stop could not be placed: quantity %s less a %s%% fee is %s at amount step %s, under the minimum amount %s; buy more or not at all",
+			o.Quantity, feePct, net, m.AmountStep, m.MinAmount)
+	case notional.LessThan(m.MinNotional):
+		return fmt.Sprintf("the protective stop could not be placed: quantity %s less a %s%% fee is %s, worth %s at the stop's limit price %s (trigger %s), under the minimum notional %s; buy more or not at all",
+			o.Quantity, feePct, net, notional, limit, trigger, m.MinNotional)
+	}
+	return ""
 }

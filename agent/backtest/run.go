@@ -394,7 +394,7 @@ func runOnce(ctx context.Context, c *normalised, stage string, adv advisor.Advis
 	b := c.Settings.Breakers
 	ag, err := agent.New(agent.Deps{
 		Market: newMarketView(px, tp, c.Timeframe, clock), Orders: exe, Advisor: adv,
-		Validator: policy.NewValidator(c.policy, policy.Limits{MaxOrderNotional: c.Settings.Limits.MaxOrderNotional}),
+		Validator: policy.NewValidator(c.policy, c.Settings.PolicyLimits(true)),
 		Store:     st, Clock: clock, Logger: c.Logger,
 	}, agent.Options{
 		Mode: "backtest", Symbols: c.Symbols, Timeframe: c.Timeframe, Lookback: c.Settings.Candles,

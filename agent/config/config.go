@@ -30,6 +30,7 @@ import (
 
 	"github.com/warden-trading/warden/agent/maintenance"
 	"github.com/warden-trading/warden/agent/market"
+	"github.com/warden-trading/warden/policy"
 	"github.com/warden-trading/warden/schemas"
 )
 
@@ -80,6 +81,19 @@ type Config struct {
 type Limits struct {
 	// MaxOrderNotional caps any single order, in the quote currency.
 	MaxOrderNotional decimal.Decimal `yaml:"max_order_notional"`
+}
+
+// PolicyLimits are the validator's hard limits for this config: the
+// order cap, and the fee a buy pays in the bought asset, which the stop
+// check (policy.RuleLimitStopPlaceable) takes off what the stop sells.
+// On the paper exchange (paper true: paper mode and backtests) that fee
+// is the larger of the paper fees when it is above policy.DefaultBaseFee.
+func (c *Config) PolicyLimits(paper bool) policy.Limits {
+	l := policy.Limits{MaxOrderNotional: c.Limits.MaxOrderNotional}
+	if paper {
+		l.BaseFee = decimal.Max(c.Paper.MakerFeeBps, c.Paper.TakerFeeBps).Div(decimal.NewFromInt(10000))
+	}
+	return l
 }
 
 // Advisor selects and configures the model side.

@@ -55,7 +55,7 @@ policy, the database or a flag is unusable.`,
 			if db != "" {
 				cfg.DB = db
 			}
-			lim := policy.Limits{MaxOrderNotional: cfg.Limits.MaxOrderNotional}
+			lim := cfg.PolicyLimits(cfg.Mode != "live")
 			if maxNotional != "" {
 				n, err := decimal.NewFromString(maxNotional)
 				if err != nil || !n.IsPositive() {
