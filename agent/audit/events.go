@@ -24,9 +24,10 @@ const (
 	EventError            = "error"
 	EventPaperState       = "paper_state"
 	EventReconcile        = "reconcile"
-	EventProtection       = "protection"     // a filled entry whose stop could not be placed
-	EventOrderWithheld    = "order_withheld" // an approved order not placed: the kill switch was set during its cycle
-	EventBuysWithdrawn    = "buys_withdrawn" // resting buys cancelled: the kill switch or safe mode holds
+	EventProtection       = "protection"       // a filled entry whose stop could not be placed
+	EventOrderWithheld    = "order_withheld"   // an approved order not placed: the kill switch was set during its cycle
+	EventBuysWithdrawn    = "buys_withdrawn"   // resting buys cancelled: the kill switch or safe mode holds
+	EventExchangeBackoff  = "exchange_backoff" // the exchange asked for a pause (418 ban, long 429): nothing is sent until it ends
 )
 
 // Event is an operator, breaker or system event.

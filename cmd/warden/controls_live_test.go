@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/warden-trading/warden/agent/audit"
 	"github.com/warden-trading/warden/executor/ccxtx/fakebinance"
@@ -89,4 +90,39 @@ func countPosts(f *fakebinance.Server) int {
 		}
 	}
 	return n
+}
+
+// TestBanHoldsAcrossOnceRuns: Binance answers one request of a `run
+// --once --live` with 418 (IP banned for two minutes). That process stops
+// sending, records the ban (exchange_backoff), and the next process, as
+// cron starts it a moment later, sends nothing at all: not even the key
+// check. A request sent during a ban makes Binance lengthen it.
+func TestBanHoldsAcrossOnceRuns(t *testing.T) {
+	fake, url := startFakeBinance(t, fakebinance.Options{})
+	t.Chdir(t.TempDir())
+	t.Setenv("WARDEN_API_KEY", fakeKey)
+	t.Setenv("WARDEN_API_SECRET", fakeSecret)
+	os.WriteFile("warden.yaml", []byte("mode: live\nexchange: {base_url: "+url+"}\n"), 0o600)
+	if err := fake.Inject(fakebinance.Fault{Method: "GET", Path: "/api/v3/depth", Kind: fakebinance.FaultBan, RetryAfter: 2 * time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runMain(t, "run", "--once", "--live", "--config", "warden.yaml")
+	if code == exitOK {
+		t.Fatalf("a cycle banned half way = exit 0\n%s\n%s", out, errOut)
+	}
+	banAt := len(fake.Requests())
+	if fake.FaultsServed()[fakebinance.FaultBan] != 1 {
+		t.Fatalf("the ban was served %d times; want once", fake.FaultsServed()[fakebinance.FaultBan])
+	}
+	code, js, _ := runMain(t, "audit", "events", "--kind", "exchange_backoff", "--json")
+	if code != 0 || !strings.Contains(js, `"banned"`) {
+		t.Fatalf("audit events --kind exchange_backoff = %d %s; want the ban recorded", code, js)
+	}
+	code, out, errOut = runMain(t, "run", "--once", "--live", "--config", "warden.yaml")
+	if code != exitFailed || !strings.Contains(errOut, "pause until") {
+		t.Fatalf("run --once during the ban = %d; want 1 naming the pause\n%s\n%s", code, out, errOut)
+	}
+	if n := len(fake.Requests()) - banAt; n != 0 {
+		t.Errorf("the process started during the ban sent %d requests; want none", n)
+	}
 }

@@ -248,7 +248,7 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 	if err != nil {
 		return nil, err
 	}
-	validator := policy.NewValidator(rt.policy, policy.Limits{MaxOrderNotional: cfg.Limits.MaxOrderNotional})
+	validator := policy.NewValidator(rt.policy, cfg.PolicyLimits(cfg.Mode != "live"))
 
 	if err := rt.openExchange(ctx, o); err != nil {
 		return nil, err
@@ -322,8 +322,46 @@ func alertOptions(cfg config.Config, live bool) agent.AlertOptions {
 	return o
 }
 
+// exchangeBackoff is the pause the exchange asked for, shared by this
+// process's adapters and kept in the store (an exchange_backoff event) so
+// that the next process, a `run --once` from cron, keeps it too: it sends
+// nothing until the pause is over.
+func (rt *runtime) exchangeBackoff(ctx context.Context) (*executor.Backoff, error) {
+	b := executor.NewBackoff(time.Now, func(s executor.BackoffState) {
+		detail, err := json.Marshal(s)
+		if err != nil {
+			return
+		}
+		rt.logger.Warn("the exchange asked for a pause; nothing is sent until it ends", "until", s.Until.UTC().Format(time.RFC3339), "kind", s.Kind, "reason", s.Reason)
+		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := rt.store.RecordEvent(c, audit.Event{Kind: audit.EventExchangeBackoff, At: time.Now().UTC(), State: s.Kind, Detail: detail}); err != nil {
+			rt.logger.Error("audit: record the exchange's pause", "err", err)
+		}
+	})
+	evs, err := rt.store.ListEvents(ctx, audit.EventFilter{Kinds: []string{audit.EventExchangeBackoff}, Limit: 1})
+	if err != nil {
+		return nil, fmt.Errorf("read the exchange's last pause: %w", err)
+	}
+	if len(evs) == 1 {
+		var s executor.BackoffState
+		if err := json.Unmarshal(evs[0].Detail, &s); err != nil {
+			return nil, fmt.Errorf("read the exchange's last pause (event %d): %w", evs[0].Seq, err)
+		}
+		b.Restore(s)
+		if left := time.Until(s.Until); left > 0 {
+			rt.logger.Warn("the exchange's pause recorded by an earlier process still holds; nothing is sent until it ends", "until", s.Until.UTC().Format(time.RFC3339), "left", left.Round(time.Second).String(), "kind", s.Kind)
+		}
+	}
+	return b, nil
+}
+
 func (rt *runtime) openExchange(ctx context.Context, o runtimeOptions) error {
 	cfg := rt.cfg
+	backoff, err := rt.exchangeBackoff(ctx)
+	if err != nil {
+		return err
+	}
 	if rt.live {
 		creds := rt.creds
 		var created time.Time
@@ -334,6 +372,7 @@ func (rt *runtime) openExchange(ctx context.Context, o runtimeOptions) error {
 			Exchange: cfg.Exchange.ID, Credentials: creds, Sandbox: cfg.Exchange.Sandbox, BaseURL: cfg.Exchange.BaseURL,
 			AllowWithdrawalKeys: cfg.Exchange.AllowWithdrawalKeys, KeyCreated: created,
 			KeyRotation: time.Duration(cfg.Exchange.KeyRotationDays) * 24 * time.Hour,
+			Backoff:     backoff,
 		}, rt.logger)
 		if err != nil {
 			return err
@@ -379,7 +418,7 @@ func (rt *runtime) openExchange(ctx context.Context, o runtimeOptions) error {
 	if cfg.Paper.Data == "live" {
 		// Public market data from the configured exchange, no keys: the
 		// paper account trades on today's market.
-		pub, err := ccxtx.New(ccxtx.Config{Exchange: cfg.Exchange.ID, Sandbox: cfg.Exchange.Sandbox, BaseURL: cfg.Exchange.BaseURL}, rt.logger)
+		pub, err := ccxtx.New(ccxtx.Config{Exchange: cfg.Exchange.ID, Sandbox: cfg.Exchange.Sandbox, BaseURL: cfg.Exchange.BaseURL, Backoff: backoff}, rt.logger)
 		if err != nil {
 			return err
 		}

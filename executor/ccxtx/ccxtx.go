@@ -71,6 +71,11 @@ type Config struct {
 	CheckTimeout  time.Duration
 	CheckAttempts int
 	CheckBackoff  time.Duration
+	// Backoff, shared by every adapter on this machine's IP, holds each
+	// request back while the exchange has asked for a pause (a 429's
+	// Retry-After, a 418 ban) and learns of new pauses from the errors.
+	// Nil holds nothing back.
+	Backoff *executor.Backoff
 }
 
 // DefaultKeyRotation is the key age after which CheckKey warns.
@@ -270,6 +275,10 @@ func call[T any](ctx context.Context, e *Exchange, op string, f func() (T, error
 	if err := ctx.Err(); err != nil {
 		return zero, &executor.Error{Kind: executor.KindNetwork, Msg: op + ": not sent: " + err.Error()}
 	}
+	if err := e.cfg.Backoff.Hold(op); err != nil {
+		e.log.Debug("exchange call held back", "op", op, "err", err)
+		return zero, err
+	}
 	type result struct {
 		v   T
 		err error
@@ -293,6 +302,7 @@ func call[T any](ctx context.Context, e *Exchange, op string, f func() (T, error
 		if r.err != nil {
 			err := e.mapError(op, r.err)
 			e.log.Debug("exchange call failed", "op", op, "err", err)
+			e.cfg.Backoff.Observe(err)
 			return zero, err
 		}
 		return r.v, nil
