@@ -58,6 +58,21 @@ type archiveBody struct {
 	// Kept are the records up to File.LastSeq left in the database: seq and
 	// hash.
 	Kept [][2]any `json:"kept"`
+	// Carried is, per symbol, what the archived fills left held at the
+	// first fill still in the database (BuildBookCarried): without it an
+	// open position's quantity and average entry would change with the
+	// archive.
+	Carried map[string]Carry `json:"carried,omitempty"`
+}
+
+// Carried is what the newest archive says the archived fills left held
+// (see archiveBody.Carried); nil when nothing was archived.
+func (s *Store) Carried(ctx context.Context) (map[string]Carry, error) {
+	ab, err := s.latestArchive(ctx, func(q string, args ...any) scanner { return s.queryRow(ctx, q, args...) })
+	if err != nil || ab == nil {
+		return nil, err
+	}
+	return ab.Carried, nil
 }
 
 // ArchiveOptions say what Archive moves and where.
@@ -156,7 +171,15 @@ func (s *Store) Archive(ctx context.Context, opts ArchiveOptions) (ArchiveResult
 	// position's buys (and anything sold of it) keep their cost in
 	// `warden trades` without the archive. Read before the write lock
 	// (the run lock keeps other writers out meanwhile).
-	openRefs, err := s.openTripOrders(ctx)
+	prev, err := s.latestArchive(ctx, func(q string, args ...any) scanner { return s.db.QueryRowContext(ctx, q, args...) })
+	if err != nil {
+		return res, err
+	}
+	var prevCarried map[string]Carry
+	if prev != nil {
+		prevCarried = prev.Carried
+	}
+	openRefs, fills, err := s.openTripOrders(ctx, prevCarried)
 	if err != nil {
 		return res, err
 	}
@@ -177,10 +200,6 @@ func (s *Store) Archive(ctx context.Context, opts ArchiveOptions) (ArchiveResult
 	}
 	if s.closed {
 		return res, errors.New("audit: store is closed")
-	}
-	prev, err := s.latestArchive(ctx, func(q string, args ...any) scanner { return s.db.QueryRowContext(ctx, q, args...) })
-	if err != nil {
-		return res, err
 	}
 	var from int64 = 1
 	prevHash := hex.EncodeToString(genesis)
@@ -280,6 +299,13 @@ func (s *Store) Archive(ctx context.Context, opts ArchiveOptions) (ArchiveResult
 		}
 		rows.Close()
 		ab := archiveBody{File: af, Files: files, Kept: [][2]any{}}
+		keptSet := make(map[int64]bool, len(keptSeqs))
+		for _, seq := range keptSeqs {
+			keptSet[seq] = true
+		}
+		if c := carriesAt(fills, prevCarried, func(f FillRecord) bool { return f.Seq > cut || keptSet[f.Seq] }); len(c) > 0 {
+			ab.Carried = c
+		}
 		for _, seq := range keptSeqs {
 			var h []byte
 			if err := w.tx.QueryRowContext(w.ctx, `SELECT hash FROM records WHERE seq = ?`, seq).Scan(&h); err != nil {
@@ -322,17 +348,18 @@ func (s *Store) Archive(ctx context.Context, opts ArchiveOptions) (ArchiveResult
 }
 
 // openTripOrders are the client order ids of the fills of every round
-// trip still open (as `warden trades` builds them), sorted.
-func (s *Store) openTripOrders(ctx context.Context) ([]string, error) {
+// trip still open (as `warden trades` builds them, after the archive that
+// carried carried), sorted; and every fill in the database.
+func (s *Store) openTripOrders(ctx context.Context, carried map[string]Carry) ([]string, []FillRecord, error) {
 	fills, err := s.FillRecords(ctx, time.Time{}, time.Time{})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	st, _, err := s.LatestState(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	book := BuildBook(fills, MinOrderFromState(st))
+	book := BuildBookCarried(fills, MinOrderFromState(st), carried)
 	since := map[string]time.Time{} // symbol -> when its open trip opened
 	for _, t := range book.Trips {
 		if t.Open {
@@ -350,7 +377,7 @@ func (s *Store) openTripOrders(ctx context.Context) ([]string, error) {
 		out = append(out, r)
 	}
 	sort.Strings(out)
-	return out, nil
+	return out, fills, nil
 }
 
 // runTxLocked runs fn in one durable write transaction; wmu is held.

@@ -323,6 +323,48 @@ type RoundTrip struct {
 	last                                                    time.Time
 }
 
+// carriesAt is, per symbol, the ledger just before the first fill for
+// which remains holds (Before: that fill's client order id; "" when no
+// fill of the symbol remains), when it holds something: what an archive
+// that removes the other fills must carry. carried seeds it as in
+// BuildBookCarried.
+func carriesAt(fills []FillRecord, carried map[string]Carry, remains func(FillRecord) bool) map[string]Carry {
+	led := map[string]*Ledger{}
+	done := map[string]bool{}
+	var order []string
+	out := map[string]Carry{}
+	for sym, c := range carried {
+		if c.Before == "" && c.Qty.IsPositive() {
+			led[sym] = &Ledger{Qty: c.Qty, Basis: c.Basis}
+			order = append(order, sym)
+		}
+	}
+	for _, f := range fills {
+		l := led[f.Symbol]
+		if l == nil {
+			l = &Ledger{}
+			if c, ok := carried[f.Symbol]; ok && c.Before != "" && c.Before == f.ClientOrderID {
+				l.Qty, l.Basis = c.Qty, c.Basis
+			}
+			led[f.Symbol] = l
+			order = append(order, f.Symbol)
+		}
+		if !done[f.Symbol] && remains(f) {
+			done[f.Symbol] = true
+			if l.Qty.IsPositive() {
+				out[f.Symbol] = Carry{Qty: l.Qty, Basis: l.Basis, Before: f.ClientOrderID}
+			}
+		}
+		l.Apply(f)
+	}
+	for _, sym := range order {
+		if l := led[sym]; !done[sym] && l.Qty.IsPositive() {
+			out[sym] = Carry{Qty: l.Qty, Basis: l.Basis}
+		}
+	}
+	return out
+}
+
 // Duration is a time.Duration that encodes as text ("5h0m0s") and
 // nanoseconds alike readable in JSON.
 type Duration time.Duration
@@ -440,6 +482,27 @@ const basisDigits = 12
 // and opens the next trip's account. Fees in the base asset are valued at
 // the fill's price; fees in other assets are listed, unvalued.
 func BuildBook(fills []FillRecord, minOrder MinOrder) Book {
+	return BuildBookCarried(fills, minOrder, nil)
+}
+
+// Carry is what a symbol held when its first fill still in the database
+// came (the dust a closed round trip left, or a position an archived buy
+// opened): the quantity and its cost basis, and that fill's client order
+// id (Before; empty when no fill of the symbol is left). The archive
+// record keeps it (Store.Carried), since the fills that made it left the
+// database.
+type Carry struct {
+	Qty    decimal.Decimal `json:"qty"`
+	Basis  decimal.Decimal `json:"basis"`
+	Before string          `json:"before"`
+}
+
+// BuildBookCarried is BuildBook for fills that start after an archive:
+// a symbol of carried whose first fill here is the carry's Before starts
+// with the carried dust held at its cost, as BuildBook over every fill
+// would have it. A symbol whose fills reach back before that fill (an
+// archive merged in) takes no carry: the dust's own fills are there.
+func BuildBookCarried(fills []FillRecord, minOrder MinOrder, carried map[string]Carry) Book {
 	b := Book{Trips: []RoundTrip{}, Positions: map[string]Position{}, Realised: map[string]decimal.Decimal{},
 		Fills: fills, realisedByFill: make([]decimal.Decimal, len(fills))}
 	type acct struct {
@@ -451,20 +514,28 @@ func BuildBook(fills []FillRecord, minOrder MinOrder) Book {
 	var order []string
 	for i, f := range fills {
 		a := accts[f.Symbol]
+		seed := decimal.Decimal{}
 		if a == nil {
 			a = &acct{trip: -1, last: -1}
 			accts[f.Symbol] = a
 			order = append(order, f.Symbol)
+			if c, ok := carried[f.Symbol]; ok && c.Before != "" && c.Before == f.ClientOrderID && c.Qty.IsPositive() {
+				a.Qty, a.Basis = c.Qty, c.Basis
+				seed = c.Qty
+			}
 		}
 		if a.trip < 0 {
 			b.Trips = append(b.Trips, RoundTrip{ID: len(b.Trips) + 1, Symbol: f.Symbol, Open: true, OpenedAt: f.Time,
 				Bought: decimal.Zero, Sold: decimal.Zero, DecisionIDs: []string{}})
 			a.trip = len(b.Trips) - 1
+			t := &b.Trips[a.trip]
 			if a.last >= 0 && !b.Trips[a.last].Held.IsZero() {
 				// The dust the previous trip left moves into this one.
 				prev := &b.Trips[a.last]
-				b.Trips[a.trip].CarriedIn = prev.Held
-				prev.CarriedTo, prev.Held, prev.Basis = b.Trips[a.trip].ID, decimal.Zero, decimal.Zero
+				t.CarriedIn = prev.Held
+				prev.CarriedTo, prev.Held, prev.Basis = t.ID, decimal.Zero, decimal.Zero
+			} else if seed.IsPositive() {
+				t.CarriedIn = seed // held before the archive's boundary
 			}
 		}
 		t := &b.Trips[a.trip]
@@ -521,6 +592,14 @@ func BuildBook(fills []FillRecord, minOrder MinOrder) Book {
 			t.Held, t.Basis = a.Qty, a.Basis
 			finish(t)
 			a.trip, a.last = -1, a.trip
+		}
+	}
+	for _, sym := range slices.Sorted(maps.Keys(carried)) {
+		// Dust an archive carried with no fill of its symbol since: held
+		// all the same.
+		if c := carried[sym]; accts[sym] == nil && c.Before == "" && c.Qty.IsPositive() {
+			accts[sym] = &acct{Ledger: Ledger{Qty: c.Qty, Basis: c.Basis}, trip: -1, last: -1}
+			order = append(order, sym)
 		}
 	}
 	for _, sym := range order {

@@ -220,7 +220,11 @@ func Build(ctx context.Context, st *audit.Store, in Input) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	book := audit.BuildBook(fills, audit.MinOrderFromState(state))
+	carried, err := st.Carried(ctx)
+	if err != nil {
+		return rep, err
+	}
+	book := audit.BuildBookCarried(fills, audit.MinOrderFromState(state), carried)
 	marks := audit.MarksFromState(state)
 	acct, held, err := readAccount(ctx, st, state, haveState)
 	if err != nil {

@@ -121,7 +121,17 @@ func (f *tradeFlags) load(cmd *cobra.Command, a *app) (*tradesData, error) {
 		}
 		fills = kept
 	}
-	d.book = audit.BuildBook(fills, audit.MinOrderFromState(state))
+	carried, err := v.st.Carried(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	if c, ok := carried[f.symbol]; f.symbol != "" {
+		carried = nil
+		if ok {
+			carried = map[string]audit.Carry{f.symbol: c}
+		}
+	}
+	d.book = audit.BuildBookCarried(fills, audit.MinOrderFromState(state), carried)
 	if d.archived, err = v.st.HasArchived(ctx); err != nil {
 		return fail(err)
 	}
