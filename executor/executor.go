@@ -328,10 +328,19 @@ func (e *Executor) Place(ctx context.Context, decisionID string, o schemas.Order
 	var released []string
 	if o.Side == schemas.SideSell {
 		// Our stops lock the base asset a sell needs: release them first.
-		if err := e.releaseStops(ctx, intent); err != nil {
+		sold, err := e.releaseStops(ctx, intent)
+		if err != nil {
 			e.log.Error("executor: releasing stops before a sell failed; sending the sell anyway", "decision_id", decisionID, "err", err)
 		}
 		released = e.pendingStopDecisions(ctx, o.Symbol)
+		if sold.IsPositive() {
+			if rej, ok := e.soldFirst(ctx, intent, sold); ok {
+				for _, d := range released {
+					e.protectDecision(ctx, d) // what is left, if anything
+				}
+				return rej, nil
+			}
+		}
 	}
 	ev, err := e.submit(ctx, intent)
 	if err == nil && ev.FilledQty.Sign() > 0 {
@@ -344,6 +353,36 @@ func (e *Executor) Place(ctx context.Context, decisionID string, o schemas.Order
 		e.protectDecision(ctx, d) // back if the sell did not sell
 	}
 	return ev, err
+}
+
+// soldFirst: a protective stop the sell was to release had triggered in
+// the meantime (the market fell between the cycle's poll and the sell) and
+// sold sold. When what is free now (read again from the exchange) does
+// not cover the sell, it is not sent: the journal closes its intent as
+// rejected, naming the stop, and the rejection is returned with no error,
+// since the position is sold as the sell meant. Sending it would only get
+// the exchange's refusal (insufficient balance), an order error that
+// notifies and fails the run.
+func (e *Executor) soldFirst(ctx context.Context, sell schemas.OrderEvent, sold decimal.Decimal) (schemas.OrderEvent, bool) {
+	base, _ := splitSymbol(sell.Symbol)
+	if e.cyc != nil {
+		e.cyc.balRead = false // the stop's fill changed them
+	}
+	bals, err := e.balances(ctx)
+	if err != nil {
+		return schemas.OrderEvent{}, false // the exchange says, when the sell is sent
+	}
+	free := bals[base].Free
+	if !free.LessThan(sell.Quantity) {
+		return schemas.OrderEvent{}, false
+	}
+	rej := e.next(sell, schemas.OrderRejected, fmt.Sprintf("not sent: a protective stop sold %s %s first (it triggered before it could be released); %s free, the sell was for %s", sold, base, free, sell.Quantity))
+	if err := e.append(ctx, rej); err != nil {
+		e.log.Error("executor: journal the sell a stop made moot; sending it", "client_order_id", sell.ClientOrderID, "err", err)
+		return schemas.OrderEvent{}, false
+	}
+	e.log.Warn("executor: sell not sent: its position's stop sold first", "client_order_id", sell.ClientOrderID, "sold", sold.String(), "free", free.String())
+	return rej, true
 }
 
 // unresolvedBuy refuses (ErrUnresolvedOrder) when the journal holds a buy

@@ -900,23 +900,23 @@ func (e *Executor) position(ctx context.Context, ps protState, m Market, open ma
 // pass places it again for what the sell left (allocate); if it does, the
 // pending stop is dropped. Without this cycle's balance nothing is
 // released (the sell then goes out against what is free).
-func (e *Executor) releaseStops(ctx context.Context, sell schemas.OrderEvent) error {
+func (e *Executor) releaseStops(ctx context.Context, sell schemas.OrderEvent) (sold decimal.Decimal, err error) {
 	open, err := e.j.OpenOrderEvents(ctx)
 	if err != nil {
-		return err
+		return sold, err
 	}
 	if !slices.ContainsFunc(open, func(ev schemas.OrderEvent) bool {
 		return ev.Role == RoleStop && ev.Symbol == sell.Symbol && isLive(ev.State)
 	}) {
-		return nil
+		return sold, nil
 	}
 	m, err := e.market(ctx, sell.Symbol)
 	if err != nil {
-		return err
+		return sold, err
 	}
 	a, err := e.allocate(ctx, sell.Symbol, m, "")
 	if err != nil {
-		return fmt.Errorf("no stop is released for the sell: %w", err)
+		return sold, fmt.Errorf("no stop is released for the sell: %w", err)
 	}
 	short := sell.Quantity.Sub(a.unclaimed)
 	var errs []error
@@ -939,13 +939,18 @@ func (e *Executor) releaseStops(ctx context.Context, sell schemas.OrderEvent) er
 			continue
 		}
 		for _, s := range live {
-			if _, err := e.cancel(ctx, s); err != nil {
+			out, err := e.cancel(ctx, s)
+			if err != nil {
 				errs = append(errs, fmt.Errorf("release stop %s: %w", s.ClientOrderID, err))
+			}
+			if out.FilledQty.GreaterThan(s.FilledQty) {
+				// It triggered before it could be cancelled: it sold.
+				sold = sold.Add(out.FilledQty.Sub(s.FilledQty))
 			}
 		}
 		short = short.Sub(qty)
 		e.emit(ProtectionEvent{Kind: ProtReleased, DecisionID: entry.DecisionID, Symbol: sell.Symbol, EntryClientOrderID: entry.ClientOrderID,
 			Quantity: qty, StopPrice: entry.StopPrice, Reason: "sell decision " + sell.DecisionID + " (" + sell.ClientOrderID + ")"})
 	}
-	return errors.Join(errs...)
+	return sold, errors.Join(errs...)
 }

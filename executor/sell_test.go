@@ -2,9 +2,11 @@ package executor_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/warden-trading/warden/executor"
+	"github.com/warden-trading/warden/executor/paper"
 	"github.com/warden-trading/warden/schemas"
 )
 
@@ -135,5 +137,57 @@ func TestSellReleasesOnlyWhatItNeeds(t *testing.T) {
 	}
 	if !total.Equal(d("0.01498")) || !e.balance("BTC").Free.IsZero() {
 		t.Errorf("live stops cover %s, BTC free %s; want 0.01498 covered (0.01998 held - 0.005 sold), nothing free", total, e.balance("BTC").Free)
+	}
+}
+
+// TestStopSoldBeforeTheSell: the market falls through the protective stop
+// after the cycle's poll and before an approved sell is sent. Releasing
+// the stop finds it filled: the position is sold already, so the sell is
+// not sent (it would only be refused for want of balance, an order error
+// that notifies and fails the run). Its intent is closed as rejected,
+// naming the stop, and Place returns no error.
+func TestStopSoldBeforeTheSell(t *testing.T) {
+	e := newEnv(t, nil)
+	var prots []executor.ProtectionEvent
+	x := protectedPosition(t, e, &prots)
+	e.feed(47500, 47500, 46000, 100) // through the stop at 47000; nobody polls
+	ev, err := x.Place(bg, "sell-1", sellOrder("0.00999", "46500"))
+	if err != nil || ev.State != schemas.OrderRejected || !strings.Contains(ev.Reason, "protective stop sold 0.00999 BTC first") {
+		t.Fatalf("Place(sell) after the stop sold = %+v, %v; want rejected, naming the stop, no error", ev, err)
+	}
+	if n := e.ex.placed[executor.ClientOrderID("sell-1", executor.RoleEntry)]; n != 0 {
+		t.Errorf("the sell was sent %d times; want never", n)
+	}
+	if b := e.balance("BTC"); !b.Total().IsZero() {
+		t.Errorf("BTC after the stop = %s; want 0", b.Total())
+	}
+	if h := e.history(executor.ClientOrderID("sell-1", executor.RoleEntry)); len(h) != 2 || h[1] != schemas.OrderRejected {
+		t.Errorf("the sell's journal = %v; want intent, rejected", h)
+	}
+	if _, err := x.Poll(bg); err != nil {
+		t.Fatal(err)
+	}
+	if open, _ := e.store.OpenOrderEvents(bg); len(open) != 0 {
+		t.Errorf("journal open orders = %+v; want none", open)
+	}
+}
+
+// TestStopSoldFreeStillCovers: the account also holds 0.005 BTC that no
+// stop protects. A sell of 0.004 needs no stop released: it is sent and
+// fills, even though the stop has meanwhile sold its 0.00999 unseen. The
+// next sell, of 0.002, needs the stop released, finds it sold, and with
+// 0.001 left it is not sent.
+func TestStopSoldFreeStillCovers(t *testing.T) {
+	e := newEnv(t, func(c *paper.Config) { c.Balances["BTC"] = d("0.005") })
+	var prots []executor.ProtectionEvent
+	x := protectedPosition(t, e, &prots)
+	e.feed(47500, 47500, 46000, 100)
+	ev, err := x.Place(bg, "sell-1", sellOrder("0.004", "46000"))
+	if err != nil || ev.State != schemas.OrderFilled {
+		t.Fatalf("Place(sell covered by the free BTC) = %+v, %v; want it sent and filled", ev, err)
+	}
+	ev, err = x.Place(bg, "sell-2", sellOrder("0.002", "46000"))
+	if err != nil || ev.State != schemas.OrderRejected || e.ex.placed[executor.ClientOrderID("sell-2", executor.RoleEntry)] != 0 {
+		t.Fatalf("Place(sell of more than is left) = %+v, %v; want rejected unsent", ev, err)
 	}
 }
