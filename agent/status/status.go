@@ -12,6 +12,7 @@ package status
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -73,6 +74,18 @@ type Report struct {
 	LastRun    *audit.RunRow `json:"last_run"`
 	Schedule   string        `json:"schedule"`
 	NextRun    time.Time     `json:"next_run,omitzero"`
+	// ExchangePause is the pause the exchange asked for (a 418 ban, a long
+	// 429) while it still holds: no process sends a request before its
+	// end, so every live cycle fails until then.
+	ExchangePause *ExchangePause `json:"exchange_pause,omitempty"`
+}
+
+// ExchangePause is an exchange_backoff event still in force (by the wall
+// clock: it is the real exchange's).
+type ExchangePause struct {
+	Until  time.Time `json:"until"`
+	Kind   string    `json:"kind"` // banned or rate_limited
+	Reason string    `json:"reason"`
 }
 
 // Account is the account's figures.
@@ -154,6 +167,22 @@ func ReplayClock(ctx context.Context, st *audit.Store) (time.Time, bool, error) 
 	return last.StartedAt.UTC(), true, nil
 }
 
+// exchangePause is the newest exchange_backoff event when it holds at now.
+func exchangePause(ctx context.Context, st *audit.Store, now time.Time) (*ExchangePause, error) {
+	evs, err := st.ListEvents(ctx, audit.EventFilter{Kinds: []string{audit.EventExchangeBackoff}, Limit: 1})
+	if err != nil || len(evs) == 0 {
+		return nil, err
+	}
+	var p ExchangePause
+	if err := json.Unmarshal(evs[0].Detail, &p); err != nil {
+		return nil, fmt.Errorf("status: the exchange's pause (event %d): %w", evs[0].Seq, err)
+	}
+	if !p.Until.After(now) {
+		return nil, nil
+	}
+	return &p, nil
+}
+
 // Build reads where things stand as of in.Now. It only reads: the store
 // may be opened read-only, and no exchange is called.
 func Build(ctx context.Context, st *audit.Store, in Input) (Report, error) {
@@ -174,6 +203,9 @@ func Build(ctx context.Context, st *audit.Store, in Input) (Report, error) {
 		return rep, err
 	}
 	if rep.Breakers, err = st.LastTrips(ctx); err != nil {
+		return rep, err
+	}
+	if rep.ExchangePause, err = exchangePause(ctx, st, time.Now()); err != nil {
 		return rep, err
 	}
 	if last, ok, err := st.LastRun(ctx); err != nil {

@@ -125,4 +125,13 @@ func TestBanHoldsAcrossOnceRuns(t *testing.T) {
 	if n := len(fake.Requests()) - banAt; n != 0 {
 		t.Errorf("the process started during the ban sent %d requests; want none", n)
 	}
+	// warden status says why every cycle fails until then.
+	code, out, errOut = runMain(t, "status", "--config", "warden.yaml")
+	if code != 0 || !strings.Contains(out, "exchange      banned until") {
+		t.Errorf("status during the ban = %d; want the ban shown\n%s\n%s", code, out, errOut)
+	}
+	code, js, _ = runMain(t, "status", "--config", "warden.yaml", "--json")
+	if code != 0 || !strings.Contains(js, `"exchange_pause"`) {
+		t.Errorf("status --json during the ban = %d, no exchange_pause:\n%s", code, js)
+	}
 }

@@ -256,6 +256,9 @@ func writeStatus(w io.Writer, r statusReport) error {
 	if r.ErrorCount > 0 {
 		p.f("failed cycles %d in a row (the error-spike breaker counts them)\n", r.ErrorCount)
 	}
+	if x := r.ExchangePause; x != nil {
+		p.f("exchange      %s until %s: nothing is sent to it before then (%s)\n", strings.ReplaceAll(x.Kind, "_", " "), ts(x.Until), x.Reason)
+	}
 	p.f("policy        %s\n", r.Policy)
 	if r.PolicyNote != "" {
 		p.f("              NOTE: %s\n", r.PolicyNote)
