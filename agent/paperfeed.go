@@ -167,12 +167,16 @@ type PaperStore interface {
 }
 
 // PaperCheckpointEvery is how many deltas are saved between two
-// checkpoints of a paper account: a week of hourly cycles.
+// checkpoints of a paper account: a week of hourly cycles that place no
+// order (each order placed or cancelled adds one).
 const PaperCheckpointEvery = 168
 
-// PaperPersister saves a paper account after each cycle: what changed
-// since the last save (nothing when nothing did), and the whole account
-// every PaperCheckpointEvery saves.
+// PaperPersister saves a paper account: what changed since the last save
+// (nothing when nothing did), and the whole account every
+// PaperCheckpointEvery saves. Warden's runtime saves after every change of
+// the account (an order placed or cancelled, candles fed), before the
+// order journal records what the change answered (cmd/warden
+// paperAccount). Not safe for concurrent use.
 type PaperPersister struct {
 	acct   PaperAccount
 	store  PaperStore

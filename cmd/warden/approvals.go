@@ -210,7 +210,7 @@ func (rt *runtime) approvalPass(ctx context.Context) {
 	}
 	rt.processApprovals(pctx)
 	if rt.paper != nil {
-		if err := rt.paperSaver.Save(pctx); err != nil {
+		if err := rt.paper.Save(pctx); err != nil {
 			rt.logger.Error("save paper state", "err", err)
 		}
 	}
@@ -237,7 +237,7 @@ func (rt *runtime) withdrawIfHalted(ctx context.Context) {
 		rt.withdrawAfter = time.Now().Add(withdrawRetry)
 	}
 	if n > 0 && rt.paper != nil {
-		if err := rt.paperSaver.Save(pctx); err != nil {
+		if err := rt.paper.Save(pctx); err != nil {
 			rt.logger.Error("save paper state", "err", err)
 		}
 	}
@@ -537,7 +537,7 @@ func processNow(ctx context.Context, a *app, cfg config.Config, live bool, level
 	res := rt.processApprovals(pctx)
 	rt.sendProposals(pctx)
 	if rt.paper != nil {
-		if err := rt.paperSaver.Save(pctx); err != nil {
+		if err := rt.paper.Save(pctx); err != nil {
 			res.Errors = append(res.Errors, fmt.Errorf("save paper state: %w", err))
 		}
 	}
@@ -576,7 +576,7 @@ func approveAndPlace(ctx context.Context, a *app, rt *runtime, vote approval.Vot
 	defer cancel()
 	res := rt.processApprovals(pctx)
 	if rt.paper != nil {
-		if err := rt.paperSaver.Save(pctx); err != nil {
+		if err := rt.paper.Save(pctx); err != nil {
 			rt.logger.Error("save paper state", "err", err)
 		}
 	}

@@ -108,13 +108,14 @@ func checkPolicyTests(ctx context.Context, cfg config.Config, p *policy.Policy) 
 
 // runtime is everything a running Warden holds; Close releases it.
 type runtime struct {
-	cfg        config.Config
-	logger     *slog.Logger
-	store      *audit.Store
-	policy     *policy.Policy
-	exchange   executor.Exchange
-	paper      *paper.Exchange       // nil in live mode
-	paperSaver *agent.PaperPersister // saves the paper account after each cycle
+	cfg      config.Config
+	logger   *slog.Logger
+	store    *audit.Store
+	policy   *policy.Policy
+	exchange executor.Exchange
+	// paper is the paper exchange, saved at every change of its state
+	// (paperAccount); nil in live mode.
+	paper *paperAccount
 	// withdrawAfter: a between-cycles withdrawal of resting buys failed;
 	// none is tried again before this time (withdrawIfHalted).
 	withdrawAfter time.Time
@@ -253,7 +254,11 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 	if err := rt.openExchange(ctx, o); err != nil {
 		return nil, err
 	}
-	rt.exec, err = executor.New(rt.exchange, rt.store, executor.Options{
+	var journal executor.Journal = rt.store
+	if crashHook != nil {
+		journal = crashJournal{rt.store} // tests only
+	}
+	rt.exec, err = executor.New(rt.exchange, journal, executor.Options{
 		Logger: rt.logger, Clock: rt.clock.Now,
 		SubmitTimeout: cfg.Executor.SubmitTimeout, MaxOrdersPerMinute: cfg.Executor.MaxOrdersPerMinute,
 	})
@@ -410,10 +415,11 @@ func (rt *runtime) openExchange(ctx context.Context, o runtimeOptions) error {
 	if err != nil {
 		return err
 	}
-	if rt.paperSaver, _, err = agent.RestorePaper(ctx, rt.store, px); err != nil {
+	acct, err := newPaperAccount(ctx, rt.store, px)
+	if err != nil {
 		return fmt.Errorf("paper state in %s does not restore (move the file aside to start a fresh paper account): %w", cfg.DB, err)
 	}
-	rt.paper, rt.exchange = px, px
+	rt.paper, rt.exchange = acct, acct
 	warmup := warmupCandles(cfg)
 	if cfg.Paper.Data == "live" {
 		// Public market data from the configured exchange, no keys: the
@@ -422,10 +428,10 @@ func (rt *runtime) openExchange(ctx context.Context, o runtimeOptions) error {
 		if err != nil {
 			return err
 		}
-		rt.liveFeed, err = agent.NewLiveFeed(rt.storedCandles(pub), px, cfg.Symbols, cfg.Timeframe, warmup)
+		rt.liveFeed, err = agent.NewLiveFeed(rt.storedCandles(pub), acct, cfg.Symbols, cfg.Timeframe, warmup)
 		return err
 	}
-	rt.replay, err = agent.NewPaperReplay(px, cfg.Symbols, cfg.Timeframe, warmup)
+	rt.replay, err = agent.NewPaperReplay(acct, cfg.Symbols, cfg.Timeframe, warmup)
 	return err
 }
 
@@ -629,7 +635,7 @@ func (rt *runtime) cycle(ctx context.Context) (agent.CycleResult, error) {
 	res, err := rt.agent.Cycle(ctx)
 	rt.sendProposals(ctx)
 	if rt.paper != nil {
-		if merr := rt.paperSaver.Save(ctx); merr != nil && err == nil {
+		if merr := rt.paper.Save(ctx); merr != nil && err == nil {
 			err = fmt.Errorf("save paper state: %w", merr)
 		}
 	}
