@@ -233,6 +233,13 @@ func (a *Advisor) Advise(ctx context.Context, req advisor.Request) (advisor.Repl
 	if err != nil {
 		return fail(rep, advisor.KindBadResponse, "the mapped-back answer", err)
 	}
+	// What goes on is checked as the model's own answer was: a price
+	// mapped back past what the parser takes (4.9e-324 × 0.25 underflows,
+	// 1e308 × 4 overflows) is a failed call here, never a response the
+	// agent would find invalid after the advisor called it good.
+	if _, perr := schemas.ParseResponse(raw); perr != nil {
+		return fail(rep, advisor.KindBadResponse, "the mapped-back answer is not valid against the schema", perr)
+	}
 	rep.Raw = raw
 	return rep, nil
 }

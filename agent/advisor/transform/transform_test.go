@@ -162,3 +162,29 @@ func TestAnswerThatCannotBeMappedBackIsAFailedCall(t *testing.T) {
 		}
 	}
 }
+
+// TestMappedBackAnswerIsCheckedAgain: a price the model's answer may hold
+// but that, mapped back to the real scale, the parser would refuse
+// (1e307 × an open of hundreds overflows float64) is a failed call, never
+// an answer the agent then finds invalid.
+func TestMappedBackAnswerIsCheckedAgain(t *testing.T) {
+	req := request(t)
+	inner := &capture{answer: func(prompts.Rendered) string { return buyAt("1e307", "97") }}
+	a, _ := Wrap(inner, Config{Mode: Anonymise})
+	rep, err := a.Advise(context.Background(), req)
+	if advisor.KindOf(err) != advisor.KindBadResponse || rep.Raw != nil || !strings.Contains(err.Error(), "not valid against the schema") {
+		t.Fatalf("err %v raw %.200s; want a failed call (bad_response) and no answer", err, rep.Raw)
+	}
+	// Tiny numbers that map back are written so that they parse again.
+	inner.answer = func(prompts.Rendered) string {
+		return strings.Replace(buyAt("101", "97"), `"size_pct":1`, `"size_pct":1e-320`, 1)
+	}
+	rep, err = a.Advise(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := schemas.ParseResponse(rep.Raw)
+	if err != nil || !r.Recommendations[0].SizePct.Equal(decimal.RequireFromString("1e-320")) {
+		t.Fatalf("mapped-back answer %.200s: %v", rep.Raw, err)
+	}
+}
