@@ -8,9 +8,9 @@
 // retried with exponential backoff and jitter, honouring Retry-After;
 // refusals and truncated output are rejections, never defaults; schema
 // errors get at most RepairAttempts repair round trips; a daily token
-// budget stops calls when spent. The API key is read from the environment
-// variable named in the config and travels only in the Authorization
-// header.
+// budget refuses a call that could take the day over it. The API key is
+// read from the environment variable named in the config and travels only
+// in the Authorization header.
 //
 // Model traffic is bounded: one Advise has one deadline that every
 // attempt, wait and repair shares; max_tokens follows from the largest
@@ -77,8 +77,10 @@ type Config struct {
 	// RepairAttempts is how many times schema errors are sent back for a
 	// corrected answer (default 1; negative: none).
 	RepairAttempts int
-	// DailyTokenBudget stops calls once the tokens used since 00:00 UTC
-	// reach it (0: no budget).
+	// DailyTokenBudget bounds the tokens used since 00:00 UTC: a call is
+	// made only when the tokens used so far plus its expected cost (the
+	// prompt's estimated tokens and max_tokens) are at most the budget
+	// (0: no budget).
 	DailyTokenBudget int64
 	Seed             *int
 	// BackoffBase and BackoffMax shape the retry delays (defaults 500 ms
@@ -412,8 +414,9 @@ func usesMaxCompletionTokens(model string) bool {
 // returns the message content.
 func (a *Advisor) complete(ctx context.Context, msgs []goopenai.ChatCompletionMessage, purpose string, rep *advisor.Reply) (string, error) {
 	req := a.request(msgs)
+	cost := a.callTokens(msgs)
 	for try := 0; ; try++ {
-		if err := a.checkBudget(ctx, rep); err != nil {
+		if err := a.checkBudget(ctx, rep, cost); err != nil {
 			return "", err
 		}
 		w := &wire{}
@@ -581,10 +584,40 @@ func (a *Advisor) backoff(try int) time.Duration {
 	return d/2 + time.Duration(a.deps.Jitter()*float64(d/2))
 }
 
-// checkBudget refuses a call once the day's tokens (recorded, plus this
-// Advise's calls not yet recorded) reach the budget. An unreadable budget
-// fails closed.
-func (a *Advisor) checkBudget(ctx context.Context, rep *advisor.Reply) error {
+// MessageOverheadTokens is what a chat message costs beside its content
+// (role and separators; OpenAI's own count is 3 to 4 per message and 3
+// for the reply's priming), taken at its upper end.
+const MessageOverheadTokens = 4
+
+// callTokens is the most one call with msgs is expected to use: the
+// prompt estimated at CharsPerToken bytes per token (3: GPT tokenizers
+// average about 4 characters per token for English, fewer for JSON and
+// numbers, so this rarely underestimates), the structured-output schema
+// sent with it, MessageOverheadTokens per message and the reply's, plus
+// the max_tokens the completion may use (the schema's largest answer,
+// MaxAnswerTokens, when max_tokens is unset).
+func (a *Advisor) callTokens(msgs []goopenai.ChatCompletionMessage) int64 {
+	chars := len(a.schema)
+	for _, m := range msgs {
+		chars += len(m.Content)
+	}
+	prompt := int64((chars+CharsPerToken-1)/CharsPerToken) + int64(MessageOverheadTokens*(len(msgs)+1))
+	completion := int64(a.MaxTokens())
+	if completion == 0 {
+		if n, err := MaxAnswerTokens(); err == nil {
+			completion = int64(n)
+		}
+	}
+	return prompt + completion
+}
+
+// checkBudget refuses a call that could take the day's tokens (recorded,
+// plus this Advise's calls not yet recorded) over the budget: one is made
+// only when the tokens used so far plus the call's expected cost (cost,
+// see callTokens) are at most the budget, so the budget is never
+// overshot by a call Warden knew could overshoot it. An unreadable
+// budget fails closed.
+func (a *Advisor) checkBudget(ctx context.Context, rep *advisor.Reply, cost int64) error {
 	if a.cfg.DailyTokenBudget <= 0 {
 		return nil
 	}
@@ -597,6 +630,10 @@ func (a *Advisor) checkBudget(ctx context.Context, rep *advisor.Reply) error {
 	used += rep.TotalTokens()
 	if used >= a.cfg.DailyTokenBudget {
 		return a.fail(advisor.KindBudgetExhausted, fmt.Sprintf("%d tokens used since %s, budget %d", used, day.Format(time.DateOnly), a.cfg.DailyTokenBudget), nil)
+	}
+	if used+cost > a.cfg.DailyTokenBudget {
+		return a.fail(advisor.KindBudgetExhausted, fmt.Sprintf("%d tokens used since %s; the next call may use up to %d (prompt and max_tokens), %d over the budget %d: not made",
+			used, day.Format(time.DateOnly), cost, used+cost-a.cfg.DailyTokenBudget, a.cfg.DailyTokenBudget), nil)
 	}
 	return nil
 }

@@ -515,16 +515,61 @@ func TestBudget(t *testing.T) {
 			t.Errorf("usage asked since %v; want the start of the UTC day %s", b.since, want)
 		}
 	})
-	t.Run("within budget", func(t *testing.T) {
+	// request() is 35 + 29 bytes in two messages: (64+2)/3 = 22 prompt
+	// tokens, 4 × 3 for the messages and the reply, and max_tokens 100.
+	const cost = 22 + 12 + 100
+	t.Run("a call that fits exactly is made", func(t *testing.T) {
 		srv := newServer(t, ok(t, "good.json"))
-		a, _ := newAdvisor(t, srv, func(c *Config, d *Deps) { c.DailyTokenBudget = 1000; d.Budget = &fixedBudget{used: 999} })
-		if _, err := a.Advise(context.Background(), request()); err != nil {
+		a, _ := newAdvisor(t, srv, func(c *Config, d *Deps) {
+			c.MaxTokens = 100
+			c.DailyTokenBudget = 1000 + cost
+			d.Budget = &fixedBudget{used: 1000}
+		})
+		if _, err := a.Advise(context.Background(), request()); err != nil || srv.count() != 1 {
+			t.Fatalf("Advise = %v after %d calls; want the call made", err, srv.count())
+		}
+	})
+	t.Run("a call one token over is not made", func(t *testing.T) {
+		// Before, a call was made whenever anything was left (999 of 1000
+		// used): the budget was overshot by up to one call.
+		srv := newServer(t, ok(t, "good.json"))
+		a, _ := newAdvisor(t, srv, func(c *Config, d *Deps) {
+			c.MaxTokens = 100
+			c.DailyTokenBudget = 1000 + cost - 1
+			d.Budget = &fixedBudget{used: 1000}
+		})
+		rep, err := a.Advise(context.Background(), request())
+		if advisor.KindOf(err) != advisor.KindBudgetExhausted || srv.count() != 0 || len(rep.Calls) != 0 {
+			t.Fatalf("Advise = %v after %d calls; want budget_exhausted and no call", err, srv.count())
+		}
+		if !strings.Contains(err.Error(), fmt.Sprintf("may use up to %d", cost)) || !strings.Contains(err.Error(), "1 over the budget") {
+			t.Errorf("error %q does not say what the call would cost", err)
+		}
+	})
+	t.Run("max_tokens unset: the schema's largest answer is the cost", func(t *testing.T) {
+		n, err := MaxAnswerTokens()
+		if err != nil {
 			t.Fatal(err)
+		}
+		for _, slack := range []int64{0, -1} {
+			srv := newServer(t, ok(t, "good.json"))
+			budget := 1000 + 22 + 12 + int64(n) + slack
+			a, _ := newAdvisor(t, srv, func(c *Config, d *Deps) { c.DailyTokenBudget = budget; d.Budget = &fixedBudget{used: 1000} })
+			_, err := a.Advise(context.Background(), request())
+			if made := srv.count() == 1; made != (slack == 0) || (err != nil) == made {
+				t.Errorf("budget %d (slack %d): Advise = %v after %d calls", budget, slack, err, srv.count())
+			}
 		}
 	})
 	t.Run("this run's tokens count before the repair", func(t *testing.T) {
+		// The first call (93 tokens used) fits; the repair, which sends the
+		// bad answer and its errors back, no longer does.
 		srv := newServer(t, ok(t, "schema_invalid.json"), ok(t, "good.json"))
-		a, _ := newAdvisor(t, srv, func(c *Config, d *Deps) { c.DailyTokenBudget = 100; d.Budget = &fixedBudget{used: 10} })
+		a, _ := newAdvisor(t, srv, func(c *Config, d *Deps) {
+			c.MaxTokens = 100
+			c.DailyTokenBudget = 10 + cost + 50
+			d.Budget = &fixedBudget{used: 10}
+		})
 		rep, err := a.Advise(context.Background(), request())
 		if advisor.KindOf(err) != advisor.KindBudgetExhausted || srv.count() != 1 || len(rep.Calls) != 1 {
 			t.Fatalf("Advise = %v after %d calls; want budget_exhausted before the repair", err, srv.count())
