@@ -5,7 +5,9 @@
 //
 // Every HTTP attempt is recorded for the audit (exact request and response
 // bodies, status, latency, tokens). Transport errors, 429 and 5xx are
-// retried with exponential backoff and jitter, honouring Retry-After;
+// retried with exponential backoff and jitter, honouring Retry-After,
+// except a 429 insufficient_quota (quota_exhausted: the account's credit
+// is spent, a retry cannot succeed);
 // refusals and truncated output are rejections, never defaults; schema
 // errors get at most RepairAttempts repair round trips; a daily token
 // budget refuses a call that could take the day over it. The API key is
@@ -474,6 +476,8 @@ func (a *Advisor) complete(ctx context.Context, msgs []goopenai.ChatCompletionMe
 				msg = "context done"
 			case w.oversize:
 				msg = fmt.Sprintf("response body over %d bytes; not read further", maxBody)
+			case kind == advisor.KindQuota:
+				msg = "HTTP 429 insufficient_quota: the account's quota (credit or plan) is exhausted; not retried, check the plan and billing"
 			}
 			return "", a.fail(kind, msg, err)
 		}
@@ -558,6 +562,10 @@ func (a *Advisor) classify(ctx context.Context, err error, status int) (advisor.
 		status = reqErr.HTTPStatusCode
 	}
 	switch {
+	case status == http.StatusTooManyRequests && apiErr != nil && isQuotaError(apiErr):
+		// Not a rate limit: the account's quota (credit, plan) is spent,
+		// and no retry within this advice's deadline can succeed.
+		return advisor.KindQuota, false
 	case status == http.StatusTooManyRequests:
 		return advisor.KindRateLimited, true
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
@@ -573,6 +581,13 @@ func (a *Advisor) classify(ctx context.Context, err error, status int) (advisor.
 	}
 	// A 2xx body go-openai could not decode, or a connection error.
 	return advisor.KindTransport, true
+}
+
+// isQuotaError reports OpenAI's insufficient_quota error (a 429 body
+// {"error":{"type":"insufficient_quota","code":"insufficient_quota",...}}).
+func isQuotaError(e *goopenai.APIError) bool {
+	code, _ := e.Code.(string)
+	return code == "insufficient_quota" || e.Type == "insufficient_quota"
 }
 
 // backoff is exponential with full jitter in [d/2, d].

@@ -233,6 +233,10 @@ func TestRejections(t *testing.T) {
 		{"400 no retry", []step{{status: 400, body: []byte(`{"error":{"message":"This model's maximum context length is 128000 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}`)}}, advisor.KindBadRequest, 1},
 		{"500 forever", []step{{status: 500, body: fixture(t, "500_server_error.json")}}, advisor.KindTransport, 3},
 		{"429 forever", []step{{status: 429, body: fixture(t, "429_rate_limit_exceeded_tpm.json")}}, advisor.KindRateLimited, 3},
+		// Quota exhausted is not a rate limit: never retried, even when the
+		// server adds a Retry-After.
+		{"429 insufficient_quota no retry", []step{{status: 429, body: fixture(t, "429_insufficient_quota.json")}, ok(t, "good.json")}, advisor.KindQuota, 1},
+		{"429 insufficient_quota with Retry-After no retry", []step{{status: 429, body: fixture(t, "429_insufficient_quota.json"), header: map[string]string{"Retry-After": "1"}}, ok(t, "good.json")}, advisor.KindQuota, 1},
 		{"no choices", []step{{status: 200, body: []byte(`{"id":"x","object":"chat.completion","model":"m","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":0,"total_tokens":1}}`)}}, advisor.KindBadResponse, 1},
 		{"content filter", []step{{status: 200, body: bytes.Replace(fixture(t, "good.json"), []byte(`"finish_reason": "stop"`), []byte(`"finish_reason": "content_filter"`), 1)}}, advisor.KindRefusal, 1},
 		{"garbage 200 body", []step{{status: 200, body: []byte("<html>bad gateway</html>")}}, advisor.KindTransport, 3},
@@ -257,6 +261,33 @@ func TestRejections(t *testing.T) {
 				t.Errorf("last call Err=%q status=%d", last.Err, last.HTTPStatus)
 			}
 		})
+	}
+}
+
+// TestQuotaExhaustedIsNamed: OpenAI's 429 insufficient_quota (the
+// recorded wire sample) ends the advice at once as quota_exhausted, with
+// a message that tells the operator it is the plan or billing, not load;
+// the call is recorded with its status and OpenAI's body.
+func TestQuotaExhaustedIsNamed(t *testing.T) {
+	srv := newServer(t, step{status: 429, body: fixture(t, "429_insufficient_quota.json")}, ok(t, "good.json"))
+	a, sl := newAdvisor(t, srv, nil)
+	rep, err := a.Advise(context.Background(), request())
+	if advisor.KindOf(err) != advisor.KindQuota || srv.count() != 1 || len(sl.delays) != 0 {
+		t.Fatalf("Advise = %v after %d requests and %d waits; want quota_exhausted, one request, no wait", err, srv.count(), len(sl.delays))
+	}
+	for _, want := range []string{"quota_exhausted", "insufficient_quota", "not retried", "You exceeded your current quota"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if c := rep.Calls[0]; c.HTTPStatus != 429 || !strings.Contains(string(c.ResponseBody), `"code": "insufficient_quota"`) {
+		t.Errorf("recorded call: status %d body %s", c.HTTPStatus, c.ResponseBody)
+	}
+	// A plain rate limit is still retried.
+	srv = newServer(t, step{status: 429, body: fixture(t, "429_rate_limit_exceeded_tpm.json")}, ok(t, "good.json"))
+	a, _ = newAdvisor(t, srv, nil)
+	if _, err := a.Advise(context.Background(), request()); err != nil || srv.count() != 2 {
+		t.Fatalf("rate limit then good: %v after %d requests; want success after a retry", err, srv.count())
 	}
 }
 
