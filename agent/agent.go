@@ -293,6 +293,13 @@ func (a *Agent) runID(now time.Time) string {
 	return id + "-" + hex.EncodeToString(b[:])
 }
 
+// StatusSchemaError is the status of a run whose response reached the
+// validator and failed the schema there (an advisor that does not check
+// its own answers, a recording made under an older schema): no
+// recommendation of it was judged. Like every status but "ok" it is a
+// failed run (audit.RunOutcome).
+const StatusSchemaError = "schema_error"
+
 // Cycle runs one analysis cycle. It returns an error only when the cycle
 // could not be carried out or recorded; a skipped run, an advisor failure
 // and rejected recommendations are results, not errors. Whatever happens,
@@ -499,6 +506,10 @@ func (a *Agent) cycle(ctx context.Context, res *CycleResult, val *policy.Validat
 		}
 	}
 	if len(out.SchemaErrors) > 0 {
+		// No recommendation of it is judged (the contract: a response
+		// that fails the schema is refused whole): the run says so, and
+		// counts as failed, rather than ending ok with no decision.
+		res.Status, res.Reason = StatusSchemaError, "the response is not valid against the schema: "+violationsText(out.SchemaErrors)
 		a.errorSeen(ctx, res, "schema", errors.New(violationsText(out.SchemaErrors)))
 		return nil
 	}

@@ -107,6 +107,7 @@ func TestOpenAIEndToEnd(t *testing.T) {
 		{"malformed then malformed", []reply{{status: 200, file: "malformed.json"}}, "advisor_error", false, 2, "schema"},
 		{"malformed then repaired", []reply{{status: 200, file: "malformed.json"}, {status: 200, file: "good.json", price: true}}, "ok", true, 2, ""},
 		{"429 then good", []reply{{status: 429, file: "429_rate_limit_exceeded_tpm.json", header: map[string]string{"Retry-After": "0"}}, {status: 200, file: "good.json", price: true}}, "ok", true, 2, ""},
+		{"429 insufficient_quota: not retried, named", []reply{{status: 429, file: "429_insufficient_quota.json", header: map[string]string{"Retry-After": "0"}}, {status: 200, file: "good.json", price: true}}, "advisor_error", false, 1, "quota_exhausted"},
 		{"500 forever", []reply{{status: 500, file: "500_server_error.json"}}, "advisor_error", false, 3, "500"},
 		{"slow past the timeout (retried, then given up)", []reply{{status: 200, file: "good.json", price: true, delay: 3 * time.Second}}, "advisor_error", false, 3, ""},
 	}

@@ -50,6 +50,10 @@ func fuzzGoodSeeds(t testing.TB) []string {
 		rep(`"No clear edge."`, `"\u0000 \" \\ \ud83d\ude00"`),
 		rep(`"limit_price": 42010.5`, `"limit_price": 4.20105e4`),
 		rep(`"order_type": "limit"`, `"order_type": "market"`),
+		// Extremes the parser accepts must survive MarshalResponse too.
+		rep(`"size_pct": 1.0`, `"size_pct": 1e-320`),
+		rep(`"limit_price": 42010.5`, `"limit_price": 1e308`),
+		rep(`"stop_loss": 41200.0`, `"stop_loss": 4.9e-324`),
 	}
 }
 

@@ -403,9 +403,10 @@ func schemaAt(s *jsonschema.Schema, ptr string) *jsonschema.Schema {
 }
 
 // MarshalResponse writes r in the contract's wire form: numbers as JSON
-// numbers (not the quoted strings decimal's MarshalJSON produces), nulls for
-// absent prices, fields in schema order. ParseResponse(MarshalResponse(r))
-// gives r back for any r that ParseResponse returned.
+// numbers (not the quoted strings decimal's MarshalJSON produces; see
+// wireNumber), nulls for absent prices, fields in schema order.
+// ParseResponse(MarshalResponse(r)) gives r back for any r that
+// ParseResponse returned.
 func MarshalResponse(r Response) ([]byte, error) {
 	type wireRec struct {
 		Symbol     string       `json:"symbol"`
@@ -422,7 +423,7 @@ func MarshalResponse(r Response) ([]byte, error) {
 		Rationale       string    `json:"rationale"`
 		Recommendations []wireRec `json:"recommendations"`
 	}
-	num := func(d decimal.Decimal) json.Number { return json.Number(d.String()) }
+	num := func(d decimal.Decimal) json.Number { return json.Number(wireNumber(d)) }
 	opt := func(d *decimal.Decimal) *json.Number {
 		if d == nil {
 			return nil
@@ -445,4 +446,39 @@ func MarshalResponse(r Response) ([]byte, error) {
 		return nil, fmt.Errorf("schemas: marshal response: %w", err)
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// maxPlainNumber is the longest number MarshalResponse writes in plain
+// decimal notation; a longer one is written with an exponent when that is
+// shorter.
+const maxPlainNumber = 32
+
+// wireNumber writes d as a JSON number the strict reader takes back: in
+// plain notation ("42010.5") when that is short, else as coefficient and
+// exponent ("1e-320", "25e-322"). decimal's String always writes plain
+// notation, which for a value the parser accepted, such as 1e-320 or
+// 1e308, is a literal of 300 digits and more that the parser refuses
+// (maxNumberLen): the answer would no longer pass the schema it passed.
+func wireNumber(d decimal.Decimal) string {
+	plain := d.String()
+	if len(plain) <= maxPlainNumber {
+		return plain
+	}
+	c := new(big.Int).Set(d.Coefficient())
+	e := int(d.Exponent())
+	ten := big.NewInt(10)
+	q, m := new(big.Int), new(big.Int)
+	for c.Sign() != 0 {
+		q.QuoRem(c, ten, m)
+		if m.Sign() != 0 {
+			break
+		}
+		c.Set(q)
+		e++
+	}
+	sci := c.String() + "e" + strconv.Itoa(e)
+	if len(sci) < len(plain) {
+		return sci
+	}
+	return plain
 }

@@ -399,3 +399,52 @@ func TestToResponseReportsTypeMismatch(t *testing.T) {
 		t.Errorf("toResponse([]) problems = %+v; want one at the top level", problems)
 	}
 }
+
+// TestMarshalResponseExtremeNumbers: every number ParseResponse accepts,
+// however tiny or large, is written back as a literal the strict parser
+// accepts again, with the same value. decimal's plain notation wrote
+// 1e-320 as a 322-character literal, which the parser refuses: a wrapper
+// that re-marshals answers (anonymised prompts, consensus) turned a
+// recommendation the policy would have rejected into a schema error that
+// voided the whole response (black-box finding).
+func TestMarshalResponseExtremeNumbers(t *testing.T) {
+	ex := string(readTestdata(t, "recommendation.example.json"))
+	for _, tc := range []struct{ old, lit string }{
+		{`"size_pct": 1.0`, "1e-320"},
+		{`"size_pct": 1.0`, "-0"},
+		{`"size_pct": 1.0`, "100"},
+		{`"confidence": 0.62`, "1e-320"},
+		{`"confidence": 0.62`, "0.000000000000000000000000000000000000000000000000000000000000000000000000001"},
+		{`"limit_price": 42010.5`, "1e308"},
+		{`"limit_price": 42010.5`, "1.7976931348623157e308"},
+		{`"limit_price": 42010.5`, "1e-320"},
+		{`"stop_loss": 41200.0`, "4.9e-324"},
+		{`"stop_loss": 41200.0`, "123456789.123456789e-300"},
+		{`"take_profit": 43900.0`, "98765432109876543210e280"},
+	} {
+		t.Run(tc.old+"="+tc.lit, func(t *testing.T) {
+			in := strings.Replace(ex, tc.old, tc.old[:strings.Index(tc.old, ":")+2]+tc.lit, 1)
+			r, err := ParseResponse([]byte(in))
+			if err != nil {
+				t.Fatalf("ParseResponse(%s): %v", tc.lit, err)
+			}
+			b, err := MarshalResponse(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r2, err := ParseResponse(b)
+			if err != nil {
+				t.Fatalf("ParseResponse(MarshalResponse(r)) with %s: %v\n%.300s", tc.lit, err, b)
+			}
+			if d := diffResponse(r2, r); d != "" {
+				t.Fatalf("round trip of %s: %s", tc.lit, d)
+			}
+		})
+	}
+	// Ordinary numbers keep their plain form.
+	for in, want := range map[string]string{"42010.5": "42010.5", "1e-320": "1e-320", "1e308": "1e308", "0.00000001": "0.00000001", "2.5e-321": "25e-322"} {
+		if got := wireNumber(decimal.RequireFromString(in)); got != want {
+			t.Errorf("wireNumber(%s) = %s; want %s", in, got, want)
+		}
+	}
+}

@@ -116,6 +116,7 @@ const (
 	KindTruncated       Kind = "truncated"                   // finish_reason "length": output cut off
 	KindTransport       Kind = "transport"                   // network error, timeout or 5xx, after retries
 	KindRateLimited     Kind = "rate_limited"                // 429, after retries
+	KindQuota           Kind = "quota_exhausted"             // 429 insufficient_quota: the account's credit or plan is spent; never retried
 	KindAuth            Kind = "auth"                        // 401/403: bad or missing key; never retried
 	KindBadRequest      Kind = "bad_request"                 // another 4xx (e.g. context length); never retried
 	KindBadResponse     Kind = "bad_response"                // a 2xx body that is not a usable completion

@@ -46,6 +46,13 @@ func (m *ModelStats) add(res agent.CycleResult) {
 			m.ErrorsByKind = map[string]int{}
 		}
 		m.ErrorsByKind[kind]++
+	case agent.StatusSchemaError:
+		m.Asked++
+		m.AdvisorErrors++
+		if m.ErrorsByKind == nil {
+			m.ErrorsByKind = map[string]int{}
+		}
+		m.ErrorsByKind["schema_invalid"]++
 	case "ok":
 		m.Asked++
 		if res.Response == nil {

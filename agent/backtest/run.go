@@ -548,14 +548,14 @@ func decisionsOf(res agent.CycleResult) []Decision {
 	switch {
 	case res.Status == "skipped":
 		return []Decision{{Time: res.At, Outcome: OutcomeSkipped, Reason: res.Reason}}
-	case res.Status != "ok":
-		return []Decision{{Time: res.At, Outcome: OutcomeError, Reason: res.Reason}}
 	case len(res.SchemaError) > 0:
 		d := Decision{Time: res.At, Outcome: string(schemas.DecisionRejected)}
 		for _, v := range res.SchemaError {
 			d.Rules = append(d.Rules, v.Rule)
 		}
 		return []Decision{d}
+	case res.Status != "ok":
+		return []Decision{{Time: res.At, Outcome: OutcomeError, Reason: res.Reason}}
 	}
 	ds := DecisionsFromVerdicts(res.At, res.Verdicts)
 	failed := map[string]string{}

@@ -207,6 +207,9 @@ func (a *Advisor) Advise(ctx context.Context, req advisor.Request) (advisor.Repl
 	if err != nil {
 		return reply, &advisor.Error{Kind: advisor.KindBadResponse, Advisor: Name, Msg: "combined response", Err: err}
 	}
+	if _, perr := schemas.ParseResponse(raw); perr != nil {
+		return reply, &advisor.Error{Kind: advisor.KindBadResponse, Advisor: Name, Msg: "the combined response is not valid against the schema", Err: perr}
+	}
 	reply.Raw = raw
 	return reply, nil
 }

@@ -5,12 +5,14 @@
 //
 // Every HTTP attempt is recorded for the audit (exact request and response
 // bodies, status, latency, tokens). Transport errors, 429 and 5xx are
-// retried with exponential backoff and jitter, honouring Retry-After;
+// retried with exponential backoff and jitter, honouring Retry-After,
+// except a 429 insufficient_quota (quota_exhausted: the account's credit
+// is spent, a retry cannot succeed);
 // refusals and truncated output are rejections, never defaults; schema
 // errors get at most RepairAttempts repair round trips; a daily token
-// budget stops calls when spent. The API key is read from the environment
-// variable named in the config and travels only in the Authorization
-// header.
+// budget refuses a call that could take the day over it. The API key is
+// read from the environment variable named in the config and travels only
+// in the Authorization header.
 //
 // Model traffic is bounded: one Advise has one deadline that every
 // attempt, wait and repair shares; max_tokens follows from the largest
@@ -77,8 +79,10 @@ type Config struct {
 	// RepairAttempts is how many times schema errors are sent back for a
 	// corrected answer (default 1; negative: none).
 	RepairAttempts int
-	// DailyTokenBudget stops calls once the tokens used since 00:00 UTC
-	// reach it (0: no budget).
+	// DailyTokenBudget bounds the tokens used since 00:00 UTC: a call is
+	// made only when the tokens used so far plus its expected cost (the
+	// prompt's estimated tokens and max_tokens) are at most the budget
+	// (0: no budget).
 	DailyTokenBudget int64
 	Seed             *int
 	// BackoffBase and BackoffMax shape the retry delays (defaults 500 ms
@@ -412,8 +416,9 @@ func usesMaxCompletionTokens(model string) bool {
 // returns the message content.
 func (a *Advisor) complete(ctx context.Context, msgs []goopenai.ChatCompletionMessage, purpose string, rep *advisor.Reply) (string, error) {
 	req := a.request(msgs)
+	cost := a.callTokens(msgs)
 	for try := 0; ; try++ {
-		if err := a.checkBudget(ctx, rep); err != nil {
+		if err := a.checkBudget(ctx, rep, cost); err != nil {
 			return "", err
 		}
 		w := &wire{}
@@ -471,6 +476,8 @@ func (a *Advisor) complete(ctx context.Context, msgs []goopenai.ChatCompletionMe
 				msg = "context done"
 			case w.oversize:
 				msg = fmt.Sprintf("response body over %d bytes; not read further", maxBody)
+			case kind == advisor.KindQuota:
+				msg = "HTTP 429 insufficient_quota: the account's quota (credit or plan) is exhausted; not retried, check the plan and billing"
 			}
 			return "", a.fail(kind, msg, err)
 		}
@@ -555,6 +562,10 @@ func (a *Advisor) classify(ctx context.Context, err error, status int) (advisor.
 		status = reqErr.HTTPStatusCode
 	}
 	switch {
+	case status == http.StatusTooManyRequests && apiErr != nil && isQuotaError(apiErr):
+		// Not a rate limit: the account's quota (credit, plan) is spent,
+		// and no retry within this advice's deadline can succeed.
+		return advisor.KindQuota, false
 	case status == http.StatusTooManyRequests:
 		return advisor.KindRateLimited, true
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
@@ -572,6 +583,13 @@ func (a *Advisor) classify(ctx context.Context, err error, status int) (advisor.
 	return advisor.KindTransport, true
 }
 
+// isQuotaError reports OpenAI's insufficient_quota error (a 429 body
+// {"error":{"type":"insufficient_quota","code":"insufficient_quota",...}}).
+func isQuotaError(e *goopenai.APIError) bool {
+	code, _ := e.Code.(string)
+	return code == "insufficient_quota" || e.Type == "insufficient_quota"
+}
+
 // backoff is exponential with full jitter in [d/2, d].
 func (a *Advisor) backoff(try int) time.Duration {
 	d := a.cfg.BackoffBase << min(try, 20)
@@ -581,10 +599,40 @@ func (a *Advisor) backoff(try int) time.Duration {
 	return d/2 + time.Duration(a.deps.Jitter()*float64(d/2))
 }
 
-// checkBudget refuses a call once the day's tokens (recorded, plus this
-// Advise's calls not yet recorded) reach the budget. An unreadable budget
-// fails closed.
-func (a *Advisor) checkBudget(ctx context.Context, rep *advisor.Reply) error {
+// MessageOverheadTokens is what a chat message costs beside its content
+// (role and separators; OpenAI's own count is 3 to 4 per message and 3
+// for the reply's priming), taken at its upper end.
+const MessageOverheadTokens = 4
+
+// callTokens is the most one call with msgs is expected to use: the
+// prompt estimated at CharsPerToken bytes per token (3: GPT tokenizers
+// average about 4 characters per token for English, fewer for JSON and
+// numbers, so this rarely underestimates), the structured-output schema
+// sent with it, MessageOverheadTokens per message and the reply's, plus
+// the max_tokens the completion may use (the schema's largest answer,
+// MaxAnswerTokens, when max_tokens is unset).
+func (a *Advisor) callTokens(msgs []goopenai.ChatCompletionMessage) int64 {
+	chars := len(a.schema)
+	for _, m := range msgs {
+		chars += len(m.Content)
+	}
+	prompt := int64((chars+CharsPerToken-1)/CharsPerToken) + int64(MessageOverheadTokens*(len(msgs)+1))
+	completion := int64(a.MaxTokens())
+	if completion == 0 {
+		if n, err := MaxAnswerTokens(); err == nil {
+			completion = int64(n)
+		}
+	}
+	return prompt + completion
+}
+
+// checkBudget refuses a call that could take the day's tokens (recorded,
+// plus this Advise's calls not yet recorded) over the budget: one is made
+// only when the tokens used so far plus the call's expected cost (cost,
+// see callTokens) are at most the budget, so the budget is never
+// overshot by a call Warden knew could overshoot it. An unreadable
+// budget fails closed.
+func (a *Advisor) checkBudget(ctx context.Context, rep *advisor.Reply, cost int64) error {
 	if a.cfg.DailyTokenBudget <= 0 {
 		return nil
 	}
@@ -597,6 +645,10 @@ func (a *Advisor) checkBudget(ctx context.Context, rep *advisor.Reply) error {
 	used += rep.TotalTokens()
 	if used >= a.cfg.DailyTokenBudget {
 		return a.fail(advisor.KindBudgetExhausted, fmt.Sprintf("%d tokens used since %s, budget %d", used, day.Format(time.DateOnly), a.cfg.DailyTokenBudget), nil)
+	}
+	if used+cost > a.cfg.DailyTokenBudget {
+		return a.fail(advisor.KindBudgetExhausted, fmt.Sprintf("%d tokens used since %s; the next call may use up to %d (prompt and max_tokens), %d over the budget %d: not made",
+			used, day.Format(time.DateOnly), cost, used+cost-a.cfg.DailyTokenBudget, a.cfg.DailyTokenBudget), nil)
 	}
 	return nil
 }

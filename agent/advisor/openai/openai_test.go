@@ -233,6 +233,10 @@ func TestRejections(t *testing.T) {
 		{"400 no retry", []step{{status: 400, body: []byte(`{"error":{"message":"This model's maximum context length is 128000 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}`)}}, advisor.KindBadRequest, 1},
 		{"500 forever", []step{{status: 500, body: fixture(t, "500_server_error.json")}}, advisor.KindTransport, 3},
 		{"429 forever", []step{{status: 429, body: fixture(t, "429_rate_limit_exceeded_tpm.json")}}, advisor.KindRateLimited, 3},
+		// Quota exhausted is not a rate limit: never retried, even when the
+		// server adds a Retry-After.
+		{"429 insufficient_quota no retry", []step{{status: 429, body: fixture(t, "429_insufficient_quota.json")}, ok(t, "good.json")}, advisor.KindQuota, 1},
+		{"429 insufficient_quota with Retry-After no retry", []step{{status: 429, body: fixture(t, "429_insufficient_quota.json"), header: map[string]string{"Retry-After": "1"}}, ok(t, "good.json")}, advisor.KindQuota, 1},
 		{"no choices", []step{{status: 200, body: []byte(`{"id":"x","object":"chat.completion","model":"m","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":0,"total_tokens":1}}`)}}, advisor.KindBadResponse, 1},
 		{"content filter", []step{{status: 200, body: bytes.Replace(fixture(t, "good.json"), []byte(`"finish_reason": "stop"`), []byte(`"finish_reason": "content_filter"`), 1)}}, advisor.KindRefusal, 1},
 		{"garbage 200 body", []step{{status: 200, body: []byte("<html>bad gateway</html>")}}, advisor.KindTransport, 3},
@@ -257,6 +261,33 @@ func TestRejections(t *testing.T) {
 				t.Errorf("last call Err=%q status=%d", last.Err, last.HTTPStatus)
 			}
 		})
+	}
+}
+
+// TestQuotaExhaustedIsNamed: OpenAI's 429 insufficient_quota (the
+// recorded wire sample) ends the advice at once as quota_exhausted, with
+// a message that tells the operator it is the plan or billing, not load;
+// the call is recorded with its status and OpenAI's body.
+func TestQuotaExhaustedIsNamed(t *testing.T) {
+	srv := newServer(t, step{status: 429, body: fixture(t, "429_insufficient_quota.json")}, ok(t, "good.json"))
+	a, sl := newAdvisor(t, srv, nil)
+	rep, err := a.Advise(context.Background(), request())
+	if advisor.KindOf(err) != advisor.KindQuota || srv.count() != 1 || len(sl.delays) != 0 {
+		t.Fatalf("Advise = %v after %d requests and %d waits; want quota_exhausted, one request, no wait", err, srv.count(), len(sl.delays))
+	}
+	for _, want := range []string{"quota_exhausted", "insufficient_quota", "not retried", "You exceeded your current quota"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if c := rep.Calls[0]; c.HTTPStatus != 429 || !strings.Contains(string(c.ResponseBody), `"code": "insufficient_quota"`) {
+		t.Errorf("recorded call: status %d body %s", c.HTTPStatus, c.ResponseBody)
+	}
+	// A plain rate limit is still retried.
+	srv = newServer(t, step{status: 429, body: fixture(t, "429_rate_limit_exceeded_tpm.json")}, ok(t, "good.json"))
+	a, _ = newAdvisor(t, srv, nil)
+	if _, err := a.Advise(context.Background(), request()); err != nil || srv.count() != 2 {
+		t.Fatalf("rate limit then good: %v after %d requests; want success after a retry", err, srv.count())
 	}
 }
 
@@ -515,16 +546,61 @@ func TestBudget(t *testing.T) {
 			t.Errorf("usage asked since %v; want the start of the UTC day %s", b.since, want)
 		}
 	})
-	t.Run("within budget", func(t *testing.T) {
+	// request() is 35 + 29 bytes in two messages: (64+2)/3 = 22 prompt
+	// tokens, 4 × 3 for the messages and the reply, and max_tokens 100.
+	const cost = 22 + 12 + 100
+	t.Run("a call that fits exactly is made", func(t *testing.T) {
 		srv := newServer(t, ok(t, "good.json"))
-		a, _ := newAdvisor(t, srv, func(c *Config, d *Deps) { c.DailyTokenBudget = 1000; d.Budget = &fixedBudget{used: 999} })
-		if _, err := a.Advise(context.Background(), request()); err != nil {
+		a, _ := newAdvisor(t, srv, func(c *Config, d *Deps) {
+			c.MaxTokens = 100
+			c.DailyTokenBudget = 1000 + cost
+			d.Budget = &fixedBudget{used: 1000}
+		})
+		if _, err := a.Advise(context.Background(), request()); err != nil || srv.count() != 1 {
+			t.Fatalf("Advise = %v after %d calls; want the call made", err, srv.count())
+		}
+	})
+	t.Run("a call one token over is not made", func(t *testing.T) {
+		// Before, a call was made whenever anything was left (999 of 1000
+		// used): the budget was overshot by up to one call.
+		srv := newServer(t, ok(t, "good.json"))
+		a, _ := newAdvisor(t, srv, func(c *Config, d *Deps) {
+			c.MaxTokens = 100
+			c.DailyTokenBudget = 1000 + cost - 1
+			d.Budget = &fixedBudget{used: 1000}
+		})
+		rep, err := a.Advise(context.Background(), request())
+		if advisor.KindOf(err) != advisor.KindBudgetExhausted || srv.count() != 0 || len(rep.Calls) != 0 {
+			t.Fatalf("Advise = %v after %d calls; want budget_exhausted and no call", err, srv.count())
+		}
+		if !strings.Contains(err.Error(), fmt.Sprintf("may use up to %d", cost)) || !strings.Contains(err.Error(), "1 over the budget") {
+			t.Errorf("error %q does not say what the call would cost", err)
+		}
+	})
+	t.Run("max_tokens unset: the schema's largest answer is the cost", func(t *testing.T) {
+		n, err := MaxAnswerTokens()
+		if err != nil {
 			t.Fatal(err)
+		}
+		for _, slack := range []int64{0, -1} {
+			srv := newServer(t, ok(t, "good.json"))
+			budget := 1000 + 22 + 12 + int64(n) + slack
+			a, _ := newAdvisor(t, srv, func(c *Config, d *Deps) { c.DailyTokenBudget = budget; d.Budget = &fixedBudget{used: 1000} })
+			_, err := a.Advise(context.Background(), request())
+			if made := srv.count() == 1; made != (slack == 0) || (err != nil) == made {
+				t.Errorf("budget %d (slack %d): Advise = %v after %d calls", budget, slack, err, srv.count())
+			}
 		}
 	})
 	t.Run("this run's tokens count before the repair", func(t *testing.T) {
+		// The first call (93 tokens used) fits; the repair, which sends the
+		// bad answer and its errors back, no longer does.
 		srv := newServer(t, ok(t, "schema_invalid.json"), ok(t, "good.json"))
-		a, _ := newAdvisor(t, srv, func(c *Config, d *Deps) { c.DailyTokenBudget = 100; d.Budget = &fixedBudget{used: 10} })
+		a, _ := newAdvisor(t, srv, func(c *Config, d *Deps) {
+			c.MaxTokens = 100
+			c.DailyTokenBudget = 10 + cost + 50
+			d.Budget = &fixedBudget{used: 10}
+		})
 		rep, err := a.Advise(context.Background(), request())
 		if advisor.KindOf(err) != advisor.KindBudgetExhausted || srv.count() != 1 || len(rep.Calls) != 1 {
 			t.Fatalf("Advise = %v after %d calls; want budget_exhausted before the repair", err, srv.count())

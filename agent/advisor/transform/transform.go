@@ -9,8 +9,10 @@
 // random factor (the stability probe, consensus member kind perturbed).
 // Both pick the factor f so that mapping back (shown price × f) is exact
 // decimal arithmetic; an answer that still cannot be mapped back exactly
-// (a price on a market the prompt did not show, a result beyond the
-// decimal precision kept) is a failed call, never a guess.
+// (a result beyond the decimal precision kept, a price for a market the
+// state has but the prompt did not show) is a failed call, never a guess.
+// A symbol outside the prompt and the state (an invented one) is passed
+// on unscaled for the policy to reject, so it does not void the answer.
 package transform
 
 import (
@@ -94,10 +96,23 @@ func (s Scale) Back(sym string, shown decimal.Decimal) (decimal.Decimal, error) 
 }
 
 // MapBack maps every price of r back to real prices.
+//
+// A recommendation for a symbol the prompt did not show (an invented
+// "DOGE/USDT", a lookalike "BTC/USDTT") has no scale: it is passed on as
+// the model wrote it, symbol and prices untouched, for the policy to
+// reject (symbol_allowlist; with no market it cannot be sized either),
+// so the other recommendations of the answer are still judged. A
+// symbol is never rewritten to one the prompt showed. Advise refuses the
+// whole answer instead should such a symbol have a market in the state
+// (see unscaledMarket): a price on an unknown scale must never be sized.
 func (s Scale) MapBack(r schemas.Response) (schemas.Response, error) {
 	out := r
 	out.Recommendations = make([]schemas.Recommendation, len(r.Recommendations))
 	for i, rec := range r.Recommendations {
+		if _, shown := s.Factors[rec.Symbol]; !shown {
+			out.Recommendations[i] = rec
+			continue
+		}
 		for _, p := range []**decimal.Decimal{&rec.LimitPrice, &rec.StopLoss, &rec.TakeProfit} {
 			if *p == nil {
 				continue
@@ -111,6 +126,21 @@ func (s Scale) MapBack(r schemas.Response) (schemas.Response, error) {
 		out.Recommendations[i] = rec
 	}
 	return out, nil
+}
+
+// unscaledMarket returns a symbol of r that the scale does not cover but
+// markets (the state the answer will be judged against) has, or "". Its
+// prices could not be mapped back, yet it could be sized: fail closed.
+func (s Scale) unscaledMarket(r schemas.Response, markets map[string]schemas.Market) string {
+	for _, rec := range r.Recommendations {
+		if _, shown := s.Factors[rec.Symbol]; shown {
+			continue
+		}
+		if _, traded := markets[rec.Symbol]; traded {
+			return rec.Symbol
+		}
+	}
+	return ""
 }
 
 // Config is a transforming advisor.
@@ -225,6 +255,9 @@ func (a *Advisor) Advise(ctx context.Context, req advisor.Request) (advisor.Repl
 	if perr != nil {
 		return fail(rep, advisor.KindSchemaInvalid, "the answer is not schema-valid", perr)
 	}
+	if sym := sc.unscaledMarket(resp, req.State.Markets); sym != "" {
+		return fail(rep, advisor.KindBadResponse, "the answer cannot be mapped back exactly", fmt.Errorf("no price scale for %s: the prompt did not show it, yet it has a market", sym))
+	}
 	back, err := sc.MapBack(resp)
 	if err != nil {
 		return fail(rep, advisor.KindBadResponse, "the answer cannot be mapped back exactly", err)
@@ -232,6 +265,13 @@ func (a *Advisor) Advise(ctx context.Context, req advisor.Request) (advisor.Repl
 	raw, err := schemas.MarshalResponse(back)
 	if err != nil {
 		return fail(rep, advisor.KindBadResponse, "the mapped-back answer", err)
+	}
+	// What goes on is checked as the model's own answer was: a price
+	// mapped back past what the parser takes (4.9e-324 × 0.25 underflows,
+	// 1e308 × 4 overflows) is a failed call here, never a response the
+	// agent would find invalid after the advisor called it good.
+	if _, perr := schemas.ParseResponse(raw); perr != nil {
+		return fail(rep, advisor.KindBadResponse, "the mapped-back answer is not valid against the schema", perr)
 	}
 	rep.Raw = raw
 	return rep, nil

@@ -152,13 +152,76 @@ func TestAnswerThatCannotBeMappedBackIsAFailedCall(t *testing.T) {
 		name, answer string
 	}{
 		{"a price with more digits than are kept", buyAt("100.1234567890123456789012345678", "97")},
-		{"a market the prompt did not show", strings.Replace(buyAt("101", "97"), "BTC/USDT", "SOL/USDT", 1)},
+		// SOL/USDT has a market in the state but no scale: its price
+		// cannot be mapped back, and it could be sized.
+		{"a traded market the prompt did not show", strings.Replace(buyAt("101", "97"), "BTC/USDT", "SOL/USDT", 1)},
 	} {
 		inner := &capture{answer: func(prompts.Rendered) string { return tt.answer }}
 		a, _ := Wrap(inner, Config{Mode: Perturb, Rand: rand.New(rand.NewPCG(3, 4))})
+		req := req
+		req.State.Markets = map[string]schemas.Market{"BTC/USDT": req.State.Markets["BTC/USDT"], "SOL/USDT": req.State.Markets["BTC/USDT"]}
 		rep, err := a.Advise(context.Background(), req)
 		if advisor.KindOf(err) != advisor.KindBadResponse || rep.Raw != nil {
 			t.Errorf("%s: err %v raw %s; want a failed call (bad_response) and no answer", tt.name, err, rep.Raw)
+		}
+	}
+}
+
+// TestMappedBackAnswerIsCheckedAgain: a price the model's answer may hold
+// but that, mapped back to the real scale, the parser would refuse
+// (1e307 × an open of hundreds overflows float64) is a failed call, never
+// an answer the agent then finds invalid.
+func TestMappedBackAnswerIsCheckedAgain(t *testing.T) {
+	req := request(t)
+	inner := &capture{answer: func(prompts.Rendered) string { return buyAt("1e307", "97") }}
+	a, _ := Wrap(inner, Config{Mode: Anonymise})
+	rep, err := a.Advise(context.Background(), req)
+	if advisor.KindOf(err) != advisor.KindBadResponse || rep.Raw != nil || !strings.Contains(err.Error(), "not valid against the schema") {
+		t.Fatalf("err %v raw %.200s; want a failed call (bad_response) and no answer", err, rep.Raw)
+	}
+	// Tiny numbers that map back are written so that they parse again.
+	inner.answer = func(prompts.Rendered) string {
+		return strings.Replace(buyAt("101", "97"), `"size_pct":1`, `"size_pct":1e-320`, 1)
+	}
+	rep, err = a.Advise(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := schemas.ParseResponse(rep.Raw)
+	if err != nil || !r.Recommendations[0].SizePct.Equal(decimal.RequireFromString("1e-320")) {
+		t.Fatalf("mapped-back answer %.200s: %v", rep.Raw, err)
+	}
+}
+
+// TestInventedSymbolIsPassedOnUnscaled: a symbol the prompt did not show
+// and the state has no market for (an invented DOGE/USDT, a lookalike
+// BTC/USDTT) does not void the answer: it is passed on as written, symbol
+// and prices untouched, for the policy to reject, and the shown symbols
+// are mapped back as usual (black-box finding: the whole answer was
+// dropped).
+func TestInventedSymbolIsPassedOnUnscaled(t *testing.T) {
+	req := request(t)
+	for _, sym := range []string{"DOGE/USDT", "BTC/USDTT", "BTC/USD"} {
+		answer := strings.Replace(buyAt("101", "97"), `]}`, `,{"symbol":"`+sym+`","action":"buy","confidence":0.9,"size_pct":1,"order_type":"limit","limit_price":100.5,"stop_loss":95,"take_profit":null,"reason":"x"}]}`, 1)
+		inner := &capture{answer: func(prompts.Rendered) string { return answer }}
+		a, _ := Wrap(inner, Config{Mode: Perturb, Rand: rand.New(rand.NewPCG(3, 4))})
+		rep, err := a.Advise(context.Background(), req)
+		if err != nil {
+			t.Fatalf("%s: %v", sym, err)
+		}
+		r, err := schemas.ParseResponse(rep.Raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Recommendations) != 3 {
+			t.Fatalf("%s: %d recommendations passed on; want 3", sym, len(r.Recommendations))
+		}
+		inv := r.Recommendations[2]
+		if inv.Symbol != sym || !inv.LimitPrice.Equal(decimal.RequireFromString("100.5")) || !inv.StopLoss.Equal(decimal.NewFromInt(95)) {
+			t.Fatalf("%s passed on as %s @ %s stop %s; want it untouched", sym, inv.Symbol, inv.LimitPrice, inv.StopLoss)
+		}
+		if r.Recommendations[0].Symbol != "BTC/USDT" || r.Recommendations[0].LimitPrice.Equal(decimal.NewFromInt(101)) {
+			t.Fatalf("BTC/USDT was not mapped back: %+v", r.Recommendations[0])
 		}
 	}
 }
