@@ -30,7 +30,7 @@ and its tests, edit the params or rules, then run 'warden policy check' and
 'warden policy test' before pointing Warden at the file.`,
 	}
 	cmd.AddCommand(newPolicyInitCmd(a), newPolicyCheckCmd(a), newPolicyTestCmd(a), newPolicyShowCmd(a))
-	cmd.AddCommand(newPolicyReplayCmd(a))
+	cmd.AddCommand(newPolicyReplayCmd(a), newPolicyDropTestsCmd(a))
 	return cmd
 }
 
