@@ -35,19 +35,29 @@ func cronRuns(t *testing.T, db string) int {
 // policyEvents lists the events of kinds in db, oldest first.
 func policyEvents(t *testing.T, db string, kinds ...string) []audit.EventRow {
 	t.Helper()
-	st, err := audit.Open(context.Background(), db, audit.Options{ReadOnly: true})
+	evs, err := readEvents(db, kinds...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return evs
+}
+
+// readEvents is policyEvents for a database that may still be being
+// created (a service starting).
+func readEvents(db string, kinds ...string) ([]audit.EventRow, error) {
+	st, err := audit.Open(context.Background(), db, audit.Options{ReadOnly: true})
+	if err != nil {
+		return nil, err
 	}
 	defer st.Close()
 	evs, err := st.ListEvents(context.Background(), audit.EventFilter{Kinds: kinds})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	for i, j := 0, len(evs)-1; i < j; i, j = i+1, j-1 {
 		evs[i], evs[j] = evs[j], evs[i]
 	}
-	return evs
+	return evs, nil
 }
 
 // loosen raises max_position_pct in the policy file from 2 to 50.
@@ -98,6 +108,10 @@ func TestOnceRunsKeepThePolicyTests(t *testing.T) {
 	}
 	if n := cronRuns(t, "warden.db"); n != runs {
 		t.Fatalf("a refused start recorded %d runs; want none", n-runs)
+	}
+	// config check says so too, changing nothing.
+	if code, out, errOut := runMain(t, "config", "check", "warden.yaml"); code != exitRejected || !strings.Contains(errOut+out, "requires them") {
+		t.Fatalf("config check with the tests deleted = %d %s %s; want 1 naming the requirement", code, out, errOut)
 	}
 	evs := policyEvents(t, "warden.db", audit.EventPolicyReload)
 	if len(evs) != 1 || evs[0].State != "rejected" || !strings.Contains(string(evs[0].Detail), "p_test.yaml") {
@@ -277,6 +291,15 @@ func TestServiceKeepsThePolicyTests(t *testing.T) {
 	policyInit(t, "p.yaml")
 	os.WriteFile("warden.yaml", []byte("policy: p.yaml\nschedule: \"@hourly\"\n"), 0o600)
 	svc := startService(t)
+	// Stopped and waited for before the test's directory goes: a service
+	// left running would act on the next test's files.
+	exited := false
+	t.Cleanup(func() {
+		if !exited {
+			svc.stop()
+			svc.wait(30 * time.Second)
+		}
+	})
 	eventually := func(what string, cond func() bool) {
 		t.Helper()
 		deadline := time.Now().Add(15 * time.Second)
@@ -287,11 +310,16 @@ func TestServiceKeepsThePolicyTests(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	exists := func() bool { _, err := os.Stat("warden.db"); return err == nil }
-	eventually("the service's database", exists)
-	eventually("the tests in force at start", func() bool {
-		return len(policyEvents(t, "warden.db", audit.EventPolicyTests)) == 1
-	})
+	count := func(kind string) func() bool {
+		return func() bool {
+			evs, err := readEvents("warden.db", kind)
+			return err == nil && len(evs) > 0
+		}
+	}
+	eventually("the tests in force at start", count(audit.EventPolicyTests))
+	if evs := policyEvents(t, "warden.db", audit.EventPolicyTests); len(evs) != 1 || evs[0].State != "required" {
+		t.Fatalf("policy_tests events at start = %+v; want one required", evs)
+	}
 	time.Sleep(time.Second) // the watcher is started after the runtime
 
 	// A good edit, tests passing: taken, and the requirement recorded.
@@ -313,15 +341,22 @@ func TestServiceKeepsThePolicyTests(t *testing.T) {
 		return len(evs) == 2 && evs[1].State == "rejected" && strings.Contains(string(evs[1].Detail), "p_test.yaml")
 	})
 	if _, _, done := svc.wait(time.Second); done {
+		exited = true
 		t.Fatal("the service stopped on a refused reload")
 	}
 	svc.stop()
-	if code, stderr, ok := svc.wait(30 * time.Second); !ok || code != 0 {
+	code, stderr, ok := svc.wait(30 * time.Second)
+	exited = ok
+	if !ok || code != 0 {
 		t.Fatalf("service stop = %d %v %s", code, ok, stderr)
 	}
 	// Its restart (systemd) refuses, as run --once does.
-	svc = startService(t)
-	code, stderr, ok := svc.wait(30 * time.Second)
+	svc2 := startService(t)
+	code, stderr, ok = svc2.wait(30 * time.Second)
+	if !ok {
+		svc2.stop()
+		svc2.wait(30 * time.Second)
+	}
 	if !ok || code != exitUsage || !strings.Contains(stderr, "p_test.yaml") {
 		t.Fatalf("service restart without its tests = %d %v %s; want exit 2", code, ok, stderr)
 	}
