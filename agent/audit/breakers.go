@@ -38,7 +38,7 @@ const (
 // so they can be read without flushing queued writes.
 func durableKind(kind string) bool {
 	switch kind {
-	case EventKillSwitch, EventSafeMode, EventReduce, EventErrorCount, EventBreaker:
+	case EventKillSwitch, EventSafeMode, EventReduce, EventErrorCount, EventBreaker, EventPolicyTests:
 		return true
 	}
 	return false

@@ -28,6 +28,13 @@ const (
 	EventOrderWithheld    = "order_withheld"   // an approved order not placed: the kill switch was set during its cycle
 	EventBuysWithdrawn    = "buys_withdrawn"   // resting buys cancelled: the kill switch or safe mode holds
 	EventExchangeBackoff  = "exchange_backoff" // the exchange asked for a pause (418 ban, long 429): nothing is sent until it ends
+	// EventPolicyTests is whether the configured policy must pass tests
+	// to be started on: state required (the tests file, its hash and
+	// cases, recorded when a policy with tests is taken) or dropped (an
+	// operator's `warden policy drop-tests`, with a reason). The newest
+	// one is in force for every process on the database; archiving keeps
+	// it.
+	EventPolicyTests = "policy_tests"
 )
 
 // Event is an operator, breaker or system event.

@@ -25,7 +25,8 @@ var examples = map[string]string{
 	"warden policy init":  `  warden policy init --out my-policy.yaml   # and my-policy_test.yaml`,
 	"warden policy test": `  warden policy test my-policy_test.yaml --policy my-policy.yaml
   warden policy test my-policy_test.yaml --policy my-policy.yaml --coverage-min 100`,
-	"warden policy replay": `  warden policy replay --policy my-policy.yaml --since 720h`,
+	"warden policy replay":     `  warden policy replay --policy my-policy.yaml --since 720h`,
+	"warden policy drop-tests": `  warden policy drop-tests --config warden.yaml --reason "rewriting the tests" --by alice`,
 	"warden policy show": `  warden policy show
   warden policy show --tests`,
 	"warden run": `  warden run --once

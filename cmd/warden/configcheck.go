@@ -20,7 +20,6 @@ import (
 	"github.com/warden-trading/warden/agent/metrics"
 	"github.com/warden-trading/warden/executor/ccxtx"
 	"github.com/warden-trading/warden/executor/paper"
-	"github.com/warden-trading/warden/policy"
 )
 
 // checkStart validates everything `warden run` needs before it opens
@@ -33,16 +32,16 @@ import (
 // every problem at once, and warnings that do not stop a start. The policy
 // it loaded and tested is returned (nil when it failed) so that the start
 // does not compile it and run its tests a second time.
-func checkStart(ctx context.Context, cfg config.Config, live bool) (pol *policy.Policy, warnings []string, err error) {
+func checkStart(ctx context.Context, cfg config.Config, live bool) (pol *checkedPolicy, warnings []string, err error) {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
 	if p, err := loadPolicy(cfg.Policy); err != nil {
 		bad("policy: %w", err)
-	} else if err := checkPolicyTests(ctx, cfg, p); err != nil {
+	} else if tested, err := checkPolicyTests(ctx, cfg, p); err != nil {
 		errs = append(errs, err)
 	} else {
-		pol = p
+		pol = &checkedPolicy{policy: p, tests: tested}
 	}
 	if cfg.Metrics.Listen != "" {
 		if err := metrics.CheckAddr(cfg.Metrics.Listen, cfg.Metrics.AllowNonLoop); err != nil {
@@ -190,7 +189,11 @@ when run would start, 1 when it would refuse.`,
 				return &exitError{Code: exitRejected, Err: err}
 			}
 			a.addSecrets(cfg)
-			_, warnings, err := checkStart(cmd.Context(), cfg, live || cfg.Mode == "live")
+			pol, warnings, err := checkStart(cmd.Context(), cfg, live || cfg.Mode == "live")
+			if err == nil {
+				// The tests the database requires: read, never created.
+				err = configTestsNote(cmd.Context(), cfg, pol.tests)
+			}
 			for _, w := range warnings {
 				fmt.Fprintf(a.stdout, "warning: %s\n", w)
 			}

@@ -27,10 +27,12 @@ mode, maximum order notional, market data) apply whatever the policy says.
 
 To change the policy safely: 'warden policy init' writes the default policy
 and its tests, edit the params or rules, then run 'warden policy check' and
-'warden policy test' before pointing Warden at the file.`,
+'warden policy test' before pointing Warden at the file. Once a policy has run
+with tests, every later start on the same database requires tests for its
+policy; 'warden policy drop-tests --reason' records that it may run without.`,
 	}
 	cmd.AddCommand(newPolicyInitCmd(a), newPolicyCheckCmd(a), newPolicyTestCmd(a), newPolicyShowCmd(a))
-	cmd.AddCommand(newPolicyReplayCmd(a))
+	cmd.AddCommand(newPolicyReplayCmd(a), newPolicyDropTestsCmd(a))
 	return cmd
 }
 

@@ -90,6 +90,8 @@ func (w *policyWatch) accepted(ctx context.Context, p *policy.Policy) {
 	w.agent.SetValidator(policy.NewValidator(p, w.limits))
 	w.logger.Warn("policy reloaded: in force from the next cycle", "file", w.file, "policy", p.Name(), "old_hash", old.Hash(), "new_hash", p.Hash())
 	w.record(ctx, "accepted", reloadDetail{File: w.file, Policy: p.Name(), OldHash: old.Hash(), NewHash: p.Hash()})
+	// The tests it was taken with stay required of the next process.
+	w.requireReloadTests(ctx, p)
 }
 
 func (w *policyWatch) rejected(ctx context.Context, err error) {

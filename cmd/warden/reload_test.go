@@ -51,10 +51,20 @@ func (f *fakeRecorder) RecordEvent(_ context.Context, e audit.Event) error {
 	return nil
 }
 
-func (f *fakeRecorder) list() []audit.Event {
+// list is the policy_reload events recorded (the policy_tests events a
+// reload with tests records too are in kind).
+func (f *fakeRecorder) list() []audit.Event { return f.kind(audit.EventPolicyReload) }
+
+func (f *fakeRecorder) kind(kind string) []audit.Event {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]audit.Event(nil), f.events...)
+	var out []audit.Event
+	for _, e := range f.events {
+		if e.Kind == kind {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 type fakePublisher struct {
@@ -161,6 +171,14 @@ func TestPolicyWatchRecordsAndNotifies(t *testing.T) {
 	}
 	if len(pub.list()) != 0 {
 		t.Errorf("an accepted reload published %v; want nothing", pub.list())
+	}
+	// The tests it was taken with are recorded as required of the next
+	// process.
+	eventually(t, "the tests in force recorded", func() bool { return len(rec.kind(audit.EventPolicyTests)) == 1 })
+	var req testsRequirement
+	if e := rec.kind(audit.EventPolicyTests)[0]; e.State != "required" || json.Unmarshal(e.Detail, &req) != nil ||
+		req.PolicyHash != p1.Hash() || !strings.HasSuffix(req.Tests, "policy_test.yaml") || req.Cases == 0 || req.Source != "reload" {
+		t.Errorf("policy_tests event = %+v (%+v); want required with the reload's tests", e, req)
 	}
 	// The policy in force offered again changes and records nothing.
 	w.accepted(ctx, p1)

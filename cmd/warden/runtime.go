@@ -79,31 +79,18 @@ func secretValues(cfg config.Config) []string {
 // checkPolicyTests runs the tests of a configured policy file before
 // Warden starts on it: the same bar a hot reload must clear. The tests file
 // is policy_tests from the config, or FILE_test.yaml beside the policy when
-// it exists. The embedded default policy's tests run in CI.
-func checkPolicyTests(ctx context.Context, cfg config.Config, p *policy.Policy) error {
+// it exists. The embedded default policy's tests run in CI. It returns the
+// tests run (none: File ""); whether tests are required when there are
+// none is for the start to decide with the database (enforcePolicyTests).
+func checkPolicyTests(ctx context.Context, cfg config.Config, p *policy.Policy) (testedPolicy, error) {
 	if cfg.Policy == "" {
-		return nil
+		return testedPolicy{}, nil
 	}
-	tests := cfg.PolicyTests
+	tests := policyTestsFile(cfg.Policy, cfg.PolicyTests)
 	if tests == "" {
-		tests = policy.TestsFileFor(cfg.Policy)
-		if _, err := os.Stat(tests); errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
+		return testedPolicy{}, nil
 	}
-	src, err := os.ReadFile(tests)
-	if err != nil {
-		return fmt.Errorf("policy tests: %w", err)
-	}
-	var out strings.Builder
-	sum, err := policy.RunTests(ctx, &out, p, src, tests)
-	if err != nil {
-		return fmt.Errorf("policy tests %s: %w", tests, err)
-	}
-	if sum.Failed > 0 {
-		return fmt.Errorf("policy %s fails %d of its tests in %s (%s); refusing to start on it:\n%s", cfg.Policy, sum.Failed, tests, strings.Join(sum.Failures, ", "), out.String())
-	}
-	return nil
+	return runPolicyTests(ctx, cfg.Policy, p, tests)
 }
 
 // runtime is everything a running Warden holds; Close releases it.
@@ -165,7 +152,7 @@ type runtimeOptions struct {
 	red *redact.Redactor
 	// policy is the configured policy as checkStart loaded it and ran its
 	// tests; nil: newRuntime loads and tests it itself.
-	policy *policy.Policy
+	policy *checkedPolicy
 	// lockKind names a brief holder of the database (run --once,
 	// approvals --process, approve): it waits for another brief holder,
 	// and one that finds it holding waits for it (lockDBAs). "": `warden
@@ -207,11 +194,14 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 	}
 	// The policy and its tests are checked before anything is created: a
 	// refused start leaves no database and no lock file behind.
-	if rt.policy = o.policy; rt.policy == nil {
+	var tested testedPolicy
+	if o.policy != nil {
+		rt.policy, tested = o.policy.policy, o.policy.tests
+	} else {
 		if rt.policy, err = loadPolicy(cfg.Policy); err != nil {
 			return nil, err
 		}
-		if err := checkPolicyTests(ctx, cfg, rt.policy); err != nil {
+		if tested, err = checkPolicyTests(ctx, cfg, rt.policy); err != nil {
 			return nil, err
 		}
 	}
@@ -247,6 +237,12 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 	}
 	rt.store, err = audit.Open(ctx, cfg.DB, audit.Options{Logger: rt.logger, Redact: rt.red.String})
 	if err != nil {
+		return nil, err
+	}
+	// Policy tests once in force stay required, whichever process starts
+	// (run --once from cron is a new process every cycle): before the
+	// exchange is reached or anything is decided.
+	if err := rt.enforcePolicyTests(ctx, tested); err != nil {
 		return nil, err
 	}
 	validator := policy.NewValidator(rt.policy, cfg.PolicyLimits(cfg.Mode != "live"))
