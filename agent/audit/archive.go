@@ -485,6 +485,11 @@ type ArchiveReport struct {
 	Unlisted []string `json:"unlisted,omitempty"`
 }
 
+// ErrNoArchiveDir: the archive directory given does not exist (or is not
+// a directory), which says nothing about the chain: a mistyped path, not
+// archives missing.
+var ErrNoArchiveDir = errors.New("audit: no archive directory")
+
 // VerifyArchives verifies the archives in dir and the live database as one
 // chain: every file the newest archive record lists must be in dir with
 // its recorded SHA-256, hold its recorded range, link to the file before
@@ -493,6 +498,12 @@ type ArchiveReport struct {
 // broken file is named in Break.Table ("archive NAME"), with the record.
 func (s *Store) VerifyArchives(ctx context.Context, dir string, opts VerifyOptions) (ArchiveReport, error) {
 	var rep ArchiveReport
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		if err == nil {
+			err = errors.New("not a directory")
+		}
+		return rep, fmt.Errorf("%w %s: %w", ErrNoArchiveDir, dir, err)
+	}
 	if err := s.Flush(ctx); err != nil {
 		return rep, err
 	}

@@ -265,3 +265,17 @@ func TestArchiveCrashLeavesOldOrNewState(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyArchivesWithoutTheDirectory: a directory that does not exist
+// is ErrNoArchiveDir, not a broken chain.
+func TestVerifyArchivesWithoutTheDirectory(t *testing.T) {
+	ctx := context.Background()
+	s, _, _, dir := archiveStore(t)
+	if _, err := s.Archive(ctx, ArchiveOptions{Before: day0.Add(4 * 24 * time.Hour), Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.VerifyArchives(ctx, dir+"-typo", VerifyOptions{})
+	if !errors.Is(err, ErrNoArchiveDir) || rep.Broken != nil || !strings.Contains(err.Error(), "-typo") {
+		t.Errorf("VerifyArchives(no such directory) = %+v, %v; want ErrNoArchiveDir naming it", rep.Broken, err)
+	}
+}

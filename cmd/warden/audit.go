@@ -651,13 +651,19 @@ finds that: the record SEQ must still be there with that hash.`,
 			)
 			var ar audit.ArchiveReport
 			if archiveDir != "" {
+				// A mistyped directory is not missing archives: only a
+				// directory that exists and lacks a file the chain names
+				// is a finding.
+				if err := archiveDirExists(archiveDir); err != nil {
+					return err
+				}
 				ar, err = st.VerifyArchives(cmd.Context(), archiveDir, opts)
 				rep, out = ar.VerifyReport, ar
 			} else {
 				rep, err = st.VerifyWith(cmd.Context(), opts)
 				out = rep
 			}
-			if errors.Is(err, audit.ErrHeadArchived) {
+			if errors.Is(err, audit.ErrHeadArchived) || errors.Is(err, audit.ErrNoArchiveDir) {
 				return &exitError{Code: exitUsage, Err: err}
 			}
 			if err != nil {
