@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -33,5 +34,52 @@ func TestVerifyArchiveDirThatDoesNotExist(t *testing.T) {
 	}
 	if code, out, errOut := runMain(t, "audit", "verify", "--archive", "archive"); code != 0 {
 		t.Errorf("verify --archive archive = %d %s %s", code, out, errOut)
+	}
+}
+
+// TestVerifyExpectBareHeadArchived: a bare head hash noted before its
+// record was archived is looked up, without --archive, in the archives
+// where they go (archive/ beside the database): found there exit 0; a hash
+// no record has, in the archives or the database, exit 1 (never 2); with
+// no archive directory to look in, exit 2 asking for --archive.
+func TestVerifyExpectBareHeadArchived(t *testing.T) {
+	t.Chdir(t.TempDir())
+	runCycles(t, 3)
+	// A head noted on a model call (a record nothing keeps in the
+	// database once archived).
+	_, out, _ := runMain(t, "audit", "export", "--records", "--format", "jsonl")
+	var rep struct {
+		Kind     string `json:"kind"`
+		HeadHash string `json:"hash"`
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if err := json.Unmarshal([]byte(line), &rep); err == nil && rep.Kind == "llm_call" {
+			break
+		}
+	}
+	if rep.Kind != "llm_call" || rep.HeadHash == "" {
+		t.Fatalf("no model call exported:\n%.500s", out)
+	}
+	runCycles(t, 2)
+	if code, out, errOut := runMain(t, "audit", "archive", "--before", "0d"); code != 0 {
+		t.Fatalf("archive = %d %s %s", code, out, errOut)
+	}
+	code, out, errOut := runMain(t, "audit", "verify", "--expect-head", rep.HeadHash)
+	if code != 0 || !strings.HasPrefix(out, "ok:") || !strings.Contains(out, "found in the archives") {
+		t.Errorf("verify --expect-head BAREHASH (archived) = %d %q %q; want 0, found in the archives", code, out, errOut)
+	}
+	code, _, errOut = runMain(t, "audit", "verify", "--expect-head", strings.Repeat("0", 64))
+	if code != exitRejected || !strings.Contains(errOut, "no record has the expected head hash") {
+		t.Errorf("verify --expect-head with a hash no record has = %d %q; want 1", code, errOut)
+	}
+	if err := os.Rename("archive", "moved"); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = runMain(t, "audit", "verify", "--expect-head", rep.HeadHash)
+	if code != exitUsage || !strings.Contains(errOut, "--archive") {
+		t.Errorf("verify --expect-head BAREHASH without an archive directory = %d %q; want 2 asking for --archive", code, errOut)
+	}
+	if code, out, errOut := runMain(t, "audit", "verify", "--archive", "moved", "--expect-head", rep.HeadHash); code != 0 {
+		t.Errorf("verify --archive moved --expect-head = %d %s %s", code, out, errOut)
 	}
 }
