@@ -178,6 +178,13 @@ func TestVerifyArchivesNamesTheFileAndRecord(t *testing.T) {
 			data, _ := os.ReadFile(a)
 			os.WriteFile(a, data[:len(data)-100], 0o600)
 		}},
+		{"corrupted gzip", "corrupted", 0, func(t *testing.T, a, b string) {
+			data, _ := os.ReadFile(a)
+			for i := len(data) / 2; i < len(data)/2+8; i++ {
+				data[i] ^= 0xff
+			}
+			os.WriteFile(a, data, 0o600)
+		}},
 		{"swapped", "swapped", 0, func(t *testing.T, a, b string) {
 			da, _ := os.ReadFile(a)
 			db, _ := os.ReadFile(b)

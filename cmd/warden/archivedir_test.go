@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -81,5 +83,36 @@ func TestVerifyExpectBareHeadArchived(t *testing.T) {
 	}
 	if code, out, errOut := runMain(t, "audit", "verify", "--archive", "moved", "--expect-head", rep.HeadHash); code != 0 {
 		t.Errorf("verify --archive moved --expect-head = %d %s %s", code, out, errOut)
+	}
+}
+
+// TestVerifyCorruptedArchive: an archive file with bytes flipped in the
+// middle is reported corrupted (exit 1) with its name and the last good
+// record, not truncated; a file cut short still says truncated.
+func TestVerifyCorruptedArchive(t *testing.T) {
+	t.Chdir(t.TempDir())
+	runCycles(t, 6)
+	if code, out, errOut := runMain(t, "audit", "archive", "--before", "0d"); code != 0 {
+		t.Fatalf("archive = %d %s %s", code, out, errOut)
+	}
+	files, _ := filepath.Glob("archive/*.jsonl.gz")
+	if len(files) != 1 {
+		t.Fatalf("archive files %v", files)
+	}
+	good, _ := os.ReadFile(files[0])
+	bad := bytes.Clone(good)
+	for i := len(bad) / 2; i < len(bad)/2+8; i++ {
+		bad[i] ^= 0xff
+	}
+	os.WriteFile(files[0], bad, 0o600)
+	code, _, errOut := runMain(t, "audit", "verify", "--archive", "archive")
+	if code != exitRejected || !strings.Contains(errOut, "corrupted") || !strings.Contains(errOut, filepath.Base(files[0])) ||
+		!strings.Contains(errOut, "last good record") || strings.Contains(errOut, "truncated") {
+		t.Errorf("verify --archive of a corrupted file = %d %q; want 1, corrupted, naming the file and the last good record", code, errOut)
+	}
+	os.WriteFile(files[0], good[:len(good)-200], 0o600)
+	code, _, errOut = runMain(t, "audit", "verify", "--archive", "archive")
+	if code != exitRejected || !strings.Contains(errOut, "truncated") || !strings.Contains(errOut, filepath.Base(files[0])) {
+		t.Errorf("verify --archive of a truncated file = %d %q; want 1, truncated", code, errOut)
 	}
 }
