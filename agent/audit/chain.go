@@ -685,6 +685,24 @@ func (s *Store) verifyChain(ctx context.Context, opts VerifyOptions) (VerifyRepo
 			rep.Broken.Seq = lastSeq + 1
 			rep.Broken.Kind, rep.Broken.Ref = "", ""
 			rep.Broken.Detail += fmt.Sprintf("; the next surviving record is seq %d (%s)", seq, r.kind)
+			if archived := ab == nil && lastSeq == 0 || ab != nil && lastSeq == ab.File.LastSeq; archived {
+				// A gap where the live chain starts is what archiving
+				// leaves when the archive record naming the range is gone:
+				// deleted with the tail of the chain. The expected head
+				// then names the first seq really missing: the one after
+				// the head.
+				var head int64
+				if err := s.queryRow(ctx, qHeadSeq).Scan(&head); err != nil {
+					return rep, fmt.Errorf("audit: verify: %w", err)
+				}
+				if opts.ExpectSeq > head {
+					rep.Broken = &Break{Table: "records", Seq: head + 1, Problem: "deleted",
+						Detail: fmt.Sprintf("the chain ends at seq %d but held seq %d (hash %s): records %d..%d were deleted from the end, and with them, it seems, the archive record of the archived records (%s)",
+							head, opts.ExpectSeq, shortHex(expect), head+1, opts.ExpectSeq, rep.Broken.Detail)}
+					return rep, nil
+				}
+				rep.Broken.Detail += fmt.Sprintf("; if these records were archived, the archive record naming them is gone too, deleted from the end of the chain after seq %d: verify with --archive DIR --expect-head SEQ:HASH (a head noted earlier)", head)
+			}
 		case !bytes.Equal(want, hash):
 			brk("edited", fmt.Sprintf("content does not match its hash (stored %s…, recomputed %s…)", short(hash), short(want)))
 		case !bytes.Equal(prev, lastHash):

@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/warden-trading/warden/agent/audit"
 )
 
 // TestVerifyArchiveDirThatDoesNotExist: verify --archive with a mistyped
@@ -114,5 +118,51 @@ func TestVerifyCorruptedArchive(t *testing.T) {
 	code, _, errOut = runMain(t, "audit", "verify", "--archive", "archive")
 	if code != exitRejected || !strings.Contains(errOut, "truncated") || !strings.Contains(errOut, filepath.Base(files[0])) {
 		t.Errorf("verify --archive of a truncated file = %d %q; want 1, truncated", code, errOut)
+	}
+}
+
+// TestVerifyTailDeletedWithTheArchiveRecord: deleting the tail of the live
+// database from the archive record on leaves the archived range's kept
+// copies with gaps; verify --expect-head names the first seq really
+// missing (the one after the surviving head) and the range deleted, not
+// seq 1.
+func TestVerifyTailDeletedWithTheArchiveRecord(t *testing.T) {
+	t.Chdir(t.TempDir())
+	runCycles(t, 4)
+	if code, out, errOut := runMain(t, "audit", "archive", "--before", "0d"); code != 0 {
+		t.Fatalf("archive = %d %s %s", code, out, errOut)
+	}
+	runCycles(t, 2)
+	_, out, _ := runMain(t, "audit", "verify", "--json")
+	var rep audit.VerifyReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite3", "file:warden.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var archSeq int64
+	if err := db.QueryRow(`SELECT seq FROM records WHERE kind = 'archive'`).Scan(&archSeq); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`DROP TRIGGER records_no_delete`, fmt.Sprintf(`DELETE FROM records WHERE seq >= %d`, archSeq)} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	head := fmt.Sprintf("%d:%s", rep.HeadSeq, rep.HeadHash)
+	want := fmt.Sprintf("records seq %d: deleted", archSeq)
+	wantRange := fmt.Sprintf("records %d..%d were deleted from the end", archSeq, rep.HeadSeq)
+	for _, args := range [][]string{{"--expect-head", head}, {"--archive", "archive", "--expect-head", head}} {
+		code, _, errOut := runMain(t, append([]string{"audit", "verify"}, args...)...)
+		if code != exitRejected || !strings.Contains(errOut, want) || !strings.Contains(errOut, wantRange) {
+			t.Errorf("verify %v after the tail from the archive record (seq %d) was deleted = %d %q; want 1 naming %q and %q", args, archSeq, code, errOut, want, wantRange)
+		}
+	}
+	code, _, errOut := runMain(t, "audit", "verify")
+	if code != exitRejected || !strings.Contains(errOut, "archive record naming them is gone") || !strings.Contains(errOut, fmt.Sprintf("after seq %d", archSeq-1)) {
+		t.Errorf("verify after the tail was deleted = %d %q; want 1 saying the archive record may be gone after seq %d", code, errOut, archSeq-1)
 	}
 }
