@@ -512,6 +512,11 @@ type ArchiveReport struct {
 	Unlisted []string `json:"unlisted,omitempty"`
 }
 
+// ErrNoArchiveDir: the archive directory given does not exist (or is not
+// a directory), which says nothing about the chain: a mistyped path, not
+// archives missing.
+var ErrNoArchiveDir = errors.New("audit: no archive directory")
+
 // VerifyArchives verifies the archives in dir and the live database as one
 // chain: every file the newest archive record lists must be in dir with
 // its recorded SHA-256, hold its recorded range, link to the file before
@@ -520,6 +525,12 @@ type ArchiveReport struct {
 // broken file is named in Break.Table ("archive NAME"), with the record.
 func (s *Store) VerifyArchives(ctx context.Context, dir string, opts VerifyOptions) (ArchiveReport, error) {
 	var rep ArchiveReport
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		if err == nil {
+			err = errors.New("not a directory")
+		}
+		return rep, fmt.Errorf("%w %s: %w", ErrNoArchiveDir, dir, err)
+	}
 	if err := s.Flush(ctx); err != nil {
 		return rep, err
 	}
@@ -600,7 +611,19 @@ func (s *Store) VerifyArchives(ctx context.Context, dir string, opts VerifyOptio
 // counts the records read.
 func (s *Store) verifyArchiveFile(ctx context.Context, path string, af ArchiveFile, first int64, prevHash string, kept map[int64]string, records *int64, seen func(seq int64, hash string)) (*Break, error) {
 	table := "archive " + af.Name
+	var (
+		lastSeq = first - 1 // the last record read whole and verified
+		// corrupt is the error of the compressed stream when its bytes are
+		// damaged (not merely cut short): whatever the records then seem
+		// to say (a hash that does not match, garbage), the file is
+		// reported corrupted, after the last good record.
+		corrupt    error
+		unreadable func(error) *Break
+	)
 	brk := func(seq int64, kind, ref, problem, detail string) *Break {
+		if corrupt != nil && problem != "corrupted" {
+			return unreadable(corrupt)
+		}
 		return &Break{Table: table, Seq: seq, Kind: kind, Ref: ref, Problem: problem, Detail: detail}
 	}
 	data, err := os.ReadFile(path)
@@ -621,18 +644,51 @@ func (s *Store) verifyArchiveFile(ctx context.Context, path string, af ArchiveFi
 	if err != nil {
 		return brk(af.FirstSeq, "", "", "edited", fmt.Sprintf("not a gzip file (%v)", err)), nil
 	}
+	// The whole stream first: a damaged byte fails its checksum (or the
+	// inflater) only at the end of its block or of the stream, after
+	// garbage was already read as records.
+	if _, serr := io.Copy(io.Discard, zr); serr != nil && !errors.Is(serr, io.ErrUnexpectedEOF) {
+		corrupt = serr
+	}
+	if zr, err = gzip.NewReader(bytes.NewReader(data)); err != nil {
+		return nil, err
+	}
 	dec := json.NewDecoder(zr)
 	var (
 		hdr      archiveLine
-		lastSeq  = first - 1
 		lastHash = prevHash
 		buf      []byte
 		end      bool
 		blobs    = map[string]bool{}
 		refs     = map[string]int64{}
 	)
-	if err := dec.Decode(&hdr); err != nil || hdr.Archive != 1 {
-		return brk(af.FirstSeq, "", "", "edited", fmt.Sprintf("no archive header (%v)", err)), nil
+	// unreadable names what a read error means: the file ends early
+	// (truncated), or its bytes are damaged (corrupted: the compressed
+	// stream, its checksum, or the JSON it holds), with the last record
+	// read whole.
+	unreadable = func(err error) *Break {
+		seq := min(lastSeq+1, af.LastSeq)
+		good := fmt.Sprintf("after seq %d, the last good record,", lastSeq)
+		if lastSeq < af.FirstSeq {
+			good = "before its first record"
+		}
+		sum := ""
+		if !sumOK() {
+			sum = fmt.Sprintf("; its SHA-256 is not the recorded %s", shortHex(af.SHA256))
+		}
+		if corrupt == nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
+			return brk(seq, "", "", "truncated", fmt.Sprintf("the file ends %s of seqs %d..%d (%v)%s", good, af.FirstSeq, af.LastSeq, err, sum))
+		}
+		if corrupt != nil {
+			err = corrupt
+		}
+		return brk(seq, "", "", "corrupted", fmt.Sprintf("the file is corrupted: unreadable %s of seqs %d..%d (%v)%s", good, af.FirstSeq, af.LastSeq, err, sum))
+	}
+	if err := dec.Decode(&hdr); err != nil {
+		return unreadable(err), nil
+	}
+	if hdr.Archive != 1 {
+		return brk(af.FirstSeq, "", "", "edited", "no archive header"), nil
 	}
 	if hdr.FirstSeq != af.FirstSeq || hdr.LastSeq != af.LastSeq || hdr.PrevHash != prevHash {
 		return brk(af.FirstSeq, "", "", "swapped", fmt.Sprintf("the file holds seqs %d..%d after hash %s; the chain recorded seqs %d..%d after %s here",
@@ -644,7 +700,7 @@ func (s *Store) verifyArchiveFile(ctx context.Context, path string, af ArchiveFi
 			if errors.Is(err, io.EOF) && end {
 				break
 			}
-			return brk(lastSeq+1, "", "", "truncated", fmt.Sprintf("the file ends after seq %d of %d..%d (%v)", lastSeq, af.FirstSeq, af.LastSeq, err)), nil
+			return unreadable(err), nil
 		}
 		switch {
 		case end:

@@ -178,6 +178,13 @@ func TestVerifyArchivesNamesTheFileAndRecord(t *testing.T) {
 			data, _ := os.ReadFile(a)
 			os.WriteFile(a, data[:len(data)-100], 0o600)
 		}},
+		{"corrupted gzip", "corrupted", 0, func(t *testing.T, a, b string) {
+			data, _ := os.ReadFile(a)
+			for i := len(data) / 2; i < len(data)/2+8; i++ {
+				data[i] ^= 0xff
+			}
+			os.WriteFile(a, data, 0o600)
+		}},
 		{"swapped", "swapped", 0, func(t *testing.T, a, b string) {
 			da, _ := os.ReadFile(a)
 			db, _ := os.ReadFile(b)
@@ -263,5 +270,19 @@ func TestArchiveCrashLeavesOldOrNewState(t *testing.T) {
 				t.Fatalf("VerifyArchives = %+v, %v", rep.Broken, err)
 			}
 		})
+	}
+}
+
+// TestVerifyArchivesWithoutTheDirectory: a directory that does not exist
+// is ErrNoArchiveDir, not a broken chain.
+func TestVerifyArchivesWithoutTheDirectory(t *testing.T) {
+	ctx := context.Background()
+	s, _, _, dir := archiveStore(t)
+	if _, err := s.Archive(ctx, ArchiveOptions{Before: day0.Add(4 * 24 * time.Hour), Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.VerifyArchives(ctx, dir+"-typo", VerifyOptions{})
+	if !errors.Is(err, ErrNoArchiveDir) || rep.Broken != nil || !strings.Contains(err.Error(), "-typo") {
+		t.Errorf("VerifyArchives(no such directory) = %+v, %v; want ErrNoArchiveDir naming it", rep.Broken, err)
 	}
 }

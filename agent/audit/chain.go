@@ -572,8 +572,9 @@ func (s *Store) verifyChain(ctx context.Context, opts VerifyOptions) (VerifyRepo
 	var rep VerifyReport
 	expect := strings.ToLower(strings.TrimSpace(opts.ExpectHash))
 	var (
-		found bool   // a record has the expected hash (and seq, if given)
-		atSeq string // hash of the record at ExpectSeq
+		found     bool   // a record has the expected hash (and seq, if given)
+		atSeq     string // hash of the record at ExpectSeq
+		atSeqLive bool   // the record at ExpectSeq is in the database (live or a kept copy)
 	)
 	rows, err := s.query(ctx, `SELECT seq, kind, at, run_id, decision_id, ref, symbol, state, dedup, parent, due, tokens, body, prev_hash, hash FROM records ORDER BY seq`)
 	if err != nil {
@@ -648,6 +649,17 @@ func (s *Store) verifyChain(ctx context.Context, opts VerifyOptions) (VerifyRepo
 			keptSeen++
 			rep.Records--
 			rep.Kept++
+			// A kept copy is checked against the hash the archive recorded:
+			// an expected head it holds is found here, as in the archives.
+			if expect != "" || opts.ExpectSeq > 0 {
+				h := hex.EncodeToString(hash)
+				if seq == opts.ExpectSeq {
+					atSeq, atSeqLive = h, true
+				}
+				if h == expect && (opts.ExpectSeq == 0 || seq == opts.ExpectSeq) {
+					found = true
+				}
+			}
 			continue
 		}
 		if kept != nil && keptSeen < len(kept) {
@@ -673,6 +685,24 @@ func (s *Store) verifyChain(ctx context.Context, opts VerifyOptions) (VerifyRepo
 			rep.Broken.Seq = lastSeq + 1
 			rep.Broken.Kind, rep.Broken.Ref = "", ""
 			rep.Broken.Detail += fmt.Sprintf("; the next surviving record is seq %d (%s)", seq, r.kind)
+			if archived := ab == nil && lastSeq == 0 || ab != nil && lastSeq == ab.File.LastSeq; archived {
+				// A gap where the live chain starts is what archiving
+				// leaves when the archive record naming the range is gone:
+				// deleted with the tail of the chain. The expected head
+				// then names the first seq really missing: the one after
+				// the head.
+				var head int64
+				if err := s.queryRow(ctx, qHeadSeq).Scan(&head); err != nil {
+					return rep, fmt.Errorf("audit: verify: %w", err)
+				}
+				if opts.ExpectSeq > head {
+					rep.Broken = &Break{Table: "records", Seq: head + 1, Problem: "deleted",
+						Detail: fmt.Sprintf("the chain ends at seq %d but held seq %d (hash %s): records %d..%d were deleted from the end, and with them, it seems, the archive record of the archived records (%s)",
+							head, opts.ExpectSeq, shortHex(expect), head+1, opts.ExpectSeq, rep.Broken.Detail)}
+					return rep, nil
+				}
+				rep.Broken.Detail += fmt.Sprintf("; if these records were archived, the archive record naming them is gone too, deleted from the end of the chain after seq %d: verify with --archive DIR --expect-head SEQ:HASH (a head noted earlier)", head)
+			}
 		case !bytes.Equal(want, hash):
 			brk("edited", fmt.Sprintf("content does not match its hash (stored %s…, recomputed %s…)", short(hash), short(want)))
 		case !bytes.Equal(prev, lastHash):
@@ -706,7 +736,7 @@ func (s *Store) verifyChain(ctx context.Context, opts VerifyOptions) (VerifyRepo
 		if expect != "" || opts.ExpectSeq > 0 {
 			h := hex.EncodeToString(hash)
 			if seq == opts.ExpectSeq {
-				atSeq = h
+				atSeq, atSeqLive = h, true
 			}
 			if h == expect && (opts.ExpectSeq == 0 || seq == opts.ExpectSeq) {
 				found = true
@@ -725,8 +755,11 @@ func (s *Store) verifyChain(ctx context.Context, opts VerifyOptions) (VerifyRepo
 		// The expected head may have been archived since it was noted.
 		arch := ab.File.LastSeq
 		switch {
-		case opts.ExpectSeq == arch && expect == ab.File.LastHash:
+		case (opts.ExpectSeq == arch || opts.ExpectSeq == 0) && expect == ab.File.LastHash:
 			found = true // the archive record holds it, and the live chain goes on from it
+		case opts.ExpectSeq > 0 && opts.ExpectSeq <= arch && atSeqLive:
+			// A kept copy of the archived record is here, verified
+			// against the archive record: compared below like a live one.
 		case opts.ExpectSeq > 0 && opts.ExpectSeq <= arch && !opts.archivesSearched:
 			return rep, fmt.Errorf("%w: seq %d is in the archived part of the chain (seqs 1..%d): pass --archive DIR to check the head against the archive files", ErrHeadArchived, opts.ExpectSeq, arch)
 		case opts.ExpectSeq == 0 && !opts.archivesSearched:

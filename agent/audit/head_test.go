@@ -108,6 +108,14 @@ func TestExpectHeadAfterArchiving(t *testing.T) {
 		}
 		noted[seq] = hash
 	}
+	// And a record that leaves the database with the archive (a model
+	// call: nothing keeps it).
+	var callSeq int64
+	var callHash string
+	if err := s.db.QueryRow(`SELECT seq, lower(hex(hash)) FROM records WHERE kind = 'llm_call' AND at < ? ORDER BY seq DESC LIMIT 1`, day0.Add(2*24*time.Hour).UnixNano()).Scan(&callSeq, &callHash); err != nil {
+		t.Fatal(err)
+	}
+	noted[callSeq] = callHash
 	res, err := s.Archive(ctx, ArchiveOptions{Before: day0.Add(5 * 24 * time.Hour), Dir: dir})
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +148,17 @@ func TestExpectHeadAfterArchiving(t *testing.T) {
 				t.Errorf("VerifyWith(expect the archived range's end %d) = %+v, %v; want ok from the archive record", seq, rep, err)
 			}
 			continue
+		}
+		if count(t, s, `SELECT COUNT(*) FROM records WHERE seq = ?`, seq) == 1 {
+			// A copy kept in the database, checked against the archive
+			// record: it answers without the archive files.
+			if err != nil || !rep.OK {
+				t.Errorf("VerifyWith(expect kept seq %d) = %+v, %v; want ok from the kept copy", seq, rep.Broken, err)
+			}
+			continue
+		}
+		if seq != callSeq {
+			t.Errorf("noted seq %d is neither kept nor the model call %d", seq, callSeq)
 		}
 		if !errors.Is(err, ErrHeadArchived) || !strings.Contains(err.Error(), "--archive") || rep.Broken != nil {
 			t.Errorf("VerifyWith(expect archived seq %d) without the archives = %+v, %v; want ErrHeadArchived naming --archive", seq, rep.Broken, err)
@@ -184,5 +203,38 @@ func TestCheckFile(t *testing.T) {
 	}
 	if err := s.CheckFile(); err != nil {
 		t.Errorf("CheckFile with the file back = %v", err)
+	}
+}
+
+// TestExpectBareHeadOfAKeptCopyOrTheArchiveEnd: a head whose record was
+// archived but is still in the database (a kept copy, checked against the
+// archive record) or is the archived range's end (the archive record holds
+// it) is compared without the archive files, as a bare HASH as well as
+// SEQ:HASH; a kept seq with another hash is a rewrite, not "archived".
+func TestExpectBareHeadOfAKeptCopyOrTheArchiveEnd(t *testing.T) {
+	ctx := context.Background()
+	s, _, _, dir := archiveStore(t)
+	res, err := s.Archive(ctx, ArchiveOptions{Before: day0.Add(5 * 24 * time.Hour), Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		keptSeq            int64
+		keptHash, lastHash string
+	)
+	if err := s.db.QueryRow(`SELECT seq, lower(hex(hash)) FROM records WHERE seq < ? ORDER BY seq LIMIT 1`, res.File.LastSeq).Scan(&keptSeq, &keptHash); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.QueryRow(`SELECT json_extract(body, '$.file.last_hash') FROM records WHERE seq = ?`, res.Seq).Scan(&lastHash); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []VerifyOptions{{ExpectHash: lastHash}, {ExpectHash: keptHash}, {ExpectSeq: keptSeq, ExpectHash: keptHash}} {
+		if rep, err := s.VerifyWith(ctx, o); err != nil || !rep.OK {
+			t.Errorf("VerifyWith(expect %d:%s…) = %+v, %v; want ok without the archive files", o.ExpectSeq, o.ExpectHash[:8], rep.Broken, err)
+		}
+	}
+	rep, err := s.VerifyWith(ctx, VerifyOptions{ExpectSeq: keptSeq, ExpectHash: strings.Repeat("0", 64)})
+	if err != nil || rep.OK || rep.Broken.Seq != keptSeq || rep.Broken.Problem != "edited" {
+		t.Errorf("VerifyWith(expect kept seq %d with another hash) = %+v, %v; want edited at %d", keptSeq, rep.Broken, err, keptSeq)
 	}
 }

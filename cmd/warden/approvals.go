@@ -259,6 +259,13 @@ func defaultActor() string {
 // openApprovalStore opens the existing database cfg (or --db) names, for a
 // vote; a missing database is refused, never created.
 func openApprovalStore(ctx context.Context, a *app, cfgPath, db string) (config.Config, *audit.Store, error) {
+	return openApprovalStoreAs(ctx, a, cfgPath, db, false)
+}
+
+// openApprovalStoreAs is openApprovalStore; readOnly opens the database as
+// the audit commands do (nothing written, no -wal or -shm created), for
+// the listing: it works on a copy in a read-only directory.
+func openApprovalStoreAs(ctx context.Context, a *app, cfgPath, db string, readOnly bool) (config.Config, *audit.Store, error) {
 	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		return cfg, nil, usageErr(err)
@@ -277,7 +284,7 @@ func openApprovalStore(ctx context.Context, a *app, cfgPath, db string) (config.
 		return cfg, nil, usageErr(err)
 	}
 	cfg.DB = abs
-	st, err := audit.Open(ctx, abs, audit.Options{Secrets: secretValues(cfg)})
+	st, err := audit.Open(ctx, abs, audit.Options{Secrets: secretValues(cfg), ReadOnly: readOnly})
 	if err != nil {
 		return cfg, nil, usageErr(err)
 	}
@@ -319,7 +326,9 @@ nothing: that run acts on approvals itself within seconds.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			cfg, st, err := openApprovalStore(ctx, a, cfgPath, db)
+			// Listing reads only: the database is opened read-only, as
+			// the audit commands open it. --process writes.
+			cfg, st, err := openApprovalStoreAs(ctx, a, cfgPath, db, !process)
 			if err != nil {
 				return err
 			}
@@ -333,6 +342,9 @@ nothing: that run acts on approvals itself within seconds.`,
 				statuses = nil
 			}
 			rows, err := st.Approvals(ctx, statuses...)
+			if err == nil {
+				err = st.Unchanged()
+			}
 			if err != nil {
 				return &exitError{Code: exitFailed, Err: err}
 			}

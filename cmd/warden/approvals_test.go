@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -578,5 +579,47 @@ func TestApprovedFillIsNotified(t *testing.T) {
 	// The scripted buy is marketable: it fills at placement.
 	if !filled || n != 1 {
 		t.Errorf("approve: %s; %d fill notifications queued, want a fill and 1", strings.TrimSpace(out), n)
+	}
+}
+
+// TestApprovalsListsAReadOnlyCopy: `warden approvals` reads a copy of the
+// database in a read-only directory (dir 0555, file 0444) as the audit
+// commands do: the same listing, and nothing written there (no -wal, no
+// -shm, the file unchanged).
+func TestApprovalsListsAReadOnlyCopy(t *testing.T) {
+	p := proposeBTC(t, "")
+	_, want, _ := runMain(t, "approvals", "--json", "--all", "--config", "warden.yaml")
+	ro := filepath.Join(t.TempDir(), "copy")
+	os.Mkdir(ro, 0o755)
+	raw, err := os.ReadFile("warden.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(ro, "warden.db")
+	os.WriteFile(db, raw, 0o444)
+	os.Chmod(ro, 0o555)
+	t.Cleanup(func() { os.Chmod(ro, 0o755) })
+	// Root may write in a 0555 directory all the same: that nothing was
+	// created there, even for a while (a -wal, a -shm), shows in the
+	// directory's and the file's times.
+	dirBefore, _ := os.Stat(ro)
+	fileBefore, _ := os.Stat(db)
+	code, out, errOut := runMain(t, "approvals", "--json", "--all", "--config", "warden.yaml", "--db", db)
+	if code != 0 || out != want || !strings.Contains(out, p.DecisionID) {
+		t.Errorf("approvals on a read-only copy = %d, same listing %v\n%s", code, out == want, errOut)
+	}
+	if code, out, errOut := runMain(t, "approvals", "--db", db, "--config", "warden.yaml"); code != 0 || !strings.Contains(out, p.DecisionID) {
+		t.Errorf("approvals (table) on a read-only copy = %d\n%s\n%s", code, out, errOut)
+	}
+	if entries, _ := os.ReadDir(ro); len(entries) != 1 {
+		t.Errorf("the read-only directory holds %d files after listing; want only warden.db", len(entries))
+	}
+	if after, _ := os.ReadFile(db); string(after) != string(raw) {
+		t.Errorf("the copy changed")
+	}
+	dirAfter, _ := os.Stat(ro)
+	fileAfter, _ := os.Stat(db)
+	if !dirAfter.ModTime().Equal(dirBefore.ModTime()) || !fileAfter.ModTime().Equal(fileBefore.ModTime()) {
+		t.Errorf("approvals wrote in the read-only directory (files created and removed there, or the database touched)")
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -77,8 +78,8 @@ func withArchive(cmd *cobra.Command, st *audit.Store, dir string) (_ *audit.Stor
 	if dir == "" {
 		return st, func() {}, nil
 	}
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return nil, nil, usageErr(fmt.Errorf("--archive %s: not a directory", dir))
+	if err := archiveDirExists(dir); err != nil {
+		return nil, nil, err
 	}
 	tmp, err := os.MkdirTemp("", "warden-archive-view-")
 	if err != nil {
@@ -92,6 +93,22 @@ func withArchive(cmd *cobra.Command, st *audit.Store, dir string) (_ *audit.Stor
 		return nil, nil, &exitError{Code: exitRejected, Err: err}
 	}
 	return m, func() { m.Close(); os.RemoveAll(tmp) }, nil
+}
+
+// archiveDirExists refuses (exit 2) an --archive DIR that does not exist
+// or is not a directory: a mistyped path is a usage error, not archives
+// missing (which an existing directory without the files named is).
+func archiveDirExists(dir string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return usageErr(fmt.Errorf("--archive %s: the directory does not exist", dir))
+	case err != nil:
+		return usageErr(fmt.Errorf("--archive %s: %w", dir, err))
+	case !fi.IsDir():
+		return usageErr(fmt.Errorf("--archive %s: not a directory", dir))
+	}
+	return nil
 }
 
 // verifyOptions reads verify's --expect-head (SEQ:HASH or HASH).

@@ -69,6 +69,21 @@ func TestVerifyExpectHeadArchived(t *testing.T) {
 		t.Fatal(err)
 	}
 	head := fmt.Sprintf("%d:%s", rep.HeadSeq, rep.HeadHash)
+	_, recs, _ := runMain(t, "audit", "export", "--records", "--format", "jsonl")
+	var call string
+	for _, line := range strings.Split(recs, "\n") {
+		var r struct {
+			Seq  int64  `json:"seq"`
+			Kind string `json:"kind"`
+			Hash string `json:"hash"`
+		}
+		if json.Unmarshal([]byte(line), &r) == nil && r.Kind == "llm_call" {
+			call = fmt.Sprintf("%d:%s", r.Seq, r.Hash)
+		}
+	}
+	if call == "" {
+		t.Fatal("no model call exported")
+	}
 	runCycles(t, 2) // the newest run stays live: the noted head is archived inside the range
 	if code, out, errOut := runMain(t, "audit", "archive", "--before", "0d"); code != 0 || !strings.Contains(out, "archived seqs 1..") {
 		t.Fatalf("archive = %d %s %s", code, out, errOut)
@@ -78,9 +93,18 @@ func TestVerifyExpectHeadArchived(t *testing.T) {
 			t.Errorf("verify --archive --expect-head %s (archived) = %d %s %s; want ok", h, code, out, errOut)
 		}
 	}
-	code, _, errOut := runMain(t, "audit", "verify", "--expect-head", head)
+	// That head is the paper account's newest delta, kept in the
+	// database (checked against the archive record): it answers alone.
+	if code, out, errOut := runMain(t, "audit", "verify", "--expect-head", head); code != 0 {
+		t.Errorf("verify --expect-head (a kept copy) without --archive = %d %s %s; want ok", code, out, errOut)
+	}
+	// A record that left the database (a model call) needs the archives.
+	code, _, errOut := runMain(t, "audit", "verify", "--expect-head", call)
 	if code != exitUsage || !strings.Contains(errOut, "--archive") || strings.Contains(errOut, "deleted") || strings.Contains(errOut, "rewritten") {
 		t.Errorf("verify --expect-head (archived) without --archive = %d %q; want 2 asking for --archive", code, errOut)
+	}
+	if code, out, errOut := runMain(t, "audit", "verify", "--archive", "archive", "--expect-head", call); code != 0 {
+		t.Errorf("verify --archive --expect-head %s = %d %s %s; want ok", call, code, out, errOut)
 	}
 	other := fmt.Sprintf("%d:%s", rep.HeadSeq, strings.Repeat("0", 64))
 	if code, _, errOut := runMain(t, "audit", "verify", "--archive", "archive", "--expect-head", other); code != exitRejected || !strings.Contains(errOut, "rewritten") {

@@ -53,6 +53,7 @@ in everything printed, as for warden run, and its db is the database unless
 			if err := f.Value.Set(cfg.DB); err != nil {
 				return usageErr(err)
 			}
+			a.auditArchiveDir = cfg.Audit.ArchiveDirFor(cfg.DB)
 			// archive writes where retention writes: the config's
 			// audit.archive_dir, for the config's database.
 			if d := cmd.Flags().Lookup("dir"); d != nil && !d.Changed {
@@ -651,13 +652,38 @@ finds that: the record SEQ must still be there with that hash.`,
 			)
 			var ar audit.ArchiveReport
 			if archiveDir != "" {
+				// A mistyped directory is not missing archives: only a
+				// directory that exists and lacks a file the chain names
+				// is a finding.
+				if err := archiveDirExists(archiveDir); err != nil {
+					return err
+				}
 				ar, err = st.VerifyArchives(cmd.Context(), archiveDir, opts)
 				rep, out = ar.VerifyReport, ar
 			} else {
 				rep, err = st.VerifyWith(cmd.Context(), opts)
 				out = rep
 			}
-			if errors.Is(err, audit.ErrHeadArchived) {
+			// A bare hash carries no seq to tell whether it was archived:
+			// when no record in the database has it and records were
+			// archived, it is looked up in the archives where they go
+			// (the config's audit.archive_dir, or archive/ beside the
+			// database), verified with the database as one chain, and
+			// compared there as SEQ:HASH would be.
+			lookedUp := ""
+			if archiveDir == "" && opts.ExpectSeq == 0 && errors.Is(err, audit.ErrHeadArchived) {
+				dir := a.auditArchiveDir
+				if dir == "" {
+					dir = defaultArchiveDir(db)
+				}
+				if fi, serr := os.Stat(dir); serr == nil && fi.IsDir() {
+					ar, err = st.VerifyArchives(cmd.Context(), dir, opts)
+					rep, out, lookedUp = ar.VerifyReport, ar, dir
+				} else {
+					err = fmt.Errorf("%w (no archive directory at %s)", err, dir)
+				}
+			}
+			if errors.Is(err, audit.ErrHeadArchived) || errors.Is(err, audit.ErrNoArchiveDir) {
 				return &exitError{Code: exitUsage, Err: err}
 			}
 			if err != nil {
@@ -669,6 +695,9 @@ finds that: the record SEQ must still be there with that hash.`,
 				}
 			} else if rep.OK {
 				fmt.Fprintf(a.stdout, "ok: %d records, chain whole; head seq %d hash %s\n", rep.Records, rep.HeadSeq, dash(rep.HeadHash))
+				if lookedUp != "" {
+					fmt.Fprintf(a.stdout, "expected head found in the archives: %d file(s) in %s verified with the database as one chain\n", len(ar.Files), lookedUp)
+				}
 				if archiveDir != "" {
 					fmt.Fprintf(a.stdout, "archives: %d file(s) in %s verified with the database as one chain\n", len(ar.Files), archiveDir)
 					for _, u := range ar.Unlisted {
@@ -682,6 +711,9 @@ finds that: the record SEQ must still be there with that hash.`,
 				}
 			}
 			if !rep.OK {
+				if lookedUp != "" {
+					return &exitError{Code: exitRejected, Err: fmt.Errorf("audit chain broken at %s (the expected head was looked up in the archives in %s too)", rep.Broken, lookedUp)}
+				}
 				return &exitError{Code: exitRejected, Err: fmt.Errorf("audit chain broken at %s", rep.Broken)}
 			}
 			return nil

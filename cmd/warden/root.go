@@ -63,6 +63,11 @@ type app struct {
 	// (the built-in offline replay, a backtest's database) from the last
 	// run's decision time (auditNow).
 	auditWallClock bool
+	// auditArchiveDir: with --config (and its db), the config's
+	// audit.archive_dir, where verify looks up a bare --expect-head hash
+	// that is not in the database; "" otherwise (archive/ beside the
+	// database).
+	auditArchiveDir string
 }
 
 // auditNow is the time the audit commands' --since/--until durations
