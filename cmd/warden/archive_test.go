@@ -322,3 +322,43 @@ func runCycles(t *testing.T, n int, args ...string) {
 		}
 	}
 }
+
+// TestShowArchivedRunPointsToTheArchive: after archiving, `audit show` of a
+// run that left the database says the records were archived and how to
+// read them (--archive and the directory), and with it shows the run.
+func TestShowArchivedRunPointsToTheArchive(t *testing.T) {
+	t.Chdir(t.TempDir())
+	runCycles(t, 2)
+	_, js, _ := runMain(t, "audit", "runs", "--json", "--limit", "0")
+	var rows []audit.RunRow
+	if err := json.Unmarshal([]byte(js), &rows); err != nil || len(rows) == 0 {
+		t.Fatalf("runs: %v %s", err, js)
+	}
+	first := rows[0].RunID
+	for _, r := range rows {
+		if r.StartedAt.Before(rows[0].StartedAt) {
+			first = r.RunID
+		}
+	}
+	code, _, errOut := runMain(t, "audit", "show", first)
+	if code != 0 || strings.Contains(errOut, "archived") {
+		t.Fatalf("show before archiving = %d %s", code, errOut)
+	}
+	runCycles(t, 2)
+	if code, out, errOut := runMain(t, "audit", "archive", "--before", "0d"); code != 0 {
+		t.Fatalf("archive = %d %s %s", code, out, errOut)
+	}
+	code, _, errOut = runMain(t, "audit", "show", first)
+	if code != exitUsage || !strings.Contains(errOut, "not found") || !strings.Contains(errOut, "older records were archived") || !strings.Contains(errOut, "--archive archive") {
+		t.Fatalf("show of an archived run = %d %q; want 2 pointing to --archive archive", code, errOut)
+	}
+	if code, out, errOut := runMain(t, "audit", "show", first, "--archive", "archive"); code != 0 || !strings.Contains(out, "run "+first) {
+		t.Fatalf("show --archive archive = %d %s %s", code, out, errOut)
+	}
+	// A mistyped id in a database that never archived gets no hint.
+	t.Chdir(t.TempDir())
+	runCycles(t, 1)
+	if code, _, errOut := runMain(t, "audit", "show", "r-nope"); code != exitUsage || strings.Contains(errOut, "archived") {
+		t.Errorf("show of an unknown run, nothing archived = %d %q; want 2 without the hint", code, errOut)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -295,7 +296,7 @@ notifications with their delivery attempts.`,
 			defer done()
 			story, err := st.Show(cmd.Context(), args[0])
 			if errors.Is(err, audit.ErrNotFound) {
-				return usageErr(err)
+				return usageErr(archivedHint(cmd.Context(), st, db, archiveDir, err))
 			}
 			if err != nil {
 				return err
@@ -310,6 +311,24 @@ notifications with their delivery attempts.`,
 	cmd.Flags().StringVar(&archiveDir, "archive", "", "also read the sealed archives in this directory (warden audit archive), as one history with the database")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// archivedHint adds to a "not found" from the live database alone that
+// records were archived, and where the archives likely are: an id from
+// before the archive's date is in them.
+func archivedHint(ctx context.Context, st *audit.Store, db, archiveDir string, err error) error {
+	if archiveDir != "" {
+		return err
+	}
+	archived, aerr := st.HasArchived(ctx)
+	if aerr != nil || !archived {
+		return err
+	}
+	dir := defaultArchiveDir(db)
+	if _, serr := os.Stat(dir); serr != nil {
+		dir = "DIR"
+	}
+	return fmt.Errorf("%w; older records were archived (warden audit archive): if it is older, read the archives with the database: --archive %s", err, dir)
 }
 
 // storyWriter prints a Story for a reader; write errors are kept and
