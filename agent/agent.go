@@ -313,6 +313,9 @@ func (a *Agent) Cycle(ctx context.Context) (CycleResult, error) {
 	}
 	reqs := a.requestsSent()
 	err := a.cycle(ctx, &res, val)
+	// A breaker the cycle tripped (a failed advisor, a schema error: the
+	// error spike) halts buying now, not at the next cycle an hour on.
+	a.withdrawBuys(ctx, &res)
 	a.countRequests(&res, reqs)
 	if err != nil && res.Status == "" {
 		res.Status, res.Reason = "failed", err.Error()
@@ -353,6 +356,7 @@ func (a *Agent) Failed(ctx context.Context, component string, cause error) (Cycl
 		a.setLevel(&res, lv)
 	}
 	a.errorSeen(ctx, &res, component, cause)
+	a.withdrawBuys(ctx, &res)
 	if a.d.Store != nil {
 		if err := a.d.Store.EndRun(ctx, res.RunID, res.Status, runSummary(res)); err != nil {
 			return res, errors.Join(cause, fmt.Errorf("audit: end run: %w", err))
@@ -645,12 +649,18 @@ func (a *Agent) withdraw(ctx context.Context, res *CycleResult) error {
 	if len(cancelled) == 0 {
 		return err
 	}
-	ids := make([]string, len(cancelled))
+	type withdrawn struct {
+		ClientOrderID string          `json:"client_order_id"`
+		Symbol        string          `json:"symbol"`
+		Quantity      decimal.Decimal `json:"quantity"`
+		Filled        decimal.Decimal `json:"filled"` // before the cancellation: kept, under its stop
+	}
+	list := make([]withdrawn, len(cancelled))
 	for i, ev := range cancelled {
-		ids[i] = ev.ClientOrderID
+		list[i] = withdrawn{ClientOrderID: ev.ClientOrderID, Symbol: ev.Symbol, Quantity: ev.Quantity, Filled: ev.FilledQty}
 		a.d.Logger.Warn("resting buy withdrawn", "client_order_id", ev.ClientOrderID, "symbol", ev.Symbol, "filled", ev.FilledQty.String(), "reason", why)
 	}
-	detail := map[string]any{"reason": why, "cancelled": ids}
+	detail := map[string]any{"reason": why, "cancelled": list}
 	if err != nil {
 		detail["error"] = err.Error()
 	}

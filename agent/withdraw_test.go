@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -189,5 +190,51 @@ func TestStopLimitOffsetAgrees(t *testing.T) {
 	if !policy.StopLimitOffset.Equal(executor.DefaultStopLimitOffset) {
 		t.Fatalf("policy.StopLimitOffset %s, executor.DefaultStopLimitOffset %s: the stop check would judge another price than the one placed",
 			policy.StopLimitOffset, executor.DefaultStopLimitOffset)
+	}
+}
+
+// failingDipBuyer rests a buy at its first call, then fails.
+type failingDipBuyer struct{ dipBuyer }
+
+func (f *failingDipBuyer) Advise(ctx context.Context, req advisor.Request) (advisor.Reply, error) {
+	if f.calls == 0 {
+		return f.dipBuyer.Advise(ctx, req)
+	}
+	f.calls++
+	return advisor.Reply{Advisor: "dip-buyer"}, errors.New("model unreachable")
+}
+
+// TestSafeModeTrippedByTheCycleWithdrawsAtOnce: the cycle that trips the
+// error-spike breaker withdraws the resting buy before it ends, as a
+// `run --once` from cron must (the next process comes an hour later).
+func TestSafeModeTrippedByTheCycleWithdrawsAtOnce(t *testing.T) {
+	ctx := context.Background()
+	pcfg := paper.DefaultConfig()
+	pcfg.Latency = 3 * time.Hour
+	br := agent.DefaultBreakers()
+	br.MaxConsecutiveErrors = 1
+	h := newHarnessPaper(t, &failingDipBuyer{}, t.TempDir()+"/warden.db", br, pcfg)
+	res := h.step()
+	if len(res.Orders) != 1 || res.Orders[0].State != schemas.OrderAcknowledged || res.SafeMode {
+		t.Fatalf("first cycle: orders %+v, safe mode %v; want one resting buy", res.Orders, res.SafeMode)
+	}
+	entry := res.Orders[0]
+	next, err := h.replay.Advance(replayStart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.now = next
+	if _, err := h.exec.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, _ = h.agent.Cycle(ctx)
+	if !res.SafeMode {
+		t.Fatalf("the failed cycle did not trip safe mode: %+v", res)
+	}
+	if len(res.Withdrawn) != 1 || res.Withdrawn[0].ClientOrderID != entry.ClientOrderID {
+		t.Fatalf("withdrawn by the tripping cycle = %+v; want %s", res.Withdrawn, entry.ClientOrderID)
+	}
+	if last, _, _ := h.store.LastOrderEvent(ctx, entry.ClientOrderID); last.State != schemas.OrderCancelled || !strings.Contains(last.Reason, "safe mode") {
+		t.Fatalf("the buy's journal = %+v; want cancelled for safe mode", last)
 	}
 }

@@ -257,6 +257,7 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 	rt.exec, err = executor.New(rt.exchange, journal, executor.Options{
 		Logger: rt.logger, Clock: rt.clock.Now,
 		SubmitTimeout: cfg.Executor.SubmitTimeout, MaxOrdersPerMinute: cfg.Executor.MaxOrdersPerMinute,
+		OnProtection: func(p executor.ProtectionEvent) { rt.recordProtection(context.WithoutCancel(ctx), p) },
 	})
 	if err != nil {
 		return nil, err
@@ -676,6 +677,47 @@ func (rt *runtime) notifyFills(ctx context.Context, evs []schemas.OrderEvent) {
 		}
 		if err := rt.pub.Publish(ctx, notify.Fill{Event: ev}); err != nil {
 			rt.logger.Error("notify fill", "client_order_id", ev.ClientOrderID, "err", err)
+		}
+	}
+}
+
+// protectionNeedsOperator are the protection outcomes that leave a
+// position unprotected or closed by the executor: recorded as protection
+// events and notified. The others (a stop placed, resized, raised,
+// released for a sell) are in the order journal.
+var protectionNeedsOperator = map[string]bool{executor.ProtClosed: true, executor.ProtExitFailed: true, executor.ProtDust: true}
+
+// recordProtection records a protection outcome that needs an operator (a
+// protection event in `warden audit events`) and notifies it, once per
+// entry, outcome and quantity across processes: a `run --once` each hour
+// meets the same unprotected dust again and must not record it again.
+func (rt *runtime) recordProtection(ctx context.Context, p executor.ProtectionEvent) {
+	if !protectionNeedsOperator[p.Kind] || rt.store == nil {
+		return
+	}
+	key := p.Kind + " " + p.EntryClientOrderID + " " + p.Quantity.String()
+	evs, err := rt.store.ListEvents(ctx, audit.EventFilter{Kinds: []string{audit.EventProtection}, Symbol: p.Symbol, Limit: 50})
+	if err != nil {
+		rt.logger.Error("audit: read protection events", "err", err)
+		return
+	}
+	for _, ev := range evs {
+		var seen executor.ProtectionEvent
+		if json.Unmarshal(ev.Detail, &seen) == nil && seen.Kind+" "+seen.EntryClientOrderID+" "+seen.Quantity.String() == key {
+			return
+		}
+	}
+	detail, err := json.Marshal(p)
+	if err != nil {
+		return
+	}
+	if err := rt.store.RecordEvent(ctx, audit.Event{Kind: audit.EventProtection, At: p.At, Symbol: p.Symbol, State: p.Kind, Detail: detail}); err != nil {
+		rt.logger.Error("audit: record a protection event", "kind", p.Kind, "err", err)
+	}
+	if rt.pub != nil {
+		text := fmt.Sprintf("%s %s: %s %s (decision %s, entry %s)", p.Kind, p.Symbol, p.Quantity, p.Reason, p.DecisionID, p.EntryClientOrderID)
+		if err := rt.pub.Publish(ctx, notify.Error{Component: "protection", Err: text, Key: "protection:" + key, At: p.At}); err != nil {
+			rt.logger.Error("notify a protection event", "err", err)
 		}
 	}
 }
