@@ -220,6 +220,20 @@ type CycleResult struct {
 	// ExchangeRequests is how many exchange calls the cycle sent (when
 	// the market data source counts them: the ccxt adapter).
 	ExchangeRequests int64 `json:"exchange_requests,omitempty"`
+
+	// equityRead: Equity is the account's, read by this cycle (a cycle
+	// skipped or failed before it knows nothing of the account).
+	equityRead bool
+}
+
+// equity is the account's equity as the cycle read it; nil when it read
+// none (its run_end record says null, never a false 0).
+func (r CycleResult) equity() *decimal.Decimal {
+	if !r.equityRead {
+		return nil
+	}
+	e := r.Equity
+	return &e
 }
 
 // New checks the dependencies and options.
@@ -798,7 +812,7 @@ func (a *Agent) state(ctx context.Context, now time.Time, snaps map[string]marke
 		PeakEquity: equity, DayStartEquity: equity,
 		OpenOrders: len(open), Positions: positions, PendingBuys: pendingBuys(open),
 	}
-	res.Equity = st.Account.Equity
+	res.Equity, res.equityRead = st.Account.Equity, true
 	if a.d.Store != nil {
 		// Peak and day-start equity are read before this cycle's equity is
 		// recorded, and combined with it: the same answer, and the read
@@ -1150,7 +1164,7 @@ func runSummary(res CycleResult) summaryRecord {
 		counts[v.Decision]++
 	}
 	return summaryRecord{
-		Reason: res.Reason, Equity: res.Equity, Decisions: counts,
+		Reason: res.Reason, Equity: res.equity(), Decisions: counts,
 		Orders: len(res.Orders), OrderErrors: res.OrderErrors, Trips: res.Trips,
 		KillSwitch: res.KillSwitch, SafeMode: res.SafeMode, Level: res.Level, RiskScale: res.RiskScale,
 		Warnings: res.Warnings, // shown by warden audit show
@@ -1162,7 +1176,7 @@ func runSummary(res CycleResult) summaryRecord {
 // before (the records read the same).
 type summaryRecord struct {
 	Decisions   map[schemas.Decision]int `json:"decisions"`
-	Equity      decimal.Decimal          `json:"equity"`
+	Equity      *decimal.Decimal         `json:"equity"` // nil (null): the cycle never read the account
 	KillSwitch  bool                     `json:"kill_switch"`
 	Level       string                   `json:"level"`
 	OrderErrors []string                 `json:"order_errors"`

@@ -20,7 +20,11 @@ func (a *Agent) print(res CycleResult) {
 		fmt.Fprintf(w, ": %s", res.Reason)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "policy %s, equity %s", short(res.PolicyHash), res.Equity.StringFixed(2))
+	eq := "not read"
+	if e := res.equity(); e != nil {
+		eq = e.StringFixed(2)
+	}
+	fmt.Fprintf(w, "policy %s, equity %s", short(res.PolicyHash), eq)
 	if res.KillSwitch {
 		fmt.Fprint(w, ", KILL SWITCH ON")
 	}

@@ -29,7 +29,11 @@ func (s summaryRecord) AppendJSON(b []byte) ([]byte, error) {
 		b = append(b, '}')
 	}
 	b = append(b, `,"equity":`...)
-	b = jsonw.QuotedDecimal(b, s.Equity)
+	if s.Equity == nil {
+		b = append(b, "null"...)
+	} else {
+		b = jsonw.QuotedDecimal(b, *s.Equity)
+	}
 	b = append(b, `,"kill_switch":`...)
 	b = jsonw.Bool(b, s.KillSwitch)
 	b = append(b, `,"level":`...)

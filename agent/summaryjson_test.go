@@ -20,8 +20,12 @@ func TestSummaryEncodesAsEncodingJSON(t *testing.T) {
 	strs := []string{"", "ok", "BTC/USDT", "<&>", "a\u2028b", "\x00\n\"\\", "\xff bad", "σ 🙂"}
 	str := func() string { return strs[r.IntN(len(strs))] }
 	for i := range 3000 {
-		s := summaryRecord{Equity: decimal.New(r.Int64N(1<<40), -int32(r.IntN(9))), KillSwitch: r.IntN(2) == 0, Level: str(), Orders: r.IntN(5),
+		eq := decimal.New(r.Int64N(1<<40), -int32(r.IntN(9)))
+		s := summaryRecord{Equity: &eq, KillSwitch: r.IntN(2) == 0, Level: str(), Orders: r.IntN(5),
 			Reason: str(), RiskScale: decimal.New(r.Int64N(200), -2), SafeMode: r.IntN(2) == 0}
+		if r.IntN(5) == 0 {
+			s.Equity = nil // a cycle that never read the account
+		}
 		if r.IntN(4) > 0 {
 			s.Decisions = map[schemas.Decision]int{}
 			for range r.IntN(4) {
