@@ -250,6 +250,15 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 	if err := rt.openExchange(ctx, o); err != nil {
 		return nil, err
 	}
+	if rt.replay != nil {
+		// The offline replay's clock from the start: what this process
+		// records before its first cycle (the start's reconciliation, an
+		// approval between cycles) is stamped on the replay's time, as
+		// the cycles' records are, not on the wall clock.
+		if now, err := rt.replay.Current(); err == nil {
+			rt.clock.t = now
+		}
+	}
 	var journal executor.Journal = rt.store
 	if crashHook != nil {
 		journal = crashJournal{rt.store} // tests only
