@@ -35,8 +35,9 @@ together and in order, as they were live.
 
 The audit database is opened read-only and never created; nothing is placed
 or written. --since takes an RFC 3339 time or a duration back from now
-(72h, 30m, 7d), compared with the decisions' recorded times (for the
-offline paper replay, the candle times). The hard limits apply as in 'warden run': give --max-notional
+(72h, 30m, 7d), compared with the decisions' recorded times; on the offline
+paper replay or a backtest's database (the candle times) a duration counts
+back from the last run's decision time, as the audit commands' do. The hard limits apply as in 'warden run': give --max-notional
 (or --config) to match the limit the decisions were made under.
 
 Exit 0 when the replay ran, whether or not decisions change; 2 when the
@@ -63,8 +64,7 @@ policy, the database or a flag is unusable.`,
 				}
 				lim.MaxOrderNotional = n
 			}
-			from, err := parseSince(since, time.Now())
-			if err != nil {
+			if _, err := parseSince(since, time.Now()); err != nil {
 				return usageErr(err)
 			}
 			p, err := policy.LoadFile(policyFile)
@@ -81,6 +81,19 @@ policy, the database or a flag is unusable.`,
 				return usageErr(err)
 			}
 			defer st.Close()
+			// A duration counts back from the history's clock, as the audit
+			// commands' do: now for live trading or live data, else (the
+			// offline replay, a backtest's database) the last run's
+			// decision time.
+			a.auditWallClock = !(cfg.Mode == "paper" && cfg.Paper.Data == "bundled")
+			now, err := a.auditNow(ctx, st, since)
+			if err != nil {
+				return usageErr(err)
+			}
+			from, err := parseSince(since, now)
+			if err != nil {
+				return usageErr(err)
+			}
 			rep, err := policyreplay.Replay(ctx, st, policy.NewValidator(p, lim), from)
 			if err != nil {
 				return usageErr(err)

@@ -243,3 +243,23 @@ func TestPolicyReplayAfterRealCycles(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicyReplaySinceOnTheHistoryClock: on the offline replay's database
+// (candle times of 2022) `--since 2h` means the last two hours of that
+// history, as for the audit commands, with a note saying so; it counted
+// back from the wall clock and found nothing.
+func TestPolicyReplaySinceOnTheHistoryClock(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for i := 0; i < 4; i++ {
+		if code, out, errOut := runMain(t, "run", "--once"); code != 0 {
+			t.Fatalf("run --once = %d\n%s\n%s", code, out, errOut)
+		}
+	}
+	if code, _, errOut := runMain(t, "policy", "init", "--out", "p.yaml"); code != 0 {
+		t.Fatal(errOut)
+	}
+	code, out, errOut := runMain(t, "policy", "replay", "--policy", "p.yaml", "--since", "2h")
+	if code != 0 || !strings.Contains(out, "since 2022-06-01T01:00:00Z") || strings.Contains(out, "\n0 decisions") || !strings.Contains(errOut, "counts back from the last run's decision time") {
+		t.Fatalf("policy replay --since 2h on the offline replay = %d\n%s\n%s; want the decisions of 01:00 on, and the note", code, out, errOut)
+	}
+}
