@@ -304,6 +304,10 @@ func (s *Store) Archive(ctx context.Context, opts ArchiveOptions) (ArchiveResult
 			keptSet[seq] = true
 		}
 		if c := carriesAt(fills, prevCarried, func(f FillRecord) bool { return f.Seq > cut || keptSet[f.Seq] }); len(c) > 0 {
+			for sym, cy := range c {
+				cy.After = cut
+				c[sym] = cy
+			}
 			ab.Carried = c
 		}
 		for _, seq := range keptSeqs {

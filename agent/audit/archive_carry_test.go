@@ -54,7 +54,7 @@ func TestArchiveCarriesWhatArchivedFillsLeftHeld(t *testing.T) {
 		if err := s.BeginRun(ctx, Run{ID: id, StartedAt: at, Mode: "paper", Advisor: "baseline"}); err != nil {
 			t.Fatal(err)
 		}
-		st := schemas.State{Now: at, Mode: "paper", Markets: map[string]schemas.Market{"BTC/USDT": market, "ETH/USDT": market}}
+		st := schemas.State{Now: at, Mode: "paper", Markets: map[string]schemas.Market{"BTC/USDT": market, "ETH/USDT": market, "SOL/USDT": market}}
 		if _, err := s.RecordVerdicts(ctx, id, "p", st, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -63,6 +63,8 @@ func TestArchiveCarriesWhatArchivedFillsLeftHeld(t *testing.T) {
 	fill("btc-s1", "BTC/USDT", schemas.SideSell, "0.00999", "41000", t0.Add(time.Hour)) // 0.00001 left: dust
 	fill("btc-b2", "BTC/USDT", schemas.SideBuy, "0.01", "42000", t0.Add(2*time.Hour))   // open, with the dust
 	fill("eth-b1", "ETH/USDT", schemas.SideBuy, "0.5", "2000", t0.Add(3*time.Hour))
+	fill("sol-b1", "SOL/USDT", schemas.SideBuy, "1", "100", t0.Add(4*time.Hour))
+	fill("sol-s1", "SOL/USDT", schemas.SideSell, "0.999", "110", t0.Add(5*time.Hour)) // 0.001 of dust, no fill after
 	history(t, s, clk, 1, 4)
 	fill("eth-s1", "ETH/USDT", schemas.SideSell, "0.5", "2100", t0.Add(4*24*time.Hour)) // after the boundary
 	state(t0.Add(5 * 24 * time.Hour))
@@ -137,6 +139,36 @@ func TestArchiveCarriesWhatArchivedFillsLeftHeld(t *testing.T) {
 		t.Fatal(err)
 	}
 	same("after a second archive", before, book())
+	if p := book().Positions["SOL/USDT"]; !p.Qty.Equal(decimal.RequireFromString("0.001")) {
+		t.Errorf("SOL dust after archiving every SOL fill = %+v; want 0.001 held", p)
+	}
+
+	// SOL trades again: the new buy adds to the carried dust, as it does
+	// over every fill.
+	fill("sol-b2", "SOL/USDT", schemas.SideBuy, "1", "120", t0.Add(12*24*time.Hour+time.Hour))
+	live := book()
+	mergedNow := func() Book {
+		t.Helper()
+		m, err := s.WithArchives(ctx, dir, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		mf, err := m.FillRecords(ctx, time.Time{}, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		carried, err := m.Carried(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _, _ := m.LatestState(ctx)
+		return BuildBookCarried(mf, MinOrderFromState(st), carried)
+	}
+	full := mergedNow()
+	if lp, fp := live.Positions["SOL/USDT"], full.Positions["SOL/USDT"]; !lp.Qty.Equal(decimal.RequireFromString("1.001")) || !lp.Qty.Equal(fp.Qty) || !lp.Basis.Equal(fp.Basis) {
+		t.Errorf("SOL after a new buy: live %+v, every fill %+v; want 1.001 and the same basis", lp, fp)
+	}
 
 	// The archives merged back in: the carried fills are there, and the
 	// carry is not added to them.

@@ -333,17 +333,11 @@ func carriesAt(fills []FillRecord, carried map[string]Carry, remains func(FillRe
 	done := map[string]bool{}
 	var order []string
 	out := map[string]Carry{}
-	for sym, c := range carried {
-		if c.Before == "" && c.Qty.IsPositive() {
-			led[sym] = &Ledger{Qty: c.Qty, Basis: c.Basis}
-			order = append(order, sym)
-		}
-	}
 	for _, f := range fills {
 		l := led[f.Symbol]
 		if l == nil {
 			l = &Ledger{}
-			if c, ok := carried[f.Symbol]; ok && c.Before != "" && c.Before == f.ClientOrderID {
+			if c, ok := carried[f.Symbol]; ok && c.seedsAt(f) {
 				l.Qty, l.Basis = c.Qty, c.Basis
 			}
 			led[f.Symbol] = l
@@ -360,6 +354,11 @@ func carriesAt(fills []FillRecord, carried map[string]Carry, remains func(FillRe
 	for _, sym := range order {
 		if l := led[sym]; !done[sym] && l.Qty.IsPositive() {
 			out[sym] = Carry{Qty: l.Qty, Basis: l.Basis}
+		}
+	}
+	for sym, c := range carried {
+		if led[sym] == nil && c.Qty.IsPositive() {
+			out[sym] = Carry{Qty: c.Qty, Basis: c.Basis} // held, and still no fill since
 		}
 	}
 	return out
@@ -495,6 +494,24 @@ type Carry struct {
 	Qty    decimal.Decimal `json:"qty"`
 	Basis  decimal.Decimal `json:"basis"`
 	Before string          `json:"before"`
+	// After is the last seq the archive took: with no Before (no fill of
+	// the symbol was left), the carry is the holding at the first fill
+	// after it.
+	After int64 `json:"after,omitempty"`
+}
+
+// seedsAt reports whether f, a symbol's first fill in a list, is the
+// one the carry was held at: Before's, or with no Before the first fill
+// recorded after the archive. A list that reaches back into the archive
+// (the archives merged in) starts at an archived fill and takes no carry.
+func (c Carry) seedsAt(f FillRecord) bool {
+	if !c.Qty.IsPositive() {
+		return false
+	}
+	if c.Before != "" {
+		return f.ClientOrderID == c.Before
+	}
+	return c.After > 0 && f.Seq > c.After
 }
 
 // BuildBookCarried is BuildBook for fills that start after an archive:
@@ -519,7 +536,7 @@ func BuildBookCarried(fills []FillRecord, minOrder MinOrder, carried map[string]
 			a = &acct{trip: -1, last: -1}
 			accts[f.Symbol] = a
 			order = append(order, f.Symbol)
-			if c, ok := carried[f.Symbol]; ok && c.Before != "" && c.Before == f.ClientOrderID && c.Qty.IsPositive() {
+			if c, ok := carried[f.Symbol]; ok && c.seedsAt(f) {
 				a.Qty, a.Basis = c.Qty, c.Basis
 				seed = c.Qty
 			}
