@@ -610,7 +610,11 @@ type BuyWithdrawer interface {
 // tried again at the next cycle.
 func (a *Agent) withdrawBuys(ctx context.Context, res *CycleResult) {
 	if err := a.withdraw(ctx, res); err != nil {
-		res.OrderErrors = append(res.OrderErrors, "withdraw resting buys: "+err.Error())
+		msg := "withdraw resting buys: " + err.Error()
+		if slices.Contains(res.OrderErrors, msg) {
+			return // the same failure, tried again later in the cycle
+		}
+		res.OrderErrors = append(res.OrderErrors, msg)
 		a.publish(ctx, notify.Error{Component: "executor", Err: "withdraw resting buys: " + err.Error(), Key: res.RunID + ":withdraw", RunID: res.RunID, At: res.At})
 	}
 }
@@ -652,7 +656,9 @@ func (a *Agent) withdraw(ctx context.Context, res *CycleResult) error {
 	pr, err := w.WithdrawBuys(ctx, why)
 	var cancelled []schemas.OrderEvent
 	for _, ev := range pr.Events {
-		if ev.Role == executor.RoleEntry && ev.State == schemas.OrderCancelled {
+		// Ours carry the reason; a buy found cancelled by someone else
+		// (an unknown one resolved) is not reported as withdrawn.
+		if ev.Role == executor.RoleEntry && ev.State == schemas.OrderCancelled && ev.Reason == why {
 			cancelled = append(cancelled, ev)
 		}
 	}

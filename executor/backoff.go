@@ -32,6 +32,10 @@ type BackoffState struct {
 	Until  time.Time `json:"until"`
 	Kind   string    `json:"kind"`
 	Reason string    `json:"reason"`
+	// Exchange names the exchange (and testnet) that asked, when the
+	// persist function sets it: a testnet's ban does not hold back the
+	// real exchange.
+	Exchange string `json:"exchange,omitempty"`
 }
 
 // PersistAfter is the shortest pause handed to the persist function: a

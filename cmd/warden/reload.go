@@ -41,7 +41,7 @@ func (rt *runtime) watchPolicy(ctx context.Context, pub agent.Publisher) {
 	}
 	w := &policyWatch{
 		file: rt.cfg.Policy, tests: rt.cfg.PolicyTests,
-		limits: rt.cfg.PolicyLimits(rt.cfg.Mode != "live"),
+		limits: rt.cfg.PolicyLimits(!rt.live),
 		agent:  rt.agent, store: rt.store, pub: pub, logger: rt.logger,
 		// Wall time, not the replay clock: a reload happens now, and the
 		// replay clock is written by the cycle goroutine.

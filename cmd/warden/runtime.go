@@ -245,7 +245,7 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 	if err := rt.enforcePolicyTests(ctx, tested); err != nil {
 		return nil, err
 	}
-	validator := policy.NewValidator(rt.policy, cfg.PolicyLimits(cfg.Mode != "live"))
+	validator := policy.NewValidator(rt.policy, cfg.PolicyLimits(!rt.live)) // mode: live without --live trades paper
 
 	if err := rt.openExchange(ctx, o); err != nil {
 		return nil, err
@@ -338,7 +338,12 @@ func alertOptions(cfg config.Config, live bool) agent.AlertOptions {
 // that the next process, a `run --once` from cron, keeps it too: it sends
 // nothing until the pause is over.
 func (rt *runtime) exchangeBackoff(ctx context.Context) (*executor.Backoff, error) {
+	scope := rt.cfg.Exchange.ID
+	if rt.cfg.Exchange.Sandbox {
+		scope += " (sandbox)"
+	}
 	b := executor.NewBackoff(time.Now, func(s executor.BackoffState) {
+		s.Exchange = scope
 		detail, err := json.Marshal(s)
 		if err != nil {
 			return
@@ -358,6 +363,9 @@ func (rt *runtime) exchangeBackoff(ctx context.Context) (*executor.Backoff, erro
 		var s executor.BackoffState
 		if err := json.Unmarshal(evs[0].Detail, &s); err != nil {
 			return nil, fmt.Errorf("read the exchange's last pause (event %d): %w", evs[0].Seq, err)
+		}
+		if s.Exchange != "" && s.Exchange != scope {
+			return b, nil // another exchange's (a testnet's) pause
 		}
 		b.Restore(s)
 		if left := time.Until(s.Until); left > 0 {
@@ -704,6 +712,10 @@ func (rt *runtime) recordProtection(ctx context.Context, p executor.ProtectionEv
 	if !protectionNeedsOperator[p.Kind] || rt.store == nil {
 		return
 	}
+	// It runs under the executor's lock: bounded, a busy database must
+	// not stall order placement for long.
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
 	key := p.Kind + " " + p.EntryClientOrderID + " " + p.Quantity.String()
 	evs, err := rt.store.ListEvents(ctx, audit.EventFilter{Kinds: []string{audit.EventProtection}, Symbol: p.Symbol, Limit: 50})
 	if err != nil {

@@ -292,6 +292,13 @@ func call[T any](ctx context.Context, e *Exchange, op string, f func() (T, error
 			r.v = v
 			return err
 		})
+		if r.err != nil {
+			// Mapped and observed here, even when the caller has gone
+			// (ctx ended first): a 418 that arrives late still starts the
+			// pause the next request must respect.
+			r.err = e.mapError(op, r.err)
+			e.cfg.Backoff.Observe(r.err)
+		}
 		ch <- r
 	}()
 	select {
@@ -300,10 +307,8 @@ func call[T any](ctx context.Context, e *Exchange, op string, f func() (T, error
 		return zero, &executor.Error{Kind: executor.KindNetwork, Msg: op + ": no reply before " + ctx.Err().Error() + "; the request may still complete"}
 	case r := <-ch:
 		if r.err != nil {
-			err := e.mapError(op, r.err)
-			e.log.Debug("exchange call failed", "op", op, "err", err)
-			e.cfg.Backoff.Observe(err)
-			return zero, err
+			e.log.Debug("exchange call failed", "op", op, "err", r.err)
+			return zero, r.err
 		}
 		return r.v, nil
 	}
