@@ -334,12 +334,14 @@ func (e *Executor) Place(ctx context.Context, decisionID string, o schemas.Order
 		}
 		released = e.pendingStopDecisions(ctx, o.Symbol)
 		if sold.IsPositive() {
-			if rej, ok := e.soldFirst(ctx, intent, sold); ok {
+			next, done := e.soldFirst(ctx, intent, sold)
+			if done {
 				for _, d := range released {
 					e.protectDecision(ctx, d) // what is left, if anything
 				}
-				return rej, nil
+				return next, nil
 			}
+			intent = next
 		}
 	}
 	ev, err := e.submit(ctx, intent)
@@ -357,29 +359,46 @@ func (e *Executor) Place(ctx context.Context, decisionID string, o schemas.Order
 
 // soldFirst: a protective stop the sell was to release had triggered in
 // the meantime (the market fell between the cycle's poll and the sell) and
-// sold sold. When what is free now (read again from the exchange) does
-// not cover the sell, it is not sent: the journal closes its intent as
-// rejected, naming the stop, and the rejection is returned with no error,
-// since the position is sold as the sell meant. Sending it would only get
-// the exchange's refusal (insufficient balance), an order error that
-// notifies and fails the run.
-func (e *Executor) soldFirst(ctx context.Context, sell schemas.OrderEvent, sold decimal.Decimal) (schemas.OrderEvent, bool) {
+// sold sold. The balances are read again. When what is free still covers
+// the sell, it goes as approved (next is sell). When it covers less but a
+// limit sell of it, on the amount step, meets the exchange's minimums, the
+// sell goes for that (next: a new intent of the smaller quantity, naming
+// the stop; less than the validator approved, in the direction it
+// approved). Otherwise it is not sent: the journal closes the intent as
+// rejected, naming the stop, and done is true; the caller returns it with
+// no error, since the position is sold as the sell meant (sending it would
+// only get the exchange's refusal for want of balance, an order error that
+// notifies and fails the run).
+func (e *Executor) soldFirst(ctx context.Context, sell schemas.OrderEvent, sold decimal.Decimal) (next schemas.OrderEvent, done bool) {
 	base, _ := splitSymbol(sell.Symbol)
 	if e.cyc != nil {
 		e.cyc.balRead = false // the stop's fill changed them
 	}
 	bals, err := e.balances(ctx)
 	if err != nil {
-		return schemas.OrderEvent{}, false // the exchange says, when the sell is sent
+		return sell, false // the exchange says, when the sell is sent
 	}
 	free := bals[base].Free
 	if !free.LessThan(sell.Quantity) {
-		return schemas.OrderEvent{}, false
+		return sell, false
 	}
-	rej := e.next(sell, schemas.OrderRejected, fmt.Sprintf("not sent: a protective stop sold %s %s first (it triggered before it could be released); %s free, the sell was for %s", sold, base, free, sell.Quantity))
+	why := fmt.Sprintf("a protective stop sold %s %s first (it triggered before it could be released); %s free, the sell was for %s", sold, base, free, sell.Quantity)
+	if m, err := e.market(ctx, sell.Symbol); err == nil && sell.Price.IsPositive() {
+		if q := FloorToStep(free, m.AmountStep); q.IsPositive() && !belowMin(m, q, sell.Price) {
+			resized := e.next(sell, schemas.OrderIntent, "resized to what is left: "+why)
+			resized.Quantity = q
+			if err := e.append(ctx, resized); err != nil {
+				e.log.Error("executor: journal the resized sell; sending it as approved", "client_order_id", sell.ClientOrderID, "err", err)
+				return sell, false
+			}
+			e.log.Warn("executor: sell resized: its position's stop sold part first", "client_order_id", sell.ClientOrderID, "sold", sold.String(), "quantity", q.String())
+			return resized, false
+		}
+	}
+	rej := e.next(sell, schemas.OrderRejected, "not sent: "+why)
 	if err := e.append(ctx, rej); err != nil {
 		e.log.Error("executor: journal the sell a stop made moot; sending it", "client_order_id", sell.ClientOrderID, "err", err)
-		return schemas.OrderEvent{}, false
+		return sell, false
 	}
 	e.log.Warn("executor: sell not sent: its position's stop sold first", "client_order_id", sell.ClientOrderID, "sold", sold.String(), "free", free.String())
 	return rej, true

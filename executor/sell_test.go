@@ -175,8 +175,9 @@ func TestStopSoldBeforeTheSell(t *testing.T) {
 // TestStopSoldFreeStillCovers: the account also holds 0.005 BTC that no
 // stop protects. A sell of 0.004 needs no stop released: it is sent and
 // fills, even though the stop has meanwhile sold its 0.00999 unseen. The
-// next sell, of 0.002, needs the stop released, finds it sold, and with
-// 0.001 left it is not sent.
+// next sell, of 0.002, needs the stop released and finds it sold: 0.001
+// is left, which is over the minimums, so the sell goes for 0.001 (a new
+// intent of that quantity, naming the stop) rather than not at all.
 func TestStopSoldFreeStillCovers(t *testing.T) {
 	e := newEnv(t, func(c *paper.Config) { c.Balances["BTC"] = d("0.005") })
 	var prots []executor.ProtectionEvent
@@ -186,8 +187,15 @@ func TestStopSoldFreeStillCovers(t *testing.T) {
 	if err != nil || ev.State != schemas.OrderFilled {
 		t.Fatalf("Place(sell covered by the free BTC) = %+v, %v; want it sent and filled", ev, err)
 	}
+	cid := executor.ClientOrderID("sell-2", executor.RoleEntry)
 	ev, err = x.Place(bg, "sell-2", sellOrder("0.002", "46000"))
-	if err != nil || ev.State != schemas.OrderRejected || e.ex.placed[executor.ClientOrderID("sell-2", executor.RoleEntry)] != 0 {
-		t.Fatalf("Place(sell of more than is left) = %+v, %v; want rejected unsent", ev, err)
+	if err != nil || ev.State != schemas.OrderFilled || !ev.Quantity.Equal(d("0.001")) || e.ex.placed[cid] != 1 {
+		t.Fatalf("Place(sell of more than is left) = %+v, %v (sent %d); want 0.001 sent and filled", ev, err, e.ex.placed[cid])
+	}
+	if h := e.history(cid); len(h) < 3 || h[0] != schemas.OrderIntent || h[1] != schemas.OrderIntent {
+		t.Fatalf("the sell's journal = %v; want intent, the resized intent, then its submission", h)
+	}
+	if b := e.balance("BTC"); !b.Total().IsZero() {
+		t.Errorf("BTC left = %s; want 0", b.Total())
 	}
 }
