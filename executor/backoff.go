@@ -24,6 +24,10 @@ type Backoff struct {
 	st      BackoffState
 	now     func() time.Time
 	persist func(BackoffState)
+	// pmu orders the persist calls: each hands on the longest pause known
+	// when it runs, so two errors observed at once never leave the
+	// shorter one recorded last.
+	pmu sync.Mutex
 }
 
 // BackoffState is a pause: until when, why (the exchange's error kind,
@@ -116,6 +120,8 @@ func (b *Backoff) Observe(err error) {
 	}
 	b.mu.Unlock()
 	if longer && xe.RetryAfter >= PersistAfter && b.persist != nil {
-		b.persist(s)
+		b.pmu.Lock()
+		defer b.pmu.Unlock()
+		b.persist(b.State())
 	}
 }
