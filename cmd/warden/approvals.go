@@ -197,7 +197,7 @@ func (rt *runtime) approvalPass(ctx context.Context) {
 			rt.clock.t = now
 		}
 	}
-	rt.withdrawIfHalted(ctx)
+	_, _ = rt.withdrawIfHalted(ctx) // logged; tried again a minute on, and by the cycle
 	if !rt.approvalWork(ctx) {
 		return
 	}
@@ -225,9 +225,9 @@ const withdrawRetry = time.Minute
 // safe mode is seen between cycles (agent.WithdrawIfHalted): a buy placed
 // before `warden kill` must not fill during the rest of an hourly
 // schedule's hour. The caller holds rt.cycleMu.
-func (rt *runtime) withdrawIfHalted(ctx context.Context) {
+func (rt *runtime) withdrawIfHalted(ctx context.Context) (int, error) {
 	if time.Now().Before(rt.withdrawAfter) {
-		return
+		return 0, nil
 	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
@@ -237,10 +237,12 @@ func (rt *runtime) withdrawIfHalted(ctx context.Context) {
 		rt.withdrawAfter = time.Now().Add(withdrawRetry)
 	}
 	if n > 0 && rt.paper != nil {
-		if err := rt.paper.Save(pctx); err != nil {
-			rt.logger.Error("save paper state", "err", err)
+		if serr := rt.paper.Save(pctx); serr != nil {
+			rt.logger.Error("save paper state", "err", serr)
+			err = errors.Join(err, serr)
 		}
 	}
+	return n, err
 }
 
 // isLockHeld reports whether err is lockDB's refusal because another

@@ -16,8 +16,11 @@ import (
 
 	"github.com/warden-trading/warden/agent"
 	"github.com/warden-trading/warden/agent/audit"
+	"github.com/warden-trading/warden/agent/config"
 	"github.com/warden-trading/warden/agent/notify"
+	"github.com/warden-trading/warden/executor"
 	"github.com/warden-trading/warden/executor/ccxtx"
+	"github.com/warden-trading/warden/schemas"
 )
 
 func newLogger(a *app, level string) (*slog.Logger, error) {
@@ -275,7 +278,7 @@ that does not exist is refused. A breaker that trips again raises its level agai
 func switchCmd(a *app, cmd *cobra.Command, defaultReason string, on bool, apply func(ctx context.Context, st *audit.Store, actor, reason string) (string, error)) *cobra.Command {
 	var (
 		cfgPath, db, reason, actor string
-		create                     bool
+		create, live               bool
 	)
 	cmd.Args = cobra.NoArgs
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -324,6 +327,11 @@ func switchCmd(a *app, cmd *cobra.Command, defaultReason string, on bool, apply 
 				fmt.Fprintln(a.stdout, "notification queued for the configured channels (sent by the running warden, or the next run --once)")
 			}
 		}
+		if on {
+			// The switch is set: withdrawing what rests is best effort,
+			// never a reason to fail the command.
+			a.withdrawNow(ctx, cfg, st, live)
+		}
 		last, ok, err := st.LastRunAt(ctx)
 		switch {
 		case err != nil:
@@ -350,7 +358,56 @@ func switchCmd(a *app, cmd *cobra.Command, defaultReason string, on bool, apply 
 	cmd.Flags().StringVar(&reason, "reason", "", help)
 	cmd.Flags().StringVar(&actor, "by", "operator", "who (recorded)")
 	cmd.Flags().BoolVar(&create, "create", false, "create the database if it does not exist")
+	if on {
+		cmd.Flags().BoolVar(&live, "live", false, "also withdraw resting buys on the live exchange now (with mode: live; without it a live account's are withdrawn by the running warden or the next run)")
+	}
 	return cmd
+}
+
+// withdrawNow cancels, right after `warden kill`, the buys resting on the
+// exchange, so that under cron they do not rest until the next `run
+// --once` (up to a schedule interval). Only when the journal has one, and
+// when no warden run holds the database (that one withdraws them itself
+// within seconds); a live account's only with --live, as for every live
+// order. Anything that stops it is said on stderr and left to the next
+// run: the switch is already set.
+func (a *app) withdrawNow(ctx context.Context, cfg config.Config, st *audit.Store, live bool) {
+	open, err := st.OpenOrderEvents(ctx)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "warning: resting buys not looked up (%v): the next run withdraws them\n", err)
+		return
+	}
+	resting := 0
+	for _, ev := range open {
+		if ev.Role == executor.RoleEntry && ev.Side == schemas.SideBuy {
+			resting++
+		}
+	}
+	if resting == 0 {
+		return
+	}
+	if cfg.Mode == "live" && !live {
+		fmt.Fprintf(a.stdout, "%d buy(s) may rest on the live exchange: the running warden withdraws them within seconds, or the next run does (give --live to withdraw them now)\n", resting)
+		return
+	}
+	logger := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	rt, err := newRuntime(ctx, cfg, runtimeOptions{live: live, output: a.stderr, logger: logger, red: a.red, lockKind: "kill"})
+	if isLockHeld(err) {
+		fmt.Fprintf(a.stdout, "%d buy(s) may rest on the exchange: the warden run holding the database withdraws them within seconds\n", resting)
+		return
+	}
+	if err != nil {
+		fmt.Fprintf(a.stderr, "warning: resting buys not withdrawn now (%v): the next run withdraws them\n", err)
+		return
+	}
+	defer rt.Close()
+	rt.cycleMu.Lock()
+	defer rt.cycleMu.Unlock()
+	n, err := rt.withdrawIfHalted(ctx)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "warning: resting buys not all withdrawn (%v): the next run tries again\n", err)
+	}
+	fmt.Fprintf(a.stdout, "resting buys withdrawn: %d\n", n)
 }
 
 // sqliteFile reports whether the file at path starts with SQLite's header.

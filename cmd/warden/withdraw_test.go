@@ -73,9 +73,11 @@ func lastOrderEvent(t *testing.T, cid string) schemas.OrderEvent {
 
 // TestKillWithdrawsARestingBuyAcrossProcesses, as cron runs Warden: one
 // `run --once` places a buy under the market, which rests; `warden kill`
-// in another process; the next `run --once` cancels the buy (exit 3), with
-// the reason on the order's journal and a buys_withdrawn event; a day of
-// hourly processes later nothing was bought.
+// in another process cancels it right away (no warden run holds the
+// database), with the reason on the order's journal and a buys_withdrawn
+// event, instead of leaving it up until the next cron process; the next
+// processes run killed (exit 3), and a day of them later nothing was
+// bought.
 func TestKillWithdrawsARestingBuyAcrossProcesses(t *testing.T) {
 	t.Chdir(t.TempDir())
 	m := newLevelModel(t)
@@ -89,27 +91,29 @@ func TestKillWithdrawsARestingBuyAcrossProcesses(t *testing.T) {
 		t.Fatalf("the buy = %+v; want it resting (acknowledged)", entry)
 	}
 	m.mode.Store("hold")
-	if code, out, errOut := runMain(t, "kill", "--config", "warden.yaml", "--reason", "news"); code != exitOK {
-		t.Fatalf("kill = %d %s %s", code, out, errOut)
-	}
-	code, out, errOut := runMain(t, "run", "--once", "--config", "warden.yaml")
-	if code != exitHalted || !strings.Contains(out, "resting buys withdrawn") || !strings.Contains(out, entry.ClientOrderID) {
-		t.Fatalf("run --once under the kill switch = %d; want 3 and the buy withdrawn\n%s\n%s", code, out, errOut)
+	code, out, errOut := runMain(t, "kill", "--config", "warden.yaml", "--reason", "news")
+	if code != exitOK || !strings.Contains(out, "kill switch ON") || !strings.Contains(out, "resting buys withdrawn: 1") {
+		t.Fatalf("kill = %d; want the switch on and the buy withdrawn\n%s\n%s", code, out, errOut)
 	}
 	if got := lastOrderEvent(t, entry.ClientOrderID); got.State != schemas.OrderCancelled || !strings.Contains(got.Reason, "kill switch") {
-		t.Fatalf("the buy after the killed cycle = %+v; want cancelled because of the kill switch", got)
+		t.Fatalf("the buy right after warden kill = %+v; want cancelled because of the kill switch", got)
 	}
 	code, js, errOut := runMain(t, "audit", "events", "--kind", "buys_withdrawn", "--json")
 	if code != 0 || !strings.Contains(js, entry.ClientOrderID) {
 		t.Fatalf("audit events --kind buys_withdrawn = %d %s %s", code, js, errOut)
 	}
 	for i := 0; i < 6; i++ {
-		if code, out, errOut := runMain(t, "run", "--once", "--config", "warden.yaml"); code != exitHalted {
-			t.Fatalf("run --once %d under the kill switch = %d\n%s\n%s", i, code, out, errOut)
+		code, out, errOut := runMain(t, "run", "--once", "--config", "warden.yaml")
+		if code != exitHalted || strings.Contains(out, "resting buys withdrawn") {
+			t.Fatalf("run --once %d under the kill switch = %d (want 3, nothing left to withdraw)\n%s\n%s", i, code, out, errOut)
 		}
 	}
 	if got := lastOrderEvent(t, entry.ClientOrderID); got.State != schemas.OrderCancelled || got.FilledQty.Sign() != 0 {
 		t.Fatalf("the buy hours later = %+v; want cancelled with nothing filled", got)
+	}
+	// A second kill finds nothing resting and says nothing of it.
+	if code, out, _ := runMain(t, "kill", "--config", "warden.yaml", "--reason", "again"); code != exitOK || strings.Contains(out, "withdrawn") {
+		t.Errorf("second kill = %d\n%s", code, out)
 	}
 }
 
@@ -133,8 +137,8 @@ func TestKillWithdrawsBetweenCycles(t *testing.T) {
 	if got := lastOrderEvent(t, entry.ClientOrderID); got.State != schemas.OrderAcknowledged {
 		t.Fatalf("the buy before the kill = %+v; want it left resting (nothing halts)", got)
 	}
-	if code, out, errOut := runMain(t, "kill", "--config", "warden.yaml", "--reason", "news"); code != exitOK {
-		t.Fatalf("kill = %d %s %s", code, out, errOut)
+	if code, out, errOut := runMain(t, "kill", "--config", "warden.yaml", "--reason", "news"); code != exitOK || !strings.Contains(out, "the warden run holding the database withdraws them") {
+		t.Fatalf("kill beside the running warden = %d; want it to leave the withdrawal to that one\n%s\n%s", code, out, errOut)
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	var got schemas.OrderEvent
