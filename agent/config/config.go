@@ -119,6 +119,13 @@ func (c Config) AnonymiseOn() bool {
 	if c.Advisor.Anonymise != nil {
 		return *c.Advisor.Anonymise
 	}
+	return c.ReplaysBundled()
+}
+
+// ReplaysBundled is whether the config trades paper on the offline replay
+// of the bundled candles: its records carry the replay's (historical)
+// clock, not the wall clock.
+func (c Config) ReplaysBundled() bool {
 	return c.Mode == "paper" && c.Paper.Data == "bundled"
 }
 

@@ -49,7 +49,7 @@ in everything printed, as for warden run, and its db is the database unless
 			return usageErr(err)
 		}
 		a.addSecrets(cfg)
-		a.auditWallClock = !(cfg.Mode == "paper" && cfg.Paper.Data == "bundled")
+		a.auditWallClock = !cfg.ReplaysBundled()
 		if f := cmd.Flags().Lookup("db"); f != nil && !f.Changed && cfg.DB != "" {
 			if err := f.Value.Set(cfg.DB); err != nil {
 				return usageErr(err)

@@ -85,7 +85,7 @@ policy, the database or a flag is unusable.`,
 			// commands' do: now for live trading or live data, else (the
 			// offline replay, a backtest's database) the last run's
 			// decision time.
-			a.auditWallClock = !(cfg.Mode == "paper" && cfg.Paper.Data == "bundled")
+			a.auditWallClock = !cfg.ReplaysBundled()
 			now, err := a.auditNow(ctx, st, since)
 			if err != nil {
 				return usageErr(err)

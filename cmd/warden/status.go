@@ -73,7 +73,7 @@ func (f *readFlags) open(cmd *cobra.Command, a *app) (*readView, error) {
 			return nil, usageErr(fmt.Errorf("--now %q: want an RFC 3339 time", f.now))
 		}
 		v.now, v.clock = t.UTC(), "given"
-	case cfg.Mode == "paper" && cfg.Paper.Data == "bundled":
+	case cfg.ReplaysBundled():
 		last, ok, err := st.LastRun(cmd.Context())
 		if err != nil {
 			st.Close()

@@ -85,7 +85,7 @@ func (f *tradeFlags) load(cmd *cobra.Command, a *app) (*tradesData, error) {
 			return fail(err)
 		}
 		v.st, d.done = m, func() { done(); live.Close() }
-		if v.clock == "wall" && v.cfg.Mode == "paper" && v.cfg.Paper.Data == "bundled" {
+		if v.clock == "wall" && v.cfg.ReplaysBundled() {
 			// The offline replay's clock is its last run, which may be
 			// archived.
 			if last, ok, err := m.LastRun(ctx); err != nil {
