@@ -37,6 +37,29 @@ const (
 	EventPolicyTests = "policy_tests"
 )
 
+// ExchangePause is the detail of an exchange_backoff event: the pause the
+// exchange asked for (executor.BackoffState, as the runtime records it).
+type ExchangePause struct {
+	Until    time.Time `json:"until"`
+	Kind     string    `json:"kind"` // banned or rate_limited
+	Reason   string    `json:"reason"`
+	Exchange string    `json:"exchange,omitempty"` // the exchange (and testnet) that asked
+}
+
+// LatestExchangePause is the newest exchange_backoff event's pause; ok is
+// false when none was ever recorded. The runtime restores it at start and
+// status shows it while it holds.
+func (s *Store) LatestExchangePause(ctx context.Context) (p ExchangePause, ok bool, err error) {
+	evs, err := s.ListEvents(ctx, EventFilter{Kinds: []string{EventExchangeBackoff}, Limit: 1})
+	if err != nil || len(evs) == 0 {
+		return p, false, err
+	}
+	if err := json.Unmarshal(evs[0].Detail, &p); err != nil {
+		return p, false, fmt.Errorf("audit: the exchange's pause (event %d): %w", evs[0].Seq, err)
+	}
+	return p, true, nil
+}
+
 // Event is an operator, breaker or system event.
 type Event struct {
 	Kind   string          `json:"kind"`

@@ -12,7 +12,6 @@ package status
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -169,18 +168,11 @@ func ReplayClock(ctx context.Context, st *audit.Store) (time.Time, bool, error) 
 
 // exchangePause is the newest exchange_backoff event when it holds at now.
 func exchangePause(ctx context.Context, st *audit.Store, now time.Time) (*ExchangePause, error) {
-	evs, err := st.ListEvents(ctx, audit.EventFilter{Kinds: []string{audit.EventExchangeBackoff}, Limit: 1})
-	if err != nil || len(evs) == 0 {
+	p, ok, err := st.LatestExchangePause(ctx)
+	if err != nil || !ok || !p.Until.After(now) {
 		return nil, err
 	}
-	var p ExchangePause
-	if err := json.Unmarshal(evs[0].Detail, &p); err != nil {
-		return nil, fmt.Errorf("status: the exchange's pause (event %d): %w", evs[0].Seq, err)
-	}
-	if !p.Until.After(now) {
-		return nil, nil
-	}
-	return &p, nil
+	return &ExchangePause{Until: p.Until, Kind: p.Kind, Reason: p.Reason}, nil
 }
 
 // Build reads where things stand as of in.Now. It only reads: the store

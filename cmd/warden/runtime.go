@@ -355,18 +355,15 @@ func (rt *runtime) exchangeBackoff(ctx context.Context) (*executor.Backoff, erro
 			rt.logger.Error("audit: record the exchange's pause", "err", err)
 		}
 	})
-	evs, err := rt.store.ListEvents(ctx, audit.EventFilter{Kinds: []string{audit.EventExchangeBackoff}, Limit: 1})
+	p, ok, err := rt.store.LatestExchangePause(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read the exchange's last pause: %w", err)
 	}
-	if len(evs) == 1 {
-		var s executor.BackoffState
-		if err := json.Unmarshal(evs[0].Detail, &s); err != nil {
-			return nil, fmt.Errorf("read the exchange's last pause (event %d): %w", evs[0].Seq, err)
-		}
-		if s.Exchange != "" && s.Exchange != scope {
+	if ok {
+		if p.Exchange != "" && p.Exchange != scope {
 			return b, nil // another exchange's (a testnet's) pause
 		}
+		s := executor.BackoffState{Until: p.Until, Kind: p.Kind, Reason: p.Reason, Exchange: p.Exchange}
 		b.Restore(s)
 		if left := time.Until(s.Until); left > 0 {
 			rt.logger.Warn("the exchange's pause recorded by an earlier process still holds; nothing is sent until it ends", "until", s.Until.UTC().Format(time.RFC3339), "left", left.Round(time.Second).String(), "kind", s.Kind)
