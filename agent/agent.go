@@ -410,17 +410,8 @@ func (a *Agent) cycle(ctx context.Context, res *CycleResult, val *policy.Validat
 	// kill, warden resume) and a level raised by an earlier process are
 	// honoured.
 	a.setLevel(res, audit.LevelState{Level: audit.LevelActive})
-	if a.d.Store != nil {
-		kill, err := a.d.Store.KillSwitch(ctx)
-		if err != nil {
-			return fmt.Errorf("audit: read kill switch (failing closed): %w", err)
-		}
-		lv, err := a.d.Store.Level(ctx, now)
-		if err != nil {
-			return fmt.Errorf("audit: read breaker level (failing closed): %w", err)
-		}
-		res.KillSwitch = kill
-		a.setLevel(res, lv)
+	if err := a.readSwitches(ctx, now, res); err != nil {
+		return err
 	}
 	a.withdrawBuys(ctx, res)
 
@@ -630,18 +621,31 @@ func (a *Agent) WithdrawIfHalted(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	now := a.d.Clock().UTC()
+	res := CycleResult{At: now}
+	if err := a.readSwitches(ctx, now, &res); err != nil {
+		return 0, err
+	}
+	err := a.withdraw(ctx, &res)
+	return len(res.Withdrawn), err
+}
+
+// readSwitches reads the kill switch and the breakers' level at now from
+// the store onto res; an error (failing closed) leaves res as it was.
+func (a *Agent) readSwitches(ctx context.Context, now time.Time, res *CycleResult) error {
+	if a.d.Store == nil {
+		return nil
+	}
 	kill, err := a.d.Store.KillSwitch(ctx)
 	if err != nil {
-		return 0, err
+		return fmt.Errorf("audit: read kill switch (failing closed): %w", err)
 	}
 	lv, err := a.d.Store.Level(ctx, now)
 	if err != nil {
-		return 0, err
+		return fmt.Errorf("audit: read breaker level (failing closed): %w", err)
 	}
-	res := CycleResult{At: now, KillSwitch: kill}
-	a.setLevel(&res, lv)
-	err = a.withdraw(ctx, &res)
-	return len(res.Withdrawn), err
+	res.KillSwitch = kill
+	a.setLevel(res, lv)
+	return nil
 }
 
 func (a *Agent) withdraw(ctx context.Context, res *CycleResult) error {
