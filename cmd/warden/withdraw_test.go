@@ -71,15 +71,11 @@ func lastOrderEvent(t *testing.T, cid string) schemas.OrderEvent {
 	return ev
 }
 
-// TestKillWithdrawsARestingBuyAcrossProcesses, as cron runs Warden: one
-// `run --once` places a buy under the market, which rests; `warden kill`
-// in another process cancels it right away (no warden run holds the
-// database), with the reason on the order's journal and a buys_withdrawn
-// event, instead of leaving it up until the next cron process; the next
-// processes run killed (exit 3), and a day of them later nothing was
-// bought.
-func TestKillWithdrawsARestingBuyAcrossProcesses(t *testing.T) {
-	t.Chdir(t.TempDir())
+// restingDipBuy runs one `run --once` (in the current directory) whose
+// model buys under the market, and returns the model and that buy,
+// checked resting (acknowledged).
+func restingDipBuy(t *testing.T) (*levelModel, schemas.OrderEvent) {
+	t.Helper()
 	m := newLevelModel(t)
 	writeDipConfig(t, m.url, "@every 1h")
 	m.mode.Store("dip")
@@ -90,6 +86,19 @@ func TestKillWithdrawsARestingBuyAcrossProcesses(t *testing.T) {
 	if entry.State != schemas.OrderAcknowledged {
 		t.Fatalf("the buy = %+v; want it resting (acknowledged)", entry)
 	}
+	return m, entry
+}
+
+// TestKillWithdrawsARestingBuyAcrossProcesses, as cron runs Warden: one
+// `run --once` places a buy under the market, which rests; `warden kill`
+// in another process cancels it right away (no warden run holds the
+// database), with the reason on the order's journal and a buys_withdrawn
+// event, instead of leaving it up until the next cron process; the next
+// processes run killed (exit 3), and a day of them later nothing was
+// bought.
+func TestKillWithdrawsARestingBuyAcrossProcesses(t *testing.T) {
+	t.Chdir(t.TempDir())
+	m, entry := restingDipBuy(t)
 	m.mode.Store("hold")
 	code, out, errOut := runMain(t, "kill", "--config", "warden.yaml", "--reason", "news")
 	if code != exitOK || !strings.Contains(out, "kill switch ON") || !strings.Contains(out, "resting buys withdrawn: 1") {
@@ -122,16 +131,7 @@ func TestKillWithdrawsARestingBuyAcrossProcesses(t *testing.T) {
 // another terminal, not at its next cycle an hour later.
 func TestKillWithdrawsBetweenCycles(t *testing.T) {
 	t.Chdir(t.TempDir())
-	m := newLevelModel(t)
-	writeDipConfig(t, m.url, "@every 1h")
-	m.mode.Store("dip")
-	if code, out, errOut := runMain(t, "run", "--once", "--config", "warden.yaml"); code != exitOK {
-		t.Fatalf("run --once (dip buy) = %d\n%s\n%s", code, out, errOut)
-	}
-	entry := openBuy(t)
-	if entry.State != schemas.OrderAcknowledged {
-		t.Fatalf("the buy = %+v; want it resting", entry)
-	}
+	_, entry := restingDipBuy(t)
 	svc := startService(t)
 	time.Sleep(3 * time.Second) // the service is up, with no cycle due for an hour
 	if got := lastOrderEvent(t, entry.ClientOrderID); got.State != schemas.OrderAcknowledged {
