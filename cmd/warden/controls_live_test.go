@@ -135,3 +135,81 @@ func TestBanHoldsAcrossOnceRuns(t *testing.T) {
 		t.Errorf("status --json during the ban = %d, no exchange_pause:\n%s", code, js)
 	}
 }
+
+// TestKillLiveWithdrawsABuyRestingOnTheExchange is `warden kill` from a
+// second terminal on a live account, as cron runs Warden: one `run --once
+// --live` (a new process) places a buy under the market on the fake
+// Binance through the real ccxt client, where it rests. `warden kill`
+// without --live sets the switch but touches no live order (it says how
+// the buy will go); `warden kill --live` cancels it on the exchange now,
+// with the kill switch as the journal's reason. Nothing else is placed,
+// and the next cron process runs killed.
+func TestKillLiveWithdrawsABuyRestingOnTheExchange(t *testing.T) {
+	fake, url := startFakeBinance(t, fakebinance.Options{Balances: map[string]string{"USDT": "50000"}})
+	t.Chdir(t.TempDir())
+	t.Setenv("WARDEN_API_KEY", fakeKey)
+	t.Setenv("WARDEN_API_SECRET", fakeSecret)
+	t.Setenv("WARDEN_TEST_BREAKER_KEY", "sk-test-kill-live-0123456789abcdef")
+	m := newLevelModel(t)
+	m.mode.Store("dip")
+	cfg := "mode: live\nexchange: {base_url: " + url + "}\nadvisor:\n  kind: openai\n" +
+		"  openai: {base_url: " + m.url + ", model: gpt-4o-mini, api_key_env: WARDEN_TEST_BREAKER_KEY, max_retries: -1, timeout: 10s}\n"
+	if err := os.WriteFile("warden.yaml", []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runMain(t, "run", "--once", "--live", "--config", "warden.yaml"); code != exitOK {
+		t.Fatalf("live run --once (dip buy) = %d\n%s\n%s", code, out, errOut)
+	}
+	entry := openBuy(t)
+	resting := func() []fakebinance.Order {
+		var out []fakebinance.Order
+		for _, o := range fake.Orders() {
+			if o.Side == "BUY" && o.Open() {
+				out = append(out, o)
+			}
+		}
+		return out
+	}
+	if r := resting(); len(r) != 1 || r[0].ClientOrderID != entry.ClientOrderID {
+		t.Fatalf("buys resting on the exchange = %+v; want the one entry %s", r, entry.ClientOrderID)
+	}
+	m.mode.Store("hold")
+
+	// Without --live: the switch is set, the live order is left to the
+	// running warden or the next run, and the operator is told so.
+	code, out, errOut := runMain(t, "kill", "--config", "warden.yaml", "--reason", "news")
+	if code != exitOK || !strings.Contains(out, "kill switch ON") || !strings.Contains(out, "give --live") {
+		t.Fatalf("kill (no --live) = %d; want the switch on and the --live hint\n%s\n%s", code, out, errOut)
+	}
+	if len(resting()) != 1 {
+		t.Fatal("kill without --live touched the live order")
+	}
+
+	// With --live: withdrawn on the exchange now.
+	placed := len(fake.Orders())
+	code, out, errOut = runMain(t, "kill", "--live", "--config", "warden.yaml", "--reason", "news")
+	if code != exitOK || !strings.Contains(out, "resting buys withdrawn: 1") {
+		t.Fatalf("kill --live = %d; want the buy withdrawn\n%s\n%s", code, out, errOut)
+	}
+	if r := resting(); len(r) != 0 {
+		t.Fatalf("buys still resting on the exchange after kill --live: %+v", r)
+	}
+	if got := lastOrderEvent(t, entry.ClientOrderID); got.State != schemas.OrderCancelled || !strings.Contains(got.Reason, "kill switch") {
+		t.Fatalf("the buy's journal after kill --live = %+v; want cancelled because of the kill switch", got)
+	}
+	if n := len(fake.Orders()); n != placed {
+		t.Errorf("kill --live placed %d orders; want none", n-placed)
+	}
+	for cid, n := range fake.Duplicates() {
+		t.Errorf("client order id %s placed %d times", cid, n)
+	}
+	if strings.Contains(out+errOut, fakeSecret) {
+		t.Error("the secret is in kill's output")
+	}
+	if code, out, errOut := runMain(t, "run", "--once", "--live", "--config", "warden.yaml"); code != exitHalted {
+		t.Fatalf("live run --once under the kill switch = %d; want %d\n%s\n%s", code, exitHalted, out, errOut)
+	}
+	if n := len(fake.Orders()); n != placed {
+		t.Errorf("a run under the kill switch placed %d orders", n-placed)
+	}
+}
