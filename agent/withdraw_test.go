@@ -13,7 +13,6 @@ import (
 	"github.com/warden-trading/warden/agent/audit"
 	"github.com/warden-trading/warden/executor"
 	"github.com/warden-trading/warden/executor/paper"
-	"github.com/warden-trading/warden/policy"
 	"github.com/warden-trading/warden/schemas"
 )
 
@@ -181,15 +180,6 @@ func TestWithdrawLeavesStops(t *testing.T) {
 	res = h.step()
 	if len(res.Withdrawn) != 0 || stops() != before {
 		t.Fatalf("under the kill switch: withdrawn %+v, stops %d (were %d); want the stop left alone", res.Withdrawn, stops(), before)
-	}
-}
-
-// TestStopLimitOffsetAgrees: the validator judges a buy's stop at the
-// limit price the executor will rest it at.
-func TestStopLimitOffsetAgrees(t *testing.T) {
-	if !policy.StopLimitOffset.Equal(executor.DefaultStopLimitOffset) {
-		t.Fatalf("policy.StopLimitOffset %s, executor.DefaultStopLimitOffset %s: the stop check would judge another price than the one placed",
-			policy.StopLimitOffset, executor.DefaultStopLimitOffset)
 	}
 }
 

@@ -35,10 +35,6 @@ var (
 	ErrOutcomeUnknown = errors.New("executor: order outcome unknown")
 )
 
-// DefaultStopLimitOffset is Options.StopLimitOffset's default, 0.5 %. The
-// validator's stop check (policy.StopLimitOffset) uses the same value.
-var DefaultStopLimitOffset = decimal.RequireFromString("0.005")
-
 // Options configure an Executor. Zero values take the defaults shown.
 type Options struct {
 	Logger *slog.Logger     // nil discards
@@ -81,7 +77,8 @@ type Options struct {
 	MaxOrdersPerMinute int
 
 	// StopLimitOffset is how far below the stop price the protective
-	// stop-loss-limit rests, as a fraction (default DefaultStopLimitOffset).
+	// stop-loss-limit rests, as a fraction (default schemas.StopLimitOffset, the
+	// price the validator judges the stop's exchange minimums at).
 	StopLimitOffset decimal.Decimal
 	// BalanceTolerance is the absolute difference per asset below which
 	// Reconcile reports no balance mismatch (default 1e-8); a relative
@@ -130,7 +127,7 @@ func (o *Options) defaults() {
 		o.MaxOrdersPerMinute = 10
 	}
 	if o.StopLimitOffset.Sign() <= 0 {
-		o.StopLimitOffset = DefaultStopLimitOffset
+		o.StopLimitOffset = schemas.StopLimitOffset
 	}
 	if o.BalanceTolerance.Sign() <= 0 {
 		o.BalanceTolerance = decimal.New(1, -8)

@@ -45,12 +45,6 @@ type Limits struct {
 // DefaultBaseFee is Binance's standard spot fee, 0.1 %.
 var DefaultBaseFee = decimal.RequireFromString("0.001")
 
-// StopLimitOffset is how far under its trigger the executor rests a
-// protective stop-loss-limit (executor.Options.StopLimitOffset's default;
-// a test keeps the two equal). The exchange judges the stop's minimums at
-// that limit price.
-var StopLimitOffset = decimal.RequireFromString("0.005")
-
 func (l Limits) baseFee() decimal.Decimal {
 	if l.BaseFee.GreaterThan(DefaultBaseFee) {
 		return l.BaseFee
@@ -114,7 +108,7 @@ func (l Limits) check(rec *schemas.Recommendation, o *schemas.Order, b *book) []
 // unplaceableStop says why the protective stop of buy o could not be
 // placed once it filled: the stop sells what the fill left after a fee in
 // the bought asset (BaseFee), rounded down to the amount step, at the
-// stop's limit price (StopLimitOffset under the trigger, on the price
+// stop's limit price (schemas.StopLimitOffset under the trigger, on the price
 // step), and the exchange refuses it under its minimum amount or
 // notional. Such a buy would hold a position nothing protects and that
 // may be too small even to sell. Empty when the stop can be placed, when
@@ -133,7 +127,7 @@ func (l Limits) unplaceableStop(o *schemas.Order, m schemas.Market) string {
 	fee := l.baseFee()
 	net := roundToStep(o.Quantity.Mul(one.Sub(fee)), m.AmountStep, false)
 	trigger := roundToStep(*o.StopLoss, m.PriceStep, false)
-	limit := roundToStep(trigger.Mul(one.Sub(StopLimitOffset)), m.PriceStep, false)
+	limit := roundToStep(trigger.Mul(one.Sub(schemas.StopLimitOffset)), m.PriceStep, false)
 	notional := net.Mul(limit)
 	feePct := fee.Mul(decimal.NewFromInt(100))
 	switch {

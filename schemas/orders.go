@@ -6,6 +6,11 @@ import (
 	"github.com/shopspring/decimal"
 )
 
+// StopLimitOffset is how far under its trigger a protective
+// stop-loss-limit rests, 0.5 %: the executor places it there, and the
+// validator judges the stop's exchange minimums at that limit price.
+var StopLimitOffset = decimal.RequireFromString("0.005")
+
 // OrderState is a state of the order lifecycle. Transitions are recorded as
 // new rows, never as updates.
 type OrderState string
