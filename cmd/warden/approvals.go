@@ -209,11 +209,7 @@ func (rt *runtime) approvalPass(ctx context.Context) {
 		}
 	}
 	rt.processApprovals(pctx)
-	if rt.paper != nil {
-		if err := rt.paper.Save(pctx); err != nil {
-			rt.logger.Error("save paper state", "err", err)
-		}
-	}
+	rt.savePaperOrLog(pctx)
 }
 
 // withdrawRetry is how long a between-cycles withdrawal that failed waits
@@ -236,8 +232,8 @@ func (rt *runtime) withdrawIfHalted(ctx context.Context) (int, error) {
 		rt.logger.Error("withdraw resting buys between cycles; the next cycle tries again", "err", err)
 		rt.withdrawAfter = time.Now().Add(withdrawRetry)
 	}
-	if n > 0 && rt.paper != nil {
-		if serr := rt.paper.Save(pctx); serr != nil {
+	if n > 0 {
+		if serr := rt.savePaper(pctx); serr != nil {
 			rt.logger.Error("save paper state", "err", serr)
 			err = errors.Join(err, serr)
 		}
@@ -550,10 +546,8 @@ func processNow(ctx context.Context, a *app, cfg config.Config, live bool, level
 	}
 	res := rt.processApprovals(pctx)
 	rt.sendProposals(pctx)
-	if rt.paper != nil {
-		if err := rt.paper.Save(pctx); err != nil {
-			res.Errors = append(res.Errors, fmt.Errorf("save paper state: %w", err))
-		}
+	if err := rt.savePaper(pctx); err != nil {
+		res.Errors = append(res.Errors, err)
 	}
 	rt.flushNotifications(pctx)
 	for _, ev := range res.Placed {
@@ -589,11 +583,7 @@ func approveAndPlace(ctx context.Context, a *app, rt *runtime, vote approval.Vot
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 	defer cancel()
 	res := rt.processApprovals(pctx)
-	if rt.paper != nil {
-		if err := rt.paper.Save(pctx); err != nil {
-			rt.logger.Error("save paper state", "err", err)
-		}
-	}
+	rt.savePaperOrLog(pctx)
 	rt.flushNotifications(pctx)
 	final, err := rt.store.Approval(pctx, row.DecisionID)
 	if err != nil {

@@ -645,13 +645,33 @@ func (rt *runtime) cycle(ctx context.Context) (agent.CycleResult, error) {
 	rt.processApprovals(ctx)
 	res, err := rt.agent.Cycle(ctx)
 	rt.sendProposals(ctx)
-	if rt.paper != nil {
-		if merr := rt.paper.Save(ctx); merr != nil && err == nil {
-			err = fmt.Errorf("save paper state: %w", merr)
-		}
+	if merr := rt.savePaper(ctx); merr != nil && err == nil {
+		err = merr
 	}
 	rt.publishHead(ctx)
 	return res, err
+}
+
+// savePaper saves what the paper account holds unsaved (the candles fed
+// since its last save; orders are saved as they change): nil without a
+// paper account.
+func (rt *runtime) savePaper(ctx context.Context) error {
+	if rt.paper == nil {
+		return nil
+	}
+	if err := rt.paper.Save(ctx); err != nil {
+		return fmt.Errorf("save paper state: %w", err)
+	}
+	return nil
+}
+
+// savePaperOrLog is savePaper where nobody waits on the outcome (between
+// cycles, after an approval): a failure is logged, and the next save
+// writes the same changes.
+func (rt *runtime) savePaperOrLog(ctx context.Context) {
+	if err := rt.savePaper(ctx); err != nil {
+		rt.logger.Error("save paper state", "err", err)
+	}
 }
 
 // reconcile compares the exchange with the journal: at start (force) and
