@@ -1,9 +1,14 @@
 package ccxtx
 
 import (
+	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -114,5 +119,80 @@ func TestShortRateLimitIsNotPersisted(t *testing.T) {
 	time.Sleep(2100 * time.Millisecond)
 	if _, err := r.ex.Ticker(tctx(t), btcusdt); err != nil {
 		t.Errorf("after the Retry-After: %v", err)
+	}
+}
+
+// TestLateBanStillHolds: a 418 that arrives after the caller gave up (its
+// context ended first; ccxt's request cannot be cancelled and goes on in
+// the background) still starts the pause, and is persisted for the next
+// process: no later request reaches the exchange before the ban ends.
+func TestLateBanStillHolds(t *testing.T) {
+	fake, err := fakebinance.New(fakebinance.Options{APIKey: canaryKey, Secret: canarySecret, HangLimit: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var slow atomic.Bool
+	arrived := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if slow.Load() && r.URL.Path == "/api/v3/ticker/24hr" {
+			time.Sleep(400 * time.Millisecond) // the reply comes after the caller's deadline
+			defer func() {
+				select {
+				case arrived <- struct{}{}:
+				default:
+				}
+			}()
+		}
+		fake.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() { fake.Close(); srv.Close() })
+	var mu sync.Mutex
+	var persisted []executor.BackoffState
+	b := executor.NewBackoff(time.Now, func(s executor.BackoffState) { mu.Lock(); persisted = append(persisted, s); mu.Unlock() })
+	ex, err := New(Config{Exchange: "binance", Credentials: NewCredentials(canaryKey, canarySecret), BaseURL: srv.URL, RateLimit: time.Millisecond, Backoff: b},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ex.Markets(tctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := fake.Inject(fakebinance.Fault{Method: http.MethodGet, Path: "/api/v3/ticker/24hr", Kind: fakebinance.FaultBan, RetryAfter: 2 * time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	slow.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := ex.Ticker(ctx, btcusdt); executor.KindOf(err) != executor.KindNetwork {
+		t.Fatalf("Ticker() abandoned at its deadline = %v; want a network error (no reply in time)", err)
+	}
+	<-arrived
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(persisted)
+		mu.Unlock()
+		if n > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	got := append([]executor.BackoffState(nil), persisted...)
+	mu.Unlock()
+	if len(got) != 1 || got[0].Kind != "banned" || time.Until(got[0].Until) < 100*time.Second {
+		t.Fatalf("persisted after the late 418: %+v; want one ban of about 2 minutes", got)
+	}
+	sent := len(fake.Requests())
+	if _, err := ex.Balances(tctx(t)); executor.KindOf(err) != executor.KindBanned {
+		t.Errorf("Balances() after the late 418 = %v; want held back as banned", err)
+	}
+	next := executor.NewBackoff(time.Now, nil)
+	next.Restore(got[0])
+	if err := next.Hold("ticker"); executor.KindOf(err) != executor.KindBanned {
+		t.Errorf("the next process's backoff restored from the store holds = %v; want banned", err)
+	}
+	if n := len(fake.Requests()) - sent; n != 0 {
+		t.Errorf("%d requests reached the exchange after the late 418", n)
 	}
 }
