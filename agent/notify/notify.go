@@ -439,7 +439,10 @@ func (p PolicyReloadFailed) Message() (Message, error) {
 		}
 		rev = p.At.UTC().Format(time.RFC3339Nano)
 	}
-	text := fmt.Sprintf("File: %s\nRevision: %s\nError: %s\nThe previous policy stays in force.", p.Path, rev, truncateRunes(p.Err, 2000))
+	// The error comes last and whole: Publish cuts the text to its
+	// limit after redacting it (a secret cut first would not be
+	// recognised).
+	text := fmt.Sprintf("The previous policy stays in force.\nFile: %s\nRevision: %s\nError: %s", p.Path, rev, p.Err)
 	return Message{
 		Kind:     KindPolicy,
 		Title:    "Policy reload refused",
@@ -478,10 +481,12 @@ func (e Error) Message() (Message, error) {
 		}
 		key = e.Component + ":" + scope + ":" + shortHash(e.Err)
 	}
-	text := "Component: " + e.Component + "\nError: " + truncateRunes(e.Err, 2000)
+	// The error comes last and whole, as for a policy reload.
+	text := "Component: " + e.Component
 	if !e.At.IsZero() {
 		text += "\nAt: " + e.At.UTC().Format(time.RFC3339)
 	}
+	text += "\nError: " + e.Err
 	return Message{
 		Kind:     KindError,
 		Title:    "Error in " + e.Component,

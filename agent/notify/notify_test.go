@@ -333,3 +333,42 @@ func TestPublishRedactsSecrets(t *testing.T) {
 		t.Errorf("stored text %q; want the secret replaced by [REDACTED]", got.Text)
 	}
 }
+
+// TestPublishRedactsASecretAtTheCut: an error long enough to be cut, with
+// a secret where the cut falls, is stored without any piece of the secret
+// (redacted before it is cut), for an error and a refused policy reload;
+// the policy message still says the previous policy stays in force.
+func TestPublishRedactsASecretAtTheCut(t *testing.T) {
+	secret := "sk-live-0123456789abcdef"
+	for _, at := range []int{1990, 2000, 3400, 3480, 3495} {
+		ob := newMemOutbox()
+		n, err := NewNotifier(NotifierConfig{Outbox: ob, Channels: []string{ChannelSlack}, Secrets: []string{secret}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		long := strings.Repeat("e", at) + secret + strings.Repeat("f", 3000)
+		evs := []Event{
+			Error{Component: "executor", Err: long, RunID: "r", Key: "k"},
+			PolicyReloadFailed{Path: "/etc/warden/policy.yaml", Revision: "abc", Err: long},
+		}
+		for _, ev := range evs {
+			if err := n.Publish(context.Background(), ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, got := range ob.all("") {
+			if utf8.RuneCountInString(got.Text) > maxTextRunes {
+				t.Errorf("%s text is %d runes, over %d", got.Kind, utf8.RuneCountInString(got.Text), maxTextRunes)
+			}
+			for i := 0; i+6 <= len(secret); i++ {
+				if strings.Contains(got.Text, secret[i:i+6]) {
+					t.Errorf("secret at %d: %s text holds %q, a piece of the secret", at, got.Kind, secret[i:i+6])
+					break
+				}
+			}
+			if got.Kind == KindPolicy && !strings.Contains(got.Text, "The previous policy stays in force.") {
+				t.Errorf("policy message lost its first line when cut: %.200q", got.Text)
+			}
+		}
+	}
+}

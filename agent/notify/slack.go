@@ -168,7 +168,10 @@ func (s *SlackSender) classify(method string, err error, body []byte) *SendError
 	}
 	var sc slack.StatusCodeError
 	if errors.As(err, &sc) {
-		code, retry := slackErrorBody(body)
+		// Redacted before anything is cut from it: a proxy's error page
+		// may echo the webhook's path, and a cut secret is no longer
+		// recognised (the capture itself stops at 4 KiB, maybe inside one).
+		code, retry := slackErrorBody([]byte(s.redact.Cut(string(body), len(body))))
 		msg := fmt.Sprintf("slack %s: HTTP %d", method, sc.Code)
 		if code != "" {
 			msg += ": " + s.redact.String(code)

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -167,5 +170,41 @@ func TestSlackConfigErrors(t *testing.T) {
 				t.Errorf("error %q leaks the webhook URL", err)
 			}
 		})
+	}
+}
+
+// TestSlackErrorPageEchoingTheWebhookIsRedacted: a proxy or web server in
+// front of the webhook answers 404 with a page that repeats the request's
+// path (the secret part of the URL). Wherever the 100 characters kept of
+// the page's first line end, no piece of the secret reaches the error
+// (which is logged and stored as the delivery's outcome).
+func TestSlackErrorPageEchoingTheWebhookIsRedacted(t *testing.T) {
+	const path = "/services/T0SECRETAA/B0SECRETBB/XyZsEcReTwebhook123"
+	var pad atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprintf(w, "%sThe requested URL %s was not found on this server.\n", strings.Repeat("x", int(pad.Load())), r.URL.Path)
+	}))
+	t.Cleanup(srv.Close)
+	s, err := NewSlackSender(SlackConfig{WebhookURL: srv.URL + path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := path[len("/services/"):]
+	for _, n := range []int{0, 40, 50, 60, 65, 70, 75, 80, 90, 95, 99} {
+		pad.Store(int64(n))
+		err := s.Send(context.Background(), schemas.Notification{Title: "t", Text: "x"})
+		var se *SendError
+		if !errors.As(err, &se) || !se.Permanent {
+			t.Fatalf("pad %d: Send() = %v; want a permanent *SendError (404)", n, err)
+		}
+		msg := err.Error()
+		for i := 0; i+8 <= len(secret); i++ {
+			if piece := secret[i : i+8]; strings.Contains(msg, piece) {
+				t.Errorf("pad %d: error %q holds %q, a piece of the webhook's secret path", n, msg, piece)
+				break
+			}
+		}
 	}
 }

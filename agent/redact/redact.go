@@ -166,6 +166,43 @@ func (r *Redactor) Bytes(b []byte) []byte {
 	return []byte(s)
 }
 
+// Cut returns s redacted and then cut to at most n bytes, for a text that
+// is shown shortened (an error body). Redacting first keeps a secret
+// whole while it is recognised; the end of a text that was itself cut
+// before it got here (a body read up to a limit) is masked when it is the
+// beginning of a secret form, at least 4 bytes of it: such a prefix is
+// most of the secret.
+func (r *Redactor) Cut(s string, n int) string {
+	if t := r.table(); t != nil {
+		s = t.maskTail(t.repl.Replace(s))
+	}
+	s = replacePatterns(s)
+	if len(s) > n {
+		s = s[:max(0, n)]
+	}
+	return s
+}
+
+// minTail is the shortest secret prefix maskTail masks at a text's end.
+const minTail = 4
+
+// maskTail masks the end of s when it is a proper prefix of a form.
+func (t *table) maskTail(s string) string {
+	best := len(s)
+	for _, f := range t.forms {
+		for k := min(len(f)-1, len(s)); k >= minTail; k-- {
+			if strings.HasSuffix(s, f[:k]) {
+				best = min(best, len(s)-k)
+				break
+			}
+		}
+	}
+	if best == len(s) {
+		return s
+	}
+	return s[:best] + Mask
+}
+
 // Func returns r.String, for options that take a redaction function.
 func (r *Redactor) Func() func(string) string { return r.String }
 

@@ -256,3 +256,39 @@ func ExampleRedactor_String() {
 	// key [REDACTED], escaped [REDACTED], hex [REDACTED]
 	// GET /api/v3/account?timestamp=1&signature=[REDACTED]
 }
+
+// TestCut: a text shown shortened is redacted before it is cut, so a
+// secret the cut would split is masked whole; and a text that arrives
+// already cut (a body read up to a limit) loses the beginning of a secret
+// at its end.
+func TestCut(t *testing.T) {
+	const sec = "sk-live-0123456789abcdefXYZ"
+	r := New(sec)
+	text := "error: the key " + sec + " was refused by the server"
+	for n := 0; n <= len(text)+5; n++ {
+		got := r.Cut(text, n)
+		if len(got) > n {
+			t.Fatalf("Cut(%d) = %q, longer than %d", n, got, n)
+		}
+		for i := 0; i+6 <= len(sec); i++ {
+			if strings.Contains(got, sec[i:i+6]) {
+				t.Fatalf("Cut(%d) = %q holds %q, a piece of the secret", n, got, sec[i:i+6])
+			}
+		}
+	}
+	// Already cut inside the secret: its first 4 or more bytes at the end
+	// are masked; fewer are left (too short to mean anything).
+	for k := 1; k < len(sec); k++ {
+		pre := "body: " + sec[:k]
+		got := r.Cut(pre, 1<<10)
+		if k >= 4 && got != "body: "+Mask {
+			t.Errorf("Cut(%q) = %q; want the secret's beginning masked", pre, got)
+		}
+		if k < 4 && got != pre {
+			t.Errorf("Cut(%q) = %q; want it unchanged", pre, got)
+		}
+	}
+	if got := New().Cut("plain text", 5); got != "plain" {
+		t.Errorf("Cut without secrets = %q", got)
+	}
+}
