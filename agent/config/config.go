@@ -786,14 +786,21 @@ func Env(name string) (string, bool) {
 // and the shape recognised, never the value.
 func (c Config) pastedSecrets() []error {
 	var errs []error
-	for _, f := range []struct{ field, v string }{
+	type field struct{ field, v string }
+	envNames := []field{
 		{"advisor.openai.api_key_env", c.Advisor.OpenAI.APIKeyEnv},
 		{"exchange.api_key_env", c.Exchange.APIKeyEnv},
 		{"exchange.api_secret_env", c.Exchange.APISecretEnv},
 		{"notify.slack.webhook_url_env", c.Notify.Slack.WebhookURLEnv},
 		{"notify.slack.token_env", c.Notify.Slack.TokenEnv},
 		{"notify.telegram.token_env", c.Notify.Telegram.TokenEnv},
-	} {
+		{"notify.email.username_env", c.Notify.Email.UsernameEnv},
+		{"notify.email.password_env", c.Notify.Email.PasswordEnv},
+	}
+	for i, m := range c.Advisor.Consensus.Members {
+		envNames = append(envNames, field{fmt.Sprintf("advisor.consensus.members[%d].openai.api_key_env", i), m.OpenAI.APIKeyEnv})
+	}
+	for _, f := range envNames {
 		if shape := secretShape(f.v); shape != "" {
 			errs = append(errs, fmt.Errorf("%s holds %s, not the name of an environment variable: put the secret in a variable (export NAME=...) and write NAME here", f.field, shape))
 		} else if looksLikeSecret(f.v) {

@@ -112,6 +112,10 @@ func TestPastedSecrets(t *testing.T) {
 		{"advisor: {kind: consensus, consensus: {members: [{kind: openai, openai: {model: m, api_key_env: K, base_url: 'https://llm.example/v1?api-version=1&code=OTHERSECRET'}}, {kind: baseline}]}}", "advisor.consensus.members[0].openai.base_url", "carries a query or fragment"},
 		{"exchange: {base_url: 'https://testnet.example/#OTHERSECRET'}", "exchange.base_url", "carries a query or fragment"},
 		{"notify: {telegram: {server_url: 'https://tg.example/?token=OTHERSECRET', token_env: TG, chat_id: '1'}}", "notify.telegram.server_url", "carries a query or fragment"},
+		// The e-mail account and the consensus members' keys too.
+		{"notify: {email: {host: smtp.example.com, from: a@b.c, to: [a@b.c], username_env: U, password_env: 'Tr0ub4dor&3-horse-battery'}}", "notify.email.password_env", "not the name of an environment variable"},
+		{"notify: {email: {host: smtp.example.com, from: a@b.c, to: [a@b.c], username_env: 'ops@example.com', password_env: P}}", "notify.email.username_env", "not the name of an environment variable"},
+		{"advisor: {kind: consensus, consensus: {members: [{kind: baseline}, {kind: openai, openai: {model: m, api_key_env: sk-proj-abcdefghijkl}}]}}", "advisor.consensus.members[1].openai.api_key_env", "an API key"},
 	}
 	for _, tt := range tests {
 		_, err := Parse("t.yaml", []byte(tt.yaml+"\n"))
@@ -119,7 +123,7 @@ func TestPastedSecrets(t *testing.T) {
 			t.Errorf("Parse(%q) = %v; want an error naming %s and %q", tt.yaml, err, tt.field, tt.shape)
 			continue
 		}
-		for _, secret := range []string{hook, tg, "OTHERSECRET", "sk-proj-abcdefghijkl", "xoxb-1234-5678-abcdefgh", "hunter2hunter2", "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"} {
+		for _, secret := range []string{hook, tg, "OTHERSECRET", "sk-proj-abcdefghijkl", "xoxb-1234-5678-abcdefgh", "hunter2hunter2", "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A", "Tr0ub4dor&3-horse-battery", "ops@example.com"} {
 			if strings.Contains(err.Error(), secret) {
 				t.Errorf("Parse(%q) error quotes the secret: %v", tt.yaml, err)
 			}
