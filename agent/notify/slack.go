@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -83,6 +84,11 @@ func NewSlackSender(c SlackConfig) (*SlackSender, error) {
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			// The parse error would quote the URL: keep it out.
 			return nil, errors.New("notify: slack: webhook URL is not an http(s) URL")
+		}
+		if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+			// Its path is the credential: in clear, anyone on the way
+			// could post to the channel.
+			return nil, errors.New("notify: slack: webhook URL is plain http:// to a host other than this machine: its path is the secret, readable by anyone on the way; use https:// (plain http is for a proxy or fake on 127.0.0.1, ::1 or localhost)")
 		}
 		s.webhookURL = c.WebhookURL
 		s.redact = newRedactor(c.WebhookURL, u.Path, u.EscapedPath(), u.RawQuery)
@@ -238,4 +244,14 @@ func (t *captureTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	*t.body = b
 	resp.Body = io.NopCloser(bytes.NewReader(b))
 	return resp, nil
+}
+
+// loopbackHost reports whether host is this machine: localhost or a
+// loopback address.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -149,6 +149,11 @@ func TestSlackSecretsNeverLeak(t *testing.T) {
 }
 
 func TestSlackConfigErrors(t *testing.T) {
+	for _, ok := range []string{"https://hooks.slack.com/services/T1/B1/x", "http://127.0.0.1:8080/services/T1/B1/x", "http://localhost/x", "http://[::1]:9/x"} {
+		if _, err := NewSlackSender(SlackConfig{WebhookURL: ok}); err != nil {
+			t.Errorf("NewSlackSender(%s) = %v; want accepted", ok, err)
+		}
+	}
 	tests := []struct {
 		name string
 		c    SlackConfig
@@ -159,6 +164,10 @@ func TestSlackConfigErrors(t *testing.T) {
 		{"token without channel", SlackConfig{Token: "xoxb-1"}, "channel is required"},
 		{"bad webhook", SlackConfig{WebhookURL: "hooks.slack.com/services/T1/B1/sekritPart"}, "not an http(s) URL"},
 		{"bad api url", SlackConfig{Token: "xoxb-1", Channel: "C1", APIURL: "ftp://x"}, "not an http(s) URL"},
+		// The webhook's path is its secret: plain http only to this machine.
+		{"plain http webhook", SlackConfig{WebhookURL: "http://hooks.example.com/services/T1/B1/sekritPart"}, "plain http:// to a host other than this machine"},
+		{"plain http webhook by address", SlackConfig{WebhookURL: "http://10.0.0.5:8080/services/T1/B1/sekritPart"}, "plain http:// to a host other than this machine"},
+		{"a carriage return from an env file", SlackConfig{WebhookURL: "https://hooks.slack.com/services/T1/B1/sekritPart\r"}, "not an http(s) URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

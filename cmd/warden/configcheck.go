@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -118,6 +119,12 @@ func checkStart(ctx context.Context, cfg config.Config, live bool) (pol *checked
 				bad("notify.email.%s names $%s, which is not set: e-mails would never be sent (set the variable, or remove notify.email)", v.field, v.name)
 			}
 		}
+	}
+
+	// What the start does with them: each channel's sender is built (no
+	// request is made), as run builds it.
+	if _, err := notifySenders(cfg, slog.New(slog.DiscardHandler)); err != nil {
+		errs = append(errs, err)
 	}
 
 	if live {

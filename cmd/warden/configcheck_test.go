@@ -28,6 +28,9 @@ func TestConfigCheckIsStart(t *testing.T) {
 	}
 	os.WriteFile(strict, []byte(loose), 0o600)
 	t.Setenv("WARDEN_TEST_SET", "xoxb-0000-1111-set")
+	t.Setenv("WARDEN_TEST_TG", "123456789:AAHdqTcvCANARYxxxxxxxxxxxxxxx")
+	t.Setenv("WARDEN_TEST_HOOK_NOT_URL", "hooks.slack.com/services/T000/B000/CANARY")
+	t.Setenv("WARDEN_TEST_HOOK_HTTP", "http://hooks.example.com/services/T000/B000/CANARY")
 	tests := []struct {
 		name, yaml, want string
 	}{
@@ -46,6 +49,11 @@ func TestConfigCheckIsStart(t *testing.T) {
 		{"live without keys", "mode: live\nexchange: {api_key_env: WARDEN_TEST_UNSET_A, api_secret_env: WARDEN_TEST_UNSET_B}\n", "exchange credentials"},
 		{"a symbol the paper exchange does not define", "symbols: [BTC/USDT, DOGE/USDT]\n", "no market definition for DOGE/USDT (it knows BTC/USDT, ETH/USDT)"},
 		{"a replay start after the bundled data", "paper: {replay_start: '2030-01-01T00:00:00Z'}\n", "paper.replay_start: 2030-01-01T00:00:00Z is outside the bundled BTC/USDT 1h candles"},
+		// What the senders refuse at start, config check refuses too.
+		{"telegram chat id that is none", "notify: {telegram: {token_env: WARDEN_TEST_TG, chat_id: mychat}}\n", "notify.telegram: chat id \"mychat\" is neither a number nor @channelusername"},
+		{"slack webhook variable that holds no URL", "notify: {slack: {webhook_url_env: WARDEN_TEST_HOOK_NOT_URL}}\n", "notify.slack ($WARDEN_TEST_HOOK_NOT_URL): webhook URL is not an http(s) URL"},
+		{"slack webhook in plain http to another host", "notify: {slack: {webhook_url_env: WARDEN_TEST_HOOK_HTTP}}\n", "plain http:// to a host other than this machine"},
+		{"e-mail sender that is no address", "notify: {email: {host: smtp.example.com, from: 'not an address', to: [o@example.com]}}\n", "notify.email: from \"not an address\" is not an e-mail address"},
 		{"a replay start before the bundled data", "paper: {replay_start: '2010-01-01T00:00:00Z'}\n", "paper.replay_start: 2010-01-01T00:00:00Z is outside the bundled"},
 	}
 	for _, tt := range tests {

@@ -558,39 +558,53 @@ func newAdvisor(ctx context.Context, cfg config.Config, store *audit.Store, logg
 	return nil, fmt.Errorf("advisor %q is not baseline, openai or replay", cfg.Advisor.Kind)
 }
 
-func (rt *runtime) openNotify() (agent.Publisher, error) {
+// notifySenders builds a sender for each notification channel the config
+// and the environment set up. It makes no request: `config check` calls it
+// to refuse what a start would refuse (a chat id that is not one, a
+// webhook variable that holds no https URL, a sender address that is not
+// one), and every problem is returned at once, under its config section.
+func notifySenders(cfg config.Config, logger *slog.Logger) ([]notify.Sender, error) {
 	var senders []notify.Sender
-	s := rt.cfg.Notify.Slack
+	var errs []error
+	add := func(section string, snd notify.Sender, err error) {
+		if err != nil {
+			// "notify: telegram: chat id ..." under "notify.telegram: ".
+			msg, _ := strings.CutPrefix(err.Error(), "notify: ")
+			if _, rest, ok := strings.Cut(msg, ": "); ok {
+				msg = rest
+			}
+			errs = append(errs, fmt.Errorf("%s: %s", section, msg))
+			return
+		}
+		senders = append(senders, snd)
+	}
+	s := cfg.Notify.Slack
 	if hook, ok := config.Env(s.WebhookURLEnv); ok {
 		snd, err := notify.NewSlackSender(notify.SlackConfig{WebhookURL: hook, APIURL: s.APIURL})
-		if err != nil {
-			return nil, err
-		}
-		senders = append(senders, snd)
+		add(fmt.Sprintf("notify.slack ($%s)", s.WebhookURLEnv), snd, err)
 	} else if tok, ok := config.Env(s.TokenEnv); ok {
 		snd, err := notify.NewSlackSender(notify.SlackConfig{Token: tok, Channel: s.Channel, APIURL: s.APIURL})
-		if err != nil {
-			return nil, err
-		}
-		senders = append(senders, snd)
+		add("notify.slack", snd, err)
 	}
-	t := rt.cfg.Notify.Telegram
+	t := cfg.Notify.Telegram
 	if tok, ok := config.Env(t.TokenEnv); ok {
-		snd, err := notify.NewTelegramSender(notify.TelegramConfig{Token: tok, ChatID: t.ChatID, ServerURL: t.ServerURL, Logger: rt.logger})
-		if err != nil {
-			return nil, err
-		}
-		senders = append(senders, snd)
+		snd, err := notify.NewTelegramSender(notify.TelegramConfig{Token: tok, ChatID: t.ChatID, ServerURL: t.ServerURL, Logger: logger})
+		add("notify.telegram", snd, err)
 	}
-	if e := rt.cfg.Notify.Email; e.Host != "" {
+	if e := cfg.Notify.Email; e.Host != "" {
 		user, _ := config.Env(e.UsernameEnv)
 		pass, _ := config.Env(e.PasswordEnv)
 		snd, err := notify.NewEmailSender(notify.EmailConfig{Host: e.Host, Port: e.Port, Security: e.Security,
 			Username: user, Password: pass, From: e.From, To: e.To})
-		if err != nil {
-			return nil, err
-		}
-		senders = append(senders, snd)
+		add("notify.email", snd, err)
+	}
+	return senders, errors.Join(errs...)
+}
+
+func (rt *runtime) openNotify() (agent.Publisher, error) {
+	senders, err := notifySenders(rt.cfg, rt.logger)
+	if err != nil {
+		return nil, err
 	}
 	if len(senders) == 0 {
 		return nil, nil
