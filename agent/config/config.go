@@ -591,10 +591,52 @@ func Parse(name string, data []byte) (Config, error) {
 	if err := dec.Decode(&extra); err == nil {
 		return Config{}, fmt.Errorf("config %s: more than one YAML document", name)
 	}
+	if err := leadingZeros(data); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", name, err)
+	}
 	if err := c.Validate(); err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", name, err)
 	}
 	return c, nil
+}
+
+// leadingZero is a number written with a leading zero (0100, 010, 090.5).
+var leadingZero = regexp.MustCompile(`^[-+]?0[0-9_]+(\.[0-9_]*)?([eE][-+]?[0-9]+)?$`)
+
+// leadingZeros refuses an unquoted number written with a leading zero:
+// the YAML library reads 0100 as octal, so candles: 0100 would be 64 and
+// max_orders_per_minute: 010 would be 8, while 090 reads 90 and a decimal
+// setting (max_order_notional: 0100) reads 100. Such a value is
+// ambiguous, never surely the limit that was meant.
+func leadingZeros(data []byte) error {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil // the decoder has reported it
+	}
+	var errs []error
+	var walk func(n *yaml.Node, key string)
+	walk = func(n *yaml.Node, key string) {
+		switch n.Kind {
+		case yaml.DocumentNode, yaml.SequenceNode:
+			for _, c := range n.Content {
+				walk(c, key)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i].Value
+				if key != "" {
+					k = key + "." + k
+				}
+				walk(n.Content[i+1], k)
+			}
+		case yaml.ScalarNode:
+			if n.Style == 0 && (n.Tag == "!!int" || n.Tag == "!!float") && leadingZero.MatchString(n.Value) {
+				errs = append(errs, fmt.Errorf("line %d: %s: %s has a leading zero (YAML reads 0100 as the octal number 64): write the number without it", n.Line, key, n.Value))
+			}
+		}
+	}
+	walk(&root, "")
+	return errors.Join(errs...)
 }
 
 // Validate checks every value and returns all problems at once.

@@ -267,3 +267,27 @@ func TestPlainHTTPRefusedForEveryService(t *testing.T) {
 		}
 	}
 }
+
+// TestLeadingZeroIntegersRefused: YAML reads an unquoted 0100 as octal
+// (64), so a limit written with a leading zero would not be the limit
+// checked; it is refused with the line and the key. A decimal setting
+// written so is refused too (it would read 100: the two kinds would
+// disagree). Plain 0, 100 and 0.5 stay fine.
+func TestLeadingZeroIntegersRefused(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"candles: 0100\n", "line 1: candles: 0100 has a leading zero (YAML reads 0100 as the octal number 64): write the number without it"},
+		{"executor:\n  max_orders_per_minute: 010\n", "line 2: executor.max_orders_per_minute: 010 has a leading zero"},
+		{"alerts: {exposure_pct: 090}\n", "alerts.exposure_pct: 090 has a leading zero"},
+		{"alerts: {exposure_pct: 00.5}\n", "alerts.exposure_pct: 00.5 has a leading zero"},
+		{"symbols: [BTC/USDT]\ncandles: -0100\n", "candles: -0100 has a leading zero"},
+	} {
+		_, err := Parse("t.yaml", []byte(tc.yaml))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Parse(%q) = %v; want an error containing %q", tc.yaml, err, tc.want)
+		}
+	}
+	c, err := Parse("t.yaml", []byte("candles: 100\nalerts: {exposure_pct: 0.5, day_loss_pct: 0}\nsymbols: ['BTC/USDT']\n"))
+	if err != nil || c.Candles != 100 {
+		t.Fatalf("Parse(candles: 100) = %+v, %v", c.Candles, err)
+	}
+}
