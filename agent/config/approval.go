@@ -80,8 +80,8 @@ func (c Config) validateApproval() []error {
 	if a.OverNotional.IsNegative() {
 		bad("approval.over_notional: must be ≥ 0 (0: every order)")
 	}
-	if a.Expires <= 0 {
-		bad("approval.expires: must be > 0")
+	if a.Expires < time.Minute {
+		bad("approval.expires: %s is under 1m: a person could not answer before the proposal expires", a.Expires)
 	}
 	if a.MaxPriceMoveBps.IsNegative() || a.MaxPriceMoveBps.GreaterThan(decimal.NewFromInt(10000)) {
 		bad("approval.max_price_move_bps: %s is outside 0..10000", a.MaxPriceMoveBps)

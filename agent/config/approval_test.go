@@ -45,7 +45,8 @@ func TestApprovalBadValues(t *testing.T) {
 		{"approval: {for: [hold]}", `approval.for: "hold" is not buy or sell`},
 		{"approval: {for: [buy, buy]}", `"buy" listed twice`},
 		{"approval: {over_notional: -1}", "approval.over_notional: must be ≥ 0"},
-		{"approval: {expires: 0s}", "approval.expires: must be > 0"},
+		{"approval: {expires: 0s}", "approval.expires: 0s is under 1m"},
+		{"approval: {expires: 59s}", "approval.expires: 59s is under 1m: a person could not answer"},
 		{"approval: {max_price_move_bps: -0.01}", "approval.max_price_move_bps: -0.01 is outside 0..10000"},
 		{"approval: {max_price_move_bps: 10000.01}", "is outside 0..10000"},
 		{"approval: {channels: [email]}", `approval.channels: "email" is not cli, console or telegram`},
@@ -62,7 +63,7 @@ func TestApprovalBadValues(t *testing.T) {
 		}
 	}
 	// At the limits: accepted.
-	for _, y := range []string{"approval: {max_price_move_bps: 0}", "approval: {max_price_move_bps: 10000}", "approval: {over_notional: 0, expires: 1ns}"} {
+	for _, y := range []string{"approval: {max_price_move_bps: 0}", "approval: {max_price_move_bps: 10000}", "approval: {over_notional: 0, expires: 1m}"} {
 		if _, err := Parse("x.yaml", []byte(y+"\n")); err != nil {
 			t.Errorf("%s: %v", y, err)
 		}

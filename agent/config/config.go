@@ -600,6 +600,13 @@ func Parse(name string, data []byte) (Config, error) {
 	return c, nil
 }
 
+// alertDefaults are the alert thresholds whose explicit 0 is refused
+// (a zero reads as left out), with the default each takes.
+var alertDefaults = map[string]string{
+	"alerts.day_loss_pct": "70", "alerts.drawdown_pct": "70", "alerts.exposure_pct": "90",
+	"alerts.token_budget_pct": "80", "alerts.model_error_pct": "10",
+}
+
 // leadingZero is a number written with a leading zero (0100, 010, 090.5).
 var leadingZero = regexp.MustCompile(`^[-+]?0[0-9_]+(\.[0-9_]*)?([eE][-+]?[0-9]+)?$`)
 
@@ -632,6 +639,13 @@ func leadingZeros(data []byte) error {
 		case yaml.ScalarNode:
 			if n.Style == 0 && (n.Tag == "!!int" || n.Tag == "!!float") && leadingZero.MatchString(n.Value) {
 				errs = append(errs, fmt.Errorf("line %d: %s: %s has a leading zero (YAML reads 0100 as the octal number 64): write the number without it", n.Line, key, n.Value))
+			}
+			if def, ok := alertDefaults[key]; ok {
+				if d, err := decimal.NewFromString(n.Value); err == nil && d.IsZero() {
+					// The field reads as left out: 0 would silently be
+					// the default.
+					errs = append(errs, fmt.Errorf("line %d: %s: 0 would warn at once, at every cycle; leave it out for the default (%s) or give a negative value to switch this alert off", n.Line, key, def))
+				}
 			}
 		}
 	}
@@ -752,13 +766,16 @@ func (c Config) Validate() error {
 	if c.Executor.ReconcileEvery < 0 {
 		bad("executor.reconcile_every: must be ≥ 0")
 	}
-	if c.Executor.SubmitTimeout <= 0 {
-		bad("executor.submit_timeout: must be > 0")
+	if c.Executor.SubmitTimeout < time.Second || c.Executor.SubmitTimeout > 5*time.Minute {
+		bad("executor.submit_timeout: %s is outside 1s..5m (a shorter wait makes every order's outcome unknown until it is looked up)", c.Executor.SubmitTimeout)
 	}
 	if c.Executor.MaxOrdersPerMinute < 1 {
 		bad("executor.max_orders_per_minute: must be ≥ 1")
 	}
 	errs = append(errs, c.Breakers.validate()...)
+	if c.Exchange.KeyRotationDays < 0 || c.Exchange.KeyRotationDays > 3650 {
+		bad("exchange.key_rotation_days: %d is outside 0..3650 (0: no reminder)", c.Exchange.KeyRotationDays)
+	}
 	if c.Exchange.KeyCreated != "" {
 		if _, err := time.Parse("2006-01-02", c.Exchange.KeyCreated); err != nil {
 			bad("exchange.key_created: %v", err)

@@ -286,8 +286,35 @@ func TestLeadingZeroIntegersRefused(t *testing.T) {
 			t.Errorf("Parse(%q) = %v; want an error containing %q", tc.yaml, err, tc.want)
 		}
 	}
-	c, err := Parse("t.yaml", []byte("candles: 100\nalerts: {exposure_pct: 0.5, day_loss_pct: 0}\nsymbols: ['BTC/USDT']\n"))
+	c, err := Parse("t.yaml", []byte("candles: 100\nalerts: {exposure_pct: 0.5}\nsymbols: ['BTC/USDT']\n"))
 	if err != nil || c.Candles != 100 {
 		t.Fatalf("Parse(candles: 100) = %+v, %v", c.Candles, err)
+	}
+}
+
+// TestOutOfRangeSettings: values with no use that read as something else
+// are refused, at the limit and one step beyond: an explicit 0 alert
+// threshold (it read as left out, so the default applied), a negative key
+// rotation reminder, a submit timeout too short for a round trip.
+func TestOutOfRangeSettings(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"alerts: {day_loss_pct: 0}\n", "line 1: alerts.day_loss_pct: 0 would warn at once, at every cycle; leave it out for the default (70) or give a negative value"},
+		{"alerts:\n  exposure_pct: 0.0\n", "line 2: alerts.exposure_pct: 0 would warn at once"},
+		{"alerts: {model_error_pct: 0}\n", "alerts.model_error_pct: 0 would warn at once"},
+		{"exchange: {key_rotation_days: -1}\n", "exchange.key_rotation_days: -1 is outside 0..3650"},
+		{"exchange: {key_rotation_days: 3651}\n", "exchange.key_rotation_days: 3651 is outside 0..3650"},
+		{"executor: {submit_timeout: 999ms}\n", "executor.submit_timeout: 999ms is outside 1s..5m"},
+		{"executor: {submit_timeout: 5m1s}\n", "executor.submit_timeout: 5m1s is outside 1s..5m"},
+	} {
+		_, err := Parse("t.yaml", []byte(tc.yaml))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Parse(%q) = %v; want an error containing %q", tc.yaml, err, tc.want)
+		}
+	}
+	for _, y := range []string{"alerts: {day_loss_pct: -1, exposure_pct: 0.01}", "exchange: {key_rotation_days: 0}", "exchange: {key_rotation_days: 3650}",
+		"executor: {submit_timeout: 1s}", "executor: {submit_timeout: 5m}"} {
+		if _, err := Parse("t.yaml", []byte(y+"\n")); err != nil {
+			t.Errorf("Parse(%q) = %v; want accepted", y, err)
+		}
 	}
 }
