@@ -875,7 +875,7 @@ func (c Config) pastedSecrets() []error {
 		{"exchange.base_url", c.Exchange.BaseURL},
 	} {
 		if shape := embeddedSecret(f.v); shape != "" {
-			errs = append(errs, fmt.Errorf("%s holds %s: secrets never go in the config file; name them in the *_env settings", f.field, shape))
+			errs = append(errs, fmt.Errorf("%s holds %s, and a secret never goes in the config file: put it in a variable and name that in the *_env setting", f.field, shape))
 		} else if strings.HasSuffix(f.field, "_url") {
 			if p := urlProblem(f.v); p != "" {
 				errs = append(errs, fmt.Errorf("%s: the URL %s", f.field, p))
@@ -1040,7 +1040,7 @@ func (c Config) validateConsensus() []error {
 			bad("%s.openai.api_key_env is not the name of an environment variable: put the secret in a variable and write its name here", at)
 		}
 		if shape := embeddedSecret(m.OpenAI.BaseURL); shape != "" {
-			bad("%s.openai.base_url holds %s: secrets never go in the config file", at, shape)
+			bad("%s.openai.base_url holds %s, and a secret never goes in the config file", at, shape)
 		} else if p := urlProblem(m.OpenAI.BaseURL); p != "" {
 			bad("%s.openai.base_url: the URL %s", at, p)
 		}

@@ -49,6 +49,9 @@ func TestConfigCheckIsStart(t *testing.T) {
 		{"live without keys", "mode: live\nexchange: {api_key_env: WARDEN_TEST_UNSET_A, api_secret_env: WARDEN_TEST_UNSET_B}\n", "exchange credentials"},
 		{"a symbol the paper exchange does not define", "symbols: [BTC/USDT, DOGE/USDT]\n", "no market definition for DOGE/USDT (it knows BTC/USDT, ETH/USDT)"},
 		{"a replay start after the bundled data", "paper: {replay_start: '2030-01-01T00:00:00Z'}\n", "paper.replay_start: 2030-01-01T00:00:00Z is outside the bundled BTC/USDT 1h candles"},
+		// Said whole: the redactor, which masks "token: <value>", leaves
+		// the explanation readable.
+		{"slack token as the channel", "notify: {slack: {webhook_url_env: WARDEN_TEST_HOOK_HTTP, channel: 'xoxb-1234-CANARYsecret'}}\n", "notify.slack.channel holds a Slack token, and a secret never goes in the config file: put it in a variable"},
 		// What the senders refuse at start, config check refuses too.
 		{"telegram chat id that is none", "notify: {telegram: {token_env: WARDEN_TEST_TG, chat_id: mychat}}\n", "notify.telegram: chat id \"mychat\" is neither a number nor @channelusername"},
 		{"slack webhook variable that holds no URL", "notify: {slack: {webhook_url_env: WARDEN_TEST_HOOK_NOT_URL}}\n", "notify.slack ($WARDEN_TEST_HOOK_NOT_URL): webhook URL is not an http(s) URL"},
