@@ -655,19 +655,22 @@ warden run holds the database.`,
 }
 
 // voteNotifier is the outbox publisher of a command that votes without a
-// runtime (deny, an approval recorded for the running warden): it
-// enqueues to the channels the config enables; the running warden's
-// dispatchers, or the next run, deliver. nil when none is enabled.
+// runtime (kill, resume, deny, an approval recorded for the running
+// warden): it enqueues to every channel the config file sets up; the
+// running warden's dispatchers, or the next run, deliver. The channels
+// come from the file, not from this shell's environment: the secrets are
+// the delivering process's (an operator's terminal rarely has them). nil
+// when the file sets up none.
 func voteNotifier(a *app, cfg config.Config, st *audit.Store) (approval.Publisher, error) {
 	var channels []string
-	s := cfg.Notify.Slack
-	if _, ok := config.Env(s.WebhookURLEnv); ok {
-		channels = append(channels, notify.ChannelSlack)
-	} else if _, ok := config.Env(s.TokenEnv); ok {
+	if s := cfg.Notify.Slack; s.WebhookURLEnv != "" || s.TokenEnv != "" {
 		channels = append(channels, notify.ChannelSlack)
 	}
-	if _, ok := config.Env(cfg.Notify.Telegram.TokenEnv); ok {
+	if cfg.Notify.Telegram.TokenEnv != "" {
 		channels = append(channels, notify.ChannelTelegram)
+	}
+	if cfg.Notify.Email.Host != "" {
+		channels = append(channels, notify.ChannelEmail)
 	}
 	if len(channels) == 0 {
 		return nil, nil

@@ -569,3 +569,35 @@ func TestStopFillIsNotified(t *testing.T) {
 		t.Errorf("%d stop fill notifications queued after %d cycles; want 1", n, cycles)
 	}
 }
+
+// TestKillFromAShellWithoutTheSecretsIsNotified: the operator's terminal
+// rarely has the notifiers' variables (they live in the service's
+// environment file). `warden kill` from such a shell still queues the
+// notification for every channel the config sets up, e-mail included; the
+// running warden, or the next run, which has the secrets, delivers it.
+func TestKillFromAShellWithoutTheSecretsIsNotified(t *testing.T) {
+	t.Chdir(t.TempDir())
+	t.Setenv("WARDEN_TEST_KILL_SLACK2", "xoxb-test-kill-0123456789")
+	cfg := "notify:\n  slack: {token_env: WARDEN_TEST_KILL_SLACK2, channel: '#ops', api_url: 'http://127.0.0.1:1/'}\n" +
+		"  email: {host: 127.0.0.1, port: 1, from: warden@example.com, to: [ops@example.com]}\n"
+	os.WriteFile("warden.yaml", []byte(cfg), 0o600)
+	if code, out, errOut := runMain(t, "run", "--once", "--config", "warden.yaml"); code != 0 {
+		t.Fatalf("run --once = %d\n%s\n%s", code, out, errOut)
+	}
+	t.Setenv("WARDEN_TEST_KILL_SLACK2", "") // the operator's shell
+	code, out, errOut := runMain(t, "kill", "--reason", "exchange incident", "--config", "warden.yaml")
+	if code != 0 || !strings.Contains(out, "notification queued") {
+		t.Fatalf("kill from a shell without the variables = %d\n%s\n%s", code, out, errOut)
+	}
+	db, err := sql.Open("sqlite3", "file:warden.db?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, ch := range []string{"slack", "email"} {
+		var n int
+		if err := db.QueryRow(`SELECT COUNT(*) FROM records WHERE kind = 'notification' AND ref = ? AND body LIKE '%Kill switch%'`, ch).Scan(&n); err != nil || n != 1 {
+			t.Errorf("kill-switch notifications queued for %s: %d, %v; want 1", ch, n, err)
+		}
+	}
+}
