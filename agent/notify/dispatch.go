@@ -48,7 +48,12 @@ type DispatcherConfig struct {
 	MinInterval  time.Duration // least time between two sends on the channel; default 1s
 	BaseBackoff  time.Duration // first retry delay after a failure; default 2s
 	MaxBackoff   time.Duration // cap of the exponential backoff; default 10m
-	MaxAttempts  int           // failed attempts before giving up, counted per process; default 20
+	// MaxAge is how long a notification that keeps failing transiently
+	// (5xx, 429, no connection) is retried, from when it was queued: the
+	// same under cron (a process an hour) as in a service that retries
+	// every few minutes; default 7 days. A permanent error gives up at
+	// once.
+	MaxAge time.Duration
 	BatchSize    int           // notifications fetched per pass; default 50
 	PollInterval time.Duration // Run's wait between passes; default 5s
 	SendTimeout  time.Duration // limit for one send; default 15s
@@ -76,7 +81,7 @@ type Dispatcher struct {
 	lastSend     time.Time
 	blockedUntil time.Time
 	failures     int              // consecutive failed sends on the channel
-	attempts     map[int64]int    // failed attempts per notification, this process
+	attempts     map[int64]int    // failed attempts per notification, this process (for the log)
 	sent         map[int64]bool   // sent, but recording the delivery failed
 	sentKeys     map[string]int64 // dedup keys delivered by this process
 }
@@ -99,9 +104,7 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	def(&cfg.MaxBackoff, 10*time.Minute)
 	def(&cfg.PollInterval, 5*time.Second)
 	def(&cfg.SendTimeout, 15*time.Second)
-	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = 20
-	}
+	def(&cfg.MaxAge, 7*24*time.Hour)
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 50
 	}
@@ -287,10 +290,11 @@ func (d *Dispatcher) deliver(ctx context.Context, n schemas.Notification) (bool,
 	}
 	d.attempts[n.ID]++
 	tries := d.attempts[n.ID]
-	if se.Permanent || tries >= d.cfg.MaxAttempts {
+	age := d.now().Sub(n.CreatedAt)
+	if se.Permanent || (!n.CreatedAt.IsZero() && age >= d.cfg.MaxAge) {
 		reason := "permanent error"
 		if !se.Permanent {
-			reason = fmt.Sprintf("%d failed attempts", tries)
+			reason = fmt.Sprintf("still failing %s after it was queued", age.Round(time.Minute))
 		}
 		d.log.Error("notification given up", "id", n.ID, "kind", n.Kind, "reason", reason, "code", se.Code, "err", se.Msg)
 		delete(d.attempts, n.ID)

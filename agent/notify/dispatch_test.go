@@ -72,7 +72,7 @@ func newTestDispatcher(t *testing.T, ob Outbox, s Sender, clk *fakeClock, mod fu
 	t.Helper()
 	log, _ := testLogger()
 	cfg := DispatcherConfig{Outbox: ob, Sender: s, Logger: log, Now: clk.Now, Sleep: clk.Sleep,
-		MinInterval: time.Second, BaseBackoff: 2 * time.Second, MaxBackoff: time.Minute, MaxAttempts: 5}
+		MinInterval: time.Second, BaseBackoff: 2 * time.Second, MaxBackoff: time.Minute}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -194,22 +194,49 @@ func TestFlushPermanentGivesUpAndMovesOn(t *testing.T) {
 	}
 }
 
-func TestFlushMaxAttempts(t *testing.T) {
+// TestFlushGivesUpByAge: a notification that keeps failing transiently is
+// retried until MaxAge after it was queued, however many attempts that
+// takes (a service retries every few minutes, cron once an hour: both give
+// up at the same time): a second before MaxAge it is tried again, and the
+// first attempt at or after MaxAge gives it up.
+func TestFlushGivesUpByAge(t *testing.T) {
 	ob, clk := newMemOutbox(), newFakeClock()
 	var errs []error
-	for range 10 {
+	for range 200 {
 		errs = append(errs, errors.New("HTTP 500"))
 	}
 	s := &scriptedSender{errs: errs}
-	enqueueN(t, ob, ChannelSlack, 1)
-	d := newTestDispatcher(t, ob, s, clk, func(c *DispatcherConfig) { c.MaxAttempts = 3 })
-	for range 5 {
+	queued := clk.Now()
+	if _, err := ob.Enqueue(context.Background(), schemas.Notification{Channel: ChannelSlack, Kind: KindError, Title: "t", Text: "x", DedupKey: "k", CreatedAt: queued}); err != nil {
+		t.Fatal(err)
+	}
+	d := newTestDispatcher(t, ob, s, clk, func(c *DispatcherConfig) { c.MaxAge = 3 * time.Hour; c.MaxBackoff = time.Minute })
+	// 100 failed attempts within the first 2 h: none gives up.
+	for range 100 {
 		d.Flush(context.Background())
-		clk.Advance(time.Hour)
+		clk.Advance(72 * time.Second)
 	}
 	as := ob.attemptsOf(1)
-	if len(as) != 3 || !as[2].GaveUp || as[1].GaveUp || !strings.Contains(as[2].Error, "3 failed attempts") {
-		t.Errorf("attempts = %+v; want 3, the last given up after 3 failed attempts", as)
+	if len(as) < 90 || as[len(as)-1].GaveUp {
+		t.Fatalf("after 2 h of failures: %d attempts, last %+v; want retries going on", len(as), as[len(as)-1])
+	}
+	// One second before MaxAge: still retried; at MaxAge: given up.
+	clk.Advance(queued.Add(3*time.Hour - time.Second).Sub(clk.Now()))
+	d.Flush(context.Background())
+	if as := ob.attemptsOf(1); as[len(as)-1].GaveUp {
+		t.Fatalf("given up a second before MaxAge: %+v", as[len(as)-1])
+	}
+	clk.Advance(time.Minute)
+	d.Flush(context.Background())
+	as = ob.attemptsOf(1)
+	if last := as[len(as)-1]; !last.GaveUp || !strings.Contains(last.Error, "still failing 3h1m0s after it was queued") {
+		t.Errorf("at MaxAge: last attempt %+v; want given up, saying for how long it failed", last)
+	}
+	n := len(ob.attemptsOf(1))
+	clk.Advance(time.Hour)
+	d.Flush(context.Background())
+	if len(ob.attemptsOf(1)) != n {
+		t.Error("a given-up notification was tried again")
 	}
 }
 
