@@ -151,14 +151,16 @@ func TestConsensusRunAndReview(t *testing.T) {
 }
 
 // TestDigestShowsModelReliability: the digest a run sends carries a line
-// per model and prompt version, priced like warden review.
+// per model and prompt version, priced like warden review, for the calls
+// of its period (the 07:00 run's; the 08:00 run that sends it is the next
+// period's).
 func TestDigestShowsModelReliability(t *testing.T) {
 	t.Chdir(t.TempDir())
 	url, calls := holdingModel(t)
 	sink := newNotifySink(t)
 	t.Setenv("WARDEN_TEST_SLACK_HOOK", sink.URL+"/services/T0/B0/digesttest")
 	t.Setenv("WARDEN_TEST_OPENAI_KEY", "sk-test-digest-0123456789abcdef")
-	cfg := `paper: {replay_start: "2022-06-06T08:00:00Z"}
+	cfg := `paper: {replay_start: "2022-06-06T07:00:00Z"}
 advisor:
   kind: openai
   openai:
@@ -175,8 +177,10 @@ notify:
 	if err := os.WriteFile("warden.yaml", []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code, out, errOut := runMain(t, "run", "--once", "--config", "warden.yaml"); code != exitOK || calls.Load() != 1 {
-		t.Fatalf("run --once = %d, %d model calls\n%s\n%s", code, calls.Load(), out, errOut)
+	for i := int64(1); i <= 2; i++ {
+		if code, out, errOut := runMain(t, "run", "--once", "--config", "warden.yaml"); code != exitOK || calls.Load() != i {
+			t.Fatalf("run --once %d = %d, %d model calls\n%s\n%s", i, code, calls.Load(), out, errOut)
+		}
 	}
 	var digest string
 	for _, b := range sink.all() {

@@ -444,3 +444,39 @@ func TestTradesSayWhenHistoryIsArchived(t *testing.T) {
 		}
 	}
 }
+
+// TestDigestPeriodsDoNotOverlap: each digest reports its scheduled period
+// [previous time, its time), so the run at the scheduled time itself (the
+// one that sends the digest) is the next digest's: with a digest every two
+// hours over hourly cron runs, every run is counted in exactly one digest.
+func TestDigestPeriodsDoNotOverlap(t *testing.T) {
+	sink := newNotifySink(t)
+	t.Chdir(t.TempDir())
+	t.Setenv("WARDEN_TEST_SLACK_HOOK", sink.URL+"/services/T0/B0/digestperiods")
+	os.WriteFile("warden.yaml", []byte(`paper: {replay_start: "2022-06-05T22:00:00Z"}
+notify:
+  slack: {webhook_url_env: WARDEN_TEST_SLACK_HOOK}
+  digest: "0 */2 * * *"
+`), 0o600)
+	for i := 0; i < 6; i++ { // 22:00 .. 03:00
+		if code, out, errOut := runMain(t, "run", "--once", "--config", "warden.yaml"); code != 0 {
+			t.Fatalf("cycle %d = exit %d\n%s\n%s", i+1, code, out, errOut)
+		}
+	}
+	runsRe := regexp.MustCompile(`(\d{4}-\d\d-\d\d \d\d:\d\d) to (\d{4}-\d\d-\d\d \d\d:\d\d) UTC\\nruns: ok (\d+)`)
+	got := map[string]string{}
+	for _, b := range sink.all() {
+		if m := runsRe.FindStringSubmatch(string(b)); m != nil {
+			got[m[1]+" to "+m[2]] = m[3]
+		}
+	}
+	want := map[string]string{"2022-06-05 22:00 to 2022-06-06 00:00": "2", "2022-06-06 00:00 to 2022-06-06 02:00": "2"}
+	if len(got) != len(want) {
+		t.Fatalf("digests sent: %v; want %v", got, want)
+	}
+	for period, n := range want {
+		if got[period] != n {
+			t.Errorf("digest %s counts %s runs; want %s (each hourly run in one digest only)", period, got[period], n)
+		}
+	}
+}

@@ -231,9 +231,10 @@ func (rt *runtime) sendDigest(ctx context.Context) {
 	if !ok {
 		return
 	}
-	// A time before the first run has nothing to review: a new database
-	// does not start with last week's digest.
-	if first, ok, err := rt.store.FirstRunAt(ctx); err != nil || !ok || at.Before(first) {
+	// A period that ends before the first run (or as it starts) has
+	// nothing to review: a new database does not start with last week's
+	// empty digest.
+	if first, ok, err := rt.store.FirstRunAt(ctx); err != nil || !ok || !first.Before(at) {
 		return
 	}
 	d := review.Digest{Scheduled: at}
@@ -247,14 +248,17 @@ func (rt *runtime) sendDigest(ctx context.Context) {
 	} else if sent {
 		return
 	}
-	r, err := rt.store.BuildReview(ctx, prev, now.Add(time.Nanosecond))
+	// The scheduled period [prev, at): a digest sent late (a cron run
+	// after the scheduled time) reports the same period, and what
+	// happened since at is the next digest's, never in both.
+	r, err := rt.store.BuildReview(ctx, prev, at)
 	if err != nil {
 		rt.logger.Error("digest: build the review", "err", err)
 		return
 	}
 	// The digest's model lines: reliability per model and prompt
 	// version, priced like warden review's.
-	if r.Reliability, err = rt.store.Reliability(ctx, prev, now.Add(time.Nanosecond), auditPrices(rt.cfg)); err != nil {
+	if r.Reliability, err = rt.store.Reliability(ctx, prev, at, auditPrices(rt.cfg)); err != nil {
 		rt.logger.Error("digest: model reliability", "err", err)
 		return
 	}
