@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -581,6 +582,11 @@ its hash chain (seq, prev_hash, hash), for archiving or checking elsewhere.`,
 			if err := filters(now); err != nil {
 				return usageErr(err)
 			}
+			if out != "" && out != "-" {
+				if err := exportTarget(out, db, archiveDir); err != nil {
+					return usageErr(err)
+				}
+			}
 			st, err := openAudit(cmd, db)
 			if err != nil {
 				return err
@@ -743,4 +749,40 @@ finds that: the record SEQ must still be there with that hash.`,
 	cmd.Flags().StringVar(&expectHead, "expect-head", "", "a head noted earlier (SEQ:HASH or HASH): fail if the chain no longer holds it")
 	cmd.Flags().StringVar(&archiveDir, "archive", "", "also verify the sealed archives in this directory, with the database, as one chain")
 	return cmd
+}
+
+// exportTarget refuses an --out that would overwrite the history being
+// read: the database or its WAL and shared-memory files, any other SQLite
+// database, a file in the --archive directory, or an archive file. Audit
+// commands write nothing else, and a typo must not cost the audit log.
+func exportTarget(out, db, archiveDir string) error {
+	fi, err := os.Stat(out)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("--out %s: %w", out, err)
+		}
+	} else {
+		if fi.IsDir() {
+			return fmt.Errorf("--out %s is a directory", out)
+		}
+		for _, f := range []string{db, db + "-wal", db + "-shm", db + ".lock"} {
+			if other, err := os.Stat(f); err == nil && os.SameFile(fi, other) {
+				return fmt.Errorf("--out %s is the audit database being read (%s): export writes a new file", out, f)
+			}
+		}
+		if sqliteFile(out) {
+			return fmt.Errorf("--out %s is a SQLite database: export writes a new file and never overwrites a database", out)
+		}
+		if strings.HasPrefix(filepath.Base(out), "warden-audit-") && strings.HasSuffix(out, ".jsonl.gz") {
+			return fmt.Errorf("--out %s is an audit archive: export never overwrites one", out)
+		}
+	}
+	if archiveDir != "" {
+		dir, derr := filepath.Abs(archiveDir)
+		abs, oerr := filepath.Abs(out)
+		if derr == nil && oerr == nil && filepath.Dir(abs) == dir {
+			return fmt.Errorf("--out %s is in the --archive directory %s: write the export elsewhere", out, archiveDir)
+		}
+	}
+	return nil
 }

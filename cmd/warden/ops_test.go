@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/csv"
@@ -599,5 +600,53 @@ func TestKillFromAShellWithoutTheSecretsIsNotified(t *testing.T) {
 		if err := db.QueryRow(`SELECT COUNT(*) FROM records WHERE kind = 'notification' AND ref = ? AND body LIKE '%Kill switch%'`, ch).Scan(&n); err != nil || n != 1 {
 			t.Errorf("kill-switch notifications queued for %s: %d, %v; want 1", ch, n, err)
 		}
+	}
+}
+
+// TestExportNeverOverwritesTheHistory: `audit export --out` naming the
+// database being read (a typo away from export.jsonl), another SQLite
+// database, an archive file or a file in --archive is refused (exit 2)
+// before anything is opened or written; the database still verifies. A new
+// file is written as before.
+func TestExportNeverOverwritesTheHistory(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for i := 0; i < 3; i++ {
+		if code, out, errOut := runMain(t, "run", "--once"); code != 0 {
+			t.Fatalf("run --once = %d\n%s\n%s", code, out, errOut)
+		}
+	}
+	before, _ := os.ReadFile("warden.db")
+	os.MkdirAll("archive", 0o700)
+	os.WriteFile("archive/notes.txt", []byte("keep"), 0o600)
+	os.WriteFile("warden-audit-20220601T000000Z-seq1-10.jsonl.gz", []byte("\x1f\x8bkeep"), 0o600)
+	if code, _, errOut := runMain(t, "audit", "export", "--db", "warden.db", "--out", "copy.db"); code != 0 {
+		t.Fatalf("export to a new file = %d %s", code, errOut)
+	}
+	os.WriteFile("other.db", before, 0o600)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--out", "warden.db"}, "is the audit database being read"},
+		{[]string{"--out", "./warden.db"}, "is the audit database being read"},
+		{[]string{"--out", "other.db"}, "is a SQLite database"},
+		{[]string{"--out", "warden-audit-20220601T000000Z-seq1-10.jsonl.gz"}, "is an audit archive"},
+		{[]string{"--out", "archive/notes.txt", "--archive", "archive"}, "is in the --archive directory"},
+		{[]string{"--records", "--out", "warden.db"}, "is the audit database being read"},
+	} {
+		args := append([]string{"audit", "export", "--db", "warden.db"}, tc.args...)
+		code, _, errOut := runMain(t, args...)
+		if code != exitUsage || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v = %d %q; want exit 2 saying it %s", args, code, errOut, tc.want)
+		}
+	}
+	if after, _ := os.ReadFile("warden.db"); !bytes.Equal(before, after) {
+		t.Fatal("a refused export changed warden.db")
+	}
+	if b, _ := os.ReadFile("archive/notes.txt"); string(b) != "keep" {
+		t.Error("a refused export wrote into the archive directory")
+	}
+	if code, out, errOut := runMain(t, "audit", "verify", "--db", "warden.db"); code != 0 {
+		t.Fatalf("verify after the refused exports = %d\n%s\n%s", code, out, errOut)
 	}
 }
