@@ -303,7 +303,7 @@ type DecisionStory struct {
 type OrderStory struct {
 	ClientOrderID string               `json:"client_order_id"`
 	Events        []schemas.OrderEvent `json:"events"`
-	Fills         []executor.Trade     `json:"fills"`
+	Fills         []executor.Trade     `json:"fills,omitempty"` // trade records, when the exchange's trades were recorded
 }
 
 // Show returns the story of a run (id is a run id) or of one decision (id

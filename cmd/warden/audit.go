@@ -455,7 +455,15 @@ func writeStory(w io.Writer, s audit.Story) error {
 		for _, o := range d.Orders {
 			p.f("-- order %s\n", o.ClientOrderID)
 			for _, ev := range o.Events {
-				p.f("   %s %-16s %s %s %s @ %s filled %s", ev.At.UTC().Format(time.RFC3339), ev.State, ev.Role, ev.Side, ev.Quantity, ev.Price, ev.FilledQty)
+				p.f("   %s %-16s %s %s %s @ %s", ev.At.UTC().Format(time.RFC3339), ev.State, ev.Role, ev.Side, ev.Quantity, orderPrice(ev))
+				if ev.FilledQty.IsPositive() {
+					// What was filled and at what price: the order's
+					// limit is not the price paid.
+					p.f(", filled %s at avg %s", ev.FilledQty, ev.AvgPrice)
+					if ev.Fee.IsPositive() {
+						p.f(", fee %s %s", ev.Fee, ev.FeeCurrency)
+					}
+				}
 				if ev.Reason != "" {
 					p.f(" (%s)", ev.Reason)
 				}
@@ -785,4 +793,19 @@ func exportTarget(out, db, archiveDir string) error {
 		}
 	}
 	return nil
+}
+
+// orderPrice is what an order event's price column shows: a stop
+// order's trigger and limit, a limit order's limit, or "market". (An
+// entry's event carries the stop it is to get; that is not its price.)
+func orderPrice(ev schemas.OrderEvent) string {
+	switch {
+	case strings.HasPrefix(ev.Type, "stop") && ev.Price.IsPositive():
+		return "stop " + ev.StopPrice.String() + " limit " + ev.Price.String()
+	case strings.HasPrefix(ev.Type, "stop"):
+		return "stop " + ev.StopPrice.String()
+	case ev.Type == "market" || !ev.Price.IsPositive():
+		return "market"
+	}
+	return ev.Price.String()
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/warden-trading/warden/agent/audit"
+	"github.com/warden-trading/warden/schemas"
 )
 
 // openaiFixtures holds the recorded OpenAI responses, found before any
@@ -648,5 +649,67 @@ func TestExportNeverOverwritesTheHistory(t *testing.T) {
 	}
 	if code, out, errOut := runMain(t, "audit", "verify", "--db", "warden.db"); code != 0 {
 		t.Fatalf("verify after the refused exports = %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// TestShowPrintsWhatWasPaid: `audit show` of a decision whose orders
+// filled prints each fill event's filled quantity at its average price
+// and its fee, from the journal, not the order's limit price as if it had
+// been paid (a stop sell fills under its limit's trigger, a market order
+// has no price at all).
+func TestShowPrintsWhatWasPaid(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for i := 0; i < 16; i++ {
+		if code, out, errOut := runMain(t, "run", "--once"); code != 0 {
+			t.Fatalf("run --once = %d\n%s\n%s", code, out, errOut)
+		}
+	}
+	code, js, errOut := runMain(t, "audit", "list", "--decision", "approved", "--json", "--limit", "0")
+	if code != 0 {
+		t.Fatalf("audit list = %d %s", code, errOut)
+	}
+	var rows []struct {
+		DecisionID string `json:"decision_id"`
+	}
+	if err := json.Unmarshal([]byte(js), &rows); err != nil || len(rows) == 0 {
+		t.Fatalf("approved decisions: %v %s", err, js)
+	}
+	seen := 0
+	for _, r := range rows {
+		code, out, errOut := runMain(t, "audit", "show", r.DecisionID)
+		if code != 0 {
+			t.Fatalf("audit show %s = %d %s", r.DecisionID, code, errOut)
+		}
+		code, sj, _ := runMain(t, "audit", "show", r.DecisionID, "--json")
+		if code != 0 {
+			t.Fatal(sj)
+		}
+		var story struct {
+			Decisions []struct {
+				Orders []struct {
+					Events []schemas.OrderEvent `json:"events"`
+				} `json:"orders"`
+			} `json:"decisions"`
+		}
+		if err := json.Unmarshal([]byte(sj), &story); err != nil {
+			t.Fatalf("show --json: %v", err)
+		}
+		for _, d := range story.Decisions {
+			for _, o := range d.Orders {
+				for _, ev := range o.Events {
+					if !ev.FilledQty.IsPositive() {
+						continue
+					}
+					want := fmt.Sprintf("filled %s at avg %s, fee %s %s", ev.FilledQty, ev.AvgPrice, ev.Fee, ev.FeeCurrency)
+					if !strings.Contains(out, want) {
+						t.Errorf("audit show %s lacks %q:\n%s", r.DecisionID, want, out)
+					}
+					seen++
+				}
+			}
+		}
+	}
+	if seen == 0 {
+		t.Fatal("no filled order event in 16 offline runs: the test proves nothing")
 	}
 }
