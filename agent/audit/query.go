@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -178,7 +177,7 @@ func (s *Store) Export(ctx context.Context, w io.Writer, format string, f Filter
 		enc.SetEscapeHTML(false)
 		return s.eachDecision(ctx, f, false, func(d DecisionRow) error { return enc.Encode(d) })
 	case FormatCSV:
-		cw := csv.NewWriter(w)
+		cw := NewCSVWriter(w)
 		if err := cw.Write(csvHeader); err != nil {
 			return err
 		}
@@ -640,7 +639,7 @@ func (s *Store) ExportEvents(ctx context.Context, w io.Writer, format string, f 
 		enc.SetEscapeHTML(false)
 		return s.eachEvent(ctx, f, false, func(e EventRow) error { return enc.Encode(e) })
 	case FormatCSV:
-		cw := csv.NewWriter(w)
+		cw := NewCSVWriter(w)
 		if err := cw.Write(eventsCSVHeader); err != nil {
 			return err
 		}

@@ -3,7 +3,6 @@ package audit
 import (
 	"context"
 	"database/sql"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -584,7 +583,7 @@ func (s *Store) ExportRuns(ctx context.Context, w io.Writer, format string, f Ru
 		enc.SetEscapeHTML(false)
 		return s.eachRun(ctx, f, false, func(r RunRow) error { return enc.Encode(r) })
 	case FormatCSV:
-		cw := csv.NewWriter(w)
+		cw := NewCSVWriter(w)
 		if err := cw.Write(runsCSVHeader); err != nil {
 			return err
 		}

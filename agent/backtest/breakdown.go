@@ -1,7 +1,6 @@
 package backtest
 
 import (
-	"encoding/csv"
 	"fmt"
 	"io"
 	"regexp"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/warden-trading/warden/agent/audit"
 	"github.com/warden-trading/warden/executor"
 	"github.com/warden-trading/warden/schemas"
 )
@@ -181,7 +181,7 @@ func BySymbol(symbols []string, fills []executor.Trade, trips []RoundTrip, ds []
 // or return; its pnl is what its sells realised so far (0 before any), and
 // its exit price is empty until it sold something.
 func WriteTradesCSV(w io.Writer, trips []RoundTrip) error {
-	cw := csv.NewWriter(w)
+	cw := audit.NewCSVWriter(w)
 	_ = cw.Write([]string{"symbol", "opened", "closed", "status", "quantity", "entry_price", "exit_price",
 		"cost", "proceeds", "fees", "pnl", "return_pct", "holding_hours", "fills"})
 	for _, t := range trips {
@@ -216,7 +216,7 @@ func WriteEquityCSV(w io.Writer, r Result) error {
 	if r.Baseline != nil {
 		head = append(head, "baseline_equity", "baseline_drawdown")
 	}
-	cw := csv.NewWriter(w)
+	cw := audit.NewCSVWriter(w)
 	_ = cw.Write(head)
 	ad, bd := DrawdownSeries(r.Curve), DrawdownSeries(r.BuyHold)
 	var sd []float64

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -276,7 +275,7 @@ var tradesCSVHeader = []string{"id", "symbol", "open", "opened_at", "closed_at",
 	"decision_ids", "reason", "rationale"}
 
 func writeTradesCSV(w io.Writer, rows []tradeRow) error {
-	cw := csv.NewWriter(w)
+	cw := audit.NewCSVWriter(w)
 	if err := cw.Write(tradesCSVHeader); err != nil {
 		return err
 	}
@@ -449,7 +448,7 @@ func writeProfit(w io.Writer, r profitReport) error {
 }
 
 func writeProfitCSV(w io.Writer, r profitReport) error {
-	cw := csv.NewWriter(w)
+	cw := audit.NewCSVWriter(w)
 	if err := cw.Write([]string{"group", "key", "realised", "unrealised", "total", "fees", "fills", "closed_trips", "wins", "losses"}); err != nil {
 		return err
 	}
