@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -230,6 +231,17 @@ func (s *Store) Archive(ctx context.Context, opts ArchiveOptions) (ArchiveResult
 	}
 	if lastRun > 0 {
 		cut = min(cut, lastRun-1)
+	}
+	// A run stays whole: when the cut falls after a run's start and before
+	// its end (its records' times are not in seq order: an offline replay
+	// stamps a run with the replay's clock and its end with the wall
+	// clock), the whole run stays in the database.
+	if cut >= from {
+		if c, err := s.runBoundary(ctx, cut); err != nil {
+			return res, fmt.Errorf("audit: archive: %w", err)
+		} else {
+			cut = c
+		}
 	}
 	if cut < from {
 		return res, nil
@@ -761,4 +773,28 @@ func (s *Store) verifyArchiveFile(ctx context.Context, path string, af ArchiveFi
 		return brk(af.FirstSeq, "", "", "edited", fmt.Sprintf("the records verify but the file's SHA-256 is not the recorded %s", shortHex(af.SHA256))), nil
 	}
 	return nil, nil
+}
+
+// runBoundary moves cut back before the start of the run it would split:
+// the newest run started at or before cut whose end is recorded after cut.
+// Runs end before the next one starts, so it is the only one; a run that
+// never ended (its process died) has no end to keep with it.
+func (s *Store) runBoundary(ctx context.Context, cut int64) (int64, error) {
+	var runSeq int64
+	var runID string
+	err := s.db.QueryRowContext(ctx, `SELECT seq, run_id FROM records WHERE kind = 'run' AND seq <= ? ORDER BY seq DESC LIMIT 1`, cut).Scan(&runSeq, &runID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return cut, nil
+	}
+	if err != nil {
+		return cut, err
+	}
+	var endsLater int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM records WHERE run_id = ? AND kind = 'run_end' AND seq > ?`, runID, cut).Scan(&endsLater); err != nil {
+		return cut, err
+	}
+	if endsLater == 0 {
+		return cut, nil
+	}
+	return runSeq - 1, nil
 }

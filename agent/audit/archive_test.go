@@ -286,3 +286,44 @@ func TestVerifyArchivesWithoutTheDirectory(t *testing.T) {
 		t.Errorf("VerifyArchives(no such directory) = %+v, %v; want ErrNoArchiveDir naming it", rep.Broken, err)
 	}
 }
+
+// TestArchiveKeepsARunWhole: the records of a run are not always in time
+// order (an offline replay stamps a run with the replay's clock and its
+// end with the wall clock). A cut-off that falls between a run's start
+// and its end keeps that run whole in the database: `audit runs` still
+// lists it, with its end, and the archive holds only whole runs.
+func TestArchiveKeepsARunWhole(t *testing.T) {
+	ctx := context.Background()
+	wall := &fakeClock{t: time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)}
+	s, path := openTest(t, Options{Clock: wall.Now})
+	replay := time.Date(2022, 6, 1, 0, 0, 0, 0, time.UTC)
+	for i, id := range []string{"r1", "r2", "r3"} {
+		if err := s.BeginRun(ctx, Run{ID: id, StartedAt: replay.Add(time.Duration(i) * time.Hour), Mode: "paper", Advisor: "baseline"}); err != nil {
+			t.Fatal(err)
+		}
+		wall.t = wall.t.Add(time.Minute)
+		if err := s.EndRun(ctx, id, "ok", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// r1 ends at 10:01, r2 at 10:02: the first record at or after 10:01:30
+	// is r2's end, and the records before it include r2's start.
+	res, err := s.Archive(ctx, ArchiveOptions{Before: time.Date(2026, 12, 7, 10, 1, 30, 0, time.UTC), Dir: filepath.Join(filepath.Dir(path), "archive")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.File.LastSeq != 2 {
+		t.Errorf("archived up to seq %d; want 2 (r1's start and end, not r2's start)", res.File.LastSeq)
+	}
+	runs, err := s.ListRuns(ctx, RunFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, r := range runs {
+		got[r.RunID] = !r.EndedAt.IsZero()
+	}
+	if len(got) != 2 || !got["r2"] || !got["r3"] {
+		t.Errorf("runs left after archiving = %v; want r2 and r3, whole (with their ends)", got)
+	}
+}

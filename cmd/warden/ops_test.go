@@ -713,3 +713,40 @@ func TestShowPrintsWhatWasPaid(t *testing.T) {
 		t.Fatal("no filled order event in 16 offline runs: the test proves nothing")
 	}
 }
+
+// TestRetentionNeverSplitsAReplayRun: the offline replay stamps a run with
+// the replay's clock and its end with the wall clock; with audit.retention
+// the daily archive used to move a run's start into the archive and leave
+// its end in the database, so `audit runs` no longer listed it. Every run
+// of three `run --once` processes stays listed, whole.
+func TestRetentionNeverSplitsAReplayRun(t *testing.T) {
+	t.Chdir(t.TempDir())
+	os.WriteFile("warden.yaml", []byte("audit:\n  retention: 1d\n"), 0o600)
+	for i := 0; i < 3; i++ {
+		if code, out, errOut := runMain(t, "run", "--once", "--config", "warden.yaml"); code != 0 {
+			t.Fatalf("run --once = %d\n%s\n%s", code, out, errOut)
+		}
+	}
+	code, js, errOut := runMain(t, "audit", "runs", "--config", "warden.yaml", "--json")
+	if code != 0 {
+		t.Fatalf("audit runs = %d %s", code, errOut)
+	}
+	var runs []struct {
+		RunID   string    `json:"run_id"`
+		EndedAt time.Time `json:"ended_at"`
+	}
+	if err := json.Unmarshal([]byte(js), &runs); err != nil {
+		t.Fatalf("%v: %s", err, js)
+	}
+	if len(runs) != 3 {
+		t.Fatalf("audit runs lists %d runs; want the 3 (none split by the archive): %s", len(runs), js)
+	}
+	for _, r := range runs {
+		if r.EndedAt.IsZero() {
+			t.Errorf("run %s is listed without its end", r.RunID)
+		}
+	}
+	if code, out, errOut := runMain(t, "audit", "verify", "--config", "warden.yaml"); code != 0 {
+		t.Fatalf("verify = %d\n%s\n%s", code, out, errOut)
+	}
+}
