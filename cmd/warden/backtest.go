@@ -433,7 +433,13 @@ func (s *staging) dir(final string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	tmp, err := s.tempDir(abs)
+	// An existing directory stages inside itself: its parent may not be
+	// writable (--out . in a home under a root-owned /home, --out /tmp).
+	parent := ""
+	if fi, err := os.Stat(abs); err == nil && fi.IsDir() {
+		parent = abs
+	}
+	tmp, err := s.tempDirIn(parent, abs)
 	if err != nil {
 		return "", err
 	}
@@ -468,13 +474,23 @@ func stagePrefix(abs string) string { return "." + filepath.Base(abs) + ".partia
 // directory that already exists above it (nothing is created where the
 // results go until commit), after removing the staging directories that
 // killed processes left there for the same path.
-func (s *staging) tempDir(abs string) (string, error) {
-	parent, fi := nearestExisting(filepath.Dir(abs))
+func (s *staging) tempDir(abs string) (string, error) { return s.tempDirIn("", abs) }
+
+// tempDirIn is tempDir in directory parent ("": the nearest existing
+// directory above abs).
+func (s *staging) tempDirIn(parent, abs string) (string, error) {
+	above, fi := nearestExisting(filepath.Dir(abs))
 	for fi != nil && !fi.IsDir() {
-		parent, fi = nearestExisting(filepath.Dir(parent))
+		above, fi = nearestExisting(filepath.Dir(above))
 	}
 	prefix := stagePrefix(abs)
-	removeDeadStages(parent, prefix)
+	// A killed process may have staged in either place.
+	removeDeadStages(above, prefix)
+	if parent == "" {
+		parent = above
+	} else {
+		removeDeadStages(parent, prefix)
+	}
 	tmp, err := os.MkdirTemp(parent, prefix+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
 		return "", err

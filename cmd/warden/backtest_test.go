@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/warden-trading/warden/agent/redact"
@@ -386,5 +387,90 @@ func TestBacktestRefusesUnusableOutputsFirst(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBacktestIntoADirectoryWhoseParentIsReadOnly: --out naming an
+// existing directory the user may write, under a parent they may not
+// (--out . in a home under a root-owned /home, --out /tmp), stages inside
+// that directory and writes the report there; nothing is left behind. Run
+// as root (CI), the backtest runs in a child process as nobody: root
+// writes anywhere.
+func TestBacktestIntoADirectoryWhoseParentIsReadOnly(t *testing.T) {
+	// Not t.TempDir(): its parent is closed to other users.
+	base, err := os.MkdirTemp("", "warden-readonly-parent-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	parent := filepath.Join(base, "home")
+	out := filepath.Join(parent, "out")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"backtest", "--quiet", "--from", "2022-02-01", "--to", "2022-02-03", "--symbols", "BTC/USDT", "--out", out, "--audit"}
+	if os.Geteuid() != 0 {
+		if err := os.Chmod(parent, 0o555); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Chmod(parent, 0o755) })
+		if code, stdout, errOut := run(t, "", args...); code != 0 {
+			t.Fatalf("backtest into %s (parent read-only) = %d\n%s\n%s", out, code, stdout, errOut)
+		}
+	} else {
+		const nobody = 65534
+		if err := os.Chown(out, nobody, nobody); err != nil {
+			t.Fatal(err)
+		}
+		// The test binary, where nobody may run it.
+		bin := filepath.Join(base, "warden.test")
+		src, err := os.ReadFile(os.Args[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(bin, src, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		js, _ := json.Marshal(args)
+		cmd := exec.Command(bin, "-test.run=^TestBacktestChildProcess$")
+		cmd.Env = append(os.Environ(), childArgsEnv+"="+string(js), "HOME="+out)
+		cmd.Dir = out
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("backtest as nobody into %s (parent read-only to it) = %v\n%s", out, err, b)
+		}
+	}
+	for _, f := range []string{"summary.json", "report.html", "audit.db"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	for _, d := range []string{out, parent} {
+		if left, _ := filepath.Glob(filepath.Join(d, ".*partial*")); len(left) > 0 {
+			t.Errorf("staging left behind: %v", left)
+		}
+	}
+}
+
+// childArgsEnv carries, as JSON, the arguments TestBacktestChildProcess
+// runs Main with in a child process.
+const childArgsEnv = "WARDEN_TEST_CHILD_ARGS"
+
+// TestBacktestChildProcess is the child of the test above: Main with the
+// arguments from the environment; its exit status is Main's.
+func TestBacktestChildProcess(t *testing.T) {
+	js := os.Getenv(childArgsEnv)
+	if js == "" {
+		t.Skip("only run as a child process")
+	}
+	var args []string
+	if err := json.Unmarshal([]byte(js), &args); err != nil {
+		t.Fatal(err)
+	}
+	if code := Main(context.Background(), args, strings.NewReader(""), os.Stdout, os.Stderr); code != 0 {
+		os.Exit(code)
 	}
 }
