@@ -968,7 +968,7 @@ func (a *Agent) recordCalls(ctx context.Context, runID string, p prompts.Rendere
 			who, model = c.Advisor, c.Model
 		}
 		if err := a.d.Store.RecordLLMCall(ctx, audit.LLMCall{
-			RunID: runID, Attempt: c.Attempt, At: c.Started, Advisor: who, Model: model,
+			RunID: runID, Attempt: c.Attempt, At: a.callTime(c.Started), Advisor: who, Model: model,
 			PromptHash: callPromptHash(p, c), Request: string(c.RequestJSON), Response: string(c.ResponseBody),
 			HTTPStatus: c.HTTPStatus, Status: status, Latency: c.Latency,
 			PromptTokens: int64(c.PromptTokens), CompletionTokens: int64(c.CompletionTokens), TotalTokens: int64(c.TotalTokens),
@@ -995,6 +995,19 @@ func (a *Agent) recordCalls(ctx context.Context, runID string, p prompts.Rendere
 		}
 	}
 	return nil
+}
+
+// callTime is when a model call is recorded as made: when it was sent,
+// or, when the decision clock is not the wall clock (a backtest, the
+// offline replay), the decision clock's time, so that a run's records are
+// all on one clock (retention cuts and time filters go by it). The
+// latency is recorded apart.
+func (a *Agent) callTime(started time.Time) time.Time {
+	now := a.d.Clock()
+	if started.IsZero() || now.Sub(started).Abs() > 10*time.Minute {
+		return now
+	}
+	return started
 }
 
 // offlineRequest is the request an offline advisor's call record holds:

@@ -45,15 +45,15 @@ type DispatcherConfig struct {
 	// one that advances a fake clock.
 	Sleep func(ctx context.Context, d time.Duration) error
 
-	MinInterval  time.Duration // least time between two sends on the channel; default 1s
-	BaseBackoff  time.Duration // first retry delay after a failure; default 2s
-	MaxBackoff   time.Duration // cap of the exponential backoff; default 10m
+	MinInterval time.Duration // least time between two sends on the channel; default 1s
+	BaseBackoff time.Duration // first retry delay after a failure; default 2s
+	MaxBackoff  time.Duration // cap of the exponential backoff; default 10m
 	// MaxAge is how long a notification that keeps failing transiently
 	// (5xx, 429, no connection) is retried, from when it was queued: the
 	// same under cron (a process an hour) as in a service that retries
 	// every few minutes; default 7 days. A permanent error gives up at
 	// once.
-	MaxAge time.Duration
+	MaxAge       time.Duration
 	BatchSize    int           // notifications fetched per pass; default 50
 	PollInterval time.Duration // Run's wait between passes; default 5s
 	SendTimeout  time.Duration // limit for one send; default 15s

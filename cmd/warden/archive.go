@@ -48,9 +48,9 @@ func (rt *runtime) archiveDue(ctx context.Context) {
 	if days <= 0 || rt.store == nil {
 		return
 	}
-	// The store dates its records by the wall clock (the replay's clock
-	// only dates the decisions).
-	before := time.Now().UTC().Add(-days.Duration()).Truncate(24 * time.Hour)
+	// The runtime's store dates its records by the decision clock: wall
+	// time, or the offline replay's.
+	before := rt.clock.Now().UTC().Add(-days.Duration()).Truncate(24 * time.Hour)
 	if rt.archivedBefore.Equal(before) {
 		return // this process archived up to this cut-off already
 	}

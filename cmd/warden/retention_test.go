@@ -11,13 +11,21 @@ import (
 	"time"
 
 	"github.com/warden-trading/warden/agent/audit"
+	"github.com/warden-trading/warden/agent/config"
 )
 
-// oldHistory writes n events dated days ago into a new warden.db, as a
-// store that has run for a while would hold.
+// oldHistory writes n events dated days before the decision clock of the
+// next `run --once` into a new warden.db, as a store that has run for a
+// while would hold. The offline default replays the bundled candles from
+// paper.replay_start, and the runtime dates its records, retention's
+// cut-off included, by that clock.
 func oldHistory(t *testing.T, db string, days, n int) {
 	t.Helper()
-	old := time.Now().UTC().Add(-time.Duration(days) * 24 * time.Hour)
+	start, err := time.Parse(time.RFC3339, config.Default().Paper.ReplayStart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := start.Add(-time.Duration(days) * 24 * time.Hour)
 	st, err := audit.Open(context.Background(), db, audit.Options{Clock: func() time.Time { return old }})
 	if err != nil {
 		t.Fatal(err)

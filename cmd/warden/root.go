@@ -122,6 +122,13 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return exitOK
 	}
 	var ee *exitError
+	if ctx.Err() != nil && !(errors.As(err, &ee) && ee.Code == exitInterrupted) {
+		// Ctrl-C or SIGTERM stopped the command: whatever failed after
+		// that (a read cut short, "statement is closed") is the
+		// interruption, not a finding such as a tampered archive.
+		fmt.Fprintln(stderr, "warden: interrupted:", err)
+		return exitInterrupted
+	}
 	if errors.As(err, &ee) {
 		if ee.Err != nil {
 			fmt.Fprintln(stderr, "warden:", ee.Err)

@@ -304,6 +304,7 @@ func switchCmd(a *app, cmd *cobra.Command, defaultReason string, on bool, apply 
 		if err := existingAuditDB(ctx, abs, create); err != nil {
 			return usageErr(err)
 		}
+		wrote := lastWrite(abs) // before this command opens and writes it
 		st, err := audit.Open(ctx, abs, audit.Options{Secrets: secretValues(cfg)})
 		if err != nil {
 			return usageErr(err)
@@ -339,6 +340,16 @@ func switchCmd(a *app, cmd *cobra.Command, defaultReason string, on bool, apply 
 		case !ok:
 			fmt.Fprintf(a.stdout, "last run: never\n")
 			fmt.Fprintf(a.stderr, "warning: no run has ever used %s: is it the database your warden run uses? (check --config / --db)\n", abs)
+		case cfg.ReplaysBundled():
+			// The offline replay dates its runs by the replay's clock:
+			// how long ago the database was last written says whether a
+			// run uses it.
+			ago := now.Sub(wrote)
+			fmt.Fprintf(a.stdout, "last run: %s on the replay's clock (database last written %s ago)\n", last.UTC().Format(time.RFC3339), roundAgo(ago))
+			if limit, sched := staleAfter(cfg.Schedule, now); ago > limit {
+				fmt.Fprintf(a.stderr, "warning: %s was last written %s ago, more than %s (%s): is it the database your warden run uses? (check --config / --db)\n",
+					abs, roundAgo(ago), roundAgo(limit), sched)
+			}
 		default:
 			ago := now.Sub(last)
 			fmt.Fprintf(a.stdout, "last run: %s (%s ago)\n", last.UTC().Format(time.RFC3339), roundAgo(ago))
@@ -408,6 +419,17 @@ func (a *app) withdrawNow(ctx context.Context, cfg config.Config, st *audit.Stor
 		fmt.Fprintf(a.stderr, "warning: resting buys not all withdrawn (%v): the next run tries again\n", err)
 	}
 	fmt.Fprintf(a.stdout, "resting buys withdrawn: %d\n", n)
+}
+
+// lastWrite is when the database at abs (or its WAL) was last written.
+func lastWrite(abs string) time.Time {
+	var t time.Time
+	for _, f := range []string{abs, abs + "-wal"} {
+		if fi, err := os.Stat(f); err == nil && fi.ModTime().After(t) {
+			t = fi.ModTime()
+		}
+	}
+	return t
 }
 
 // sqliteFile reports whether the file at path starts with SQLite's header.

@@ -235,7 +235,12 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 	if rt.lock, err = lockDBAs(ctx, cfg.DB, o.lockKind); err != nil {
 		return nil, err
 	}
-	rt.store, err = audit.Open(ctx, cfg.DB, audit.Options{Logger: rt.logger, Redact: rt.red.String})
+	// Records whose time the caller does not give (a model response, a
+	// run's end, the paper account's saves) carry the decision clock, as
+	// every other record of a run does: wall time, or the replay's time
+	// when paper trading over bundled candles (a run stamped with two
+	// clocks was split by retention's cut, or not archived at all).
+	rt.store, err = audit.Open(ctx, cfg.DB, audit.Options{Logger: rt.logger, Redact: rt.red.String, Clock: rt.clock.Now})
 	if err != nil {
 		return nil, err
 	}
@@ -637,7 +642,6 @@ func (rt *runtime) cycle(ctx context.Context) (agent.CycleResult, error) {
 	if err := rt.store.CheckFile(); err != nil {
 		return agent.CycleResult{}, err
 	}
-	rt.archiveDue(ctx)
 	if rt.replay != nil {
 		start, _ := time.Parse(time.RFC3339, rt.cfg.Paper.ReplayStart)
 		now, err := rt.replay.Advance(start)
@@ -648,6 +652,8 @@ func (rt *runtime) cycle(ctx context.Context) (agent.CycleResult, error) {
 		}
 		rt.clock.t = now
 	}
+	// On the cycle's clock (the replay's, once advanced).
+	rt.archiveDue(ctx)
 	if rt.liveFeed != nil {
 		if err := rt.liveFeed.Advance(ctx, rt.clock.Now()); err != nil {
 			return rt.agent.Failed(ctx, "market", err)
