@@ -48,11 +48,15 @@ type fakeJudge struct {
 	mid    string
 	reject bool
 	now    time.Time
+	during func() // runs while the market is read again (another process acts)
 }
 
 func (j *fakeJudge) Rejudge(ctx context.Context, rec schemas.Recommendation) (schemas.Verdict, schemas.State, string, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.during != nil {
+		j.during()
+	}
 	v := schemas.Verdict{Symbol: rec.Symbol, Action: rec.Action, Decision: schemas.DecisionApproved}
 	if j.reject {
 		v.Decision = schemas.DecisionRejected
@@ -280,6 +284,37 @@ func TestProcessVoids(t *testing.T) {
 		g.Process(ctx, &fakeJudge{order: order, mid: "50000", now: *now}, ex)
 		if row := status(t, st, "r-1:0"); row.Status != audit.ApprovalVoid || !strings.Contains(row.Reason, "safe mode") || ex.placed["r-1:0"] != 0 {
 			t.Fatalf("%s: %s", row.Status, row.Reason)
+		}
+	})
+	// `warden kill` (or safe mode) while the market is read again: the
+	// approved order is not sent (the switch was read before the market
+	// read only).
+	t.Run("kill switch during the re-check", func(t *testing.T) {
+		g, st, now, p := setup(t, Config{MaxPriceMoveBps: d("25")})
+		approve(t, g, p)
+		ex := &fakeOrders{}
+		j := &fakeJudge{order: order, mid: "50000", now: *now, during: func() {
+			if err := st.SetKillSwitch(ctx, true, "operator", "news"); err != nil {
+				t.Error(err)
+			}
+		}}
+		g.Process(ctx, j, ex)
+		if row := status(t, st, "r-1:0"); row.Status != audit.ApprovalVoid || !strings.Contains(row.Reason, "kill switch") || ex.placed["r-1:0"] != 0 {
+			t.Fatalf("%s: %s, placed %d; want void because of the kill switch, nothing placed", row.Status, row.Reason, ex.placed["r-1:0"])
+		}
+	})
+	t.Run("safe mode during the re-check", func(t *testing.T) {
+		g, st, now, p := setup(t, Config{MaxPriceMoveBps: d("25")})
+		approve(t, g, p)
+		ex := &fakeOrders{}
+		j := &fakeJudge{order: order, mid: "50000", now: *now, during: func() {
+			if _, err := st.RaiseLevel(ctx, audit.LevelTrip{Level: audit.LevelSafeMode, At: t0, Until: t0.Add(time.Hour), Reason: "error spike"}); err != nil {
+				t.Error(err)
+			}
+		}}
+		g.Process(ctx, j, ex)
+		if row := status(t, st, "r-1:0"); row.Status != audit.ApprovalVoid || !strings.Contains(row.Reason, "safe mode") || ex.placed["r-1:0"] != 0 {
+			t.Fatalf("%s: %s, placed %d; want void because of safe mode", row.Status, row.Reason, ex.placed["r-1:0"])
 		}
 	})
 	t.Run("expiry at the limit", func(t *testing.T) {

@@ -77,19 +77,10 @@ func (g *Gate) processOne(ctx context.Context, row audit.ApprovalRow, now time.T
 	if now.After(row.ExpiresAt) {
 		return g.void(ctx, row, fmt.Sprintf("expired at %s before it could be placed", row.ExpiresAt.Format(time.RFC3339)), nil, res)
 	}
-	kill, err := g.store.KillSwitch(ctx)
-	if err != nil {
-		return fmt.Errorf("read kill switch: %w", err) // left approved: retried, or expires
-	}
-	if kill {
-		return g.void(ctx, row, "the kill switch is on", nil, res)
-	}
-	lv, err := g.store.Level(ctx, now)
-	if err != nil {
-		return fmt.Errorf("read breaker level: %w", err)
-	}
-	if lv.Level == audit.LevelSafeMode {
-		return g.void(ctx, row, "safe mode is on: "+lv.Reason, nil, res)
+	if why, err := g.halted(ctx, now); err != nil {
+		return err // left approved: retried, or expires
+	} else if why != "" {
+		return g.void(ctx, row, why, nil, res)
 	}
 	if judge == nil || orders == nil {
 		return errors.New("approval: nothing to re-judge with or place through")
@@ -110,12 +101,41 @@ func (g *Gate) processOne(ctx context.Context, row audit.ApprovalRow, now time.T
 	if why := sameOrder(p.Order, *v.Order, st.Markets[p.Order.Symbol]); why != "" {
 		return g.void(ctx, row, "judged again, the order differs: "+why, rej, res)
 	}
+	// Read again right before the order goes: the re-judging read the
+	// market (a network call, seconds in live mode), and a `warden kill`
+	// or safe mode that came meanwhile stops this order as it stops a
+	// cycle's.
+	if why, err := g.halted(ctx, now); err != nil {
+		return err // left approved: retried, or expires
+	} else if why != "" {
+		return g.void(ctx, row, why, rej, res)
+	}
 	row, err = g.store.TransitionApproval(ctx, row.DecisionID, []string{audit.ApprovalApproved, audit.ApprovalPlacing}, audit.ApprovalPlacing, audit.ApprovalChange{},
 		map[string]any{"decision_id": row.DecisionID, "rejudged": rej, "approved_by": row.DecidedBy, "channel": row.Channel, "hash_seen": row.HashSeen})
 	if err != nil {
 		return err
 	}
 	return g.place(ctx, row, p, orders, res)
+}
+
+// halted says why no approved order may be placed now (the kill switch,
+// safe mode), or "" when one may.
+func (g *Gate) halted(ctx context.Context, now time.Time) (string, error) {
+	kill, err := g.store.KillSwitch(ctx)
+	if err != nil {
+		return "", fmt.Errorf("read kill switch: %w", err)
+	}
+	if kill {
+		return "the kill switch is on", nil
+	}
+	lv, err := g.store.Level(ctx, now)
+	if err != nil {
+		return "", fmt.Errorf("read breaker level: %w", err)
+	}
+	if lv.Level == audit.LevelSafeMode {
+		return "safe mode is on: " + lv.Reason, nil
+	}
+	return "", nil
 }
 
 // journaled reports whether the executor's journal holds the entry order
