@@ -12,6 +12,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/warden-trading/warden/agent/audit"
+	"github.com/warden-trading/warden/executor"
 	"github.com/warden-trading/warden/schemas"
 )
 
@@ -68,10 +69,12 @@ func (j *fakeJudge) Rejudge(ctx context.Context, rec schemas.Recommendation) (sc
 	return v, state(j.now, j.mid), "policy-hash-now", nil
 }
 
-// fakeOrders is an executor that places once per decision id.
+// fakeOrders is an executor that places once per decision id; answer,
+// when set, is what it answers instead (the journal's outcome).
 type fakeOrders struct {
 	mu     sync.Mutex
 	placed map[string]int
+	answer *schemas.OrderEvent
 }
 
 func (f *fakeOrders) Place(ctx context.Context, id string, o schemas.Order) (schemas.OrderEvent, error) {
@@ -81,6 +84,9 @@ func (f *fakeOrders) Place(ctx context.Context, id string, o schemas.Order) (sch
 		f.placed = map[string]int{}
 	}
 	f.placed[id]++
+	if f.answer != nil {
+		return *f.answer, nil
+	}
 	return schemas.OrderEvent{ClientOrderID: "wd-" + id, DecisionID: id, State: schemas.OrderAcknowledged, Symbol: o.Symbol, Side: o.Side, Quantity: o.Quantity}, nil
 }
 
@@ -452,6 +458,33 @@ func TestPlacingResume(t *testing.T) {
 		if row.Status != audit.ApprovalPlaced || ex.placed[p.DecisionID] != 1 || len(res.Errors) != 0 {
 			t.Fatalf("resume: %s (%s), placed %d, errors %v", row.Status, row.Reason, ex.placed[p.DecisionID], res.Errors)
 		}
+	}
+}
+
+// TestPlacingResumeNeverSent: a proposal left "placing" whose entry the
+// journal holds but the executor, resuming it, finds never sent (the
+// process died before submitting it) or refused: the proposal is void with
+// that reason, never "placed" with no order behind it.
+func TestPlacingResumeNeverSent(t *testing.T) {
+	ctx := context.Background()
+	g, st, now, p := setup(t, Config{MaxPriceMoveBps: d("25")})
+	approve(t, g, p)
+	if _, err := st.TransitionApproval(ctx, p.DecisionID, []string{audit.ApprovalApproved}, audit.ApprovalPlacing, audit.ApprovalChange{}, map[string]any{"test": "crash after the intent"}); err != nil {
+		t.Fatal(err)
+	}
+	cid := executor.ClientOrderID(p.DecisionID, executor.RoleEntry)
+	intent := schemas.OrderEvent{ClientOrderID: cid, DecisionID: p.DecisionID, Role: "entry", State: schemas.OrderIntent,
+		Symbol: "BTC/USDT", Side: schemas.SideBuy, Type: "limit", Quantity: order.Quantity, Price: order.Price, At: t0}
+	if err := st.AppendOrderEvent(ctx, intent); err != nil {
+		t.Fatal(err)
+	}
+	never := intent
+	never.State, never.Reason = schemas.OrderRejected, "never sent: the process stopped before submission"
+	ex := &fakeOrders{answer: &never}
+	res := g.Process(ctx, &fakeJudge{order: order, mid: "50000", now: *now}, ex)
+	row := status(t, st, p.DecisionID)
+	if row.Status != audit.ApprovalVoid || !strings.Contains(row.Reason, "not placed: never sent") || len(res.Placed) != 0 {
+		t.Fatalf("resumed, never sent: %s (%s), placed %+v; want void saying it was not placed", row.Status, row.Reason, res.Placed)
 	}
 }
 

@@ -155,6 +155,15 @@ func (g *Gate) place(ctx context.Context, row audit.ApprovalRow, p Proposal, ord
 		return errors.New("approval: no executor to place through")
 	}
 	ev, err := orders.Place(ctx, row.DecisionID, p.Order)
+	if ev.State == schemas.OrderRejected {
+		// Journaled, but refused, or never sent (a process that died
+		// before submitting it, resumed here): nothing was placed.
+		why := "the order was not placed: " + ev.Reason
+		if ev.Reason == "" && err != nil {
+			why = "the order was not placed: " + err.Error()
+		}
+		return g.void(ctx, row, why, nil, res)
+	}
 	if err != nil {
 		if ev.ClientOrderID == "" {
 			// Nothing journaled for it: the executor refused before sending.
