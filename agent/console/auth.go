@@ -178,10 +178,13 @@ func (s *Server) checkTOTP(ctx context.Context, u audit.ConsoleUser, code string
 		return false, "", err
 	}
 	if !fresh {
-		return false, "TOTP code already used", nil
+		return false, whyReused, nil
 	}
 	return true, "", nil
 }
+
+// whyReused is checkTOTP's answer to a right code used before.
+const whyReused = "TOTP code already used"
 
 // Sessions.
 
@@ -399,7 +402,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, u *user) erro
 
 // stepUp checks the fresh TOTP code an action needs; wrong codes count as
 // failed logins (and lock the account at the limit, which ends its
-// sessions).
+// sessions); a right code used before is refused without counting.
 func (s *Server) stepUp(ctx context.Context, u *user, code, addr string) error {
 	cu, found, err := s.st.ConsoleUserByName(ctx, u.Name)
 	if err != nil {
@@ -414,6 +417,14 @@ func (s *Server) stepUp(ctx context.Context, u *user, code, addr string) error {
 	}
 	if ok {
 		return nil
+	}
+	if why == whyReused {
+		// The signed-in user's own code, still on their authenticator
+		// (typically the one they just signed in with): a right code is
+		// no failure, and counting it locked an operator out of the kill
+		// switch in the half minute after signing in.
+		wait := totpPeriod - s.now().Unix()%totpPeriod
+		return &httpError{http.StatusForbidden, fmt.Sprintf("this code was already used (a code works once): the next one comes in %d s", wait)}
 	}
 	locked, err := s.st.ConsoleLoginFailed(ctx, u.Name, addr, "step-up: "+why, s.opt.MaxFailures, s.opt.Lockout)
 	if err != nil {

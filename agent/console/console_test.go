@@ -144,11 +144,42 @@ func TestTOTPReplay(t *testing.T) {
 	cookie := e.login("alice")
 	body, hdr := form(map[string]string{"reason": "test", "totp": code})
 	resp = do(e.srv, "POST", "/kill", body, hdr, cookie)
-	if text := readAll(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(text, "fresh TOTP code") {
+	if text := readAll(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(text, "already used (a code works once): the next one comes in") {
 		t.Fatalf("kill with a used code: status %d: %s", resp.StatusCode, text)
 	}
 	if e.killSwitch().On {
 		t.Fatal("kill switch engaged with a used code")
+	}
+}
+
+// TestKillRightAfterSigningIn: an operator who presses Kill with the code
+// they just signed in with (still on their authenticator) is told to wait
+// for the next one, however often they try: a right code used before is no
+// failure, so the account is not locked and the next code engages the
+// switch. (Counting them locked the operator out of the kill switch.)
+func TestKillRightAfterSigningIn(t *testing.T) {
+	e := newEnv(t, func(o *Options) {
+		o.MaxFailures = 3
+		o.Lockout = 10 * time.Minute
+		o.LoginBurst = 100
+		o.ActionBurst = 100
+	})
+	cookie := e.login("alice")
+	used := e.codeAt("alice", e.lastTS["alice"])
+	for i := 0; i < 6; i++ {
+		body, hdr := form(map[string]string{"reason": "emergency", "totp": used})
+		resp := do(e.srv, "POST", "/kill", body, hdr, cookie)
+		if text := readAll(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(text, "the next one comes in") {
+			t.Fatalf("kill %d with the sign-in code: status %d: %s", i+1, resp.StatusCode, text)
+		}
+	}
+	body, hdr := form(map[string]string{"reason": "emergency", "totp": e.code("alice")})
+	resp := do(e.srv, "POST", "/kill", body, hdr, cookie)
+	if text := readAll(t, resp); resp.StatusCode >= 400 {
+		t.Fatalf("kill with the next code after six refusals: status %d: %s", resp.StatusCode, text)
+	}
+	if !e.killSwitch().On {
+		t.Fatal("the kill switch is off after the next code")
 	}
 }
 
