@@ -578,7 +578,16 @@ func approveAndPlace(ctx context.Context, a *app, rt *runtime, vote approval.Vot
 	}
 	row, err := rt.approvals.Approve(ctx, vote)
 	if err != nil {
-		return voteErr(err)
+		// Approved already (from the console, or Telegram) and not placed
+		// yet: this vote is refused (recorded), but this process holds the
+		// database, so it places the proposal now rather than leave it to
+		// expire until a process that holds it passes.
+		cur, cerr := rt.store.Approval(ctx, vote.DecisionID)
+		if !errors.Is(err, approval.ErrRefused) || cerr != nil || cur.Status != audit.ApprovalApproved {
+			return voteErr(err)
+		}
+		row = cur
+		fmt.Fprintf(a.stdout, "%s was already approved by %s (through %s); placing it now\n", row.DecisionID, row.DecidedBy, row.Channel)
 	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 	defer cancel()

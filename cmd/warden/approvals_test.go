@@ -623,3 +623,33 @@ func TestApprovalsListsAReadOnlyCopy(t *testing.T) {
 		t.Errorf("approvals wrote in the read-only directory (files created and removed there, or the database touched)")
 	}
 }
+
+// TestApproveAnApprovedProposalPlacesIt: a proposal approved where nothing
+// could place it (the console, or a terminal while a run held the
+// database) and a later `warden approve` that holds the database: the
+// second vote is refused (recorded), but the command places the approved
+// order instead of leaving it to expire. One order, placed once.
+func TestApproveAnApprovedProposalPlacesIt(t *testing.T) {
+	p := proposeBTC(t, "")
+	release := holdLock(t)
+	code, out, errOut := runMain(t, "approve", p.DecisionID, "--hash", p.Hash[:8], "--by", "alice", "--config", "warden.yaml")
+	release()
+	if code != 0 || got(t, p.DecisionID) != audit.ApprovalApproved {
+		t.Fatalf("approve while a run holds the database = %d, %s\n%s\n%s; want the vote recorded, approved", code, got(t, p.DecisionID), out, errOut)
+	}
+	code, out, errOut = runMain(t, "approve", p.DecisionID, "--hash", p.Hash[:8], "--by", "bob", "--config", "warden.yaml")
+	if code != 0 || !strings.Contains(out, "was already approved by alice") || !strings.Contains(out, "placed") {
+		t.Fatalf("approve of an approved proposal = %d\n%s\n%s; want it placed now", code, out, errOut)
+	}
+	if got(t, p.DecisionID) != audit.ApprovalPlaced || entryOrders(t, p.DecisionID) != 1 {
+		t.Fatalf("proposal %s, %d entry orders; want placed, one", got(t, p.DecisionID), entryOrders(t, p.DecisionID))
+	}
+	if evs := approvalEvents(t); len(evs["refused"]) != 1 || len(evs["placed"]) != 1 {
+		t.Fatalf("approval events = %v; want bob's vote refused and one placement", evs)
+	}
+}
+
+func got(t *testing.T, id string) string {
+	t.Helper()
+	return proposal(t, id).Status
+}
