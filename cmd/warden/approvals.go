@@ -148,6 +148,26 @@ func (rt *runtime) processApprovals(ctx context.Context) approval.Result {
 	return res
 }
 
+// printApprovals writes to the cycle's printout what a pass of
+// processApprovals did: the approved proposals placed, voided, expired.
+func (rt *runtime) printApprovals(res approval.Result) {
+	if rt.output == nil {
+		return
+	}
+	for _, ev := range res.Placed {
+		fmt.Fprintf(rt.output, "approved proposal placed %s: %s %s %s %s (client order id %s)\n", ev.DecisionID, ev.Side, ev.Quantity, ev.Symbol, ev.State, ev.ClientOrderID)
+	}
+	for _, id := range slices.Sorted(maps.Keys(res.Void)) {
+		fmt.Fprintf(rt.output, "approved proposal void %s: %s\n", id, res.Void[id])
+	}
+	for _, id := range res.Expired {
+		fmt.Fprintf(rt.output, "proposal expired %s\n", id)
+	}
+	for _, err := range res.Errors {
+		fmt.Fprintf(rt.output, "approval error: %v\n", err)
+	}
+}
+
 // approvalWork reports whether a pass of processApprovals has anything to
 // do: a proposal approved or being placed, or a pending one past its time.
 func (rt *runtime) approvalWork(ctx context.Context) bool {

@@ -653,3 +653,23 @@ func got(t *testing.T, id string) string {
 	t.Helper()
 	return proposal(t, id).Status
 }
+
+// TestRunOncePrintsTheApprovalsItPlaces: the next `run --once` places a
+// proposal approved from elsewhere and says so in its printout (the cron
+// log), as it says what its own decisions did.
+func TestRunOncePrintsTheApprovalsItPlaces(t *testing.T) {
+	p := proposeBTC(t, ", expires: 2h, max_price_move_bps: 500")
+	release := holdLock(t)
+	code, out, errOut := runMain(t, "approve", p.DecisionID, "--hash", p.Hash[:8], "--by", "alice", "--config", "warden.yaml")
+	release()
+	if code != 0 {
+		t.Fatalf("approve while a run holds the database = %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = runMain(t, "run", "--once", "--config", "warden.yaml")
+	if code != 0 || !strings.Contains(out, "approved proposal placed "+p.DecisionID+": buy ") {
+		t.Fatalf("run --once after an approval = %d; want it to say it placed %s\n%s\n%s", code, p.DecisionID, out, errOut)
+	}
+	if got(t, p.DecisionID) != audit.ApprovalPlaced {
+		t.Fatalf("proposal %s; want placed", got(t, p.DecisionID))
+	}
+}

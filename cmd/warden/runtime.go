@@ -130,6 +130,8 @@ type runtime struct {
 	lastReconcile time.Time
 	// archivedBefore is the retention cut-off archived last (archive.go).
 	archivedBefore time.Time
+	// output is where a cycle's printout goes (nil: nowhere).
+	output io.Writer
 }
 
 // simClock is the decision clock: wall time live, the replay's time when
@@ -161,7 +163,7 @@ type runtimeOptions struct {
 }
 
 func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *runtime, err error) {
-	rt := &runtime{cfg: cfg, logger: o.logger, clock: &simClock{}, red: o.red}
+	rt := &runtime{cfg: cfg, logger: o.logger, clock: &simClock{}, red: o.red, output: o.output}
 	if rt.red == nil {
 		rt.red = redact.New()
 	}
@@ -661,9 +663,15 @@ func (rt *runtime) cycle(ctx context.Context) (agent.CycleResult, error) {
 	}
 	rt.reconcile(ctx, false)
 	// Pending approvals first: expired proposals end, approved ones are
-	// re-checked against this cycle's market and placed or voided.
-	rt.processApprovals(ctx)
+	// re-checked against this cycle's market and placed or voided; the
+	// cycle's printout (the cron log) says which, and an approval that
+	// failed fails the cycle's exit status.
+	ares := rt.processApprovals(ctx)
+	rt.printApprovals(ares)
 	res, err := rt.agent.Cycle(ctx)
+	if len(ares.Errors) > 0 && err == nil {
+		err = fmt.Errorf("approvals: %w", errors.Join(ares.Errors...))
+	}
 	rt.sendProposals(ctx)
 	if merr := rt.savePaper(ctx); merr != nil && err == nil {
 		err = merr

@@ -123,17 +123,19 @@ func TestUIApproveThenRunOnce(t *testing.T) {
 	if got.Status != audit.ApprovalApproved || got.DecidedBy != "console:alice@127.0.0.1" || got.Channel != "console" || got.HashSeen != p.Hash[:12] {
 		t.Fatalf("after the console's approval: %+v", got)
 	}
-	// The same proposal approved again through the CLI: refused.
-	code, _, errOut := runMain(t, "approve", p.DecisionID, "--hash", p.Hash[:8], "--config", "warden.yaml")
-	if code != exitRejected || !strings.Contains(errOut, "is approved, not pending") {
-		t.Fatalf("CLI approve after the console's = %d (%s); want refused", code, errOut)
+	// The same proposal approved again through the CLI: that vote is
+	// refused (recorded), and the CLI, holding the database, places the
+	// console's approval now.
+	code, out, errOut := runMain(t, "approve", p.DecisionID, "--hash", p.Hash[:8], "--config", "warden.yaml")
+	if code != 0 || !strings.Contains(out, "was already approved by console:alice@127.0.0.1") || !strings.Contains(out, "placed") {
+		t.Fatalf("CLI approve after the console's = %d\n%s\n%s; want the console's approval placed", code, out, errOut)
+	}
+	if got := proposal(t, p.DecisionID); got.Status != audit.ApprovalPlaced || got.DecidedBy != "console:alice@127.0.0.1" {
+		t.Fatalf("after the CLI approve: %+v; want placed, approved by console:alice", got)
 	}
 	code, out, errOut = runMain(t, "run", "--once", "--config", "warden.yaml")
 	if code != 0 {
 		t.Fatalf("run --once = %d\n%s\n%s", code, out, errOut)
-	}
-	if got := proposal(t, p.DecisionID); got.Status != audit.ApprovalPlaced || got.DecidedBy != "console:alice@127.0.0.1" {
-		t.Fatalf("after run --once: %+v; want placed, approved by console:alice", got)
 	}
 	if n := entryOrders(t, p.DecisionID); n != 1 {
 		t.Fatalf("%d entry orders after run --once; want 1", n)
