@@ -467,7 +467,7 @@ proposal only with --live, as for warden run). Approving twice places once.`,
 			placeHere := cfg.Mode != "live" || live
 			var rt *runtime
 			if placeHere {
-				rt, err = newRuntime(ctx, cfg, runtimeOptions{live: live, output: a.stderr, logger: logger, red: a.red, lockKind: "approve"})
+				rt, err = newRuntime(ctx, cfg, runtimeOptions{live: live, output: a.stderr, logger: logger, red: a.red, lockKind: "approve", noAdvisor: true})
 				if err != nil && !isLockHeld(err) {
 					return startErr(err)
 				}
@@ -548,7 +548,7 @@ func processNow(ctx context.Context, a *app, cfg config.Config, live bool, level
 	if cfg.Mode == "live" && !live {
 		return usageErr(errors.New("the config says mode: live: --process places live orders only with --live"))
 	}
-	rt, err := newRuntime(ctx, cfg, runtimeOptions{live: live, output: a.stderr, logger: logger, red: a.red, lockKind: "approvals --process"})
+	rt, err := newRuntime(ctx, cfg, runtimeOptions{live: live, output: a.stderr, logger: logger, red: a.red, lockKind: "approvals --process", noAdvisor: true})
 	if isLockHeld(err) {
 		fmt.Fprintf(a.stdout, "a warden run holds %s: it acts on approvals itself within seconds\n", cfg.DB)
 		return nil

@@ -673,3 +673,24 @@ func TestRunOncePrintsTheApprovalsItPlaces(t *testing.T) {
 		t.Fatalf("proposal %s; want placed", got(t, p.DecisionID))
 	}
 }
+
+// TestApproveWithoutTheModelKey: `warden approve` and `approvals
+// --process` re-judge a recorded recommendation and never ask the model,
+// so an operator's shell without the model's key (it lives in the
+// service's environment file) approves: a wrong hash is refused (exit 1),
+// the right one placed.
+func TestApproveWithoutTheModelKey(t *testing.T) {
+	p := proposeBTC(t, "")
+	t.Setenv("WARDEN_TEST_APPROVAL_KEY", "") // the operator's shell
+	code, out, errOut := runMain(t, "approve", p.DecisionID, "--hash", "deadbeef", "--config", "warden.yaml")
+	if code != exitRejected {
+		t.Fatalf("approve with a wrong hash, no model key = %d; want 1 (refused)\n%s\n%s", code, out, errOut)
+	}
+	if code, out, errOut := runMain(t, "approvals", "--process", "--config", "warden.yaml"); code != 0 {
+		t.Fatalf("approvals --process without the model key = %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = runMain(t, "approve", p.DecisionID, "--hash", p.Hash[:8], "--config", "warden.yaml")
+	if code != 0 || !strings.Contains(out, "placed") || entryOrders(t, p.DecisionID) != 1 {
+		t.Fatalf("approve without the model key = %d\n%s\n%s; want placed", code, out, errOut)
+	}
+}

@@ -402,7 +402,7 @@ func (a *app) withdrawNow(ctx context.Context, cfg config.Config, st *audit.Stor
 		return
 	}
 	logger := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	rt, err := newRuntime(ctx, cfg, runtimeOptions{live: live, output: a.stderr, logger: logger, red: a.red, lockKind: "kill"})
+	rt, err := newRuntime(ctx, cfg, runtimeOptions{live: live, output: a.stderr, logger: logger, red: a.red, lockKind: "kill", noAdvisor: true})
 	if isLockHeld(err) {
 		fmt.Fprintf(a.stdout, "%d buy(s) may rest on the exchange: the warden run holding the database withdraws them within seconds\n", resting)
 		return

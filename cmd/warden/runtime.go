@@ -160,6 +160,10 @@ type runtimeOptions struct {
 	// and one that finds it holding waits for it (lockDBAs). "": `warden
 	// run`, which keeps the database and waits for no one.
 	lockKind string
+	// noAdvisor is for a process that never asks the advisor (approve,
+	// approvals --process, kill's withdrawal): it builds none, so it needs
+	// no model key (an operator's shell rarely has it).
+	noAdvisor bool
 }
 
 func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *runtime, err error) {
@@ -278,9 +282,11 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 	if err != nil {
 		return nil, err
 	}
-	adv, err := newAdvisor(ctx, cfg, rt.store, rt.logger)
-	if err != nil {
-		return nil, err
+	var adv advisor.Advisor = noAdvisor{}
+	if !o.noAdvisor {
+		if adv, err = newAdvisor(ctx, cfg, rt.store, rt.logger); err != nil {
+			return nil, err
+		}
 	}
 	pub, err := rt.openNotify()
 	if err != nil {
@@ -1003,4 +1009,14 @@ func resolveDBPath(db string) (string, error) {
 		return "", err
 	}
 	return filepath.Join(dir, filepath.Base(abs)), nil
+}
+
+// noAdvisor is the advisor of a runtime that decides nothing (approve,
+// approvals --process, kill): asked, it refuses.
+type noAdvisor struct{}
+
+func (noAdvisor) Name() string { return "none" }
+
+func (noAdvisor) Advise(context.Context, advisor.Request) (advisor.Reply, error) {
+	return advisor.Reply{}, errors.New("this process asks no advisor")
 }
