@@ -455,7 +455,11 @@ func fmtPct(f float64) string {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return "–"
 	}
-	return fmt.Sprintf("%.2f%%", f*100)
+	s := fmt.Sprintf("%.2f%%", f*100)
+	if s == "-0.00%" {
+		return "0.00%" // a loss too small to show is no loss
+	}
+	return s
 }
 
 func fmtMoney(f float64) string {

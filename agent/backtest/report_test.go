@@ -190,3 +190,13 @@ func TestFmtMoney(t *testing.T) {
 		}
 	}
 }
+
+// TestFmtPctNoNegativeZero: a drawdown of 0 (negated for display) or a
+// loss too small for two decimals reads 0.00%, never -0.00%.
+func TestFmtPctNoNegativeZero(t *testing.T) {
+	for f, want := range map[float64]string{math.Copysign(0, -1): "0.00%", -0.00001: "0.00%", 0: "0.00%", -0.0001: "-0.01%", 0.1234: "12.34%"} {
+		if got := fmtPct(f); got != want {
+			t.Errorf("fmtPct(%g) = %q; want %q", f, got, want)
+		}
+	}
+}

@@ -259,6 +259,9 @@ func (cfg Config) normalise() (*normalised, error) {
 				}
 			}
 		}
+		if !c.From.IsZero() && !c.To.After(c.From) {
+			return nil, fmt.Errorf("backtest: from %s is after the candles end (%s)", c.From.UTC().Format(time.RFC3339), c.To.UTC().Format(time.RFC3339))
+		}
 	}
 	if c.Wall == nil {
 		c.Wall = time.Now

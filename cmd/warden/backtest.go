@@ -353,6 +353,10 @@ func runBacktest(ctx context.Context, a *app, cmd *cobra.Command, f backtestFlag
 		return &exitError{Code: exitRejected, Err: err}
 	case recErr != nil:
 		return &exitError{Code: exitRejected, Err: fmt.Errorf("--record: %w", recErr)}
+	case res.Summary.Decisions.Cycles == 0:
+		// A report of nothing would read as "the advisor did nothing".
+		return usageErr(fmt.Errorf("no decision time between %s and %s at --every %s: widen --from/--to or decide more often; nothing was written",
+			res.Summary.Advisor.From.UTC().Format(time.RFC3339), res.Summary.Advisor.To.UTC().Format(time.RFC3339), res.Summary.Run.Every))
 	}
 	if err := backtest.WriteReport(reportStage, res); err != nil {
 		return &exitError{Code: exitRejected, Err: err}

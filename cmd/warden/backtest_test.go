@@ -474,3 +474,22 @@ func TestBacktestChildProcess(t *testing.T) {
 		os.Exit(code)
 	}
 }
+
+// TestBacktestRangeEdges: a range with no decision time at the cadence
+// asked is refused (a report of nothing would read as an advisor that did
+// nothing) and writes nothing; a --from after the bundled data's end says
+// so, not that a --to never given is before it.
+func TestBacktestRangeEdges(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "z")
+	code, _, errOut := run(t, "", "backtest", "--quiet", "--from", "2022-01-01T05:00:00Z", "--to", "2022-01-01T10:00:00Z", "--every", "day", "--symbols", "BTC/USDT", "--out", out)
+	if code != exitUsage || !strings.Contains(errOut, "no decision time between") {
+		t.Fatalf("backtest with no decision time = %d %q; want 2, refused", code, errOut)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused backtest created %s: %v", out, err)
+	}
+	code, _, errOut = run(t, "", "backtest", "--quiet", "--from", "2022-10-30", "--symbols", "BTC/USDT", "--out", out)
+	if code != exitUsage || !strings.Contains(errOut, "from 2022-10-30T00:00:00Z is after the candles end") || strings.Contains(errOut, "is not after from") {
+		t.Fatalf("backtest from after the data = %d %q", code, errOut)
+	}
+}
