@@ -251,6 +251,18 @@ func (s *Store) Archive(ctx context.Context, opts ArchiveOptions) (ArchiveResult
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return res, fmt.Errorf("audit: archive: %w", err)
 	}
+	// What an archive that died before its transaction committed left
+	// here: a partial file, or a whole one the chain never recorded. No
+	// recorded archive starts at from (the chain's archives end before
+	// it), so those are its leftovers; its retry (under another --before)
+	// would not replace them, and verify would note them for ever.
+	if stale, err := filepath.Glob(filepath.Join(opts.Dir, fmt.Sprintf("warden-audit-*-seq%d-*.jsonl.gz*", from))); err == nil {
+		for _, f := range stale {
+			if strings.HasSuffix(f, ".jsonl.gz") || strings.HasSuffix(f, ".jsonl.gz.tmp") {
+				os.Remove(f)
+			}
+		}
+	}
 	af := ArchiveFile{FirstSeq: from, LastSeq: cut, Before: opts.Before.UTC().Format(time.RFC3339)}
 	af.Name = fmt.Sprintf("warden-audit-%s-seq%d-%d.jsonl.gz", opts.Before.UTC().Format("20060102T150405Z"), from, cut)
 	final := filepath.Join(opts.Dir, af.Name)

@@ -327,3 +327,43 @@ func TestArchiveKeepsARunWhole(t *testing.T) {
 		t.Errorf("runs left after archiving = %v; want r2 and r3, whole (with their ends)", got)
 	}
 }
+
+// TestArchiveRetryRemovesTheDeadAttemptsFiles: an archive that died after
+// its file was in place but before its transaction committed (the file is
+// whole, the chain never recorded it), and one killed while writing (a
+// .tmp), leave files the retry, under another cut-off and so another
+// name, would not replace: the retry removes them, and verify lists no
+// unlisted file.
+func TestArchiveRetryRemovesTheDeadAttemptsFiles(t *testing.T) {
+	ctx := context.Background()
+	s, _, _, dir := archiveStore(t)
+	opts := ArchiveOptions{Before: day0.Add(5 * 24 * time.Hour), Dir: dir}
+	opts.fault = func(st string) error {
+		if st == "begin" {
+			return errors.New("died at begin")
+		}
+		return nil
+	}
+	if _, err := s.Archive(ctx, opts); err == nil {
+		t.Fatal("Archive with a failure at begin = nil")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "warden-audit-20240105T000000Z-seq1-77.jsonl.gz.tmp"), []byte("partial"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "*"))
+	if len(left) != 2 {
+		t.Fatalf("the dead attempts left %v; want its whole file and the .tmp", left)
+	}
+	res, err := s.Archive(ctx, ArchiveOptions{Before: day0.Add(5*24*time.Hour + time.Second), Dir: dir})
+	if err != nil || res.Removed == 0 {
+		t.Fatalf("the retry = %+v, %v", res, err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	if len(files) != 1 || filepath.Base(files[0]) != res.File.Name {
+		t.Errorf("archive directory holds %v; want only %s", files, res.File.Name)
+	}
+	rep, err := s.VerifyArchives(ctx, dir, VerifyOptions{})
+	if err != nil || !rep.OK || len(rep.Unlisted) != 0 {
+		t.Fatalf("VerifyArchives = ok %v, unlisted %v, %v", rep.OK, rep.Unlisted, err)
+	}
+}
