@@ -241,6 +241,12 @@ func TestAuditArchiveUsesTheConfigsDir(t *testing.T) {
 	}
 	t.Chdir("elsewhere")
 	runCycles(t, 3, "--config", "../etc/w.yaml")
+	code, js, errOut := runMain(t, "audit", "runs", "--json", "--limit", "0", "--config", "../etc/w.yaml")
+	var rows []audit.RunRow
+	if err := json.Unmarshal([]byte(js), &rows); err != nil || len(rows) < 2 {
+		t.Fatalf("runs = %d: %v %s %s", code, err, js, errOut)
+	}
+	oldest := rows[len(rows)-1].RunID
 	code, out, errOut := runMain(t, "audit", "archive", "--config", "../etc/w.yaml", "--before", "0d")
 	if code != 0 || !strings.Contains(out, filepath.Join("arch", "warden-audit-")) {
 		t.Fatalf("archive --config = %d %s %s; want a file in the config's archive_dir", code, out, errOut)
@@ -250,6 +256,14 @@ func TestAuditArchiveUsesTheConfigsDir(t *testing.T) {
 	}
 	if code, out, errOut := runMain(t, "audit", "verify", "--config", "../etc/w.yaml", "--archive", "../arch"); code != 0 {
 		t.Errorf("verify --archive ../arch = %d %s %s", code, out, errOut)
+	}
+	// An archived run's id: the hint names the config's archive_dir.
+	code, _, errOut = runMain(t, "audit", "show", oldest, "--config", "../etc/w.yaml")
+	if code != exitUsage || !strings.Contains(errOut, "older records were archived") || !strings.HasSuffix(strings.TrimSpace(errOut), "arch") {
+		t.Errorf("show of an archived run with --config = %d %q; want the hint to name the config's archive_dir", code, errOut)
+	}
+	if strings.Contains(errOut, filepath.Join("var", "archive")) {
+		t.Errorf("the hint names the directory beside the database, not the config's: %q", errOut)
 	}
 }
 

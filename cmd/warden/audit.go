@@ -297,7 +297,7 @@ notifications with their delivery attempts.`,
 			defer done()
 			story, err := st.Show(cmd.Context(), args[0])
 			if errors.Is(err, audit.ErrNotFound) {
-				return usageErr(archivedHint(cmd.Context(), st, db, archiveDir, err))
+				return usageErr(archivedHint(cmd.Context(), st, db, archiveDir, a.auditArchiveDir, err))
 			}
 			if err != nil {
 				return err
@@ -317,7 +317,8 @@ notifications with their delivery attempts.`,
 // archivedHint adds to a "not found" from the live database alone that
 // records were archived, and where the archives likely are: an id from
 // before the archive's date is in them.
-func archivedHint(ctx context.Context, st *audit.Store, db, archiveDir string, err error) error {
+// configDir is the config's audit.archive_dir, when --config named one.
+func archivedHint(ctx context.Context, st *audit.Store, db, archiveDir, configDir string, err error) error {
 	if archiveDir != "" {
 		return err
 	}
@@ -325,7 +326,10 @@ func archivedHint(ctx context.Context, st *audit.Store, db, archiveDir string, e
 	if aerr != nil || !archived {
 		return err
 	}
-	dir := defaultArchiveDir(db)
+	dir := configDir
+	if dir == "" {
+		dir = defaultArchiveDir(db)
+	}
 	if _, serr := os.Stat(dir); serr != nil {
 		dir = "DIR"
 	}
