@@ -760,6 +760,12 @@ func (s *Store) verifyChain(ctx context.Context, opts VerifyOptions) (VerifyRepo
 		case opts.ExpectSeq > 0 && opts.ExpectSeq <= arch && atSeqLive:
 			// A kept copy of the archived record is here, verified
 			// against the archive record: compared below like a live one.
+		case opts.ExpectSeq == arch && expect != "":
+			// The archive record holds this seq's hash, and it is not
+			// the one noted: no archive file is needed to say so.
+			rep.Broken = &Break{Table: "records", Seq: arch, Problem: "edited",
+				Detail: fmt.Sprintf("archived seq %d has hash %s (as the archive record holds it), not the expected %s: the chain up to there was rewritten", arch, shortHex(ab.File.LastHash), shortHex(expect))}
+			return rep, nil
 		case opts.ExpectSeq > 0 && opts.ExpectSeq <= arch && !opts.archivesSearched:
 			return rep, fmt.Errorf("%w: seq %d is in the archived part of the chain (seqs 1..%d): pass --archive DIR to check the head against the archive files", ErrHeadArchived, opts.ExpectSeq, arch)
 		case opts.ExpectSeq == 0 && !opts.archivesSearched:

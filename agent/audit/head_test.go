@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -236,5 +237,36 @@ func TestExpectBareHeadOfAKeptCopyOrTheArchiveEnd(t *testing.T) {
 	rep, err := s.VerifyWith(ctx, VerifyOptions{ExpectSeq: keptSeq, ExpectHash: strings.Repeat("0", 64)})
 	if err != nil || rep.OK || rep.Broken.Seq != keptSeq || rep.Broken.Problem != "edited" {
 		t.Errorf("VerifyWith(expect kept seq %d with another hash) = %+v, %v; want edited at %d", keptSeq, rep.Broken, err, keptSeq)
+	}
+}
+
+// TestExpectHeadAtTheArchivedEndWithAnotherHash: the archive record holds
+// the hash of the archived range's last record; a head noted at that seq
+// with another hash is a rewritten chain (exit 1 in the CLI), said without
+// the archive files, not "pass --archive" (exit 2).
+func TestExpectHeadAtTheArchivedEndWithAnotherHash(t *testing.T) {
+	ctx := context.Background()
+	clk := &fakeClock{t: day0}
+	s, path := openTest(t, Options{Clock: clk.Now})
+	for i := 0; i < 4; i++ {
+		id := fmt.Sprintf("r%d", i)
+		if err := s.BeginRun(ctx, Run{ID: id, Mode: "paper", Advisor: "baseline"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.EndRun(ctx, id, "ok", nil); err != nil {
+			t.Fatal(err)
+		}
+		clk.t = clk.t.Add(24 * time.Hour)
+	}
+	res, err := s.Archive(ctx, ArchiveOptions{Before: day0.Add(2 * 24 * time.Hour), Dir: filepath.Join(filepath.Dir(path), "archive")})
+	if err != nil || res.File.LastSeq == 0 {
+		t.Fatalf("Archive = %+v, %v", res, err)
+	}
+	if n := count(t, s, `SELECT COUNT(*) FROM records WHERE seq = ?`, res.File.LastSeq); n != 0 {
+		t.Fatalf("the archived range's last record %d is kept live: the test needs it archived", res.File.LastSeq)
+	}
+	rep, err := s.VerifyWith(ctx, VerifyOptions{ExpectSeq: res.File.LastSeq, ExpectHash: strings.Repeat("0", 64)})
+	if err != nil || rep.OK || rep.Broken == nil || rep.Broken.Problem != "edited" || rep.Broken.Seq != res.File.LastSeq {
+		t.Fatalf("VerifyWith(expect %d with another hash) = %+v, %v; want edited there, from the archive record", res.File.LastSeq, rep.Broken, err)
 	}
 }
