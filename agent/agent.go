@@ -967,8 +967,9 @@ func (a *Agent) recordCalls(ctx context.Context, runID string, p prompts.Rendere
 			// A consensus member's call: recorded under the member.
 			who, model = c.Advisor, c.Model
 		}
+		at, sent := a.callTime(c.Started)
 		if err := a.d.Store.RecordLLMCall(ctx, audit.LLMCall{
-			RunID: runID, Attempt: c.Attempt, At: a.callTime(c.Started), Advisor: who, Model: model,
+			RunID: runID, Attempt: c.Attempt, At: at, SentAt: sent, Advisor: who, Model: model,
 			PromptHash: callPromptHash(p, c), Request: string(c.RequestJSON), Response: string(c.ResponseBody),
 			HTTPStatus: c.HTTPStatus, Status: status, Latency: c.Latency,
 			PromptTokens: int64(c.PromptTokens), CompletionTokens: int64(c.CompletionTokens), TotalTokens: int64(c.TotalTokens),
@@ -1001,13 +1002,18 @@ func (a *Agent) recordCalls(ctx context.Context, runID string, p prompts.Rendere
 // or, when the decision clock is not the wall clock (a backtest, the
 // offline replay), the decision clock's time, so that a run's records are
 // all on one clock (retention cuts and time filters go by it). The
-// latency is recorded apart.
-func (a *Agent) callTime(started time.Time) time.Time {
+// latency is recorded apart, and so is the wall-clock time of a call
+// recorded at the decision clock's (sent, zero otherwise): the daily token
+// budget counts the tokens of real days.
+func (a *Agent) callTime(started time.Time) (at, sent time.Time) {
 	now := a.d.Clock()
-	if started.IsZero() || now.Sub(started).Abs() > 10*time.Minute {
-		return now
+	if started.IsZero() {
+		return now, time.Time{}
 	}
-	return started
+	if now.Sub(started).Abs() > 10*time.Minute {
+		return now, started.UTC()
+	}
+	return started, time.Time{}
 }
 
 // offlineRequest is the request an offline advisor's call record holds:

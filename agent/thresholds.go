@@ -100,7 +100,9 @@ func (a *Agent) checkAlerts(ctx context.Context, now time.Time, st schemas.State
 	}
 	in := alertInputs(now, st, p, a.o.Alerts)
 	if in.TokenBudget > 0 {
-		used, err := s.TokensUsedSince(ctx, now.UTC().Truncate(24*time.Hour))
+		// The budget's day is the wall clock's, as the advisor counts it:
+		// the decision clock is a replay's or a backtest's own.
+		used, err := s.TokensUsedSince(ctx, time.Now().UTC().Truncate(24*time.Hour))
 		if err != nil {
 			a.d.Logger.Warn("alerts: tokens used today could not be read", "err", err)
 			in.TokenBudget = 0

@@ -90,6 +90,12 @@ func (c LLMCall) AppendJSON(b []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !c.SentAt.IsZero() {
+		b = append(b, `,"sent_at":`...)
+		if b, err = jsonw.Time(b, c.SentAt); err != nil {
+			return nil, err
+		}
+	}
 	for _, f := range [...]struct{ key, v string }{{`,"advisor":`, c.Advisor}, {`,"model":`, c.Model}, {`,"base_url":`, c.BaseURL}, {`,"prompt_hash":`, c.PromptHash}, {`,"request":`, c.Request}} {
 		b = append(b, f.key...)
 		b = jsonw.String(b, f.v)

@@ -104,6 +104,9 @@ func TestRecordsEncodeAsEncodingJSON(t *testing.T) {
 			Request: strings.Repeat(g.str(), g.r.IntN(50)), Response: g.str(), ResponseBlob: g.str(), HTTPStatus: g.r.IntN(600) - 1, Status: g.str(),
 			Latency: time.Duration(g.r.Int64()), PromptTokens: g.r.Int64N(1e6), CompletionTokens: g.r.Int64N(1e6), TotalTokens: g.r.Int64N(1e6) - 5,
 			FinishReason: g.str(), Error: g.str(), Purpose: g.str(), Kind: g.str()}
+		if g.r.IntN(2) == 0 {
+			call.SentAt = g.time()
+		}
 		switch g.r.IntN(3) {
 		case 1:
 			call.RequestParts = []RequestPart{}

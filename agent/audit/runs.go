@@ -135,9 +135,14 @@ func (s *Store) EndRun(ctx context.Context, runID, status string, summary any) e
 // LLMCall is one request to a model and what came back. Every retry and
 // every repair attempt is its own call.
 type LLMCall struct {
-	RunID      string    `json:"run_id"`
-	Attempt    int       `json:"attempt"` // 1, 2, ... within the run
-	At         time.Time `json:"at"`      // when the request was sent
+	RunID   string    `json:"run_id"`
+	Attempt int       `json:"attempt"` // 1, 2, ... within the run
+	At      time.Time `json:"at"`      // when the request was sent (on the decision clock: see SentAt)
+	// SentAt is when the request was sent by the wall clock, when At is
+	// not that (a run on the offline replay's or a backtest's clock): the
+	// daily token budget counts real tokens on real days. Its column is
+	// due (unused otherwise by model calls).
+	SentAt     time.Time `json:"sent_at,omitzero"`
 	Advisor    string    `json:"advisor"`
 	Model      string    `json:"model"`
 	BaseURL    string    `json:"base_url"`
@@ -191,6 +196,9 @@ func (s *Store) RecordLLMCall(ctx context.Context, c LLMCall) error {
 		c.Response, c.ResponseBlob = "", h
 	}
 	rec := &record{kind: KindLLMCall, at: c.At.UnixNano(), runID: c.RunID, ref: c.Advisor, state: c.Status, tokens: total}
+	if !c.SentAt.IsZero() {
+		rec.due = c.SentAt.UnixNano()
+	}
 	if err := s.lazyBody(rec, c); err != nil {
 		return err
 	}
@@ -210,11 +218,14 @@ type pendingCall struct {
 	status, kind string
 }
 
-// TokensUsedSince sums the tokens of every model call made at or after t,
-// for the daily token budget.
+// TokensUsedSince sums the tokens of every model call sent at or after t
+// by the wall clock, for the daily token budget: a call recorded on
+// another clock (the offline replay's, a backtest's) counts by when it was
+// sent (LLMCall.SentAt, the due column), not by its decision time.
 func (s *Store) TokensUsedSince(ctx context.Context, t time.Time) (int64, error) {
 	var n int64
-	err := s.queryRow(ctx, `SELECT COALESCE(SUM(tokens), 0) FROM records WHERE kind = 'llm_call' AND at >= CAST(? AS INTEGER)`, t.UnixNano()).Scan(&n)
+	err := s.queryRow(ctx, `SELECT COALESCE(SUM(tokens), 0) FROM records
+		WHERE kind = 'llm_call' AND CASE WHEN due <> 0 THEN due ELSE at END >= CAST(? AS INTEGER)`, t.UnixNano()).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("audit: tokens used since %s: %w", t.Format(time.RFC3339), err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -297,5 +298,46 @@ func TestTokensUsedSince(t *testing.T) {
 		if got, err := s.TokensUsedSince(ctx, tt.since); got != tt.want || err != nil {
 			t.Errorf("TokensUsedSince(%v) = %d, %v; want %d", tt.since, got, err, tt.want)
 		}
+	}
+}
+
+// TestTokensUsedSinceCountsWhenSent: a model call recorded on the offline
+// replay's clock (years before the wall clock) counts towards the wall
+// clock's day by when it was sent (SentAt), at the day's first nanosecond
+// and not one before it; its decision time does not count.
+func TestTokensUsedSinceCountsWhenSent(t *testing.T) {
+	ctx := context.Background()
+	replay := time.Date(2022, 6, 1, 10, 0, 0, 0, time.UTC)
+	day := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	s, _ := openTest(t, Options{Clock: func() time.Time { return replay }})
+	for i, sent := range []time.Time{day.Add(-time.Nanosecond), day, day.Add(9 * time.Hour)} {
+		c := LLMCall{RunID: fmt.Sprintf("r-%d", i), Attempt: 1, At: replay.Add(time.Duration(i) * time.Hour), SentAt: sent, TotalTokens: int64(100 << i)}
+		if err := s.RecordLLMCall(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		since time.Time
+		want  int64
+	}{
+		{day, 200 + 400},
+		{day.Add(-time.Nanosecond), 100 + 200 + 400},
+		{day.Add(time.Nanosecond), 400},
+		{replay, 700},
+		{day.Add(24 * time.Hour), 0},
+	} {
+		if got, err := s.TokensUsedSince(ctx, tt.since); got != tt.want || err != nil {
+			t.Errorf("TokensUsedSince(%s) = %d, %v; want %d", tt.since.Format(time.RFC3339Nano), got, err, tt.want)
+		}
+	}
+	// The record keeps both times: the decision time as at, the wall
+	// clock's in the body and the due column.
+	var body string
+	var due int64
+	if err := s.db.QueryRowContext(ctx, `SELECT body, due FROM records WHERE kind = 'llm_call' AND run_id = 'r-2'`).Scan(&body, &due); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(body, `"at":"2022-06-01T12:00:00Z","sent_at":"2026-12-07T09:00:00Z"`) || due != day.Add(9*time.Hour).UnixNano() {
+		t.Errorf("llm_call record: due %d, body %s; want sent_at 2026-12-07T09:00:00Z in both", due, body)
 	}
 }

@@ -30,14 +30,22 @@ type auditTee struct {
 	clock func() time.Time
 	// calls are the model calls recorded, by time (then recording order).
 	calls []teeCall
+	// spent are the tokens of the model calls by when they were sent
+	// (audit.LLMCall.SentAt, else At), as the store's token count reads
+	// them.
+	spent []teeSpend
 	// once are the (event kind, dedup key) pairs RecordEventOnce recorded.
 	once map[[2]string]bool
 }
 
 type teeCall struct {
 	at      time.Time
-	tokens  int64
 	invalid bool
+}
+
+type teeSpend struct {
+	sent   time.Time
+	tokens int64
 }
 
 var (
@@ -90,7 +98,15 @@ func (t *auditTee) RecordLLMCall(ctx context.Context, c audit.LLMCall) error {
 	i := sort.Search(len(t.calls), func(i int) bool { return t.calls[i].at.After(c.At) })
 	t.calls = append(t.calls, teeCall{})
 	copy(t.calls[i+1:], t.calls[i:])
-	t.calls[i] = teeCall{at: c.At, tokens: c.Tokens(), invalid: audit.InvalidOutput(c.Status, c.Kind)}
+	t.calls[i] = teeCall{at: c.At, invalid: audit.InvalidOutput(c.Status, c.Kind)}
+	sent := c.SentAt
+	if sent.IsZero() {
+		sent = c.At
+	}
+	j := sort.Search(len(t.spent), func(j int) bool { return t.spent[j].sent.After(sent) })
+	t.spent = append(t.spent, teeSpend{})
+	copy(t.spent[j+1:], t.spent[j:])
+	t.spent[j] = teeSpend{sent: sent, tokens: c.Tokens()}
 	return nil
 }
 
@@ -112,14 +128,14 @@ func (t *auditTee) RecentInvalidOutput(_ context.Context, n int) (calls, invalid
 	return calls, invalid, nil
 }
 
-// TokensUsedSince sums the tokens of the model calls made at or after
+// TokensUsedSince sums the tokens of the model calls sent at or after
 // since, like audit.Store.
 func (t *auditTee) TokensUsedSince(_ context.Context, since time.Time) (int64, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	i := sort.Search(len(t.calls), func(i int) bool { return !t.calls[i].at.Before(since) })
+	i := sort.Search(len(t.spent), func(i int) bool { return !t.spent[i].sent.Before(since) })
 	var n int64
-	for _, c := range t.calls[i:] {
+	for _, c := range t.spent[i:] {
 		n += c.tokens
 	}
 	return n, nil

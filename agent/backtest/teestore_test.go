@@ -150,6 +150,10 @@ func TestAuditTeeAnswersAsTheDatabase(t *testing.T) {
 		{Status: "http_error", TotalTokens: 0},
 		{Status: "ok", Kind: "refusal", TotalTokens: 700},
 		{Status: "truncated", TotalTokens: 4000},
+		// Sent by the wall clock at other times than their decision
+		// times: the token budget counts them when they were sent.
+		{Status: "ok", TotalTokens: 300, SentAt: t0.Add(-30 * time.Minute)},
+		{Status: "ok", TotalTokens: 200, SentAt: now.Add(30 * time.Minute)},
 	} {
 		c.RunID, c.Attempt, c.Advisor, c.At = "bt-7", i+1, "openai", now.Add(time.Duration(i)*time.Minute)
 		must(tee.RecordLLMCall(ctx, c))

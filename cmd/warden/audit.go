@@ -398,6 +398,9 @@ func writeStory(w io.Writer, s audit.Story) error {
 		if c.FinishReason != "" {
 			p.f(", finish %s", c.FinishReason)
 		}
+		if !c.SentAt.IsZero() {
+			p.f(", sent %s by the wall clock", c.SentAt.UTC().Format(time.RFC3339))
+		}
 		p.f("\n")
 		if c.Error != "" {
 			p.f("error: %s\n", c.Error)

@@ -40,7 +40,7 @@ advisor:
   #   temperature: 0
   #   timeout: 60s                       # one HTTP attempt
   #   deadline: 3m                       # the whole advice (attempts, waits, repairs); 0: min(half the schedule, 3m)
-  #   max_retries: 3
+  #   max_retries: 2                     # retries after the first attempt (the default)
   #   structured_outputs: true
   #   repair_attempts: 1
   #   daily_token_budget: 2000000
