@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,7 +104,7 @@ const (
 
 // lastTestsRequirement is the newest policy_tests event: ok false when
 // there is none (no policy with tests was ever taken on the database).
-func lastTestsRequirement(ctx context.Context, st *audit.Store) (ev audit.EventRow, d testsRequirement, ok bool, err error) {
+func lastTestsRequirement(ctx context.Context, st eventRecorder) (ev audit.EventRow, d testsRequirement, ok bool, err error) {
 	evs, err := st.ListEvents(ctx, audit.EventFilter{Kinds: []string{audit.EventPolicyTests}, Limit: 1})
 	if err != nil || len(evs) == 0 {
 		return audit.EventRow{}, d, false, err
@@ -166,15 +167,22 @@ func (rt *runtime) enforcePolicyTests(ctx context.Context, tested testedPolicy) 
 	}
 	d := testsRequirement{Policy: policyFile, PolicyHash: rt.policy.Hash(), Tests: testsFile, TestsHash: tested.Hash, Cases: tested.Cases, Source: "start"}
 	if required {
-		d.PrevCases = req.Cases
-		if tested.Cases < req.Cases {
-			rt.logger.Warn("the policy tests have fewer cases than the ones in force before", "tests", testsFile, "cases", tested.Cases, "before", req.Cases, "was", req.Tests)
-		}
+		d.takeOver(rt.logger, req)
 	}
 	if err := recordTestsRequirement(ctx, rt.store, testsRequired, d, time.Now().UTC()); err != nil {
 		return fmt.Errorf("policy tests: record the tests in force: %w", err)
 	}
 	return nil
+}
+
+// takeOver makes d the requirement after prev, the tests in force before
+// (at a start or a hot reload alike): d keeps prev's number of cases, and
+// fewer cases than before are logged as a warning.
+func (d *testsRequirement) takeOver(logger *slog.Logger, prev testsRequirement) {
+	d.PrevCases = prev.Cases
+	if d.Cases < prev.Cases {
+		logger.Warn("the policy tests have fewer cases than the ones in force before", "tests", d.Tests, "cases", d.Cases, "before", prev.Cases, "was", prev.Tests, "source", d.Source)
+	}
 }
 
 func recordTestsRequirement(ctx context.Context, st eventRecorder, state string, d testsRequirement, at time.Time) error {
@@ -200,6 +208,15 @@ func (w *policyWatch) requireReloadTests(ctx context.Context, p *policy.Policy) 
 		return
 	}
 	d := testsRequirement{Policy: absPath(w.file), PolicyHash: p.Hash(), Tests: absPath(file), TestsHash: tested.Hash, Cases: tested.Cases, Source: "reload"}
+	// The tests in force before the reload are the requirement recorded
+	// last, as for a start.
+	last, req, ok, err := lastTestsRequirement(ctx, w.store)
+	switch {
+	case err != nil:
+		w.logger.Error("audit: read the policy tests in force before the reload", "err", err)
+	case ok && last.State == testsRequired:
+		d.takeOver(w.logger, req)
+	}
 	if err := recordTestsRequirement(ctx, w.store, testsRequired, d, w.now()); err != nil {
 		w.logger.Error("audit: record the policy tests in force", "err", err)
 	}

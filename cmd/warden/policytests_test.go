@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -359,5 +360,70 @@ func TestServiceKeepsThePolicyTests(t *testing.T) {
 	}
 	if !ok || code != exitUsage || !strings.Contains(stderr, "p_test.yaml") {
 		t.Fatalf("service restart without its tests = %d %v %s; want exit 2", code, ok, stderr)
+	}
+}
+
+// TestServiceReloadKeepsTheCasesBefore: a hot reload of a running service
+// that cuts the policy tests down says so as a start does: it logs the
+// warning and its policy_tests event keeps the cases in force before.
+func TestServiceReloadKeepsTheCasesBefore(t *testing.T) {
+	t.Chdir(t.TempDir())
+	policyInit(t, "p.yaml")
+	os.WriteFile("warden.yaml", []byte("policy: p.yaml\nschedule: \"@hourly\"\n"), 0o600)
+	svc := startService(t)
+	exited := false
+	t.Cleanup(func() {
+		if !exited {
+			svc.stop()
+			svc.wait(30 * time.Second)
+		}
+	})
+	eventually := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	eventually("the tests in force at start", func() bool {
+		evs, err := readEvents("warden.db", audit.EventPolicyTests)
+		return err == nil && len(evs) == 1
+	})
+	time.Sleep(time.Second) // the watcher is started after the runtime
+
+	// The tests cut down to their first case, the policy loosened: the
+	// one case passes, so the reload is taken.
+	tests, _ := os.ReadFile("p_test.yaml")
+	s := string(tests)
+	i := strings.Index(s, "\n  - name:")
+	j := strings.Index(s[i+1:], "\n  - name:")
+	if i < 0 || j < 0 {
+		t.Fatal("could not find two cases in the written tests")
+	}
+	os.WriteFile("p_test.yaml", []byte(s[:i+1+j+1]), 0o644)
+	loosen(t, "p.yaml")
+	eventually("the requirement of the reloaded policy", func() bool {
+		evs, err := readEvents("warden.db", audit.EventPolicyTests)
+		return err == nil && len(evs) == 2
+	})
+	evs := policyEvents(t, "warden.db", audit.EventPolicyTests)
+	var start, reload testsRequirement
+	json.Unmarshal(evs[0].Detail, &start)
+	json.Unmarshal(evs[1].Detail, &reload)
+	if start.Cases < 2 || reload.Source != "reload" || reload.Cases != 1 || reload.PrevCases != start.Cases {
+		t.Fatalf("requirement at start %+v, after the reload %+v; want 1 case and prev_cases %d", start, reload, start.Cases)
+	}
+
+	svc.stop()
+	code, stderr, ok := svc.wait(30 * time.Second)
+	exited = ok
+	if !ok || code != 0 {
+		t.Fatalf("service stop = %d %v %s", code, ok, stderr)
+	}
+	if !strings.Contains(stderr, "fewer cases than the ones in force before") || !strings.Contains(stderr, fmt.Sprintf("before=%d", start.Cases)) {
+		t.Errorf("the service's log has no warning of the cut tests:\n%s", stderr)
 	}
 }

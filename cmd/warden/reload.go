@@ -19,9 +19,11 @@ type validatorSwapper interface {
 	SetValidator(v *policy.Validator)
 }
 
-// eventRecorder is the part of *audit.Store hot reload uses.
+// eventRecorder is the part of *audit.Store hot reload uses: it records
+// the reloads and reads the policy tests in force before one.
 type eventRecorder interface {
 	RecordEvent(ctx context.Context, e audit.Event) error
+	ListEvents(ctx context.Context, f audit.EventFilter) ([]audit.EventRow, error)
 }
 
 var (

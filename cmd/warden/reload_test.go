@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -49,6 +50,24 @@ func (f *fakeRecorder) RecordEvent(_ context.Context, e audit.Event) error {
 	defer f.mu.Unlock()
 	f.events = append(f.events, e)
 	return nil
+}
+
+// ListEvents is the recorded events of f.Kinds, newest first, at most
+// f.Limit (the only filters hot reload uses).
+func (f *fakeRecorder) ListEvents(_ context.Context, flt audit.EventFilter) ([]audit.EventRow, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []audit.EventRow
+	for i := len(f.events) - 1; i >= 0; i-- {
+		if len(flt.Kinds) > 0 && !slices.Contains(flt.Kinds, f.events[i].Kind) {
+			continue
+		}
+		out = append(out, audit.EventRow{Seq: int64(i + 1), Event: f.events[i]})
+		if flt.Limit > 0 && len(out) == flt.Limit {
+			break
+		}
+	}
+	return out, nil
 }
 
 // list is the policy_reload events recorded (the policy_tests events a
