@@ -20,7 +20,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -584,6 +586,11 @@ func Parse(name string, data []byte) (Config, error) {
 		// defaults": run without --config for those.
 		return Config{}, fmt.Errorf("config %s: the file is empty (no settings); run without --config for the built-in defaults", name)
 	} else if err != nil {
+		// The decimal library's error names neither the key nor the
+		// line, and stops the decoding: find the values it refused.
+		if derr := badDecimals(data); derr != nil {
+			err = derr
+		}
 		return Config{}, fmt.Errorf("config %s: %w", name, withSuggestions(err))
 	}
 	// A second document is as suspicious as trailing JSON.
@@ -651,6 +658,100 @@ func leadingZeros(data []byte) error {
 	}
 	walk(&root, "")
 	return errors.Join(errs...)
+}
+
+// yamlShapes are the config types read by their own UnmarshalYAML, with
+// the shape each decodes its node into.
+var yamlShapes = map[reflect.Type]reflect.Type{
+	reflect.TypeFor[Breakers](): reflect.TypeFor[breakersYAML](),
+}
+
+// badDecimals names, with its line, every value of a decimal setting in
+// data that is not a decimal number (abc, NaN, 1,000): the decimal
+// library's own error names neither.
+func badDecimals(data []byte) error {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil // the decoder has reported it
+	}
+	decimalType := reflect.TypeFor[decimal.Decimal]()
+	var errs []error
+	var walk func(n *yaml.Node, t reflect.Type, key string)
+	walk = func(n *yaml.Node, t reflect.Type, key string) {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if shape, ok := yamlShapes[t]; ok {
+			t = shape
+		}
+		switch {
+		case n.Kind == yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, t, key)
+			}
+		case n.Kind == yaml.AliasNode && n.Alias != nil:
+			walk(n.Alias, t, key)
+		case t == decimalType:
+			if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+				return // the decoder says what is wrong with those
+			}
+			if _, err := decimal.NewFromString(n.Value); err != nil {
+				errs = append(errs, fmt.Errorf("line %d: %s: %q is not a decimal number", n.Line, key, n.Value))
+			}
+		case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i].Value
+				if ft, ok := yamlFieldType(t, k); ok {
+					walk(n.Content[i+1], ft, joinKey(key, k))
+				}
+			}
+		case t.Kind() == reflect.Map && n.Kind == yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				walk(n.Content[i+1], t.Elem(), joinKey(key, n.Content[i].Value))
+			}
+		case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, t.Elem(), fmt.Sprintf("%s[%d]", key, i))
+			}
+		}
+	}
+	walk(&root, reflect.TypeFor[Config](), "")
+	return errors.Join(errs...)
+}
+
+// yamlFieldType is the type of the field of struct t that yaml.v3 reads
+// key into, inlined structs included.
+func yamlFieldType(t reflect.Type, key string) (reflect.Type, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" {
+			continue
+		}
+		if slices.Contains(strings.Split(opts, ","), "inline") {
+			if ft, ok := yamlFieldType(f.Type, key); ok {
+				return ft, true
+			}
+			continue
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		if name == key {
+			return f.Type, true
+		}
+	}
+	return nil, false
+}
+
+func joinKey(parent, key string) string {
+	if parent == "" {
+		return key
+	}
+	return parent + "." + key
 }
 
 // Validate checks every value and returns all problems at once.
