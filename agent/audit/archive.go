@@ -212,7 +212,14 @@ func (s *Store) Archive(ctx context.Context, opts ArchiveOptions) (ArchiveResult
 	if err := s.db.QueryRowContext(ctx, qHeadSeq).Scan(&head); err != nil {
 		return res, fmt.Errorf("audit: archive: %w", err)
 	}
-	err = s.db.QueryRowContext(ctx, `SELECT COALESCE(MIN(seq), 0) FROM records WHERE seq >= ? AND at >= ?`, from, opts.Before.UnixNano()).Scan(&cut)
+	// The range ends before the first record of a run dated at or after
+	// the cut-off. Records outside runs go with the runs around them: on
+	// the offline replay the runs are dated by the replay's clock (years
+	// back) and what happens outside them (kill, resume, a policy's tests
+	// at start, `audit archive` itself) by the wall clock, and one such
+	// record stopped every later archive there (the switches and the tests
+	// in force are carried by the archive record).
+	err = s.db.QueryRowContext(ctx, `SELECT COALESCE(MIN(seq), 0) FROM records WHERE seq >= ? AND at >= ? AND run_id <> ''`, from, opts.Before.UnixNano()).Scan(&cut)
 	if err != nil {
 		return res, fmt.Errorf("audit: archive: %w", err)
 	}
@@ -256,9 +263,24 @@ func (s *Store) Archive(ctx context.Context, opts ArchiveOptions) (ArchiveResult
 	// recorded archive starts at from (the chain's archives end before
 	// it), so those are its leftovers; its retry (under another --before)
 	// would not replace them, and verify would note them for ever.
+	// A whole file is removed only when every record it holds is still
+	// in the database with the same hash (a copy): one holding records
+	// the database lacks (its tail lost, a backup restored) may be their
+	// only copy, and archiving stops until the operator moves it away.
 	if stale, err := filepath.Glob(filepath.Join(opts.Dir, fmt.Sprintf("warden-audit-*-seq%d-*.jsonl.gz*", from))); err == nil {
 		for _, f := range stale {
-			if strings.HasSuffix(f, ".jsonl.gz") || strings.HasSuffix(f, ".jsonl.gz.tmp") {
+			switch {
+			case strings.HasSuffix(f, ".jsonl.gz.tmp"):
+				os.Remove(f) // never sealed: a write cut short
+			case strings.HasSuffix(f, ".jsonl.gz"):
+				seq, why, err := s.strayArchive(ctx, f, nil)
+				if err != nil {
+					return res, fmt.Errorf("audit: archive: %w", err)
+				}
+				if why != "" {
+					return res, fmt.Errorf("%w: %s holds records this database does not have as they are (seq %d: %s): it may be their only copy (records lost from the database, a restored backup?); move it out of %s, then archive again",
+						ErrForeignArchive, filepath.Base(f), seq, why, opts.Dir)
+				}
 				os.Remove(f)
 			}
 		}
@@ -536,8 +558,73 @@ type ArchiveReport struct {
 	VerifyReport
 	Files []ArchiveFile `json:"files"`
 	// Unlisted are files in the directory that no archive record names
-	// (left by an archive that did not complete): not part of the chain.
+	// and whose records are all this chain's (left by an archive that did
+	// not complete): not part of the chain. One holding records the chain
+	// does not have is a break (Problem "deleted").
 	Unlisted []string `json:"unlisted,omitempty"`
+	// Partial are files an archive was writing when it stopped (.tmp):
+	// never sealed, removed by the next archive.
+	Partial []string `json:"partial,omitempty"`
+}
+
+// ErrForeignArchive: the archive directory holds a file, named by no
+// archive record, with records this database does not have; archiving
+// would replace it.
+var ErrForeignArchive = errors.New("audit: archive: a file no archive record names is in the way")
+
+// strayArchive reads an archive file that no archive record names and
+// says whether its records are this chain's: each one in the database, or
+// in archived (seq to hash, the recorded archives' records), with the same
+// hash. An archive that died before its transaction committed leaves such
+// a copy. Otherwise it returns the first seq that differs and why: the
+// file holds records the chain lost (a tail deleted, a backup restored) or
+// another database's; an unreadable file is not shown to be a copy.
+func (s *Store) strayArchive(ctx context.Context, path string, archived map[int64]string) (int64, string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(bufio.NewReader(f))
+	if err != nil {
+		return 0, fmt.Sprintf("not a gzip file (%v)", err), nil
+	}
+	dec := json.NewDecoder(zr)
+	var seq int64
+	for {
+		var l archiveLine
+		if err := dec.Decode(&l); errors.Is(err, io.EOF) {
+			return 0, "", nil
+		} else if err != nil {
+			return seq + 1, fmt.Sprintf("unreadable after seq %d (%v)", seq, err), nil
+		}
+		if l.Record == nil {
+			continue
+		}
+		seq = l.Record.Seq
+		want, ok := archived[seq]
+		if !ok {
+			var h []byte
+			err := s.queryRow(ctx, `SELECT hash FROM records WHERE seq = ?`, seq).Scan(&h)
+			if isNoRows(err) {
+				var head int64
+				if err := s.queryRow(ctx, qHeadSeq).Scan(&head); err != nil {
+					return 0, "", err
+				}
+				if seq > head {
+					return seq, fmt.Sprintf("the database ends at seq %d", head), nil
+				}
+				return seq, "not in the database", nil
+			}
+			if err != nil {
+				return 0, "", err
+			}
+			want = hex.EncodeToString(h)
+		}
+		if want != l.Record.Hash {
+			return seq, fmt.Sprintf("hash %s in the file, %s in the chain", shortHex(l.Record.Hash), shortHex(want)), nil
+		}
+	}
 }
 
 // ErrNoArchiveDir: the archive directory given does not exist (or is not
@@ -566,7 +653,6 @@ func (s *Store) VerifyArchives(ctx context.Context, dir string, opts VerifyOptio
 	if err != nil {
 		return rep, err
 	}
-	listed := map[string]bool{}
 	prevHash := hex.EncodeToString(genesis)
 	var next int64 = 1
 	var kept map[int64]string
@@ -594,8 +680,32 @@ func (s *Store) VerifyArchives(ctx context.Context, dir string, opts VerifyOptio
 			found = true
 		}
 	}
+	var strays []string
+	if ents, err := os.ReadDir(dir); err == nil {
+		names := map[string]bool{}
+		for _, af := range rep.Files {
+			names[af.Name] = true
+		}
+		for _, e := range ents {
+			switch {
+			case strings.HasSuffix(e.Name(), ".jsonl.gz") && !names[e.Name()]:
+				strays = append(strays, e.Name())
+			case strings.HasPrefix(e.Name(), "warden-audit-") && strings.HasSuffix(e.Name(), ".jsonl.gz.tmp"):
+				rep.Partial = append(rep.Partial, e.Name())
+			}
+		}
+	}
+	// The archived records' hashes, to tell a stray file's copy of them.
+	var archived map[int64]string
+	if len(strays) > 0 {
+		archived = map[int64]string{}
+		inner := seen
+		seen = func(seq int64, hash string) {
+			archived[seq] = hash
+			inner(seq, hash)
+		}
+	}
 	for _, af := range rep.Files {
-		listed[af.Name] = true
 		brk, err := s.verifyArchiveFile(ctx, filepath.Join(dir, af.Name), af, next, prevHash, kept, &rep.Records, seen)
 		if err != nil {
 			return rep, err
@@ -606,12 +716,17 @@ func (s *Store) VerifyArchives(ctx context.Context, dir string, opts VerifyOptio
 		}
 		next, prevHash = af.LastSeq+1, af.LastHash
 	}
-	if ents, err := os.ReadDir(dir); err == nil {
-		for _, e := range ents {
-			if strings.HasSuffix(e.Name(), ".jsonl.gz") && !listed[e.Name()] {
-				rep.Unlisted = append(rep.Unlisted, e.Name())
-			}
+	for _, name := range strays {
+		seq, why, err := s.strayArchive(ctx, filepath.Join(dir, name), archived)
+		if err != nil {
+			return rep, fmt.Errorf("audit: verify archive %s: %w", name, err)
 		}
+		if why != "" {
+			rep.Broken = &Break{Table: "archive " + name, Seq: seq, Problem: "deleted",
+				Detail: fmt.Sprintf("no archive record names this file, and it holds records the chain does not have as they are (seq %d: %s): records were lost from the database (a restored backup, a lost WAL) or rewritten, or the file is another database's", seq, why)}
+			return rep, nil
+		}
+		rep.Unlisted = append(rep.Unlisted, name)
 	}
 	liveOpts := opts
 	switch {

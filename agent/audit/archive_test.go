@@ -367,3 +367,131 @@ func TestArchiveRetryRemovesTheDeadAttemptsFiles(t *testing.T) {
 		t.Fatalf("VerifyArchives = ok %v, unlisted %v, %v", rep.OK, rep.Unlisted, err)
 	}
 }
+
+// TestArchiveNeverReplacesRecordsTheDatabaseLost: a backup of the database
+// is restored after later records were archived. The archive directory
+// then holds a file no archive record of the restored chain names, whose
+// records the database no longer has: the only copy of them. verify says
+// records were lost (it noted the file as an unfinished archive's and
+// exited 0), and the next archive, whose range starts at the same seq,
+// refuses instead of removing the file and writing its own under its name.
+func TestArchiveNeverReplacesRecordsTheDatabaseLost(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	s, path := openTest(t, Options{Clock: clk.Now})
+	dir := filepath.Join(filepath.Dir(path), "archive")
+	history(t, s, clk, 0, 4)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	backup := path + ".backup"
+	if err := copyFile(path, backup); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, path, Options{Clock: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	history(t, s, clk, 4, 8)
+	res, err := s.Archive(ctx, ArchiveOptions{Before: day0.Add(6 * 24 * time.Hour), Dir: dir})
+	if err != nil || res.File.FirstSeq != 1 {
+		t.Fatalf("Archive = %+v, %v", res, err)
+	}
+	sealed := filepath.Join(dir, res.File.Name)
+	want, err := os.ReadFile(sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The disk is lost; last night's backup is restored.
+	for _, suffix := range []string{"-wal", "-shm"} {
+		os.Remove(path + suffix)
+	}
+	if err := copyFile(backup, path); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(ctx, path, Options{Clock: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var head int64
+	if err := s.db.QueryRow(qHeadSeq).Scan(&head); err != nil {
+		t.Fatal(err)
+	}
+	if head >= res.File.LastSeq {
+		t.Fatalf("the restored database ends at seq %d: the test needs it to lack archived records up to %d", head, res.File.LastSeq)
+	}
+
+	rep, err := s.VerifyArchives(ctx, dir, VerifyOptions{})
+	if err != nil || rep.OK || rep.Broken == nil || rep.Broken.Problem != "deleted" || rep.Broken.Table != "archive "+res.File.Name || rep.Broken.Seq != head+1 {
+		t.Errorf("VerifyArchives after the restore = ok %v, %+v, unlisted %v, %v; want records deleted at seq %d of archive %s", rep.OK, rep.Broken, rep.Unlisted, err, head+1, res.File.Name)
+	}
+
+	history(t, s, clk, 8, 10)
+	_, err = s.Archive(ctx, ArchiveOptions{Before: day0.Add(6 * 24 * time.Hour), Dir: dir})
+	if err == nil || !strings.Contains(err.Error(), res.File.Name) || !strings.Contains(err.Error(), "only copy") {
+		t.Errorf("Archive over the lost records' file = %v; want a refusal naming %s as the only copy", err, res.File.Name)
+	}
+	if got, err := os.ReadFile(sealed); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("the file holding the lost records was changed or removed (%v)", err)
+	}
+	if n := count(t, s, `SELECT COUNT(*) FROM records WHERE kind = 'archive'`); n != 0 {
+		t.Errorf("%d archive records after the refusal; want none", n)
+	}
+}
+
+func copyFile(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, b, 0o600)
+}
+
+// TestArchivePastAnEventOnTheWallClock: on the offline replay the runs are
+// dated by the replay's clock, years back, and a record outside any run
+// (a kill from a terminal, a policy's tests at start) by the wall clock.
+// Retention's cut-off (the replay's clock less 2 days) still archives the
+// old runs around it: the first record dated after the cut-off no longer
+// stops the archive for ever.
+func TestArchivePastAnEventOnTheWallClock(t *testing.T) {
+	ctx := context.Background()
+	replay := &fakeClock{t: time.Date(2020, 10, 1, 0, 0, 0, 0, time.UTC)}
+	s, path := openTest(t, Options{Clock: replay.Now})
+	dir := filepath.Join(filepath.Dir(path), "archive")
+	day := func(n int) {
+		for i := 0; i < n; i++ {
+			id := "r-" + replay.t.Format("20060102")
+			if err := s.BeginRun(ctx, Run{ID: id, Mode: "paper", Advisor: "baseline"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.EndRun(ctx, id, "ok", nil); err != nil {
+				t.Fatal(err)
+			}
+			replay.t = replay.t.Add(24 * time.Hour)
+		}
+	}
+	day(2)
+	wall := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	if err := s.RecordEvent(ctx, Event{Kind: EventError, At: wall, State: "test", Detail: []byte(`{"from":"another terminal"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	day(6)
+	cutoff := replay.t.Add(-2 * 24 * time.Hour).Truncate(24 * time.Hour)
+	res, err := s.Archive(ctx, ArchiveOptions{Before: cutoff, Dir: dir})
+	if err != nil || res.File.Name == "" {
+		t.Fatalf("Archive(before %s) = %+v, %v; want the runs before it archived past the wall clock's event", cutoff.Format(time.DateOnly), res, err)
+	}
+	if n := count(t, s, `SELECT COUNT(*) FROM records WHERE kind = 'run' AND at < ?`, cutoff.UnixNano()); n != 0 {
+		t.Errorf("%d runs dated before the cut-off are still live", n)
+	}
+	if n := count(t, s, `SELECT COUNT(*) FROM records WHERE kind = 'run' AND at >= ?`, cutoff.UnixNano()); n != 2 {
+		t.Errorf("%d runs at or after the cut-off live; want 2", n)
+	}
+	if rep, err := s.VerifyArchives(ctx, dir, VerifyOptions{}); err != nil || !rep.OK {
+		t.Errorf("VerifyArchives = %+v, %v", rep.Broken, err)
+	}
+}

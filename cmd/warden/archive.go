@@ -136,8 +136,11 @@ func newAuditArchiveCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "archive --before DATE [--db FILE] [--dir DIR]",
 		Short: "Move the records before DATE into a sealed archive file and out of the database",
-		Long: `archive moves every record before the first one at or after DATE (a date,
-an RFC 3339 time, or a duration ago like 90d) into one sealed, gzip-compressed
+		Long: `archive moves every record before the first record of a run at or after DATE
+(a date, an RFC 3339 time, or a duration ago like 90d: on the offline replay's
+or a backtest's database, counted back from its last run's decision time;
+records outside runs, such as a kill from a terminal, go with the runs around
+them) into one sealed, gzip-compressed
 file in DIR (default: archive/ beside the database), with the chain hash at
 its end, and removes them from the database in one transaction that appends
 an archive record (the file's SHA-256 and range) to the chain. It is the only
@@ -168,7 +171,7 @@ Verify the result with: warden audit verify --archive DIR.`,
 			if err := existingAuditDB(cmd.Context(), abs, false); err != nil {
 				return usageErr(err)
 			}
-			lock, err := lockDBAs(cmd.Context(), db, "audit archive")
+			lock, err := lockDBAs(cmd.Context(), db, "audit archive", cmd.ErrOrStderr())
 			if err != nil {
 				return usageErr(err)
 			}
@@ -178,6 +181,16 @@ Verify the result with: warden audit verify --archive DIR.`,
 				return usageErr(err)
 			}
 			defer st.Close()
+			// A duration counts back from the history's clock, as the
+			// other audit commands' do (90d of the replay's history, not
+			// of the wall clock's).
+			now, err := a.auditNow(cmd.Context(), st, before)
+			if err != nil {
+				return usageErr(err)
+			}
+			if t, err = parseAuditTime("--before", before, now); err != nil {
+				return usageErr(err)
+			}
 			if dir == "" {
 				dir = defaultArchiveDir(db)
 			}

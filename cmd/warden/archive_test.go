@@ -376,3 +376,29 @@ func TestShowArchivedRunPointsToTheArchive(t *testing.T) {
 		t.Errorf("show of an unknown run, nothing archived = %d %q; want 2 without the hint", code, errOut)
 	}
 }
+
+// TestAuditArchiveDurationCountsOnTheReplaysClock: on the offline
+// replay's database, `audit archive --before 12h` counts back from the
+// last run's decision time, as `audit list --since` does (it counted from
+// the wall clock, years later, and archived every run but the newest);
+// and verify names a partial file an archive left while writing.
+func TestAuditArchiveDurationCountsOnTheReplaysClock(t *testing.T) {
+	t.Chdir(t.TempDir())
+	runCycles(t, 30)
+	code, out, errOut := runMain(t, "audit", "archive", "--before", "12h")
+	if code != 0 || !strings.Contains(errOut, "counts back from the last run's decision time") {
+		t.Fatalf("audit archive --before 12h = %d\n%s\n%s", code, out, errOut)
+	}
+	_, runs, _ := runMain(t, "audit", "runs", "--limit", "0")
+	if n := strings.Count(runs, "\n") - 1; n < 10 || n > 14 {
+		t.Errorf("%d runs left live after archiving those 12 h before the last of 30 hourly runs; want about 12\n%s", n, runs)
+	}
+	partial := filepath.Join("archive", "warden-audit-20220601T000000Z-seq999-1000.jsonl.gz.tmp")
+	if err := os.WriteFile(partial, []byte("cut short"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = runMain(t, "audit", "verify", "--archive", "archive")
+	if code != 0 || !strings.Contains(out, "note: "+filepath.Base(partial)+" is a partial file") {
+		t.Errorf("verify --archive with a partial file = %d; want 0 and a note naming it\n%s\n%s", code, out, errOut)
+	}
+}

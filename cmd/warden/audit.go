@@ -741,7 +741,10 @@ finds that: the record SEQ must still be there with that hash.`,
 				if archiveDir != "" {
 					fmt.Fprintf(a.stdout, "archives: %d file(s) in %s verified with the database as one chain\n", len(ar.Files), archiveDir)
 					for _, u := range ar.Unlisted {
-						fmt.Fprintf(a.stdout, "note: %s is named by no archive record (an archive that did not complete): not part of the chain\n", u)
+						fmt.Fprintf(a.stdout, "note: %s is named by no archive record (an archive that did not complete; its records are all the chain's): not part of the chain\n", u)
+					}
+					for _, p := range ar.Partial {
+						fmt.Fprintf(a.stdout, "note: %s is a partial file of an archive that stopped while writing it: never sealed, not part of the chain (the next archive removes it)\n", p)
 					}
 				}
 			}
