@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -334,8 +335,44 @@ func (l *loader) yamlError(src []byte, err error) {
 			line, _ = strconv.Atoi(sm[1])
 			m = sm[2]
 		}
-		l.fail(line, spans.ruleAt(line), "%s", m)
+		l.fail(line, spans.ruleAt(line), "%s", plainYAMLMsg(m))
 	}
+}
+
+// yamlKeys are the keys each YAML shape of the policy and tests files
+// accepts, by the type name yaml.v3 gives in its errors.
+var yamlKeys = func() map[string][]string {
+	out := map[string][]string{}
+	for _, t := range []reflect.Type{
+		reflect.TypeFor[fileDoc](), reflect.TypeFor[ruleDoc](),
+		reflect.TypeFor[testFile](), reflect.TypeFor[testCase](), reflect.TypeFor[testExpect](), reflect.TypeFor[testLimits](),
+	} {
+		var keys []string
+		for i := 0; i < t.NumField(); i++ {
+			if name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); name != "" && name != "-" {
+				keys = append(keys, name)
+			}
+		}
+		sort.Strings(keys)
+		out[t.String()] = keys
+	}
+	return out
+}()
+
+var unknownFieldRE = regexp.MustCompile(`^field (\S+) not found in type (\S+)$`)
+
+// plainYAMLMsg is msg, a yaml.v3 error message, with "field X not found
+// in type policy.T" said as `unknown key "X" (known: ...)`: the Go type
+// means nothing to whoever wrote the file.
+func plainYAMLMsg(msg string) string {
+	m := unknownFieldRE.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	if keys := yamlKeys[m[2]]; len(keys) > 0 {
+		return fmt.Sprintf("unknown key %q (known: %s)", m[1], strings.Join(keys, ", "))
+	}
+	return fmt.Sprintf("unknown key %q", m[1])
 }
 
 type span struct {
@@ -355,7 +392,12 @@ func (s spanList) ruleAt(line int) string {
 }
 
 // ruleSpans finds the lines of each rule in a syntactically valid file.
-func ruleSpans(src []byte) spanList {
+func ruleSpans(src []byte) spanList { return itemSpans(src, "rules") }
+
+// itemSpans finds the lines of each item of the top-level list key (a
+// policy's rules, a tests file's cases), named by its name key, in a
+// syntactically valid file.
+func itemSpans(src []byte, key string) spanList {
 	var root yaml.Node
 	if yaml.Unmarshal(src, &root) != nil || len(root.Content) == 0 {
 		return nil
@@ -366,7 +408,7 @@ func ruleSpans(src []byte) spanList {
 	}
 	var out spanList
 	for i := 0; i+1 < len(top.Content); i += 2 {
-		if top.Content[i].Value != "rules" || top.Content[i+1].Kind != yaml.SequenceNode {
+		if top.Content[i].Value != key || top.Content[i+1].Kind != yaml.SequenceNode {
 			continue
 		}
 		items := top.Content[i+1].Content

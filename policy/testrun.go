@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -149,9 +150,9 @@ func RunTestsWith(ctx context.Context, w io.Writer, p *Policy, testsSrc []byte, 
 		}
 		return sum, errors.New(strings.Join(msgs, "\n"))
 	}
-	tf, err := parseTestFile(testsSrc)
+	tf, err := parseTestFile(name, testsSrc)
 	if err != nil {
-		return sum, fmt.Errorf("%s: %w", name, err)
+		return sum, err
 	}
 	var lim Limits
 	if tf.Limits.MaxOrderNotional != "" {
@@ -245,45 +246,77 @@ func readStateFile(testsName, path string) (any, error) {
 	return doc, nil
 }
 
-func parseTestFile(src []byte) (*testFile, error) {
+// parseTestFile reads the tests file src; name names it in errors, as
+// name:line: where the line is known.
+func parseTestFile(name string, src []byte) (*testFile, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(src))
 	dec.KnownFields(true)
 	var tf testFile
 	if err := dec.Decode(&tf); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, errors.New("empty test file")
+			return nil, fmt.Errorf("%s: empty test file", name)
 		}
-		return nil, err
+		return nil, testsYAMLError(name, src, err)
 	}
 	if err := yaml.Unmarshal(src, &root); err == nil {
 		lineCases(&root, tf.Cases)
 	}
 	for i, c := range tf.Cases {
 		if strings.TrimSpace(c.Name) == "" {
-			return nil, fmt.Errorf("case %d (line %d) has no name", i+1, c.line)
+			return nil, fmt.Errorf("%s:%d: case %d has no name", name, c.line, i+1)
 		}
 		if (c.Response == nil) == (c.Recommendations == nil) {
-			return nil, fmt.Errorf("case %q (line %d): give exactly one of response and recommendations", c.Name, c.line)
+			return nil, fmt.Errorf("%s:%d: case %q: give exactly one of response and recommendations", name, c.line, c.Name)
 		}
 		if c.State != nil && c.StateFile != "" {
-			return nil, fmt.Errorf("case %q (line %d): give state or state_file, not both", c.Name, c.line)
+			return nil, fmt.Errorf("%s:%d: case %q: give state or state_file, not both", name, c.line, c.Name)
 		}
 		if len(c.Expect) == 0 && !c.SchemaError {
-			return nil, fmt.Errorf("case %q (line %d): expect is empty", c.Name, c.line)
+			return nil, fmt.Errorf("%s:%d: case %q: expect is empty", name, c.line, c.Name)
 		}
 		for j, e := range c.Expect {
 			switch e.Decision {
 			case schemas.DecisionApproved, schemas.DecisionRejected, schemas.DecisionNoAction:
 			default:
-				return nil, fmt.Errorf("case %q (line %d): expect[%d].decision %q is not approved, rejected or no_action", c.Name, c.line, j, e.Decision)
+				return nil, fmt.Errorf("%s:%d: case %q: expect[%d].decision %q is not approved, rejected or no_action", name, c.line, c.Name, j, e.Decision)
 			}
 			if e.Decision == schemas.DecisionRejected && len(e.Violations) == 0 {
-				return nil, fmt.Errorf("case %q (line %d): expect[%d] is rejected but lists no violations", c.Name, c.line, j)
+				return nil, fmt.Errorf("%s:%d: case %q: expect[%d] is rejected but lists no violations", name, c.line, c.Name, j)
 			}
 		}
 	}
 	return &tf, nil
+}
+
+// testsYAMLError is the decoder's err on the tests file src, one line per
+// problem as name:line: case "NAME": message, an unknown key named as such
+// with the keys known there.
+func testsYAMLError(name string, src []byte, err error) error {
+	msgs := []string{strings.TrimPrefix(err.Error(), "yaml: ")}
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	}
+	cases := itemSpans(src, "cases")
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		line := 0
+		if sm := yamlLineRE.FindStringSubmatch(m); sm != nil {
+			line, _ = strconv.Atoi(sm[1])
+			m = sm[2]
+		}
+		m = plainYAMLMsg(m)
+		if c := cases.ruleAt(line); c != "" {
+			m = fmt.Sprintf("case %q: %s", c, m)
+		}
+		where := name
+		if line > 0 {
+			where = fmt.Sprintf("%s:%d", name, line)
+		}
+		out[i] = where + ": " + m
+	}
+	return errors.New(strings.Join(out, "\n"))
 }
 
 // lineCases records each case's line for messages.

@@ -57,9 +57,11 @@ func TestRunTestsFormats(t *testing.T) {
 
 	for _, bad := range []struct{ name, src, want string }{
 		{"empty", "", "empty test file"},
-		{"unknown key", "cases:\n  - name: a\n    expekt: []\n", "field expekt not found"},
+		{"unknown key", "cases:\n  - name: a\n    expekt: []\n", name + `:3: case "a": unknown key "expekt" (known: expect, lenient_state, name, recommendations, response, schema_error, state, state_file, state_patch)`},
+		{"unknown top-level key", "stat: {}\ncases:\n  - name: a\n    response: '{}'\n    schema_error: true\n", name + `:1: unknown key "stat" (known: cases, limits, recommendation, state, state_file)`},
+		{"unknown key in an expectation", "cases:\n  - name: a\n    response: '{}'\n    expect:\n      - decision: approved\n        violation: [x]\n", name + `:6: case "a": unknown key "violation" (known: decision, violations, warnings)`},
 		{"no cases", "state: {}\n", "no cases"},
-		{"no name", "cases:\n  - response: '{}'\n    schema_error: true\n", "has no name"},
+		{"no name", "cases:\n  - response: '{}'\n    schema_error: true\n", name + ":2: case 1 has no name"},
 		{"both inputs", "cases:\n  - name: a\n    response: '{}'\n    recommendations: [{}]\n    schema_error: true\n", "exactly one of response and recommendations"},
 		{"bad decision", "cases:\n  - name: a\n    response: '{}'\n    expect: [{decision: maybe}]\n", "is not approved, rejected or no_action"},
 		{"rejected without violations", "cases:\n  - name: a\n    response: '{}'\n    expect: [{decision: rejected}]\n", "lists no violations"},
