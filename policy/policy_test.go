@@ -196,6 +196,24 @@ func TestWarnMode(t *testing.T) {
 	}
 }
 
+// TestWarnModeEvalErrorWarns: a warn rule is on trial and never blocks,
+// whether it is false or cannot be evaluated; its error fails it (never a
+// pass) and is in the warning. The same rule enforced denies
+// (TestEvalErrorDenies).
+func TestWarnModeEvalErrorWarns(t *testing.T) {
+	v := tinyValidator(t, "  - name: tp\n    description: d\n    expr: order.take_profit > order.price\n    message_fallback: no take profit\n    mode: warn\n")
+	vd := validateOne(t, v, func(_ *schemas.State, r *schemas.Recommendation) { r.TakeProfit = nil })
+	if vd.Decision != schemas.DecisionApproved || len(vd.Violations) != 0 || len(vd.Warnings) != 1 || vd.Warnings[0].Rule != "tp" {
+		t.Fatalf("verdict = %+v; want approved with a warning from tp", vd)
+	}
+	if msg := vd.Warnings[0].Message; !strings.Contains(msg, "no take profit (evaluation error: ") {
+		t.Errorf("warning = %q; want the fallback and the evaluation error", msg)
+	}
+	if r := vd.Rules[0]; r.Passed || r.Error == "" || r.Mode != ModeWarn {
+		t.Errorf("RuleResult = %+v; want a failed warn rule with its error", r)
+	}
+}
+
 func TestNilPolicyDenies(t *testing.T) {
 	vd := validateOne(t, NewValidator(nil, Limits{}), nil)
 	if vd.Decision != schemas.DecisionRejected || violationNames(vd)[0] != RuleNoPolicy {
