@@ -93,6 +93,12 @@ type Options struct {
 	// Bulk on a database that holds records. If the process dies before
 	// Close, the next writable Open creates the trigger.
 	Bulk bool
+	// NewerSchemaOK opens for writing a database a newer Warden migrated
+	// (ErrNewerSchema otherwise): for the kill switch alone, which must
+	// engage whatever version wrote the database. The migrations this
+	// binary knows are applied as usual; the newer ones are left as they
+	// are.
+	NewerSchemaOK bool
 }
 
 // Store is the audit store. It is safe for concurrent use; writes are
@@ -118,6 +124,8 @@ type Store struct {
 	queueAll bool
 	// bulk is Options.Bulk: Close builds what Open deferred.
 	bulk bool
+	// newerOK is Options.NewerSchemaOK.
+	newerOK bool
 	// immutable is set when a read-only store reads the file as immutable
 	// (no writer had it open); base is the file as it was then, for
 	// Unchanged.
@@ -227,6 +235,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		scratch:  opts.Scratch,
 		queueAll: opts.Scratch && opts.BatchSize > 1 && !opts.ReadOnly,
 		bulk:     opts.Bulk && !opts.ReadOnly,
+		newerOK:  opts.NewerSchemaOK,
 	}
 	clock := opts.Clock
 	if clock == nil {
@@ -488,10 +497,49 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	}
 	sort.Strings(names)
+	if err := newerSchema(ctx, s.ddb, names); err != nil {
+		if !s.newerOK {
+			return err
+		}
+		s.log.Warn("audit: writing to a database a newer Warden migrated", "error", err)
+	}
 	for _, name := range names {
 		if err := s.migrateFile(ctx, name); err != nil {
 			return fmt.Errorf("migration %s: %w", name, err)
 		}
+	}
+	return nil
+}
+
+// ErrNewerSchema: the database was migrated by a newer Warden than this
+// binary (a deploy rolled back): writing to a schema this binary does not
+// know could break what the newer one relies on.
+var ErrNewerSchema = errors.New("audit: the database was written by a newer Warden")
+
+// newerSchema refuses a database that holds a migration this binary does
+// not have.
+func newerSchema(ctx context.Context, db *sql.DB, known []string) error {
+	rows, err := db.QueryContext(ctx, `SELECT name FROM migrations ORDER BY name`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var unknown []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return err
+		}
+		if !slices.Contains(known, name) {
+			unknown = append(unknown, name)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("%w: its schema has %s, which this binary does not know (it knows up to %s); run the newer version, or restore a copy from before it ran",
+			ErrNewerSchema, strings.Join(unknown, ", "), known[len(known)-1])
 	}
 	return nil
 }

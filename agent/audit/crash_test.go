@@ -2,7 +2,9 @@ package audit
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -86,5 +88,57 @@ func crashChild(path string) {
 			os.Exit(3)
 		}
 		fmt.Println("acked", id)
+	}
+}
+
+// TestOpenRefusesANewerSchema: a database a newer Warden migrated (a
+// migration this binary does not have) is not written by this one (a
+// deploy rolled back): Open for writing refuses it, naming the migration,
+// and changes nothing; reading it still works.
+func TestOpenRefusesANewerSchema(t *testing.T) {
+	ctx := context.Background()
+	s, path := openTest(t, Options{})
+	if err := s.BeginRun(ctx, Run{ID: "r1", Mode: "paper", Advisor: "baseline"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO migrations (name, applied_at) VALUES ('migrations/0099_from_a_newer_warden.sql', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := Open(ctx, path, Options{})
+	if err == nil {
+		w.Close()
+	}
+	if !errors.Is(err, ErrNewerSchema) || !strings.Contains(err.Error(), "0099_from_a_newer_warden.sql") {
+		t.Fatalf("Open of a newer schema = %v; want ErrNewerSchema naming the migration", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Error("the refused Open changed the database file")
+	}
+	// The kill switch engages all the same.
+	k, err := Open(ctx, path, Options{NewerSchemaOK: true})
+	if err != nil {
+		t.Fatalf("Open(NewerSchemaOK) = %v", err)
+	}
+	if err := k.SetKillSwitch(ctx, true, "operator", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if on, err := k.KillSwitch(ctx); err != nil || !on {
+		t.Errorf("kill switch after setting it = %v, %v", on, err)
+	}
+	k.Close()
+	r, err := Open(ctx, path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("read-only Open of a newer schema = %v", err)
+	}
+	defer r.Close()
+	if rep, err := r.Verify(ctx); err != nil || !rep.OK {
+		t.Errorf("Verify = %+v, %v", rep, err)
 	}
 }

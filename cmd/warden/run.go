@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -89,18 +90,25 @@ Every cycle, failed or not, is recorded: warden audit runs --status failed.`,
 			if once {
 				kind = "run --once"
 			}
-			rt, err := newRuntime(ctx, cfg, runtimeOptions{live: live, output: a.stdout, logger: logger, red: a.red, policy: pol, lockKind: kind})
+			rt, err := newRuntime(ctx, cfg, runtimeOptions{live: live, output: a.stdout, logger: logger, red: a.red, policy: pol, lockKind: kind, lockNote: a.stderr})
 			if err != nil {
 				return startErr(err)
 			}
 			defer rt.Close()
+			// Every loop beside the cycles uses the store: each is stopped
+			// and waited for before rt.Close closes it (deferred after it,
+			// so run before it). A loop that outlived the store logged
+			// "database is closed" at every shutdown.
+			bg := newBackground(ctx)
+			defer bg.stop()
+			ctx = bg.ctx
 			rt.reconcile(ctx, true)
 			if rt.metrics != nil {
 				ln, err := rt.metrics.Listen(cfg.Metrics.Listen, cfg.Metrics.AllowNonLoop)
 				if err != nil {
 					return usageErr(err)
 				}
-				go func() { _ = rt.metrics.ServeListener(ctx, ln) }()
+				bg.run(func() { _ = rt.metrics.ServeListener(ctx, ln) })
 			}
 			if once {
 				// The cycle is detached from SIGINT: an order being placed is
@@ -113,13 +121,13 @@ Every cycle, failed or not, is recorded: warden audit runs --status failed.`,
 				return onceResult(a, cfg.DB, res, err)
 			}
 			for _, d := range rt.dispatch {
-				go func() { _ = d.Run(ctx) }()
+				bg.run(func() { _ = d.Run(ctx) })
 			}
-			go rt.watchPolicy(ctx, rt.pub)
+			bg.run(func() { rt.watchPolicy(ctx, rt.pub) })
 			// Approvals recorded by other processes (warden approve, the
 			// console, Telegram) are acted on within seconds, between cycles.
-			go rt.approvalLoop(ctx, approvalPollEvery)
-			rt.startTelegram(ctx)
+			bg.run(func() { rt.approvalLoop(ctx, approvalPollEvery) })
+			rt.startTelegram(ctx, bg.run)
 			// A failed cycle does not stop the service: it is recorded (warden
 			// audit runs), counted by the error-spike breaker and notified.
 			// The exit code is 0 after a stop by signal.
@@ -136,7 +144,7 @@ Every cycle, failed or not, is recorded: warden audit runs --status failed.`,
 				stop(err)
 				return true
 			}
-			go func() {
+			bg.run(func() {
 				// Between cycles too: an hourly schedule would otherwise
 				// notice only at its next cycle (rt.cycle checks first).
 				t := time.NewTicker(5 * time.Second)
@@ -151,7 +159,7 @@ Every cycle, failed or not, is recorded: warden audit runs --status failed.`,
 						return
 					}
 				}
-			}()
+			})
 			err = agent.Schedule(sctx, cfg.Schedule, 10*time.Minute, logger, func(cctx context.Context) error {
 				_, err := rt.cycle(cctx)
 				if stopIfChanged(err) {
@@ -175,6 +183,37 @@ Every cycle, failed or not, is recorded: warden audit runs --status failed.`,
 	cmd.Flags().BoolVar(&live, "live", false, "trade live (also needs mode: live in the config)")
 	cmd.Flags().StringVar(&level, "log-level", "warn", "log level: debug, info, warn, error")
 	return cmd
+}
+
+// background runs the loops beside a runtime's cycles (notification
+// dispatchers, the approval loop, the policy watcher, the metrics server,
+// Telegram) under one context, so that a shutdown stops them all and
+// waits for them before the store they use is closed.
+type background struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func newBackground(ctx context.Context) *background {
+	b := &background{}
+	b.ctx, b.cancel = context.WithCancel(ctx)
+	return b
+}
+
+// run starts f in its own goroutine; f returns once b.ctx is done.
+func (b *background) run(f func()) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		f()
+	}()
+}
+
+// stop ends the loops and waits for them to return.
+func (b *background) stop() {
+	b.cancel()
+	b.wg.Wait()
 }
 
 // startErr is the exit of a start that failed: 1 when the runtime said it
@@ -305,7 +344,9 @@ func switchCmd(a *app, cmd *cobra.Command, defaultReason string, on bool, apply 
 			return usageErr(err)
 		}
 		wrote := lastWrite(abs) // before this command opens and writes it
-		st, err := audit.Open(ctx, abs, audit.Options{Secrets: secretValues(cfg)})
+		// The kill switch engages whatever version of Warden wrote the
+		// database (an operator's older binary after a partial deploy).
+		st, err := audit.Open(ctx, abs, audit.Options{Secrets: secretValues(cfg), NewerSchemaOK: on})
 		if err != nil {
 			return usageErr(err)
 		}
@@ -402,7 +443,7 @@ func (a *app) withdrawNow(ctx context.Context, cfg config.Config, st *audit.Stor
 		return
 	}
 	logger := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	rt, err := newRuntime(ctx, cfg, runtimeOptions{live: live, output: a.stderr, logger: logger, red: a.red, lockKind: "kill", noAdvisor: true})
+	rt, err := newRuntime(ctx, cfg, runtimeOptions{live: live, output: a.stderr, logger: logger, red: a.red, lockKind: "kill", noAdvisor: true, lockNote: a.stderr})
 	if isLockHeld(err) {
 		fmt.Fprintf(a.stdout, "%d buy(s) may rest on the exchange: the warden run holding the database withdraws them within seconds\n", resting)
 		return
