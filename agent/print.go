@@ -15,7 +15,17 @@ func (a *Agent) print(res CycleResult) {
 	if w == nil {
 		return
 	}
-	fmt.Fprintf(w, "run %s at %s — %s", res.RunID, res.At.Format("2006-01-02 15:04 MST"), res.Status)
+	// The headline is the run's outcome as `warden audit runs` lists it
+	// and run --once's exit code says it: a cycle that ran (or ended)
+	// under the kill switch or in safe mode is not "ok".
+	head := res.Status
+	if res.Status == "ok" {
+		head = audit.RunOutcome(res.Status, res.KillSwitch, res.SafeMode, len(res.OrderErrors))
+		if head == audit.OutcomeFailed {
+			head += " (order errors)"
+		}
+	}
+	fmt.Fprintf(w, "run %s at %s — %s", res.RunID, res.At.Format("2006-01-02 15:04 MST"), head)
 	if res.Reason != "" {
 		fmt.Fprintf(w, ": %s", res.Reason)
 	}

@@ -92,13 +92,14 @@ type approvalTelegram struct {
 	running atomic.Bool
 }
 
-// startTelegram long-polls Telegram until ctx ends (scheduled runs).
-func (rt *runtime) startTelegram(ctx context.Context) {
+// startTelegram long-polls Telegram until ctx ends (scheduled runs), in
+// a goroutine started by spawn (the run's background loops).
+func (rt *runtime) startTelegram(ctx context.Context, spawn func(func())) {
 	if rt.tg == nil {
 		return
 	}
 	rt.tg.running.Store(true)
-	go rt.tg.bot.Run(ctx)
+	spawn(func() { rt.tg.bot.Run(ctx) })
 }
 
 // sendProposals sends new proposals to Telegram with their buttons, right
@@ -173,7 +174,9 @@ func (rt *runtime) printApprovals(res approval.Result) {
 func (rt *runtime) approvalWork(ctx context.Context) bool {
 	rows, err := rt.store.Approvals(ctx, audit.ApprovalPending, audit.ApprovalApproved, audit.ApprovalPlacing)
 	if err != nil {
-		rt.logger.Error("approval: list proposals", "err", err)
+		if ctx.Err() == nil { // a shutdown's cancellation is no error
+			rt.logger.Error("approval: list proposals", "err", err)
+		}
 		return false
 	}
 	now := rt.clock.Now()
@@ -207,6 +210,11 @@ func (rt *runtime) approvalLoop(ctx context.Context, every time.Duration) {
 func (rt *runtime) approvalPass(ctx context.Context) {
 	rt.cycleMu.Lock()
 	defer rt.cycleMu.Unlock()
+	if ctx.Err() != nil {
+		// Shutdown began while the pass waited for the running cycle:
+		// nothing to do between cycles any more.
+		return
+	}
 	if err := rt.store.CheckFile(); err != nil {
 		return // the next cycle stops the service (run.go)
 	}
@@ -467,7 +475,7 @@ proposal only with --live, as for warden run). Approving twice places once.`,
 			placeHere := cfg.Mode != "live" || live
 			var rt *runtime
 			if placeHere {
-				rt, err = newRuntime(ctx, cfg, runtimeOptions{live: live, output: a.stderr, logger: logger, red: a.red, lockKind: "approve", noAdvisor: true})
+				rt, err = newRuntime(ctx, cfg, runtimeOptions{live: live, output: a.stderr, logger: logger, red: a.red, lockKind: "approve", noAdvisor: true, lockNote: a.stderr})
 				if err != nil && !isLockHeld(err) {
 					return startErr(err)
 				}
@@ -548,7 +556,7 @@ func processNow(ctx context.Context, a *app, cfg config.Config, live bool, level
 	if cfg.Mode == "live" && !live {
 		return usageErr(errors.New("the config says mode: live: --process places live orders only with --live"))
 	}
-	rt, err := newRuntime(ctx, cfg, runtimeOptions{live: live, output: a.stderr, logger: logger, red: a.red, lockKind: "approvals --process", noAdvisor: true})
+	rt, err := newRuntime(ctx, cfg, runtimeOptions{live: live, output: a.stderr, logger: logger, red: a.red, lockKind: "approvals --process", noAdvisor: true, lockNote: a.stderr})
 	if isLockHeld(err) {
 		fmt.Fprintf(a.stdout, "a warden run holds %s: it acts on approvals itself within seconds\n", cfg.DB)
 		return nil

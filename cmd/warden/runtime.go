@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -160,6 +161,9 @@ type runtimeOptions struct {
 	// and one that finds it holding waits for it (lockDBAs). "": `warden
 	// run`, which keeps the database and waits for no one.
 	lockKind string
+	// lockNote is where a brief holder that waits for the lock says so
+	// (stderr); nil: silently.
+	lockNote io.Writer
 	// noAdvisor is for a process that never asks the advisor (approve,
 	// approvals --process, kill's withdrawal): it builds none, so it needs
 	// no model key (an operator's shell rarely has it).
@@ -238,7 +242,7 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 	}
 	// One trading process per database: the executor's journal and the
 	// paper account assume a single writer of orders.
-	if rt.lock, err = lockDBAs(ctx, cfg.DB, o.lockKind); err != nil {
+	if rt.lock, err = lockDBAs(ctx, cfg.DB, o.lockKind, o.lockNote); err != nil {
 		return nil, err
 	}
 	// Records whose time the caller does not give (a model response, a
@@ -675,6 +679,7 @@ func (rt *runtime) cycle(ctx context.Context) (agent.CycleResult, error) {
 	ares := rt.processApprovals(ctx)
 	rt.printApprovals(ares)
 	res, err := rt.agent.Cycle(ctx)
+	rt.printWithheld(ctx, res)
 	if len(ares.Errors) > 0 && err == nil {
 		err = fmt.Errorf("approvals: %w", errors.Join(ares.Errors...))
 	}
@@ -684,6 +689,38 @@ func (rt *runtime) cycle(ctx context.Context) (agent.CycleResult, error) {
 	}
 	rt.publishHead(ctx)
 	return res, err
+}
+
+// printWithheld ends the cycle's printout (the cron log, the service's
+// output) with the approved orders the cycle did not place because the
+// kill switch was set while it ran (its order_withheld events), and why:
+// the verdicts above still read "approved".
+func (rt *runtime) printWithheld(ctx context.Context, res agent.CycleResult) {
+	if rt.output == nil || res.RunID == "" || !res.KillSwitch {
+		return
+	}
+	evs, err := rt.store.ListEvents(ctx, audit.EventFilter{Kinds: []string{audit.EventOrderWithheld}, RunID: res.RunID})
+	if err != nil {
+		fmt.Fprintf(rt.output, "\nwithheld orders not read (%v): warden audit events --kind %s\n", err, audit.EventOrderWithheld)
+		return
+	}
+	if len(evs) == 0 {
+		return
+	}
+	fmt.Fprintln(rt.output, "\nwithheld (approved, not placed):")
+	for _, ev := range slices.Backward(evs) { // oldest first, as the verdicts
+		var d struct {
+			DecisionID string        `json:"decision_id"`
+			Order      schemas.Order `json:"order"`
+			Reason     string        `json:"reason"`
+		}
+		if err := json.Unmarshal(ev.Detail, &d); err != nil {
+			fmt.Fprintf(rt.output, "  %s (event %d): %s\n", ev.Symbol, ev.Seq, ev.Detail)
+			continue
+		}
+		o := d.Order
+		fmt.Fprintf(rt.output, "  %s %s %s %s %s @ %s: withheld, %s\n", d.DecisionID, o.Type, o.Side, o.Symbol, o.Quantity, o.Price, d.Reason)
+	}
 }
 
 // savePaper saves what the paper account holds unsaved (the candles fed
@@ -900,19 +937,33 @@ const lockWait = 2 * time.Minute
 // keeps the lock and waits for no one; else a brief one, named in the
 // lock file, which waits up to lockWait while another brief holder has
 // the database).
-func lockDBAs(ctx context.Context, db, kind string) (*os.File, error) {
+// A process that waits says so in one line on note (its stderr: cron's
+// mail, the journal), naming the holder, so that a late cycle is
+// explained; nil: silently.
+func lockDBAs(ctx context.Context, db, kind string, note io.Writer) (*os.File, error) {
 	wait := time.Duration(0)
 	if kind != "" {
 		wait = lockWait
 	}
 	deadline := time.Now().Add(wait)
+	said := false
 	for {
 		f, err := lockDBKind(db, kind)
 		if err == nil {
 			return f, nil
 		}
-		if !isLockHeld(err) || !heldBriefly(db) || time.Now().After(deadline) {
+		if !isLockHeld(err) || !heldBriefly(db) {
 			return nil, err
+		}
+		if time.Now().After(deadline) {
+			if said {
+				return nil, fmt.Errorf("%w (waited %s for %s)", err, wait, lockHolder(db))
+			}
+			return nil, err
+		}
+		if !said && note != nil {
+			fmt.Fprintf(note, "warden: waiting up to %s for %s, which holds %s, to finish\n", wait, lockHolder(db), db)
+			said = true
 		}
 		select {
 		case <-ctx.Done():
@@ -920,6 +971,21 @@ func lockDBAs(ctx context.Context, db, kind string) (*os.File, error) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// lockHolder names the holder of db's lock from its lock file: "pid N
+// (run --once)".
+func lockHolder(db string) string {
+	real, err := resolveDBPath(db)
+	if err != nil {
+		return "another process"
+	}
+	b, err := os.ReadFile(real + ".lock")
+	pid, kind, ok := strings.Cut(strings.TrimSpace(string(b)), " brief: ")
+	if err != nil || !ok || !strings.HasPrefix(pid, "pid ") {
+		return "another process (just starting)"
+	}
+	return fmt.Sprintf("%s (%s)", pid, kind)
 }
 
 // heldBriefly reports whether the lock file says its holder is a brief
