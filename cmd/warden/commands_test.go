@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"regexp"
 	goruntime "runtime"
 	"strings"
 	"testing"
@@ -244,6 +245,30 @@ func TestStatusUnderTheKillSwitch(t *testing.T) {
 	for _, cmd := range []string{"trades", "profit", "review"} {
 		if code, out, errOut := runMain(t, cmd, "--config", "warden.yaml"); code != 0 {
 			t.Errorf("%s with no fill = %d\n%s\n%s", cmd, code, out, errOut)
+		}
+	}
+}
+
+// TestValidateUndefinedDayLossAndDrawdown: a state whose day-start or peak
+// equity is 0 leaves the day loss or the drawdown undefined: the buy is
+// rejected (fail closed) and the rule says why, not "NaN%".
+func TestValidateUndefinedDayLossAndDrawdown(t *testing.T) {
+	state, err := os.ReadFile(exampleState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ field, want string }{
+		{"day_start_equity", "the day loss cannot be computed (day-start equity is not positive)"},
+		{"peak_equity", "the drawdown cannot be computed (peak equity is not positive)"},
+	} {
+		re := regexp.MustCompile(`"` + c.field + `": [0-9.]+`)
+		if !re.Match(state) {
+			t.Fatalf("%s not in %s", c.field, exampleState)
+		}
+		st := re.ReplaceAll(state, []byte(`"`+c.field+`": 0`))
+		code, out, errOut := run(t, string(st), "validate", "--state", "-", exampleRec)
+		if code != 1 || !strings.Contains(out, c.want) || strings.Contains(out, "NaN") {
+			t.Errorf("%s 0: validate = %d; want 1 and %q, no NaN\n%s\n%s", c.field, code, c.want, out, errOut)
 		}
 	}
 }
