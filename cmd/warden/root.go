@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -24,7 +26,33 @@ const (
 	exitFailed   = 1 // run: the cycle failed (advisor, market data, exchange, store)
 	exitUsage    = 2 // the input itself is unusable
 	exitHalted   = 3 // run: the cycle ran under the kill switch or in safe mode
+	// exitBrokenPipe: stdout was closed by its reader (`| head`); the
+	// command stopped and cleaned up, and says nothing. A shell reports
+	// the same status for a process killed by SIGPIPE.
+	exitBrokenPipe = 141
 )
+
+// errStdoutClosed is the cause of Main's context when a write to stdout
+// failed because its reader is gone (EPIPE).
+var errStdoutClosed = errors.New("stdout closed by its reader")
+
+// pipeWriter is stdout: a write that fails with EPIPE calls closed once.
+type pipeWriter struct {
+	w      io.Writer
+	closed func()
+	once   sync.Once
+}
+
+func (p *pipeWriter) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	if errors.Is(err, syscall.EPIPE) {
+		p.once.Do(p.closed)
+	}
+	return n, err
+}
+
+// Unwrap is the writer behind p (whether stdout is a terminal).
+func (p *pipeWriter) Unwrap() io.Writer { return p.w }
 
 // exitError carries an exit code out of a command. A nil Err means the
 // command already printed what the user needs.
@@ -103,6 +131,12 @@ func (a *app) auditNow(ctx context.Context, st *audit.Store, durations ...string
 // Main runs the CLI with args (without the program name) and returns the
 // process exit code. It is what main calls and what end-to-end tests call.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	// A reader of stdout that went away (`warden trades | head -1`) stops
+	// the command as an interrupt does, so it cleans up, and the exit is
+	// quiet.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stdout = &pipeWriter{w: stdout, closed: func() { cancel(errStdoutClosed) }}
 	red := redact.New()
 	rawStdout := stdout
 	outW, errW := red.Writer(stdout), red.Writer(stderr)
@@ -118,6 +152,9 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
+	if errors.Is(context.Cause(ctx), errStdoutClosed) {
+		return exitBrokenPipe
+	}
 	if err == nil {
 		return exitOK
 	}

@@ -41,7 +41,7 @@ func newRunCmd(a *app) *cobra.Command {
 		Use:   "run",
 		Short: "Run analysis cycles: snapshot, advisor, validator, executor, audit",
 		Long: `Run analysis cycles on the schedule in the config (robfig/cron syntax), never
-overlapping. SIGINT or SIGTERM stops scheduling and lets the running cycle finish,
+overlapping. SIGINT, SIGTERM or SIGHUP stops scheduling and lets the running cycle finish,
 so no order is left untracked.
 
 With --once, run exactly one cycle and exit. With no --config at all, Warden runs
