@@ -270,8 +270,8 @@ func newRuntime(ctx context.Context, cfg config.Config, o runtimeOptions) (_ *ru
 		// records before its first cycle (the start's reconciliation, an
 		// approval between cycles) is stamped on the replay's time, as
 		// the cycles' records are, not on the wall clock.
-		if now, err := rt.replay.Current(); err == nil {
-			rt.clock.t = now
+		if now, err := rt.replay.Current(); err == nil || !now.IsZero() {
+			rt.clock.t = now // the cycle's Advance says what is wrong
 		}
 	}
 	var journal executor.Journal = rt.store

@@ -307,6 +307,17 @@ func (x *Exchange) reopen() {
 	}
 }
 
+// Interval is the spacing of the candles symbol was fed (the smallest seen,
+// kept across a restore): its timeframe; zero before its second candle.
+func (x *Exchange) Interval(symbol string) time.Duration {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if b, ok := x.books[symbol]; ok {
+		return b.interval
+	}
+	return 0
+}
+
 // HistoryUntil is, for a market restored without its history, the time of
 // the newest candle it had: its feed gives the candles up to then again,
 // which OnCandle takes as history (no matching, the fill budget of the
