@@ -212,14 +212,21 @@ func (s *Store) Archive(ctx context.Context, opts ArchiveOptions) (ArchiveResult
 	if err := s.db.QueryRowContext(ctx, qHeadSeq).Scan(&head); err != nil {
 		return res, fmt.Errorf("audit: archive: %w", err)
 	}
-	// The range ends before the first record of a run dated at or after
-	// the cut-off. Records outside runs go with the runs around them: on
-	// the offline replay the runs are dated by the replay's clock (years
-	// back) and what happens outside them (kill, resume, a policy's tests
-	// at start, `audit archive` itself) by the wall clock, and one such
-	// record stopped every later archive there (the switches and the tests
-	// in force are carried by the archive record).
-	err = s.db.QueryRowContext(ctx, `SELECT COALESCE(MIN(seq), 0) FROM records WHERE seq >= ? AND at >= ? AND run_id <> ''`, from, opts.Before.UnixNano()).Scan(&cut)
+	// The range ends before the first record dated at or after the
+	// cut-off, leaving out of that search a record outside any run that a
+	// later run's record dated before the cut-off follows: on the offline
+	// replay the runs are dated by the replay's clock (years back) and what
+	// happens outside them (kill, resume, a policy's tests at start,
+	// `audit archive` itself) by the wall clock, and one such record
+	// stopped every later archive there. It goes with the runs around it
+	// (the switches and the tests in force are carried by the archive
+	// record). On one clock, no record is passed over.
+	var lastOld int64 // the last record of a run dated before the cut-off
+	err = s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM records WHERE seq >= ? AND at < ? AND run_id <> ''`, from, opts.Before.UnixNano()).Scan(&lastOld)
+	if err != nil {
+		return res, fmt.Errorf("audit: archive: %w", err)
+	}
+	err = s.db.QueryRowContext(ctx, `SELECT COALESCE(MIN(seq), 0) FROM records WHERE seq >= ? AND at >= ? AND (run_id <> '' OR seq > ?)`, from, opts.Before.UnixNano(), lastOld).Scan(&cut)
 	if err != nil {
 		return res, fmt.Errorf("audit: archive: %w", err)
 	}
@@ -716,18 +723,6 @@ func (s *Store) VerifyArchives(ctx context.Context, dir string, opts VerifyOptio
 		}
 		next, prevHash = af.LastSeq+1, af.LastHash
 	}
-	for _, name := range strays {
-		seq, why, err := s.strayArchive(ctx, filepath.Join(dir, name), archived)
-		if err != nil {
-			return rep, fmt.Errorf("audit: verify archive %s: %w", name, err)
-		}
-		if why != "" {
-			rep.Broken = &Break{Table: "archive " + name, Seq: seq, Problem: "deleted",
-				Detail: fmt.Sprintf("no archive record names this file, and it holds records the chain does not have as they are (seq %d: %s): records were lost from the database (a restored backup, a lost WAL) or rewritten, or the file is another database's", seq, why)}
-			return rep, nil
-		}
-		rep.Unlisted = append(rep.Unlisted, name)
-	}
 	liveOpts := opts
 	switch {
 	case expect == "" && opts.ExpectSeq == 0:
@@ -747,6 +742,23 @@ func (s *Store) VerifyArchives(ctx context.Context, dir string, opts VerifyOptio
 	n := rep.Records
 	rep.VerifyReport = live
 	rep.Records += n
+	if !live.OK {
+		return rep, nil // what the chain says first (a deleted tail, an edit)
+	}
+	// Files no archive record names: a copy of this chain's records, or
+	// records the chain lost.
+	for _, name := range strays {
+		seq, why, err := s.strayArchive(ctx, filepath.Join(dir, name), archived)
+		if err != nil {
+			return rep, fmt.Errorf("audit: verify archive %s: %w", name, err)
+		}
+		if why != "" {
+			rep.OK, rep.Broken = false, &Break{Table: "archive " + name, Seq: seq, Problem: "deleted",
+				Detail: fmt.Sprintf("no archive record names this file, and it holds records the chain does not have as they are (seq %d: %s): records were lost from the database (a restored backup, a lost WAL) or rewritten, or the file is another database's", seq, why)}
+			return rep, nil
+		}
+		rep.Unlisted = append(rep.Unlisted, name)
+	}
 	return rep, nil
 }
 
