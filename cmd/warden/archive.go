@@ -136,11 +136,11 @@ func newAuditArchiveCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "archive --before DATE [--db FILE] [--dir DIR]",
 		Short: "Move the records before DATE into a sealed archive file and out of the database",
-		Long: `archive moves every record before the first record of a run at or after DATE
-(a date, an RFC 3339 time, or a duration ago like 90d: on the offline replay's
-or a backtest's database, counted back from its last run's decision time;
-records outside runs, such as a kill from a terminal, go with the runs around
-them) into one sealed, gzip-compressed
+		Long: `archive moves every record before the first one at or after DATE (a date,
+an RFC 3339 time, or a duration ago like 90d: on the offline replay's or a
+backtest's database, counted back from its last run's decision time; a record
+outside runs dated by the wall clock, such as a kill from a terminal, that an
+older run follows goes with it) into one sealed, gzip-compressed
 file in DIR (default: archive/ beside the database), with the chain hash at
 its end, and removes them from the database in one transaction that appends
 an archive record (the file's SHA-256 and range) to the chain. It is the only
