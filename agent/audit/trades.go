@@ -314,12 +314,19 @@ type RoundTrip struct {
 	// this one.
 	CarriedIn decimal.Decimal `json:"carried_in,omitzero"`
 	CarriedTo int             `json:"carried_to,omitempty"`
+	// EntryArchived: the trip's buys are in the archives, before the live
+	// database starts (what they left held is CarriedIn, at its carried
+	// cost): EntryPrice is that cost's average, and when it opened and
+	// how long it was held are not known here (Holding is 0); read it
+	// with the archives for those.
+	EntryArchived bool `json:"entry_archived,omitempty"`
 	// ExitRoles lists what sold, once each: "sell" (a sell decision's
 	// order), "stop" (a protective stop), "exit" (the executor closing a
 	// position it could not protect).
 	ExitRoles []string `json:"exit_roles,omitempty"`
 
 	intendedNotional, entryNotional, exitNotional, soldCost decimal.Decimal
+	carriedBasis                                            decimal.Decimal
 	last                                                    time.Time
 }
 
@@ -553,6 +560,7 @@ func BuildBookCarried(fills []FillRecord, minOrder MinOrder, carried map[string]
 				prev.CarriedTo, prev.Held, prev.Basis = t.ID, decimal.Zero, decimal.Zero
 			} else if seed.IsPositive() {
 				t.CarriedIn = seed // held before the archive's boundary
+				t.EntryArchived, t.carriedBasis = true, a.Basis
 			}
 		}
 		t := &b.Trips[a.trip]
@@ -639,8 +647,11 @@ func BuildBookCarried(fills []FillRecord, minOrder MinOrder, carried map[string]
 
 // finish turns a trip's running sums into averages and its holding time.
 func finish(t *RoundTrip) {
-	if t.Bought.IsPositive() {
+	switch {
+	case t.Bought.IsPositive():
 		t.EntryPrice = t.entryNotional.DivRound(t.Bought, 8)
+	case t.EntryArchived && t.CarriedIn.IsPositive():
+		t.EntryPrice = t.carriedBasis.DivRound(t.CarriedIn, 8)
 	}
 	if t.Sold.IsPositive() {
 		t.ExitPrice = t.exitNotional.DivRound(t.Sold, 8)
@@ -650,6 +661,10 @@ func finish(t *RoundTrip) {
 	}
 	if t.intendedNotional.IsPositive() {
 		t.SlippageBps = t.Slippage.Mul(decimal.NewFromInt(10000)).DivRound(t.intendedNotional, 4)
+	}
+	if t.EntryArchived {
+		t.Holding = 0 // it opened before the live database starts
+		return
 	}
 	end := t.ClosedAt
 	if end.IsZero() {

@@ -156,7 +156,7 @@ func (d *tradesData) trips(ctx context.Context) ([]tradeRow, error) {
 			continue
 		}
 		row := tradeRow{RoundTrip: t}
-		if t.Open && d.view.now.After(t.OpenedAt) {
+		if t.Open && !t.EntryArchived && d.view.now.After(t.OpenedAt) {
 			row.Holding = audit.Duration(d.view.now.Sub(t.OpenedAt))
 		}
 		if m, ok := d.marks[t.Symbol]; ok && (t.Held.IsPositive() || t.Basis.IsPositive()) {
@@ -243,6 +243,7 @@ func writeTrades(w io.Writer, rows []tradeRow, d *tradesData) error {
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSYMBOL\tOPENED\tCLOSED\tHOLDING\tQTY\tENTRY\tEXIT\tPNL\tPNL %\tFEES\tSLIPPAGE\tEXIT BY\tDECISIONS")
+	archived := false
 	for _, r := range rows {
 		closed, pnl, pnlPct, exit := ts(r.ClosedAt), signed(r.Realised, 4), signed(r.RealisedPct, 2), priceText(r.ExitPrice)
 		if r.Open {
@@ -250,8 +251,14 @@ func writeTrades(w io.Writer, rows []tradeRow, d *tradesData) error {
 			pnl = signed(r.Realised.Add(r.Unrealised), 4) + "*"
 			pnlPct = "-"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s (%s bps)\t%s\t%s\n", r.ID, r.Symbol, ts(r.OpenedAt), closed, holdingText(r.Holding),
-			r.Bought, priceText(r.EntryPrice), exit, pnl, pnlPct, r.Fees.StringFixed(4), signed(r.Slippage, 4), r.SlippageBps.StringFixed(2),
+		opened, holding, qty := ts(r.OpenedAt), holdingText(r.Holding), r.Bought.String()
+		if r.EntryArchived {
+			// Its buys are in the archives: what they left, at its cost.
+			opened, holding, qty = "archived", "-", r.Bought.Add(r.CarriedIn).String()+"†"
+			archived = true
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s (%s bps)\t%s\t%s\n", r.ID, r.Symbol, opened, closed, holding,
+			qty, priceText(r.EntryPrice), exit, pnl, pnlPct, r.Fees.StringFixed(4), signed(r.Slippage, 4), r.SlippageBps.StringFixed(2),
 			dash(strings.Join(r.ExitRoles, ",")), dash(strings.Join(r.DecisionIDs, ",")))
 	}
 	if err := tw.Flush(); err != nil {
@@ -259,6 +266,9 @@ func writeTrades(w io.Writer, rows []tradeRow, d *tradesData) error {
 	}
 	p := &storyWriter{w: w}
 	p.f("\nPnL is in the quote currency after every fee; * open: realised so far plus unrealised at the mid of %s.\n", ts(d.marksAt))
+	if archived {
+		p.f("† its buys are in the archives (before the live database starts): the quantity they left and its average cost; --archive DIR shows when it opened and how long it was held.\n")
+	}
 	p.f("\nwhy each trip was opened:\n")
 	for _, r := range rows {
 		why := r.Opening.Reason
@@ -388,8 +398,10 @@ func buildProfit(ctx context.Context, d *tradesData) (profitReport, error) {
 		if t.Open {
 			continue
 		}
-		n++
-		hold += time.Duration(t.Holding)
+		if !t.EntryArchived { // opened before the live database: its holding is not known here
+			n++
+			hold += time.Duration(t.Holding)
+		}
 		b := &tripBrief{ID: t.ID, Symbol: t.Symbol, Realised: t.Realised, Pct: t.RealisedPct}
 		if rep.BestTrip == nil || t.Realised.GreaterThan(rep.BestTrip.Realised) {
 			rep.BestTrip = b
