@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"reflect"
 	"regexp"
 	"sort"
@@ -164,7 +163,7 @@ func (p *Policy) Describe() []string {
 
 // LoadFile reads and loads the policy file at path.
 func LoadFile(path string) (*Policy, error) {
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}

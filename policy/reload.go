@@ -54,7 +54,7 @@ func runTestsQuiet(ctx context.Context, p *Policy, tests []byte, name string) er
 }
 
 func readPolicyFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}
@@ -67,4 +67,36 @@ func readPolicyFile(path string) ([]byte, error) {
 		return nil, errors.New("file is larger than the policy size limit")
 	}
 	return src, nil
+}
+
+// ReadFile reads a policy or policy tests file: a regular file within the
+// policy size limit.
+func ReadFile(path string) ([]byte, error) { return readPolicyFile(path) }
+
+// openRegular opens path for reading, refusing what is not a regular file:
+// a FIFO would block the read for ever (and the process with it), a device
+// may never end.
+func openRegular(path string) (*os.File, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s)", path, fileKind(fi.Mode()))
+	}
+	return os.Open(path)
+}
+
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return m.Type().String()
 }

@@ -457,6 +457,10 @@ func Default() Config {
 // exchange.credentials_file) are resolved against the file's directory;
 // the built-in default db stays relative to the working directory.
 func Load(path string) (Config, error) {
+	// Not a FIFO or a device: reading one blocks for ever or never ends.
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() && !fi.IsDir() {
+		return Config{}, fmt.Errorf("config: %s is not a regular file (%s)", path, fi.Mode().Type())
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)

@@ -67,7 +67,7 @@ func policyTestsFile(policyFile, tests string) string {
 // runPolicyTests runs the tests in file against p. A test failure is an
 // error carrying the output.
 func runPolicyTests(ctx context.Context, policyFile string, p *policy.Policy, file string) (testedPolicy, error) {
-	src, err := os.ReadFile(file)
+	src, err := policy.ReadFile(file)
 	if err != nil {
 		return testedPolicy{}, fmt.Errorf("policy tests: %w", err)
 	}
