@@ -18,7 +18,13 @@ const (
 	RuleLimitMarketData       = "limit_market_data"        // no order without market data for its symbol
 	RuleLimitRiskScale        = "limit_risk_scale"         // the state's risk scale is not in (0, 1]
 	RuleLimitStopPlaceable    = "limit_stop_placeable"     // a buy's protective stop would be below the exchange's minimums
+	RuleLimitPriceBand        = "limit_price_band"         // a limit buy priced over the mid by more than Limits.MaxPriceDeviationPct (a sell under it)
 )
+
+// DefaultMaxPriceDeviationPct is how far, in % of the mid, a limit buy may
+// be priced above it (a limit sell below it) when
+// Limits.MaxPriceDeviationPct is zero or negative.
+var DefaultMaxPriceDeviationPct = decimal.NewFromInt(10)
 
 // DefaultMaxOrderNotional is the maximum order notional, in quote units,
 // used when Limits.MaxOrderNotional is zero or negative.
@@ -40,6 +46,21 @@ type Limits struct {
 	// means DefaultBaseFee; a smaller value is not taken (a VIP rate may
 	// change, the check must not become optimistic).
 	BaseFee decimal.Decimal
+	// MaxPriceDeviationPct is how far a limit buy may be priced above the
+	// market's mid (a limit sell below it), in % of the mid. Such an order
+	// fills at once at whatever the book gives up to its price: a price the
+	// model made up far beyond the market is a market order without a
+	// bound. Zero or less means DefaultMaxPriceDeviationPct; there is no
+	// way to switch it off. A buy below the mid (a sell above) rests and
+	// is not bounded here.
+	MaxPriceDeviationPct decimal.Decimal
+}
+
+func (l Limits) maxDeviation() decimal.Decimal {
+	if !l.MaxPriceDeviationPct.IsPositive() {
+		return DefaultMaxPriceDeviationPct
+	}
+	return l.MaxPriceDeviationPct
 }
 
 // DefaultBaseFee is Binance's standard spot fee, 0.1 %.
@@ -100,9 +121,37 @@ func (l Limits) check(rec *schemas.Recommendation, o *schemas.Order, b *book) []
 			if msg := l.unplaceableStop(o, m); msg != "" {
 				bad(RuleLimitStopPlaceable, "%s", msg)
 			}
+			if msg := l.outOfBand(o, m); msg != "" {
+				bad(RuleLimitPriceBand, "%s", msg)
+			}
 		}
 	}
 	return vs
+}
+
+// outOfBand says why limit order o is priced too far beyond the mid on
+// the side it pays (see Limits.MaxPriceDeviationPct), in exact decimals;
+// empty when it is within the band, when it is a market order or when
+// the market has no usable bid and ask (RuleLimitMarketData says so).
+func (l Limits) outOfBand(o *schemas.Order, m schemas.Market) string {
+	if o.Type != schemas.OrderLimit || !marketKnown(m) {
+		return ""
+	}
+	mid := m.Bid.Add(m.Ask).Mul(half)
+	dev := l.maxDeviation()
+	off := dev.Div(decimal.NewFromInt(100))
+	one := decimal.NewFromInt(1)
+	switch o.Side {
+	case schemas.SideBuy:
+		if top := mid.Mul(one.Add(off)); o.Price.GreaterThan(top) {
+			return fmt.Sprintf("limit buy at %s is over %s, %s%% above the mid %s: a price that far above the market fills at once at whatever the book asks; no buy over it", o.Price, top, dev, mid)
+		}
+	case schemas.SideSell:
+		if floor := mid.Mul(one.Sub(off)); o.Price.LessThan(floor) {
+			return fmt.Sprintf("limit sell at %s is under %s, %s%% below the mid %s: a price that far below the market fills at once at whatever the book bids; no sell under it", o.Price, floor, dev, mid)
+		}
+	}
+	return ""
 }
 
 // unplaceableStop says why the protective stop of buy o could not be

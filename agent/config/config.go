@@ -83,6 +83,9 @@ type Config struct {
 type Limits struct {
 	// MaxOrderNotional caps any single order, in the quote currency.
 	MaxOrderNotional decimal.Decimal `yaml:"max_order_notional"`
+	// MaxPriceDeviationPct bounds how far over the mid a limit buy may be
+	// priced (a limit sell under it), in % (policy.RuleLimitPriceBand).
+	MaxPriceDeviationPct decimal.Decimal `yaml:"max_price_deviation_pct"`
 }
 
 // PolicyLimits are the validator's hard limits for this config: the
@@ -91,7 +94,7 @@ type Limits struct {
 // On the paper exchange (paper true: paper mode and backtests) that fee
 // is the larger of the paper fees when it is above policy.DefaultBaseFee.
 func (c *Config) PolicyLimits(paper bool) policy.Limits {
-	l := policy.Limits{MaxOrderNotional: c.Limits.MaxOrderNotional}
+	l := policy.Limits{MaxOrderNotional: c.Limits.MaxOrderNotional, MaxPriceDeviationPct: c.Limits.MaxPriceDeviationPct}
 	if paper {
 		l.BaseFee = decimal.Max(c.Paper.MakerFeeBps, c.Paper.TakerFeeBps).Div(decimal.NewFromInt(10000))
 	}
@@ -410,7 +413,7 @@ func Default() Config {
 		Symbols:   []string{"BTC/USDT", "ETH/USDT"},
 		Timeframe: "1h",
 		Candles:   200,
-		Limits:    Limits{MaxOrderNotional: decimal.NewFromInt(1000)},
+		Limits:    Limits{MaxOrderNotional: decimal.NewFromInt(1000), MaxPriceDeviationPct: policy.DefaultMaxPriceDeviationPct},
 		Advisor: Advisor{
 			Kind: "baseline",
 			OpenAI: OpenAI{
@@ -794,6 +797,9 @@ func (c Config) Validate() error {
 	}
 	if !c.Limits.MaxOrderNotional.IsPositive() {
 		bad("limits.max_order_notional: must be > 0")
+	}
+	if d := c.Limits.MaxPriceDeviationPct; !d.IsPositive() || d.GreaterThan(decimal.NewFromInt(50)) {
+		bad("limits.max_price_deviation_pct: %s is outside (0, 50]: a limit buy may be priced at most that %% over the mid, a sell under it", d)
 	}
 	switch c.Advisor.Kind {
 	case "baseline":

@@ -30,6 +30,7 @@ policy: ""                   # a policy file; empty: the embedded default (warde
 
 limits:
   max_order_notional: 1000   # hard limit in Go, in the quote currency: no order above it, whatever the policy says
+  max_price_deviation_pct: 10  # hard limit in Go: no limit buy priced over the mid by more (no sell under it), (0, 50]
 
 advisor:
   kind: baseline             # baseline (offline rules), openai (any OpenAI-compatible server), replay
