@@ -164,7 +164,9 @@ func (d *tradesData) trips(ctx context.Context) ([]tradeRow, error) {
 			row.Mark = m
 			row.Unrealised = t.Held.Mul(m).Sub(t.Basis)
 		}
-		if len(t.DecisionIDs) > 0 {
+		// A trip whose buys are archived: its first decision here is not
+		// the one that opened it.
+		if len(t.DecisionIDs) > 0 && !t.EntryArchived {
 			firsts = append(firsts, t.DecisionIDs[0])
 		}
 		rows = append(rows, row)
@@ -174,7 +176,7 @@ func (d *tradesData) trips(ctx context.Context) ([]tradeRow, error) {
 		return nil, err
 	}
 	for i := range rows {
-		if len(rows[i].DecisionIDs) > 0 {
+		if len(rows[i].DecisionIDs) > 0 && !rows[i].EntryArchived {
 			rows[i].Opening = open[rows[i].DecisionIDs[0]]
 		}
 	}
@@ -275,6 +277,9 @@ func writeTrades(w io.Writer, rows []tradeRow, d *tradesData) error {
 		if r.Opening.Rationale != "" {
 			why = strings.TrimSpace(why + " | " + r.Opening.Rationale)
 		}
+		if r.EntryArchived {
+			why = "opened before the live database starts: --archive DIR reads why"
+		}
 		p.f("  %d  %s\n", r.ID, dash(why))
 	}
 	return p.err
@@ -282,7 +287,7 @@ func writeTrades(w io.Writer, rows []tradeRow, d *tradesData) error {
 
 var tradesCSVHeader = []string{"id", "symbol", "open", "opened_at", "closed_at", "holding_s", "bought", "sold", "held", "entry_price", "exit_price",
 	"cost", "proceeds", "realised", "realised_pct", "unrealised", "mark", "basis", "fees", "slippage", "slippage_bps", "fills", "exit_roles",
-	"decision_ids", "reason", "rationale"}
+	"decision_ids", "reason", "rationale", "carried_in", "entry_archived"}
 
 func writeTradesCSV(w io.Writer, rows []tradeRow) error {
 	cw := audit.NewCSVWriter(w)
@@ -294,11 +299,20 @@ func writeTradesCSV(w io.Writer, rows []tradeRow) error {
 		if !r.ClosedAt.IsZero() {
 			closed = r.ClosedAt.UTC().Format(time.RFC3339)
 		}
-		if err := cw.Write([]string{strconv.Itoa(r.ID), r.Symbol, strconv.FormatBool(r.Open), r.OpenedAt.UTC().Format(time.RFC3339), closed,
-			strconv.FormatInt(int64(time.Duration(r.Holding)/time.Second), 10), r.Bought.String(), r.Sold.String(), r.Held.String(),
+		opened, holding := r.OpenedAt.UTC().Format(time.RFC3339), strconv.FormatInt(int64(time.Duration(r.Holding)/time.Second), 10)
+		if r.EntryArchived {
+			opened, holding = "", "" // in the archives: not known here
+		}
+		carried := ""
+		if r.CarriedIn.IsPositive() {
+			carried = r.CarriedIn.String()
+		}
+		if err := cw.Write([]string{strconv.Itoa(r.ID), r.Symbol, strconv.FormatBool(r.Open), opened, closed,
+			holding, r.Bought.String(), r.Sold.String(), r.Held.String(),
 			r.EntryPrice.String(), r.ExitPrice.String(), r.Cost.String(), r.Proceeds.String(), r.Realised.String(), r.RealisedPct.String(),
 			r.Unrealised.String(), r.Mark.String(), r.Basis.String(), r.Fees.String(), r.Slippage.String(), r.SlippageBps.String(),
-			strconv.Itoa(r.Fills), strings.Join(r.ExitRoles, ";"), strings.Join(r.DecisionIDs, ";"), r.Opening.Reason, r.Opening.Rationale}); err != nil {
+			strconv.Itoa(r.Fills), strings.Join(r.ExitRoles, ";"), strings.Join(r.DecisionIDs, ";"), r.Opening.Reason, r.Opening.Rationale,
+			carried, strconv.FormatBool(r.EntryArchived)}); err != nil {
 			return err
 		}
 	}
@@ -318,6 +332,9 @@ type profitReport struct {
 	BestTrip    *tripBrief      `json:"best_trip,omitempty"`
 	WorstTrip   *tripBrief      `json:"worst_trip,omitempty"`
 	AvgHolding  audit.Duration  `json:"avg_holding"`
+	// HoldingTrips is how many closed trips AvgHolding averages: those
+	// whose buys are not archived.
+	HoldingTrips int `json:"holding_trips"`
 }
 
 type tripBrief struct {
@@ -413,6 +430,7 @@ func buildProfit(ctx context.Context, d *tradesData) (profitReport, error) {
 	if n > 0 {
 		rep.AvgHolding = audit.Duration(hold / time.Duration(n))
 	}
+	rep.HoldingTrips = n
 	return rep, nil
 }
 
@@ -452,7 +470,11 @@ func writeProfit(w io.Writer, r profitReport) error {
 	if r.BestTrip != nil {
 		p.f("best trip     #%d %s %s (%s %%)\n", r.BestTrip.ID, r.BestTrip.Symbol, signed(r.BestTrip.Realised, 4), signed(r.BestTrip.Pct, 2))
 		p.f("worst trip    #%d %s %s (%s %%)\n", r.WorstTrip.ID, r.WorstTrip.Symbol, signed(r.WorstTrip.Realised, 4), signed(r.WorstTrip.Pct, 2))
-		p.f("avg holding   %s\n", holdingText(r.AvgHolding))
+		if r.HoldingTrips > 0 {
+			p.f("avg holding   %s\n", holdingText(r.AvgHolding))
+		} else {
+			p.f("avg holding   - (every closed trip opened before the live database starts: --archive DIR)\n")
+		}
 	} else {
 		p.f("no closed trip yet\n")
 	}

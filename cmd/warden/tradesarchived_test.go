@@ -59,6 +59,27 @@ func TestTradesOfATripWhoseBuysWereArchived(t *testing.T) {
 	if !strings.Contains(text, "† its buys are in the archives") {
 		t.Errorf("trades does not explain †:\n%s", text)
 	}
+	if !strings.Contains(text, "  1  opened before the live database starts") {
+		t.Errorf("why trip 1 was opened: want it said to be in the archives (its first decision here is its exit)\n%s", text)
+	}
+	// CSV: no made-up opening time or holding; the carried quantity and
+	// the mark.
+	_, csv, _ := runMain(t, "trades", "--db", "bt/audit.db", "--csv")
+	lines := strings.Split(strings.TrimSpace(csv), "\n")
+	head, row := strings.Split(lines[0], ","), strings.Split(lines[1], ",")
+	col := func(name string) string {
+		for i, h := range head {
+			if h == name && i < len(row) {
+				return row[i]
+			}
+		}
+		t.Fatalf("no column %s in %s", name, lines[0])
+		return ""
+	}
+	if col("opened_at") != "" || col("holding_s") != "" || col("entry_archived") != "true" || col("carried_in") == "" {
+		t.Errorf("trip 1 in CSV: opened_at %q, holding_s %q, entry_archived %q, carried_in %q; want the first two empty, true and the carried quantity",
+			col("opened_at"), col("holding_s"), col("entry_archived"), col("carried_in"))
+	}
 	// With the archives, the same trip has its buys and its holding.
 	_, full, _ := runMain(t, "trades", "--db", "bt/audit.db", "--archive", "bt/archive", "--json")
 	if strings.Contains(full, `"entry_archived": true`) || strings.Contains(full, `"entry_archived":true`) {
