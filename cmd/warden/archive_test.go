@@ -402,3 +402,26 @@ func TestAuditArchiveDurationCountsOnTheReplaysClock(t *testing.T) {
 		t.Errorf("verify --archive with a partial file = %d; want 0 and a note naming it\n%s\n%s", code, out, errOut)
 	}
 }
+
+// TestReviewSaysItsWindowReachesIntoArchives: with 3 days' retention on a
+// daily replay, a 7-day review reads only the days kept; it says so on
+// stderr (it summed 4 runs of the 7 days as the whole week's, silently).
+func TestReviewSaysItsWindowReachesIntoArchives(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := os.WriteFile("w.yaml", []byte("db: ./warden.db\ntimeframe: 1d\naudit: {retention: 3d}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		if code, out, errOut := runMain(t, "run", "--once", "--config", "w.yaml"); code != exitOK {
+			t.Fatalf("cycle %d = %d\n%s\n%s", i, code, out, errOut)
+		}
+	}
+	code, out, errOut := runMain(t, "review", "--config", "w.yaml")
+	if code != exitOK || !strings.Contains(errOut, "were moved to archive files and review reads the database alone") {
+		t.Errorf("review over archived days = %d; want a warning on stderr\n%s\n%s", code, out, errOut)
+	}
+	// A window within what is kept: no warning.
+	if _, _, errOut := runMain(t, "review", "--config", "w.yaml", "--since", "1d"); strings.Contains(errOut, "archive files") {
+		t.Errorf("review --since 1d warns of archives:\n%s", errOut)
+	}
+}

@@ -70,6 +70,17 @@ on that schedule, from warden run.`,
 			if err != nil {
 				return err
 			}
+			// A window reaching before what retention kept: say so, or
+			// the counts read as the whole window's.
+			if archived, err := v.st.HasArchived(cmd.Context()); err != nil {
+				return err
+			} else if archived {
+				if first, ok, err := v.st.FirstRunAt(cmd.Context()); err != nil {
+					return err
+				} else if ok && from.Before(first) {
+					fmt.Fprintf(a.stderr, "warning: the window starts %s, but the records before the first run kept, %s, were moved to archive files and review reads the database alone: its figures start there\n", ts(from), ts(first))
+				}
+			}
 			// Reliability and cost per model and prompt version, priced
 			// by advisor.openai.price (unknown without one).
 			if r.Reliability, err = v.st.Reliability(cmd.Context(), from, to, auditPrices(v.cfg)); err != nil {
