@@ -38,6 +38,10 @@ type Input struct {
 	Clock    string
 	Mode     string
 	Schedule string
+	// ReplayStep is the timeframe's candle on the offline replay's clock
+	// (Clock "replay"): each run decides one candle later, whatever the
+	// schedule, so the next run decides at Now + ReplayStep.
+	ReplayStep time.Duration
 	// ReduceScale shrinks the caps below the active level
 	// (breakers.reduce_scale).
 	ReduceScale decimal.Decimal
@@ -211,6 +215,9 @@ func Build(ctx context.Context, st *audit.Store, in Input) (Report, error) {
 	}
 	if sched, err := cron.ParseStandard(in.Schedule); err == nil {
 		rep.NextRun = sched.Next(in.Now)
+		if in.Clock == "replay" && in.ReplayStep > 0 {
+			rep.NextRun = in.Now.Add(in.ReplayStep)
+		}
 	}
 	rep.Policy = strings.TrimSpace(in.PolicyName + " " + in.PolicyHash)
 	rep.PolicyNote = in.PolicyNote

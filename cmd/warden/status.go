@@ -15,6 +15,7 @@ import (
 
 	"github.com/warden-trading/warden/agent/audit"
 	"github.com/warden-trading/warden/agent/config"
+	"github.com/warden-trading/warden/agent/market"
 	"github.com/warden-trading/warden/agent/status"
 )
 
@@ -143,6 +144,9 @@ type (
 func buildStatus(ctx context.Context, v *readView) (statusReport, error) {
 	in := status.Input{Database: v.abs, Now: v.now, Clock: v.clock, Mode: v.cfg.Mode, Schedule: v.cfg.Schedule,
 		ReduceScale: v.cfg.Breakers.ReduceScale}
+	if step, err := market.Step(v.cfg.Timeframe); err == nil {
+		in.ReplayStep = step
+	}
 	// The policy in force is the one the last run decided under; the file
 	// on disk may be an edit the service refused (or has not reloaded).
 	last, ran, err := v.st.LastRun(ctx)
@@ -336,6 +340,8 @@ func writeStatus(w io.Writer, r statusReport) error {
 	}
 	if r.NextRun.IsZero() {
 		p.f("next run      schedule %q does not parse\n", r.Schedule)
+	} else if r.Clock == "replay" {
+		p.f("next run      decides at %s, the replay's next candle (the schedule %s says when it runs)\n", ts(r.NextRun), r.Schedule)
 	} else {
 		p.f("next run      %s (schedule %s)\n", ts(r.NextRun), r.Schedule)
 	}

@@ -47,3 +47,25 @@ func TestReplayRefusesAnotherTimeframeOnTheSameAccount(t *testing.T) {
 		t.Errorf("the daily cycle after the refusal is not the next day's:\n%s", all)
 	}
 }
+
+// TestStatusNextRunOnTheReplaysTimeframe: on a daily replay, status says
+// the next run decides a day after the last (it said an hour later, by
+// the hourly schedule, while the next run decided a day later).
+func TestStatusNextRunOnTheReplaysTimeframe(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := os.WriteFile("d.yaml", []byte("db: ./warden.db\ntimeframe: 1d\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if code, out, errOut := runMain(t, "run", "--once", "--config", "d.yaml"); code != exitOK {
+			t.Fatalf("cycle %d = %d\n%s\n%s", i, code, out, errOut)
+		}
+	}
+	_, out, errOut := runMain(t, "status", "--config", "d.yaml")
+	if !strings.Contains(out, "next run      decides at 2022-06-03 00:00 UTC, the replay's next candle") {
+		t.Errorf("status after daily runs at 06-01 and 06-02:\n%s\n%s", out, errOut)
+	}
+	if code, out, errOut := runMain(t, "run", "--once", "--config", "d.yaml"); code != exitOK || !strings.Contains(out, "at 2022-06-03 00:00 UTC") {
+		t.Errorf("the next run = %d; want it at 2022-06-03 00:00 UTC, as status said\n%s\n%s", code, out, errOut)
+	}
+}
