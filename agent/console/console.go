@@ -123,6 +123,9 @@ type StatusConfig struct {
 	// candles' times; the status is read as of the last run, as `warden
 	// status` reads it.
 	ReplayClock bool
+	// ReplayStep is the timeframe's candle: on the replay's clock the next
+	// run decides one candle after the last (status.Input.ReplayStep).
+	ReplayStep time.Duration
 }
 
 // Server is the console's HTTP handler.

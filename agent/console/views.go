@@ -155,7 +155,7 @@ func (s *Server) status(ctx context.Context) (Status, error) {
 	if scale.IsZero() {
 		scale = decimal.NewFromInt(1)
 	}
-	rep, err := status.Build(ctx, s.st, status.Input{Now: now, Clock: clock, Mode: cfg.Mode, Schedule: cfg.Schedule, ReduceScale: scale,
+	rep, err := status.Build(ctx, s.st, status.Input{Now: now, Clock: clock, Mode: cfg.Mode, Schedule: cfg.Schedule, ReduceScale: scale, ReplayStep: cfg.ReplayStep,
 		PolicyName: s.opt.Policy.Name, PolicyHash: s.opt.Policy.Hash, PolicySource: []byte(s.opt.Policy.Source)})
 	if err != nil {
 		return Status{}, err

@@ -144,9 +144,7 @@ type (
 func buildStatus(ctx context.Context, v *readView) (statusReport, error) {
 	in := status.Input{Database: v.abs, Now: v.now, Clock: v.clock, Mode: v.cfg.Mode, Schedule: v.cfg.Schedule,
 		ReduceScale: v.cfg.Breakers.ReduceScale}
-	if step, err := market.Step(v.cfg.Timeframe); err == nil {
-		in.ReplayStep = step
-	}
+	in.ReplayStep = replayStep(v.cfg.Timeframe)
 	// The policy in force is the one the last run decided under; the file
 	// on disk may be an edit the service refused (or has not reloaded).
 	last, ran, err := v.st.LastRun(ctx)
@@ -397,4 +395,11 @@ func prefixed(p, s string) string {
 		return ""
 	}
 	return p + s
+}
+
+// replayStep is the candle of timeframe tf (0 when it is not one): on the
+// offline replay's clock, what one run advances.
+func replayStep(tf string) time.Duration {
+	step, _ := market.Step(tf)
+	return step
 }

@@ -176,7 +176,7 @@ func serveUI(ctx context.Context, a *app, cfg config.Config, st *audit.Store) er
 	}
 	srv, err := console.New(console.Options{Store: st, Policy: pol, Channels: uiChannels(cfg), TLS: useTLS, Redactor: a.red, Logger: logger, Approvals: gate,
 		// The status page reads as warden status does (readFlags.open).
-		Status: console.StatusConfig{Mode: cfg.Mode, Schedule: cfg.Schedule, ReduceScale: cfg.Breakers.ReduceScale, ReplayClock: cfg.ReplaysBundled()}})
+		Status: console.StatusConfig{Mode: cfg.Mode, Schedule: cfg.Schedule, ReduceScale: cfg.Breakers.ReduceScale, ReplayClock: cfg.ReplaysBundled(), ReplayStep: replayStep(cfg.Timeframe)}})
 	if err != nil {
 		return err
 	}
