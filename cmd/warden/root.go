@@ -119,7 +119,7 @@ func (a *app) auditNow(ctx context.Context, st *audit.Store, durations ...string
 	for _, d := range durations {
 		if _, err := time.Parse(time.RFC3339Nano, d); d != "" && err != nil {
 			if _, err := time.Parse(time.DateOnly, d); err != nil {
-				fmt.Fprintf(a.stderr, "note: %s counts back from the last run's decision time, %s (the %s history's clock; give --config for a live one)\n",
+				fmt.Fprintf(a.stderr, "note: %s counts back from the last run's decision time, %s (the %s history's clock; a --config trading on live data counts from now)\n",
 					d, at.Format("2006-01-02 15:04 MST"), last.Mode)
 				break
 			}
