@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -857,5 +858,25 @@ func TestAutoRefreshIsNotActivity(t *testing.T) {
 	}
 	if resp := do(e.srv, "GET", "/status?auto=1", nil, nil, cookie); resp.StatusCode == http.StatusOK {
 		t.Errorf("after 16 minutes of auto-refresh only, the session is still open")
+	}
+}
+
+// TestStatusNextRunOnTheReplay: on the offline replay's clock the status
+// is read as of the last run, and the next run decides one candle of the
+// timeframe after it, whatever the hourly schedule says.
+func TestStatusNextRunOnTheReplay(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.Status.ReplayClock, o.Status.ReplayStep = true, 24*time.Hour })
+	cookie := e.login("victor")
+	resp := do(e.srv, "GET", "/api/status", nil, nil, cookie)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/status = %d", resp.StatusCode)
+	}
+	var st Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	want := time.Date(2024, 1, 11, 12, 0, 0, 0, time.UTC) // the seeded run at 2024-01-10 12:00, plus a day (the schedule's next hour is 13:00)
+	if st.Clock != "replay" || !st.NextRun.Equal(want) {
+		t.Errorf("status clock %s, next run %s; want replay and %s", st.Clock, st.NextRun, want)
 	}
 }
