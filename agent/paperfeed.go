@@ -70,7 +70,7 @@ func (r *PaperReplay) Advance(start time.Time) (time.Time, error) {
 		}
 		return r.feed.Now().Add(r.step), nil
 	}
-	if err := r.sameTimeframe(); err != nil {
+	if _, err := r.sameTimeframe(); err != nil {
 		return time.Time{}, err
 	}
 	if err := r.backfill(); err != nil {
@@ -119,29 +119,16 @@ func (r *PaperReplay) Current() (time.Time, error) {
 	if last.IsZero() {
 		return time.Time{}, errors.New("paper replay: no cycle has run on this account yet")
 	}
-	if err := r.sameTimeframe(); err != nil {
+	if fed, err := r.sameTimeframe(); err != nil {
 		// The last cycle's time all the same, in the account's own
 		// timeframe: what this process records until Advance refuses is
 		// dated on the replay's clock, where it belongs.
-		return last.Add(r.fedStep()), err
+		return last.Add(fed), err
 	}
 	if err := r.backfill(); err != nil {
 		return time.Time{}, err
 	}
 	return last.Add(r.step), nil
-}
-
-// fedStep is the spacing of the candles the account was fed (the replay's
-// step when it cannot tell).
-func (r *PaperReplay) fedStep() time.Duration {
-	if f, ok := r.feed.(intervalFeed); ok {
-		for _, rp := range r.replays {
-			if iv := f.Interval(rp.Symbol()); iv > 0 {
-				return iv
-			}
-		}
-	}
-	return r.step
 }
 
 // intervalFeed is a CandleFeed that knows the spacing of the candles each
@@ -154,19 +141,20 @@ type intervalFeed interface {
 // timeframe than the replay's (the config's timeframe changed on an
 // existing database): its next close, counted in the new timeframe from
 // the last candle's open, would lie before the last decision time, and
-// the account's market history would mix the two.
-func (r *PaperReplay) sameTimeframe() error {
+// the account's market history would mix the two. The error comes with
+// the spacing the account was fed.
+func (r *PaperReplay) sameTimeframe() (time.Duration, error) {
 	f, ok := r.feed.(intervalFeed)
 	if !ok {
-		return nil
+		return r.step, nil
 	}
 	for _, rp := range r.replays {
 		if iv := f.Interval(rp.Symbol()); iv > 0 && iv != r.step {
-			return fmt.Errorf("paper replay: this paper account was fed %s candles of %s, and the timeframe is now %s: the replay's clock would go back; set the timeframe back, or use a new database for the new timeframe",
+			return iv, fmt.Errorf("paper replay: this paper account was fed %s candles of %s, and the timeframe is now %s: the replay's clock would go back; set the timeframe back, or use a new database for the new timeframe",
 				iv, rp.Symbol(), r.step)
 		}
 	}
-	return nil
+	return r.step, nil
 }
 
 // historyFeed is a CandleFeed restored without its market history
